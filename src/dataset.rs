@@ -1,0 +1,1076 @@
+//! Loading and validating the input: Parquet files of ids, embeddings, labels and carried columns.
+//!
+//! Record batches stream into one contiguous, row-normalized `f32` matrix, which is the only full
+//! copy of the embeddings. Every fault names the file, the column and the first offending row
+//! (0-based, within that file), so a user can find it with any Parquet reader.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type,
+    UInt32Type, UInt64Type, UInt8Type,
+};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use ndarray::Array2;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Rows per record batch while streaming; 8,192 × 384 f32 is 12.6 MB in flight.
+const BATCH_ROWS: usize = 8192;
+
+/// Which columns to read and what to merge on top; mirrors the shared CLI input flags.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Column holding the item id (string or integer, unique across all files).
+    pub id_col: String,
+    /// Column holding the embedding (FixedSizeList / List / LargeList of f16, f32 or f64).
+    pub embedding_col: String,
+    /// Column holding labels; `None` means "`label` if present".
+    pub label_col: Option<String>,
+    /// Annotator labels (CSV or Parquet with `id,label`) that add to / override the label column.
+    pub labels_file: Option<PathBuf>,
+    /// Keep all other columns for exports. Commands that never export skip them to save memory.
+    pub carry_extra: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            id_col: "id".into(),
+            embedding_col: "embedding".into(),
+            label_col: None,
+            labels_file: None,
+            carry_extra: true,
+        }
+    }
+}
+
+/// Norms of the raw embeddings, before normalization: tells whether the input was unit-norm.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NormStats {
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+/// What merging `--labels FILE` did, so users see ids that matched nothing.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LabelMerge {
+    pub file: PathBuf,
+    /// Rows read from the labels file.
+    pub rows: u64,
+    /// Rows whose id is in the data and whose label was applied.
+    pub applied: u64,
+    /// Rows that changed an existing, different label.
+    pub overridden: u64,
+    /// Rows naming ids that are not in the data (ignored).
+    pub unknown_ids: u64,
+    /// Up to five of those ids, to make the mismatch easy to diagnose.
+    pub unknown_examples: Vec<String>,
+    /// Rows with an empty or null label (ignored).
+    pub empty_labels: u64,
+}
+
+/// A column carried through unchanged to exports, kept as the Arrow chunks it was read in.
+#[derive(Debug, Clone)]
+pub struct CarriedColumn {
+    pub field: Arc<Field>,
+    /// One array per record batch; chunk boundaries are `Dataset::chunk_starts`.
+    pub chunks: Vec<ArrayRef>,
+}
+
+/// The validated pool: everything later stages need, in memory once.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Item ids in input order (integers rendered in decimal).
+    pub ids: Vec<String>,
+    /// True when every input file stored ids as integers: outputs then write ids as Int64.
+    pub ids_are_integers: bool,
+    /// n × d, row-major, every row L2-normalized: cosine is a dot product.
+    pub embeddings: Array2<f32>,
+    /// Class index per item, `None` = unlabeled.
+    pub labels: Vec<Option<u32>>,
+    /// Class names, sorted; `labels` index into this.
+    pub classes: Vec<String>,
+    /// Other columns, carried through for exports.
+    pub carried: Vec<CarriedColumn>,
+    /// First row of each carried chunk (global row index), ascending.
+    pub chunk_starts: Vec<usize>,
+    /// The Parquet files read, in order.
+    pub files: Vec<PathBuf>,
+    /// Norm statistics before normalization.
+    pub norms: NormStats,
+    /// Report of the `--labels` merge, when a labels file was given.
+    pub label_merge: Option<LabelMerge>,
+    /// Non-fatal observations worth showing the user (e.g. columns not carried).
+    pub warnings: Vec<String>,
+}
+
+impl Dataset {
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when there are no items (never true for a loaded dataset).
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Embedding dimension.
+    pub fn dim(&self) -> usize {
+        self.embeddings.ncols()
+    }
+
+    /// Number of labeled items.
+    pub fn labeled_count(&self) -> usize {
+        self.labels.iter().filter(|l| l.is_some()).count()
+    }
+
+    /// Labeled items per class, indexed like `classes`.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0usize; self.classes.len()];
+        for l in self.labels.iter().flatten() {
+            counts[*l as usize] += 1;
+        }
+        counts
+    }
+
+    /// The carried value at `row` of column `col` as JSON, for exports.
+    pub fn carried_json(&self, col: usize, row: usize) -> serde_json::Value {
+        let (chunk, offset) = self.locate(row);
+        cell_json(self.carried[col].chunks[chunk].as_ref(), offset)
+    }
+
+    /// The carried value at `row` of column `col` as plain text (empty for null), for CSV.
+    pub fn carried_text(&self, col: usize, row: usize) -> String {
+        match self.carried_json(col, row) {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        }
+    }
+
+    fn locate(&self, row: usize) -> (usize, usize) {
+        let chunk = self.chunk_starts.partition_point(|&s| s <= row) - 1;
+        (chunk, row - self.chunk_starts[chunk])
+    }
+}
+
+/// Expands files and directories (recursively, sorted, skipping hidden `.`/`_` entries) into
+/// the Parquet files to read.
+pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| Error::input(path, None, None, format!("cannot read: {e}")))?;
+        if meta.is_dir() {
+            let before = files.len();
+            walk_dir(path, &mut files)?;
+            if files.len() == before {
+                return Err(Error::input(
+                    path,
+                    None,
+                    None,
+                    "directory holds no .parquet files",
+                ));
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::Usage("no input files given".into()));
+    }
+    Ok(files)
+}
+
+fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::input(dir, None, None, format!("cannot read directory: {e}")))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        if path.is_dir() {
+            walk_dir(&path, out)?;
+        } else if name.ends_with(".parquet") || name.ends_with(".pq") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Ids → row, storing a 64-bit hash instead of a second copy of every id string.
+#[derive(Default)]
+struct IdIndex {
+    by_hash: HashMap<u64, u32>,
+    /// Ids whose hash collided with a different id (rare): looked up by value.
+    collided: HashMap<String, u32>,
+}
+
+type FixedHasher = BuildHasherDefault<DefaultHasher>;
+
+impl IdIndex {
+    fn hash(id: &str) -> u64 {
+        FixedHasher::default().hash_one(id)
+    }
+
+    /// Inserts `id` at `row`; returns the earlier row when the id was already present.
+    fn insert(&mut self, ids: &[String], id: &str, row: u32) -> Option<u32> {
+        let h = Self::hash(id);
+        match self.by_hash.get(&h) {
+            None => {
+                self.by_hash.insert(h, row);
+                None
+            }
+            Some(&prev) if ids[prev as usize] == id => Some(prev),
+            Some(_) => match self.collided.get(id) {
+                Some(&prev) => Some(prev),
+                None => {
+                    self.collided.insert(id.to_string(), row);
+                    None
+                }
+            },
+        }
+    }
+
+    fn get(&self, ids: &[String], id: &str) -> Option<u32> {
+        match self.by_hash.get(&Self::hash(id)) {
+            Some(&row) if ids[row as usize] == id => Some(row),
+            Some(_) => self.collided.get(id).copied(),
+            None => None,
+        }
+    }
+}
+
+/// The file and in-file row of global row `row`, for messages that point back at an earlier row.
+fn locate_row<'a>(files: &'a [PathBuf], file_starts: &[usize], row: usize) -> (&'a Path, u64) {
+    let f = file_starts.partition_point(|&s| s <= row) - 1;
+    (&files[f], (row - file_starts[f]) as u64)
+}
+
+/// Reads, validates and normalizes the pool. Errors name file, column and first bad row.
+pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
+    let files = expand_paths(paths)?;
+
+    // Pass 1: footers only, to size the matrix once and to check schemas before any decoding.
+    let mut total_rows: u64 = 0;
+    let mut first_schema: Option<(PathBuf, Arc<Schema>)> = None;
+    for file in &files {
+        let builder = open_parquet(file)?;
+        let schema = builder.schema().clone();
+        check_schema(file, &schema, opts)?;
+        if let Some((first_file, first)) = &first_schema {
+            check_same_extras(first_file, first, file, &schema, opts)?;
+        } else {
+            first_schema = Some((file.clone(), schema));
+        }
+        total_rows += builder.metadata().file_metadata().num_rows().max(0) as u64;
+    }
+    if total_rows > u32::MAX as u64 {
+        return Err(Error::Usage(format!(
+            "{total_rows} rows: more than {} items are not supported",
+            u32::MAX
+        )));
+    }
+
+    let label_col = resolve_label_col(&first_schema.as_ref().expect("files non-empty").1, opts);
+    let mut ids: Vec<String> = Vec::with_capacity(total_rows as usize);
+    let mut id_index = IdIndex::default();
+    let mut ids_are_integers = true;
+    let mut matrix: Vec<f32> = Vec::new();
+    let mut dim: Option<(usize, PathBuf)> = None;
+    let mut raw_labels: Vec<Option<String>> = Vec::with_capacity(total_rows as usize);
+    let mut carried: Vec<CarriedColumn> = Vec::new();
+    let mut chunk_starts = Vec::new();
+    let mut warnings = Vec::new();
+    let mut norm_sum = 0f64;
+    let mut norm_min = f64::INFINITY;
+    let mut norm_max = 0f64;
+    let mut file_starts = Vec::with_capacity(files.len());
+
+    for file in &files {
+        file_starts.push(ids.len());
+        let builder = open_parquet(file)?;
+        let schema = builder.schema().clone();
+        let keep: Vec<usize> = (0..schema.fields().len())
+            .filter(|&i| {
+                let name = schema.field(i).name();
+                opts.carry_extra
+                    || name == &opts.id_col
+                    || name == &opts.embedding_col
+                    || Some(name) == label_col.as_ref()
+            })
+            .collect();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), keep);
+        let reader = builder
+            .with_batch_size(BATCH_ROWS)
+            .with_projection(mask)
+            .build()
+            .map_err(|e| Error::input(file, None, None, format!("cannot read Parquet: {e}")))?;
+        let mut file_row: u64 = 0;
+        for batch in reader {
+            let batch = batch.map_err(|e| {
+                Error::input(
+                    file,
+                    None,
+                    Some(file_row),
+                    format!("unreadable or truncated Parquet data: {e}"),
+                )
+            })?;
+            let n = batch.num_rows();
+            if n == 0 {
+                continue;
+            }
+            // ids
+            let id_array = column(&batch, &opts.id_col, file)?;
+            ids_are_integers &= !matches!(
+                id_array.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            );
+            let batch_ids = id_strings(id_array, file, &opts.id_col, file_row)?;
+            for (i, id) in batch_ids.into_iter().enumerate() {
+                let row = ids.len() as u32;
+                if let Some(prev) = id_index.insert(&ids, &id, row) {
+                    let (pf, pr) = locate_row(&files, &file_starts, prev as usize);
+                    return Err(Error::input(
+                        file,
+                        Some(&opts.id_col),
+                        Some(file_row + i as u64),
+                        format!(
+                            "duplicate id '{id}' (first seen in {}, row {pr})",
+                            pf.display()
+                        ),
+                    ));
+                }
+                ids.push(id);
+            }
+            // embeddings
+            let emb = column(&batch, &opts.embedding_col, file)?;
+            let ctx = EmbCtx {
+                file,
+                col: &opts.embedding_col,
+                first_row: file_row,
+            };
+            let d = embedding_dim(emb, &ctx)?;
+            match &dim {
+                None => {
+                    dim = Some((d, file.clone()));
+                    matrix.reserve_exact(total_rows as usize * d);
+                }
+                Some((d0, f0)) if *d0 != d => {
+                    return Err(Error::input(
+                        file,
+                        Some(&opts.embedding_col),
+                        Some(file_row),
+                        format!(
+                            "embedding has {d} dimensions, but {} has {d0}",
+                            f0.display()
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+            let before = matrix.len();
+            append_embeddings(emb, d, &ctx, &mut matrix)?;
+            for (i, row) in matrix[before..].chunks_exact_mut(d).enumerate() {
+                let norm = row
+                    .iter()
+                    .map(|&x| (x as f64) * (x as f64))
+                    .sum::<f64>()
+                    .sqrt();
+                if norm == 0.0 || !norm.is_finite() {
+                    let what = if norm == 0.0 {
+                        "zero vector (cosine is undefined)"
+                    } else {
+                        "embedding norm overflows"
+                    };
+                    return Err(Error::input(
+                        file,
+                        Some(&opts.embedding_col),
+                        Some(file_row + i as u64),
+                        what,
+                    ));
+                }
+                norm_sum += norm;
+                norm_min = norm_min.min(norm);
+                norm_max = norm_max.max(norm);
+                let inv = (1.0 / norm) as f32;
+                row.iter_mut().for_each(|x| *x *= inv);
+            }
+            // labels
+            match &label_col {
+                Some(name) => {
+                    let arr = column(&batch, name, file)?;
+                    raw_labels.extend(label_strings(arr, file, name, file_row)?);
+                }
+                None => raw_labels.extend(std::iter::repeat_n(None, n)),
+            }
+            // carried columns
+            if opts.carry_extra {
+                chunk_starts.push(ids.len() - n);
+                let mut c = 0;
+                for (i, field) in batch.schema().fields().iter().enumerate() {
+                    let name = field.name();
+                    if name == &opts.id_col
+                        || name == &opts.embedding_col
+                        || Some(name) == label_col.as_ref()
+                    {
+                        continue;
+                    }
+                    if carried.len() <= c {
+                        if !cell_supported(field.data_type()) {
+                            warnings.push(format!(
+                                "column '{name}' has type {} which exports write as null",
+                                field.data_type()
+                            ));
+                        }
+                        carried.push(CarriedColumn {
+                            field: field.clone(),
+                            chunks: Vec::new(),
+                        });
+                    }
+                    carried[c].chunks.push(batch.column(i).clone());
+                    c += 1;
+                }
+            }
+            file_row += n as u64;
+        }
+    }
+
+    let n = ids.len();
+    if n == 0 {
+        return Err(Error::input(
+            &files[0],
+            None,
+            None,
+            "empty dataset: no rows in any input file",
+        ));
+    }
+    let d = dim.map(|(d, _)| d).unwrap_or(0);
+    let embeddings = Array2::from_shape_vec((n, d), matrix)
+        .map_err(|e| Error::Internal(format!("embedding matrix shape: {e}")))?;
+
+    let mut label_merge = None;
+    if let Some(labels_file) = &opts.labels_file {
+        label_merge = Some(merge_labels(labels_file, &ids, &id_index, &mut raw_labels)?);
+    }
+    let (labels, classes) = encode_labels(&raw_labels);
+
+    if ids_are_integers {
+        // Integer ids are written back as Int64; values beyond i64 fall back to strings.
+        ids_are_integers = ids.iter().all(|s| s.parse::<i64>().is_ok());
+    }
+    Ok(Dataset {
+        ids,
+        ids_are_integers,
+        embeddings,
+        labels,
+        classes,
+        carried,
+        chunk_starts,
+        files,
+        norms: NormStats {
+            min: norm_min,
+            max: norm_max,
+            mean: norm_sum / n as f64,
+        },
+        label_merge,
+        warnings,
+    })
+}
+
+fn open_parquet(file: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+    let handle = File::open(file).map_err(|e| Error::input(file, None, None, format!("{e}")))?;
+    if handle.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(Error::input(file, None, None, "is a directory"));
+    }
+    ParquetRecordBatchReaderBuilder::try_new(handle).map_err(|e| {
+        Error::input(
+            file,
+            None,
+            None,
+            format!("not a Parquet file, or truncated ({e})"),
+        )
+    })
+}
+
+fn resolve_label_col(schema: &Schema, opts: &LoadOptions) -> Option<String> {
+    match &opts.label_col {
+        Some(name) => Some(name.clone()),
+        None => schema.field_with_name("label").ok().map(|_| "label".into()),
+    }
+}
+
+/// Checks column presence and types from the footer, before decoding any data.
+fn check_schema(file: &Path, schema: &Schema, opts: &LoadOptions) -> Result<()> {
+    let need = |name: &str| {
+        schema.field_with_name(name).map_err(|_| {
+            let have: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            Error::input(
+                file,
+                Some(name),
+                None,
+                format!("missing column (columns are: {})", have.join(", ")),
+            )
+        })
+    };
+    let id = need(&opts.id_col)?;
+    if !id_type_ok(id.data_type()) {
+        return Err(Error::input(
+            file,
+            Some(&opts.id_col),
+            None,
+            format!(
+                "wrong column type {}: ids must be strings or integers",
+                id.data_type()
+            ),
+        ));
+    }
+    let emb = need(&opts.embedding_col)?;
+    let inner = match emb.data_type() {
+        DataType::FixedSizeList(f, _) | DataType::List(f) | DataType::LargeList(f) => {
+            Some(f.data_type())
+        }
+        _ => None,
+    };
+    if !matches!(
+        inner,
+        Some(DataType::Float16 | DataType::Float32 | DataType::Float64)
+    ) {
+        return Err(Error::input(
+            file,
+            Some(&opts.embedding_col),
+            None,
+            format!(
+                "wrong column type {}: embeddings must be a list of float16/32/64",
+                emb.data_type()
+            ),
+        ));
+    }
+    if let Some(name) = &opts.label_col {
+        let label = need(name)?;
+        if !label_type_ok(label.data_type()) {
+            return Err(Error::input(
+                file,
+                Some(name),
+                None,
+                format!(
+                    "wrong column type {}: labels must be string, integer, boolean or dictionary",
+                    label.data_type()
+                ),
+            ));
+        }
+    } else if let Ok(label) = schema.field_with_name("label") {
+        if !label_type_ok(label.data_type()) {
+            return Err(Error::input(
+                file,
+                Some("label"),
+                None,
+                format!(
+                    "wrong column type {}: labels must be string, integer, boolean or dictionary",
+                    label.data_type()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// All files must carry the same extra columns, so exports have one shape.
+fn check_same_extras(
+    first_file: &Path,
+    first: &Schema,
+    file: &Path,
+    schema: &Schema,
+    opts: &LoadOptions,
+) -> Result<()> {
+    let label = resolve_label_col(first, opts);
+    let extras = |s: &Schema| -> Vec<(String, DataType)> {
+        s.fields()
+            .iter()
+            .filter(|f| {
+                f.name() != &opts.id_col
+                    && f.name() != &opts.embedding_col
+                    && Some(f.name()) != label.as_ref()
+            })
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect()
+    };
+    let (a, b) = (extras(first), extras(schema));
+    if a != b {
+        let differing = b
+            .iter()
+            .find(|c| !a.contains(c))
+            .or_else(|| a.iter().find(|c| !b.contains(c)))
+            .map(|c| c.0.clone());
+        return Err(Error::input(
+            file,
+            differing.as_deref(),
+            None,
+            format!(
+                "schema differs from {}: all inputs must have the same columns",
+                first_file.display()
+            ),
+        ));
+    }
+    if resolve_label_col(schema, opts) != label {
+        return Err(Error::input(
+            file,
+            Some("label"),
+            None,
+            format!(
+                "schema differs from {}: the label column is present in one and not the other",
+                first_file.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn id_type_ok(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+    )
+}
+
+fn label_type_ok(t: &DataType) -> bool {
+    match t {
+        DataType::Boolean => true,
+        DataType::Dictionary(_, v) => label_type_ok(v),
+        other => id_type_ok(other),
+    }
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str, file: &Path) -> Result<&'a ArrayRef> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::input(file, Some(name), None, "missing column"))
+}
+
+macro_rules! int_strings {
+    ($arr:expr, $t:ty) => {
+        $arr.as_primitive::<$t>()
+            .iter()
+            .map(|v| v.map(|v| v.to_string()))
+            .collect::<Vec<Option<String>>>()
+    };
+}
+
+/// Any supported scalar column (string, integer, bool, dictionary of those) as optional strings.
+fn scalar_strings(arr: &dyn Array) -> Option<Vec<Option<String>>> {
+    Some(match arr.data_type() {
+        DataType::Utf8 => arr
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect(),
+        DataType::LargeUtf8 => arr
+            .as_string::<i64>()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect(),
+        DataType::Utf8View => arr
+            .as_string_view()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect(),
+        DataType::Int8 => int_strings!(arr, Int8Type),
+        DataType::Int16 => int_strings!(arr, Int16Type),
+        DataType::Int32 => int_strings!(arr, Int32Type),
+        DataType::Int64 => int_strings!(arr, Int64Type),
+        DataType::UInt8 => int_strings!(arr, UInt8Type),
+        DataType::UInt16 => int_strings!(arr, UInt16Type),
+        DataType::UInt32 => int_strings!(arr, UInt32Type),
+        DataType::UInt64 => int_strings!(arr, UInt64Type),
+        DataType::Boolean => arr
+            .as_boolean()
+            .iter()
+            .map(|v| v.map(|b| b.to_string()))
+            .collect(),
+        DataType::Dictionary(_, _) => {
+            let dict = arr.as_any_dictionary();
+            let values = scalar_strings(dict.values().as_ref())?;
+            let keys = dict.normalized_keys();
+            (0..arr.len())
+                .map(|i| {
+                    if arr.is_null(i) {
+                        None
+                    } else {
+                        values.get(keys[i]).cloned().flatten()
+                    }
+                })
+                .collect()
+        }
+        _ => return None,
+    })
+}
+
+fn id_strings(arr: &ArrayRef, file: &Path, col: &str, first_row: u64) -> Result<Vec<String>> {
+    let values = scalar_strings(arr.as_ref()).ok_or_else(|| {
+        Error::input(
+            file,
+            Some(col),
+            None,
+            format!("wrong column type {}", arr.data_type()),
+        )
+    })?;
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.ok_or_else(|| Error::input(file, Some(col), Some(first_row + i as u64), "null id"))
+        })
+        .collect()
+}
+
+fn label_strings(
+    arr: &ArrayRef,
+    file: &Path,
+    col: &str,
+    _first_row: u64,
+) -> Result<Vec<Option<String>>> {
+    scalar_strings(arr.as_ref()).ok_or_else(|| {
+        Error::input(
+            file,
+            Some(col),
+            None,
+            format!("wrong column type {}", arr.data_type()),
+        )
+    })
+}
+
+struct EmbCtx<'a> {
+    file: &'a Path,
+    col: &'a str,
+    first_row: u64,
+}
+
+impl EmbCtx<'_> {
+    fn err(&self, row: usize, msg: impl Into<String>) -> Error {
+        Error::input(
+            self.file,
+            Some(self.col),
+            Some(self.first_row + row as u64),
+            msg,
+        )
+    }
+}
+
+/// Row ranges of a list-like embedding array within its child values.
+fn row_ranges(arr: &ArrayRef) -> Option<(Vec<(usize, usize)>, ArrayRef)> {
+    match arr.data_type() {
+        DataType::FixedSizeList(_, _) => {
+            let a = arr.as_fixed_size_list();
+            let len = a.value_length() as usize;
+            Some((
+                (0..a.len()).map(|i| (a.value_offset_at(i), len)).collect(),
+                a.values().clone(),
+            ))
+        }
+        DataType::List(_) => {
+            let a = arr.as_list::<i32>();
+            let o = a.value_offsets();
+            Some((
+                (0..a.len())
+                    .map(|i| (o[i] as usize, (o[i + 1] - o[i]) as usize))
+                    .collect(),
+                a.values().clone(),
+            ))
+        }
+        DataType::LargeList(_) => {
+            let a = arr.as_list::<i64>();
+            let o = a.value_offsets();
+            Some((
+                (0..a.len())
+                    .map(|i| (o[i] as usize, (o[i + 1] - o[i]) as usize))
+                    .collect(),
+                a.values().clone(),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Dimension of a batch's embeddings: the length of its first non-null row.
+fn embedding_dim(arr: &ArrayRef, ctx: &EmbCtx) -> Result<usize> {
+    let (ranges, _) = row_ranges(arr)
+        .ok_or_else(|| ctx.err(0, format!("wrong column type {}", arr.data_type())))?;
+    for (i, (_, len)) in ranges.iter().enumerate() {
+        if arr.is_null(i) {
+            return Err(ctx.err(i, "null embedding"));
+        }
+        if *len == 0 {
+            return Err(ctx.err(i, "empty embedding (0 values)"));
+        }
+        return Ok(*len);
+    }
+    Err(ctx.err(0, "no rows"))
+}
+
+/// Appends a batch's embeddings (any float width) to the matrix, validating every row.
+fn append_embeddings(arr: &ArrayRef, d: usize, ctx: &EmbCtx, out: &mut Vec<f32>) -> Result<()> {
+    let (ranges, values) = row_ranges(arr)
+        .ok_or_else(|| ctx.err(0, format!("wrong column type {}", arr.data_type())))?;
+    let nulls = values.logical_nulls();
+    for (i, &(start, len)) in ranges.iter().enumerate() {
+        if arr.is_null(i) {
+            return Err(ctx.err(i, "null embedding"));
+        }
+        if len != d {
+            return Err(ctx.err(
+                i,
+                format!("ragged embedding: {len} values, earlier rows have {d}"),
+            ));
+        }
+        if let Some(nulls) = &nulls {
+            if (start..start + len).any(|j| nulls.is_null(j)) {
+                return Err(ctx.err(i, "null element inside the embedding"));
+            }
+        }
+        let before = out.len();
+        match values.data_type() {
+            DataType::Float32 => out.extend_from_slice(
+                &values.as_primitive::<Float32Type>().values()[start..start + len],
+            ),
+            DataType::Float64 => out.extend(
+                values.as_primitive::<Float64Type>().values()[start..start + len]
+                    .iter()
+                    .map(|&x| x as f32),
+            ),
+            DataType::Float16 => out.extend(
+                values.as_primitive::<Float16Type>().values()[start..start + len]
+                    .iter()
+                    .map(|x| x.to_f32()),
+            ),
+            other => return Err(ctx.err(i, format!("wrong element type {other}"))),
+        }
+        if let Some(j) = out[before..].iter().position(|x| !x.is_finite()) {
+            return Err(ctx.err(
+                i,
+                format!("non-finite value {} at position {j}", out[before + j]),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn cell_supported(t: &DataType) -> bool {
+    match t {
+        DataType::Null
+        | DataType::Boolean
+        | DataType::Float16
+        | DataType::Float32
+        | DataType::Float64 => true,
+        DataType::Dictionary(_, v) => cell_supported(v),
+        other => id_type_ok(other),
+    }
+}
+
+/// One cell as JSON: strings, numbers and booleans as themselves, null as null.
+fn cell_json(arr: &dyn Array, i: usize) -> serde_json::Value {
+    use serde_json::Value;
+    if arr.is_null(i) {
+        return Value::Null;
+    }
+    let num = |x: f64| {
+        serde_json::Number::from_f64(x)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
+    };
+    match arr.data_type() {
+        DataType::Boolean => Value::Bool(arr.as_boolean().value(i)),
+        DataType::Float16 => num(arr.as_primitive::<Float16Type>().value(i).to_f64()),
+        DataType::Float32 => num(arr.as_primitive::<Float32Type>().value(i) as f64),
+        DataType::Float64 => num(arr.as_primitive::<Float64Type>().value(i)),
+        DataType::Int8 => arr.as_primitive::<Int8Type>().value(i).into(),
+        DataType::Int16 => arr.as_primitive::<Int16Type>().value(i).into(),
+        DataType::Int32 => arr.as_primitive::<Int32Type>().value(i).into(),
+        DataType::Int64 => arr.as_primitive::<Int64Type>().value(i).into(),
+        DataType::UInt8 => arr.as_primitive::<UInt8Type>().value(i).into(),
+        DataType::UInt16 => arr.as_primitive::<UInt16Type>().value(i).into(),
+        DataType::UInt32 => arr.as_primitive::<UInt32Type>().value(i).into(),
+        DataType::UInt64 => arr.as_primitive::<UInt64Type>().value(i).into(),
+        DataType::Utf8 => arr.as_string::<i32>().value(i).into(),
+        DataType::LargeUtf8 => arr.as_string::<i64>().value(i).into(),
+        DataType::Utf8View => arr.as_string_view().value(i).into(),
+        DataType::Dictionary(_, _) => {
+            let dict = arr.as_any_dictionary();
+            let key = dict.normalized_keys()[i];
+            cell_json(dict.values().as_ref(), key)
+        }
+        _ => Value::Null,
+    }
+}
+
+/// Class names sorted, labels as indices into them: stable across rounds whatever the row order.
+fn encode_labels(raw: &[Option<String>]) -> (Vec<Option<u32>>, Vec<String>) {
+    let mut classes: Vec<String> = raw.iter().flatten().cloned().collect();
+    classes.sort_unstable();
+    classes.dedup();
+    let index: HashMap<&str, u32> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i as u32))
+        .collect();
+    let labels = raw.iter().map(|l| l.as_deref().map(|s| index[s])).collect();
+    (labels, classes)
+}
+
+/// Applies `--labels FILE` (CSV or Parquet with columns `id,label`) on top of the label column.
+fn merge_labels(
+    file: &Path,
+    ids: &[String],
+    index: &IdIndex,
+    labels: &mut [Option<String>],
+) -> Result<LabelMerge> {
+    let pairs = read_label_pairs(file)?;
+    let mut merge = LabelMerge {
+        file: file.to_path_buf(),
+        rows: pairs.len() as u64,
+        applied: 0,
+        overridden: 0,
+        unknown_ids: 0,
+        unknown_examples: Vec::new(),
+        empty_labels: 0,
+    };
+    for (id, label) in pairs {
+        let Some(label) = label.filter(|l| !l.is_empty()) else {
+            merge.empty_labels += 1;
+            continue;
+        };
+        match index.get(ids, &id) {
+            Some(row) => {
+                let slot = &mut labels[row as usize];
+                if slot.as_ref().is_some_and(|old| old != &label) {
+                    merge.overridden += 1;
+                }
+                *slot = Some(label);
+                merge.applied += 1;
+            }
+            None => {
+                merge.unknown_ids += 1;
+                if merge.unknown_examples.len() < 5 {
+                    merge.unknown_examples.push(id);
+                }
+            }
+        }
+    }
+    Ok(merge)
+}
+
+fn read_label_pairs(file: &Path) -> Result<Vec<(String, Option<String>)>> {
+    let is_parquet = {
+        use std::io::Read;
+        let mut magic = [0u8; 4];
+        let mut f = File::open(file).map_err(|e| Error::input(file, None, None, format!("{e}")))?;
+        f.read_exact(&mut magic).is_ok() && &magic == b"PAR1"
+    };
+    if is_parquet {
+        read_label_pairs_parquet(file)
+    } else {
+        read_label_pairs_csv(file)
+    }
+}
+
+fn read_label_pairs_parquet(file: &Path) -> Result<Vec<(String, Option<String>)>> {
+    let builder = open_parquet(file)?;
+    let schema = builder.schema().clone();
+    for col in ["id", "label"] {
+        let field = schema
+            .field_with_name(col)
+            .map_err(|_| Error::input(file, Some(col), None, "missing column"))?;
+        if !label_type_ok(field.data_type()) {
+            return Err(Error::input(
+                file,
+                Some(col),
+                None,
+                format!("wrong column type {}", field.data_type()),
+            ));
+        }
+    }
+    let reader = builder
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| Error::input(file, None, None, format!("cannot read Parquet: {e}")))?;
+    let mut out = Vec::new();
+    let mut row = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|e| {
+            Error::input(
+                file,
+                None,
+                Some(row),
+                format!("unreadable or truncated Parquet data: {e}"),
+            )
+        })?;
+        let ids = id_strings(column(&batch, "id", file)?, file, "id", row)?;
+        let labels = label_strings(column(&batch, "label", file)?, file, "label", row)?;
+        row += batch.num_rows() as u64;
+        out.extend(ids.into_iter().zip(labels));
+    }
+    Ok(out)
+}
+
+fn read_label_pairs_csv(file: &Path) -> Result<Vec<(String, Option<String>)>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(file)
+        .map_err(|e| Error::input(file, None, None, format!("cannot read CSV: {e}")))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| Error::input(file, None, Some(0), format!("bad CSV header: {e}")))?
+        .clone();
+    let find = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or_else(|| {
+                Error::input(
+                    file,
+                    Some(name),
+                    None,
+                    "missing column (a labels file needs a header row with id,label)",
+                )
+            })
+    };
+    let (id_at, label_at) = (find("id")?, find("label")?);
+    let mut out = Vec::new();
+    for (row, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| {
+            Error::input(file, None, Some(row as u64), format!("bad CSV record: {e}"))
+        })?;
+        let id = record.get(id_at).unwrap_or("");
+        if id.is_empty() {
+            return Err(Error::input(file, Some("id"), Some(row as u64), "empty id"));
+        }
+        let label = record.get(label_at).map(str::to_string);
+        out.push((id.to_string(), label));
+    }
+    Ok(out)
+}

@@ -1,0 +1,58 @@
+//! The `labelwise` binary: parse flags, dispatch to a subcommand, turn errors into one line on
+//! stderr and an exit code (0 success, 2 bad usage or input, 1 internal error).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use labelwise::cmd;
+use labelwise::progress::Progress;
+use labelwise::Error;
+
+/// Decides what humans should label next, and auto-labels the rest at a precision you choose.
+#[derive(Debug, Parser)]
+#[command(name = "labelwise", version, about, propagate_version = true)]
+struct Cli {
+    /// Worker threads [default: all cores]. Outputs do not depend on it.
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+    /// No progress bars on stderr.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Rows, dimension, labeled share, class counts and problems of a pool.
+    Inspect(cmd::inspect::InspectArgs),
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            return Err(Error::Usage("--threads must be at least 1".into()));
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
+    }
+    let progress = Progress::new(cli.quiet);
+    match &cli.command {
+        Command::Inspect(args) => cmd::inspect::run(args, progress),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+        // The panic message was already printed by the default hook.
+        Err(_) => ExitCode::from(1),
+    }
+}
