@@ -40,6 +40,17 @@ pub struct LoadOptions {
     pub labels_file: Option<PathBuf>,
     /// Keep all other columns for exports. Commands that never export skip them to save memory.
     pub carry_extra: bool,
+    /// Refuse (exit 2) before allocating the matrix when the run would not fit; see `memory`.
+    pub memory_check: Option<MemoryCheck>,
+}
+
+/// The limit a run must fit in, checked as soon as rows × dimension are known.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryCheck {
+    /// Bytes allowed; `None` means the machine's available memory.
+    pub limit: Option<u64>,
+    /// Neighbours per item the run will store.
+    pub k: u64,
 }
 
 impl Default for LoadOptions {
@@ -50,6 +61,7 @@ impl Default for LoadOptions {
             label_col: None,
             labels_file: None,
             carry_extra: true,
+            memory_check: None,
         }
     }
 }
@@ -370,6 +382,9 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
             match &dim {
                 None => {
                     dim = Some((d, file.clone()));
+                    if let Some(mc) = opts.memory_check {
+                        crate::memory::check(total_rows, d as u64, mc.k, mc.limit)?;
+                    }
                     matrix.reserve_exact(total_rows as usize * d);
                 }
                 Some((d0, f0)) if *d0 != d => {

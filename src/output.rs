@@ -98,6 +98,17 @@ pub fn write_atomic(
     Ok(path.to_path_buf())
 }
 
+/// Ids of the given rows, typed like the input ids (Int64 or Utf8), for output tables.
+pub fn id_array(data: &Dataset, rows: impl Iterator<Item = usize>) -> ArrayRef {
+    if data.ids_are_integers {
+        Arc::new(Int64Array::from_iter_values(
+            rows.map(|r| data.ids[r].parse::<i64>().unwrap_or_default()),
+        ))
+    } else {
+        Arc::new(StringArray::from_iter_values(rows.map(|r| &data.ids[r])))
+    }
+}
+
 /// Columns for `items.parquet`, one row per item in input order; commands add what they know.
 #[derive(Debug, Default)]
 pub struct ItemsTable {

@@ -1,6 +1,7 @@
 //! One module per subcommand, each wiring library stages together (in the manner of xsv).
 //! Only this layer and `output` touch the filesystem.
 
+// pub mod dedup;
 pub mod inspect;
 
 use std::path::PathBuf;
@@ -8,6 +9,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::dataset::LoadOptions;
+use crate::graph::{GraphParams, IndexKind, DEFAULT_K, DEFAULT_PROBES};
+use crate::progress::Progress;
 
 /// Input flags shared by every command that reads a pool.
 #[derive(Debug, Clone, Args)]
@@ -38,6 +41,54 @@ impl InputArgs {
             label_col: self.label_col.clone(),
             labels_file: self.labels.clone(),
             carry_extra,
+            memory_check: None,
         }
     }
 }
+
+/// Flags shared by every command that writes a run's outputs.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Output folder (created); every file in it is written atomically.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Seed for every random choice; the same inputs and seed give byte-identical outputs.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub seed: u64,
+    /// Cache folder for label-independent work [default: .labelwise-cache beside the first input].
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Neither read nor write the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Refuse to start when the run is estimated to need more memory (e.g. 8G) [default: available memory].
+    #[arg(long, value_name = "SIZE", value_parser = crate::memory::parse_size)]
+    pub max_memory: Option<u64>,
+}
+
+/// Neighbour-graph flags, shared by every command that builds the graph.
+#[derive(Debug, Clone, Args)]
+pub struct GraphArgs {
+    /// Neighbours kept per item in the graph.
+    #[arg(long, default_value_t = DEFAULT_K, value_name = "K")]
+    pub k: usize,
+    /// How the graph is built: auto picks exact or partitioned by size (see BENCHMARKS.md).
+    #[arg(long, value_enum, default_value_t = IndexKind::Auto)]
+    pub index: IndexKind,
+    /// Partitioned index: k-means lists each item searches (more = higher recall, slower).
+    #[arg(long, default_value_t = DEFAULT_PROBES, value_name = "P")]
+    pub probes: usize,
+}
+
+impl GraphArgs {
+    /// Graph parameters for these flags and the run's seed.
+    pub fn params(&self, seed: u64) -> GraphParams {
+        GraphParams {
+            k: self.k,
+            index: self.index,
+            probes: self.probes,
+            seed,
+        }
+    }
+}
+

@@ -1,0 +1,199 @@
+//! The stages every command shares, in the order a labeling round runs them.
+//!
+//! Label-independent stages (the neighbour graph) go through the cache; label-dependent ones are
+//! recomputed. Each stage records its wall time so `summary.json` can say where time went.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::cache::{self, Cache};
+use crate::dataset::Dataset;
+use crate::error::Result;
+use crate::graph::{self, GraphParams, IndexKind, NeighborGraph};
+use crate::progress::Progress;
+
+/// Items sampled to measure the graph's recall@10 against exact search.
+pub const RECALL_SAMPLE: usize = 2000;
+
+/// Wall time per stage, in run order.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Timings(pub Vec<(String, f64)>);
+
+impl Timings {
+    /// Runs `f`, recording its wall time under `stage`.
+    pub fn time<T>(&mut self, stage: &str, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = f();
+        self.0.push((stage.to_string(), start.elapsed().as_secs_f64()));
+        out
+    }
+
+    /// Total of all stages.
+    pub fn total(&self) -> f64 {
+        self.0.iter().map(|t| t.1).sum()
+    }
+}
+
+/// Where the cache lives for a run, or that it is off.
+#[derive(Debug, Clone)]
+pub enum CacheChoice {
+    Off,
+    Dir(PathBuf),
+}
+
+impl CacheChoice {
+    /// `--cache DIR`, or `.labelwise-cache` beside the first input; `--no-cache` turns it off.
+    pub fn from_flags(cache: Option<&Path>, no_cache: bool, first_input: &Path) -> CacheChoice {
+        if no_cache {
+            return CacheChoice::Off;
+        }
+        match cache {
+            Some(dir) => CacheChoice::Dir(dir.to_path_buf()),
+            None => {
+                let base = if first_input.is_dir() {
+                    first_input
+                } else {
+                    first_input.parent().unwrap_or(Path::new("."))
+                };
+                let base = if base.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    base
+                };
+                CacheChoice::Dir(base.join(".labelwise-cache"))
+            }
+        }
+    }
+}
+
+/// The graph with how it was obtained, for summary.json.
+#[derive(Debug, Clone)]
+pub struct GraphOutcome {
+    pub graph: NeighborGraph,
+    pub route: IndexKind,
+    pub recall_at_10: f64,
+    pub cache_hit: bool,
+    /// Why the cache was not used, when it was requested but unusable (e.g. read-only folder).
+    pub cache_note: Option<String>,
+}
+
+/// What summary.json says about the graph.
+#[derive(Debug, Clone, Serialize)]
+pub struct GraphSummary {
+    pub k: usize,
+    pub index: String,
+    pub recall_at_10: f64,
+    pub recall_sample: usize,
+    pub cache_hit: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_note: Option<String>,
+}
+
+impl GraphOutcome {
+    /// The summary.json view.
+    pub fn summary(&self, n: usize) -> GraphSummary {
+        GraphSummary {
+            k: self.graph.k,
+            index: format!("{:?}", self.route).to_lowercase(),
+            recall_at_10: self.recall_at_10,
+            recall_sample: RECALL_SAMPLE.min(n),
+            cache_hit: self.cache_hit,
+            cache_note: self.cache_note.clone(),
+        }
+    }
+}
+
+fn route_code(route: IndexKind) -> u8 {
+    match route {
+        IndexKind::Auto | IndexKind::Exact => 1,
+        IndexKind::Partitioned => 2,
+        IndexKind::Hnsw => 3,
+    }
+}
+
+fn route_from_code(code: u8) -> Option<IndexKind> {
+    match code {
+        1 => Some(IndexKind::Exact),
+        2 => Some(IndexKind::Partitioned),
+        3 => Some(IndexKind::Hnsw),
+        _ => None,
+    }
+}
+
+/// Cache payload: route (1 byte), recall (f64), then the graph's own encoding.
+fn encode_graph_entry(outcome: &GraphOutcome) -> Vec<u8> {
+    let mut bytes = vec![route_code(outcome.route)];
+    bytes.extend_from_slice(&outcome.recall_at_10.to_le_bytes());
+    bytes.extend_from_slice(&cache::graph_to_bytes(&outcome.graph));
+    bytes
+}
+
+fn decode_graph_entry(bytes: &[u8], n: usize) -> Option<(NeighborGraph, IndexKind, f64)> {
+    let route = route_from_code(*bytes.first()?)?;
+    let recall = f64::from_le_bytes(bytes.get(1..9)?.try_into().ok()?);
+    let graph = cache::graph_from_bytes(bytes.get(9..)?).ok()?;
+    // A graph for a different item count can only come from a hash collision or a bug.
+    (graph.len() == n || graph.k == 0).then_some((graph, route, recall))
+}
+
+/// Builds (or loads from the cache) the neighbour graph of the pool.
+pub fn neighbor_graph(
+    data: &Dataset,
+    params: &GraphParams,
+    cache_choice: &CacheChoice,
+    progress: Progress,
+) -> Result<GraphOutcome> {
+    let emb = data.embeddings.view();
+    let n = data.len();
+    params.validate(n)?;
+    let (cache, mut cache_note) = match cache_choice {
+        CacheChoice::Off => (None, None),
+        CacheChoice::Dir(dir) => match Cache::open(dir) {
+            Ok(c) => (Some(c), None),
+            Err(e) => (None, Some(format!("cache disabled: {e}"))),
+        },
+    };
+    let key = cache.as_ref().map(|_| {
+        let mut h = blake3::Hasher::new();
+        h.update(cache::embedding_hash(emb).as_bytes());
+        h.update(&params.cache_key_bytes());
+        format!("graph-{}", h.finalize().to_hex())
+    });
+    if let (Some(c), Some(key)) = (&cache, &key) {
+        if let Some((graph, route, recall)) = c.get(key).and_then(|b| decode_graph_entry(&b, n)) {
+            return Ok(GraphOutcome {
+                graph,
+                route,
+                recall_at_10: recall,
+                cache_hit: true,
+                cache_note,
+            });
+        }
+    }
+    let bar = progress.bar(n as u64, "graph");
+    let (graph, route) = graph::build(emb, params, &bar)?;
+    bar.finish_and_clear();
+    let recall = match route {
+        // Exact search is exact: measuring it would only re-derive 1.0.
+        IndexKind::Exact | IndexKind::Auto => 1.0,
+        _ => graph::recall_at_10(emb, &graph, RECALL_SAMPLE, params.seed),
+    };
+    let outcome = GraphOutcome {
+        graph,
+        route,
+        recall_at_10: recall,
+        cache_hit: false,
+        cache_note: None,
+    };
+    if let (Some(c), Some(key)) = (&cache, &key) {
+        if let Err(e) = c.put(key, &encode_graph_entry(&outcome)) {
+            cache_note = Some(format!("graph not cached: {e}"));
+        }
+    }
+    Ok(GraphOutcome {
+        cache_note,
+        ..outcome
+    })
+}

@@ -1,0 +1,387 @@
+//! `report.html`: one self-contained page a person reads before a labeling round.
+//!
+//! No scripts, fonts or network requests: charts are inline SVG, styles are inline CSS, so the
+//! file opens anywhere (including air-gapped review machines) and renders identically each time.
+
+use std::fmt::Write as _;
+
+/// Everything the page shows; plain data assembled by the `plan` command.
+#[derive(Debug, Clone, Default)]
+pub struct ReportData {
+    /// Input files, for the header.
+    pub inputs: Vec<String>,
+    pub items: usize,
+    pub dimension: usize,
+    /// (route, count) in display order.
+    pub routes: Vec<(String, usize)>,
+    /// The batch for humans, in rank order.
+    pub batch: Vec<BatchRow>,
+    /// Auto-labeling, when a model could be fitted.
+    pub autolabel: Option<AutolabelView>,
+    /// Near-duplicate figures.
+    pub duplicates: Option<DuplicatesView>,
+    /// Rarity scores of every item, for the histogram.
+    pub rarity: Vec<f32>,
+    /// Budget figures and projection.
+    pub budget: Option<BudgetView>,
+    /// Free-text notes (e.g. cold start, warnings).
+    pub notes: Vec<String>,
+    /// Stage timings in seconds.
+    pub timings: Vec<(String, f64)>,
+}
+
+/// One row of the batch table.
+#[derive(Debug, Clone)]
+pub struct BatchRow {
+    pub rank: usize,
+    pub id: String,
+    pub score: f32,
+    pub reasons: String,
+    /// A short preview of the first text-like carried column, if any.
+    pub preview: String,
+}
+
+/// Auto-label figures for the page.
+#[derive(Debug, Clone)]
+pub struct AutolabelView {
+    pub target_precision: f64,
+    pub auto_labeled: usize,
+    pub duplicate_labeled: usize,
+    /// Cross-validated precision above the threshold and its one-sided 95% lower bound.
+    pub estimated_precision: Option<f64>,
+    pub precision_lower_bound: Option<f64>,
+    pub threshold: Option<f64>,
+    /// Why nothing was auto-labeled, when that is the case.
+    pub note: Option<String>,
+}
+
+/// Near-duplicate figures for the page.
+#[derive(Debug, Clone)]
+pub struct DuplicatesView {
+    pub threshold: f32,
+    pub pairs: usize,
+    pub groups_with_duplicates: usize,
+    pub items_in_groups: usize,
+    /// Labels saved: items that need no label of their own because a twin gets one.
+    pub labels_saved: usize,
+}
+
+/// Budget figures for the page.
+#[derive(Debug, Clone)]
+pub struct BudgetView {
+    pub currency: String,
+    pub human_items: usize,
+    pub hours: f64,
+    pub cost: f64,
+    /// (labels added, projected accuracy, projected auto-label coverage) points.
+    pub projection: Vec<(usize, f64, f64)>,
+    pub summary_lines: Vec<String>,
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:70rem;color:#1f2933;padding:0 1rem}\
+h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d9e2ec;padding-bottom:.3rem}\
+table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #eef2f6;vertical-align:top}\
+th{background:#f5f7fa}.num{text-align:right;font-variant-numeric:tabular-nums}.cards{display:flex;flex-wrap:wrap;gap:1rem}\
+.card{border:1px solid #d9e2ec;border-radius:6px;padding:.8rem 1rem;min-width:10rem}.card b{display:block;font-size:1.4rem}\
+.muted{color:#627d98;font-size:.85rem}svg text{font-family:inherit;font-size:11px;fill:#334e68}";
+
+const ROUTE_COLORS: [&str; 5] = ["#2f80ed", "#27ae60", "#9b51e0", "#f2994a", "#828282"];
+
+/// Renders the page. Deterministic: the same data gives the same bytes.
+pub fn render(data: &ReportData) -> String {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+<title>labelwise plan</title><style>{STYLE}</style></head><body>"
+    );
+    let _ = write!(
+        h,
+        "<h1>labelwise plan</h1><p class=\"muted\">{} items × {} dimensions from {}</p>",
+        data.items,
+        data.dimension,
+        esc(&data.inputs.join(", "))
+    );
+    for note in &data.notes {
+        let _ = write!(h, "<p>{}</p>", esc(note));
+    }
+
+    // Route counts.
+    h.push_str("<h2>Where every item goes</h2><div class=\"cards\">");
+    for (route, n) in &data.routes {
+        let _ = write!(
+            h,
+            "<div class=\"card\"><b>{n}</b>{}</div>",
+            esc(route_label(route))
+        );
+    }
+    h.push_str("</div>");
+    h.push_str(&route_bar(&data.routes));
+
+    // Batch.
+    let _ = write!(
+        h,
+        "<h2>Label next: {} items</h2><table><tr><th class=\"num\">rank</th><th>id</th><th class=\"num\">score</th><th>why</th><th>preview</th></tr>",
+        data.batch.len()
+    );
+    for row in &data.batch {
+        let _ = write!(
+            h,
+            "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{:.3}</td><td>{}</td><td>{}</td></tr>",
+            row.rank,
+            esc(&row.id),
+            row.score,
+            esc(&row.reasons),
+            esc(&row.preview)
+        );
+    }
+    h.push_str("</table>");
+
+    // Auto-labels.
+    if let Some(a) = &data.autolabel {
+        h.push_str("<h2>Auto-labels</h2><div class=\"cards\">");
+        let _ = write!(
+            h,
+            "<div class=\"card\"><b>{}</b>auto-labeled by the model</div><div class=\"card\"><b>{}</b>labeled from a near-duplicate</div><div class=\"card\"><b>{:.0}%</b>target precision</div>",
+            a.auto_labeled,
+            a.duplicate_labeled,
+            100.0 * a.target_precision
+        );
+        if let (Some(p), Some(lb)) = (a.estimated_precision, a.precision_lower_bound) {
+            let _ = write!(
+                h,
+                "<div class=\"card\"><b>{:.1}%</b>estimated precision (95% lower bound {:.1}%)</div>",
+                100.0 * p,
+                100.0 * lb
+            );
+        }
+        if let Some(t) = a.threshold {
+            let _ = write!(
+                h,
+                "<div class=\"card\"><b>{t:.3}</b>confidence threshold</div>"
+            );
+        }
+        h.push_str("</div>");
+        if let Some(note) = &a.note {
+            let _ = write!(h, "<p>{}</p>", esc(note));
+        }
+    }
+
+    // Duplicates.
+    if let Some(d) = &data.duplicates {
+        let _ = write!(
+            h,
+            "<h2>Near-duplicates (cosine ≥ {:.2})</h2><div class=\"cards\"><div class=\"card\"><b>{}</b>pairs</div><div class=\"card\"><b>{}</b>groups</div><div class=\"card\"><b>{}</b>items in groups</div><div class=\"card\"><b>{}</b>labels saved</div></div>",
+            d.threshold, d.pairs, d.groups_with_duplicates, d.items_in_groups, d.labels_saved
+        );
+    }
+
+    // Rarity histogram.
+    if !data.rarity.is_empty() {
+        h.push_str("<h2>Rarity</h2><p class=\"muted\">Share of items per rarity score (higher = rarer).</p>");
+        h.push_str(&histogram(&data.rarity, 20));
+    }
+
+    // Budget.
+    if let Some(b) = &data.budget {
+        let _ = write!(
+            h,
+            "<h2>Budget</h2><div class=\"cards\"><div class=\"card\"><b>{}</b>items left for humans</div><div class=\"card\"><b>{:.1}</b>hours</div><div class=\"card\"><b>{:.2} {}</b>cost</div></div>",
+            b.human_items,
+            b.hours,
+            b.cost,
+            esc(&b.currency)
+        );
+        for line in &b.summary_lines {
+            let _ = write!(h, "<p>{}</p>", esc(line));
+        }
+        if !b.projection.is_empty() {
+            h.push_str(&projection_chart(&b.projection));
+        }
+    }
+
+    if !data.timings.is_empty() {
+        h.push_str("<h2>Timings</h2><table><tr><th>stage</th><th class=\"num\">seconds</th></tr>");
+        for (stage, s) in &data.timings {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td class=\"num\">{s:.2}</td></tr>",
+                esc(stage)
+            );
+        }
+        h.push_str("</table>");
+    }
+    let _ = write!(
+        h,
+        "<p class=\"muted\">labelwise {}</p></body></html>\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    h
+}
+
+fn route_label(route: &str) -> &str {
+    match route {
+        "labeled" => "already labeled",
+        "auto" => "auto-labeled",
+        "duplicate" => "labeled from a twin",
+        "human" => "need a human",
+        other => other,
+    }
+}
+
+/// A single stacked bar of route shares.
+fn route_bar(routes: &[(String, usize)]) -> String {
+    let total: usize = routes.iter().map(|r| r.1).sum();
+    if total == 0 {
+        return String::new();
+    }
+    let width = 800.0;
+    let mut s = format!(
+        "<svg role=\"img\" aria-label=\"route breakdown\" width=\"100%\" viewBox=\"0 0 {width} 56\" xmlns=\"http://www.w3.org/2000/svg\">"
+    );
+    let mut x = 0.0;
+    for (i, (route, n)) in routes.iter().enumerate() {
+        let w = width * *n as f64 / total as f64;
+        let color = ROUTE_COLORS[i % ROUTE_COLORS.len()];
+        let _ = write!(
+            s,
+            "<rect x=\"{x:.1}\" y=\"0\" width=\"{w:.1}\" height=\"28\" fill=\"{color}\"><title>{}: {n}</title></rect>",
+            esc(route)
+        );
+        if w > 60.0 {
+            let _ = write!(
+                s,
+                "<text x=\"{:.1}\" y=\"46\">{} {:.0}%</text>",
+                x + 2.0,
+                esc(route),
+                100.0 * *n as f64 / total as f64
+            );
+        }
+        x += w;
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Histogram of values in [0, 1].
+fn histogram(values: &[f32], bins: usize) -> String {
+    let mut counts = vec![0usize; bins];
+    for &v in values {
+        let b = ((v.clamp(0.0, 1.0) * bins as f32) as usize).min(bins - 1);
+        counts[b] += 1;
+    }
+    let max = counts.iter().copied().max().unwrap_or(1).max(1);
+    let (w, hgt, pad) = (800.0, 180.0, 24.0);
+    let bw = w / bins as f64;
+    let mut s = format!(
+        "<svg role=\"img\" aria-label=\"rarity histogram\" width=\"100%\" viewBox=\"0 0 {w} {}\" xmlns=\"http://www.w3.org/2000/svg\">",
+        hgt + pad
+    );
+    for (i, &c) in counts.iter().enumerate() {
+        let bh = hgt * c as f64 / max as f64;
+        let _ = write!(
+            s,
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"#2f80ed\"><title>{:.2}–{:.2}: {c}</title></rect>",
+            i as f64 * bw + 1.0,
+            hgt - bh,
+            bw - 2.0,
+            i as f64 / bins as f64,
+            (i + 1) as f64 / bins as f64
+        );
+    }
+    let _ = write!(
+        s,
+        "<text x=\"0\" y=\"{}\">0 (common)</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">1 (rare)</text></svg>",
+        hgt + 16.0,
+        w,
+        hgt + 16.0
+    );
+    s
+}
+
+/// Line chart of projected accuracy and auto-label coverage against labels added.
+fn projection_chart(points: &[(usize, f64, f64)]) -> String {
+    let (w, hgt, left, bottom) = (800.0, 220.0, 40.0, 24.0);
+    let max_x = points.iter().map(|p| p.0).max().unwrap_or(1).max(1) as f64;
+    let px = |x: usize| left + (w - left - 10.0) * x as f64 / max_x;
+    let py = |y: f64| 8.0 + (hgt - 8.0) * (1.0 - y.clamp(0.0, 1.0));
+    let line = |pick: &dyn Fn(&(usize, f64, f64)) -> f64| {
+        points
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", px(p.0), py(pick(p))))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut s = format!(
+        "<svg role=\"img\" aria-label=\"budget projection\" width=\"100%\" viewBox=\"0 0 {w} {}\" xmlns=\"http://www.w3.org/2000/svg\">",
+        hgt + bottom
+    );
+    for tick in [0.0, 0.25, 0.5, 0.75, 1.0] {
+        let _ = write!(
+            s,
+            "<line x1=\"{left}\" x2=\"{w}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eef2f6\"/><text x=\"0\" y=\"{:.1}\">{:.0}%</text>",
+            py(tick) + 4.0,
+            100.0 * tick,
+            y = py(tick)
+        );
+    }
+    let _ = write!(
+        s,
+        "<polyline fill=\"none\" stroke=\"#2f80ed\" stroke-width=\"2\" points=\"{}\"/><polyline fill=\"none\" stroke=\"#27ae60\" stroke-width=\"2\" stroke-dasharray=\"6 4\" points=\"{}\"/>",
+        line(&|p| p.1),
+        line(&|p| p.2)
+    );
+    let _ = write!(
+        s,
+        "<text x=\"{left}\" y=\"{}\">labels added →  <tspan fill=\"#2f80ed\">— accuracy</tspan>  <tspan fill=\"#27ae60\">- - auto-label coverage</tspan>  (max +{})</text></svg>",
+        hgt + 18.0,
+        max_x as usize
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_user_text_and_has_no_external_references() {
+        let data = ReportData {
+            items: 3,
+            dimension: 4,
+            routes: vec![("human".into(), 2), ("labeled".into(), 1)],
+            batch: vec![BatchRow {
+                rank: 1,
+                id: "<script>alert(1)</script>".into(),
+                score: 0.5,
+                reasons: "uncertain".into(),
+                preview: "a & b".into(),
+            }],
+            rarity: vec![0.1, 0.9, 0.5],
+            ..Default::default()
+        };
+        let html = render(&data);
+        assert!(!html.contains("<script"));
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(html.contains("a &amp; b"));
+        for forbidden in ["src=\"http", "href=\"http", "@import", "url("] {
+            assert!(!html.contains(forbidden), "{forbidden}");
+        }
+        assert_eq!(html, render(&data));
+    }
+}
