@@ -26,7 +26,8 @@ impl Timings {
     pub fn time<T>(&mut self, stage: &str, f: impl FnOnce() -> T) -> T {
         let start = Instant::now();
         let out = f();
-        self.0.push((stage.to_string(), start.elapsed().as_secs_f64()));
+        self.0
+            .push((stage.to_string(), start.elapsed().as_secs_f64()));
         out
     }
 

@@ -76,7 +76,11 @@ pub struct DuplicatesSummary {
 
 impl Duplicates {
     /// Finds the pairs on the graph (extended past top-k where needed) and groups them.
-    pub fn find(data: &Dataset, graph: &crate::graph::NeighborGraph, args: &DedupArgs) -> Duplicates {
+    pub fn find(
+        data: &Dataset,
+        graph: &crate::graph::NeighborGraph,
+        args: &DedupArgs,
+    ) -> Duplicates {
         let emb = data.embeddings.view();
         let pairs = dedup::find_pairs(emb, graph, args.threshold);
         let groups = dedup::groups(data.len(), &pairs, emb, args.grouping, args.threshold);
@@ -130,7 +134,9 @@ impl Duplicates {
             Field::new("id_b", id_type, false),
             Field::new("cosine", DataType::Float32, false),
         ]);
-        let cos = Arc::new(Float32Array::from_iter_values(self.pairs.iter().map(|p| p.cosine)));
+        let cos = Arc::new(Float32Array::from_iter_values(
+            self.pairs.iter().map(|p| p.cosine),
+        ));
         let batch = RecordBatch::try_new(Arc::new(schema), vec![ids_a, ids_b, cos])
             .map_err(|e| Error::Internal(format!("pairs table: {e}")))?;
         out.write_parquet("duplicate_pairs.parquet", &batch)?;
@@ -142,8 +148,17 @@ impl Duplicates {
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     args.dedup.validate()?;
     let mut timings = Timings::default();
-    let ctx = crate::cmd::prepare(&args.input, &args.run, &args.graph, false, progress, &mut timings)?;
-    let dups = timings.time("dedup", || Duplicates::find(&ctx.data, &ctx.graph.graph, &args.dedup));
+    let ctx = crate::cmd::prepare(
+        &args.input,
+        &args.run,
+        &args.graph,
+        false,
+        progress,
+        &mut timings,
+    )?;
+    let dups = timings.time("dedup", || {
+        Duplicates::find(&ctx.data, &ctx.graph.graph, &args.dedup)
+    });
     let out = OutDir::create(&args.run.out)?;
     let mut items = ItemsTable::new(&ctx.data);
     dups.add_columns(&mut items);

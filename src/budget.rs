@@ -1,0 +1,396 @@
+//! Labeling-budget estimates: what is left now, and what more labels would buy.
+//!
+//! "Now" is counting: items, duplicates collapsed, labeled, auto-labelable, left for humans, and
+//! the hours and cost of those. The projection is a learning curve: the labeled items are
+//! subsampled in nested, growing subsets; each subset's cross-validated accuracy (and certified
+//! auto-label coverage) is measured; an inverse power law `y(n) = a − b·n^(−c)` is fitted
+//! (the form learning curves follow in the sample-size literature, e.g. Figueroa et al. 2012);
+//! bootstrap refits over the measured points give the uncertainty.
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Costs and targets the user sets.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetParams {
+    /// Money per human label, in the user's currency.
+    pub cost_per_label: f64,
+    /// Seconds one annotator spends on one label.
+    pub seconds_per_label: f64,
+    /// Annotators working in parallel (divides calendar hours, not cost).
+    pub annotators: usize,
+    /// Share of auto-labels humans spot-check (each check costs one label's time and money).
+    pub review_fraction: f64,
+    /// Accuracy to project the labels for; `None` projects to 95% of the curve's plateau.
+    pub target_accuracy: Option<f64>,
+    /// Stop suggestion: below this projected accuracy gain per 100 more labels, stop labeling.
+    pub stop_gain_per_100: f64,
+    /// Batch size the projection table is expressed in (+1×, +2×, +5×, +10×).
+    pub batch: usize,
+    /// Currency label for display.
+    pub currency: String,
+}
+
+impl BudgetParams {
+    /// Rejects negative costs, zero annotators and shares outside [0, 1].
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Usage(m));
+        if !(self.cost_per_label >= 0.0 && self.cost_per_label.is_finite()) {
+            return bad(format!(
+                "--cost-per-label must be ≥ 0, got {}",
+                self.cost_per_label
+            ));
+        }
+        if !(self.seconds_per_label >= 0.0 && self.seconds_per_label.is_finite()) {
+            return bad(format!(
+                "--seconds-per-label must be ≥ 0, got {}",
+                self.seconds_per_label
+            ));
+        }
+        if self.annotators == 0 {
+            return bad("--annotators must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.review_fraction) {
+            return bad(format!(
+                "--review-fraction must be in [0, 1], got {}",
+                self.review_fraction
+            ));
+        }
+        if let Some(t) = self.target_accuracy {
+            if !(t > 0.0 && t < 1.0) {
+                return bad(format!("--target-accuracy must be in (0, 1), got {t}"));
+            }
+        }
+        if self.batch == 0 {
+            return bad("--batch must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Hours (calendar, with all annotators working) and cost of `labels` human labels.
+    pub fn hours_and_cost(&self, labels: f64) -> (f64, f64) {
+        (
+            labels * self.seconds_per_label / 3600.0 / self.annotators as f64,
+            labels * self.cost_per_label,
+        )
+    }
+}
+
+/// The state of the pool this round.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetNow {
+    pub items: usize,
+    /// Items that need no label of their own because a near-duplicate twin gets one.
+    pub saved_by_duplicates: usize,
+    pub labeled: usize,
+    pub auto_labeled: usize,
+    pub duplicate_labeled: usize,
+    /// Items only a human can label now (after duplicates collapse).
+    pub left_for_humans: usize,
+    pub human_hours: f64,
+    pub human_cost: f64,
+    /// Auto-labels spot-checked at `review_fraction`.
+    pub review_labels: usize,
+    pub review_hours: f64,
+    pub review_cost: f64,
+}
+
+/// Counts for "now". `human_items` are routed to humans after duplicate collapse.
+pub fn now(
+    params: &BudgetParams,
+    items: usize,
+    saved_by_duplicates: usize,
+    labeled: usize,
+    auto_labeled: usize,
+    duplicate_labeled: usize,
+    human_items: usize,
+) -> BudgetNow {
+    let (human_hours, human_cost) = params.hours_and_cost(human_items as f64);
+    let review_labels =
+        ((auto_labeled + duplicate_labeled) as f64 * params.review_fraction).ceil() as usize;
+    let (review_hours, review_cost) = params.hours_and_cost(review_labels as f64);
+    BudgetNow {
+        items,
+        saved_by_duplicates,
+        labeled,
+        auto_labeled,
+        duplicate_labeled,
+        left_for_humans: human_items,
+        human_hours,
+        human_cost,
+        review_labels,
+        review_hours,
+        review_cost,
+    }
+}
+
+/// `y(n) = a − b·n^(−c)`: rises with n and levels off at `a`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct PowerLaw {
+    pub a: f64,
+    pub b: f64,
+    pub c: f64,
+}
+
+impl PowerLaw {
+    /// Predicted value at `n` labels.
+    pub fn at(&self, n: f64) -> f64 {
+        self.a - self.b * n.max(1.0).powf(-self.c)
+    }
+
+    /// Labels at which the curve reaches `y`, if it ever does.
+    pub fn labels_for(&self, y: f64) -> Option<f64> {
+        if y >= self.a || self.b <= 0.0 || self.c <= 0.0 {
+            return None;
+        }
+        Some((self.b / (self.a - y)).powf(1.0 / self.c))
+    }
+
+    /// Derivative: gain per extra label at `n`.
+    pub fn slope(&self, n: f64) -> f64 {
+        self.b * self.c * n.max(1.0).powf(-self.c - 1.0)
+    }
+}
+
+/// Least-squares fit of `a − b·n^(−c)` to `(n, y)` points: a grid over `c`, closed-form `a, b`
+/// for each, then the best; `a` is capped at 1 (accuracy and coverage are shares).
+pub fn fit_power_law(points: &[(f64, f64)]) -> Option<PowerLaw> {
+    if points.len() < 3 {
+        return None;
+    }
+    let mut best: Option<(f64, PowerLaw)> = None;
+    let mut c = 0.05;
+    while c <= 2.0 + 1e-9 {
+        // y = a + β·x with x = n^(−c), β = −b.
+        let xs: Vec<f64> = points.iter().map(|p| p.0.max(1.0).powf(-c)).collect();
+        let m = points.len() as f64;
+        let mx = xs.iter().sum::<f64>() / m;
+        let my = points.iter().map(|p| p.1).sum::<f64>() / m;
+        let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
+        let sxy: f64 = xs
+            .iter()
+            .zip(points)
+            .map(|(x, p)| (x - mx) * (p.1 - my))
+            .sum();
+        if sxx > 1e-15 {
+            let beta = sxy / sxx;
+            let mut a = my - beta * mx;
+            let mut b = -beta;
+            if a > 1.0 {
+                // Refit b with a pinned at 1.
+                a = 1.0;
+                let num: f64 = xs.iter().zip(points).map(|(x, p)| x * (a - p.1)).sum();
+                let den: f64 = xs.iter().map(|x| x * x).sum();
+                b = num / den;
+            }
+            if b >= 0.0 {
+                let law = PowerLaw { a, b, c };
+                let sse: f64 = points.iter().map(|p| (law.at(p.0) - p.1).powi(2)).sum();
+                if best.as_ref().is_none_or(|(s, _)| sse < *s) {
+                    best = Some((sse, law));
+                }
+            }
+        }
+        c += 0.01;
+    }
+    best.map(|(_, law)| law)
+}
+
+/// A measured learning curve and its fitted law, with bootstrap refits for uncertainty.
+#[derive(Debug, Clone, Serialize)]
+pub struct Curve {
+    /// (labels, measured value) points.
+    pub points: Vec<(f64, f64)>,
+    pub fit: Option<PowerLaw>,
+    /// Refits on resampled points, for intervals.
+    #[serde(skip)]
+    pub bootstrap: Vec<PowerLaw>,
+}
+
+impl Curve {
+    /// Fits the law and `reps` bootstrap refits (resampling points with replacement).
+    pub fn fit(points: Vec<(f64, f64)>, reps: usize, seed: u64) -> Curve {
+        let fit = fit_power_law(&points);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut bootstrap = Vec::with_capacity(reps);
+        if fit.is_some() {
+            for _ in 0..reps {
+                let sample: Vec<(f64, f64)> = (0..points.len())
+                    .map(|_| points[rng.gen_range(0..points.len())])
+                    .collect();
+                let distinct = {
+                    let mut ns: Vec<u64> = sample.iter().map(|p| p.0 as u64).collect();
+                    ns.sort_unstable();
+                    ns.dedup();
+                    ns.len()
+                };
+                if distinct >= 3 {
+                    if let Some(law) = fit_power_law(&sample) {
+                        bootstrap.push(law);
+                    }
+                }
+            }
+        }
+        Curve {
+            points,
+            fit,
+            bootstrap,
+        }
+    }
+
+    /// Central estimate and 10th–90th percentile interval of the labels needed to reach `y`.
+    pub fn labels_for(&self, y: f64) -> Option<(f64, f64, f64)> {
+        let central = self.fit?.labels_for(y)?;
+        let mut boot: Vec<f64> = self
+            .bootstrap
+            .iter()
+            .map(|l| l.labels_for(y).unwrap_or(f64::INFINITY))
+            .collect();
+        if boot.is_empty() {
+            return Some((central, central, central));
+        }
+        boot.sort_by(|a, b| a.total_cmp(b));
+        let q = |p: f64| boot[((boot.len() - 1) as f64 * p).round() as usize];
+        Some((central, q(0.1), q(0.9)))
+    }
+}
+
+/// Nested random subsets of the labeled items, growing geometrically from `min_size` to all.
+///
+/// Nested (each contains the previous) so the curve measures adding labels, not resampling.
+pub fn nested_subsets(
+    labeled: &[usize],
+    min_size: usize,
+    steps: usize,
+    seed: u64,
+) -> Vec<Vec<usize>> {
+    let n = labeled.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut order = labeled.to_vec();
+    order.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(seed));
+    let lo = min_size.clamp(1, n) as f64;
+    let mut sizes: Vec<usize> = (0..steps.max(1))
+        .map(|i| {
+            let t = if steps <= 1 {
+                1.0
+            } else {
+                i as f64 / (steps - 1) as f64
+            };
+            (lo * (n as f64 / lo).powf(t)).round() as usize
+        })
+        .collect();
+    sizes.dedup();
+    sizes
+        .into_iter()
+        .map(|s| order[..s.min(n)].to_vec())
+        .collect()
+}
+
+/// One row of the projection table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectionRow {
+    /// More human labels than now.
+    pub added_labels: usize,
+    pub total_labels: usize,
+    pub projected_accuracy: Option<f64>,
+    pub projected_auto_coverage: Option<f64>,
+    pub hours: f64,
+    pub cost: f64,
+}
+
+/// The projection table at +1×, +2×, +5×, +10× the batch.
+pub fn projection_table(
+    params: &BudgetParams,
+    labeled_now: usize,
+    accuracy: &Curve,
+    coverage: &Curve,
+) -> Vec<ProjectionRow> {
+    [1usize, 2, 5, 10]
+        .iter()
+        .map(|&m| {
+            let added = m * params.batch;
+            let total = labeled_now + added;
+            let (hours, cost) = params.hours_and_cost(added as f64);
+            ProjectionRow {
+                added_labels: added,
+                total_labels: total,
+                projected_accuracy: accuracy.fit.map(|l| l.at(total as f64).clamp(0.0, 1.0)),
+                projected_auto_coverage: coverage.fit.map(|l| l.at(total as f64).clamp(0.0, 1.0)),
+                hours,
+                cost,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovers_a_known_power_law() {
+        let truth = PowerLaw {
+            a: 0.9,
+            b: 1.2,
+            c: 0.5,
+        };
+        let points: Vec<(f64, f64)> = [20.0, 40.0, 80.0, 160.0, 320.0, 640.0]
+            .iter()
+            .map(|&n| (n, truth.at(n)))
+            .collect();
+        let fit = fit_power_law(&points).unwrap();
+        assert!((fit.a - 0.9).abs() < 0.01, "{fit:?}");
+        assert!((fit.c - 0.5).abs() < 0.03, "{fit:?}");
+        let need = fit.labels_for(0.85).unwrap();
+        let exact = truth.labels_for(0.85).unwrap();
+        assert!((need / exact - 1.0).abs() < 0.05, "{need} vs {exact}");
+    }
+
+    #[test]
+    fn unreachable_targets_have_no_label_count() {
+        let law = PowerLaw {
+            a: 0.8,
+            b: 1.0,
+            c: 0.5,
+        };
+        assert!(law.labels_for(0.85).is_none());
+        assert!(law.labels_for(0.7).is_some());
+    }
+
+    #[test]
+    fn nested_subsets_grow_and_contain_each_other() {
+        let labeled: Vec<usize> = (0..1000).collect();
+        let subsets = nested_subsets(&labeled, 50, 6, 3);
+        assert_eq!(subsets.first().unwrap().len(), 50);
+        assert_eq!(subsets.last().unwrap().len(), 1000);
+        for w in subsets.windows(2) {
+            assert!(w[0].len() < w[1].len());
+            assert_eq!(&w[1][..w[0].len()], &w[0][..]);
+        }
+    }
+
+    #[test]
+    fn counts_hours_and_cost() {
+        let p = BudgetParams {
+            cost_per_label: 0.5,
+            seconds_per_label: 36.0,
+            annotators: 2,
+            review_fraction: 0.1,
+            target_accuracy: None,
+            stop_gain_per_100: 0.005,
+            batch: 100,
+            currency: "USD".into(),
+        };
+        p.validate().unwrap();
+        let now = now(&p, 1000, 50, 100, 300, 20, 530);
+        assert_eq!(now.review_labels, 32);
+        assert!((now.human_cost - 265.0).abs() < 1e-9);
+        assert!((now.human_hours - 530.0 * 36.0 / 3600.0 / 2.0).abs() < 1e-9);
+    }
+}
