@@ -698,7 +698,7 @@ macro_rules! int_strings {
 }
 
 /// Any supported scalar column (string, integer, bool, dictionary of those) as optional strings.
-fn scalar_strings(arr: &dyn Array) -> Option<Vec<Option<String>>> {
+pub(crate) fn scalar_strings(arr: &dyn Array) -> Option<Vec<Option<String>>> {
     Some(match arr.data_type() {
         DataType::Utf8 => arr
             .as_string::<i32>()
@@ -908,7 +908,7 @@ fn cell_supported(t: &DataType) -> bool {
 }
 
 /// One cell as JSON: strings, numbers and booleans as themselves, null as null.
-fn cell_json(arr: &dyn Array, i: usize) -> serde_json::Value {
+pub(crate) fn cell_json(arr: &dyn Array, i: usize) -> serde_json::Value {
     use serde_json::Value;
     if arr.is_null(i) {
         return Value::Null;

@@ -26,6 +26,8 @@ struct Cli {
 enum Command {
     /// Rows, dimension, labeled share, class counts and problems of a pool.
     Inspect(cmd::inspect::InspectArgs),
+    /// Convert a run's outputs for labeling tools (Label Studio, SageMaker, Prodigy, JSONL, CSV).
+    Export(cmd::export::Cmd),
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -41,6 +43,7 @@ fn run(cli: Cli) -> Result<(), Error> {
     let progress = Progress::new(cli.quiet);
     match &cli.command {
         Command::Inspect(args) => cmd::inspect::run(args, progress),
+        Command::Export(args) => cmd::export::run(args, progress),
     }
 }
 

@@ -2,6 +2,7 @@
 //! Only this layer and `output` touch the filesystem.
 
 // pub mod dedup;
+pub mod export;
 pub mod inspect;
 
 use std::path::PathBuf;
