@@ -1,0 +1,449 @@
+//! Near-duplicate pairs and groups, read off the neighbour graph, so that each group of
+//! near-copies is labeled once.
+//!
+//! Pairs: every pair with cosine ≥ T, not only those inside each item's top-k. An item whose
+//! k-th neighbour is still ≥ T ("saturated") may have more partners than the graph holds; a pair
+//! can only be missing from the graph if *both* its items are saturated (an unsaturated item's
+//! row lists every item above its k-th cosine), so the extension is an exact GEMM of the
+//! saturated items against each other, not against all items. With an exact graph the pair set
+//! is complete; with a partitioned graph it inherits that graph's (high) recall.
+//!
+//! Reported cosines are recomputed from the embeddings with f32 products accumulated in f64 in
+//! index order: the value does not depend on the route or on GEMM blocking, and the ≥ T test
+//! is made on it (candidates are gathered with a small slack below T so that GEMM rounding
+//! cannot hide a pair).
+//!
+//! Grouping ([`Grouping`]): `Star` is the recommended default. Connected components chain at low
+//! thresholds (a→b→c with a and c far apart: clinc150 at T=0.90 has a 115-item component), and a
+//! label given to a chain's representative is then propagated to items that are not near-copies
+//! of it. Star guarantees that every member of a group has cosine ≥ T with its representative.
+
+use ndarray::{linalg::general_mat_mul, s, Array2, ArrayView1, ArrayView2, Axis};
+use rayon::prelude::*;
+
+use crate::graph::NeighborGraph;
+
+/// Candidate slack below the threshold, covering f32 GEMM rounding (|error| ≪ 1e-4 at d=384).
+const SLACK: f32 = 1e-4;
+
+/// Two items whose cosine is at least the threshold; `a < b` in input order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DupPair {
+    /// The earlier item (input order).
+    pub a: u32,
+    /// The later item.
+    pub b: u32,
+    /// Cosine recomputed from the embeddings (f64 accumulation, rounded to f32).
+    pub cosine: f32,
+}
+
+/// How duplicate pairs form groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Grouping {
+    /// Connected components of the pair graph (transitive: chains at low thresholds).
+    Connected,
+    /// Stars: each group is a representative plus the members with cosine ≥ T to it; the rest
+    /// of a component is regrouped the same way (recommended).
+    Star,
+}
+
+/// Duplicate groups over all n items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DupGroups {
+    /// Group id per item: the smallest member index of its group (a singleton's own index).
+    pub group: Vec<i64>,
+    /// True for the item that stands for its group: the member with the highest mean cosine to
+    /// the rest of the group (ties: lowest index). Singletons stand for themselves (true).
+    pub representative: Vec<bool>,
+    /// Size of each item's group (1 for singletons).
+    pub group_size: Vec<u32>,
+    /// Cosine of each item to its group's representative (1.0 for representatives).
+    pub cosine_to_representative: Vec<f32>,
+    /// Number of groups with at least two members.
+    pub n_groups_with_duplicates: usize,
+}
+
+/// Dot product of two rows, f32 products summed in f64 in index order.
+fn dot64(a: ArrayView1<f32>, b: ArrayView1<f32>) -> f64 {
+    a.iter()
+        .zip(b.iter())
+        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+        .sum()
+}
+
+/// Every pair of items with cosine ≥ `threshold`, each once with `a < b`, sorted by `(a, b)`.
+///
+/// Uses the graph's edges and, for saturated items, an exact search among them (see the module
+/// docs). If `graph` does not describe `emb` (different item count), all items are treated as
+/// saturated, which is exact and O(n²·d).
+pub fn find_pairs(emb: ArrayView2<f32>, graph: &NeighborGraph, threshold: f32) -> Vec<DupPair> {
+    let n = emb.nrows();
+    if n < 2 || !threshold.is_finite() {
+        return Vec::new();
+    }
+    let emb = emb.as_standard_layout();
+    let emb = emb.view();
+    let lo = threshold - SLACK;
+    let k = graph.k;
+    let usable = k > 0 && graph.len() == n;
+    let mut cand: Vec<(u32, u32)> = Vec::new();
+    let saturated: Vec<u32> = if usable {
+        cand = (0..n)
+            .into_par_iter()
+            .flat_map_iter(|i| {
+                let (nb, cs) = graph.row(i);
+                nb.iter()
+                    .zip(cs)
+                    .filter(move |(_, &c)| c >= lo)
+                    .map(move |(&j, _)| {
+                        let i = i as u32;
+                        (i.min(j), i.max(j))
+                    })
+            })
+            .collect();
+        (0..n as u32)
+            .filter(|&i| graph.row(i as usize).1[k - 1] >= lo)
+            .collect()
+    } else {
+        (0..n as u32).collect()
+    };
+    if saturated.len() >= 2 {
+        cand.extend(pairs_among(emb, &saturated, lo));
+    }
+    cand.par_sort_unstable();
+    cand.dedup();
+    let t = f64::from(threshold);
+    cand.into_par_iter()
+        .filter_map(|(a, b)| {
+            let c = dot64(emb.row(a as usize), emb.row(b as usize));
+            (a != b && c >= t).then_some(DupPair {
+                a,
+                b,
+                cosine: c as f32,
+            })
+        })
+        .collect()
+}
+
+/// Rows per GEMM block when searching among saturated items.
+const SAT_BLOCK: usize = 512;
+
+/// Pairs `(a, b)`, `a < b`, among `items` (sorted ascending) whose GEMM cosine is ≥ `lo`.
+/// Blocked upper triangle, parallel over row blocks, collected in block order.
+fn pairs_among(emb: ArrayView2<f32>, items: &[u32], lo: f32) -> Vec<(u32, u32)> {
+    let idx: Vec<usize> = items.iter().map(|&i| i as usize).collect();
+    let x = emb.select(Axis(0), &idx);
+    let m = items.len();
+    let nblocks = m.div_ceil(SAT_BLOCK);
+    let per_block: Vec<Vec<(u32, u32)>> = (0..nblocks)
+        .into_par_iter()
+        .map(|b| {
+            let r0 = b * SAT_BLOCK;
+            let r1 = (r0 + SAT_BLOCK).min(m);
+            let qv = x.slice(s![r0..r1, ..]);
+            let mut out = Vec::new();
+            let mut sc = Array2::<f32>::zeros((r1 - r0, SAT_BLOCK));
+            let mut c0 = r0;
+            while c0 < m {
+                let c1 = (c0 + SAT_BLOCK).min(m);
+                let cv = x.slice(s![c0..c1, ..]);
+                let mut o = sc.slice_mut(s![.., 0..c1 - c0]);
+                general_mat_mul(1.0, &qv, &cv.t(), 0.0, &mut o);
+                for r in 0..r1 - r0 {
+                    let gi = r0 + r;
+                    for (c, &v) in o.row(r).iter().enumerate() {
+                        let gj = c0 + c;
+                        if gj > gi && v >= lo {
+                            out.push((items[gi], items[gj]));
+                        }
+                    }
+                }
+                c0 = c1;
+            }
+            out
+        })
+        .collect();
+    per_block.concat()
+}
+
+/// Union-find with union by smaller root, so every root is its component's smallest index.
+struct Dsu(Vec<u32>);
+
+impl Dsu {
+    fn new(n: usize) -> Dsu {
+        Dsu((0..n as u32).collect())
+    }
+    fn find(&mut self, mut x: u32) -> u32 {
+        let mut r = x;
+        while self.0[r as usize] != r {
+            r = self.0[r as usize];
+        }
+        while self.0[x as usize] != r {
+            let next = self.0[x as usize];
+            self.0[x as usize] = r;
+            x = next;
+        }
+        r
+    }
+    fn union(&mut self, a: u32, b: u32) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            let (lo, hi) = (ra.min(rb), ra.max(rb));
+            self.0[hi as usize] = lo;
+        }
+    }
+}
+
+/// Connected components (size ≥ 2) of the pair graph restricted to `members`, each sorted.
+fn components(n: usize, pairs: &[DupPair], keep: impl Fn(u32) -> bool) -> Vec<Vec<u32>> {
+    let mut dsu = Dsu::new(n);
+    for p in pairs {
+        if keep(p.a) && keep(p.b) {
+            dsu.union(p.a, p.b);
+        }
+    }
+    let mut by_root: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+    for p in pairs {
+        for x in [p.a, p.b] {
+            if keep(x) {
+                let r = dsu.find(x);
+                by_root.entry(r).or_default().push(x);
+            }
+        }
+    }
+    by_root
+        .into_values()
+        .filter_map(|mut v| {
+            v.sort_unstable();
+            v.dedup();
+            (v.len() >= 2).then_some(v)
+        })
+        .collect()
+}
+
+/// Index (into `members`) of the member with the highest mean cosine to the others (ties:
+/// lowest index). Uses `x_i · Σ_j x_j − x_i · x_i`, O(size·d), f64 sums in member order.
+fn representative_of(emb: ArrayView2<f32>, members: &[u32]) -> usize {
+    let d = emb.ncols();
+    let mut sum = vec![0f64; d];
+    for &m in members {
+        for (s, &v) in sum.iter_mut().zip(emb.row(m as usize).iter()) {
+            *s += f64::from(v);
+        }
+    }
+    let mut best = 0usize;
+    let mut best_v = f64::NEG_INFINITY;
+    for (pos, &m) in members.iter().enumerate() {
+        let row = emb.row(m as usize);
+        let to_sum: f64 = row.iter().zip(&sum).map(|(&x, &s)| f64::from(x) * s).sum();
+        let v = to_sum - dot64(row, row);
+        if v > best_v {
+            best_v = v;
+            best = pos;
+        }
+    }
+    best
+}
+
+/// Groups the items from their duplicate `pairs` (as returned by [`find_pairs`] at
+/// `threshold`). Pairs naming items ≥ `n` are ignored.
+///
+/// `Connected`: union-find components. `Star`: within each component the representative takes
+/// every member with cosine ≥ `threshold` to it; the remaining members are split into the
+/// components of the pairs among them and grouped again the same way, until none is left
+/// (a member with no partner left becomes a singleton). Group ids are the smallest member
+/// index, so the output is deterministic.
+pub fn groups(
+    n: usize,
+    pairs: &[DupPair],
+    emb: ArrayView2<f32>,
+    grouping: Grouping,
+    threshold: f32,
+) -> DupGroups {
+    let n = n.min(emb.nrows());
+    let pairs: Vec<DupPair> = pairs
+        .iter()
+        .copied()
+        .filter(|p| (p.a as usize) < n && (p.b as usize) < n && p.a != p.b)
+        .collect();
+    let mut out = DupGroups {
+        group: (0..n as i64).collect(),
+        representative: vec![true; n],
+        group_size: vec![1; n],
+        cosine_to_representative: vec![1.0; n],
+        n_groups_with_duplicates: 0,
+    };
+    let finish = |members: &[u32], rep: u32, out: &mut DupGroups| {
+        let gid = i64::from(members[0]);
+        for &m in members {
+            let mi = m as usize;
+            out.group[mi] = gid;
+            out.representative[mi] = m == rep;
+            out.group_size[mi] = members.len() as u32;
+            out.cosine_to_representative[mi] = if m == rep {
+                1.0
+            } else {
+                dot64(emb.row(mi), emb.row(rep as usize)) as f32
+            };
+        }
+        out.n_groups_with_duplicates += 1;
+    };
+    let t = f64::from(threshold);
+    let mut todo = components(n, &pairs, |_| true);
+    todo.reverse(); // process in ascending order of first member
+    let mut in_play = vec![false; n];
+    while let Some(comp) = todo.pop() {
+        let rep = comp[representative_of(emb, &comp)];
+        match grouping {
+            Grouping::Connected => finish(&comp, rep, &mut out),
+            Grouping::Star => {
+                let (star, rest): (Vec<u32>, Vec<u32>) = comp.iter().partition(|&&m| {
+                    m == rep || dot64(emb.row(m as usize), emb.row(rep as usize)) >= t
+                });
+                if star.len() >= 2 {
+                    finish(&star, rep, &mut out);
+                }
+                if rest.len() >= 2 {
+                    for &m in &rest {
+                        in_play[m as usize] = true;
+                    }
+                    let mut sub = components(n, &pairs, |x| in_play[x as usize]);
+                    for &m in &rest {
+                        in_play[m as usize] = false;
+                    }
+                    sub.reverse();
+                    todo.extend(sub);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{build, GraphParams, IndexKind};
+    use crate::kmeans::tests::{clustered, rand_distr_free::normal};
+    use indicatif::ProgressBar;
+    use rand::SeedableRng;
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    fn brute_pairs(x: ArrayView2<f32>, t: f32) -> Vec<(u32, u32)> {
+        let n = x.nrows();
+        let mut v = Vec::new();
+        for a in 0..n {
+            for b in a + 1..n {
+                if dot64(x.row(a), x.row(b)) >= f64::from(t) {
+                    v.push((a as u32, b as u32));
+                }
+            }
+        }
+        v
+    }
+
+    fn unit(mut v: Vec<f32>) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= n);
+        v
+    }
+
+    #[test]
+    fn fifty_copies_give_all_pairs() {
+        let d = 32;
+        let mut x = clustered(400, d, 8, 1.0, 3);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        let base = x.row(10).to_owned();
+        // 50 near-copies of item 10 scattered over the input (10 itself is one of them).
+        let slots: Vec<usize> = (0..50).map(|i| 10 + i * 7).collect();
+        for &s in &slots {
+            let v: Vec<f32> = base.iter().map(|&b| b + 0.002 * normal(&mut rng)).collect();
+            x.row_mut(s).assign(&ndarray::Array1::from(unit(v)));
+        }
+        let p = GraphParams {
+            k: 16,
+            index: IndexKind::Exact,
+            ..Default::default()
+        };
+        let (g, _) = build(x.view(), &p, &ProgressBar::hidden()).unwrap();
+        let pairs = find_pairs(x.view(), &g, 0.95);
+        let got: Vec<(u32, u32)> = pairs.iter().map(|p| (p.a, p.b)).collect();
+        assert_eq!(got, brute_pairs(x.view(), 0.95));
+        let copies = pairs
+            .iter()
+            .filter(|p| slots.contains(&(p.a as usize)) && slots.contains(&(p.b as usize)))
+            .count();
+        assert_eq!(copies, 1225);
+        assert!(pairs
+            .windows(2)
+            .all(|w| (w[0].a, w[0].b) < (w[1].a, w[1].b)));
+        for grouping in [Grouping::Connected, Grouping::Star] {
+            let gr = groups(x.nrows(), &pairs, x.view(), grouping, 0.95);
+            assert_eq!(gr.group[slots[49]], 10);
+            assert_eq!(gr.group_size[10], 50);
+            assert_eq!(slots.iter().filter(|&&s| gr.representative[s]).count(), 1);
+        }
+        // same pairs from a graph for other data → full fallback, still exact
+        let empty = NeighborGraph {
+            k: 0,
+            neighbors: vec![],
+            cosines: vec![],
+        };
+        assert_eq!(find_pairs(x.view(), &empty, 0.95), pairs);
+    }
+
+    #[test]
+    fn star_breaks_chains() {
+        // A chain on a circle arc: neighbours at cos ≈ 0.995, ends far apart.
+        let steps = 9;
+        let mut x = Array2::<f32>::zeros((steps, 2));
+        for i in 0..steps {
+            let a = i as f32 * 0.1;
+            x[[i, 0]] = a.cos();
+            x[[i, 1]] = a.sin();
+        }
+        let t = 0.99; // cos(0.1) = 0.995 ≥ t, cos(0.2) = 0.980 < t
+        let g = build(
+            x.view(),
+            &GraphParams {
+                k: 2,
+                index: IndexKind::Exact,
+                ..Default::default()
+            },
+            &ProgressBar::hidden(),
+        )
+        .unwrap()
+        .0;
+        let pairs = find_pairs(x.view(), &g, t);
+        assert_eq!(pairs.len(), steps - 1);
+        let c = groups(steps, &pairs, x.view(), Grouping::Connected, t);
+        assert!(c.group.iter().all(|&gid| gid == 0));
+        assert_eq!(c.n_groups_with_duplicates, 1);
+        assert!(c.representative[4]); // the middle of the chain
+        assert_eq!(c.representative.iter().filter(|&&r| r).count(), 1);
+        let st = groups(steps, &pairs, x.view(), Grouping::Star, t);
+        // {3,4,5} around 4, then {0,1,2} and {6,7,8} around 1 and 7.
+        assert_eq!(st.group, vec![0, 0, 0, 3, 3, 3, 6, 6, 6]);
+        assert_eq!(st.n_groups_with_duplicates, 3);
+        for i in 0..steps {
+            assert_eq!(st.representative[i], [1, 4, 7].contains(&i));
+            assert!(f64::from(st.cosine_to_representative[i]) >= f64::from(t) - 1e-6);
+        }
+    }
+
+    #[test]
+    fn identical_pair_and_singletons() {
+        let x = Array2::from_shape_vec((3, 2), vec![0.6f32, 0.8, 0.6, 0.8, 1.0, 0.0]).unwrap();
+        let g = build(x.view(), &GraphParams::default(), &ProgressBar::hidden())
+            .unwrap()
+            .0;
+        let pairs = find_pairs(x.view(), &g, 0.98);
+        assert_eq!(pairs.len(), 1);
+        assert_eq!((pairs[0].a, pairs[0].b), (0, 1));
+        let gr = groups(3, &pairs, x.view(), Grouping::Star, 0.98);
+        assert_eq!(gr.group, vec![0, 0, 2]);
+        assert_eq!(gr.representative, vec![true, false, true]);
+        assert_eq!(gr.n_groups_with_duplicates, 1);
+        assert!(find_pairs(x.slice(s![0..1, ..]), &g, 0.9).is_empty());
+    }
+}

@@ -1,0 +1,632 @@
+//! The k-nearest-neighbour graph: the central label-independent artifact.
+//!
+//! Three routes build it (see [`IndexKind`]): an exact blocked GEMM search, a partitioned exact
+//! search (spherical k-means lists, each item compared with the members of its `probes` nearest
+//! lists, organised list by list as GEMMs), and `hnsw_rs`. Rows are unit vectors, so the GEMM
+//! result is the cosine.
+//!
+//! Ordering and ties: neighbours are sorted by cosine descending, ties broken by the lower item
+//! index, so the exact and partitioned graphs are bit-identical for the same input and
+//! parameters whatever the number of rayon threads (the top-k of a set under a strict total
+//! order does not depend on the order candidates arrive in, and every parallel loop writes its
+//! own rows). The HNSW route is the exception: `hnsw_rs` parallel insertion is not
+//! deterministic.
+
+use std::sync::Mutex;
+
+use indicatif::ProgressBar;
+use ndarray::{linalg::general_mat_mul, s, Array2, ArrayView1, ArrayView2, Axis};
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::kmeans;
+
+/// For every item, its `k` nearest other items by cosine, most similar first.
+///
+/// Stored flat (`n * k`) so it is one allocation, trivially cached and shared by every stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeighborGraph {
+    /// Neighbours per item.
+    pub k: usize,
+    /// `neighbors[i * k + j]` is the j-th nearest neighbour of item i (never i itself).
+    pub neighbors: Vec<u32>,
+    /// `cosines[i * k + j]` is the cosine between item i and `neighbors[i * k + j]`.
+    pub cosines: Vec<f32>,
+}
+
+impl NeighborGraph {
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.neighbors.len().checked_div(self.k).unwrap_or(0)
+    }
+
+    /// True when the graph holds no items.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Neighbour indices and cosines of item `i`, most similar first.
+    pub fn row(&self, i: usize) -> (&[u32], &[f32]) {
+        let r = i * self.k..(i + 1) * self.k;
+        (&self.neighbors[r.clone()], &self.cosines[r])
+    }
+}
+
+/// Which search builds the graph; `Auto` picks by size from measurements (see [`build`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum IndexKind {
+    /// Exact up to [`AUTO_EXACT_MAX`] items, partitioned above.
+    Auto,
+    /// Exact blocked matrix products: recall 1.0, cost O(n²·d).
+    Exact,
+    /// Exact search inside the `probes` nearest k-means lists of each item: recall ≈ 0.99+.
+    Partitioned,
+    /// `hnsw_rs` (M=32, ef_construction=200); not deterministic, slower than the others here.
+    Hnsw,
+}
+
+impl IndexKind {
+    /// Stable one-byte code, used in cache keys.
+    fn code(self) -> u8 {
+        match self {
+            IndexKind::Auto => 0,
+            IndexKind::Exact => 1,
+            IndexKind::Partitioned => 2,
+            IndexKind::Hnsw => 3,
+        }
+    }
+}
+
+/// Largest n that `IndexKind::Auto` searches exactly; above it the partitioned search is faster.
+pub const AUTO_EXACT_MAX: usize = 30_000;
+/// Default neighbours per item.
+pub const DEFAULT_K: usize = 16;
+/// Default number of lists each item searches in the partitioned route (recall@10 ≥ 0.98 on
+/// clustered data with √n lists; see BENCHMARKS.md).
+pub const DEFAULT_PROBES: usize = 8;
+
+/// Parameters of the graph build; part of the cache key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphParams {
+    /// Neighbours per item (clipped to n−1 for tiny inputs).
+    pub k: usize,
+    /// Search route.
+    pub index: IndexKind,
+    /// Partitioned route: number of nearest k-means lists each item searches.
+    pub probes: usize,
+    /// Seed for the k-means partition (and anything else random).
+    pub seed: u64,
+}
+
+impl Default for GraphParams {
+    fn default() -> Self {
+        GraphParams {
+            k: DEFAULT_K,
+            index: IndexKind::Auto,
+            probes: DEFAULT_PROBES,
+            seed: 0,
+        }
+    }
+}
+
+impl GraphParams {
+    /// Checks the parameters against an input of `n` items (`Error::Usage` if unusable).
+    pub fn validate(&self, n: usize) -> Result<()> {
+        if self.k == 0 {
+            return Err(Error::Usage("--k must be at least 1".into()));
+        }
+        if self.k > 1024 {
+            return Err(Error::Usage(format!(
+                "--k must be at most 1024, got {}",
+                self.k
+            )));
+        }
+        if self.probes == 0 {
+            return Err(Error::Usage("--probes must be at least 1".into()));
+        }
+        if n == 0 {
+            return Err(Error::Usage(
+                "no items to build a neighbour graph from".into(),
+            ));
+        }
+        if u32::try_from(n).is_err() {
+            return Err(Error::Usage(format!(
+                "at most {} items are supported, got {n}",
+                u32::MAX
+            )));
+        }
+        Ok(())
+    }
+
+    /// Stable bytes describing every parameter that changes the graph, for the cache key
+    /// (combine with [`crate::cache::embedding_hash`]). Probes only matter for partitioned
+    /// builds but are always included, which is simpler and merely costs a rare cache miss.
+    pub fn cache_key_bytes(&self) -> Vec<u8> {
+        let mut v = b"labelwise-graph-v1".to_vec();
+        v.extend_from_slice(&(self.k as u64).to_le_bytes());
+        v.push(self.index.code());
+        v.extend_from_slice(&(self.probes as u64).to_le_bytes());
+        v.extend_from_slice(&self.seed.to_le_bytes());
+        v
+    }
+}
+
+/// The route `Auto` takes for `n` items.
+pub fn auto_route(n: usize) -> IndexKind {
+    if n <= AUTO_EXACT_MAX {
+        IndexKind::Exact
+    } else {
+        IndexKind::Partitioned
+    }
+}
+
+/// Builds the k-nearest-neighbour graph of the unit rows of `emb`; returns it with the route
+/// actually used.
+///
+/// `k` is clipped to `n − 1`; for `n = 1` the graph has `k = 0` and no entries (so
+/// `graph.len()` is 0 and callers must take n from the embeddings). Advances `progress` by one
+/// per item (set its length to `n` if you want a bar).
+pub fn build(
+    emb: ArrayView2<f32>,
+    params: &GraphParams,
+    progress: &ProgressBar,
+) -> Result<(NeighborGraph, IndexKind)> {
+    let n = emb.nrows();
+    params.validate(n)?;
+    let k = params.k.min(n - 1);
+    let route = match params.index {
+        IndexKind::Auto => auto_route(n),
+        r => r,
+    };
+    if k == 0 {
+        progress.inc(n as u64);
+        return Ok((
+            NeighborGraph {
+                k: 0,
+                neighbors: Vec::new(),
+                cosines: Vec::new(),
+            },
+            route,
+        ));
+    }
+    let emb = emb.as_standard_layout();
+    let emb = emb.view();
+    let graph = match route {
+        IndexKind::Exact | IndexKind::Auto => exact(emb, k, progress),
+        IndexKind::Partitioned => partitioned(emb, k, params.probes, params.seed, progress)?,
+        IndexKind::Hnsw => crate::hnsw::self_knn_graph(emb, k, progress)?,
+    };
+    check_filled(&graph)?;
+    Ok((graph, route))
+}
+
+/// A leftover sentinel means a score was NaN (non-finite embeddings reached us).
+fn check_filled(g: &NeighborGraph) -> Result<()> {
+    if let Some(pos) = g.neighbors.iter().position(|&j| j == u32::MAX) {
+        return Err(Error::Usage(format!(
+            "item {} has no valid neighbours: the embeddings contain NaN or infinite values",
+            pos / g.k.max(1)
+        )));
+    }
+    Ok(())
+}
+
+/// `a` ranks before `b`: higher score, then lower index.
+#[inline]
+fn better(sa: f32, ia: u32, sb: f32, ib: u32) -> bool {
+    sa > sb || (sa == sb && ia < ib)
+}
+
+/// Inserts `(id, s)` into a full top-k buffer sorted best first (sentinels: `-inf`, `u32::MAX`).
+/// Crate-visible because k-means uses it for the top-p centroids.
+#[inline]
+pub(crate) fn topk_push(ids: &mut [u32], scores: &mut [f32], id: u32, s: f32) {
+    let k = ids.len();
+    if k == 0 || !better(s, id, scores[k - 1], ids[k - 1]) {
+        return;
+    }
+    let mut pos = k - 1;
+    while pos > 0 && better(s, id, scores[pos - 1], ids[pos - 1]) {
+        ids[pos] = ids[pos - 1];
+        scores[pos] = scores[pos - 1];
+        pos -= 1;
+    }
+    ids[pos] = id;
+    scores[pos] = s;
+}
+
+/// Queries per GEMM block in the exact kernel.
+const QUERY_BLOCK: usize = 256;
+/// Items per GEMM tile: the score buffer is `QUERY_BLOCK × ITEM_TILE` f32 (4 MiB) per thread.
+const ITEM_TILE: usize = 4096;
+
+/// Exact top-k of `queries` (rows of `emb` or outside vectors) against all rows of `emb`,
+/// skipping `self_ids[q]` for query q (`u32::MAX` to skip nothing). Writes `queries.nrows() × k`
+/// entries into `nb`/`cs`. Parallel over query blocks.
+pub(crate) fn exact_topk(
+    emb: ArrayView2<f32>,
+    queries: ArrayView2<f32>,
+    self_ids: &[u32],
+    k: usize,
+    nb: &mut [u32],
+    cs: &mut [f32],
+    progress: Option<&ProgressBar>,
+) {
+    let n = emb.nrows();
+    nb.fill(u32::MAX);
+    cs.fill(f32::NEG_INFINITY);
+    nb.par_chunks_mut(QUERY_BLOCK * k)
+        .zip(cs.par_chunks_mut(QUERY_BLOCK * k))
+        .enumerate()
+        .for_each(|(b, (nbb, csb))| {
+            let q0 = b * QUERY_BLOCK;
+            let rows = nbb.len() / k;
+            let qv = queries.slice(s![q0..q0 + rows, ..]);
+            let mut sc = Array2::<f32>::zeros((rows, ITEM_TILE.min(n)));
+            let mut t0 = 0;
+            while t0 < n {
+                let t1 = (t0 + ITEM_TILE).min(n);
+                let iv = emb.slice(s![t0..t1, ..]);
+                let mut out = sc.slice_mut(s![.., 0..t1 - t0]);
+                general_mat_mul(1.0, &qv, &iv.t(), 0.0, &mut out);
+                for r in 0..rows {
+                    let me = self_ids[q0 + r];
+                    let ids = &mut nbb[r * k..(r + 1) * k];
+                    let scs = &mut csb[r * k..(r + 1) * k];
+                    scan_row(out.row(r), t0, me, ids, scs);
+                }
+                t0 = t1;
+            }
+            if let Some(p) = progress {
+                p.inc(rows as u64);
+            }
+        });
+}
+
+/// Pushes one row of GEMM scores (items `t0..`) into a top-k buffer, with a fast reject against
+/// the current worst entry.
+#[inline]
+fn scan_row(row: ArrayView1<f32>, t0: usize, me: u32, ids: &mut [u32], scs: &mut [f32]) {
+    let k = ids.len();
+    let mut worst_s = scs[k - 1];
+    let mut worst_i = ids[k - 1];
+    let mut visit = |j: usize, v: f32| {
+        let id = (t0 + j) as u32;
+        if (v > worst_s || (v == worst_s && id < worst_i)) && id != me {
+            topk_push(ids, scs, id, v);
+            worst_s = scs[k - 1];
+            worst_i = ids[k - 1];
+        }
+    };
+    match row.as_slice() {
+        Some(sl) => {
+            for (j, &v) in sl.iter().enumerate() {
+                visit(j, v);
+            }
+        }
+        None => {
+            for (j, &v) in row.iter().enumerate() {
+                visit(j, v);
+            }
+        }
+    }
+}
+
+/// Exact route: every item against every item, blocked.
+fn exact(emb: ArrayView2<f32>, k: usize, progress: &ProgressBar) -> NeighborGraph {
+    let n = emb.nrows();
+    let self_ids: Vec<u32> = (0..n as u32).collect();
+    let mut neighbors = vec![0u32; n * k];
+    let mut cosines = vec![0f32; n * k];
+    exact_topk(
+        emb,
+        emb,
+        &self_ids,
+        k,
+        &mut neighbors,
+        &mut cosines,
+        Some(progress),
+    );
+    NeighborGraph {
+        k,
+        neighbors,
+        cosines,
+    }
+}
+
+/// Number of k-means lists the partitioned route uses for n items: ≈ √n, at least 1.
+pub fn partition_lists(n: usize) -> usize {
+    ((n as f64).sqrt().round() as usize).clamp(1, n.max(1))
+}
+
+/// Lloyd iterations for the partition (the lists need not be optimal, only coherent).
+const PARTITION_ITERS: usize = 10;
+/// Queries per GEMM block in the partitioned route.
+const PART_QUERY_BLOCK: usize = 1024;
+/// Members per GEMM tile in the partitioned route.
+const PART_MEMBER_TILE: usize = 4096;
+
+/// Partitioned route: k-means into ≈√n lists; each item searches the members of its `probes`
+/// nearest lists exactly. Work is organised by list: the queries probing list L are gathered
+/// and multiplied with L's members in one GEMM, and each query's top-k is merged under its own
+/// lock (the merge result does not depend on the order, see the module docs).
+fn partitioned(
+    emb: ArrayView2<f32>,
+    k: usize,
+    probes: usize,
+    seed: u64,
+    progress: &ProgressBar,
+) -> Result<NeighborGraph> {
+    let n = emb.nrows();
+    let nlist = partition_lists(n);
+    let km = kmeans::fit(emb, nlist, PARTITION_ITERS, seed)?;
+    let top = kmeans::assign_top(emb, km.centroids.view(), probes)?;
+    let p = top.p;
+    // Membership: nearest list (= first probe).
+    let home: Vec<u32> = (0..n).map(|i| top.ids[i * p]).collect();
+    let (m_off, m_ord) = kmeans::bucket_by(&home, nlist);
+    // Queries per list: item i probes lists top.ids[i*p..(i+1)*p].
+    let (q_off, q_ord) = {
+        let mut offsets = vec![0usize; nlist + 1];
+        for &l in &top.ids {
+            offsets[l as usize + 1] += 1;
+        }
+        for c in 0..nlist {
+            offsets[c + 1] += offsets[c];
+        }
+        let mut fill = offsets.clone();
+        let mut order = vec![0u32; top.ids.len()];
+        for (e, &l) in top.ids.iter().enumerate() {
+            order[fill[l as usize]] = (e / p) as u32;
+            fill[l as usize] += 1;
+        }
+        (offsets, order)
+    };
+    let bufs: Vec<Mutex<(Vec<u32>, Vec<f32>)>> = (0..n)
+        .map(|_| Mutex::new((vec![u32::MAX; k], vec![f32::NEG_INFINITY; k])))
+        .collect();
+    // Largest lists first, for load balance (the result does not depend on the order).
+    let mut lists: Vec<usize> = (0..nlist).collect();
+    lists
+        .sort_by_key(|&l| std::cmp::Reverse((q_off[l + 1] - q_off[l]) * (m_off[l + 1] - m_off[l])));
+    let poisoned = || Error::Internal("a worker thread panicked".into());
+    lists.par_iter().try_for_each(|&l| -> Result<()> {
+        let members = &m_ord[m_off[l]..m_off[l + 1]];
+        let queries = &q_ord[q_off[l]..q_off[l + 1]];
+        if members.is_empty() || queries.is_empty() {
+            return Ok(());
+        }
+        for mchunk in members.chunks(PART_MEMBER_TILE) {
+            let midx: Vec<usize> = mchunk.iter().map(|&i| i as usize).collect();
+            let mv = emb.select(Axis(0), &midx);
+            for qchunk in queries.chunks(PART_QUERY_BLOCK) {
+                let qidx: Vec<usize> = qchunk.iter().map(|&i| i as usize).collect();
+                let qv = emb.select(Axis(0), &qidx);
+                let mut sc = Array2::<f32>::zeros((qchunk.len(), mchunk.len()));
+                general_mat_mul(1.0, &qv, &mv.t(), 0.0, &mut sc);
+                for (r, &q) in qchunk.iter().enumerate() {
+                    let mut guard = bufs[q as usize].lock().map_err(|_| poisoned())?;
+                    let (ids, scs) = &mut *guard;
+                    let mut worst_s = scs[k - 1];
+                    let mut worst_i = ids[k - 1];
+                    for (&j, &v) in mchunk.iter().zip(sc.row(r).iter()) {
+                        if (v > worst_s || (v == worst_s && j < worst_i)) && j != q {
+                            topk_push(ids, scs, j, v);
+                            worst_s = scs[k - 1];
+                            worst_i = ids[k - 1];
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let mut neighbors = vec![0u32; n * k];
+    let mut cosines = vec![0f32; n * k];
+    let mut unfilled = Vec::new();
+    for (i, b) in bufs.into_iter().enumerate() {
+        let (ids, scs) = b.into_inner().map_err(|_| poisoned())?;
+        if ids[k - 1] == u32::MAX {
+            unfilled.push(i);
+        }
+        neighbors[i * k..(i + 1) * k].copy_from_slice(&ids);
+        cosines[i * k..(i + 1) * k].copy_from_slice(&scs);
+    }
+    progress.inc((n - unfilled.len()) as u64);
+    // Items whose probed lists hold fewer than k others: search them exactly.
+    if !unfilled.is_empty() {
+        let qv = emb.select(Axis(0), &unfilled);
+        let self_ids: Vec<u32> = unfilled.iter().map(|&i| i as u32).collect();
+        let mut nb = vec![0u32; unfilled.len() * k];
+        let mut cs = vec![0f32; unfilled.len() * k];
+        exact_topk(
+            emb,
+            qv.view(),
+            &self_ids,
+            k,
+            &mut nb,
+            &mut cs,
+            Some(progress),
+        );
+        for (u, &i) in unfilled.iter().enumerate() {
+            neighbors[i * k..(i + 1) * k].copy_from_slice(&nb[u * k..(u + 1) * k]);
+            cosines[i * k..(i + 1) * k].copy_from_slice(&cs[u * k..(u + 1) * k]);
+        }
+    }
+    Ok(NeighborGraph {
+        k,
+        neighbors,
+        cosines,
+    })
+}
+
+/// Recall@10 of `graph` against an exact search, on a seeded sample of `sample` items (all
+/// items if fewer): the fraction of each sampled item's exact top-10 (top-k if k < 10) found in
+/// the graph's first 10 neighbours. 1.0 for graphs with k = 0.
+pub fn recall_at_10(emb: ArrayView2<f32>, graph: &NeighborGraph, sample: usize, seed: u64) -> f64 {
+    let n = emb.nrows();
+    let kk = graph.k.min(10).min(n.saturating_sub(1));
+    if kk == 0 || sample == 0 || graph.len() != n {
+        return 1.0;
+    }
+    let m = sample.min(n);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut idx = rand::seq::index::sample(&mut rng, n, m).into_vec();
+    idx.sort_unstable();
+    let emb = emb.as_standard_layout();
+    let qv = emb.select(Axis(0), &idx);
+    let self_ids: Vec<u32> = idx.iter().map(|&i| i as u32).collect();
+    let mut nb = vec![0u32; m * kk];
+    let mut cs = vec![0f32; m * kk];
+    exact_topk(emb.view(), qv.view(), &self_ids, kk, &mut nb, &mut cs, None);
+    let mut hits = 0usize;
+    for (u, &i) in idx.iter().enumerate() {
+        let (g, _) = graph.row(i);
+        let g = &g[..kk];
+        hits += nb[u * kk..(u + 1) * kk]
+            .iter()
+            .filter(|j| g.contains(j))
+            .count();
+    }
+    hits as f64 / (m * kk) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kmeans::tests::clustered;
+
+    fn brute(emb: ArrayView2<f32>, k: usize) -> NeighborGraph {
+        let n = emb.nrows();
+        let mut neighbors = Vec::new();
+        let mut cosines = Vec::new();
+        for i in 0..n {
+            let mut c: Vec<(f32, u32)> = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| (emb.row(i).dot(&emb.row(j)), j as u32))
+                .collect();
+            c.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            for &(s, j) in c.iter().take(k) {
+                neighbors.push(j);
+                cosines.push(s);
+            }
+        }
+        NeighborGraph {
+            k,
+            neighbors,
+            cosines,
+        }
+    }
+
+    fn params(k: usize, index: IndexKind) -> GraphParams {
+        GraphParams {
+            k,
+            index,
+            ..GraphParams::default()
+        }
+    }
+
+    #[test]
+    fn exact_matches_brute_force() {
+        let x = clustered(700, 32, 1, 3.0, 11); // nearly random directions
+        let (g, route) = build(
+            x.view(),
+            &params(7, IndexKind::Auto),
+            &ProgressBar::hidden(),
+        )
+        .unwrap();
+        assert_eq!(route, IndexKind::Exact);
+        let b = brute(x.view(), 7);
+        assert_eq!(g.neighbors, b.neighbors);
+        for (a, c) in g.cosines.iter().zip(&b.cosines) {
+            assert!((a - c).abs() < 1e-5);
+        }
+        assert_eq!(recall_at_10(x.view(), &g, 200, 1), 1.0);
+    }
+
+    #[test]
+    fn partitioned_recall_on_clustered_data() {
+        let x = clustered(6000, 48, 30, 0.8, 5);
+        let p = params(10, IndexKind::Partitioned);
+        let (g, route) = build(x.view(), &p, &ProgressBar::hidden()).unwrap();
+        assert_eq!(route, IndexKind::Partitioned);
+        let r = recall_at_10(x.view(), &g, 500, 2);
+        assert!(r >= 0.98, "recall {r}");
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| build(x.view(), &p, &ProgressBar::hidden()).unwrap().0);
+        assert_eq!(one, g);
+    }
+
+    #[test]
+    fn ties_broken_by_lower_index() {
+        // Items 1..=5 are identical copies; item 0 is elsewhere.
+        let mut x = Array2::<f32>::zeros((6, 4));
+        x[[0, 0]] = 1.0;
+        for i in 1..6 {
+            x[[i, 1]] = 1.0;
+        }
+        for kind in [IndexKind::Exact, IndexKind::Partitioned] {
+            let (g, _) = build(x.view(), &params(3, kind), &ProgressBar::hidden()).unwrap();
+            assert_eq!(g.row(3).0, &[1, 2, 4]);
+            assert_eq!(g.row(1).0, &[2, 3, 4]);
+            assert_eq!(g.row(0).0, &[1, 2, 3]);
+        }
+    }
+
+    #[test]
+    fn tiny_inputs() {
+        let one = Array2::from_shape_vec((1, 3), vec![1.0f32, 0.0, 0.0]).unwrap();
+        let (g, _) = build(
+            one.view(),
+            &params(16, IndexKind::Auto),
+            &ProgressBar::hidden(),
+        )
+        .unwrap();
+        assert_eq!(g.k, 0);
+        assert!(g.neighbors.is_empty());
+        let two = Array2::from_shape_vec((2, 2), vec![0.6f32, 0.8, 0.6, 0.8]).unwrap();
+        for kind in [IndexKind::Exact, IndexKind::Partitioned, IndexKind::Hnsw] {
+            let (g, _) = build(two.view(), &params(16, kind), &ProgressBar::hidden()).unwrap();
+            assert_eq!(g.k, 1);
+            assert_eq!(g.neighbors, vec![1, 0]);
+            assert!((g.cosines[0] - 1.0).abs() < 1e-6);
+        }
+        let empty = Array2::<f32>::zeros((0, 3));
+        assert!(build(
+            empty.view(),
+            &GraphParams::default(),
+            &ProgressBar::hidden()
+        )
+        .is_err());
+        assert!(params(0, IndexKind::Auto).validate(5).is_err());
+    }
+
+    #[test]
+    fn nan_is_an_error_not_a_panic() {
+        let mut x = clustered(50, 8, 2, 0.5, 1);
+        x[[3, 0]] = f32::NAN;
+        let r = build(
+            x.view(),
+            &params(4, IndexKind::Exact),
+            &ProgressBar::hidden(),
+        );
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn cache_key_changes_with_params() {
+        let a = GraphParams::default();
+        let mut b = a.clone();
+        b.k = 17;
+        assert_ne!(a.cache_key_bytes(), b.cache_key_bytes());
+        assert_eq!(
+            a.cache_key_bytes(),
+            GraphParams::default().cache_key_bytes()
+        );
+    }
+}

@@ -1,0 +1,441 @@
+//! Spherical k-means on unit rows, written as matrix products (Lloyd with GEMM).
+//!
+//! Used to partition the embedding space for the partitioned neighbour search, and by other
+//! stages for rarity scoring and cold-start batch selection. Rows are assumed L2-normalised, so
+//! "nearest centroid" means "largest dot product", and centroids are re-normalised after every
+//! update (spherical k-means).
+//!
+//! Determinism: every random choice takes the seed; every parallel loop is over rows or over
+//! clusters and writes its own slot; sums are taken in a fixed (index) order. The result is
+//! bit-identical for the same input and seed whatever the number of rayon threads.
+
+use ndarray::{linalg::general_mat_mul, s, Array2, ArrayView2, Axis};
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// Largest number of rows Lloyd iterations run on; larger inputs are fitted on a seeded sample
+/// and then every row is assigned with one GEMM pass (the centroids barely move past ~100k).
+pub const FIT_SAMPLE_MAX: usize = 100_000;
+
+/// k-means++ runs on at most this many rows per cluster (and at least [`INIT_SAMPLE_MIN`]),
+/// which keeps initialisation O(k² · 20 · d) instead of O(k · n · d).
+const INIT_SAMPLE_PER_CLUSTER: usize = 20;
+/// Lower bound of the k-means++ sample.
+const INIT_SAMPLE_MIN: usize = 10_000;
+/// Lloyd stops once at most this fraction of the fitted rows changed cluster in an iteration.
+const TOLERANCE: f64 = 1e-4;
+/// Rows per GEMM block in assignment; bounds memory at `ROW_BLOCK * k` f32 per thread.
+const ROW_BLOCK: usize = 512;
+
+/// A fitted clustering: unit-norm centroids and the cluster of every input row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KMeans {
+    /// `k × d`, each row L2-normalised (a row of zeros only if its cluster never had members).
+    pub centroids: Array2<f32>,
+    /// Cluster of every input row (the centroid with the largest dot product; ties: lowest id).
+    pub assignment: Vec<u32>,
+    /// Number of input rows per cluster (can be 0 for degenerate input, e.g. many identical rows).
+    pub sizes: Vec<usize>,
+}
+
+/// The `p` nearest centroids of every row, as needed by the partitioned neighbour search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopCentroids {
+    /// Centroids per row (the requested `p`, clipped to the number of centroids).
+    pub p: usize,
+    /// `ids[i * p + j]`: j-th nearest centroid of row i (largest dot first; ties: lowest id).
+    pub ids: Vec<u32>,
+    /// `dots[i * p + j]`: dot product of row i with that centroid.
+    pub dots: Vec<f32>,
+}
+
+/// Rule of thumb for the number of clusters when the caller has no better idea:
+/// `round(√(n/2))`, clipped to `[1, 1000]` and to `n`. √(n/2) is the classic heuristic; the
+/// upper clip keeps assignment cost (n·k·d) bounded for millions of rows.
+pub fn default_k(n: usize) -> usize {
+    let k = ((n as f64) / 2.0).sqrt().round() as usize;
+    k.clamp(1, 1000).min(n.max(1))
+}
+
+/// Fits spherical k-means with `k` clusters on the unit rows of `x`.
+///
+/// Seeded k-means++ initialisation on a sample, then at most `max_iter` Lloyd iterations on at
+/// most [`FIT_SAMPLE_MAX`] sampled rows, then one assignment pass over all rows. Empty clusters
+/// are re-seeded deterministically with the fitted rows farthest from their centroid.
+/// Errors with `Error::Usage` when `x` has no rows, `k == 0` or `k > n`.
+pub fn fit(x: ArrayView2<f32>, k: usize, max_iter: usize, seed: u64) -> Result<KMeans> {
+    let n = x.nrows();
+    if n == 0 {
+        return Err(Error::Usage("k-means needs at least one row".into()));
+    }
+    if k == 0 || k > n {
+        return Err(Error::Usage(format!(
+            "k-means: the number of clusters must be between 1 and the number of rows ({n}), got {k}"
+        )));
+    }
+    if u32::try_from(n).is_err() {
+        return Err(Error::Usage(format!(
+            "k-means: at most {} rows are supported",
+            u32::MAX
+        )));
+    }
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+
+    // Fit sample (a copy only when sampling; otherwise the view itself).
+    let sample_owned;
+    let fit_rows = FIT_SAMPLE_MAX.max(4 * k);
+    let xs: ArrayView2<f32> = if n > fit_rows {
+        let idx = sorted_sample(&mut rng, n, fit_rows);
+        sample_owned = x.select(Axis(0), &idx);
+        sample_owned.view()
+    } else {
+        x.view()
+    };
+    let m = xs.nrows();
+
+    let mut centroids = kmeans_pp(xs, k, &mut rng);
+    let mut assign = vec![u32::MAX; m];
+    for _ in 0..max_iter {
+        let (new_assign, best) = assign_best(xs, centroids.view());
+        let changed = new_assign
+            .iter()
+            .zip(&assign)
+            .filter(|(a, b)| a != b)
+            .count();
+        assign = new_assign;
+        let empty = update_centroids(xs, &assign, &mut centroids);
+        if !empty.is_empty() {
+            reseed_empty(xs, &best, &empty, &mut centroids);
+        } else if (changed as f64) <= TOLERANCE * m as f64 {
+            break;
+        }
+    }
+    let (assignment, _) = assign_best(x, centroids.view());
+    let mut sizes = vec![0usize; k];
+    for &a in &assignment {
+        sizes[a as usize] += 1;
+    }
+    Ok(KMeans {
+        centroids,
+        assignment,
+        sizes,
+    })
+}
+
+/// The `p` nearest centroids (largest dot product) of every row of `x`; `p` is clipped to the
+/// number of centroids. Errors with `Error::Usage` on `p == 0`, no centroids, or a dimension
+/// mismatch.
+pub fn assign_top(
+    x: ArrayView2<f32>,
+    centroids: ArrayView2<f32>,
+    p: usize,
+) -> Result<TopCentroids> {
+    let k = centroids.nrows();
+    if p == 0 || k == 0 {
+        return Err(Error::Usage(
+            "assign_top needs p ≥ 1 and at least one centroid".into(),
+        ));
+    }
+    if x.ncols() != centroids.ncols() {
+        return Err(Error::Usage(format!(
+            "assign_top: rows have dimension {}, centroids {}",
+            x.ncols(),
+            centroids.ncols()
+        )));
+    }
+    let p = p.min(k);
+    let n = x.nrows();
+    let mut ids = vec![u32::MAX; n * p];
+    let mut dots = vec![f32::NEG_INFINITY; n * p];
+    ids.par_chunks_mut(ROW_BLOCK * p)
+        .zip(dots.par_chunks_mut(ROW_BLOCK * p))
+        .enumerate()
+        .for_each(|(b, (ib, db))| {
+            let r0 = b * ROW_BLOCK;
+            let rows = ib.len() / p;
+            let block = x.slice(s![r0..r0 + rows, ..]);
+            let mut sc = Array2::<f32>::zeros((rows, k));
+            general_mat_mul(1.0, &block, &centroids.t(), 0.0, &mut sc);
+            for (r, srow) in sc.outer_iter().enumerate() {
+                let (ir, dr) = (&mut ib[r * p..(r + 1) * p], &mut db[r * p..(r + 1) * p]);
+                for (c, &v) in srow.iter().enumerate() {
+                    crate::graph::topk_push(ir, dr, c as u32, v);
+                }
+            }
+        });
+    Ok(TopCentroids { p, ids, dots })
+}
+
+/// Seeded sample of `m` distinct indices out of `0..n`, sorted (for memory locality).
+fn sorted_sample(rng: &mut Xoshiro256PlusPlus, n: usize, m: usize) -> Vec<usize> {
+    let mut idx = rand::seq::index::sample(rng, n, m).into_vec();
+    idx.sort_unstable();
+    idx
+}
+
+/// Best centroid (largest dot, ties lowest id) and its dot for every row; GEMM in row blocks,
+/// parallel over blocks.
+fn assign_best(x: ArrayView2<f32>, c: ArrayView2<f32>) -> (Vec<u32>, Vec<f32>) {
+    let n = x.nrows();
+    let k = c.nrows();
+    let mut ids = vec![0u32; n];
+    let mut best = vec![f32::NEG_INFINITY; n];
+    ids.par_chunks_mut(ROW_BLOCK)
+        .zip(best.par_chunks_mut(ROW_BLOCK))
+        .enumerate()
+        .for_each(|(b, (ib, bb))| {
+            let r0 = b * ROW_BLOCK;
+            let rows = ib.len();
+            let block = x.slice(s![r0..r0 + rows, ..]);
+            let mut sc = Array2::<f32>::zeros((rows, k));
+            general_mat_mul(1.0, &block, &c.t(), 0.0, &mut sc);
+            for (r, srow) in sc.outer_iter().enumerate() {
+                let mut bi = 0u32;
+                let mut bv = f32::NEG_INFINITY;
+                for (j, &v) in srow.iter().enumerate() {
+                    if v > bv {
+                        bv = v;
+                        bi = j as u32;
+                    }
+                }
+                ib[r] = bi;
+                bb[r] = bv;
+            }
+        });
+    (ids, best)
+}
+
+/// Seeded spherical k-means++: next centre drawn with probability ∝ 1 − max dot to the chosen
+/// centres (half the squared Euclidean distance on unit vectors). Runs on a sample.
+fn kmeans_pp(xs: ArrayView2<f32>, k: usize, rng: &mut Xoshiro256PlusPlus) -> Array2<f32> {
+    let m = xs.nrows();
+    let d = xs.ncols();
+    let init_m = m
+        .min((INIT_SAMPLE_PER_CLUSTER * k).max(INIT_SAMPLE_MIN))
+        .max(k);
+    let init_owned;
+    let xi: ArrayView2<f32> = if init_m < m {
+        let idx = sorted_sample(rng, m, init_m);
+        init_owned = xs.select(Axis(0), &idx);
+        init_owned.view()
+    } else {
+        xs.view()
+    };
+    let mi = xi.nrows();
+    let mut centroids = Array2::<f32>::zeros((k, d));
+    let mut best = vec![f32::NEG_INFINITY; mi];
+    let mut chosen = vec![false; mi];
+    let mut next = rng.gen_range(0..mi);
+    for c in 0..k {
+        chosen[next] = true;
+        let centre = xi.row(next);
+        centroids.row_mut(c).assign(&centre);
+        if c + 1 == k {
+            break;
+        }
+        best.par_iter_mut().enumerate().for_each(|(i, b)| {
+            let v = xi.row(i).dot(&centre);
+            if v > *b {
+                *b = v;
+            }
+        });
+        let weight = |i: usize| -> f64 {
+            if chosen[i] {
+                0.0
+            } else {
+                f64::from((1.0 - best[i]).max(0.0))
+            }
+        };
+        let total: f64 = (0..mi).map(weight).sum();
+        next = if total > 0.0 && total.is_finite() {
+            let target = rng.gen::<f64>() * total;
+            let mut acc = 0.0;
+            let mut pick = None;
+            for i in 0..mi {
+                let w = weight(i);
+                acc += w;
+                if w > 0.0 && acc > target {
+                    pick = Some(i);
+                    break;
+                }
+            }
+            // Rounding can leave `target` just above the final sum: take the last candidate.
+            pick.unwrap_or_else(|| (0..mi).rev().find(|&i| weight(i) > 0.0).unwrap_or(0))
+        } else {
+            // Every remaining row coincides with a centre: take the first unchosen row.
+            chosen.iter().position(|&ch| !ch).unwrap_or(0)
+        };
+    }
+    centroids
+}
+
+/// Recomputes every centroid as the normalised sum (f64, index order) of its rows; returns the
+/// clusters that are empty. A cluster whose sum is zero keeps its previous centroid.
+fn update_centroids(
+    xs: ArrayView2<f32>,
+    assign: &[u32],
+    centroids: &mut Array2<f32>,
+) -> Vec<usize> {
+    let k = centroids.nrows();
+    let d = xs.ncols();
+    let (offsets, order) = bucket_by(assign, k);
+    let new: Vec<Option<Vec<f32>>> = (0..k)
+        .into_par_iter()
+        .map(|c| {
+            let members = &order[offsets[c]..offsets[c + 1]];
+            if members.is_empty() {
+                return None;
+            }
+            let mut acc = vec![0f64; d];
+            for &i in members {
+                for (a, &v) in acc.iter_mut().zip(xs.row(i as usize).iter()) {
+                    *a += f64::from(v);
+                }
+            }
+            let norm = acc.iter().map(|a| a * a).sum::<f64>().sqrt();
+            if norm > 0.0 && norm.is_finite() {
+                Some(acc.iter().map(|a| (a / norm) as f32).collect())
+            } else {
+                Some(Vec::new())
+            }
+        })
+        .collect();
+    let mut empty = Vec::new();
+    for (c, v) in new.into_iter().enumerate() {
+        match v {
+            None => empty.push(c),
+            Some(v) if v.len() == d => {
+                for (dst, src) in centroids.row_mut(c).iter_mut().zip(v) {
+                    *dst = src;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    empty
+}
+
+/// Re-seeds each empty cluster with a distinct fitted row among those farthest from their
+/// centroid (smallest best dot; ties: lowest index).
+fn reseed_empty(xs: ArrayView2<f32>, best: &[f32], empty: &[usize], centroids: &mut Array2<f32>) {
+    let mut order: Vec<u32> = (0..best.len() as u32).collect();
+    let key = |i: &u32| best[*i as usize];
+    let take = empty.len().min(order.len());
+    if take == 0 {
+        return;
+    }
+    order.select_nth_unstable_by(take - 1, |a, b| key(a).total_cmp(&key(b)).then(a.cmp(b)));
+    let mut far = order[..take].to_vec();
+    far.sort_unstable_by(|a, b| key(a).total_cmp(&key(b)).then(a.cmp(b)));
+    for (&c, &i) in empty.iter().zip(&far) {
+        centroids.row_mut(c).assign(&xs.row(i as usize));
+    }
+}
+
+/// Counting sort of `0..labels.len()` by label: returns `(offsets, order)` with the members of
+/// label `c` at `order[offsets[c]..offsets[c+1]]`, in increasing index order.
+pub(crate) fn bucket_by(labels: &[u32], k: usize) -> (Vec<usize>, Vec<u32>) {
+    let mut offsets = vec![0usize; k + 1];
+    for &l in labels {
+        offsets[l as usize + 1] += 1;
+    }
+    for c in 0..k {
+        offsets[c + 1] += offsets[c];
+    }
+    let mut fill = offsets.clone();
+    let mut order = vec![0u32; labels.len()];
+    for (i, &l) in labels.iter().enumerate() {
+        order[fill[l as usize]] = i as u32;
+        fill[l as usize] += 1;
+    }
+    (offsets, order)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use rand_distr_free::*;
+
+    /// Tiny normal sampler without rand_distr: Box–Muller on the seeded generator.
+    pub(crate) mod rand_distr_free {
+        use rand::Rng;
+        pub fn normal<R: Rng>(rng: &mut R) -> f32 {
+            let u1: f64 = rng.gen::<f64>().max(1e-300);
+            let u2: f64 = rng.gen();
+            ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+        }
+    }
+
+    /// Clustered unit rows: `c` random centres plus Gaussian noise of total norm ≈ `noise`.
+    pub(crate) fn clustered(n: usize, d: usize, c: usize, noise: f32, seed: u64) -> Array2<f32> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let centres: Vec<Vec<f32>> = (0..c)
+            .map(|_| (0..d).map(|_| normal(&mut rng)).collect())
+            .collect();
+        let mut x = Array2::<f32>::zeros((n, d));
+        let scale = noise / (d as f32).sqrt();
+        for mut row in x.outer_iter_mut() {
+            let cen = &centres[rng.gen_range(0..c)];
+            let cn = cen.iter().map(|v| v * v).sum::<f32>().sqrt();
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = cen[j] / cn + scale * normal(&mut rng);
+            }
+            let nn = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+            row.mapv_inplace(|v| v / nn);
+        }
+        x
+    }
+
+    #[test]
+    fn finds_separated_clusters() {
+        let x = clustered(600, 16, 4, 0.2, 1);
+        let km = fit(x.view(), 4, 50, 7).unwrap();
+        assert_eq!(km.sizes.iter().sum::<usize>(), 600);
+        assert!(km.sizes.iter().all(|&s| s > 50), "{:?}", km.sizes);
+        for r in km.centroids.outer_iter() {
+            let nrm = r.dot(&r).sqrt();
+            assert!((nrm - 1.0).abs() < 1e-4);
+        }
+    }
+
+    #[test]
+    fn deterministic_across_threads() {
+        let x = clustered(3000, 24, 10, 0.5, 3);
+        let run = |t: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+                .install(|| fit(x.view(), 12, 20, 42).unwrap())
+        };
+        let a = run(1);
+        let b = run(2);
+        let c = run(3);
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        let top1 = run(1);
+        let t = assign_top(x.view(), top1.centroids.view(), 3).unwrap();
+        for i in 0..x.nrows() {
+            assert_eq!(t.ids[i * 3], top1.assignment[i]);
+            assert!(t.dots[i * 3] >= t.dots[i * 3 + 1] && t.dots[i * 3 + 1] >= t.dots[i * 3 + 2]);
+        }
+    }
+
+    #[test]
+    fn degenerate_inputs() {
+        assert!(fit(Array2::<f32>::zeros((0, 4)).view(), 1, 10, 0).is_err());
+        let x = clustered(5, 4, 1, 0.0, 0);
+        assert!(fit(x.view(), 0, 10, 0).is_err());
+        assert!(fit(x.view(), 6, 10, 0).is_err());
+        // identical rows, k = n: must not panic, every row assigned
+        let km = fit(x.view(), 5, 10, 0).unwrap();
+        assert_eq!(km.assignment.len(), 5);
+        assert_eq!(km.sizes.iter().sum::<usize>(), 5);
+        assert_eq!(default_k(1), 1);
+        assert_eq!(default_k(20_000), 100);
+        assert_eq!(default_k(10_000_000), 1000);
+    }
+}
