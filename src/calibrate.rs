@@ -1,0 +1,622 @@
+//! Calibration: which confidence threshold can be trusted to meet a precision target.
+//!
+//! The only ground truth is the labeled items, so we predict each of them out-of-fold (k-fold
+//! cross-validation, stratified and seeded) and ask, for candidate thresholds `t`, how precise
+//! the predictions with confidence ≥ t are. A point estimate is not enough: SageMaker-style
+//! "threshold where CV precision ≥ target" misses its target on unseen items in most runs. We
+//! require the one-sided Clopper–Pearson lower confidence bound on precision to reach the target.
+//!
+//! ## Why the scan is a fixed sequence
+//! Taking "the lowest threshold whose bound passes" over hundreds of candidate thresholds is a
+//! multiple-comparison trap: near the threshold where true precision crosses the target some
+//! bound passes by luck. We therefore test thresholds in a fixed order, from the most confident
+//! downward, and stop at the first failure (fixed-sequence testing, as in Learn-then-Test,
+//! Angelopoulos et al. 2021). The order is decided by confidences alone, before looking at
+//! correctness, so the probability that *any* accepted threshold has true precision below the
+//! target stays ≤ 1 − confidence, however many thresholds are scanned. The first threshold
+//! tested is the one where enough items lie above it for a perfect record to certify the target
+//! (59 items for 0.95, 149 for 0.98 at 95%); above that no bound can pass anyway.
+//!
+//! Per-class thresholds use the same scan on the items predicted as that class; a class gets one
+//! only when its own predictions certify it. The other classes share one threshold calibrated on
+//! the predictions of those classes only (so a strong class cannot lend its precision to weak
+//! ones).
+
+use crate::error::{Error, Result};
+use crate::model::{argmax_rows, Classifier};
+use ndarray::{Array2, ArrayView2, Axis};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+// ---------------------------------------------------------------------------------------------
+// Clopper–Pearson
+
+/// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; ~1e-15 relative), for the incomplete beta.
+fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        // Reflection.
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = G[0];
+    let t = x + 7.5;
+    for (i, &g) in G.iter().enumerate().skip(1) {
+        a += g / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// Continued fraction for the incomplete beta (modified Lentz).
+fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
+    const TINY: f64 = 1e-300;
+    let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
+    let mut c = 1.0;
+    let mut d = 1.0 - qab * x / qap;
+    if d.abs() < TINY {
+        d = TINY;
+    }
+    d = 1.0 / d;
+    let mut h = d;
+    for m in 1..10_000 {
+        let m = m as f64;
+        let m2 = 2.0 * m;
+        let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
+        d = 1.0 + aa * d;
+        if d.abs() < TINY {
+            d = TINY;
+        }
+        c = 1.0 + aa / c;
+        if c.abs() < TINY {
+            c = TINY;
+        }
+        d = 1.0 / d;
+        h *= d * c;
+        let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
+        d = 1.0 + aa * d;
+        if d.abs() < TINY {
+            d = TINY;
+        }
+        c = 1.0 + aa / c;
+        if c.abs() < TINY {
+            c = TINY;
+        }
+        d = 1.0 / d;
+        let del = d * c;
+        h *= del;
+        if (del - 1.0).abs() < 1e-15 {
+            break;
+        }
+    }
+    h
+}
+
+/// Regularized incomplete beta `I_x(a, b)` for a, b > 0, x in [0, 1].
+pub fn beta_inc(a: f64, b: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
+    let front = ln_front.exp();
+    // Use the continued fraction where it converges fast; the symmetry otherwise.
+    if x < (a + 1.0) / (a + b + 2.0) {
+        front * beta_cf(a, b, x) / a
+    } else {
+        1.0 - front * beta_cf(b, a, 1.0 - x) / b
+    }
+}
+
+/// One-sided lower confidence bound on a success rate (Clopper–Pearson, exact): the `p` with
+/// `P(Binomial(n, p) ≥ successes) = 1 − confidence`, i.e. the `(1 − confidence)` quantile of
+/// Beta(successes, n − successes + 1). 0 when there are no successes or no trials.
+pub fn clopper_pearson_lower(successes: u64, n: u64, confidence: f64) -> f64 {
+    if successes == 0 || n == 0 || successes > n {
+        return 0.0;
+    }
+    let alpha = (1.0 - confidence).clamp(1e-12, 1.0);
+    if successes == n {
+        return alpha.powf(1.0 / n as f64);
+    }
+    let (a, b) = (successes as f64, (n - successes) as f64 + 1.0);
+    // I_p(a, b) increases in p: bisect I_p = alpha.
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if beta_inc(a, b, mid) < alpha {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo < 1e-12 {
+            break;
+        }
+    }
+    lo
+}
+
+/// Smallest number of predictions that, all correct, would certify `target`: below this count
+/// no threshold can be certified at all.
+pub fn min_count_for(target: f64, confidence: f64) -> usize {
+    if target <= 0.0 {
+        return 1;
+    }
+    if target >= 1.0 {
+        return usize::MAX;
+    }
+    let alpha = (1.0 - confidence).clamp(1e-12, 1.0);
+    (alpha.ln() / target.ln()).ceil().max(1.0) as usize
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross-validation
+
+/// Fold index for every item: within each class the items are shuffled with `seed` and dealt
+/// round-robin (continuing where the previous class stopped), so every fold holds every class
+/// in proportion and fold sizes differ by at most one.
+pub fn stratified_folds(y: &[u32], n_folds: usize, seed: u64) -> Vec<usize> {
+    let n_folds = n_folds.max(1);
+    let n_classes = y.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
+    for (i, &c) in y.iter().enumerate() {
+        by_class[c as usize].push(i);
+    }
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut fold = vec![0usize; y.len()];
+    let mut next = 0usize;
+    for items in &mut by_class {
+        items.shuffle(&mut rng);
+        for &i in items.iter() {
+            fold[i] = next % n_folds;
+            next += 1;
+        }
+    }
+    fold
+}
+
+/// Out-of-fold predictions for the labeled items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutOfFold {
+    /// Predicted class per labeled item, from a model that never saw it.
+    pub predicted: Vec<u32>,
+    /// Probability of the predicted class.
+    pub confidence: Vec<f32>,
+    /// Full probability rows (`labeled × n_classes`).
+    pub proba: Array2<f32>,
+}
+
+/// k-fold cross-validation: fits `model` `n_folds` times, each time predicting the fold left
+/// out. Folds run in parallel but each writes only its own rows, so results are deterministic.
+pub fn cross_validate(
+    model: &dyn Classifier,
+    x: ArrayView2<f32>,
+    y: &[u32],
+    n_classes: usize,
+    n_folds: usize,
+    seed: u64,
+) -> Result<OutOfFold> {
+    let n = y.len();
+    if x.nrows() != n {
+        return Err(Error::Usage(format!("{} rows but {n} labels", x.nrows())));
+    }
+    if n < 2 {
+        return Err(Error::Usage(
+            "cross-validation needs at least 2 labeled items".into(),
+        ));
+    }
+    if n_folds < 2 {
+        return Err(Error::Usage(
+            "cross-validation needs at least 2 folds".into(),
+        ));
+    }
+    let n_folds = n_folds.min(n);
+    let fold = stratified_folds(y, n_folds, seed);
+    let parts = (0..n_folds)
+        .into_par_iter()
+        .map(|f| -> Result<(Vec<usize>, Array2<f32>)> {
+            let test: Vec<usize> = (0..n).filter(|&i| fold[i] == f).collect();
+            let train: Vec<usize> = (0..n).filter(|&i| fold[i] != f).collect();
+            let xt = x.select(Axis(0), &train);
+            let yt: Vec<u32> = train.iter().map(|&i| y[i]).collect();
+            let fitted = model.fit(xt.view(), &yt, n_classes)?;
+            let p = fitted.predict_proba(x.select(Axis(0), &test).view())?;
+            Ok((test, p))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut proba = Array2::<f32>::zeros((n, n_classes));
+    for (test, p) in parts {
+        for (r, &i) in test.iter().enumerate() {
+            proba.row_mut(i).assign(&p.row(r));
+        }
+    }
+    let (predicted, confidence) = argmax_rows(&proba);
+    Ok(OutOfFold {
+        predicted,
+        confidence,
+        proba,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threshold choice
+
+/// A certified threshold and the evidence behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdChoice {
+    /// Predictions with confidence ≥ this are auto-labeled.
+    pub threshold: f32,
+    /// Labeled items (out-of-fold) with confidence ≥ threshold.
+    pub n_above: usize,
+    /// Of those, correctly predicted.
+    pub n_correct: usize,
+    /// n_correct / n_above.
+    pub precision: f64,
+    /// One-sided Clopper–Pearson lower bound on precision.
+    pub lower_bound: f64,
+}
+
+/// Fixed-sequence threshold scan (see the module docs): the lowest confidence threshold reached
+/// by stepping down from the top while every bound so far reaches `target`. `None` when even
+/// the first testable threshold fails or there are too few items.
+pub fn select_threshold(
+    confidence: &[f32],
+    correct: &[bool],
+    target: f64,
+    level: f64,
+    min_count: usize,
+) -> Option<ThresholdChoice> {
+    let n = confidence.len().min(correct.len());
+    let start = min_count_for(target, level).max(min_count).max(1);
+    if n < start {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| confidence[b].total_cmp(&confidence[a]).then(a.cmp(&b)));
+    let mut best: Option<ThresholdChoice> = None;
+    let mut i = 0usize;
+    let mut hits = 0usize;
+    while i < n {
+        // Take all items tied at this confidence together.
+        let t = confidence[order[i]];
+        while i < n && confidence[order[i]] == t {
+            hits += correct[order[i]] as usize;
+            i += 1;
+        }
+        if i < start {
+            continue;
+        }
+        let lb = clopper_pearson_lower(hits as u64, i as u64, level);
+        if lb < target {
+            break;
+        }
+        best = Some(ThresholdChoice {
+            threshold: t,
+            n_above: i,
+            n_correct: hits,
+            precision: hits as f64 / i as f64,
+            lower_bound: lb,
+        });
+    }
+    best
+}
+
+/// Rough number of labels (in total) that would let `target` be certified, from the
+/// out-of-fold record: for candidate thresholds whose observed precision beats the target, how
+/// many predictions above it a perfect-as-observed record needs for its bound to pass, scaled
+/// by the share of labeled items that lie above it. `None` when no threshold's observed
+/// precision beats the target (more labels alone will not help this model).
+pub fn labels_needed(
+    confidence: &[f32],
+    correct: &[bool],
+    target: f64,
+    level: f64,
+) -> Option<usize> {
+    let n = confidence.len().min(correct.len());
+    let n_min = min_count_for(target, level);
+    if n == 0 {
+        return Some(n_min);
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| confidence[b].total_cmp(&confidence[a]).then(a.cmp(&b)));
+    let mut cum = Vec::with_capacity(n);
+    let mut hits = 0usize;
+    for &i in &order {
+        hits += correct[i] as usize;
+        cum.push(hits);
+    }
+    // About 100 candidate cut points, plus the very top.
+    let step = (n / 100).max(1);
+    let mut best: Option<usize> = None;
+    for m in (1..=n).step_by(step) {
+        let x = cum[m - 1];
+        // Laplace-smoothed precision so a short perfect record is not taken at face value.
+        let p = (x as f64 + 0.5) / (m as f64 + 1.0);
+        if p <= target {
+            continue;
+        }
+        let share = m as f64 / n as f64;
+        // Smallest count k above the threshold whose bound passes with k·p successes.
+        let passes = |k: usize| {
+            let s = (p * k as f64).floor() as u64;
+            clopper_pearson_lower(s, k as u64, level) >= target
+        };
+        let mut hi = n_min.max(m);
+        while !passes(hi) {
+            hi = hi.saturating_mul(2);
+            if hi > 100_000_000 {
+                break;
+            }
+        }
+        if hi > 100_000_000 {
+            continue;
+        }
+        let mut lo = n_min.min(hi);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if passes(mid) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        let total = (hi as f64 / share).ceil() as usize;
+        best = Some(best.map_or(total, |b| b.min(total)));
+    }
+    best
+}
+
+/// How calibration is run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CalibrationParams {
+    /// Required precision of auto-labels.
+    pub target_precision: f64,
+    /// One-sided confidence level of the lower bound.
+    pub confidence_level: f64,
+    /// Never certify a threshold with fewer labeled items above it than this.
+    pub min_count: usize,
+    /// Give classes whose own predictions certify the target their own threshold.
+    pub per_class: bool,
+}
+
+impl Default for CalibrationParams {
+    fn default() -> Self {
+        CalibrationParams {
+            target_precision: 0.95,
+            confidence_level: 0.95,
+            min_count: 30,
+            per_class: true,
+        }
+    }
+}
+
+/// The outcome of calibration: thresholds and their evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Threshold over all classes (reported; applied only to classes without their own when
+    /// `per_class` is off).
+    pub global: Option<ThresholdChoice>,
+    /// Threshold for classes without their own, calibrated on those classes' predictions.
+    pub fallback: Option<ThresholdChoice>,
+    /// Per-class thresholds, where that class's predictions certify the target.
+    pub per_class: Vec<Option<ThresholdChoice>>,
+    /// Out-of-fold accuracy of the model.
+    pub cv_accuracy: f64,
+    /// Labels (in total) estimated to certify the target when nothing is certified yet.
+    pub labels_needed: Option<usize>,
+}
+
+impl Calibration {
+    /// The threshold applied to predictions of `class` (`None` = never auto-label it).
+    pub fn threshold_for(&self, class: u32) -> Option<f32> {
+        match self.per_class.get(class as usize) {
+            Some(Some(t)) => Some(t.threshold),
+            _ => self.fallback.as_ref().map(|t| t.threshold),
+        }
+    }
+
+    /// True when at least one class can be auto-labeled.
+    pub fn certified(&self) -> bool {
+        self.fallback.is_some() || self.per_class.iter().any(Option::is_some)
+    }
+}
+
+/// Chooses thresholds from out-of-fold predictions (`predicted`, `confidence`) and the true
+/// labels `y`.
+pub fn calibrate(
+    predicted: &[u32],
+    confidence: &[f32],
+    y: &[u32],
+    n_classes: usize,
+    params: &CalibrationParams,
+) -> Result<Calibration> {
+    let n = y.len();
+    if predicted.len() != n || confidence.len() != n {
+        return Err(Error::Usage(format!(
+            "calibration needs one prediction per label ({} / {} / {n})",
+            predicted.len(),
+            confidence.len()
+        )));
+    }
+    let t = params.target_precision;
+    if !(0.0..1.0).contains(&t) || t == 0.0 {
+        return Err(Error::Usage(format!(
+            "target precision must be in (0, 1), got {t}"
+        )));
+    }
+    let lvl = params.confidence_level;
+    if !(0.0..1.0).contains(&lvl) || lvl == 0.0 {
+        return Err(Error::Usage(format!(
+            "confidence level must be in (0, 1), got {lvl}"
+        )));
+    }
+    let correct: Vec<bool> = predicted.iter().zip(y).map(|(p, t)| p == t).collect();
+    let cv_accuracy = if n == 0 {
+        0.0
+    } else {
+        correct.iter().filter(|&&c| c).count() as f64 / n as f64
+    };
+    let global = select_threshold(confidence, &correct, t, lvl, params.min_count);
+    let mut per_class: Vec<Option<ThresholdChoice>> = vec![None; n_classes];
+    if params.per_class {
+        for (c, slot) in per_class.iter_mut().enumerate() {
+            let idx: Vec<usize> = (0..n).filter(|&i| predicted[i] as usize == c).collect();
+            if idx.len() < min_count_for(t, lvl).max(params.min_count) {
+                continue;
+            }
+            let conf: Vec<f32> = idx.iter().map(|&i| confidence[i]).collect();
+            let corr: Vec<bool> = idx.iter().map(|&i| correct[i]).collect();
+            *slot = select_threshold(&conf, &corr, t, lvl, params.min_count);
+        }
+    }
+    let fallback = if per_class.iter().all(Option::is_none) {
+        global.clone()
+    } else {
+        let idx: Vec<usize> = (0..n)
+            .filter(|&i| {
+                per_class
+                    .get(predicted[i] as usize)
+                    .is_none_or(Option::is_none)
+            })
+            .collect();
+        let conf: Vec<f32> = idx.iter().map(|&i| confidence[i]).collect();
+        let corr: Vec<bool> = idx.iter().map(|&i| correct[i]).collect();
+        select_threshold(&conf, &corr, t, lvl, params.min_count)
+    };
+    let labels_needed = if global.is_some() {
+        None
+    } else {
+        labels_needed(confidence, &correct, t, lvl)
+    };
+    Ok(Calibration {
+        global,
+        fallback,
+        per_class,
+        cv_accuracy,
+        labels_needed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// P(Binomial(n, p) ≥ k) by direct summation, to check the incomplete beta.
+    fn binom_tail(n: u64, k: u64, p: f64) -> f64 {
+        let mut s = 0.0;
+        for i in k..=n {
+            let ln_c = ln_gamma(n as f64 + 1.0)
+                - ln_gamma(i as f64 + 1.0)
+                - ln_gamma((n - i) as f64 + 1.0);
+            s += (ln_c + i as f64 * p.ln() + (n - i) as f64 * (1.0 - p).ln()).exp();
+        }
+        s
+    }
+
+    #[test]
+    fn incomplete_beta_matches_binomial_tail() {
+        for &(n, k, p) in &[
+            (10u64, 3u64, 0.2),
+            (100, 95, 0.9),
+            (50, 1, 0.01),
+            (300, 150, 0.55),
+        ] {
+            let ib = beta_inc(k as f64, (n - k + 1) as f64, p);
+            let bt = binom_tail(n, k, p);
+            assert!((ib - bt).abs() < 1e-9, "n={n} k={k} p={p}: {ib} vs {bt}");
+        }
+    }
+
+    #[test]
+    fn clopper_pearson_known_values() {
+        // 0.89775: P(Bin(100, 0.89775) ≥ 95) = 0.0500 by direct summation (the often quoted
+        // 0.8972 gives 0.0483, i.e. a 95.2% bound).
+        assert!((clopper_pearson_lower(95, 100, 0.95) - 0.89775).abs() < 1e-4);
+        assert!((clopper_pearson_lower(10, 10, 0.95) - 0.7411).abs() < 1e-4);
+        assert_eq!(clopper_pearson_lower(0, 10, 0.95), 0.0);
+        assert_eq!(clopper_pearson_lower(0, 0, 0.95), 0.0);
+        // The bound solves P(Bin(n, lb) ≥ x) = alpha.
+        let lb = clopper_pearson_lower(290, 300, 0.95);
+        assert!((binom_tail(300, 290, lb) - 0.05).abs() < 1e-7);
+        assert_eq!(min_count_for(0.95, 0.95), 59);
+        assert_eq!(min_count_for(0.98, 0.95), 149);
+    }
+
+    #[test]
+    fn folds_are_stratified_and_seeded() {
+        let y: Vec<u32> = (0..100).map(|i| (i % 4) as u32).collect();
+        let f = stratified_folds(&y, 5, 9);
+        assert_eq!(f, stratified_folds(&y, 5, 9));
+        assert_ne!(f, stratified_folds(&y, 5, 10));
+        for fold in 0..5 {
+            for c in 0..4 {
+                let k = (0..100).filter(|&i| f[i] == fold && y[i] == c).count();
+                assert_eq!(k, 5);
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_when_labels_are_too_few() {
+        // 40 perfect predictions cannot certify 0.95 (59 needed).
+        let y = vec![0u32; 40];
+        let conf = vec![0.99f32; 40];
+        let cal = calibrate(&y, &conf, &y, 2, &CalibrationParams::default()).unwrap();
+        assert!(!cal.certified());
+        assert!(cal.labels_needed.unwrap() >= 59);
+        // 200 perfect predictions can.
+        let y = vec![0u32; 200];
+        let conf: Vec<f32> = (0..200).map(|i| 0.5 + i as f32 / 1000.0).collect();
+        let cal = calibrate(&y, &conf, &y, 2, &CalibrationParams::default()).unwrap();
+        assert!(cal.certified());
+        assert_eq!(cal.global.as_ref().unwrap().n_above, 200);
+    }
+
+    #[test]
+    fn scan_stops_at_first_failure() {
+        // Top 100 correct, then 100 at 50% precision, then 100 correct again: a scan for the
+        // lowest passing threshold would jump past the bad band; the fixed sequence stops.
+        let mut conf = Vec::new();
+        let mut corr = Vec::new();
+        for i in 0..300 {
+            conf.push(1.0 - i as f32 / 1000.0);
+            corr.push(!(100..200).contains(&i) || i % 2 == 0);
+        }
+        let t = select_threshold(&conf, &corr, 0.9, 0.95, 30).unwrap();
+        assert!(t.n_above < 200, "{t:?}");
+        assert!(t.lower_bound >= 0.9);
+    }
+
+    #[test]
+    fn per_class_thresholds_only_where_supported() {
+        // Class 0: 300 perfect; class 1: 20 items, 50% right.
+        let mut y = vec![0u32; 300];
+        let mut pred = vec![0u32; 300];
+        let mut conf: Vec<f32> = (0..300).map(|i| 0.6 + i as f32 / 1000.0).collect();
+        for i in 0..20 {
+            y.push(1);
+            pred.push(if i % 2 == 0 { 1 } else { 0 });
+            conf.push(0.55);
+        }
+        let cal = calibrate(&pred, &conf, &y, 2, &CalibrationParams::default()).unwrap();
+        assert!(cal.per_class[0].is_some());
+        assert!(cal.per_class[1].is_none());
+        assert_eq!(cal.threshold_for(1), None);
+    }
+}
