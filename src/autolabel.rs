@@ -1,0 +1,715 @@
+//! Auto-labeling: label what the labels can vouch for, route the rest to humans.
+//!
+//! One round, all label-dependent and cheap:
+//! 1. cross-validate the model on the labeled items and calibrate confidence thresholds whose
+//!    precision lower bound meets the target ([`crate::calibrate`]);
+//! 2. fit the model on all labeled items and predict every unlabeled item;
+//! 3. near-duplicates of labeled items inherit their label (route `Duplicate`), when that route's
+//!    own leave-one-out precision is certified;
+//! 4. unlabeled items whose confidence clears their class's threshold are `Auto`; the rest are
+//!    `Human`.
+//!
+//! When the labels cannot certify the target, nothing is auto-labeled and the summary says
+//! roughly how many labels would be needed.
+
+use crate::calibrate::{
+    calibrate, clopper_pearson_lower, cross_validate, min_count_for, Calibration,
+    CalibrationParams, ThresholdChoice,
+};
+use crate::error::{Error, Result};
+use crate::graph::NeighborGraph;
+use crate::model::{argmax_rows, class_counts, ModelSpec};
+use ndarray::{ArrayView2, Axis};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Near-duplicate groups, one id per item (items sharing an id are near-duplicates; a negative
+/// id means the item has no duplicate). Produced by the dedup stage from the graph's edges.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DupInfo {
+    /// Group id per item.
+    pub group: Vec<i64>,
+}
+
+/// Where an item's final label comes from: the one field a consumer needs to decide whether to
+/// trust, review or label an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// A human already labeled it.
+    Labeled,
+    /// The model labeled it above a certified threshold.
+    Auto,
+    /// It inherited the label of its labeled near-duplicates.
+    Duplicate,
+    /// Needs a human.
+    Human,
+}
+
+/// What produced `predicted` for an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Out-of-fold model prediction for a labeled item (compare with its label to spot label
+    /// errors), or the label itself when there was too little data to cross-validate.
+    CrossValidation,
+    /// The model fitted on all labels.
+    Model,
+    /// Copied from labeled near-duplicates.
+    Duplicate,
+    /// No prediction (no labels to learn from).
+    None,
+}
+
+/// Parameters of one auto-labeling round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AutolabelParams {
+    /// The model (default: the measured ensemble).
+    pub model: ModelSpec,
+    /// Target precision, confidence level, per-class thresholds.
+    pub calibration: CalibrationParams,
+    /// Cross-validation folds. More folds train each fold's model on more labels, so its
+    /// confidences are closer to the final model's.
+    pub n_folds: usize,
+    /// Seed for fold assignment.
+    pub seed: u64,
+    /// Minimum cosine between an unlabeled item and a labeled near-duplicate to copy its label.
+    pub propagation_threshold: f32,
+    /// Only propagate duplicate labels when the duplicate route's own leave-one-out precision
+    /// bound meets the target (otherwise such items go through the model like any other).
+    pub certify_duplicates: bool,
+}
+
+impl Default for AutolabelParams {
+    fn default() -> Self {
+        AutolabelParams {
+            model: ModelSpec::default(),
+            calibration: CalibrationParams::default(),
+            n_folds: 5,
+            seed: 0,
+            propagation_threshold: 0.98,
+            certify_duplicates: true,
+        }
+    }
+}
+
+/// Per-class part of the summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassSummary {
+    /// Class index.
+    pub class: u32,
+    /// Labeled items of this class.
+    pub n_labeled: usize,
+    /// Threshold applied to predictions of this class (`None` = never auto-labeled).
+    pub threshold: Option<f32>,
+    /// `class` when the class has its own certified threshold, `shared` otherwise.
+    pub threshold_source: String,
+    /// Evidence behind the class's own threshold.
+    pub own: Option<ThresholdChoice>,
+    /// Unlabeled items predicted as this class.
+    pub n_predicted: usize,
+    /// Of those, auto-labeled by the model.
+    pub n_auto: usize,
+    /// Unlabeled items that inherited this class from duplicates.
+    pub n_duplicate: usize,
+    /// (auto + duplicate) / predicted.
+    pub coverage: f64,
+}
+
+/// Evidence for the duplicate route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DuplicateSummary {
+    /// Cosine needed to copy a label.
+    pub propagation_threshold: f32,
+    /// Whether the route was used this round.
+    pub enabled: bool,
+    /// Labeled items with labeled near-duplicates (leave-one-out trials).
+    pub loo_n: usize,
+    /// Trials where the copied label was right.
+    pub loo_correct: usize,
+    /// loo_correct / loo_n.
+    pub precision: Option<f64>,
+    /// One-sided Clopper–Pearson lower bound.
+    pub lower_bound: f64,
+    /// Items labeled by this route.
+    pub n_propagated: usize,
+}
+
+/// Counts per route.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RouteCounts {
+    /// Human-labeled items.
+    pub labeled: usize,
+    /// Model auto-labels.
+    pub auto: usize,
+    /// Duplicate propagations.
+    pub duplicate: usize,
+    /// Items left for humans.
+    pub human: usize,
+}
+
+/// What summary.json reports about a round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutolabelSummary {
+    /// Model name.
+    pub model: String,
+    /// Required precision.
+    pub target_precision: f64,
+    /// Confidence level of the bounds.
+    pub confidence_level: f64,
+    /// Items, labeled items, classes.
+    pub n_items: usize,
+    /// Labeled items.
+    pub n_labeled: usize,
+    /// Classes.
+    pub n_classes: usize,
+    /// Cross-validation folds actually used (0 = none possible).
+    pub n_folds: usize,
+    /// Whether any class can be auto-labeled.
+    pub certified: bool,
+    /// Out-of-fold accuracy.
+    pub cv_accuracy: Option<f64>,
+    /// Threshold over all classes with its CV precision and lower bound.
+    pub global: Option<ThresholdChoice>,
+    /// Threshold shared by classes without their own.
+    pub shared: Option<ThresholdChoice>,
+    /// Per-class thresholds and coverage.
+    pub classes: Vec<ClassSummary>,
+    /// Counts per route.
+    pub counts: RouteCounts,
+    /// (auto + duplicate) / unlabeled.
+    pub coverage: f64,
+    /// Duplicate route evidence.
+    pub duplicate: DuplicateSummary,
+    /// Estimated total labels needed to certify the target when it is not certified yet.
+    pub labels_needed: Option<usize>,
+    /// Human-readable explanation when nothing could be certified.
+    pub message: Option<String>,
+}
+
+/// Per-item outcome plus the summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutolabelResult {
+    /// Predicted class per item (see `source` for where it comes from).
+    pub predicted: Vec<Option<u32>>,
+    /// Probability of `predicted` (1.0 for duplicate propagation).
+    pub confidence: Vec<f32>,
+    /// Route per item.
+    pub route: Vec<Route>,
+    /// Source of `predicted` per item.
+    pub source: Vec<Source>,
+    /// Round summary.
+    pub summary: AutolabelSummary,
+}
+
+/// Rows predicted per chunk: bounds the probability matrix to chunk × classes.
+const PREDICT_CHUNK: usize = 32_768;
+
+/// Labeled near-duplicates checked by direct dot product per item when the graph does not hold
+/// one (bounds the cost of huge duplicate groups).
+const MAX_DUP_DOTS: usize = 64;
+
+/// Runs one auto-labeling round (see the module docs).
+pub fn autolabel(
+    emb: ArrayView2<f32>,
+    labels: &[Option<u32>],
+    n_classes: usize,
+    graph: &NeighborGraph,
+    dup: Option<&DupInfo>,
+    params: &AutolabelParams,
+) -> Result<AutolabelResult> {
+    let n = emb.nrows();
+    if labels.len() != n {
+        return Err(Error::Usage(format!(
+            "{n} embeddings but {} labels",
+            labels.len()
+        )));
+    }
+    if !graph.is_empty() && graph.len() != n {
+        return Err(Error::Usage(format!(
+            "graph has {} items, embeddings {n}",
+            graph.len()
+        )));
+    }
+    if let Some(d) = dup {
+        if d.group.len() != n {
+            return Err(Error::Usage(format!(
+                "duplicate groups cover {} items, embeddings {n}",
+                d.group.len()
+            )));
+        }
+    }
+    if let Some(bad) = labels.iter().flatten().find(|&&c| c as usize >= n_classes) {
+        return Err(Error::Usage(format!(
+            "label {bad} out of range for {n_classes} classes"
+        )));
+    }
+    if !(params.propagation_threshold.is_finite() && params.propagation_threshold <= 1.0) {
+        return Err(Error::Usage(format!(
+            "propagation threshold must be ≤ 1, got {}",
+            params.propagation_threshold
+        )));
+    }
+    let cal_params = &params.calibration;
+    let target = cal_params.target_precision;
+    let level = cal_params.confidence_level;
+    let labeled: Vec<usize> = (0..n).filter(|&i| labels[i].is_some()).collect();
+    let unlabeled: Vec<usize> = (0..n).filter(|&i| labels[i].is_none()).collect();
+    let y: Vec<u32> = labeled.iter().filter_map(|&i| labels[i]).collect();
+    let xl = emb.select(Axis(0), &labeled);
+    let model = params.model.build();
+
+    let mut predicted: Vec<Option<u32>> = vec![None; n];
+    let mut confidence = vec![0.0f32; n];
+    let mut route = vec![Route::Human; n];
+    let mut source = vec![Source::None; n];
+
+    // 1. Cross-validation and calibration.
+    let n_present = class_counts(&y, n_classes)
+        .iter()
+        .filter(|&&c| c > 0)
+        .count();
+    let n_folds = params.n_folds.min(y.len());
+    let mut message = None;
+    let calibration: Option<Calibration> = if n_folds >= 2 && n_present >= 2 {
+        let oof = cross_validate(
+            model.as_ref(),
+            xl.view(),
+            &y,
+            n_classes,
+            n_folds,
+            params.seed,
+        )?;
+        for (k, &i) in labeled.iter().enumerate() {
+            predicted[i] = Some(oof.predicted[k]);
+            confidence[i] = oof.confidence[k];
+            source[i] = Source::CrossValidation;
+        }
+        Some(calibrate(
+            &oof.predicted,
+            &oof.confidence,
+            &y,
+            n_classes,
+            cal_params,
+        )?)
+    } else {
+        message = Some(format!(
+            "{} labeled items in {n_present} classes: cross-validation needs at least 2 of each",
+            y.len()
+        ));
+        for &i in &labeled {
+            predicted[i] = labels[i];
+            confidence[i] = 1.0;
+            source[i] = Source::CrossValidation;
+        }
+        None
+    };
+    for &i in &labeled {
+        route[i] = Route::Labeled;
+    }
+
+    // 2. Final model on all labels, predicting unlabeled items chunk by chunk.
+    if !y.is_empty() && !unlabeled.is_empty() {
+        let fitted = model.fit(xl.view(), &y, n_classes)?;
+        for chunk in unlabeled.chunks(PREDICT_CHUNK) {
+            let p = fitted.predict_proba(emb.select(Axis(0), chunk).view())?;
+            let (pc, cc) = argmax_rows(&p);
+            for (k, &i) in chunk.iter().enumerate() {
+                predicted[i] = Some(pc[k]);
+                confidence[i] = cc[k];
+                source[i] = Source::Model;
+            }
+        }
+    }
+
+    // 3. Duplicate propagation and its leave-one-out precision.
+    let (dup_pred, loo_n, loo_correct) = match dup {
+        Some(d) => duplicate_candidates(emb, labels, graph, d, params.propagation_threshold),
+        None => (vec![None; n], 0, 0),
+    };
+    let dup_lb = clopper_pearson_lower(loo_correct as u64, loo_n as u64, level);
+    let dup_enabled = dup.is_some() && (!params.certify_duplicates || dup_lb >= target);
+    let mut n_propagated = 0usize;
+    if dup_enabled {
+        for &i in &unlabeled {
+            if let Some(c) = dup_pred[i] {
+                predicted[i] = Some(c);
+                confidence[i] = 1.0;
+                route[i] = Route::Duplicate;
+                source[i] = Source::Duplicate;
+                n_propagated += 1;
+            }
+        }
+    }
+
+    // 4. Thresholds.
+    if let Some(cal) = &calibration {
+        for &i in &unlabeled {
+            if route[i] != Route::Human {
+                continue;
+            }
+            if let Some(c) = predicted[i] {
+                if let Some(t) = cal.threshold_for(c) {
+                    if confidence[i] >= t {
+                        route[i] = Route::Auto;
+                    }
+                }
+            }
+        }
+    }
+
+    // Summary.
+    let mut counts = RouteCounts::default();
+    for r in &route {
+        match r {
+            Route::Labeled => counts.labeled += 1,
+            Route::Auto => counts.auto += 1,
+            Route::Duplicate => counts.duplicate += 1,
+            Route::Human => counts.human += 1,
+        }
+    }
+    let label_counts = class_counts(&y, n_classes);
+    let mut classes: Vec<ClassSummary> = (0..n_classes)
+        .map(|c| {
+            let own = calibration
+                .as_ref()
+                .and_then(|cal| cal.per_class.get(c).cloned().flatten());
+            ClassSummary {
+                class: c as u32,
+                n_labeled: label_counts[c],
+                threshold: calibration
+                    .as_ref()
+                    .and_then(|cal| cal.threshold_for(c as u32)),
+                threshold_source: if own.is_some() { "class" } else { "shared" }.into(),
+                own,
+                n_predicted: 0,
+                n_auto: 0,
+                n_duplicate: 0,
+                coverage: 0.0,
+            }
+        })
+        .collect();
+    for &i in &unlabeled {
+        if let Some(c) = predicted[i] {
+            let s = &mut classes[c as usize];
+            s.n_predicted += 1;
+            match route[i] {
+                Route::Auto => s.n_auto += 1,
+                Route::Duplicate => s.n_duplicate += 1,
+                _ => {}
+            }
+        }
+    }
+    for s in &mut classes {
+        if s.n_predicted > 0 {
+            s.coverage = (s.n_auto + s.n_duplicate) as f64 / s.n_predicted as f64;
+        }
+    }
+    let certified = calibration.as_ref().is_some_and(Calibration::certified);
+    let labels_needed = match &calibration {
+        Some(c) if !c.certified() => c.labels_needed,
+        Some(_) => None,
+        None => Some(min_count_for(target, level).max(y.len() + 1)),
+    };
+    if !certified && message.is_none() {
+        message = Some(format!(
+            "the {} labels cannot certify precision {target} at {:.0}% confidence; nothing is \
+             auto-labeled by the model{}",
+            y.len(),
+            level * 100.0,
+            match labels_needed {
+                Some(k) => format!(" (roughly {k} labels in total would be needed)"),
+                None => " (the model's cross-validated precision is below the target at every \
+                         threshold; more labels alone may not help)"
+                    .into(),
+            }
+        ));
+    }
+    let summary = AutolabelSummary {
+        model: model.name(),
+        target_precision: target,
+        confidence_level: level,
+        n_items: n,
+        n_labeled: y.len(),
+        n_classes,
+        n_folds: if calibration.is_some() { n_folds } else { 0 },
+        certified,
+        cv_accuracy: calibration.as_ref().map(|c| c.cv_accuracy),
+        global: calibration.as_ref().and_then(|c| c.global.clone()),
+        shared: calibration.as_ref().and_then(|c| c.fallback.clone()),
+        classes,
+        coverage: if unlabeled.is_empty() {
+            0.0
+        } else {
+            (counts.auto + counts.duplicate) as f64 / unlabeled.len() as f64
+        },
+        counts,
+        duplicate: DuplicateSummary {
+            propagation_threshold: params.propagation_threshold,
+            enabled: dup_enabled,
+            loo_n,
+            loo_correct,
+            precision: (loo_n > 0).then(|| loo_correct as f64 / loo_n as f64),
+            lower_bound: dup_lb,
+            n_propagated,
+        },
+        labels_needed,
+        message,
+    };
+    Ok(AutolabelResult {
+        predicted,
+        confidence,
+        route,
+        source,
+        summary,
+    })
+}
+
+/// For every item, the label its labeled near-duplicates would give it (all labeled members of
+/// its group other than itself agree, and one of them is within `threshold` cosine), plus the
+/// leave-one-out record of that rule on labeled items: (predictions, trials, correct).
+fn duplicate_candidates(
+    emb: ArrayView2<f32>,
+    labels: &[Option<u32>],
+    graph: &NeighborGraph,
+    dup: &DupInfo,
+    threshold: f32,
+) -> (Vec<Option<u32>>, usize, usize) {
+    // Labeled members per group, in item order.
+    let mut members: HashMap<i64, Vec<usize>> = HashMap::new();
+    for (i, &g) in dup.group.iter().enumerate() {
+        if g >= 0 && labels[i].is_some() {
+            members.entry(g).or_default().push(i);
+        }
+    }
+    let use_graph = !graph.is_empty();
+    let pred: Vec<Option<u32>> = (0..emb.nrows())
+        .into_par_iter()
+        .map(|i| {
+            let g = dup.group[i];
+            let m = members.get(&g)?;
+            // The others' labels must all agree.
+            let mut others = m.iter().copied().filter(|&j| j != i);
+            let first = others.next()?;
+            let c = labels[first]?;
+            if m.iter().any(|&j| j != i && labels[j] != Some(c)) {
+                return None;
+            }
+            let close = |j: usize| j != i && emb.row(i).dot(&emb.row(j)) >= threshold;
+            let in_graph = use_graph && {
+                let (nb, cs) = graph.row(i);
+                nb.iter().zip(cs).any(|(&j, &cs)| {
+                    let j = j as usize;
+                    cs >= threshold && j != i && dup.group.get(j) == Some(&g) && labels[j].is_some()
+                })
+            };
+            (in_graph || m.iter().take(MAX_DUP_DOTS).any(|&j| close(j))).then_some(c)
+        })
+        .collect();
+    let mut loo_n = 0;
+    let mut loo_correct = 0;
+    for (i, p) in pred.iter().enumerate() {
+        if let (Some(p), Some(t)) = (p, labels[i]) {
+            loo_n += 1;
+            loo_correct += (*p == t) as usize;
+        }
+    }
+    (pred, loo_n, loo_correct)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tests::clusters;
+    use ndarray::Array2;
+
+    fn empty_graph() -> NeighborGraph {
+        NeighborGraph {
+            k: 0,
+            neighbors: vec![],
+            cosines: vec![],
+        }
+    }
+
+    #[test]
+    fn certifies_easy_data_and_meets_target() {
+        let (x, y) = clusters(4, 400, 32, 0.5, 11);
+        let labels: Vec<Option<u32>> = y
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (i % 4 == 0 || i % 7 == 0).then_some(c))
+            .collect();
+        let r = autolabel(
+            x.view(),
+            &labels,
+            4,
+            &empty_graph(),
+            None,
+            &AutolabelParams::default(),
+        )
+        .unwrap();
+        assert!(r.summary.certified, "{:?}", r.summary.message);
+        let auto: Vec<usize> = (0..y.len())
+            .filter(|&i| r.route[i] == Route::Auto)
+            .collect();
+        assert!(!auto.is_empty());
+        let right = auto
+            .iter()
+            .filter(|&&i| r.predicted[i] == Some(y[i]))
+            .count();
+        assert!(right as f64 / auto.len() as f64 >= 0.95);
+        assert_eq!(r.summary.counts.labeled, labels.iter().flatten().count());
+    }
+
+    #[test]
+    fn refuses_with_too_few_labels() {
+        let (x, y) = clusters(4, 100, 32, 0.5, 12);
+        let labels: Vec<Option<u32>> = y
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (i % 20 == 0).then_some(c))
+            .collect();
+        let r = autolabel(
+            x.view(),
+            &labels,
+            4,
+            &empty_graph(),
+            None,
+            &AutolabelParams::default(),
+        )
+        .unwrap();
+        assert!(!r.summary.certified);
+        assert_eq!(r.summary.counts.auto, 0);
+        assert!(r.summary.labels_needed.is_some() || r.summary.message.is_some());
+        // No labels at all: nothing breaks, everything goes to humans.
+        let none = vec![None; y.len()];
+        let r = autolabel(
+            x.view(),
+            &none,
+            4,
+            &empty_graph(),
+            None,
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(r.summary.counts.human, y.len());
+    }
+
+    #[test]
+    fn duplicates_inherit_agreeing_labels() {
+        // 200 pairs of near-identical items; in the first 100 pairs one member is labeled.
+        let (base, yb) = clusters(2, 100, 16, 1.0, 13);
+        let n = 400;
+        let mut x = Array2::<f32>::zeros((n, 16));
+        let mut labels = vec![None; n];
+        let mut group = vec![-1i64; n];
+        for p in 0..200 {
+            let src = p % 200;
+            for k in 0..2 {
+                let i = 2 * p + k;
+                let mut r = base.row(src).to_owned();
+                r[k] += 1e-3;
+                let norm = r.dot(&r).sqrt();
+                x.row_mut(i).assign(&(r / norm));
+                group[i] = p as i64;
+            }
+            // Both members labeled in pairs < 100 (LOO evidence), none after.
+            if p < 100 {
+                labels[2 * p] = Some(yb[src]);
+                labels[2 * p + 1] = Some(yb[src]);
+            }
+        }
+        // Pair 150 gets one labeled member so its partner can inherit it.
+        labels[300] = Some(yb[150]);
+        let dup = DupInfo { group };
+        let params = AutolabelParams {
+            model: ModelSpec::Centroid(Default::default()),
+            ..Default::default()
+        };
+        let r = autolabel(x.view(), &labels, 2, &empty_graph(), Some(&dup), &params).unwrap();
+        assert!(r.summary.duplicate.enabled, "{:?}", r.summary.duplicate);
+        assert_eq!(r.summary.duplicate.loo_n, 200);
+        assert_eq!(r.route[301], Route::Duplicate);
+        assert_eq!(r.predicted[301], Some(yb[150]));
+        assert_eq!(r.summary.counts.duplicate, 1);
+        // Disagreeing labeled members: no propagation.
+        labels[300] = Some(1 - yb[150]);
+        labels[299] = None;
+        let mut group = dup.group.clone();
+        group[299] = 150;
+        labels[299] = Some(yb[150]);
+        let r = autolabel(
+            x.view(),
+            &labels,
+            2,
+            &empty_graph(),
+            Some(&DupInfo { group }),
+            &params,
+        )
+        .unwrap();
+        assert_ne!(r.route[301], Route::Duplicate);
+    }
+
+    #[test]
+    fn deterministic_across_thread_counts() {
+        let (x, y) = clusters(5, 120, 24, 0.9, 14);
+        let labels: Vec<Option<u32>> = y
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (i % 3 == 0).then_some(c))
+            .collect();
+        let run = |t: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+                .install(|| {
+                    autolabel(
+                        x.view(),
+                        &labels,
+                        5,
+                        &empty_graph(),
+                        None,
+                        &Default::default(),
+                    )
+                    .unwrap()
+                })
+        };
+        let (a, b) = (run(1), run(4));
+        assert_eq!(a.predicted, b.predicted);
+        assert_eq!(a.route, b.route);
+        assert!(a
+            .confidence
+            .iter()
+            .zip(&b.confidence)
+            .all(|(p, q)| p.to_bits() == q.to_bits()));
+        assert_eq!(a.summary, b.summary);
+    }
+
+    #[test]
+    fn rejects_mismatched_inputs() {
+        let (x, _) = clusters(2, 5, 8, 0.1, 15);
+        let labels = vec![None; 3];
+        assert!(autolabel(
+            x.view(),
+            &labels,
+            2,
+            &empty_graph(),
+            None,
+            &Default::default()
+        )
+        .is_err());
+        let labels = vec![Some(5u32); 10];
+        assert!(autolabel(
+            x.view(),
+            &labels,
+            2,
+            &empty_graph(),
+            None,
+            &Default::default()
+        )
+        .is_err());
+    }
+}
