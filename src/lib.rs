@@ -8,6 +8,7 @@
 //! `output` touch the filesystem.
 
 pub mod autolabel;
+pub mod budget;
 pub mod cache;
 pub mod calibrate;
 pub mod cmd;
@@ -15,9 +16,13 @@ pub mod dataset;
 pub mod dedup;
 pub mod error;
 pub mod graph;
+pub mod hnsw;
 pub mod kmeans;
+pub mod memory;
 pub mod model;
 pub mod output;
+pub mod pipeline;
 pub mod progress;
+pub mod report;
 
 pub use error::{Error, Result};

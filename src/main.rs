@@ -26,6 +26,8 @@ struct Cli {
 enum Command {
     /// Rows, dimension, labeled share, class counts and problems of a pool.
     Inspect(cmd::inspect::InspectArgs),
+    /// Near-duplicate pairs (cosine ≥ T) and groups, each to be labeled once.
+    Dedup(cmd::dedup::Cmd),
     /// Convert a run's outputs for labeling tools (Label Studio, SageMaker, Prodigy, JSONL, CSV).
     Export(cmd::export::Cmd),
 }
@@ -43,6 +45,7 @@ fn run(cli: Cli) -> Result<(), Error> {
     let progress = Progress::new(cli.quiet);
     match &cli.command {
         Command::Inspect(args) => cmd::inspect::run(args, progress),
+        Command::Dedup(args) => cmd::dedup::run(args, progress),
         Command::Export(args) => cmd::export::run(args, progress),
     }
 }

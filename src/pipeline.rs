@@ -17,23 +17,32 @@ use crate::progress::Progress;
 /// Items sampled to measure the graph's recall@10 against exact search.
 pub const RECALL_SAMPLE: usize = 2000;
 
-/// Wall time per stage, in run order.
+/// Wall time of one stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageTime {
+    pub stage: String,
+    pub seconds: f64,
+}
+
+/// Wall time per stage, in run order. The one part of summary.json that differs between runs.
 #[derive(Debug, Default, Clone, Serialize)]
-pub struct Timings(pub Vec<(String, f64)>);
+pub struct Timings(pub Vec<StageTime>);
 
 impl Timings {
     /// Runs `f`, recording its wall time under `stage`.
     pub fn time<T>(&mut self, stage: &str, f: impl FnOnce() -> T) -> T {
         let start = Instant::now();
         let out = f();
-        self.0
-            .push((stage.to_string(), start.elapsed().as_secs_f64()));
+        self.0.push(StageTime {
+            stage: stage.to_string(),
+            seconds: start.elapsed().as_secs_f64(),
+        });
         out
     }
 
     /// Total of all stages.
     pub fn total(&self) -> f64 {
-        self.0.iter().map(|t| t.1).sum()
+        self.0.iter().map(|t| t.seconds).sum()
     }
 }
 
@@ -197,4 +206,9 @@ pub fn neighbor_graph(
         cache_note,
         ..outcome
     })
+}
+
+/// An f32 parameter as the decimal the user typed (0.95, not 0.949999988) for summary.json.
+pub fn tidy(x: f32) -> f64 {
+    (x as f64 * 1e6).round() / 1e6
 }

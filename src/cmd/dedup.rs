@@ -64,7 +64,7 @@ pub struct Duplicates {
 /// summary.json's view of the duplicates.
 #[derive(Debug, Serialize)]
 pub struct DuplicatesSummary {
-    pub threshold: f32,
+    pub threshold: f64,
     pub grouping: String,
     pub pairs: usize,
     pub groups_with_duplicates: usize,
@@ -100,7 +100,7 @@ impl Duplicates {
         }
         let multi: Vec<usize> = sizes.values().copied().filter(|&s| s > 1).collect();
         DuplicatesSummary {
-            threshold: self.threshold,
+            threshold: crate::pipeline::tidy(self.threshold),
             grouping: format!("{:?}", self.grouping).to_lowercase(),
             pairs: self.pairs.len(),
             groups_with_duplicates: multi.len(),

@@ -1,7 +1,7 @@
 //! One module per subcommand, each wiring library stages together (in the manner of xsv).
 //! Only this layer and `output` touch the filesystem.
 
-// pub mod dedup;
+pub mod dedup;
 pub mod export;
 pub mod inspect;
 
@@ -9,8 +9,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::dataset::LoadOptions;
+use crate::dataset::{self, Dataset, LoadOptions, MemoryCheck};
+use crate::error::Result;
 use crate::graph::{GraphParams, IndexKind, DEFAULT_K, DEFAULT_PROBES};
+use crate::pipeline::{self, CacheChoice, GraphOutcome, Timings};
 use crate::progress::Progress;
 
 /// Input flags shared by every command that reads a pool.
@@ -93,3 +95,36 @@ impl GraphArgs {
     }
 }
 
+/// The loaded pool and its neighbour graph: the label-independent base of every command.
+pub struct Prepared {
+    pub data: Dataset,
+    pub graph: GraphOutcome,
+}
+
+/// Loads the pool (refusing early when it would not fit in memory) and gets its graph.
+pub fn prepare(
+    input: &InputArgs,
+    run: &RunArgs,
+    graph: &GraphArgs,
+    carry_extra: bool,
+    progress: Progress,
+    timings: &mut Timings,
+) -> Result<Prepared> {
+    let mut opts = input.load_options(carry_extra);
+    opts.memory_check = Some(MemoryCheck {
+        limit: run.max_memory,
+        k: graph.k as u64,
+    });
+    let data = timings.time("load", || {
+        let spinner = progress.spinner("load");
+        let data = dataset::load(&input.data, &opts);
+        spinner.finish_and_clear();
+        data
+    })?;
+    let cache = CacheChoice::from_flags(run.cache.as_deref(), run.no_cache, &input.data[0]);
+    let params = graph.params(run.seed);
+    let graph = timings.time("graph", || {
+        pipeline::neighbor_graph(&data, &params, &cache, progress)
+    })?;
+    Ok(Prepared { data, graph })
+}
