@@ -23,6 +23,7 @@ pub mod model;
 pub mod output;
 pub mod pipeline;
 pub mod progress;
+pub mod rarity;
 pub mod report;
 
 pub use error::{Error, Result};
