@@ -28,6 +28,8 @@ enum Command {
     Inspect(cmd::inspect::InspectArgs),
     /// Near-duplicate pairs (cosine ≥ T) and groups, each to be labeled once.
     Dedup(cmd::dedup::Cmd),
+    /// Auto-label what the labels certify at the target precision; route the rest to humans.
+    Autolabel(cmd::autolabel::Cmd),
     /// Convert a run's outputs for labeling tools (Label Studio, SageMaker, Prodigy, JSONL, CSV).
     Export(cmd::export::Cmd),
 }
@@ -46,6 +48,7 @@ fn run(cli: Cli) -> Result<(), Error> {
     match &cli.command {
         Command::Inspect(args) => cmd::inspect::run(args, progress),
         Command::Dedup(args) => cmd::dedup::run(args, progress),
+        Command::Autolabel(args) => cmd::autolabel::run(args, progress),
         Command::Export(args) => cmd::export::run(args, progress),
     }
 }

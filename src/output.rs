@@ -140,6 +140,17 @@ impl ItemsTable {
         self.columns.push(array);
     }
 
+    /// Adds a column with its own field (carried columns keep their metadata and nullability).
+    pub fn push_field(&mut self, field: Field, array: ArrayRef) {
+        self.fields.push(field);
+        self.columns.push(array);
+    }
+
+    /// Names of the columns so far.
+    pub fn names(&self) -> Vec<String> {
+        self.fields.iter().map(|f| f.name().clone()).collect()
+    }
+
     /// The finished record batch.
     pub fn finish(self) -> Result<RecordBatch> {
         RecordBatch::try_new(Arc::new(Schema::new(self.fields)), self.columns)

@@ -1,9 +1,11 @@
 //! One module per subcommand, each wiring library stages together (in the manner of xsv).
 //! Only this layer and `output` touch the filesystem.
 
+pub mod autolabel;
 pub mod dedup;
 pub mod export;
 pub mod inspect;
+pub mod round;
 
 use std::path::PathBuf;
 
