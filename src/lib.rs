@@ -25,5 +25,6 @@ pub mod pipeline;
 pub mod progress;
 pub mod rarity;
 pub mod report;
+pub mod select;
 
 pub use error::{Error, Result};

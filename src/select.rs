@@ -1,0 +1,682 @@
+//! Batch selection: which items humans should label next.
+//!
+//! One function, [`select`], serves `select`, `plan` and `simulate`, so the strategy measured in
+//! simulations is exactly the one users run.
+//!
+//! - **Cold start** (no class probabilities, fewer than `cold_start_labels` labels, or fewer
+//!   than two labeled classes): TypiClust-style coverage. k-means into about `labeled + batch`
+//!   clusters; clusters without labels first (largest first), then the clusters with the most
+//!   items per label; from each, the most typical eligible item (highest density = mean cosine to
+//!   its graph neighbours). Every cluster, small and far-away ones included, gets a pick before
+//!   any cluster gets a second.
+//! - **Hybrid** (the default, with a model): a base score, the weighted mean of rank-normalised
+//!   uncertainty (1 − ensemble margin), rarity, density and class under-representation (few
+//!   labels in the predicted class); then greedy k-center-style diversity: each next pick
+//!   maximises `base − diversity · max cosine to (labeled ∪ already picked)`. This is what keeps
+//!   top-k uncertainty from returning near-identical items of one class (modAL #11, #162).
+//! - Plain strategies for comparison: `random`, `margin`, `entropy` (no diversity; random when
+//!   no model exists yet, as peers do), `coreset` (greedy k-center over all eligible items, from
+//!   the labeled ones, GEMM in blocks) and `typiclust` (the cold-start rule, always).
+//!
+//! Every strategy takes at most one item per near-duplicate group, skips groups that already
+//! hold a labeled item, and never picks an ineligible item (routed labeled/auto/duplicate).
+//! Cost: hybrid works on the `max(20,000, 20·batch)` best candidates by base score, so one
+//! round is O(n log n + candidates · (labeled + batch) · d) and never builds an n × n matrix.
+//! Determinism: ties break by index, parallel loops write their own slots, k-means and random
+//! choices take the seed; output is bit-identical for any number of rayon threads.
+
+use std::collections::HashSet;
+
+use ndarray::{linalg::general_mat_mul, Array2, ArrayView2, Axis};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::graph::NeighborGraph;
+use crate::kmeans;
+use crate::rarity::{density, rank01};
+
+/// Hybrid's candidate pool is at least this many items (all of them in pools up to this size).
+pub const POOL_MIN: usize = 20_000;
+/// TypiClust caps its clusters here (as the reference implementation does) so k-means stays
+/// cheap once many labels exist; the largest uncovered clusters are used first.
+pub const TYPICLUST_MAX_CLUSTERS: usize = 500;
+/// Candidate rows per GEMM block when measuring similarity to labeled items.
+const BLOCK: usize = 1024;
+
+/// How the batch is chosen (see the module docs); `hybrid` is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Uniform, seeded: the baseline every other strategy must beat.
+    Random,
+    /// Smallest top-1 − top-2 probability first.
+    Margin,
+    /// Highest predictive entropy first.
+    Entropy,
+    /// Greedy k-center: the item farthest from everything labeled or picked.
+    Coreset,
+    /// Most typical item of each uncovered k-means cluster.
+    Typiclust,
+    /// Uncertainty × rarity × density × class need, made diverse; TypiClust on cold start.
+    #[default]
+    Hybrid,
+}
+
+/// Knobs of the selection; all are CLI flags.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SelectParams {
+    /// Items to pick.
+    pub batch: usize,
+    /// Strategy.
+    pub strategy: Strategy,
+    /// Hybrid: weight of uncertainty (1 − margin).
+    pub w_uncertainty: f32,
+    /// Hybrid: weight of the rarity score (when one is given).
+    pub w_rarity: f32,
+    /// Hybrid: weight of representativeness (density).
+    pub w_density: f32,
+    /// Hybrid: weight of class under-representation (few labels in the predicted class).
+    pub w_class: f32,
+    /// Hybrid: penalty per unit of cosine to the nearest labeled or already picked item.
+    pub diversity: f32,
+    /// Below this many labels the hybrid strategy uses the cold-start (TypiClust) rule.
+    pub cold_start_labels: usize,
+    /// Graph neighbours that define density.
+    pub density_neighbors: usize,
+    /// Seed for k-means and random choices.
+    pub seed: u64,
+}
+
+impl Default for SelectParams {
+    fn default() -> Self {
+        SelectParams {
+            batch: 100,
+            strategy: Strategy::Hybrid,
+            w_uncertainty: 0.5,
+            w_rarity: 0.1,
+            w_density: 0.2,
+            w_class: 0.2,
+            diversity: 1.0,
+            cold_start_labels: 20,
+            density_neighbors: 10,
+            seed: 0,
+        }
+    }
+}
+
+impl SelectParams {
+    /// Rejects unusable values with a message naming the flag.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch == 0 {
+            return Err(Error::Usage("select: --batch must be ≥ 1".into()));
+        }
+        for (name, v) in [
+            ("w-uncertainty", self.w_uncertainty),
+            ("w-rarity", self.w_rarity),
+            ("w-density", self.w_density),
+            ("w-class", self.w_class),
+            ("diversity", self.diversity),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(Error::Usage(format!(
+                    "select: --{name} must be a finite number ≥ 0, got {v}"
+                )));
+            }
+        }
+        if self.w_uncertainty + self.w_rarity + self.w_density + self.w_class <= 0.0 {
+            return Err(Error::Usage(
+                "select: at least one of the hybrid weights must be > 0".into(),
+            ));
+        }
+        if self.density_neighbors == 0 {
+            return Err(Error::Usage(
+                "select: density neighbours must be ≥ 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Label-dependent input of one round, as plain data so selection does not depend on the
+/// model types.
+#[derive(Debug, Clone, Copy)]
+pub struct SelectInput<'a> {
+    /// Known class per item.
+    pub labels: &'a [Option<u32>],
+    /// True for items a human may be asked about (routed `human`); labeled, auto-labeled and
+    /// duplicate-routed items are false.
+    pub eligible: &'a [bool],
+    /// n × classes probabilities of the current ensemble, when a model exists.
+    pub probs: Option<ArrayView2<'a, f32>>,
+}
+
+/// The batch, in the order humans should label it, plus a priority for every item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    /// Picked items, rank order (first = label first).
+    pub picked: Vec<u32>,
+    /// Score of each pick at the moment it was picked (strategy-specific, higher = better).
+    pub score: Vec<f32>,
+    /// Why each pick was made, `;`-separated (e.g. `uncertain;rare;typical`).
+    pub reasons: Vec<String>,
+    /// For every item: its rank among eligible items (1 = label first), `None` if ineligible.
+    /// The batch holds ranks 1..=picked.len(); the rest continue by the strategy's score.
+    pub priority: Vec<Option<u32>>,
+    /// The strategy that actually ran (hybrid on cold start runs typiclust; margin/entropy
+    /// without a model run random).
+    pub strategy_used: Strategy,
+}
+
+/// Picks the next batch (see the module docs).
+///
+/// `dup_group`: near-duplicate group per item (negative = no group). `rarity`: per-item score
+/// from [`crate::rarity::score`], used by hybrid when given. Errors with `Error::Usage` on bad
+/// parameters or inputs whose lengths do not match the embeddings.
+pub fn select(
+    emb: ArrayView2<f32>,
+    graph: &NeighborGraph,
+    input: &SelectInput,
+    dup_group: &[i64],
+    rarity: Option<&[f32]>,
+    params: &SelectParams,
+) -> Result<Selection> {
+    params.validate()?;
+    let n = emb.nrows();
+    check_len("labels", input.labels.len(), n)?;
+    check_len("eligible flags", input.eligible.len(), n)?;
+    check_len("duplicate groups", dup_group.len(), n)?;
+    if let Some(r) = rarity {
+        check_len("rarity scores", r.len(), n)?;
+    }
+    if let Some(p) = input.probs {
+        check_len("probability rows", p.nrows(), n)?;
+        if p.ncols() == 0 {
+            return Err(Error::Usage("select: probabilities have no classes".into()));
+        }
+    }
+    if graph.len() != n && graph.k != 0 {
+        return Err(Error::Usage(format!(
+            "select: the neighbour graph has {} items, the embeddings {n}",
+            graph.len()
+        )));
+    }
+    if u32::try_from(n).is_err() {
+        return Err(Error::Usage(format!(
+            "select: at most {} items are supported",
+            u32::MAX
+        )));
+    }
+
+    let mut ctx = Ctx::new(emb, graph, *input, dup_group, params);
+    let n_labeled = input.labels.iter().filter(|l| l.is_some()).count();
+    let n_classes_labeled = input.labels.iter().flatten().collect::<HashSet<_>>().len();
+    let has_model = input.probs.is_some();
+    let cold = !has_model || n_labeled < params.cold_start_labels.max(1) || n_classes_labeled < 2;
+
+    let used = match params.strategy {
+        Strategy::Hybrid if cold => Strategy::Typiclust,
+        Strategy::Margin | Strategy::Entropy if !has_model => Strategy::Random,
+        s => s,
+    };
+    match used {
+        Strategy::Random => ctx.random(),
+        Strategy::Margin | Strategy::Entropy => {
+            let probs = input.probs.ok_or_else(|| {
+                Error::Internal("uncertainty strategy without probabilities".into())
+            })?;
+            let u = uncertainty(probs, used == Strategy::Entropy);
+            let label = if used == Strategy::Margin {
+                "uncertain (margin)"
+            } else {
+                "uncertain (entropy)"
+            };
+            ctx.by_score(&u, label);
+        }
+        Strategy::Coreset => ctx.coreset(),
+        Strategy::Typiclust => ctx.typiclust()?,
+        Strategy::Hybrid => {
+            let probs = input
+                .probs
+                .ok_or_else(|| Error::Internal("hybrid without probabilities".into()))?;
+            ctx.hybrid(probs, rarity);
+        }
+    }
+    Ok(ctx.finish(used))
+}
+
+fn check_len(what: &str, got: usize, n: usize) -> Result<()> {
+    if got != n {
+        return Err(Error::Usage(format!("select: {got} {what} for {n} items")));
+    }
+    Ok(())
+}
+
+/// Uncertainty per item in [0, 1]: 1 − (top1 − top2), or entropy / ln(classes).
+pub fn uncertainty(probs: ArrayView2<f32>, entropy: bool) -> Vec<f32> {
+    let c = probs.ncols();
+    probs
+        .axis_iter(Axis(0))
+        .into_par_iter()
+        .map(|row| {
+            if entropy {
+                if c < 2 {
+                    return 0.0;
+                }
+                let h: f32 = row.iter().filter(|&&p| p > 0.0).map(|&p| -p * p.ln()).sum();
+                (h / (c as f32).ln()).clamp(0.0, 1.0)
+            } else {
+                let (mut a, mut b) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
+                for &p in row.iter() {
+                    if p > a {
+                        b = a;
+                        a = p;
+                    } else if p > b {
+                        b = p;
+                    }
+                }
+                let b = if b.is_finite() { b } else { 0.0 };
+                (1.0 - (a - b)).clamp(0.0, 1.0)
+            }
+        })
+        .collect()
+}
+
+/// Working state shared by the strategies.
+struct Ctx<'a, 'e, 'i> {
+    emb: ArrayView2<'e, f32>,
+    graph: &'a NeighborGraph,
+    input: SelectInput<'i>,
+    dup_group: &'a [i64],
+    params: &'a SelectParams,
+    /// Groups already holding a labeled item or a pick.
+    used_groups: HashSet<i64>,
+    picked: Vec<u32>,
+    is_picked: Vec<bool>,
+    score: Vec<f32>,
+    reasons: Vec<String>,
+    /// Order of the remaining eligible items after the batch (best first).
+    rest_order: Vec<u32>,
+}
+
+impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
+    fn new(
+        emb: ArrayView2<'e, f32>,
+        graph: &'a NeighborGraph,
+        input: SelectInput<'i>,
+        dup_group: &'a [i64],
+        params: &'a SelectParams,
+    ) -> Ctx<'a, 'e, 'i> {
+        let n = emb.nrows();
+        let used_groups = input
+            .labels
+            .iter()
+            .zip(dup_group)
+            .filter(|(l, &g)| l.is_some() && g >= 0)
+            .map(|(_, &g)| g)
+            .collect();
+        Ctx {
+            emb,
+            graph,
+            input,
+            dup_group,
+            params,
+            used_groups,
+            picked: Vec::new(),
+            is_picked: vec![false; n],
+            score: Vec::new(),
+            reasons: Vec::new(),
+            rest_order: Vec::new(),
+        }
+    }
+
+    /// Eligible and not blocked by a used duplicate group or an earlier pick.
+    fn can_pick(&self, i: usize) -> bool {
+        self.input.eligible[i]
+            && !self.is_picked[i]
+            && (self.dup_group[i] < 0 || !self.used_groups.contains(&self.dup_group[i]))
+    }
+
+    fn take(&mut self, i: usize, score: f32, reason: String) {
+        self.is_picked[i] = true;
+        if self.dup_group[i] >= 0 {
+            self.used_groups.insert(self.dup_group[i]);
+        }
+        self.picked.push(i as u32);
+        self.score.push(score);
+        self.reasons.push(reason);
+    }
+
+    fn full(&self) -> bool {
+        self.picked.len() >= self.params.batch
+    }
+
+    fn eligible_ids(&self) -> Vec<u32> {
+        (0..self.emb.nrows() as u32)
+            .filter(|&i| self.input.eligible[i as usize])
+            .collect()
+    }
+
+    /// Eligible ids sorted by `s` descending (ties: lower index first).
+    fn sorted_by(&self, s: &[f32]) -> Vec<u32> {
+        let mut ids = self.eligible_ids();
+        ids.par_sort_unstable_by(|&a, &b| s[b as usize].total_cmp(&s[a as usize]).then(a.cmp(&b)));
+        ids
+    }
+
+    fn density(&self) -> Vec<f32> {
+        let n = self.emb.nrows();
+        let m = self.params.density_neighbors.min(self.graph.k);
+        density(self.graph, m, n)
+    }
+
+    fn random(&mut self) {
+        let mut ids = self.eligible_ids();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.params.seed);
+        ids.shuffle(&mut rng);
+        let total = ids.len().max(1) as f32;
+        for (r, &i) in ids.iter().enumerate() {
+            if self.full() {
+                break;
+            }
+            if self.can_pick(i as usize) {
+                self.take(i as usize, 1.0 - r as f32 / total, "random".into());
+            }
+        }
+        self.rest_order = ids;
+    }
+
+    /// Top items by a per-item score, no diversity beyond one per duplicate group.
+    fn by_score(&mut self, s: &[f32], reason: &str) {
+        let order = self.sorted_by(s);
+        for &i in &order {
+            if self.full() {
+                break;
+            }
+            if self.can_pick(i as usize) {
+                self.take(i as usize, s[i as usize], reason.to_string());
+            }
+        }
+        self.rest_order = order;
+    }
+
+    fn coreset(&mut self) {
+        let cand = self.eligible_ids();
+        let labeled: Vec<u32> = labeled_ids(self.input.labels);
+        let mut sim = if labeled.is_empty() {
+            vec![f32::NEG_INFINITY; cand.len()]
+        } else {
+            max_cos(self.emb, &cand, &labeled)
+        };
+        let dens = self.density();
+        while !self.full() {
+            // Farthest candidate (lowest max-cosine); with nothing labeled or picked yet,
+            // the most typical item, so the first pick is a sensible centre.
+            let mut best: Option<(usize, f32)> = None;
+            for (j, &i) in cand.iter().enumerate() {
+                if !self.can_pick(i as usize) {
+                    continue;
+                }
+                let key = if sim[j] == f32::NEG_INFINITY {
+                    -2.0 - dens[i as usize]
+                } else {
+                    sim[j]
+                };
+                if best.is_none_or(|(_, b)| key < b) {
+                    best = Some((j, key));
+                }
+            }
+            let Some((j, key)) = best else { break };
+            let i = cand[j] as usize;
+            let dist = if key < -1.5 { 1.0 } else { 1.0 - key };
+            self.take(i, dist, "far-from-labeled".into());
+            update_sim(self.emb, &cand, &mut sim, i);
+        }
+        let dist: Vec<f32> = {
+            let mut d = vec![0f32; self.emb.nrows()];
+            for (j, &i) in cand.iter().enumerate() {
+                d[i as usize] = -sim[j];
+            }
+            d
+        };
+        self.rest_order = self.sorted_by(&dist);
+    }
+
+    fn typiclust(&mut self) -> Result<()> {
+        let n = self.emb.nrows();
+        let labels = self.input.labels;
+        let n_labeled = labels.iter().filter(|l| l.is_some()).count();
+        let batch = self.params.batch;
+        let k = (n_labeled + batch)
+            .min(TYPICLUST_MAX_CLUSTERS.max(batch))
+            .clamp(1, n);
+        let km = kmeans::fit(self.emb, k, 25, self.params.seed)?;
+        let dens = self.density();
+        let mut covered = vec![0usize; k];
+        for (l, &c) in labels.iter().zip(&km.assignment) {
+            if l.is_some() {
+                covered[c as usize] += 1;
+            }
+        }
+        // Eligible members per cluster, most typical first.
+        let order = self.sorted_by(&dens);
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); k];
+        for &i in &order {
+            members[km.assignment[i as usize] as usize].push(i);
+        }
+        let mut next = vec![0usize; k];
+        while !self.full() {
+            // Uncovered clusters first (largest first), then most items per label.
+            let mut best: Option<(usize, (bool, f64))> = None;
+            for c in 0..k {
+                while next[c] < members[c].len() && !self.can_pick(members[c][next[c]] as usize) {
+                    next[c] += 1;
+                }
+                if next[c] >= members[c].len() {
+                    continue;
+                }
+                let key = (
+                    covered[c] == 0,
+                    km.sizes[c] as f64 / (1.0 + covered[c] as f64),
+                );
+                if best.is_none_or(|(_, b)| key > b) {
+                    best = Some((c, key));
+                }
+            }
+            let Some((c, (uncovered, _))) = best else {
+                break;
+            };
+            let i = members[c][next[c]] as usize;
+            next[c] += 1;
+            let reason = if uncovered {
+                "typical;uncovered-cluster"
+            } else {
+                "typical;large-cluster"
+            };
+            self.take(i, dens[i], reason.to_string());
+            covered[c] += 1;
+        }
+        self.rest_order = order;
+        Ok(())
+    }
+
+    fn hybrid(&mut self, probs: ArrayView2<f32>, rarity: Option<&[f32]>) {
+        let n = self.emb.nrows();
+        let p = self.params;
+        let labels = self.input.labels;
+        let elig = self.eligible_ids();
+        if elig.is_empty() {
+            return;
+        }
+        // Components, rank-normalised over eligible items.
+        let on_elig = |v: &[f32]| -> Vec<f32> {
+            let sub: Vec<f32> = elig.iter().map(|&i| v[i as usize]).collect();
+            let r = rank01(&sub);
+            let mut full = vec![0f32; n];
+            for (&i, &x) in elig.iter().zip(&r) {
+                full[i as usize] = x;
+            }
+            full
+        };
+        let u = on_elig(&uncertainty(probs, false));
+        let d = on_elig(&self.density());
+        let counts = {
+            let mut c = vec![0usize; probs.ncols()];
+            for &l in labels.iter().flatten() {
+                if let Some(x) = c.get_mut(l as usize) {
+                    *x += 1;
+                }
+            }
+            c
+        };
+        let need: Vec<f32> = probs
+            .axis_iter(Axis(0))
+            .into_par_iter()
+            .map(|row| {
+                let mut best = 0usize;
+                for (j, &v) in row.iter().enumerate() {
+                    if v > row[best] {
+                        best = j;
+                    }
+                }
+                1.0 / (1.0 + counts[best] as f32)
+            })
+            .collect();
+        let cls = on_elig(&need);
+        let rar = rarity.map(on_elig);
+        let wr = if rar.is_some() { p.w_rarity } else { 0.0 };
+        let wsum = p.w_uncertainty + p.w_density + p.w_class + wr;
+        let base: Vec<f32> = (0..n)
+            .map(|i| {
+                let mut s = p.w_uncertainty * u[i] + p.w_density * d[i] + p.w_class * cls[i];
+                if let Some(r) = &rar {
+                    s += wr * r[i];
+                }
+                s / wsum
+            })
+            .collect();
+
+        let order = self.sorted_by(&base);
+        let m = order.len().min(POOL_MIN.max(20 * p.batch));
+        let cand: Vec<u32> = order[..m].to_vec();
+        let labeled = labeled_ids(labels);
+        let mut sim = if labeled.is_empty() {
+            vec![0f32; m]
+        } else {
+            max_cos(self.emb, &cand, &labeled)
+        };
+        sim.iter_mut().for_each(|s| *s = s.max(0.0));
+        while !self.full() {
+            let mut best: Option<(usize, f32)> = None;
+            for (j, &i) in cand.iter().enumerate() {
+                if !self.can_pick(i as usize) {
+                    continue;
+                }
+                let g = base[i as usize] - p.diversity * sim[j];
+                if best.is_none_or(|(_, b)| g > b) {
+                    best = Some((j, g));
+                }
+            }
+            let Some((j, g)) = best else { break };
+            let i = cand[j] as usize;
+            let mut why: Vec<&str> = Vec::new();
+            if u[i] >= 0.75 {
+                why.push("uncertain");
+            }
+            if rar.as_ref().is_some_and(|r| r[i] >= 0.75) {
+                why.push("rare");
+            }
+            if d[i] >= 0.75 {
+                why.push("typical");
+            }
+            if cls[i] >= 0.75 {
+                why.push("under-represented-class");
+            }
+            if sim[j] < 0.5 {
+                why.push("diverse");
+            }
+            if why.is_empty() {
+                why.push("best-combined");
+            }
+            self.take(i, g, why.join(";"));
+            update_sim(self.emb, &cand, &mut sim, i);
+        }
+        self.rest_order = order;
+    }
+
+    fn finish(self, used: Strategy) -> Selection {
+        let n = self.emb.nrows();
+        let mut priority = vec![None; n];
+        let mut r = 0u32;
+        for &i in &self.picked {
+            r += 1;
+            priority[i as usize] = Some(r);
+        }
+        for &i in &self.rest_order {
+            let i = i as usize;
+            if self.input.eligible[i] && priority[i].is_none() {
+                r += 1;
+                priority[i] = Some(r);
+            }
+        }
+        // Anything eligible the strategy did not order (none today) goes last, by index.
+        for (p, &e) in priority.iter_mut().zip(self.input.eligible) {
+            if e && p.is_none() {
+                r += 1;
+                *p = Some(r);
+            }
+        }
+        Selection {
+            picked: self.picked,
+            score: self.score,
+            reasons: self.reasons,
+            priority,
+            strategy_used: used,
+        }
+    }
+}
+
+fn labeled_ids(labels: &[Option<u32>]) -> Vec<u32> {
+    labels
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.is_some())
+        .map(|(i, _)| i as u32)
+        .collect()
+}
+
+/// Max cosine of every candidate row to the target rows: GEMM in candidate blocks, parallel
+/// over blocks (each block writes its own slots).
+fn max_cos(emb: ArrayView2<f32>, cand: &[u32], targets: &[u32]) -> Vec<f32> {
+    let d = emb.ncols();
+    let tidx: Vec<usize> = targets.iter().map(|&i| i as usize).collect();
+    let t = emb.select(Axis(0), &tidx);
+    let mut out = vec![f32::NEG_INFINITY; cand.len()];
+    out.par_chunks_mut(BLOCK)
+        .zip(cand.par_chunks(BLOCK))
+        .for_each(|(o, c)| {
+            let idx: Vec<usize> = c.iter().map(|&i| i as usize).collect();
+            let block = emb.select(Axis(0), &idx);
+            let mut sc = Array2::<f32>::zeros((c.len(), t.nrows()));
+            general_mat_mul(1.0, &block, &t.t(), 0.0, &mut sc);
+            for (slot, row) in o.iter_mut().zip(sc.outer_iter()) {
+                *slot = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            }
+            let _ = d;
+        });
+    out
+}
+
+/// `sim[j] = max(sim[j], cos(cand[j], pick))`, parallel over candidates.
+fn update_sim(emb: ArrayView2<f32>, cand: &[u32], sim: &mut [f32], pick: usize) {
+    let x = emb.row(pick);
+    sim.par_iter_mut().zip(cand.par_iter()).for_each(|(s, &i)| {
+        let v = emb.row(i as usize).dot(&x);
+        if v > *s {
+            *s = v;
+        }
+    });
+}
