@@ -424,8 +424,10 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
                 norm_sum += norm;
                 norm_min = norm_min.min(norm);
                 norm_max = norm_max.max(norm);
-                let inv = (1.0 / norm) as f32;
-                row.iter_mut().for_each(|x| *x *= inv);
+                // Scale in f64: `1/norm` overflows f32 for tiny (subnormal) rows and underflows
+                // for huge ones, which would turn a valid row into inf/NaN.
+                let inv = 1.0 / norm;
+                row.iter_mut().for_each(|x| *x = (*x as f64 * inv) as f32);
             }
             // labels
             match &label_col {
@@ -832,20 +834,20 @@ fn row_ranges(arr: &ArrayRef) -> Option<(Vec<(usize, usize)>, ArrayRef)> {
     }
 }
 
-/// Dimension of a batch's embeddings: the length of its first non-null row.
+/// Dimension of a batch's embeddings: the length of its first row (which must not be null).
 fn embedding_dim(arr: &ArrayRef, ctx: &EmbCtx) -> Result<usize> {
     let (ranges, _) = row_ranges(arr)
         .ok_or_else(|| ctx.err(0, format!("wrong column type {}", arr.data_type())))?;
-    for (i, (_, len)) in ranges.iter().enumerate() {
-        if arr.is_null(i) {
-            return Err(ctx.err(i, "null embedding"));
-        }
-        if *len == 0 {
-            return Err(ctx.err(i, "empty embedding (0 values)"));
-        }
-        return Ok(*len);
+    let Some(&(_, len)) = ranges.first() else {
+        return Err(ctx.err(0, "no rows"));
+    };
+    if arr.is_null(0) {
+        return Err(ctx.err(0, "null embedding"));
     }
-    Err(ctx.err(0, "no rows"))
+    if len == 0 {
+        return Err(ctx.err(0, "empty embedding (0 values)"));
+    }
+    Ok(len)
 }
 
 /// Appends a batch's embeddings (any float width) to the matrix, validating every row.

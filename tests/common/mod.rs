@@ -1,0 +1,400 @@
+//! Shared helpers for integration tests: build small Parquet files from columns, run the real
+//! `labelwise` binary on them, and check its exit code, stdout and stderr.
+//!
+//! In the manner of xsv/ripgrep's test harness: every test makes its own temporary folder
+//! (`Workdir`), writes its inputs there, and runs the binary with that folder as current dir.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Float16Builder, Float32Builder, Float64Builder, StringDictionaryBuilder,
+};
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    ArrayRef, FixedSizeListArray, Float64Array, Int64Array, LargeListArray, ListArray, RecordBatch,
+    StringArray,
+};
+use arrow_buffer::{NullBuffer, OffsetBuffer};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+
+/// Result of one run of the binary.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code (`-1` when killed by a signal).
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// The stderr lines (without the trailing newline).
+    pub fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr.lines().collect()
+    }
+
+    /// stdout parsed as JSON; panics with the whole output when it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{self:#?}"))
+    }
+
+    /// Asserts success and returns stdout parsed as JSON.
+    pub fn ok_json(&self) -> serde_json::Value {
+        assert_eq!(self.code, 0, "expected exit 0:\n{self:#?}");
+        self.json()
+    }
+}
+
+/// Runs the real binary with `args`, in `cwd` when given; never panics on failure exit codes.
+pub fn run_in<I, S>(cwd: Option<&Path>, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_labelwise"));
+    cmd.args(args);
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    // Keep the output stable whatever the developer's environment.
+    cmd.env_remove("RUST_BACKTRACE").env("NO_COLOR", "1");
+    let out = cmd.output().expect("failed to start the labelwise binary");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs the real binary with `args`: `(exit code, stdout, stderr)`.
+pub fn run<I, S>(args: I) -> (i32, String, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let o = run_in(None, args);
+    (o.code, o.stdout, o.stderr)
+}
+
+/// A temporary folder for one test's inputs and outputs, removed on drop.
+pub struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Workdir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Workdir {
+    pub fn new() -> Workdir {
+        Workdir {
+            dir: tempfile::Builder::new()
+                .prefix("labelwise-test-")
+                .tempdir()
+                .expect("temp dir"),
+        }
+    }
+
+    /// Root of the folder.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `name` inside the folder (parent folders are created).
+    pub fn path(&self, name: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("create parent dir");
+        }
+        p
+    }
+
+    /// Writes `columns` as a Parquet file `name` and returns its path.
+    pub fn parquet(&self, name: &str, columns: Vec<(&str, ArrayRef)>) -> PathBuf {
+        let p = self.path(name);
+        write_parquet(&p, columns);
+        p
+    }
+
+    /// Writes `columns` as a Parquet file `name` with row groups of `rows_per_group` rows.
+    pub fn parquet_groups(
+        &self,
+        name: &str,
+        columns: Vec<(&str, ArrayRef)>,
+        rows_per_group: usize,
+    ) -> PathBuf {
+        let p = self.path(name);
+        write_parquet_groups(&p, columns, Some(rows_per_group));
+        p
+    }
+
+    /// Writes raw bytes or text to `name` and returns its path.
+    pub fn file(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, contents).expect("write file");
+        p
+    }
+
+    /// Runs the binary with this folder as current directory.
+    pub fn run<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        run_in(Some(self.root()), args)
+    }
+
+    /// Asserts that an output folder (`--out`) was never created or is still empty.
+    pub fn assert_no_output(&self, out_dir: &Path) {
+        assert_nothing_written(out_dir);
+    }
+}
+
+/// Asserts `dir` does not exist, or exists and is empty (no partial outputs, no temp files).
+pub fn assert_nothing_written(dir: &Path) {
+    if !dir.exists() {
+        return;
+    }
+    let entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("read out dir")
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    assert!(
+        entries.is_empty(),
+        "{} should be empty, holds {entries:?}",
+        dir.display()
+    );
+}
+
+/// Writes one record batch of `columns` (nullability taken from the arrays) to `path`.
+pub fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>) {
+    write_parquet_groups(path, columns, None);
+}
+
+/// Like `write_parquet`, with row groups of at most `rows_per_group` rows when given, so a
+/// small file still exercises reading across row-group boundaries.
+pub fn write_parquet_groups(
+    path: &Path,
+    columns: Vec<(&str, ArrayRef)>,
+    rows_per_group: Option<usize>,
+) {
+    let batch = batch(columns);
+    let props = rows_per_group.map(|n| {
+        WriterProperties::builder()
+            .set_max_row_group_row_count(Some(n))
+            .build()
+    });
+    let file = File::create(path).expect("create parquet file");
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), props).expect("parquet writer");
+    writer.write(&batch).expect("write batch");
+    writer.close().expect("close parquet writer");
+}
+
+/// A record batch from named columns; every field is declared nullable.
+pub fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(name, arr)| Field::new(*name, arr.data_type().clone(), true))
+        .collect();
+    let arrays = columns.into_iter().map(|(_, a)| a).collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).expect("record batch")
+}
+
+// ---- column builders -------------------------------------------------------------------------
+
+/// String ids.
+pub fn str_col<S: AsRef<str>>(values: &[S]) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(
+        values.iter().map(|s| s.as_ref()),
+    ))
+}
+
+/// Nullable strings.
+pub fn opt_str_col(values: &[Option<&str>]) -> ArrayRef {
+    Arc::new(StringArray::from(values.to_vec()))
+}
+
+/// Ids `id0`, `id1`, ... with `prefix`.
+pub fn ids(prefix: &str, n: usize) -> ArrayRef {
+    str_col(&(0..n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>())
+}
+
+/// Nullable int64 values.
+pub fn i64_col(values: &[Option<i64>]) -> ArrayRef {
+    Arc::new(Int64Array::from(values.to_vec()))
+}
+
+/// Float64 values.
+pub fn f64_col(values: &[f64]) -> ArrayRef {
+    Arc::new(Float64Array::from(values.to_vec()))
+}
+
+/// Nullable booleans.
+pub fn bool_col(values: &[Option<bool>]) -> ArrayRef {
+    let mut b = BooleanBuilder::new();
+    for v in values {
+        b.append_option(*v);
+    }
+    Arc::new(b.finish())
+}
+
+/// Dictionary-encoded strings (Int32 keys).
+pub fn dict_col(values: &[Option<&str>]) -> ArrayRef {
+    let mut b = StringDictionaryBuilder::<Int32Type>::new();
+    for v in values {
+        b.append_option(*v);
+    }
+    Arc::new(b.finish())
+}
+
+/// Element types an embedding column can be written with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Float {
+    F16,
+    F32,
+    F64,
+}
+
+impl Float {
+    fn data_type(self) -> DataType {
+        match self {
+            Float::F16 => DataType::Float16,
+            Float::F32 => DataType::Float32,
+            Float::F64 => DataType::Float64,
+        }
+    }
+
+    fn array(self, values: &[Option<f64>]) -> ArrayRef {
+        match self {
+            Float::F16 => {
+                let mut b = Float16Builder::new();
+                for v in values {
+                    b.append_option(v.map(half::f16::from_f64));
+                }
+                Arc::new(b.finish())
+            }
+            Float::F32 => {
+                let mut b = Float32Builder::new();
+                for v in values {
+                    b.append_option(v.map(|x| x as f32));
+                }
+                Arc::new(b.finish())
+            }
+            Float::F64 => {
+                let mut b = Float64Builder::new();
+                for v in values {
+                    b.append_option(*v);
+                }
+                Arc::new(b.finish())
+            }
+        }
+    }
+}
+
+/// Arrow list layouts an embedding column can be written with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Layout {
+    FixedSizeList,
+    List,
+    LargeList,
+}
+
+/// The most general embedding builder: `None` rows are null lists, `None` elements are nulls.
+/// `FixedSizeList` needs every non-null row to have the same length (null rows are padded).
+pub fn embedding_col(layout: Layout, float: Float, rows: &[Option<Vec<Option<f64>>>]) -> ArrayRef {
+    let item = Arc::new(Field::new("item", float.data_type(), true));
+    let any_null_row = rows.iter().any(Option::is_none);
+    let nulls = any_null_row
+        .then(|| NullBuffer::from(rows.iter().map(Option::is_some).collect::<Vec<bool>>()));
+    match layout {
+        Layout::FixedSizeList => {
+            let d = rows.iter().flatten().map(Vec::len).next().unwrap_or(4);
+            let mut flat = Vec::with_capacity(rows.len() * d);
+            for r in rows {
+                match r {
+                    Some(r) => {
+                        assert_eq!(r.len(), d, "FixedSizeList rows must have one length");
+                        flat.extend_from_slice(r);
+                    }
+                    None => flat.extend(std::iter::repeat_n(Some(0.0), d)),
+                }
+            }
+            Arc::new(
+                FixedSizeListArray::try_new(item, d as i32, float.array(&flat), nulls)
+                    .expect("fixed size list"),
+            )
+        }
+        Layout::List | Layout::LargeList => {
+            let lens = rows.iter().map(|r| r.as_ref().map_or(0, Vec::len));
+            let flat: Vec<Option<f64>> = rows.iter().flatten().flatten().copied().collect();
+            let values = float.array(&flat);
+            if layout == Layout::List {
+                Arc::new(
+                    ListArray::try_new(item, OffsetBuffer::from_lengths(lens), values, nulls)
+                        .expect("list"),
+                )
+            } else {
+                Arc::new(
+                    LargeListArray::try_new(item, OffsetBuffer::from_lengths(lens), values, nulls)
+                        .expect("large list"),
+                )
+            }
+        }
+    }
+}
+
+/// Plain dense embeddings as FixedSizeList<f32>.
+pub fn emb(rows: &[Vec<f64>]) -> ArrayRef {
+    emb_as(Layout::FixedSizeList, Float::F32, rows)
+}
+
+/// Dense embeddings in a chosen layout and element type.
+pub fn emb_as(layout: Layout, float: Float, rows: &[Vec<f64>]) -> ArrayRef {
+    let rows: Vec<Option<Vec<Option<f64>>>> = rows
+        .iter()
+        .map(|r| Some(r.iter().copied().map(Some).collect()))
+        .collect();
+    embedding_col(layout, float, &rows)
+}
+
+/// `n` deterministic, distinct, non-zero vectors of dimension `d` (not unit-norm: row `i` has
+/// components of magnitude ≈ 1 + i/10). Exactly representable enough for f16 too.
+pub fn vectors(n: usize, d: usize) -> Vec<Vec<f64>> {
+    (0..n)
+        .map(|i| {
+            (0..d)
+                .map(|j| {
+                    let sign = if (i + j) % 3 == 0 { -1.0 } else { 1.0 };
+                    sign * (1.0 + ((i * 7 + j * 3) % 11) as f64 / 8.0)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `n` unit vectors of dimension `d` (each a one-hot or a normalized pair), for norm checks.
+pub fn unit_vectors(n: usize, d: usize) -> Vec<Vec<f64>> {
+    (0..n)
+        .map(|i| {
+            let mut v = vec![0.0; d];
+            if i % 2 == 0 {
+                v[i % d] = 1.0;
+            } else {
+                // 0.6² + 0.8² = 1 exactly.
+                v[i % d] = 0.6;
+                v[(i + 1) % d] = 0.8;
+            }
+            v
+        })
+        .collect()
+}
