@@ -62,6 +62,25 @@ pub enum Source {
     None,
 }
 
+/// How a threshold certified on cross-validated predictions is applied to the final model.
+///
+/// The final model is fitted on all labels, the fold models on `(k−1)/k` of them, so the final
+/// model's confidences run higher (a kNN vote finds more same-class neighbours when labels are
+/// denser). Applying the same confidence value then admits items the fold models would have
+/// rejected, and realized precision can fall below the certified bound (measured: 0.941 for a
+/// 0.95 target on clinc150 with 5% labels). `Rank` instead auto-labels the same *share* of each
+/// scope that cross-validation certified (the top of the final model's ranking, which is at least
+/// as good as the fold models'), and never below the certified confidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdTransfer {
+    /// Apply the certified confidence value as is.
+    Confidence,
+    /// Apply the certified share of each scope, and at least the certified confidence.
+    #[default]
+    Rank,
+}
+
 /// Parameters of one auto-labeling round.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -77,6 +96,8 @@ pub struct AutolabelParams {
     pub seed: u64,
     /// Minimum cosine between an unlabeled item and a labeled near-duplicate to copy its label.
     pub propagation_threshold: f32,
+    /// How certified thresholds carry over from the cross-validated models to the final model.
+    pub transfer: ThresholdTransfer,
     /// Only propagate duplicate labels when the duplicate route's own leave-one-out precision
     /// bound meets the target (otherwise such items go through the model like any other).
     pub certify_duplicates: bool,
@@ -91,6 +112,7 @@ impl Default for AutolabelParams {
             seed: 0,
             propagation_threshold: 0.98,
             certify_duplicates: true,
+            transfer: ThresholdTransfer::Rank,
         }
     }
 }
@@ -102,7 +124,10 @@ pub struct ClassSummary {
     pub class: u32,
     /// Labeled items of this class.
     pub n_labeled: usize,
-    /// Threshold applied to predictions of this class (`None` = never auto-labeled).
+    /// Threshold certified on cross-validated predictions (`None` = never auto-labeled).
+    pub cv_threshold: Option<f32>,
+    /// Lowest confidence actually auto-labeled in this class's scope after the transfer to the
+    /// final model (`None` = nothing auto-labeled).
     pub threshold: Option<f32>,
     /// `class` when the class has its own certified threshold, `shared` otherwise.
     pub threshold_source: String,
@@ -344,16 +369,54 @@ pub fn autolabel(
         }
     }
 
-    // 4. Thresholds.
+    // 4. Thresholds, transferred from the cross-validated models to the final one.
+    let mut applied: Vec<Option<f32>> = vec![None; n_classes];
     if let Some(cal) = &calibration {
-        for &i in &unlabeled {
-            if route[i] != Route::Human {
-                continue;
+        // Scopes: each class with its own threshold, plus one shared scope for the rest.
+        let scope_of = |c: u32| -> usize {
+            match cal.per_class.get(c as usize) {
+                Some(Some(_)) => c as usize,
+                _ => n_classes,
             }
+        };
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_classes + 1];
+        for &i in &unlabeled {
             if let Some(c) = predicted[i] {
-                if let Some(t) = cal.threshold_for(c) {
-                    if confidence[i] >= t {
-                        route[i] = Route::Auto;
+                members[scope_of(c)].push(i);
+            }
+        }
+        for (scope, items) in members.iter_mut().enumerate() {
+            let choice = if scope < n_classes {
+                cal.per_class[scope].as_ref()
+            } else {
+                cal.fallback.as_ref()
+            };
+            let Some(choice) = choice else { continue };
+            items.sort_by(|&a, &b| confidence[b].total_cmp(&confidence[a]).then(a.cmp(&b)));
+            let take = match params.transfer {
+                ThresholdTransfer::Confidence => items.len(),
+                // Same share of the scope as cross-validation certified (rounded down).
+                ThresholdTransfer::Rank => (choice.n_above as f64 / choice.n_scope.max(1) as f64
+                    * items.len() as f64)
+                    .floor() as usize,
+            };
+            let mut last = None;
+            for &i in items.iter().take(take) {
+                if confidence[i] < choice.threshold {
+                    break;
+                }
+                last = Some(confidence[i]);
+                if route[i] == Route::Human {
+                    route[i] = Route::Auto;
+                }
+            }
+            let applied_t = last.map(|l| l.max(choice.threshold));
+            if scope < n_classes {
+                applied[scope] = applied_t;
+            } else {
+                for (c, a) in applied.iter_mut().enumerate() {
+                    if scope_of(c as u32) == n_classes {
+                        *a = applied_t;
                     }
                 }
             }
@@ -379,9 +442,10 @@ pub fn autolabel(
             ClassSummary {
                 class: c as u32,
                 n_labeled: label_counts[c],
-                threshold: calibration
+                cv_threshold: calibration
                     .as_ref()
                     .and_then(|cal| cal.threshold_for(c as u32)),
+                threshold: applied[c],
                 threshold_source: if own.is_some() { "class" } else { "shared" }.into(),
                 own,
                 n_predicted: 0,

@@ -269,17 +269,24 @@ pub struct ThresholdChoice {
     pub precision: f64,
     /// One-sided Clopper–Pearson lower bound on precision.
     pub lower_bound: f64,
+    /// Labeled items the scan considered (all, or those predicted as the class): `n_above /
+    /// n_scope` is the share of predictions the threshold accepts.
+    pub n_scope: usize,
 }
 
 /// Fixed-sequence threshold scan (see the module docs): the lowest confidence threshold reached
-/// by stepping down from the top while every bound so far reaches `target`. `None` when even
-/// the first testable threshold fails or there are too few items.
+/// by stepping down from the top while every bound so far reaches `target`. While fewer than
+/// `burn_in` items lie above the threshold and nothing has passed yet, a failing bound does not
+/// end the scan (the first tests see too few items to pass with even one error); after the first
+/// pass, or beyond `burn_in`, the first failure ends it. `None` when nothing passes or there are
+/// too few items.
 pub fn select_threshold(
     confidence: &[f32],
     correct: &[bool],
     target: f64,
     level: f64,
     min_count: usize,
+    burn_in: usize,
 ) -> Option<ThresholdChoice> {
     let n = confidence.len().min(correct.len());
     let start = min_count_for(target, level).max(min_count).max(1);
@@ -303,6 +310,9 @@ pub fn select_threshold(
         }
         let lb = clopper_pearson_lower(hits as u64, i as u64, level);
         if lb < target {
+            if best.is_none() && i < burn_in {
+                continue;
+            }
             break;
         }
         best = Some(ThresholdChoice {
@@ -311,6 +321,7 @@ pub fn select_threshold(
             n_correct: hits,
             precision: hits as f64 / i as f64,
             lower_bound: lb,
+            n_scope: n,
         });
     }
     best
@@ -393,6 +404,12 @@ pub struct CalibrationParams {
     pub min_count: usize,
     /// Give classes whose own predictions certify the target their own threshold.
     pub per_class: bool,
+    /// Burn-in of the scan, in multiples of the minimum certifiable count (59 items for 0.95):
+    /// until the first pass, failures with fewer items than this above the threshold are
+    /// skipped. 0 = strict fixed sequence. Measured: with agnews' label noise, errors among the
+    /// top 30 predictions ended the strict scan in most runs although 200+ items above a lower
+    /// threshold certified the target.
+    pub burn_in: f64,
 }
 
 impl Default for CalibrationParams {
@@ -402,6 +419,7 @@ impl Default for CalibrationParams {
             confidence_level: 0.95,
             min_count: 30,
             per_class: true,
+            burn_in: 4.0,
         }
     }
 }
@@ -472,7 +490,12 @@ pub fn calibrate(
     } else {
         correct.iter().filter(|&&c| c).count() as f64 / n as f64
     };
-    let global = select_threshold(confidence, &correct, t, lvl, params.min_count);
+    let burn_in = if params.burn_in.is_finite() && params.burn_in > 0.0 {
+        (min_count_for(t, lvl) as f64 * params.burn_in).ceil() as usize
+    } else {
+        0
+    };
+    let global = select_threshold(confidence, &correct, t, lvl, params.min_count, burn_in);
     let mut per_class: Vec<Option<ThresholdChoice>> = vec![None; n_classes];
     if params.per_class {
         for (c, slot) in per_class.iter_mut().enumerate() {
@@ -482,7 +505,7 @@ pub fn calibrate(
             }
             let conf: Vec<f32> = idx.iter().map(|&i| confidence[i]).collect();
             let corr: Vec<bool> = idx.iter().map(|&i| correct[i]).collect();
-            *slot = select_threshold(&conf, &corr, t, lvl, params.min_count);
+            *slot = select_threshold(&conf, &corr, t, lvl, params.min_count, burn_in);
         }
     }
     let fallback = if per_class.iter().all(Option::is_none) {
@@ -497,7 +520,7 @@ pub fn calibrate(
             .collect();
         let conf: Vec<f32> = idx.iter().map(|&i| confidence[i]).collect();
         let corr: Vec<bool> = idx.iter().map(|&i| correct[i]).collect();
-        select_threshold(&conf, &corr, t, lvl, params.min_count)
+        select_threshold(&conf, &corr, t, lvl, params.min_count, burn_in)
     };
     let labels_needed = if global.is_some() {
         None
@@ -598,7 +621,7 @@ mod tests {
             conf.push(1.0 - i as f32 / 1000.0);
             corr.push(!(100..200).contains(&i) || i % 2 == 0);
         }
-        let t = select_threshold(&conf, &corr, 0.9, 0.95, 30).unwrap();
+        let t = select_threshold(&conf, &corr, 0.9, 0.95, 30, 0).unwrap();
         assert!(t.n_above < 200, "{t:?}");
         assert!(t.lower_bound >= 0.9);
     }

@@ -1,0 +1,408 @@
+//! The auto-labeling acceptance protocol (issue 5), runnable:
+//!
+//! ```text
+//! cargo run --release --example autolabel_eval -- [--datasets banking77,clinc150,agnews]
+//!     [--model ensemble|knn|logistic|centroid|gnb|knn+centroid|...] [--no-per-class]
+//!     [--folds 5] [--shares 0.01,0.05,0.10] [--seeds 0,1,2] [--data-dir /work/shared/datasets]
+//!     [--bench-logistic]
+//! ```
+//!
+//! Pool = rows whose split is train or val (agnews has only a test split: a seeded stratified
+//! 80/20 split, the 80% is the pool). For each share of labels (1%, 5%, 10%) and seed (0, 1, 2)
+//! a random subset of the pool keeps its labels and the rest are hidden; for each target
+//! precision (0.95, 0.98) `labelwise::autolabel::autolabel` runs and the realized precision of
+//! its auto-labels (model + duplicate routes) is measured on the hidden labels. The requirement:
+//! realized precision ≥ target in every cell where anything was auto-labeled.
+//!
+//! The neighbour graph is an exact GEMM top-k (k = 10) over the pool and duplicate groups are
+//! union-find components of graph edges with cosine ≥ 0.95, computed here so the example depends
+//! only on the model/calibration/autolabel API.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float32Type;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::DataType;
+use labelwise::autolabel::{autolabel, AutolabelParams, DupInfo, Route};
+use labelwise::graph::NeighborGraph;
+use labelwise::model::{Classifier, GaussianNb, KnnVote, Logistic, ModelSpec, NearestCentroid};
+use ndarray::{Array2, Axis};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+type BoxError = Box<dyn std::error::Error>;
+
+struct Data {
+    emb: Array2<f32>,
+    label: Vec<u32>,
+    n_classes: usize,
+}
+
+/// Strings of a utf8 / large-utf8 / dictionary-encoded utf8 column.
+fn strings(col: &ArrayRef) -> Result<Vec<String>, BoxError> {
+    Ok(match col.data_type() {
+        DataType::Utf8 => col
+            .as_string::<i32>()
+            .iter()
+            .map(|s| s.unwrap_or("").to_string())
+            .collect(),
+        DataType::LargeUtf8 => col
+            .as_string::<i64>()
+            .iter()
+            .map(|s| s.unwrap_or("").to_string())
+            .collect(),
+        DataType::Dictionary(_, _) => {
+            let d = col.as_any_dictionary();
+            let values = strings(d.values())?;
+            d.normalized_keys()
+                .into_iter()
+                .map(|k| values.get(k).cloned().unwrap_or_default())
+                .collect()
+        }
+        t => return Err(format!("expected a string column, got {t}").into()),
+    })
+}
+
+fn read(path: &str, seed: u64) -> Result<Data, BoxError> {
+    let file = std::fs::File::open(path)?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+    let (mut labels, mut splits, mut flat) = (Vec::new(), Vec::new(), Vec::<f32>::new());
+    let mut d = 0usize;
+    for batch in reader {
+        let batch: RecordBatch = batch?;
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| format!("{path}: no column {name}"))
+        };
+        labels.extend(strings(&col("label")?)?);
+        splits.extend(strings(&col("split")?)?);
+        let e = col("embedding")?;
+        match e.data_type() {
+            DataType::FixedSizeList(_, size) => {
+                let l = e.as_fixed_size_list();
+                d = *size as usize;
+                let v = l.values().as_primitive::<Float32Type>();
+                let off = l.value_offset_at(0) as usize;
+                flat.extend_from_slice(&v.values()[off..off + l.len() * d]);
+            }
+            DataType::List(_) => {
+                let l = e.as_list::<i32>();
+                for i in 0..l.len() {
+                    let r = l.value(i);
+                    let r = r.as_primitive::<Float32Type>();
+                    d = r.len();
+                    flat.extend_from_slice(r.values());
+                }
+            }
+            t => return Err(format!("{path}: embedding has type {t}").into()),
+        }
+    }
+    let n = labels.len();
+    let emb = Array2::from_shape_vec((n, d), flat)?;
+    let names: Vec<String> = {
+        let mut v = labels.clone();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let label_all: Vec<u32> = labels
+        .iter()
+        .map(|l| names.binary_search(l).map(|k| k as u32))
+        .collect::<Result<_, _>>()
+        .map_err(|_| "label lookup")?;
+    // Pool: train + val; or a seeded stratified 80% when there is no train/val.
+    let mut pool: Vec<usize> = (0..n)
+        .filter(|&i| splits[i] == "train" || splits[i] == "val")
+        .collect();
+    if pool.is_empty() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        for c in 0..names.len() as u32 {
+            let mut items: Vec<usize> = (0..n).filter(|&i| label_all[i] == c).collect();
+            items.shuffle(&mut rng);
+            let keep = (items.len() as f64 * 0.8).round() as usize;
+            pool.extend_from_slice(&items[..keep]);
+        }
+        pool.sort_unstable();
+    }
+    Ok(Data {
+        emb: emb.select(Axis(0), &pool),
+        label: pool.iter().map(|&i| label_all[i]).collect(),
+        n_classes: names.len(),
+    })
+}
+
+/// Exact top-k neighbours by blocked GEMM (self excluded, ties by index).
+fn exact_graph(emb: &Array2<f32>, k: usize) -> NeighborGraph {
+    let n = emb.nrows();
+    let et = emb.t();
+    let rows: Vec<(Vec<u32>, Vec<f32>)> = (0..n)
+        .into_par_iter()
+        .step_by(256)
+        .flat_map_iter(|s| {
+            let e = (s + 256).min(n);
+            let scores = emb.slice(ndarray::s![s..e, ..]).dot(&et);
+            (s..e)
+                .map(|i| {
+                    let r = scores.row(i - s);
+                    let mut idx: Vec<u32> = (0..n as u32).filter(|&j| j as usize != i).collect();
+                    idx.select_nth_unstable_by(k - 1, |&a, &b| {
+                        r[b as usize].total_cmp(&r[a as usize]).then(a.cmp(&b))
+                    });
+                    idx.truncate(k);
+                    idx.sort_by(|&a, &b| r[b as usize].total_cmp(&r[a as usize]).then(a.cmp(&b)));
+                    let cs = idx.iter().map(|&j| r[j as usize]).collect();
+                    (idx, cs)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut g = NeighborGraph {
+        k,
+        neighbors: Vec::with_capacity(n * k),
+        cosines: Vec::with_capacity(n * k),
+    };
+    for (nb, cs) in rows {
+        g.neighbors.extend(nb);
+        g.cosines.extend(cs);
+    }
+    g
+}
+
+fn dup_groups(g: &NeighborGraph, threshold: f32) -> DupInfo {
+    let n = g.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(p: &mut [usize], mut x: usize) -> usize {
+        while p[x] != x {
+            p[x] = p[p[x]];
+            x = p[x];
+        }
+        x
+    }
+    for i in 0..n {
+        let (nb, cs) = g.row(i);
+        for (&j, &c) in nb.iter().zip(cs) {
+            if c >= threshold {
+                let (a, b) = (find(&mut parent, i), find(&mut parent, j as usize));
+                if a != b {
+                    parent[a.max(b)] = a.min(b);
+                }
+            }
+        }
+    }
+    let mut size = vec![0usize; n];
+    let roots: Vec<usize> = (0..n).map(|i| find(&mut parent, i)).collect();
+    for &r in &roots {
+        size[r] += 1;
+    }
+    DupInfo {
+        group: roots
+            .iter()
+            .map(|&r| if size[r] > 1 { r as i64 } else { -1 })
+            .collect(),
+    }
+}
+
+fn parse_model(s: &str) -> ModelSpec {
+    let one = |m: &str| match m {
+        "knn" => ModelSpec::Knn(KnnVote::default()),
+        "logistic" => ModelSpec::Logistic(Logistic::default()),
+        "centroid" => ModelSpec::Centroid(NearestCentroid::default()),
+        "gnb" => ModelSpec::Gnb(GaussianNb::default()),
+        "ensemble" => ModelSpec::default(),
+        other => panic!("unknown model {other}"),
+    };
+    if s.contains('+') {
+        ModelSpec::Ensemble(s.split('+').map(one).collect())
+    } else {
+        one(s)
+    }
+}
+
+fn main() -> Result<(), BoxError> {
+    let args: Vec<String> = std::env::args().collect();
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let dir = opt("--data-dir").unwrap_or_else(|| "/work/shared/datasets".into());
+    let datasets = opt("--datasets").unwrap_or_else(|| "banking77,clinc150,agnews".into());
+    let model = parse_model(&opt("--model").unwrap_or_else(|| "ensemble".into()));
+    let shares: Vec<f64> = opt("--shares")
+        .unwrap_or_else(|| "0.01,0.05,0.10".into())
+        .split(',')
+        .map(|s| s.parse().expect("share"))
+        .collect();
+    let seeds: Vec<u64> = opt("--seeds")
+        .unwrap_or_else(|| "0,1,2".into())
+        .split(',')
+        .map(|s| s.parse().expect("seed"))
+        .collect();
+    let targets = [0.95, 0.98];
+    let mut params = AutolabelParams {
+        model: model.clone(),
+        ..Default::default()
+    };
+    if let Some(f) = opt("--folds") {
+        params.n_folds = f.parse()?;
+    }
+    params.calibration.per_class = !flag("--no-per-class");
+    if let Some(b) = opt("--burn-in") {
+        params.calibration.burn_in = b.parse()?;
+    }
+    if opt("--transfer").as_deref() == Some("confidence") {
+        params.transfer = labelwise::autolabel::ThresholdTransfer::Confidence;
+    }
+    println!(
+        "model {} | folds {} | per-class {} | burn-in {} | transfer {:?} | threads {}",
+        model.name(),
+        params.n_folds,
+        params.calibration.per_class,
+        params.calibration.burn_in,
+        params.transfer,
+        rayon::current_num_threads()
+    );
+
+    if flag("--bench-logistic") {
+        let data = read(&format!("{dir}/banking77.parquet"), 0)?;
+        let m = data.emb.nrows().min(10_000);
+        let x = data.emb.slice(ndarray::s![..m, ..]);
+        for it in [50u64, 100, 200] {
+            let t = Instant::now();
+            let f = Logistic {
+                max_iterations: it,
+                ..Default::default()
+            }
+            .fit(x, &data.label[..m], data.n_classes)?;
+            let fit = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let p = f.predict_proba(data.emb.view())?;
+            let (pred, _) = labelwise::model::argmax_rows(&p);
+            let acc = pred[..m]
+                .iter()
+                .zip(&data.label)
+                .filter(|(a, b)| a == b)
+                .count();
+            println!(
+                "logistic {m}×{}×{} classes, max_iter {it}: fit {fit:.2} s, predict {} rows {:.3} s, train acc {:.3}",
+                x.ncols(),
+                data.n_classes,
+                data.emb.nrows(),
+                t.elapsed().as_secs_f64(),
+                acc as f64 / m as f64
+            );
+        }
+        return Ok(());
+    }
+
+    println!(
+        "| dataset | share | seed | target | labels | certified | thr (shared) | own-thr classes | auto | dup | coverage | realized prec | dup prec | met | s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    // (dataset, share, target) -> (coverages, precisions, met count, cells with auto)
+    let mut agg: BTreeMap<(String, String, String), (Vec<f64>, Vec<f64>, usize, usize)> =
+        BTreeMap::new();
+    let mut all_met = true;
+    for ds in datasets.split(',') {
+        let t0 = Instant::now();
+        let data = read(&format!("{dir}/{ds}.parquet"), 0)?;
+        let n = data.emb.nrows();
+        let graph = exact_graph(&data.emb, 10);
+        let dup = dup_groups(&graph, 0.95);
+        eprintln!(
+            "{ds}: pool {n}, {} classes, graph+dup {:.1} s",
+            data.n_classes,
+            t0.elapsed().as_secs_f64()
+        );
+        for &share in &shares {
+            for &seed in &seeds {
+                let mut idx: Vec<usize> = (0..n).collect();
+                idx.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(seed));
+                let keep = ((n as f64) * share).round() as usize;
+                let mut labels: Vec<Option<u32>> = vec![None; n];
+                for &i in &idx[..keep] {
+                    labels[i] = Some(data.label[i]);
+                }
+                for &target in &targets {
+                    let mut p = params.clone();
+                    p.seed = seed;
+                    p.calibration.target_precision = target;
+                    let t = Instant::now();
+                    let r = autolabel(
+                        data.emb.view(),
+                        &labels,
+                        data.n_classes,
+                        &graph,
+                        Some(&dup),
+                        &p,
+                    )?;
+                    let secs = t.elapsed().as_secs_f64();
+                    let hidden = n - keep;
+                    let (mut na, mut ca, mut nd, mut cd) = (0usize, 0usize, 0usize, 0usize);
+                    for i in 0..n {
+                        let ok = r.predicted[i] == Some(data.label[i]);
+                        match r.route[i] {
+                            Route::Auto => {
+                                na += 1;
+                                ca += ok as usize;
+                            }
+                            Route::Duplicate => {
+                                nd += 1;
+                                cd += ok as usize;
+                            }
+                            _ => {}
+                        }
+                    }
+                    let labeled_n = na + nd;
+                    let prec = (labeled_n > 0).then(|| (ca + cd) as f64 / labeled_n as f64);
+                    let cov = labeled_n as f64 / hidden as f64;
+                    let met = prec.is_none_or(|p| p >= target);
+                    all_met &= met;
+                    let own = r.summary.classes.iter().filter(|c| c.own.is_some()).count();
+                    println!(
+                        "| {ds} | {share} | {seed} | {target} | {keep} | {} | {} | {own} | {na} | {nd} | {cov:.3} | {} | {} | {} | {secs:.1} |",
+                        r.summary.certified,
+                        r.summary
+                            .shared
+                            .as_ref()
+                            .map_or("-".into(), |t| format!("{:.3}", t.threshold)),
+                        prec.map_or("-".into(), |p| format!("{p:.4}")),
+                        (nd > 0).then(|| format!("{:.3}", cd as f64 / nd as f64)).unwrap_or("-".into()),
+                        if met { "yes" } else { "**NO**" },
+                    );
+                    let e = agg
+                        .entry((ds.to_string(), format!("{share}"), format!("{target}")))
+                        .or_default();
+                    e.0.push(cov);
+                    if let Some(p) = prec {
+                        e.1.push(p);
+                        e.3 += 1;
+                    }
+                    e.2 += met as usize;
+                }
+            }
+        }
+    }
+    println!("\n| dataset | share | target | mean coverage | min realized precision | cells met | cells with auto-labels |");
+    println!("|---|---|---|---|---|---|---|");
+    for ((ds, share, target), (cov, prec, met, with)) in &agg {
+        println!(
+            "| {ds} | {share} | {target} | {:.3} | {} | {met}/{} | {with} |",
+            cov.iter().sum::<f64>() / cov.len() as f64,
+            prec.iter()
+                .cloned()
+                .reduce(f64::min)
+                .map_or("-".into(), |p| format!("{p:.4}")),
+            cov.len()
+        );
+    }
+    println!("\nall cells met: {all_met}");
+    Ok(())
+}
