@@ -124,13 +124,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         let b = c.clamp(20, 100);
         let rar = score(emb, &graph, &none, None, &RarityParams::default(), 0)?;
-        for strat in [
-            Strategy::Random,
-            Strategy::Margin,
-            Strategy::Coreset,
-            Strategy::Typiclust,
-            Strategy::Hybrid,
-        ] {
+        let strats: Vec<Strategy> = if std::env::var("LW_ONLY_HYBRID").is_ok() {
+            vec![Strategy::Hybrid]
+        } else {
+            vec![
+                Strategy::Random,
+                Strategy::Margin,
+                Strategy::Coreset,
+                Strategy::Typiclust,
+                Strategy::Hybrid,
+            ]
+        };
+        for strat in strats {
             let mut labels: Vec<Option<u32>> = vec![None; n];
             let mut accs = Vec::new();
             let mut secs = 0.0;
@@ -146,11 +151,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     eligible: &eligible,
                     probs: probs.as_ref().map(|p| p.view()),
                 };
+                let env = |k: &str, d: f32| -> f32 {
+                    std::env::var(k)
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(d)
+                };
+                let def = SelectParams::default();
                 let p = SelectParams {
                     batch: b,
                     strategy: strat,
                     seed: 0,
-                    ..SelectParams::default()
+                    w_uncertainty: env("LW_WU", def.w_uncertainty),
+                    w_density: env("LW_WD", def.w_density),
+                    w_class: env("LW_WC", def.w_class),
+                    w_rarity: env("LW_WR", def.w_rarity),
+                    diversity: env("LW_DIV", def.diversity),
+                    ..def
                 };
                 let t = Instant::now();
                 let sel = select(emb, &graph, &input, &nodup, Some(&rar.rarity), &p)?;

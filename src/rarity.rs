@@ -225,7 +225,7 @@ pub struct Components {
     pub small: Vec<f32>,
     /// Isolation of the item's cluster.
     pub far: Vec<f32>,
-    /// Cosine distance of the item to its own cluster centroid.
+    /// Cosine distance of the item to the mean of the other members of its cluster.
     pub centroid: Vec<f32>,
     /// Label deficit of the item's cluster, `None` when no item is labeled.
     pub coverage: Option<Vec<f32>>,
@@ -429,11 +429,37 @@ pub fn components(
         .map(|&c| isolation[c as usize])
         .collect();
 
+    // Leave-one-out: an item's distance to the mean of the *other* members of its cluster, so a
+    // far outlier that k-means gave a cluster of its own is not scored 0. Members of singleton
+    // clusters use the nearest other centroid instead.
+    let d = emb.ncols();
+    let mut sums = ndarray::Array2::<f32>::zeros((k, d));
+    for (i, &c) in km.assignment.iter().enumerate() {
+        let mut r = sums.row_mut(c as usize);
+        r += &emb.row(i);
+    }
     let centroid: Vec<f32> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let c = km.centroids.row(km.assignment[i] as usize);
-            1.0 - emb.row(i).dot(&c)
+            let c = km.assignment[i] as usize;
+            let x = emb.row(i);
+            if km.sizes[c] >= 2 {
+                let v = &sums.row(c) - &x;
+                let nrm = v.dot(&v).sqrt();
+                if nrm > 0.0 {
+                    return 1.0 - x.dot(&v) / nrm;
+                }
+                return 0.0;
+            }
+            let best = (0..k)
+                .filter(|&o| o != c && km.sizes[o] > 0)
+                .map(|o| x.dot(&km.centroids.row(o)))
+                .fold(f32::NEG_INFINITY, f32::max);
+            if best.is_finite() {
+                1.0 - best
+            } else {
+                0.0
+            }
         })
         .collect();
 
@@ -674,5 +700,140 @@ fn summarize(
         quantiles,
         histogram,
         reason_counts,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use ndarray::Array2;
+    use rand::{Rng, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    /// `per` points around each of `centres` unit directions (noise `sd`), rows normalised.
+    pub(crate) fn blobs(centres: &[Vec<f32>], per: &[usize], sd: f32, seed: u64) -> Array2<f32> {
+        let d = centres[0].len();
+        let n: usize = per.iter().sum();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut x = Array2::<f32>::zeros((n, d));
+        let mut r = 0;
+        for (c, &m) in centres.iter().zip(per) {
+            for _ in 0..m {
+                let mut row = x.row_mut(r);
+                for j in 0..d {
+                    row[j] = c[j] + sd * (rng.gen::<f32>() - 0.5);
+                }
+                let nrm = row.dot(&row).sqrt();
+                row /= nrm;
+                r += 1;
+            }
+        }
+        x
+    }
+
+    /// Exact kNN graph by brute force (tests only).
+    pub(crate) fn exact_graph(x: ArrayView2<f32>, k: usize) -> NeighborGraph {
+        let n = x.nrows();
+        let s = x.dot(&x.t());
+        let mut neighbors = Vec::new();
+        let mut cosines = Vec::new();
+        for i in 0..n {
+            let mut idx: Vec<usize> = (0..n).filter(|&j| j != i).collect();
+            idx.sort_by(|&a, &b| s[[i, b]].total_cmp(&s[[i, a]]).then(a.cmp(&b)));
+            for &j in idx.iter().take(k) {
+                neighbors.push(j as u32);
+                cosines.push(s[[i, j]]);
+            }
+        }
+        NeighborGraph {
+            k,
+            neighbors,
+            cosines,
+        }
+    }
+
+    pub(crate) fn unit(d: usize, j: usize) -> Vec<f32> {
+        let mut v = vec![0.0; d];
+        v[j] = 1.0;
+        v
+    }
+
+    #[test]
+    fn injected_outlier_is_rarest() {
+        let d = 8;
+        let mut x = blobs(&[unit(d, 0), unit(d, 1), unit(d, 2)], &[60, 60, 60], 0.3, 1);
+        // Replace the last row by a point far from every blob.
+        let mut row = x.row_mut(179);
+        row.fill(0.0);
+        row[5] = 0.6;
+        row[6] = -0.8;
+        let g = exact_graph(x.view(), 10);
+        let labels = vec![None; 180];
+        let r = score(x.view(), &g, &labels, None, &RarityParams::default(), 0).unwrap();
+        let best = (0..180)
+            .max_by(|&a, &b| r.rarity[a].total_cmp(&r.rarity[b]))
+            .unwrap();
+        assert_eq!(best, 179);
+        assert!(r.rarity.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!(r.reasons[179] & SPARSE_NEIGHBOURHOOD != 0);
+    }
+
+    #[test]
+    fn deterministic_across_thread_counts() {
+        let d = 8;
+        let x = blobs(&[unit(d, 0), unit(d, 1), unit(d, 3)], &[70, 50, 20], 0.4, 2);
+        let g = exact_graph(x.view(), 8);
+        let mut labels = vec![None; 140];
+        labels[0] = Some(0);
+        labels[80] = Some(1);
+        let pred: Vec<Option<u32>> = (0..140).map(|i| Some((i % 2) as u32)).collect();
+        let run = |t: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+                .install(|| {
+                    score(
+                        x.view(),
+                        &g,
+                        &labels,
+                        Some(&pred),
+                        &RarityParams::default(),
+                        7,
+                    )
+                    .unwrap()
+                })
+        };
+        let a = run(1);
+        let b = run(2);
+        let c = run(4);
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert!(a.summary.weights.coverage > 0.0);
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        let x = blobs(&[unit(4, 0)], &[10], 0.2, 3);
+        let g = exact_graph(x.view(), 3);
+        let p = RarityParams {
+            w_knn: -1.0,
+            ..RarityParams::default()
+        };
+        assert!(score(x.view(), &g, &[None; 10], None, &p, 0).is_err());
+        assert!(score(x.view(), &g, &[None; 9], None, &RarityParams::default(), 0).is_err());
+        let p = RarityParams {
+            clusters: Some(1000),
+            ..RarityParams::default()
+        };
+        assert!(score(x.view(), &g, &[None; 10], None, &p, 0).is_ok());
+    }
+
+    #[test]
+    fn rank01_ties_share_rank() {
+        assert_eq!(
+            rank01(&[3.0, 1.0, 3.0, 2.0]),
+            vec![5.0 / 6.0, 0.0, 5.0 / 6.0, 1.0 / 3.0]
+        );
     }
 }
