@@ -30,6 +30,10 @@ enum Command {
     Dedup(cmd::dedup::Cmd),
     /// Auto-label what the labels certify at the target precision; route the rest to humans.
     Autolabel(cmd::autolabel::Cmd),
+    /// Rarity and under-representation score per item, with reasons.
+    Score(cmd::score::Cmd),
+    /// The next batch for humans, ranked, with reasons; one per near-duplicate group.
+    Select(cmd::select::Cmd),
     /// Convert a run's outputs for labeling tools (Label Studio, SageMaker, Prodigy, JSONL, CSV).
     Export(cmd::export::Cmd),
 }
@@ -49,6 +53,8 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Inspect(args) => cmd::inspect::run(args, progress),
         Command::Dedup(args) => cmd::dedup::run(args, progress),
         Command::Autolabel(args) => cmd::autolabel::run(args, progress),
+        Command::Score(args) => cmd::score::run(args, progress),
+        Command::Select(args) => cmd::select::run(args, progress),
         Command::Export(args) => cmd::export::run(args, progress),
     }
 }

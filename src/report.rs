@@ -226,9 +226,9 @@ pub fn render(data: &ReportData) -> String {
         }
         h.push_str("</table>");
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<p class=\"muted\">labelwise {}</p></body></html>\n",
+        "<p class=\"muted\">labelwise {}</p></body></html>",
         env!("CARGO_PKG_VERSION")
     );
     h

@@ -6,6 +6,8 @@ pub mod dedup;
 pub mod export;
 pub mod inspect;
 pub mod round;
+pub mod score;
+pub mod select;
 
 use std::path::PathBuf;
 

@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float32Array, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
 use clap::{Args, ValueEnum};
+use ndarray::Array2;
 use serde_json::{json, Value};
 
 use crate::autolabel::{self, AutolabelParams, AutolabelResult, DupInfo, Route, Source};
@@ -17,6 +18,8 @@ use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{GaussianNb, KnnVote, Logistic, ModelSpec, NearestCentroid};
 use crate::output::{id_array, ItemsTable, OutDir};
+use crate::rarity::{self, Rarity, RarityParams};
+use crate::select::{self, SelectInput, SelectParams, Selection, Strategy};
 
 /// The model flag's choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -109,11 +112,114 @@ impl AutolabelArgs {
     }
 }
 
+/// Rarity flags, shared by `score`, `select` and `plan`.
+#[derive(Debug, Clone, Args)]
+pub struct RarityArgs {
+    /// k-means clusters for cluster rarity [default: round(√(n/2)), clipped to 1..1000].
+    #[arg(long, value_name = "K")]
+    pub clusters: Option<usize>,
+    /// Neighbours whose cosine distances define sparseness.
+    #[arg(long, default_value_t = RarityParams::default().neighbors, value_name = "N")]
+    pub rarity_neighbors: usize,
+    /// Rarity weight: absolute kNN distance (mean distance to the nearest neighbours).
+    #[arg(long, default_value_t = RarityParams::default().w_knn, value_name = "W")]
+    pub rarity_w_knn: f32,
+    /// Rarity weight: kNN distance relative to the neighbours' own (LOF-like).
+    #[arg(long, default_value_t = RarityParams::default().w_lof, value_name = "W")]
+    pub rarity_w_lof: f32,
+    /// Rarity weight: distance to the item's k-means centroid.
+    #[arg(long, default_value_t = RarityParams::default().w_centroid, value_name = "W")]
+    pub rarity_w_centroid: f32,
+    /// Rarity weight: smallness of the item's cluster.
+    #[arg(long, default_value_t = RarityParams::default().w_small, value_name = "W")]
+    pub rarity_w_small: f32,
+    /// Rarity weight: isolation of the item's cluster from the others.
+    #[arg(long, default_value_t = RarityParams::default().w_far, value_name = "W")]
+    pub rarity_w_far: f32,
+    /// Rarity weight: few labels in the item's cluster relative to its size.
+    #[arg(long, default_value_t = RarityParams::default().w_coverage, value_name = "W")]
+    pub rarity_w_coverage: f32,
+    /// Rarity weight: few labels in the item's predicted class.
+    #[arg(long, default_value_t = RarityParams::default().w_class, value_name = "W")]
+    pub rarity_w_class: f32,
+}
+
+impl RarityArgs {
+    /// Library parameters for these flags.
+    pub fn params(&self) -> Result<RarityParams> {
+        let p = RarityParams {
+            neighbors: self.rarity_neighbors,
+            clusters: self.clusters,
+            w_knn: self.rarity_w_knn,
+            w_lof: self.rarity_w_lof,
+            w_centroid: self.rarity_w_centroid,
+            w_small: self.rarity_w_small,
+            w_far: self.rarity_w_far,
+            w_coverage: self.rarity_w_coverage,
+            w_class: self.rarity_w_class,
+            ..RarityParams::default()
+        };
+        p.validate()?;
+        Ok(p)
+    }
+}
+
+/// Batch-selection flags, shared by `select` and `plan`.
+#[derive(Debug, Clone, Args)]
+pub struct SelectArgs {
+    /// Items in the batch for humans.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub batch: usize,
+    /// How the batch is chosen (hybrid: uncertainty × rarity × density × class need, diverse).
+    #[arg(long, value_enum, default_value_t = Strategy::Hybrid)]
+    pub strategy: Strategy,
+    /// Hybrid weight: uncertainty (1 − ensemble margin).
+    #[arg(long, default_value_t = SelectParams::default().w_uncertainty, value_name = "W")]
+    pub w_uncertainty: f32,
+    /// Hybrid weight: rarity score.
+    #[arg(long, default_value_t = SelectParams::default().w_rarity, value_name = "W")]
+    pub w_rarity: f32,
+    /// Hybrid weight: representativeness (density of the neighbourhood).
+    #[arg(long, default_value_t = SelectParams::default().w_density, value_name = "W")]
+    pub w_density: f32,
+    /// Hybrid weight: few labels in the predicted class.
+    #[arg(long, default_value_t = SelectParams::default().w_class, value_name = "W")]
+    pub w_class: f32,
+    /// Hybrid: penalty per unit of cosine to the nearest labeled or already picked item.
+    #[arg(long, default_value_t = SelectParams::default().diversity, value_name = "W")]
+    pub diversity: f32,
+    /// Below this many labels, selection covers the data (TypiClust-style cold start).
+    #[arg(long, default_value_t = SelectParams::default().cold_start_labels, value_name = "N")]
+    pub cold_start_labels: usize,
+}
+
+impl SelectArgs {
+    /// Library parameters for these flags.
+    pub fn params(&self, seed: u64) -> Result<SelectParams> {
+        let p = SelectParams {
+            batch: self.batch,
+            strategy: self.strategy,
+            w_uncertainty: self.w_uncertainty,
+            w_rarity: self.w_rarity,
+            w_density: self.w_density,
+            w_class: self.w_class,
+            diversity: self.diversity,
+            cold_start_labels: self.cold_start_labels,
+            seed,
+            ..SelectParams::default()
+        };
+        p.validate()?;
+        Ok(p)
+    }
+}
+
 /// What a round computed; stages a command did not run stay `None`.
 pub struct Round<'a> {
     pub prepared: &'a Prepared,
     pub duplicates: Option<Duplicates>,
     pub autolabel: Option<AutolabelResult>,
+    pub rarity: Option<Rarity>,
+    pub selection: Option<Selection>,
 }
 
 impl<'a> Round<'a> {
@@ -123,6 +229,8 @@ impl<'a> Round<'a> {
             prepared,
             duplicates: None,
             autolabel: None,
+            rarity: None,
+            selection: None,
         }
     }
 
@@ -155,6 +263,137 @@ impl<'a> Round<'a> {
         Ok(())
     }
 
+    /// Scores rarity, using the model's predictions (when auto-labeling ran) for class rarity.
+    pub fn run_rarity(&mut self, params: &RarityParams, seed: u64) -> Result<()> {
+        let data = &self.prepared.data;
+        let predicted = self.autolabel.as_ref().map(|a| a.predicted.as_slice());
+        self.rarity = Some(rarity::score(
+            data.embeddings.view(),
+            &self.prepared.graph.graph,
+            &data.labels,
+            predicted,
+            params,
+            seed,
+        )?);
+        Ok(())
+    }
+
+    /// Class probabilities of the model fitted on all labels, for uncertainty; `None` when
+    /// fewer than two classes are labeled.
+    fn probabilities(&self, params: &AutolabelParams) -> Result<Option<Array2<f32>>> {
+        let data = self.data();
+        let labeled: Vec<usize> = (0..data.len())
+            .filter(|&i| data.labels[i].is_some())
+            .collect();
+        let y: Vec<u32> = labeled.iter().filter_map(|&i| data.labels[i]).collect();
+        let mut classes = y.clone();
+        classes.sort_unstable();
+        classes.dedup();
+        if classes.len() < 2 {
+            return Ok(None);
+        }
+        let x = data.embeddings.select(ndarray::Axis(0), &labeled);
+        let model = params.model.build().fit(x.view(), &y, data.classes.len())?;
+        Ok(Some(model.predict_proba(data.embeddings.view())?))
+    }
+
+    /// Picks the batch among items routed to humans (all unlabeled ones if auto-labeling did
+    /// not run), one per near-duplicate group.
+    pub fn run_select(&mut self, params: &SelectParams, model: &AutolabelParams) -> Result<()> {
+        let data = self.data();
+        let n = data.len();
+        let eligible: Vec<bool> = match &self.autolabel {
+            Some(a) => a.route.iter().map(|r| *r == Route::Human).collect(),
+            None => data.labels.iter().map(Option::is_none).collect(),
+        };
+        let needs_model = matches!(
+            params.strategy,
+            Strategy::Hybrid | Strategy::Margin | Strategy::Entropy
+        );
+        let probs = if needs_model {
+            self.probabilities(model)?
+        } else {
+            None
+        };
+        let dup_group: Vec<i64> = match &self.duplicates {
+            Some(d) => d
+                .groups
+                .group
+                .iter()
+                .zip(&d.groups.group_size)
+                .map(|(&g, &size)| if size > 1 { g } else { -1 })
+                .collect(),
+            None => vec![-1; n],
+        };
+        let input = SelectInput {
+            labels: &data.labels,
+            eligible: &eligible,
+            probs: probs.as_ref().map(|p| p.view()),
+        };
+        let selection = select::select(
+            data.embeddings.view(),
+            &self.prepared.graph.graph,
+            &input,
+            &dup_group,
+            self.rarity.as_ref().map(|r| r.rarity.as_slice()),
+            params,
+        )?;
+        self.selection = Some(selection);
+        Ok(())
+    }
+
+    /// Per-item reasons: the batch's own reasons for picked items, rarity reasons otherwise.
+    fn reasons(&self) -> Vec<String> {
+        let n = self.data().len();
+        let mut reasons: Vec<String> = match &self.rarity {
+            Some(r) => r
+                .reasons
+                .iter()
+                .map(|&f| rarity::reason_names(f).join(";"))
+                .collect(),
+            None => vec![String::new(); n],
+        };
+        if let Some(sel) = &self.selection {
+            for (rank, &i) in sel.picked.iter().enumerate() {
+                reasons[i as usize] = sel.reasons[rank].clone();
+            }
+        }
+        reasons
+    }
+
+    /// batch.csv: rank, id, score, reasons, then the carried columns.
+    pub fn write_batch(&self, out: &OutDir) -> Result<()> {
+        let Some(sel) = &self.selection else {
+            return Ok(());
+        };
+        let data = self.data();
+        out.write_with("batch.csv", |w| {
+            let mut csv = csv::Writer::from_writer(w);
+            let err = |e: csv::Error| Error::Internal(format!("batch.csv: {e}"));
+            let mut header = vec![
+                "rank".to_string(),
+                "id".into(),
+                "score".into(),
+                "reasons".into(),
+            ];
+            header.extend(data.carried.iter().map(|c| c.field.name().clone()));
+            csv.write_record(&header).map_err(err)?;
+            for (rank, &i) in sel.picked.iter().enumerate() {
+                let i = i as usize;
+                let mut row = vec![
+                    (rank + 1).to_string(),
+                    data.ids[i].clone(),
+                    format!("{:.6}", sel.score[rank]),
+                    sel.reasons[rank].clone(),
+                ];
+                row.extend((0..data.carried.len()).map(|c| data.carried_text(c, i)));
+                csv.write_record(&row).map_err(err)?;
+            }
+            csv.flush().map_err(|e| Error::io("batch.csv", e))
+        })?;
+        Ok(())
+    }
+
     /// items.parquet: id, the given label, every stage's columns, then the carried columns.
     pub fn items_table(&self) -> Result<RecordBatch> {
         let data = self.data();
@@ -182,6 +421,37 @@ impl<'a> Round<'a> {
                 Arc::new(StringArray::from_iter_values(
                     a.route.iter().map(|r| route_name(*r)),
                 )),
+                false,
+            );
+        }
+        if let Some(r) = &self.rarity {
+            items.push(
+                "rarity",
+                Arc::new(Float32Array::from(r.rarity.clone())),
+                false,
+            );
+            items.push(
+                "cluster",
+                Arc::new(UInt32Array::from(r.cluster.clone())),
+                false,
+            );
+        }
+        if let Some(sel) = &self.selection {
+            items.push(
+                "priority",
+                Arc::new(Int64Array::from(
+                    sel.priority
+                        .iter()
+                        .map(|p| p.map(i64::from))
+                        .collect::<Vec<_>>(),
+                )),
+                true,
+            );
+        }
+        if self.rarity.is_some() || self.selection.is_some() {
+            items.push(
+                "reasons",
+                Arc::new(StringArray::from_iter_values(self.reasons())),
                 false,
             );
         }
