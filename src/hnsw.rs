@@ -38,7 +38,7 @@ impl Distance<f32> for ClampedDot {
 
 /// Dot product with 8 independent accumulators so that the compiler vectorises it.
 #[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let ca = a.chunks_exact(8);
     let cb = b.chunks_exact(8);
