@@ -36,6 +36,9 @@ use std::time::Instant;
 
 type BoxError = Box<dyn std::error::Error>;
 
+/// Per (dataset, share, target): coverages, realized precisions, cells met, cells with labels.
+type Agg = (Vec<f64>, Vec<f64>, usize, usize);
+
 struct Data {
     emb: Array2<f32>,
     label: Vec<u32>,
@@ -88,7 +91,7 @@ fn read(path: &str, seed: u64) -> Result<Data, BoxError> {
                 let l = e.as_fixed_size_list();
                 d = *size as usize;
                 let v = l.values().as_primitive::<Float32Type>();
-                let off = l.value_offset_at(0) as usize;
+                let off = l.value_offset_at(0);
                 flat.extend_from_slice(&v.values()[off..off + l.len() * d]);
             }
             DataType::List(_) => {
@@ -307,8 +310,7 @@ fn main() -> Result<(), BoxError> {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     // (dataset, share, target) -> (coverages, precisions, met count, cells with auto)
-    let mut agg: BTreeMap<(String, String, String), (Vec<f64>, Vec<f64>, usize, usize)> =
-        BTreeMap::new();
+    let mut agg: BTreeMap<(String, String, String), Agg> = BTreeMap::new();
     let mut all_met = true;
     for ds in datasets.split(',') {
         let t0 = Instant::now();
@@ -374,7 +376,7 @@ fn main() -> Result<(), BoxError> {
                             .as_ref()
                             .map_or("-".into(), |t| format!("{:.3}", t.threshold)),
                         prec.map_or("-".into(), |p| format!("{p:.4}")),
-                        (nd > 0).then(|| format!("{:.3}", cd as f64 / nd as f64)).unwrap_or("-".into()),
+                        if nd > 0 { format!("{:.3}", cd as f64 / nd as f64) } else { "-".into() },
                         if met { "yes" } else { "**NO**" },
                     );
                     let e = agg

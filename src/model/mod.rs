@@ -298,11 +298,13 @@ pub enum ModelSpec {
 }
 
 impl Default for ModelSpec {
-    /// The measured default (see BENCHMARKS.md / `examples/autolabel_eval.rs`).
+    /// kNN vote + nearest centroid, the measured default (`examples/autolabel_eval.rs`): on
+    /// banking77/clinc150/agnews it met every target with coverage within 0.03 of the ensemble
+    /// that adds logistic regression, at a fraction of the cost (linfa's L-BFGS takes ~23 s per
+    /// fit on 10k labels × 384 × 77 classes, and calibration refits it once per fold).
     fn default() -> Self {
         ModelSpec::Ensemble(vec![
             ModelSpec::Knn(KnnVote::default()),
-            ModelSpec::Logistic(Logistic::default()),
             ModelSpec::Centroid(NearestCentroid::default()),
         ])
     }
