@@ -257,6 +257,7 @@ fn main() -> Result<(), BoxError> {
         params.n_folds = f.parse()?;
     }
     params.calibration.per_class = !flag("--no-per-class");
+    params.certify_duplicates = !flag("--dup-uncertified");
     if let Some(b) = opt("--burn-in") {
         params.calibration.burn_in = b.parse()?;
     }
@@ -306,7 +307,7 @@ fn main() -> Result<(), BoxError> {
     }
 
     println!(
-        "| dataset | share | seed | target | labels | certified | thr (shared) | own-thr classes | auto | dup | coverage | realized prec | dup prec | met | s |"
+        "| dataset | share | seed | target | labels | certified | thr (shared) | own-thr classes | auto | dup | coverage | realized prec | dup prec (LOO n) | met | s |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     // (dataset, share, target) -> (coverages, precisions, met count, cells with auto)
@@ -368,15 +369,31 @@ fn main() -> Result<(), BoxError> {
                     let met = prec.is_none_or(|p| p >= target);
                     all_met &= met;
                     let own = r.summary.classes.iter().filter(|c| c.own.is_some()).count();
+                    let dup_col = format!(
+                        "{} ({}: {})",
+                        if nd > 0 {
+                            format!("{:.3}", cd as f64 / nd as f64)
+                        } else {
+                            "-".into()
+                        },
+                        r.summary.duplicate.loo_n,
+                        r.summary
+                            .duplicate
+                            .precision
+                            .map_or("-".into(), |p| format!("{p:.3}"))
+                    );
                     println!(
-                        "| {ds} | {share} | {seed} | {target} | {keep} | {} | {} | {own} | {na} | {nd} | {cov:.3} | {} | {} | {} | {secs:.1} |",
-                        r.summary.certified,
+                        "| {ds} | {share} | {seed} | {target} | {keep} | {} | {} | {own} | {na} | {nd} | {cov:.3} | {} | {dup_col} | {} | {secs:.1} |",
+                        match (r.summary.certified, r.summary.labels_needed) {
+                            (true, _) => "yes".to_string(),
+                            (false, Some(k)) => format!("no (~{k} labels)"),
+                            (false, None) => "no".to_string(),
+                        },
                         r.summary
                             .shared
                             .as_ref()
                             .map_or("-".into(), |t| format!("{:.3}", t.threshold)),
                         prec.map_or("-".into(), |p| format!("{p:.4}")),
-                        if nd > 0 { format!("{:.3}", cd as f64 / nd as f64) } else { "-".into() },
                         if met { "yes" } else { "**NO**" },
                     );
                     let e = agg
