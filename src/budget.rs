@@ -394,3 +394,105 @@ mod tests {
         assert!((now.human_hours - 530.0 * 36.0 / 3600.0 / 2.0).abs() < 1e-9);
     }
 }
+
+/// Measured points of the two learning curves, before fitting.
+#[derive(Debug, Clone, Default)]
+pub struct CurvePoints {
+    /// (labels, held-out accuracy).
+    pub accuracy: Vec<(f64, f64)>,
+    /// (labels, share of held-out items auto-labelable at the target precision).
+    pub coverage: Vec<(f64, f64)>,
+}
+
+/// Learning curves from the labeled items alone: k folds; inside each, nested growing subsets
+/// of the training part are fitted and scored on the held-out fold. At each size the pooled
+/// held-out predictions give accuracy, and the share of them above the lowest threshold whose
+/// Clopper–Pearson bound certifies `target_precision` gives certified coverage.
+#[allow(clippy::too_many_arguments)]
+pub fn learning_curve(
+    emb: ndarray::ArrayView2<f32>,
+    labeled: &[usize],
+    y: &[u32],
+    n_classes: usize,
+    model: &dyn crate::model::Classifier,
+    target_precision: f64,
+    folds: usize,
+    steps: usize,
+    seed: u64,
+) -> Result<CurvePoints> {
+    use crate::calibrate::{select_threshold, stratified_folds};
+    let n = labeled.len();
+    let mut classes: Vec<u32> = y.to_vec();
+    classes.sort_unstable();
+    classes.dedup();
+    if n < 2 * folds || classes.len() < 2 {
+        return Ok(CurvePoints::default());
+    }
+    let fold_of = stratified_folds(y, folds, seed);
+    // Sizes are shares of a training part, identical in every fold.
+    // A wide range (a tenth of the training part up to all of it) constrains the curve's shape.
+    let train_size = n - n.div_ceil(folds);
+    let min_size = (train_size / 10).max(10).min(train_size);
+    let positions: Vec<usize> = (0..train_size).collect();
+    let size_steps: Vec<usize> = nested_subsets(&positions, min_size, steps, seed)
+        .iter()
+        .map(Vec::len)
+        .collect();
+    // held[size] = (confidence, correct) of every held-out prediction at that size.
+    let mut held: Vec<Vec<(f32, bool)>> = vec![Vec::new(); size_steps.len()];
+    for f in 0..folds {
+        let train: Vec<usize> = (0..n).filter(|&i| fold_of[i] != f).collect();
+        let test: Vec<usize> = (0..n).filter(|&i| fold_of[i] == f).collect();
+        if test.is_empty() || train.len() < 2 {
+            continue;
+        }
+        let x_test = emb.select(
+            ndarray::Axis(0),
+            &test.iter().map(|&i| labeled[i]).collect::<Vec<_>>(),
+        );
+        let subsets = nested_subsets(&train, min_size, steps, seed ^ (f as u64 + 1));
+        for (s, subset) in subsets.iter().enumerate().take(size_steps.len()) {
+            let ys: Vec<u32> = subset.iter().map(|&i| y[i]).collect();
+            let mut distinct = ys.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if distinct.len() < 2 {
+                continue;
+            }
+            let xs = emb.select(
+                ndarray::Axis(0),
+                &subset.iter().map(|&i| labeled[i]).collect::<Vec<_>>(),
+            );
+            let fitted = model.fit(xs.view(), &ys, n_classes)?;
+            let proba = fitted.predict_proba(x_test.view())?;
+            for (r, &t) in test.iter().enumerate() {
+                let row = proba.row(r);
+                let (mut best, mut p) = (0usize, f32::MIN);
+                for (c, &v) in row.iter().enumerate() {
+                    if v > p {
+                        best = c;
+                        p = v;
+                    }
+                }
+                held[s].push((p, best as u32 == y[t]));
+            }
+        }
+    }
+    let mut points = CurvePoints::default();
+    for (s, preds) in held.iter().enumerate() {
+        if preds.is_empty() {
+            continue;
+        }
+        // The models at this step saw `size_steps[s]` labels (of a training part of n·(k−1)/k).
+        let labels = size_steps[s] as f64;
+        let acc = preds.iter().filter(|p| p.1).count() as f64 / preds.len() as f64;
+        let conf: Vec<f32> = preds.iter().map(|p| p.0).collect();
+        let correct: Vec<bool> = preds.iter().map(|p| p.1).collect();
+        let cov = select_threshold(&conf, &correct, target_precision, 0.95, 30, 0)
+            .map(|t| t.n_above as f64 / preds.len() as f64)
+            .unwrap_or(0.0);
+        points.accuracy.push((labels, acc));
+        points.coverage.push((labels, cov));
+    }
+    Ok(points)
+}

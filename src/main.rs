@@ -24,6 +24,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The main job: duplicates, rarity, auto-labels, the next batch, the budget and report.html.
+    Plan(cmd::plan::Cmd),
     /// Rows, dimension, labeled share, class counts and problems of a pool.
     Inspect(cmd::inspect::InspectArgs),
     /// Near-duplicate pairs (cosine ≥ T) and groups, each to be labeled once.
@@ -34,6 +36,8 @@ enum Command {
     Score(cmd::score::Cmd),
     /// The next batch for humans, ranked, with reasons; one per near-duplicate group.
     Select(cmd::select::Cmd),
+    /// Human labels, hours and cost left, and the projection to a target.
+    Budget(cmd::budget::Cmd),
     /// Convert a run's outputs for labeling tools (Label Studio, SageMaker, Prodigy, JSONL, CSV).
     Export(cmd::export::Cmd),
 }
@@ -50,11 +54,13 @@ fn run(cli: Cli) -> Result<(), Error> {
     }
     let progress = Progress::new(cli.quiet);
     match &cli.command {
+        Command::Plan(args) => cmd::plan::run(args, progress),
         Command::Inspect(args) => cmd::inspect::run(args, progress),
         Command::Dedup(args) => cmd::dedup::run(args, progress),
         Command::Autolabel(args) => cmd::autolabel::run(args, progress),
         Command::Score(args) => cmd::score::run(args, progress),
         Command::Select(args) => cmd::select::run(args, progress),
+        Command::Budget(args) => cmd::budget::run(args, progress),
         Command::Export(args) => cmd::export::run(args, progress),
     }
 }

@@ -2,9 +2,11 @@
 //! Only this layer and `output` touch the filesystem.
 
 pub mod autolabel;
+pub mod budget;
 pub mod dedup;
 pub mod export;
 pub mod inspect;
+pub mod plan;
 pub mod round;
 pub mod score;
 pub mod select;

@@ -11,6 +11,7 @@ use ndarray::Array2;
 use serde_json::{json, Value};
 
 use crate::autolabel::{self, AutolabelParams, AutolabelResult, DupInfo, Route, Source};
+use crate::budget::{self, BudgetNow, BudgetParams, Curve, ProjectionRow};
 use crate::calibrate::CalibrationParams;
 use crate::cmd::dedup::Duplicates;
 use crate::cmd::Prepared;
@@ -213,6 +214,88 @@ impl SelectArgs {
     }
 }
 
+/// Budget flags, shared by `budget` and `plan`.
+#[derive(Debug, Clone, Args)]
+pub struct BudgetArgs {
+    /// Money per human label.
+    #[arg(long, default_value_t = 0.10, value_name = "AMOUNT")]
+    pub cost_per_label: f64,
+    /// Seconds one annotator needs per label.
+    #[arg(long, default_value_t = 30.0, value_name = "S")]
+    pub seconds_per_label: f64,
+    /// Annotators working in parallel (divides hours, not cost).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub annotators: usize,
+    /// Share of auto-labels humans spot-check.
+    #[arg(long, default_value_t = 0.05, value_name = "F")]
+    pub review_fraction: f64,
+    /// Accuracy to project labels for [default: 95% of the accuracy projected for the whole pool].
+    #[arg(long, value_name = "A")]
+    pub target_accuracy: Option<f64>,
+    /// Auto-label coverage (share of unlabeled items) to project labels for.
+    #[arg(long, default_value_t = 0.5, value_name = "C")]
+    pub target_coverage: f64,
+    /// Suggest stopping when 100 more labels are projected to add less accuracy than this.
+    #[arg(long, default_value_t = 0.002, value_name = "GAIN")]
+    pub stop_gain: f64,
+    /// Currency shown next to costs.
+    #[arg(long, default_value = "USD", value_name = "CODE")]
+    pub currency: String,
+}
+
+impl BudgetArgs {
+    /// Library parameters for these flags and the batch size the table is expressed in.
+    pub fn params(&self, batch: usize) -> Result<BudgetParams> {
+        let p = BudgetParams {
+            cost_per_label: self.cost_per_label,
+            seconds_per_label: self.seconds_per_label,
+            annotators: self.annotators,
+            review_fraction: self.review_fraction,
+            target_accuracy: self.target_accuracy,
+            stop_gain_per_100: self.stop_gain,
+            batch,
+            currency: self.currency.clone(),
+        };
+        p.validate()?;
+        if !(self.target_coverage > 0.0 && self.target_coverage < 1.0) {
+            return Err(Error::Usage(format!(
+                "--target-coverage must be in (0, 1), got {}",
+                self.target_coverage
+            )));
+        }
+        Ok(p)
+    }
+}
+
+/// Labels needed to reach a target, with the bootstrap interval and what they cost.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Reach {
+    pub target: f64,
+    /// Total labels at which the fitted curve reaches the target.
+    pub total_labels: Option<f64>,
+    /// More labels than now (central estimate) and its 10th–90th percentile interval.
+    pub more_labels: Option<f64>,
+    pub more_labels_low: Option<f64>,
+    pub more_labels_high: Option<f64>,
+    pub hours: Option<f64>,
+    pub cost: Option<f64>,
+}
+
+/// The budget stage's result: counts now, curves, projection and advice.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BudgetOutcome {
+    pub params: BudgetParams,
+    pub now: BudgetNow,
+    pub accuracy_curve: Curve,
+    pub coverage_curve: Curve,
+    pub accuracy_target: Option<Reach>,
+    pub coverage_target: Option<Reach>,
+    pub projection: Vec<ProjectionRow>,
+    /// Projected accuracy gain of the next 100 labels.
+    pub gain_per_100: Option<f64>,
+    pub advice: String,
+}
+
 /// What a round computed; stages a command did not run stay `None`.
 pub struct Round<'a> {
     pub prepared: &'a Prepared,
@@ -220,6 +303,7 @@ pub struct Round<'a> {
     pub autolabel: Option<AutolabelResult>,
     pub rarity: Option<Rarity>,
     pub selection: Option<Selection>,
+    pub budget: Option<BudgetOutcome>,
 }
 
 impl<'a> Round<'a> {
@@ -231,6 +315,7 @@ impl<'a> Round<'a> {
             autolabel: None,
             rarity: None,
             selection: None,
+            budget: None,
         }
     }
 
@@ -339,6 +424,171 @@ impl<'a> Round<'a> {
             params,
         )?;
         self.selection = Some(selection);
+        Ok(())
+    }
+
+    /// duplicate_pairs.parquet, when duplicates were searched.
+    pub fn duplicates_write(&self, out: &OutDir) -> Result<()> {
+        match &self.duplicates {
+            Some(d) => d.write_pairs(self.data(), out),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts, hours and cost now, and the learning-curve projection (needs auto-labeling).
+    pub fn run_budget(
+        &mut self,
+        params: &BudgetParams,
+        target_coverage: f64,
+        target_precision: f64,
+        seed: u64,
+    ) -> Result<()> {
+        let data = self.data();
+        let n = data.len();
+        let counts = self
+            .autolabel
+            .as_ref()
+            .map(|a| a.summary.counts.clone())
+            .unwrap_or_default();
+        let (labeled, auto, dup) = (data.labeled_count(), counts.auto, counts.duplicate);
+        // Humans label one item per near-duplicate group; the twins follow.
+        let human_items: Vec<usize> = match &self.autolabel {
+            Some(a) => (0..n).filter(|&i| a.route[i] == Route::Human).collect(),
+            None => (0..n).filter(|&i| data.labels[i].is_none()).collect(),
+        };
+        let collapsed = match &self.duplicates {
+            Some(d) => human_items
+                .iter()
+                .filter(|&&i| d.groups.representative[i])
+                .count(),
+            None => human_items.len(),
+        };
+        let now = budget::now(
+            params,
+            n,
+            human_items.len() - collapsed,
+            labeled,
+            auto,
+            dup,
+            collapsed,
+        );
+        // Learning curves with the simulation's yardstick model (logistic regression, C = 10).
+        let labeled_rows: Vec<usize> = (0..n).filter(|&i| data.labels[i].is_some()).collect();
+        let y: Vec<u32> = labeled_rows
+            .iter()
+            .filter_map(|&i| data.labels[i])
+            .collect();
+        let yardstick = Logistic {
+            class_weight: crate::model::ClassWeight::Uniform,
+            smoothing: 0.0,
+            ..Logistic::default()
+        };
+        let points = budget::learning_curve(
+            data.embeddings.view(),
+            &labeled_rows,
+            &y,
+            data.classes.len(),
+            &yardstick,
+            target_precision,
+            5,
+            6,
+            seed,
+        )?;
+        let accuracy = Curve::fit(points.accuracy, 200, seed);
+        let coverage = Curve::fit(points.coverage, 200, seed ^ 1);
+        let reach = |curve: &Curve, target: f64| -> Reach {
+            let est = curve.labels_for(target);
+            let more = |x: f64| (x - labeled as f64).max(0.0);
+            let central = est.map(|e| more(e.0));
+            let (hours, cost) = match central {
+                Some(m) => {
+                    let (h, c) = params.hours_and_cost(m);
+                    (Some(h), Some(c))
+                }
+                None => (None, None),
+            };
+            Reach {
+                target,
+                total_labels: est.map(|e| e.0),
+                more_labels: central,
+                more_labels_low: est.map(|e| more(e.1)),
+                more_labels_high: est.map(|e| more(e.2)).filter(|x| x.is_finite()),
+                hours,
+                cost,
+            }
+        };
+        let accuracy_target = accuracy.fit.map(|law| {
+            let t = params
+                .target_accuracy
+                .unwrap_or_else(|| 0.95 * law.at(n as f64).clamp(0.0, 1.0));
+            reach(&accuracy, t)
+        });
+        let coverage_target = coverage.fit.map(|_| reach(&coverage, target_coverage));
+        let projection = budget::projection_table(params, labeled, &accuracy, &coverage);
+        let gain_per_100 = accuracy
+            .fit
+            .map(|law| law.at(labeled as f64 + 100.0) - law.at(labeled as f64));
+        let advice = match (gain_per_100, &accuracy_target) {
+            (None, _) => "too few labels to project a learning curve yet: label the batch and rerun".to_string(),
+            (Some(g), _) if g < params.stop_gain_per_100 => format!(
+                "stop: 100 more labels are projected to add {:.2} accuracy points (below the {:.2} threshold)",
+                100.0 * g,
+                100.0 * params.stop_gain_per_100
+            ),
+            (Some(g), Some(Reach { more_labels: Some(m), target, .. })) => format!(
+                "continue: 100 more labels are projected to add {:.2} accuracy points; about {:.0} more reach accuracy {:.3}",
+                100.0 * g, m, target
+            ),
+            (Some(g), _) => format!(
+                "continue: 100 more labels are projected to add {:.2} accuracy points",
+                100.0 * g
+            ),
+        };
+        self.budget = Some(BudgetOutcome {
+            params: params.clone(),
+            now,
+            accuracy_curve: accuracy,
+            coverage_curve: coverage,
+            accuracy_target,
+            coverage_target,
+            projection,
+            gain_per_100,
+            advice,
+        });
+        Ok(())
+    }
+
+    /// budget.csv: the projection table.
+    pub fn write_budget(&self, out: &OutDir) -> Result<()> {
+        let Some(b) = &self.budget else {
+            return Ok(());
+        };
+        out.write_with("budget.csv", |w| {
+            let mut csv = csv::Writer::from_writer(w);
+            let err = |e: csv::Error| Error::Internal(format!("budget.csv: {e}"));
+            csv.write_record([
+                "added_labels",
+                "total_labels",
+                "projected_accuracy",
+                "projected_auto_coverage",
+                "hours",
+                "cost",
+            ])
+            .map_err(err)?;
+            let opt = |x: Option<f64>| x.map(|v| format!("{v:.4}")).unwrap_or_default();
+            for r in &b.projection {
+                csv.write_record([
+                    r.added_labels.to_string(),
+                    r.total_labels.to_string(),
+                    opt(r.projected_accuracy),
+                    opt(r.projected_auto_coverage),
+                    format!("{:.2}", r.hours),
+                    format!("{:.2}", r.cost),
+                ])
+                .map_err(err)?;
+            }
+            csv.flush().map_err(|e| Error::io("budget.csv", e))
+        })?;
         Ok(())
     }
 

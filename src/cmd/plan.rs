@@ -1,0 +1,245 @@
+//! `labelwise plan DATA --out DIR`: the round in one pass over one cached graph — duplicates,
+//! rarity, auto-labels, the batch, the budget — and report.html to read before labeling.
+
+use clap::Args;
+use serde_json::json;
+
+use crate::autolabel::Route;
+use crate::cmd::dedup::{DedupArgs, Duplicates};
+use crate::cmd::round::{route_name, AutolabelArgs, BudgetArgs, RarityArgs, Round, SelectArgs};
+use crate::cmd::{GraphArgs, InputArgs, RunArgs};
+use crate::error::Result;
+use crate::output::OutDir;
+use crate::pipeline::Timings;
+use crate::progress::Progress;
+use crate::report::{self, AutolabelView, BatchRow, BudgetView, DuplicatesView, ReportData};
+
+/// Flags of `plan`: every stage's flags.
+#[derive(Debug, Args)]
+pub struct Cmd {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub autolabel: AutolabelArgs,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+    #[command(flatten)]
+    pub dedup: DedupArgs,
+    #[command(flatten)]
+    pub rarity: RarityArgs,
+    #[command(flatten)]
+    pub graph: GraphArgs,
+}
+
+/// Runs `plan`.
+pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
+    args.dedup.validate()?;
+    let seed = args.run.seed;
+    let auto_params = args.autolabel.params(seed)?;
+    let rarity_params = args.rarity.params()?;
+    let select_params = args.select.params(seed)?;
+    let budget_params = args.budget.params(args.select.batch)?;
+    let mut timings = Timings::default();
+    let prepared = crate::cmd::prepare(
+        &args.input,
+        &args.run,
+        &args.graph,
+        true,
+        progress,
+        &mut timings,
+    )?;
+    let mut round = Round::new(&prepared);
+    let stage = |name: &str| progress.spinner(name);
+
+    let bar = stage("dedup");
+    round.duplicates = Some(timings.time("dedup", || {
+        Duplicates::find(&prepared.data, &prepared.graph.graph, &args.dedup)
+    }));
+    bar.finish_and_clear();
+    let bar = stage("autolabel");
+    timings.time("autolabel", || round.run_autolabel(&auto_params))?;
+    bar.finish_and_clear();
+    let bar = stage("rarity");
+    timings.time("rarity", || round.run_rarity(&rarity_params, seed))?;
+    bar.finish_and_clear();
+    let bar = stage("select");
+    timings.time("select", || round.run_select(&select_params, &auto_params))?;
+    bar.finish_and_clear();
+    let bar = stage("budget");
+    timings.time("budget", || {
+        round.run_budget(
+            &budget_params,
+            args.budget.target_coverage,
+            args.autolabel.target_precision,
+            seed,
+        )
+    })?;
+    bar.finish_and_clear();
+
+    let out = OutDir::create(&args.run.out)?;
+    let bar = stage("write");
+    timings.time("write", || -> Result<()> {
+        out.write_parquet("items.parquet", &round.items_table()?)?;
+        round.duplicates_write(&out)?;
+        round.write_autolabels(&out, &args.autolabel.formats)?;
+        round.write_batch(&out)?;
+        round.write_budget(&out)?;
+        out.write_with("report.html", |w| {
+            use std::io::Write;
+            w.write_all(report::render(&report_data(&round)).as_bytes())
+                .map_err(|e| crate::Error::io("report.html", e))
+        })?;
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+
+    let n = prepared.data.len();
+    let sel = round.selection.as_ref();
+    let summary = json!({
+        "command": "plan",
+        "items": n,
+        "dimension": prepared.data.dim(),
+        "labeled": prepared.data.labeled_count(),
+        "classes": prepared.data.classes.len(),
+        "label_merge": prepared.data.label_merge,
+        "graph": prepared.graph.summary(n),
+        "duplicates": round.duplicates.as_ref().map(|d| d.summary()),
+        "autolabel": round.autolabel.as_ref().map(|a| &a.summary),
+        "rarity": round.rarity.as_ref().map(|r| &r.summary),
+        "select": {
+            "batch": sel.map(|s| s.picked.len()),
+            "strategy": args.select.strategy,
+            "strategy_used": sel.map(|s| s.strategy_used),
+        },
+        "budget": round.budget,
+        "timings": timings,
+    });
+    out.write_json("summary.json", &summary)?;
+    Ok(())
+}
+
+/// The page's data, from the round's results.
+fn report_data(round: &Round) -> ReportData {
+    let data = round.data();
+    let mut r = ReportData {
+        inputs: data.files.iter().map(|f| f.display().to_string()).collect(),
+        items: data.len(),
+        dimension: data.dim(),
+        ..ReportData::default()
+    };
+    if let Some(a) = &round.autolabel {
+        r.routes = [Route::Labeled, Route::Auto, Route::Duplicate, Route::Human]
+            .iter()
+            .map(|&route| {
+                (
+                    route_name(route).to_string(),
+                    a.route.iter().filter(|&&x| x == route).count(),
+                )
+            })
+            .collect();
+        let s = &a.summary;
+        let chosen = s.global.as_ref().or(s.shared.as_ref());
+        r.autolabel = Some(AutolabelView {
+            target_precision: s.target_precision,
+            auto_labeled: s.counts.auto,
+            duplicate_labeled: s.counts.duplicate,
+            estimated_precision: chosen.map(|t| t.precision),
+            precision_lower_bound: chosen.map(|t| t.lower_bound),
+            threshold: chosen.map(|t| t.threshold as f64),
+            note: s.message.clone(),
+        });
+    }
+    let preview_col = data
+        .carried
+        .iter()
+        .position(|c| c.field.name() == "text")
+        .or_else(|| (!data.carried.is_empty()).then_some(0));
+    if let Some(sel) = &round.selection {
+        r.batch = sel
+            .picked
+            .iter()
+            .enumerate()
+            .map(|(rank, &i)| BatchRow {
+                rank: rank + 1,
+                id: data.ids[i as usize].clone(),
+                score: sel.score[rank],
+                reasons: sel.reasons[rank].clone(),
+                preview: preview_col
+                    .map(|c| data.carried_text(c, i as usize).chars().take(120).collect())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        if data.labeled_count() == 0 {
+            r.notes.push(
+                "No labels yet: this batch covers the data (one typical item per cluster) so the first round reaches as many classes as possible.".into(),
+            );
+        }
+    }
+    if let Some(d) = &round.duplicates {
+        let s = d.summary();
+        r.duplicates = Some(DuplicatesView {
+            threshold: d.threshold,
+            pairs: s.pairs,
+            groups_with_duplicates: s.groups_with_duplicates,
+            items_in_groups: s.items_in_groups,
+            labels_saved: s.labels_saved,
+        });
+    }
+    if let Some(rar) = &round.rarity {
+        r.rarity = rar.rarity.clone();
+    }
+    if let Some(b) = &round.budget {
+        let mut lines = vec![b.advice.clone()];
+        if let Some(t) = &b.accuracy_target {
+            if let (Some(m), Some(lo), Some(cost)) = (t.more_labels, t.more_labels_low, t.cost) {
+                lines.push(format!(
+                    "To reach accuracy {:.3}: about {:.0} more labels (at least {:.0}{}), {:.2} {} and {:.1} hours.",
+                    t.target,
+                    m,
+                    lo,
+                    t.more_labels_high
+                        .map(|h| format!(", at most {h:.0}"))
+                        .unwrap_or_default(),
+                    cost,
+                    b.params.currency,
+                    t.hours.unwrap_or(0.0)
+                ));
+            }
+        }
+        let mut projection = vec![(
+            0usize,
+            b.accuracy_curve
+                .fit
+                .map(|l| l.at(b.now.labeled as f64))
+                .unwrap_or(0.0),
+            b.coverage_curve
+                .fit
+                .map(|l| l.at(b.now.labeled as f64))
+                .unwrap_or(0.0),
+        )];
+        projection.extend(b.projection.iter().map(|p| {
+            (
+                p.added_labels,
+                p.projected_accuracy.unwrap_or(0.0),
+                p.projected_auto_coverage.unwrap_or(0.0),
+            )
+        }));
+        r.budget = Some(BudgetView {
+            currency: b.params.currency.clone(),
+            human_items: b.now.left_for_humans,
+            hours: b.now.human_hours,
+            cost: b.now.human_cost,
+            projection: if b.accuracy_curve.fit.is_some() {
+                projection
+            } else {
+                Vec::new()
+            },
+            summary_lines: lines,
+        });
+    }
+    r
+}
