@@ -26,5 +26,6 @@ pub mod progress;
 pub mod rarity;
 pub mod report;
 pub mod select;
+pub mod simulate;
 
 pub use error::{Error, Result};

@@ -38,6 +38,8 @@ enum Command {
     Select(cmd::select::Cmd),
     /// Human labels, hours and cost left, and the projection to a target.
     Budget(cmd::budget::Cmd),
+    /// Replay labeling rounds on a fully labeled dataset to compare strategies.
+    Simulate(cmd::simulate::Cmd),
     /// Convert a run's outputs for labeling tools (Label Studio, SageMaker, Prodigy, JSONL, CSV).
     Export(cmd::export::Cmd),
 }
@@ -61,6 +63,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Score(args) => cmd::score::run(args, progress),
         Command::Select(args) => cmd::select::run(args, progress),
         Command::Budget(args) => cmd::budget::run(args, progress),
+        Command::Simulate(args) => cmd::simulate::run(args, progress),
         Command::Export(args) => cmd::export::run(args, progress),
     }
 }

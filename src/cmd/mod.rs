@@ -10,6 +10,7 @@ pub mod plan;
 pub mod round;
 pub mod score;
 pub mod select;
+pub mod simulate;
 
 use std::path::PathBuf;
 

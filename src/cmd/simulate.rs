@@ -1,0 +1,258 @@
+//! `labelwise simulate DATA --strategy S --batch N --rounds R --out DIR`: replays labeling rounds
+//! on a fully labeled dataset, with the same selection code `select` runs.
+
+use std::time::Instant;
+
+use clap::Args;
+use ndarray::Axis;
+use serde_json::json;
+
+use crate::autolabel::Route;
+use crate::cmd::dedup::{DedupArgs, Duplicates};
+use crate::cmd::round::{AutolabelArgs, RarityArgs, Round, SelectArgs};
+use crate::cmd::{GraphArgs, InputArgs, Prepared, RunArgs};
+use crate::dataset::{self, Dataset, MemoryCheck};
+use crate::error::{Error, Result};
+use crate::output::OutDir;
+use crate::pipeline::{self, CacheChoice, Timings};
+use crate::progress::Progress;
+use crate::simulate::{self, CurveRow};
+
+/// Flags of `simulate`.
+#[derive(Debug, Args)]
+pub struct Cmd {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Labeling rounds to replay.
+    #[arg(long, default_value_t = 15, value_name = "R")]
+    pub rounds: usize,
+    /// Column naming each row's split (train/val rows form the pool, test rows are scored).
+    #[arg(long, default_value = "split", value_name = "NAME")]
+    pub split_col: String,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub autolabel: AutolabelArgs,
+    #[command(flatten)]
+    pub rarity: RarityArgs,
+    #[command(flatten)]
+    pub dedup: DedupArgs,
+    #[command(flatten)]
+    pub graph: GraphArgs,
+}
+
+/// The pool as its own dataset: the pool rows' embeddings and ids, every label hidden.
+fn pool_dataset(data: &Dataset, pool: &[usize]) -> Dataset {
+    Dataset {
+        ids: pool.iter().map(|&i| data.ids[i].clone()).collect(),
+        ids_are_integers: data.ids_are_integers,
+        embeddings: data.embeddings.select(Axis(0), pool),
+        labels: vec![None; pool.len()],
+        classes: data.classes.clone(),
+        carried: Vec::new(),
+        chunk_starts: Vec::new(),
+        files: data.files.clone(),
+        norms: data.norms.clone(),
+        label_merge: None,
+        warnings: Vec::new(),
+    }
+}
+
+/// Runs `simulate`.
+pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
+    args.dedup.validate()?;
+    simulate::validate(args.select.batch, args.rounds)?;
+    let seed = args.run.seed;
+    let auto_params = args.autolabel.params(seed)?;
+    let rarity_params = args.rarity.params()?;
+    let select_params = args.select.params(seed)?;
+    let mut timings = Timings::default();
+
+    let mut opts = args.input.load_options(true);
+    opts.memory_check = Some(MemoryCheck {
+        limit: args.run.max_memory,
+        k: args.graph.k as u64,
+    });
+    let data = timings.time("load", || dataset::load(&args.input.data, &opts))?;
+    if let Some(row) = data.labels.iter().position(Option::is_none) {
+        return Err(Error::Usage(format!(
+            "simulate needs a fully labeled dataset; {} of {} rows have no label (first: id '{}')",
+            data.labels.iter().filter(|l| l.is_none()).count(),
+            data.len(),
+            data.ids[row]
+        )));
+    }
+    let truth: Vec<u32> = data.labels.iter().map(|l| l.unwrap_or(0)).collect();
+    let split_values = data
+        .carried
+        .iter()
+        .position(|c| c.field.name() == &args.split_col)
+        .map(|c| {
+            (0..data.len())
+                .map(|i| Some(data.carried_text(c, i)).filter(|s| !s.is_empty()))
+                .collect::<Vec<_>>()
+        });
+    let split = simulate::split_pool(split_values.as_deref(), &truth, seed);
+    let n_classes = data.classes.len();
+    let pool_truth: Vec<u32> = split.pool.iter().map(|&i| truth[i]).collect();
+
+    let cache = CacheChoice::from_flags(
+        args.run.cache.as_deref(),
+        args.run.no_cache,
+        &args.input.data[0],
+    );
+    let pool_data = pool_dataset(&data, &split.pool);
+    let graph = timings.time("graph", || {
+        pipeline::neighbor_graph(&pool_data, &args.graph.params(seed), &cache, progress)
+    })?;
+    let mut prepared = Prepared {
+        data: pool_data,
+        graph,
+    };
+    let duplicates = timings.time("dedup", || {
+        Duplicates::find(&prepared.data, &prepared.graph.graph, &args.dedup)
+    });
+    let full_pool = timings.time("full-pool accuracy", || {
+        let all: Vec<usize> = split.pool.clone();
+        simulate::evaluate(data.embeddings.view(), &truth, &all, &split.test, n_classes)
+    })?;
+
+    let bar = progress.bar(args.rounds as u64, "rounds");
+    let mut rows: Vec<CurveRow> = Vec::new();
+    let mut selections: Vec<(usize, usize)> = Vec::new();
+    let mut select_time = 0.0;
+    for r in 0..=args.rounds {
+        let labeled_pool: Vec<usize> = (0..prepared.data.len())
+            .filter(|&i| prepared.data.labels[i].is_some())
+            .collect();
+        let mut round = Round::new(&prepared);
+        round.duplicates = Some(duplicates.clone());
+        round.run_autolabel(&auto_params)?;
+        if r >= 1 {
+            let train: Vec<usize> = labeled_pool.iter().map(|&i| split.pool[i]).collect();
+            let (accuracy, macro_f1) = simulate::evaluate(
+                data.embeddings.view(),
+                &truth,
+                &train,
+                &split.test,
+                n_classes,
+            )?;
+            let mut found: Vec<u32> = labeled_pool.iter().map(|&i| pool_truth[i]).collect();
+            found.sort_unstable();
+            found.dedup();
+            let a = round.autolabel.as_ref().expect("autolabel ran");
+            let hidden = prepared.data.len() - labeled_pool.len();
+            let auto: Vec<usize> = (0..prepared.data.len())
+                .filter(|&i| matches!(a.route[i], Route::Auto | Route::Duplicate))
+                .collect();
+            let right = auto
+                .iter()
+                .filter(|&&i| a.predicted[i] == Some(pool_truth[i]))
+                .count();
+            rows.push(CurveRow {
+                round: r,
+                labels: labeled_pool.len(),
+                accuracy,
+                macro_f1,
+                classes_found: found.len(),
+                auto_coverage: if hidden == 0 {
+                    0.0
+                } else {
+                    auto.len() as f64 / hidden as f64
+                },
+                auto_precision: (!auto.is_empty()).then(|| right as f64 / auto.len() as f64),
+                select_seconds: select_time,
+            });
+        }
+        if r == args.rounds {
+            break;
+        }
+        let start = Instant::now();
+        round.run_rarity(&rarity_params, seed)?;
+        round.run_select(&select_params, &auto_params)?;
+        select_time = start.elapsed().as_secs_f64();
+        let picked = round.selection.take().map(|s| s.picked).unwrap_or_default();
+        drop(round);
+        if picked.is_empty() {
+            break;
+        }
+        for &i in &picked {
+            prepared.data.labels[i as usize] = Some(pool_truth[i as usize]);
+            selections.push((r + 1, i as usize));
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    let out = OutDir::create(&args.run.out)?;
+    out.write_with("curve.csv", |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        let err = |e: csv::Error| Error::Internal(format!("curve.csv: {e}"));
+        csv.write_record([
+            "round",
+            "labels",
+            "accuracy",
+            "macro_f1",
+            "classes_found",
+            "auto_coverage",
+            "auto_precision",
+            "select_seconds",
+        ])
+        .map_err(err)?;
+        for row in &rows {
+            csv.write_record([
+                row.round.to_string(),
+                row.labels.to_string(),
+                format!("{:.6}", row.accuracy),
+                format!("{:.6}", row.macro_f1),
+                row.classes_found.to_string(),
+                format!("{:.6}", row.auto_coverage),
+                row.auto_precision
+                    .map(|p| format!("{p:.6}"))
+                    .unwrap_or_default(),
+                format!("{:.3}", row.select_seconds),
+            ])
+            .map_err(err)?;
+        }
+        csv.flush().map_err(|e| Error::io("curve.csv", e))
+    })?;
+    out.write_with("selections.csv", |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        let err = |e: csv::Error| Error::Internal(format!("selections.csv: {e}"));
+        csv.write_record(["round", "id"]).map_err(err)?;
+        for (round, i) in &selections {
+            csv.write_record([round.to_string(), prepared.data.ids[*i].clone()])
+                .map_err(err)?;
+        }
+        csv.flush().map_err(|e| Error::io("selections.csv", e))
+    })?;
+    let found_after = |round: usize| {
+        rows.iter()
+            .find(|r| r.round == round)
+            .map(|r| r.classes_found)
+    };
+    let summary = json!({
+        "command": "simulate",
+        "strategy": args.select.strategy,
+        "batch": args.select.batch,
+        "rounds": args.rounds,
+        "seed": seed,
+        "split": split.method,
+        "pool": split.pool.len(),
+        "test": split.test.len(),
+        "classes": n_classes,
+        "graph": prepared.graph.summary(prepared.data.len()),
+        "full_pool_accuracy": full_pool.0,
+        "full_pool_macro_f1": full_pool.1,
+        "aulc": simulate::aulc(&rows),
+        "labels_to_95pct_of_full": simulate::labels_to_reach(&rows, full_pool.0, 0.95),
+        "classes_found_after": { "1": found_after(1), "3": found_after(3), "5": found_after(5) },
+        "mean_select_seconds": rows.iter().map(|r| r.select_seconds).sum::<f64>() / rows.len().max(1) as f64,
+        "curve": rows,
+        "timings": timings,
+    });
+    out.write_json("summary.json", &summary)?;
+    Ok(())
+}
