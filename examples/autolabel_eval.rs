@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --release --example autolabel_eval -- [--datasets banking77,clinc150,agnews]
-//!     [--model ensemble|knn|logistic|centroid|gnb|knn+centroid|...] [--no-per-class]
+//!     [--model default|knn|logistic|centroid|gnb|knn+logistic+centroid|...] [--model-json J]
+//!     [--no-per-class] [--burn-in 4] [--transfer rank|confidence] [--dup-uncertified]
 //!     [--folds 5] [--shares 0.01,0.05,0.10] [--seeds 0,1,2] [--data-dir /work/shared/datasets]
 //!     [--bench-logistic]
 //! ```
@@ -217,7 +218,7 @@ fn parse_model(s: &str) -> ModelSpec {
         "logistic" => ModelSpec::Logistic(Logistic::default()),
         "centroid" => ModelSpec::Centroid(NearestCentroid::default()),
         "gnb" => ModelSpec::Gnb(GaussianNb::default()),
-        "ensemble" => ModelSpec::default(),
+        "default" => ModelSpec::default(),
         other => panic!("unknown model {other}"),
     };
     if s.contains('+') {
@@ -237,7 +238,11 @@ fn main() -> Result<(), BoxError> {
     let flag = |name: &str| args.iter().any(|a| a == name);
     let dir = opt("--data-dir").unwrap_or_else(|| "/work/shared/datasets".into());
     let datasets = opt("--datasets").unwrap_or_else(|| "banking77,clinc150,agnews".into());
-    let model = parse_model(&opt("--model").unwrap_or_else(|| "ensemble".into()));
+    // --model-json takes a serialized ModelSpec, e.g. '{"knn":{"k":20}}'.
+    let model = match opt("--model-json") {
+        Some(j) => serde_json::from_str(&j)?,
+        None => parse_model(&opt("--model").unwrap_or_else(|| "default".into())),
+    };
     let shares: Vec<f64> = opt("--shares")
         .unwrap_or_else(|| "0.01,0.05,0.10".into())
         .split(',')
