@@ -25,7 +25,7 @@ use crate::select::{self, SelectInput, SelectParams, Selection, Strategy};
 /// The model flag's choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModelChoice {
-    /// kNN vote + logistic regression + nearest centroid, averaged (measured default).
+    /// The measured default ensemble (kNN vote + nearest centroid, averaged).
     Ensemble,
     /// Distance-weighted kNN vote among the labeled items.
     Knn,
