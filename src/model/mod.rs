@@ -21,11 +21,12 @@ mod centroid;
 mod gnb;
 mod knn;
 mod logistic;
+pub mod softmax;
 
 pub use centroid::NearestCentroid;
 pub use gnb::GaussianNb;
 pub use knn::KnnVote;
-pub use logistic::Logistic;
+pub use logistic::{Logistic, LogisticSolver};
 
 use crate::error::{Error, Result};
 use ndarray::{Array2, ArrayView2, Axis};
