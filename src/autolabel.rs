@@ -19,7 +19,7 @@ use crate::calibrate::{
 use crate::error::{Error, Result};
 use crate::graph::NeighborGraph;
 use crate::model::{argmax_rows, class_counts, ModelSpec};
-use ndarray::{ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -101,6 +101,9 @@ pub struct AutolabelParams {
     /// Only propagate duplicate labels when the duplicate route's own leave-one-out precision
     /// bound meets the target (otherwise such items go through the model like any other).
     pub certify_duplicates: bool,
+    /// Keep the final model's class probabilities for the unlabeled items (for batch
+    /// selection's uncertainty), so no caller has to fit and predict the model a second time.
+    pub keep_probabilities: bool,
 }
 
 impl Default for AutolabelParams {
@@ -113,6 +116,7 @@ impl Default for AutolabelParams {
             propagation_threshold: 0.98,
             certify_duplicates: true,
             transfer: ThresholdTransfer::Rank,
+            keep_probabilities: false,
         }
     }
 }
@@ -217,6 +221,9 @@ pub struct AutolabelSummary {
 /// Per-item outcome plus the summary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AutolabelResult {
+    /// With `keep_probabilities`: n × classes probabilities of the final model for unlabeled
+    /// items (labeled rows are zero).
+    pub probabilities: Option<Array2<f32>>,
     /// Predicted class per item (see `source` for where it comes from).
     pub predicted: Vec<Option<u32>>,
     /// Probability of `predicted` (1.0 for duplicate propagation).
@@ -336,10 +343,19 @@ pub fn autolabel(
     }
 
     // 2. Final model on all labels, predicting unlabeled items chunk by chunk.
+    let mut probabilities = None;
     if !y.is_empty() && !unlabeled.is_empty() {
         let fitted = model.fit(xl.view(), &y, n_classes)?;
+        if params.keep_probabilities {
+            probabilities = Some(Array2::<f32>::zeros((n, n_classes)));
+        }
         for chunk in unlabeled.chunks(PREDICT_CHUNK) {
             let p = fitted.predict_proba(emb.select(Axis(0), chunk).view())?;
+            if let Some(all) = probabilities.as_mut() {
+                for (k, &i) in chunk.iter().enumerate() {
+                    all.row_mut(i).assign(&p.row(k));
+                }
+            }
             let (pc, cc) = argmax_rows(&p);
             for (k, &i) in chunk.iter().enumerate() {
                 predicted[i] = Some(pc[k]);
@@ -523,6 +539,7 @@ pub fn autolabel(
         message,
     };
     Ok(AutolabelResult {
+        probabilities,
         predicted,
         confidence,
         route,

@@ -67,7 +67,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     timings.time("rarity", || round.run_rarity(&rarity_params, seed))?;
     bar.finish_and_clear();
     let bar = stage("select");
-    timings.time("select", || round.run_select(&select_params, &auto_params))?;
+    timings.time("select", || round.run_select(&select_params))?;
     bar.finish_and_clear();
     let bar = stage("budget");
     timings.time("budget", || {

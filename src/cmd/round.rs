@@ -7,7 +7,6 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
 use clap::{Args, ValueEnum};
-use ndarray::Array2;
 use serde_json::{json, Value};
 
 use crate::autolabel::{self, AutolabelParams, AutolabelResult, DupInfo, Route, Source};
@@ -108,6 +107,7 @@ impl AutolabelArgs {
             n_folds: self.folds,
             seed,
             propagation_threshold: p,
+            keep_probabilities: true,
             ..AutolabelParams::default()
         })
     }
@@ -363,43 +363,19 @@ impl<'a> Round<'a> {
         Ok(())
     }
 
-    /// Class probabilities of the model fitted on all labels, for uncertainty; `None` when
-    /// fewer than two classes are labeled.
-    fn probabilities(&self, params: &AutolabelParams) -> Result<Option<Array2<f32>>> {
-        let data = self.data();
-        let labeled: Vec<usize> = (0..data.len())
-            .filter(|&i| data.labels[i].is_some())
-            .collect();
-        let y: Vec<u32> = labeled.iter().filter_map(|&i| data.labels[i]).collect();
-        let mut classes = y.clone();
-        classes.sort_unstable();
-        classes.dedup();
-        if classes.len() < 2 {
-            return Ok(None);
-        }
-        let x = data.embeddings.select(ndarray::Axis(0), &labeled);
-        let model = params.model.build().fit(x.view(), &y, data.classes.len())?;
-        Ok(Some(model.predict_proba(data.embeddings.view())?))
-    }
-
     /// Picks the batch among items routed to humans (all unlabeled ones if auto-labeling did
     /// not run), one per near-duplicate group.
-    pub fn run_select(&mut self, params: &SelectParams, model: &AutolabelParams) -> Result<()> {
+    pub fn run_select(&mut self, params: &SelectParams) -> Result<()> {
         let data = self.data();
         let n = data.len();
         let eligible: Vec<bool> = match &self.autolabel {
             Some(a) => a.route.iter().map(|r| *r == Route::Human).collect(),
             None => data.labels.iter().map(Option::is_none).collect(),
         };
-        let needs_model = matches!(
-            params.strategy,
-            Strategy::Hybrid | Strategy::Margin | Strategy::Entropy
-        );
-        let probs = if needs_model {
-            self.probabilities(model)?
-        } else {
-            None
-        };
+        let probs = self
+            .autolabel
+            .as_ref()
+            .and_then(|a| a.probabilities.as_ref());
         let dup_group: Vec<i64> = match &self.duplicates {
             Some(d) => d
                 .groups

@@ -52,7 +52,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     }));
     timings.time("autolabel", || round.run_autolabel(&auto_params))?;
     timings.time("rarity", || round.run_rarity(&rarity_params, seed))?;
-    timings.time("select", || round.run_select(&select_params, &auto_params))?;
+    timings.time("select", || round.run_select(&select_params))?;
     let out = OutDir::create(&args.run.out)?;
     timings.time("write", || -> Result<()> {
         out.write_parquet("items.parquet", &round.items_table()?)?;

@@ -171,7 +171,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         }
         let start = Instant::now();
         round.run_rarity(&rarity_params, seed)?;
-        round.run_select(&select_params, &auto_params)?;
+        round.run_select(&select_params)?;
         select_time = start.elapsed().as_secs_f64();
         let picked = round.selection.take().map(|s| s.picked).unwrap_or_default();
         drop(round);
