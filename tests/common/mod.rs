@@ -398,3 +398,267 @@ pub fn unit_vectors(n: usize, d: usize) -> Vec<Vec<f64>> {
         })
         .collect()
 }
+
+// ---- run outputs and synthetic pools (commands, reliability and report tests) ----------------
+
+/// The bundled sample (3,000 banking77 rows, 10% labeled, with a `true_label` column).
+pub fn sample_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/banking77_sample.parquet")
+}
+
+/// Reads every record batch of a Parquet file into one batch.
+pub fn read_parquet(path: &Path) -> RecordBatch {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap_or_else(|e| panic!("{} is not Parquet: {e}", path.display()))
+        .build()
+        .expect("parquet reader");
+    let schema = arrow_array::RecordBatchReader::schema(&reader);
+    let batches: Vec<RecordBatch> = reader.map(|b| b.expect("read batch")).collect();
+    arrow_select::concat::concat_batches(&schema, &batches).expect("concat batches")
+}
+
+/// A column of `batch` by name; panics with the schema when it is missing.
+pub fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a ArrayRef {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name:?} in {:?}", batch.schema()))
+}
+
+/// A column's values as optional strings (string, large string, integer or dictionary columns).
+pub fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array;
+    let col = column(batch, name);
+    let col = arrow_cast_to_string(col);
+    let s = col.as_string::<i32>();
+    (0..s.len())
+        .map(|i| (!s.is_null(i)).then(|| s.value(i).to_string()))
+        .collect()
+}
+
+fn arrow_cast_to_string(col: &ArrayRef) -> ArrayRef {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int32Type as I32, Int64Type};
+    use arrow_array::Array;
+    match col.data_type() {
+        DataType::Utf8 => col.clone(),
+        DataType::LargeUtf8 => {
+            let s = col.as_string::<i64>();
+            Arc::new(StringArray::from(
+                (0..s.len())
+                    .map(|i| (!s.is_null(i)).then(|| s.value(i)))
+                    .collect::<Vec<_>>(),
+            ))
+        }
+        DataType::Int64 => {
+            let a = col.as_primitive::<Int64Type>();
+            Arc::new(StringArray::from(
+                (0..a.len())
+                    .map(|i| (!a.is_null(i)).then(|| a.value(i).to_string()))
+                    .collect::<Vec<_>>(),
+            ))
+        }
+        DataType::Dictionary(k, _) if **k == DataType::Int32 => {
+            let d = col.as_dictionary::<I32>();
+            let values = arrow_cast_to_string(d.values());
+            let values = values.as_string::<i32>();
+            Arc::new(StringArray::from(
+                (0..d.len())
+                    .map(|i| {
+                        (!d.is_null(i))
+                            .then(|| values.value(d.keys().value(i) as usize).to_string())
+                    })
+                    .collect::<Vec<_>>(),
+            ))
+        }
+        other => panic!("cannot read a {other:?} column as strings"),
+    }
+}
+
+/// A non-null string column.
+pub fn strs(batch: &RecordBatch, name: &str) -> Vec<String> {
+    strings(batch, name)
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| s.unwrap_or_else(|| panic!("{name}[{i}] is null")))
+        .collect()
+}
+
+/// A CSV file as (header, rows).
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r =
+        csv::Reader::from_path(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let header = r
+        .headers()
+        .expect("csv header")
+        .iter()
+        .map(String::from)
+        .collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.expect("csv row").iter().map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
+/// A JSON file.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// A JSON Lines file, one value per non-empty line.
+pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// The regular files of a folder with their bytes, sorted by name.
+pub fn dir_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read file"),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A deterministic pool of clustered vectors: `classes` random unit centres in dimension `dim`,
+/// items = centre + Gaussian noise of standard deviation `noise` per component.
+pub struct Synth {
+    pub ids: Vec<String>,
+    pub vectors: Vec<Vec<f64>>,
+    /// True class of each item.
+    pub truth: Vec<usize>,
+}
+
+/// A small seeded RNG (splitmix64) so tests do not depend on any crate's stream.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Standard normal (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = self.uniform().max(1e-300);
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+    /// Uniform integer in 0..n.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.uniform() * n as f64) as usize % n
+    }
+}
+
+/// `n` items in `classes` well-separated clusters (class of item i = i % classes).
+pub fn clustered(n: usize, classes: usize, dim: usize, noise: f64, seed: u64) -> Synth {
+    let mut rng = Rng(seed);
+    let centres: Vec<Vec<f64>> = (0..classes)
+        .map(|_| normalize(&(0..dim).map(|_| rng.normal()).collect::<Vec<_>>()))
+        .collect();
+    let truth: Vec<usize> = (0..n).map(|i| i % classes).collect();
+    let vectors = truth
+        .iter()
+        .map(|&c| {
+            centres[c]
+                .iter()
+                .map(|x| f64::from((x + noise * rng.normal()) as f32))
+                .collect()
+        })
+        .collect();
+    Synth {
+        ids: (0..n).map(|i| format!("item{i:05}")).collect(),
+        vectors,
+        truth,
+    }
+}
+
+/// `v` scaled to unit length.
+pub fn normalize(v: &[f64]) -> Vec<f64> {
+    let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    v.iter().map(|x| x / n).collect()
+}
+
+/// Cosine similarity in f64.
+pub fn cosine(a: &[f64], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na = a.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let nb = b.iter().map(|x| x * x).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+/// Writes `pool.parquet` with `id`, `embedding` (f32), `label` (class name `c{k}` where
+/// `labeled[i]`, null otherwise) and `true_label`; returns its path.
+pub fn write_pool(wd: &Workdir, name: &str, s: &Synth, labeled: &[bool]) -> PathBuf {
+    let labels: Vec<Option<String>> = s
+        .truth
+        .iter()
+        .zip(labeled)
+        .map(|(&c, &l)| l.then(|| format!("c{c}")))
+        .collect();
+    let label_refs: Vec<Option<&str>> = labels.iter().map(|l| l.as_deref()).collect();
+    let truth: Vec<String> = s.truth.iter().map(|c| format!("c{c}")).collect();
+    wd.parquet(
+        name,
+        vec![
+            ("id", str_col(&s.ids)),
+            ("embedding", emb(&s.vectors)),
+            ("label", opt_str_col(&label_refs)),
+            ("true_label", str_col(&truth)),
+        ],
+    )
+}
+
+/// An embedding column (FixedSizeList or List of float32/float64) as f64 rows.
+pub fn embeddings(batch: &RecordBatch, name: &str) -> Vec<Vec<f64>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float32Type, Float64Type};
+    use arrow_array::Array;
+    let col = column(batch, name);
+    let rows: Vec<ArrayRef> = match col.data_type() {
+        DataType::FixedSizeList(_, _) => {
+            let l = col.as_fixed_size_list();
+            (0..l.len()).map(|i| l.value(i)).collect()
+        }
+        DataType::List(_) => {
+            let l = col.as_list::<i32>();
+            (0..l.len()).map(|i| l.value(i)).collect()
+        }
+        other => panic!("embedding column of type {other:?}"),
+    };
+    rows.iter()
+        .map(|r| match r.data_type() {
+            DataType::Float32 => r
+                .as_primitive::<Float32Type>()
+                .values()
+                .iter()
+                .map(|&x| f64::from(x))
+                .collect(),
+            DataType::Float64 => r.as_primitive::<Float64Type>().values().to_vec(),
+            other => panic!("embedding values of type {other:?}"),
+        })
+        .collect()
+}
