@@ -25,6 +25,10 @@ pub const FIT_SAMPLE_MAX: usize = 100_000;
 const INIT_SAMPLE_PER_CLUSTER: usize = 20;
 /// Lower bound of the k-means++ sample.
 const INIT_SAMPLE_MIN: usize = 10_000;
+/// Seedings tried when rows × clusters is at most [`RESTART_BUDGET`].
+const RESTARTS: usize = 4;
+/// Rows × clusters up to which several seedings are tried (a few GEMM passes each).
+const RESTART_BUDGET: f64 = 5e6;
 /// Lloyd stops once at most this fraction of the fitted rows changed cluster in an iteration.
 const TOLERANCE: f64 = 1e-4;
 /// Rows per GEMM block in assignment; bounds memory at `ROW_BLOCK * k` f32 per thread.
@@ -96,7 +100,39 @@ pub fn fit(x: ArrayView2<f32>, k: usize, max_iter: usize, seed: u64) -> Result<K
     };
     let m = xs.nrows();
 
-    let mut centroids = kmeans_pp(xs, k, &mut rng);
+    // Small problems get several seedings and keep the tightest result: one k-means++ start
+    // can still merge two nearby clusters and split another, which costs a cold-start batch a
+    // class. Large problems (fitted on a sample anyway) get one.
+    let restarts = if (m as f64) * (k as f64) <= RESTART_BUDGET {
+        RESTARTS
+    } else {
+        1
+    };
+    let mut best_fit: Option<(f64, Array2<f32>)> = None;
+    for _ in 0..restarts {
+        let centroids = lloyd(xs, kmeans_pp(xs, k, &mut rng), max_iter);
+        let (_, best) = assign_best(xs, centroids.view());
+        let inertia: f64 = best.iter().map(|&b| f64::from(1.0 - b)).sum();
+        if best_fit.as_ref().is_none_or(|(i, _)| inertia < *i) {
+            best_fit = Some((inertia, centroids));
+        }
+    }
+    let centroids = best_fit.map(|b| b.1).expect("at least one start");
+    let (assignment, _) = assign_best(x, centroids.view());
+    let mut sizes = vec![0usize; k];
+    for &a in &assignment {
+        sizes[a as usize] += 1;
+    }
+    Ok(KMeans {
+        centroids,
+        assignment,
+        sizes,
+    })
+}
+
+/// Lloyd iterations from `centroids` until few rows move, re-seeding empty clusters.
+fn lloyd(xs: ArrayView2<f32>, mut centroids: Array2<f32>, max_iter: usize) -> Array2<f32> {
+    let m = xs.nrows();
     let mut assign = vec![u32::MAX; m];
     for _ in 0..max_iter {
         let (new_assign, best) = assign_best(xs, centroids.view());
@@ -113,16 +149,7 @@ pub fn fit(x: ArrayView2<f32>, k: usize, max_iter: usize, seed: u64) -> Result<K
             break;
         }
     }
-    let (assignment, _) = assign_best(x, centroids.view());
-    let mut sizes = vec![0usize; k];
-    for &a in &assignment {
-        sizes[a as usize] += 1;
-    }
-    Ok(KMeans {
-        centroids,
-        assignment,
-        sizes,
-    })
+    centroids
 }
 
 /// The `p` nearest centroids (largest dot product) of every row of `x`; `p` is clipped to the
@@ -242,32 +269,57 @@ fn kmeans_pp(xs: ArrayView2<f32>, k: usize, rng: &mut Xoshiro256PlusPlus) -> Arr
                 *b = v;
             }
         });
-        let weight = |i: usize| -> f64 {
+        let weight = |i: usize, b: f32| -> f64 {
             if chosen[i] {
                 0.0
             } else {
-                f64::from((1.0 - best[i]).max(0.0))
+                f64::from((1.0 - b).max(0.0))
             }
         };
-        let total: f64 = (0..mi).map(weight).sum();
-        next = if total > 0.0 && total.is_finite() {
+        // Prefix sums of the D² weights, for drawing candidates.
+        let mut prefix = Vec::with_capacity(mi);
+        let mut total = 0.0f64;
+        for (i, &b) in best.iter().enumerate() {
+            total += weight(i, b);
+            prefix.push(total);
+        }
+        if !(total > 0.0 && total.is_finite()) {
+            // Every remaining row coincides with a centre: take the first unchosen row.
+            next = chosen.iter().position(|&ch| !ch).unwrap_or(0);
+            continue;
+        }
+        // Greedy k-means++ (as scikit-learn does): draw 2 + ln k candidates and keep the one
+        // that lowers the potential most. Plain k-means++ often seeds two centres in one
+        // well-separated cluster and leaves another without one, which Lloyd cannot repair.
+        let trials = 2 + (k as f64).ln().floor() as usize;
+        let mut best_pick: Option<(f64, usize)> = None;
+        for _ in 0..trials {
             let target = rng.gen::<f64>() * total;
-            let mut acc = 0.0;
-            let mut pick = None;
-            for i in 0..mi {
-                let w = weight(i);
-                acc += w;
-                if w > 0.0 && acc > target {
-                    pick = Some(i);
+            let mut cand = prefix.partition_point(|&p| p <= target).min(mi - 1);
+            while chosen[cand] || weight(cand, best[cand]) == 0.0 {
+                // Zero-weight rows share the prefix value: move to the next row with weight.
+                cand = match (cand + 1..mi).find(|&i| weight(i, best[i]) > 0.0) {
+                    Some(i) => i,
+                    None => (0..mi)
+                        .rev()
+                        .find(|&i| weight(i, best[i]) > 0.0)
+                        .unwrap_or(0),
+                };
+                if weight(cand, best[cand]) > 0.0 || chosen.iter().all(|&c| c) {
                     break;
                 }
             }
-            // Rounding can leave `target` just above the final sum: take the last candidate.
-            pick.unwrap_or_else(|| (0..mi).rev().find(|&i| weight(i) > 0.0).unwrap_or(0))
-        } else {
-            // Every remaining row coincides with a centre: take the first unchosen row.
-            chosen.iter().position(|&ch| !ch).unwrap_or(0)
-        };
+            let row = xi.row(cand);
+            let dots: Vec<f32> = (0..mi)
+                .into_par_iter()
+                .map(|i| xi.row(i).dot(&row))
+                .collect();
+            let potential: f64 = (0..mi).map(|i| weight(i, best[i].max(dots[i]))).sum();
+            if best_pick.is_none_or(|(p, _)| potential < p) {
+                best_pick = Some((potential, cand));
+            }
+        }
+        next = best_pick.map(|b| b.1).unwrap_or(0);
     }
     centroids
 }
@@ -398,6 +450,19 @@ pub(crate) mod tests {
         for r in km.centroids.outer_iter() {
             let nrm = r.dot(&r).sqrt();
             assert!((nrm - 1.0).abs() < 1e-4);
+        }
+    }
+
+    #[test]
+    fn greedy_seeding_covers_every_separated_cluster() {
+        // 10 clusters in 64-d with noise norm 0.4: plain k-means++ double-seeded a cluster for
+        // some seeds (cold-start batches then missed a class); greedy seeding must not.
+        let x = clustered(500, 64, 10, 0.4, 3);
+        for seed in 0..8 {
+            let km = fit(x.view(), 10, 25, seed).unwrap();
+            let mut sizes = km.sizes.clone();
+            sizes.sort_unstable();
+            assert!(sizes[0] >= 25, "seed {seed}: sizes {:?}", km.sizes);
         }
     }
 

@@ -1055,10 +1055,9 @@ fn bad_flags_exit_2_with_one_line_and_write_nothing() {
 }
 
 /// Clearly separated clusters that are merely a little wider (dim 64, near-orthogonal centres,
-/// 100% nearest-centroid accuracy) still lose clusters on cold start: measured 9, 10, 9, 10, 8, 9
-/// of 10 for seeds 0–5. k-means++ seeds twice in one cluster and Lloyd cannot recover.
+/// 100% nearest-centroid accuracy): with one plain k-means++ start, cold start reached 9, 10, 9,
+/// 10, 8, 9 of 10 clusters for seeds 0–5; greedy seeding and restarts fixed it.
 #[test]
-#[ignore = "bug in src/kmeans.rs: a single k-means++ initialisation double-seeds separated clusters, so cold start misses classes (needs greedy k-means++ or several inits)"]
 fn cold_start_covers_every_cluster_for_every_seed() {
     let wd = Workdir::new();
     let s = clustered(500, 10, 64, 0.05, 3);
@@ -1092,10 +1091,10 @@ fn cold_start_covers_every_cluster_for_every_seed() {
         let classes: BTreeSet<usize> = rows.iter().map(|r| s.truth[pos[r[1].as_str()]]).collect();
         assert_eq!(classes.len(), 10, "seed {seed}: {classes:?}");
     }
-    // Unequal sizes (five clusters of 40, five of 10; dim 32, tight): measured 7 of 10.
+    // Unequal sizes (five clusters of 40, five of 10; dim 32, tight).
     let mut s2 = clustered(400, 10, 32, 0.03, 5);
     let keep: Vec<usize> = (0..s2.ids.len())
-        .filter(|&i| s2.truth[i] < 5 || i % 4 == 0)
+        .filter(|&i| s2.truth[i] < 5 || (i / 10) % 4 == 0)
         .collect();
     s2.ids = keep.iter().map(|&i| s2.ids[i].clone()).collect();
     s2.vectors = keep.iter().map(|&i| s2.vectors[i].clone()).collect();

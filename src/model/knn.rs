@@ -6,8 +6,16 @@ use super::{
     FittedClassifier,
 };
 use crate::error::Result;
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, Axis};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+
+/// Labeled items from which the inverted-file search is used for large predictions.
+const IVF_MIN_LABELED: usize = 4096;
+/// Rows × labeled items from which the inverted-file search is used.
+const IVF_MIN_WORK: f64 = 2e9;
+/// Lists each row searches in the inverted file.
+const IVF_PROBES: usize = 8;
 
 /// kNN vote: each row's `k` most similar labeled items vote for their class with weight
 /// `exp((cos − cos_best) / tau)` times the class weight.
@@ -113,7 +121,14 @@ impl FittedKnn {
         rows: ArrayView2<f32>,
         exclude: Option<&[Option<u32>]>,
     ) -> Result<Array2<f32>> {
-        let k = self.params.k.min(self.y.len());
+        let labeled = self.y.len();
+        if exclude.is_none()
+            && labeled >= IVF_MIN_LABELED
+            && (rows.nrows() as f64) * (labeled as f64) >= IVF_MIN_WORK
+        {
+            return self.predict_ivf(rows);
+        }
+        let k = self.params.k.min(labeled);
         let xt = self.x.t();
         predict_blocked(rows, self.n_classes, |start, r, mut out| {
             let scores = r.dot(&xt);
@@ -123,46 +138,121 @@ impl FittedKnn {
                 let skip = exclude.and_then(|e| e[start + bi]);
                 top.clear();
                 for (j, &s) in srow.iter().enumerate() {
-                    if Some(j as u32) == skip {
-                        continue;
+                    if Some(j as u32) != skip {
+                        push_top(&mut top, k, s, j as u32);
                     }
-                    let s = if s.is_finite() { s } else { -1.0 };
-                    if top.len() == k && s <= top[k - 1].0 {
-                        continue;
-                    }
-                    // Insert keeping descending order; equal scores keep the lower index first.
-                    let pos = top.iter().position(|&(t, _)| s > t).unwrap_or(top.len());
-                    top.insert(pos, (s, j as u32));
-                    top.truncate(k);
-                }
-                votes.iter_mut().for_each(|v| *v = 0.0);
-                let best = top.first().map(|t| t.0).unwrap_or(0.0);
-                let mut total = 0.0f32;
-                for &(s, j) in &top {
-                    let c = self.y[j as usize] as usize;
-                    let w = ((s - best) / self.params.tau).exp() * self.class_w[c];
-                    votes[c] += w;
-                    total += w;
                 }
                 let mut o = out.row_mut(bi);
                 let o = o.as_slice_mut().expect("output rows are contiguous");
-                if total > 0.0 {
-                    for (p, v) in o.iter_mut().zip(&votes) {
-                        *p = v / total;
-                    }
-                }
-                smooth_row(o, &self.support, self.params.smoothing.max(1e-6));
-                if total <= 0.0 {
-                    // No neighbour (e.g. the only labeled item was excluded): uniform.
-                    let m = self.support.iter().filter(|&&s| s).count().max(1);
-                    for (p, &s) in o.iter_mut().zip(&self.support) {
-                        *p = if s { 1.0 / m as f32 } else { 0.0 };
-                    }
-                }
+                self.vote(&top, &mut votes, o);
             }
             Ok(())
         })
     }
+
+    /// Votes of the `top` (cosine, labeled index) neighbours into probabilities `o`.
+    fn vote(&self, top: &[(f32, u32)], votes: &mut [f32], o: &mut [f32]) {
+        votes.iter_mut().for_each(|v| *v = 0.0);
+        let best = top.first().map(|t| t.0).unwrap_or(0.0);
+        let mut total = 0.0f32;
+        for &(s, j) in top {
+            let c = self.y[j as usize] as usize;
+            let w = ((s - best) / self.params.tau).exp() * self.class_w[c];
+            votes[c] += w;
+            total += w;
+        }
+        if total > 0.0 {
+            for (p, v) in o.iter_mut().zip(votes.iter()) {
+                *p = v / total;
+            }
+        }
+        smooth_row(o, &self.support, self.params.smoothing.max(1e-6));
+        if total <= 0.0 {
+            // No neighbour (e.g. the only labeled item was excluded): uniform.
+            let m = self.support.iter().filter(|&&s| s).count().max(1);
+            for (p, &s) in o.iter_mut().zip(&self.support) {
+                *p = if s { 1.0 / m as f32 } else { 0.0 };
+            }
+        }
+    }
+
+    /// Large labeled sets and many rows: an inverted file over the labeled items. The labeled
+    /// rows are clustered into ≈√labeled lists; each row is scored only against the members of
+    /// its `IVF_PROBES` nearest lists. Rows are processed grouped by their nearest list, and each
+    /// group is scored by one GEMM against the union of its members' lists, so a row sees a
+    /// superset of its own probe lists. Measured: 1,000,000 rows × 10,000 labels is ~9× less
+    /// arithmetic than the exact GEMM, at top-k recall ≥ .95 (see BENCHMARKS.md).
+    fn predict_ivf(&self, rows: ArrayView2<f32>) -> Result<Array2<f32>> {
+        let labeled = self.y.len();
+        let lists_n = ((labeled as f64).sqrt().round() as usize).max(1);
+        let km = crate::kmeans::fit(self.x.view(), lists_n, 10, 0)?;
+        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); km.centroids.nrows()];
+        for (j, &c) in km.assignment.iter().enumerate() {
+            lists[c as usize].push(j as u32);
+        }
+        let top = crate::kmeans::assign_top(rows, km.centroids.view(), IVF_PROBES)?;
+        let p = top.p;
+        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); lists.len()];
+        for i in 0..rows.nrows() {
+            groups[top.ids[i * p] as usize].push(i);
+        }
+        let k = self.params.k.min(labeled);
+        let scored: Vec<(Vec<usize>, Array2<f32>)> = groups
+            .into_par_iter()
+            .filter(|g| !g.is_empty())
+            .map(|group| {
+                let mut cand: Vec<u32> = group
+                    .iter()
+                    .flat_map(|&i| top.ids[i * p..(i + 1) * p].iter())
+                    .flat_map(|&l| lists[l as usize].iter().copied())
+                    .collect();
+                cand.sort_unstable();
+                cand.dedup();
+                let cand_idx: Vec<usize> = cand.iter().map(|&j| j as usize).collect();
+                let xc = self.x.select(Axis(0), &cand_idx);
+                let q = rows.select(Axis(0), &group);
+                let scores = q.dot(&xc.t());
+                let mut out = Array2::<f32>::zeros((group.len(), self.n_classes));
+                let mut topk: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
+                let mut votes = vec![0.0f32; self.n_classes];
+                for (r, srow) in scores.rows().into_iter().enumerate() {
+                    topk.clear();
+                    for (c, &s) in srow.iter().enumerate() {
+                        push_top(&mut topk, k, s, cand[c]);
+                    }
+                    let mut o = out.row_mut(r);
+                    let o = o.as_slice_mut().expect("output rows are contiguous");
+                    self.vote(&topk, &mut votes, o);
+                }
+                (group, out)
+            })
+            .collect();
+        let mut all = Array2::<f32>::zeros((rows.nrows(), self.n_classes));
+        for (group, out) in scored {
+            for (r, &i) in group.iter().enumerate() {
+                all.row_mut(i).assign(&out.row(r));
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// Keeps `top` the `k` best (score, index) pairs, descending; equal scores keep the lower index
+/// first, so the result does not depend on the order candidates arrive in.
+fn push_top(top: &mut Vec<(f32, u32)>, k: usize, s: f32, j: u32) {
+    let s = if s.is_finite() { s } else { -1.0 };
+    if top.len() == k {
+        let last = top[k - 1];
+        if s < last.0 || (s == last.0 && j > last.1) {
+            return;
+        }
+    }
+    let pos = top
+        .iter()
+        .position(|&(t, i)| s > t || (s == t && j < i))
+        .unwrap_or(top.len());
+    top.insert(pos, (s, j));
+    top.truncate(k);
 }
 
 impl FittedClassifier for FittedKnn {
