@@ -28,7 +28,7 @@ const INIT_SAMPLE_MIN: usize = 10_000;
 /// Seedings tried when rows × clusters is at most [`RESTART_BUDGET`].
 const RESTARTS: usize = 4;
 /// Rows × clusters up to which several seedings are tried (a few GEMM passes each).
-const RESTART_BUDGET: f64 = 5e6;
+const RESTART_BUDGET: f64 = 5e5;
 /// Lloyd stops once at most this fraction of the fitted rows changed cluster in an iteration.
 const TOLERANCE: f64 = 1e-4;
 /// Rows per GEMM block in assignment; bounds memory at `ROW_BLOCK * k` f32 per thread.
