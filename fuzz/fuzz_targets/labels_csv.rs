@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::types::Float32Type;
-use arrow_array::{FixedSizeListArray, RecordBatch, StringArray};
+use arrow_array::{Array, FixedSizeListArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use labelwise::dataset::{load, LoadOptions};
 use libfuzzer_sys::fuzz_target;
