@@ -200,7 +200,7 @@ fn run_dedup(path: &str) {
         );
         for thr in [0.90f32, 0.95, 0.98] {
             let t = Instant::now();
-            let pairs = dedup::find_pairs(x, &g, thr);
+            let pairs = dedup::find_pairs(x, &g, f64::from(thr));
             let secs = t.elapsed().as_secs_f64();
             let truth = brute_pairs(x, thr);
             let got: std::collections::HashSet<(u32, u32)> =
@@ -222,7 +222,7 @@ fn run_dedup(path: &str) {
                 truth.len()
             );
             for grouping in [Grouping::Connected, Grouping::Star] {
-                let gr = dedup::groups(x.nrows(), &pairs, x, grouping, thr);
+                let gr = dedup::groups(x.nrows(), &pairs, x, grouping, f64::from(thr));
                 let largest = gr.group_size.iter().max().copied().unwrap_or(1);
                 let in_groups = gr.group_size.iter().filter(|&&s| s > 1).count();
                 line += &format!(

@@ -33,8 +33,10 @@ pub struct DupPair {
     pub a: u32,
     /// The later item.
     pub b: u32,
-    /// Cosine recomputed from the embeddings (f64 accumulation, rounded to f32).
-    pub cosine: f32,
+    /// Cosine recomputed from the embeddings in f64 (dot over the product of norms), kept in
+    /// f64 so that a pair reported at `T` reads as ≥ `T` in any consumer (an f32 rounding of a
+    /// value just above 0.9 can read as 0.89999998).
+    pub cosine: f64,
 }
 
 /// How duplicate pairs form groups.
@@ -78,14 +80,14 @@ fn dot64(a: ArrayView1<f32>, b: ArrayView1<f32>) -> f64 {
 /// (0.90–0.98), but at low thresholds on large pools nearly every item saturates and it
 /// approaches brute force (the output itself then grows quadratically as well). If `graph` does not describe `emb` (different item count), all items are treated as
 /// saturated, which is exact and O(n²·d).
-pub fn find_pairs(emb: ArrayView2<f32>, graph: &NeighborGraph, threshold: f32) -> Vec<DupPair> {
+pub fn find_pairs(emb: ArrayView2<f32>, graph: &NeighborGraph, threshold: f64) -> Vec<DupPair> {
     let n = emb.nrows();
     if n < 2 || !threshold.is_finite() {
         return Vec::new();
     }
     let emb = emb.as_standard_layout();
     let emb = emb.view();
-    let lo = threshold - SLACK;
+    let lo = threshold as f32 - SLACK;
     let k = graph.k;
     let usable = k > 0 && graph.len() == n;
     let mut cand: Vec<(u32, u32)> = Vec::new();
@@ -114,17 +116,25 @@ pub fn find_pairs(emb: ArrayView2<f32>, graph: &NeighborGraph, threshold: f32) -
     }
     cand.par_sort_unstable();
     cand.dedup();
-    let t = f64::from(threshold);
     cand.into_par_iter()
         .filter_map(|(a, b)| {
-            let c = dot64(emb.row(a as usize), emb.row(b as usize));
-            (a != b && c >= t).then_some(DupPair {
-                a,
-                b,
-                cosine: c as f32,
-            })
+            let c = cosine64(emb.row(a as usize), emb.row(b as usize));
+            (a != b && c >= threshold).then_some(DupPair { a, b, cosine: c })
         })
         .collect()
+}
+
+/// Cosine in f64: the dot product over the product of norms (rows are unit only up to f32
+/// rounding, which matters right at a threshold).
+fn cosine64(a: ArrayView1<f32>, b: ArrayView1<f32>) -> f64 {
+    let d = dot64(a, b);
+    let na = dot64(a, a).sqrt();
+    let nb = dot64(b, b).sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        d / (na * nb)
+    }
 }
 
 /// Rows per GEMM block when searching among saturated items.
@@ -168,59 +178,72 @@ fn pairs_among(emb: ArrayView2<f32>, items: &[u32], lo: f32) -> Vec<(u32, u32)> 
     per_block.concat()
 }
 
-/// Union-find with union by smaller root, so every root is its component's smallest index.
-struct Dsu(Vec<u32>);
-
-impl Dsu {
-    fn new(n: usize) -> Dsu {
-        Dsu((0..n as u32).collect())
-    }
-    fn find(&mut self, mut x: u32) -> u32 {
-        let mut r = x;
-        while self.0[r as usize] != r {
-            r = self.0[r as usize];
-        }
-        while self.0[x as usize] != r {
-            let next = self.0[x as usize];
-            self.0[x as usize] = r;
-            x = next;
-        }
-        r
-    }
-    fn union(&mut self, a: u32, b: u32) {
-        let (ra, rb) = (self.find(a), self.find(b));
-        if ra != rb {
-            let (lo, hi) = (ra.min(rb), ra.max(rb));
-            self.0[hi as usize] = lo;
-        }
-    }
+/// The pair graph as adjacency lists (CSR), built once so that splitting a component costs
+/// only that component's size and edges, never all n items and all pairs.
+struct Adjacency {
+    offsets: Vec<usize>,
+    partners: Vec<u32>,
 }
 
-/// Connected components (size ≥ 2) of the pair graph restricted to `members`, each sorted.
-fn components(n: usize, pairs: &[DupPair], keep: impl Fn(u32) -> bool) -> Vec<Vec<u32>> {
-    let mut dsu = Dsu::new(n);
-    for p in pairs {
-        if keep(p.a) && keep(p.b) {
-            dsu.union(p.a, p.b);
+impl Adjacency {
+    fn new(n: usize, pairs: &[DupPair]) -> Adjacency {
+        let mut deg = vec![0usize; n + 1];
+        for p in pairs {
+            deg[p.a as usize + 1] += 1;
+            deg[p.b as usize + 1] += 1;
+        }
+        for i in 0..n {
+            deg[i + 1] += deg[i];
+        }
+        let mut fill = deg.clone();
+        let mut partners = vec![0u32; deg[n]];
+        for p in pairs {
+            partners[fill[p.a as usize]] = p.b;
+            fill[p.a as usize] += 1;
+            partners[fill[p.b as usize]] = p.a;
+            fill[p.b as usize] += 1;
+        }
+        Adjacency {
+            offsets: deg,
+            partners,
         }
     }
-    let mut by_root: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
-    for p in pairs {
-        for x in [p.a, p.b] {
-            if keep(x) {
-                let r = dsu.find(x);
-                by_root.entry(r).or_default().push(x);
+
+    fn of(&self, x: u32) -> &[u32] {
+        &self.partners[self.offsets[x as usize]..self.offsets[x as usize + 1]]
+    }
+
+    /// Connected components (size ≥ 2) among `members` (ascending), each sorted, in order of
+    /// their smallest member. `mark` is scratch space, all false on entry and on return.
+    fn split(&self, members: &[u32], mark: &mut [bool]) -> Vec<Vec<u32>> {
+        for &m in members {
+            mark[m as usize] = true;
+        }
+        let mut out = Vec::new();
+        let mut stack = Vec::new();
+        for &m in members {
+            if !mark[m as usize] {
+                continue;
+            }
+            mark[m as usize] = false;
+            let mut comp = vec![m];
+            stack.push(m);
+            while let Some(x) = stack.pop() {
+                for &y in self.of(x) {
+                    if mark[y as usize] {
+                        mark[y as usize] = false;
+                        comp.push(y);
+                        stack.push(y);
+                    }
+                }
+            }
+            if comp.len() >= 2 {
+                comp.sort_unstable();
+                out.push(comp);
             }
         }
+        out
     }
-    by_root
-        .into_values()
-        .filter_map(|mut v| {
-            v.sort_unstable();
-            v.dedup();
-            (v.len() >= 2).then_some(v)
-        })
-        .collect()
 }
 
 /// Index (into `members`) of the member with the highest mean cosine to the others (ties:
@@ -260,7 +283,7 @@ pub fn groups(
     pairs: &[DupPair],
     emb: ArrayView2<f32>,
     grouping: Grouping,
-    threshold: f32,
+    threshold: f64,
 ) -> DupGroups {
     let n = n.min(emb.nrows());
     let pairs: Vec<DupPair> = pairs
@@ -290,29 +313,27 @@ pub fn groups(
         }
         out.n_groups_with_duplicates += 1;
     };
-    let t = f64::from(threshold);
-    let mut todo = components(n, &pairs, |_| true);
+    let t = threshold;
+    let adjacency = Adjacency::new(n, &pairs);
+    let mut mark = vec![false; n];
+    let mut involved: Vec<u32> = pairs.iter().flat_map(|p| [p.a, p.b]).collect();
+    involved.sort_unstable();
+    involved.dedup();
+    let mut todo = adjacency.split(&involved, &mut mark);
     todo.reverse(); // process in ascending order of first member
-    let mut in_play = vec![false; n];
     while let Some(comp) = todo.pop() {
         let rep = comp[representative_of(emb, &comp)];
         match grouping {
             Grouping::Connected => finish(&comp, rep, &mut out),
             Grouping::Star => {
                 let (star, rest): (Vec<u32>, Vec<u32>) = comp.iter().partition(|&&m| {
-                    m == rep || dot64(emb.row(m as usize), emb.row(rep as usize)) >= t
+                    m == rep || cosine64(emb.row(m as usize), emb.row(rep as usize)) >= t
                 });
                 if star.len() >= 2 {
                     finish(&star, rep, &mut out);
                 }
                 if rest.len() >= 2 {
-                    for &m in &rest {
-                        in_play[m as usize] = true;
-                    }
-                    let mut sub = components(n, &pairs, |x| in_play[x as usize]);
-                    for &m in &rest {
-                        in_play[m as usize] = false;
-                    }
+                    let mut sub = adjacency.split(&rest, &mut mark);
                     sub.reverse();
                     todo.extend(sub);
                 }
@@ -331,12 +352,12 @@ mod tests {
     use rand::SeedableRng;
     use rand_xoshiro::Xoshiro256PlusPlus;
 
-    fn brute_pairs(x: ArrayView2<f32>, t: f32) -> Vec<(u32, u32)> {
+    fn brute_pairs(x: ArrayView2<f32>, t: f64) -> Vec<(u32, u32)> {
         let n = x.nrows();
         let mut v = Vec::new();
         for a in 0..n {
             for b in a + 1..n {
-                if dot64(x.row(a), x.row(b)) >= f64::from(t) {
+                if cosine64(x.row(a), x.row(b)) >= t {
                     v.push((a as u32, b as u32));
                 }
             }
@@ -429,7 +450,7 @@ mod tests {
         assert_eq!(st.n_groups_with_duplicates, 3);
         for i in 0..steps {
             assert_eq!(st.representative[i], [1, 4, 7].contains(&i));
-            assert!(f64::from(st.cosine_to_representative[i]) >= f64::from(t) - 1e-6);
+            assert!(f64::from(st.cosine_to_representative[i]) >= t - 1e-6);
         }
     }
 

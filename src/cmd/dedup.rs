@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::{BooleanArray, Float32Array, Int64Array, RecordBatch};
+use arrow_array::{BooleanArray, Float64Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use clap::Args;
 use serde::Serialize;
@@ -20,7 +20,7 @@ use crate::progress::Progress;
 pub struct DedupArgs {
     /// Cosine at or above which two items are near-duplicates.
     #[arg(long, default_value_t = 0.95, value_name = "T")]
-    pub threshold: f32,
+    pub threshold: f64,
     /// How pairs form groups: connected components, or stars around a representative (no chains).
     #[arg(long, value_enum, default_value_t = Grouping::Star)]
     pub grouping: Grouping,
@@ -55,7 +55,7 @@ pub struct Cmd {
 /// Pairs and groups, computed once and shared by the stages that need them.
 #[derive(Debug, Clone)]
 pub struct Duplicates {
-    pub threshold: f32,
+    pub threshold: f64,
     pub grouping: Grouping,
     pub pairs: Vec<DupPair>,
     pub groups: DupGroups,
@@ -100,7 +100,7 @@ impl Duplicates {
         }
         let multi: Vec<usize> = sizes.values().copied().filter(|&s| s > 1).collect();
         DuplicatesSummary {
-            threshold: crate::pipeline::tidy(self.threshold),
+            threshold: self.threshold,
             grouping: format!("{:?}", self.grouping).to_lowercase(),
             pairs: self.pairs.len(),
             groups_with_duplicates: multi.len(),
@@ -132,9 +132,9 @@ impl Duplicates {
         let schema = Schema::new(vec![
             Field::new("id_a", id_type.clone(), false),
             Field::new("id_b", id_type, false),
-            Field::new("cosine", DataType::Float32, false),
+            Field::new("cosine", DataType::Float64, false),
         ]);
-        let cos = Arc::new(Float32Array::from_iter_values(
+        let cos = Arc::new(Float64Array::from_iter_values(
             self.pairs.iter().map(|p| p.cosine),
         ));
         let batch = RecordBatch::try_new(Arc::new(schema), vec![ids_a, ids_b, cos])

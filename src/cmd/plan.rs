@@ -182,7 +182,7 @@ fn report_data(round: &Round) -> ReportData {
     if let Some(d) = &round.duplicates {
         let s = d.summary();
         r.duplicates = Some(DuplicatesView {
-            threshold: d.threshold,
+            threshold: d.threshold as f32,
             pairs: s.pairs,
             groups_with_duplicates: s.groups_with_duplicates,
             items_in_groups: s.items_in_groups,
