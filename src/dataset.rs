@@ -275,14 +275,51 @@ fn locate_row<'a>(files: &'a [PathBuf], file_starts: &[usize], row: usize) -> (&
     (&files[f], (row - file_starts[f]) as u64)
 }
 
+thread_local! {
+    /// The file and row being decoded, so a decoder panic can still be reported as an input
+    /// error naming them.
+    static DECODING: std::cell::RefCell<(PathBuf, u64)> = std::cell::RefCell::new((PathBuf::new(), 0));
+}
+
+fn decoding_at(file: &Path, row: u64) {
+    DECODING.with(|d| *d.borrow_mut() = (file.to_path_buf(), row));
+}
+
+/// Runs `f`, turning a panic inside the Parquet/Arrow decoders (seen on corrupt files found by
+/// fuzzing) into an input error for the file and row being read.
+fn guard_decoder<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown failure".into());
+            let (file, row) = DECODING.with(|d| d.borrow().clone());
+            Err(Error::input(
+                file,
+                None,
+                Some(row),
+                format!("corrupt Parquet data: the decoder failed ({msg})"),
+            ))
+        }
+    }
+}
+
 /// Reads, validates and normalizes the pool. Errors name file, column and first bad row.
 pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
+    guard_decoder(|| load_unguarded(paths, opts))
+}
+
+fn load_unguarded(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
     let files = expand_paths(paths)?;
 
     // Pass 1: footers only, to size the matrix once and to check schemas before any decoding.
     let mut total_rows: u64 = 0;
     let mut first_schema: Option<(PathBuf, Arc<Schema>)> = None;
     for file in &files {
+        decoding_at(file, 0);
         let builder = open_parquet(file)?;
         let schema = builder.schema().clone();
         check_schema(file, &schema, opts)?;
@@ -336,6 +373,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
             .map_err(|e| Error::input(file, None, None, format!("cannot read Parquet: {e}")))?;
         let mut file_row: u64 = 0;
         for batch in reader {
+            decoding_at(file, file_row);
             let batch = batch.map_err(|e| {
                 Error::input(
                     file,
@@ -1016,6 +1054,7 @@ fn read_label_pairs(file: &Path) -> Result<Vec<(String, Option<String>)>> {
 }
 
 fn read_label_pairs_parquet(file: &Path) -> Result<Vec<(String, Option<String>)>> {
+    decoding_at(file, 0);
     let builder = open_parquet(file)?;
     let schema = builder.schema().clone();
     for col in ["id", "label"] {
@@ -1038,6 +1077,7 @@ fn read_label_pairs_parquet(file: &Path) -> Result<Vec<(String, Option<String>)>
     let mut out = Vec::new();
     let mut row = 0u64;
     for batch in reader {
+        decoding_at(file, row);
         let batch = batch.map_err(|e| {
             Error::input(
                 file,

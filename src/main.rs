@@ -70,13 +70,25 @@ fn run(cli: Cli) -> Result<(), Error> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Panics become one `error:` line and exit code 1 (below); set LABELWISE_BACKTRACE=1 to get
+    // Rust's own report (with RUST_BACKTRACE for the trace) when debugging.
+    if std::env::var_os("LABELWISE_BACKTRACE").is_none() {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
     match std::panic::catch_unwind(|| run(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)
         }
-        // The panic message was already printed by the default hook.
-        Err(_) => ExitCode::from(1),
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            eprintln!("error: internal error: {msg} (please report this)");
+            ExitCode::from(1)
+        }
     }
 }

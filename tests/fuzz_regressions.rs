@@ -1,0 +1,33 @@
+//! Inputs found by the fuzzers (fuzz/), each kept as a test: labelwise must answer with one
+//! `error:` line and exit code 2, never a panic.
+
+mod common;
+
+use common::{emb, ids, unit_vectors, Workdir};
+
+/// fuzz target `labels_csv`, crash-62b4a49d: a `--labels` file starting with `PAR1` whose
+/// definition levels overrun their buffer; arrow-buffer 60.1 panicked inside the decoder
+/// ("offset + len out of bounds").
+#[test]
+fn corrupt_parquet_labels_file_is_an_input_error() {
+    let wd = Workdir::new();
+    let data = wd.parquet(
+        "pool.parquet",
+        vec![("id", ids("x", 6)), ("embedding", emb(&unit_vectors(6, 4)))],
+    );
+    let labels = wd.file(
+        "labels.parquet",
+        include_bytes!("data/fuzz-labels-crash-62b4a49d.bin"),
+    );
+    let out = wd.run([
+        "inspect",
+        data.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 2, "{out:#?}");
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 1, "{out:#?}");
+    assert!(lines[0].contains("labels.parquet"), "{}", lines[0]);
+    assert!(lines[0].contains("corrupt Parquet data"), "{}", lines[0]);
+}
