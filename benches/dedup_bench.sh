@@ -15,6 +15,13 @@
 #   SAMPLE       sampled items for the synthetic sets' exact check (default 2000)
 #   FAISS_MAX_N  skip the faiss peer above this many rows (default: no limit)
 #   FAISS_K10    also run the faiss k=10 variant on the shared sets (default 1)
+#   SHARE_CACHE=1  one cache dir per dataset, emptied once: the first T runs cold then warm, the
+#                other T only warm (the graph cache is keyed by data + graph parameters, not T);
+#                saves two cold builds on the 1M set
+#                SHARE_CACHE=keep: the same, but the cache dir is never emptied (all runs warm)
+#   LW           the labelwise binary (default target/release/labelwise; copy it elsewhere to pin
+#                it while other people rebuild the tree)
+#   SKIP_LW=1 / SKIP_FAISS=1  run only the other tool
 #   LW_ARGS      extra arguments for labelwise dedup (e.g. "--index partitioned --probes 16")
 #   PYTHON       python with faiss-cpu, pyarrow, numpy (default python3)
 #   SKIP_BUILD=1 use the existing target/release binaries
@@ -46,7 +53,7 @@ FAISS_K10="${FAISS_K10:-1}"
 LW_ARGS="${LW_ARGS:-}"
 EXACT="$ROOT/benches/peers/exact_pairs.py"
 FAISS="$ROOT/benches/peers/faiss_dedup.py"
-LW="$ROOT/target/release/labelwise"
+LW="${LW:-$ROOT/target/release/labelwise}"
 RES="$WORK/results.tsv"
 mkdir -p "$WORK" "$BENCH_DIR"
 
@@ -87,13 +94,23 @@ bench() {
   local dupsarg=()
   [[ -n "$dups" ]] && dupsarg=(--dups-csv "$dups")
   echo "== $name ($n rows)"
+  local first=1
   for T in $THRESHOLDS; do
-    local out="$WORK/$name/lw-$T" cache="$WORK/$name/cache-$T"
-    rm -rf "$out" "$cache"
+    [[ "${SKIP_LW:-0}" == 1 ]] && break
+    local out="$WORK/$name/lw-$T" cache="$WORK/$name/cache-$T" phases=(cold warm)
+    if [[ "${SHARE_CACHE:-0}" != 0 ]]; then
+      cache="$WORK/$name/cache"
+      if [[ "${SHARE_CACHE}" == keep ]]; then phases=(warm)
+      elif (( first )); then rm -rf "$cache"; else phases=(warm); fi
+    else
+      rm -rf "$cache"
+    fi
+    first=0
+    rm -rf "$out"
     mkdir -p "$WORK/$name"
     # shellcheck disable=SC2086
     local cmd=("$LW" dedup "$data" --threshold "$T" --out "$out" --cache "$cache" -q $LW_ARGS)
-    for phase in cold warm; do
+    for phase in "${phases[@]}"; do
       timed "$WORK/$name/lw-$T-$phase.time" "${cmd[@]}"
       local summ="$out/summary.json"
       local note
@@ -105,7 +122,9 @@ bench() {
       record "$name" labelwise "$T" "$phase" "$s" "$note" "labelwise dedup $data --threshold $T --out $out --cache $cache -q $LW_ARGS"
     done
   done
-  if (( n <= FAISS_MAX_N )); then
+  if [[ "${SKIP_FAISS:-0}" == 1 ]]; then
+    :
+  elif (( n <= FAISS_MAX_N )); then
     local ks=(16)
     [[ "$FAISS_K10" == 1 && -z "$dups" ]] && ks=(16 10)
     for k in "${ks[@]}"; do
@@ -150,4 +169,19 @@ for rows in $SIZES; do
   bench "$data" "$name" "$truth" "$dups"
 done
 
-echo "results: $RES"
+# markdown tables, one per dataset, from every row recorded so far
+"$PYTHON" - "$RES" >"$WORK/tables.md" <<'PY'
+import csv, sys
+by = {}
+for r in csv.DictReader(open(sys.argv[1]), delimiter="\t"):
+    by.setdefault(r["dataset"], []).append(r)
+for ds, rs in by.items():
+    print(f"\n### {ds}\n")
+    print("| tool | T | run | pairs found | exact pairs | recall | precision (false pos.) | wall s | max RSS MB | load avg (1-min, before/after) | notes |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rs:
+        fp = r["false_pos"]
+        prec = r["precision"] + (f" ({fp})" if fp not in ("0", "") else "")
+        print(f"| {r['tool']} | {r['T']} | {r['phase']} | {r['pairs']} | {r['exact_pairs']} | {r['recall']} | {prec} | {r['wall_s']} | {r['rss_mb']} | {r['load_before']} / {r['load_after']} | {r['note'].replace('|', '/')} |")
+PY
+echo "results: $RES, tables: $WORK/tables.md"
