@@ -44,8 +44,9 @@ pub struct DupPair {
 pub enum Grouping {
     /// Connected components of the pair graph (transitive: chains at low thresholds).
     Connected,
-    /// Stars: each group is a representative plus the members with cosine ≥ T to it; the rest
-    /// of a component is regrouped the same way (recommended).
+    /// Stars: each group is a representative plus the members with cosine ≥ T to it, chosen
+    /// greedily — the item with the most near-duplicates still ungrouped becomes a
+    /// representative and takes them all (recommended: no chains, linear in the pairs).
     Star,
 }
 
@@ -246,6 +247,53 @@ impl Adjacency {
     }
 }
 
+/// Greedy star cover of the pair graph: repeatedly the item with the most ungrouped partners
+/// (ties: lowest index) becomes a representative and takes those partners, which are ≥ T to it
+/// by construction. A lazy max-heap keyed on the live degree makes it O(pairs · log n); stars of
+/// a single item (all partners already taken) stay singletons. `emit(members sorted, rep)`.
+fn star_cover(adjacency: &Adjacency, involved: &[u32], emit: &mut impl FnMut(&[u32], u32)) {
+    use std::cmp::Reverse;
+    use std::collections::{BinaryHeap, HashMap};
+    let mut degree: HashMap<u32, usize> = involved
+        .iter()
+        .map(|&x| (x, adjacency.of(x).len()))
+        .collect();
+    let mut taken: HashMap<u32, bool> = involved.iter().map(|&x| (x, false)).collect();
+    let mut heap: BinaryHeap<(usize, Reverse<u32>)> =
+        involved.iter().map(|&x| (degree[&x], Reverse(x))).collect();
+    while let Some((deg, Reverse(hub))) = heap.pop() {
+        if taken[&hub] || deg != degree[&hub] {
+            continue; // stale entry
+        }
+        if deg == 0 {
+            continue; // no ungrouped partner left: a singleton
+        }
+        let mut star: Vec<u32> = adjacency
+            .of(hub)
+            .iter()
+            .copied()
+            .filter(|y| !taken[y])
+            .collect();
+        star.push(hub);
+        star.sort_unstable();
+        star.dedup();
+        for &m in &star {
+            taken.insert(m, true);
+        }
+        // Partners of the new members lose them as ungrouped partners.
+        for &m in &star {
+            for &y in adjacency.of(m) {
+                if !taken[&y] {
+                    let d = degree.get_mut(&y).expect("involved");
+                    *d -= 1;
+                    heap.push((*d, Reverse(y)));
+                }
+            }
+        }
+        emit(&star, hub);
+    }
+}
+
 /// Index (into `members`) of the member with the highest mean cosine to the others (ties:
 /// lowest index). Uses `x_i · Σ_j x_j − x_i · x_i`, O(size·d), f64 sums in member order.
 fn representative_of(emb: ArrayView2<f32>, members: &[u32]) -> usize {
@@ -313,32 +361,21 @@ pub fn groups(
         }
         out.n_groups_with_duplicates += 1;
     };
-    let t = threshold;
+    let _ = threshold;
     let adjacency = Adjacency::new(n, &pairs);
     let mut mark = vec![false; n];
     let mut involved: Vec<u32> = pairs.iter().flat_map(|p| [p.a, p.b]).collect();
     involved.sort_unstable();
     involved.dedup();
-    let mut todo = adjacency.split(&involved, &mut mark);
-    todo.reverse(); // process in ascending order of first member
-    while let Some(comp) = todo.pop() {
+    if grouping == Grouping::Star {
+        star_cover(&adjacency, &involved, &mut |star: &[u32], rep: u32| {
+            finish(star, rep, &mut out)
+        });
+        return out;
+    }
+    for comp in adjacency.split(&involved, &mut mark) {
         let rep = comp[representative_of(emb, &comp)];
-        match grouping {
-            Grouping::Connected => finish(&comp, rep, &mut out),
-            Grouping::Star => {
-                let (star, rest): (Vec<u32>, Vec<u32>) = comp.iter().partition(|&&m| {
-                    m == rep || cosine64(emb.row(m as usize), emb.row(rep as usize)) >= t
-                });
-                if star.len() >= 2 {
-                    finish(&star, rep, &mut out);
-                }
-                if rest.len() >= 2 {
-                    let mut sub = adjacency.split(&rest, &mut mark);
-                    sub.reverse();
-                    todo.extend(sub);
-                }
-            }
-        }
+        finish(&comp, rep, &mut out);
     }
     out
 }
