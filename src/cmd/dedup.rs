@@ -92,6 +92,17 @@ impl Duplicates {
         }
     }
 
+    /// Group id per item, −1 for items without a near-duplicate: the form auto-labeling and
+    /// selection take.
+    pub fn group_or_none(&self) -> Vec<i64> {
+        self.groups
+            .group
+            .iter()
+            .zip(&self.groups.group_size)
+            .map(|(&g, &size)| if size > 1 { g } else { -1 })
+            .collect()
+    }
+
     /// Figures for summary.json and the report.
     pub fn summary(&self) -> DuplicatesSummary {
         let mut sizes = std::collections::HashMap::<i64, usize>::new();

@@ -328,13 +328,7 @@ impl<'a> Round<'a> {
     pub fn run_autolabel(&mut self, params: &AutolabelParams) -> Result<()> {
         let data = &self.prepared.data;
         let dup = self.duplicates.as_ref().map(|d| DupInfo {
-            group: d
-                .groups
-                .group
-                .iter()
-                .zip(&d.groups.group_size)
-                .map(|(&g, &size)| if size > 1 { g } else { -1 })
-                .collect(),
+            group: d.group_or_none(),
         });
         let result = autolabel::autolabel(
             data.embeddings.view(),
@@ -377,13 +371,7 @@ impl<'a> Round<'a> {
             .as_ref()
             .and_then(|a| a.probabilities.as_ref());
         let dup_group: Vec<i64> = match &self.duplicates {
-            Some(d) => d
-                .groups
-                .group
-                .iter()
-                .zip(&d.groups.group_size)
-                .map(|(&g, &size)| if size > 1 { g } else { -1 })
-                .collect(),
+            Some(d) => d.group_or_none(),
             None => vec![-1; n],
         };
         let input = SelectInput {
