@@ -4,7 +4,7 @@
 use clap::Args;
 use serde_json::json;
 
-use crate::cmd::dedup::{DedupArgs, Duplicates};
+use crate::cmd::dedup::DedupArgs;
 use crate::cmd::round::{AutolabelArgs, Round};
 use crate::cmd::{GraphArgs, InputArgs, RunArgs};
 use crate::error::Result;
@@ -40,10 +40,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         progress,
         &mut timings,
     )?;
-    let mut round = Round::new(&prepared);
-    round.duplicates = Some(timings.time("dedup", || {
-        Duplicates::find(&prepared.data, &prepared.graph.graph, &args.dedup)
-    }));
+    let mut round = Round::with_duplicates(&prepared, &args.dedup, &mut timings);
     timings.time("autolabel", || round.run_autolabel(&params))?;
     let out = OutDir::create(&args.run.out)?;
     timings.time("write", || -> Result<()> {

@@ -5,7 +5,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::autolabel::Route;
-use crate::cmd::dedup::{DedupArgs, Duplicates};
+use crate::cmd::dedup::DedupArgs;
 use crate::cmd::round::{route_name, AutolabelArgs, BudgetArgs, RarityArgs, Round, SelectArgs};
 use crate::cmd::{GraphArgs, InputArgs, RunArgs};
 use crate::error::Result;
@@ -52,13 +52,10 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         progress,
         &mut timings,
     )?;
-    let mut round = Round::new(&prepared);
     let stage = |name: &str| progress.spinner(name);
 
     let bar = stage("dedup");
-    round.duplicates = Some(timings.time("dedup", || {
-        Duplicates::find(&prepared.data, &prepared.graph.graph, &args.dedup)
-    }));
+    let mut round = Round::with_duplicates(&prepared, &args.dedup, &mut timings);
     bar.finish_and_clear();
     let bar = stage("autolabel");
     timings.time("autolabel", || round.run_autolabel(&auto_params))?;

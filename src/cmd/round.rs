@@ -12,12 +12,13 @@ use serde_json::{json, Value};
 use crate::autolabel::{self, AutolabelParams, AutolabelResult, DupInfo, Route, Source};
 use crate::budget::{self, BudgetNow, BudgetParams, Curve, ProjectionRow};
 use crate::calibrate::CalibrationParams;
-use crate::cmd::dedup::Duplicates;
+use crate::cmd::dedup::{DedupArgs, Duplicates};
 use crate::cmd::Prepared;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{GaussianNb, KnnVote, Logistic, ModelSpec, NearestCentroid};
 use crate::output::{id_array, ItemsTable, OutDir};
+use crate::pipeline::Timings;
 use crate::rarity::{self, Rarity, RarityParams};
 use crate::select::{self, SelectInput, SelectParams, Selection, Strategy};
 
@@ -317,6 +318,20 @@ impl<'a> Round<'a> {
             selection: None,
             budget: None,
         }
+    }
+
+    /// A round whose near-duplicates are found first (timed as `dedup`): every command that
+    /// auto-labels or selects needs them.
+    pub fn with_duplicates(
+        prepared: &'a Prepared,
+        args: &DedupArgs,
+        timings: &mut Timings,
+    ) -> Round<'a> {
+        let mut round = Round::new(prepared);
+        round.duplicates = Some(timings.time("dedup", || {
+            Duplicates::find(&prepared.data, &prepared.graph.graph, args)
+        }));
+        round
     }
 
     /// The pool.
