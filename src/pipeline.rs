@@ -39,11 +39,6 @@ impl Timings {
         });
         out
     }
-
-    /// Total of all stages.
-    pub fn total(&self) -> f64 {
-        self.0.iter().map(|t| t.seconds).sum()
-    }
 }
 
 /// Where the cache lives for a run, or that it is off.
@@ -206,9 +201,4 @@ pub fn neighbor_graph(
         cache_note,
         ..outcome
     })
-}
-
-/// An f32 parameter as the decimal the user typed (0.95, not 0.949999988) for summary.json.
-pub fn tidy(x: f32) -> f64 {
-    (x as f64 * 1e6).round() / 1e6
 }
