@@ -7,16 +7,23 @@
 //! version, or a checksum mismatch is removed and reported as a miss: never trusted, never a
 //! panic. Writes go to a temporary file in the same directory which is then renamed over the
 //! entry, so concurrent readers and writers never see a torn entry (rename is atomic on POSIX
-//! file systems; two writers of the same key simply race to put identical content).
+//! file systems; two writers of the same key simply race to put identical content). Temporaries
+//! a killed run left behind are removed when the cache is next opened, without touching a
+//! concurrent run's in-flight ones (see [`crate::output::remove_stale_temps`]).
+//!
+//! [`Checkpoints`] keeps the finished pieces of an interrupted graph build as ordinary entries,
+//! so the next run resumes it.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use ndarray::ArrayView2;
 
 use crate::error::{Error, Result};
-use crate::graph::NeighborGraph;
+use crate::graph::{CheckpointStore, NeighborGraph};
+use crate::output;
 
 /// File magic of a cache entry.
 const MAGIC: &[u8; 8] = b"LWCACHE\0";
@@ -53,9 +60,11 @@ pub struct Cache {
 
 impl Cache {
     /// Opens (creating it if needed) the cache directory `dir`.
+    /// Temporaries left by a killed run are removed (only ones no live process holds).
     pub fn open(dir: impl AsRef<Path>) -> Result<Cache> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        output::remove_stale_temps(&dir, Some(is_legacy_temp));
         Ok(Cache { dir })
     }
 
@@ -89,27 +98,119 @@ impl Cache {
         }
     }
 
-    /// Stores `bytes` under `key`, atomically (temporary file + rename in the cache directory).
+    /// Stores `bytes` under `key`, atomically (locked temporary file + rename in the cache
+    /// directory, see [`output::write_atomic`]).
     pub fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
         let path = self
             .path(key)
             .ok_or_else(|| Error::Internal(format!("invalid cache key {key:?}")))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(&self.dir)
-            .map_err(|e| Error::io(&self.dir, e))?;
-        let f = tmp.as_file_mut();
-        let write = |f: &mut fs::File| -> std::io::Result<()> {
-            f.write_all(MAGIC)?;
-            f.write_all(&FORMAT_VERSION.to_le_bytes())?;
-            f.write_all(&(bytes.len() as u64).to_le_bytes())?;
-            f.write_all(bytes)?;
-            f.write_all(blake3::hash(bytes).as_bytes())?;
-            f.sync_all()
-        };
-        write(f).map_err(|e| Error::io(tmp.path(), e))?;
-        tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
+        output::write_atomic(&path, |w| {
+            let mut write = || -> std::io::Result<()> {
+                w.write_all(MAGIC)?;
+                w.write_all(&FORMAT_VERSION.to_le_bytes())?;
+                w.write_all(&(bytes.len() as u64).to_le_bytes())?;
+                w.write_all(bytes)?;
+                w.write_all(blake3::hash(bytes).as_bytes())
+            };
+            write().map_err(|e| Error::io(&path, e))
+        })?;
         Ok(())
+    }
+
+    /// Deletes the entry for `key` if present (best effort: a missing entry is not an error).
+    pub fn remove(&self, key: &str) {
+        if let Some(path) = self.path(key) {
+            let _ = fs::remove_file(path);
+        }
+    }
+
+    /// Deletes every entry whose key starts with `prefix` and returns how many went.
+    pub fn remove_prefix(&self, prefix: &str) -> usize {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".lwc"))
+                    .is_some_and(|k| k.starts_with(prefix) && self.path(k).is_some())
+            })
+            .filter(|e| fs::remove_file(e.path()).is_ok())
+            .count()
+    }
+}
+
+/// Temporary names of cache writes before they moved to [`output::write_atomic`]
+/// (`tempfile`'s `.tmp-XXXXXX`).
+fn is_legacy_temp(name: &str) -> bool {
+    name.strip_prefix(".tmp-")
+        .is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// The checkpoints of one graph build: entries named `ckpt-<graph key hash>-<name>` in a
+/// [`Cache`], so a killed build's finished chunks are found by the next run with the same
+/// embeddings and parameters (and by nothing else). Writes are best effort: a checkpoint that
+/// cannot be stored only means less to resume from. [`Checkpoints::clear`] deletes them all
+/// once the finished graph is safely cached.
+#[derive(Debug)]
+pub struct Checkpoints<'a> {
+    cache: &'a Cache,
+    prefix: String,
+    min_rows: usize,
+    failed: Mutex<Option<String>>,
+}
+
+impl<'a> Checkpoints<'a> {
+    /// Checkpoints of the build whose final graph is stored under `graph_key`.
+    pub fn new(cache: &'a Cache, graph_key: &str) -> Checkpoints<'a> {
+        let h = blake3::hash(graph_key.as_bytes()).to_hex();
+        Checkpoints {
+            cache,
+            prefix: format!("ckpt-{}-", &h[..32]),
+            min_rows: crate::graph::CHECKPOINT_MIN_ROWS,
+            failed: Mutex::new(None),
+        }
+    }
+
+    /// Overrides the smallest input that is checkpointed (tests use 0 to exercise small sets).
+    pub fn with_min_rows(mut self, min_rows: usize) -> Checkpoints<'a> {
+        self.min_rows = min_rows;
+        self
+    }
+
+    /// Key prefix of every entry of this build.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Deletes every checkpoint of this build; returns how many there were.
+    pub fn clear(&self) -> usize {
+        self.cache.remove_prefix(&self.prefix)
+    }
+
+    /// The first error a checkpoint write hit, if any (for a note; the build went on).
+    pub fn write_error(&self) -> Option<String> {
+        self.failed.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+impl CheckpointStore for Checkpoints<'_> {
+    fn min_rows(&self) -> usize {
+        self.min_rows
+    }
+
+    fn load(&self, name: &str) -> Option<Vec<u8>> {
+        self.cache.get(&format!("{}{name}", self.prefix))
+    }
+
+    fn save(&self, name: &str, bytes: &[u8]) {
+        if let Err(e) = self.cache.put(&format!("{}{name}", self.prefix), bytes) {
+            if let Ok(mut g) = self.failed.lock() {
+                g.get_or_insert_with(|| format!("checkpoint not written: {e}"));
+            }
+        }
     }
 }
 
@@ -254,7 +355,7 @@ mod tests {
             .unwrap()
             .filter(|e| {
                 e.as_ref()
-                    .map(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+                    .map(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
                     .unwrap_or(false)
             })
             .count();

@@ -1,10 +1,12 @@
 //! Writing results: every file lands atomically (temp file in the same folder, then rename), so
-//! a killed run never leaves a partial file where a finished one is expected.
+//! a killed run never leaves a partial file where a finished one is expected; the temp file it
+//! may leave under a hidden name is removed by the next run (see [`remove_stale_temps`]).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
@@ -12,6 +14,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::Serialize;
+use tempfile::NamedTempFile;
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
@@ -23,9 +26,11 @@ pub struct OutDir {
 }
 
 impl OutDir {
-    /// Creates the folder (and parents) if needed.
+    /// Creates the folder (and parents) if needed, and removes temporaries an interrupted run
+    /// left in it (see [`remove_stale_temps`]), so the folder holds finished files only.
     pub fn create(path: &Path) -> Result<OutDir> {
         std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        remove_stale_temps(path, None);
         Ok(OutDir {
             path: path.to_path_buf(),
         })
@@ -74,7 +79,20 @@ impl OutDir {
     }
 }
 
+/// Prefix and suffix of every temporary file labelwise stages a result or cache entry in.
+/// [`remove_stale_temps`] only ever touches names of this shape.
+pub const TEMP_PREFIX: &str = ".labelwise-";
+/// See [`TEMP_PREFIX`].
+pub const TEMP_SUFFIX: &str = ".tmp";
+/// Temporaries on file systems without `flock` support are removed only after this long
+/// untouched: a writer writes its temp file in one go, so an in-flight one is never this old.
+pub const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
+
 /// Stages `path` in a temp file beside it, then syncs and renames: readers see all or nothing.
+///
+/// The temp file is held under an exclusive `flock` from creation to rename, which is how
+/// [`remove_stale_temps`] tells a live writer's file (locked: keep) from one a killed process
+/// left behind (the kernel drops the lock of a dead process, even after SIGKILL).
 pub fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<&File>) -> Result<()>,
@@ -83,11 +101,7 @@ pub fn write_atomic(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".labelwise-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    let tmp = locked_temp(dir)?;
     {
         let mut w = BufWriter::new(tmp.as_file());
         write(&mut w)?;
@@ -103,6 +117,132 @@ pub fn write_atomic(
     }
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(path.to_path_buf())
+}
+
+/// A new temp file in `dir`, exclusively locked. A concurrent [`remove_stale_temps`] may lock
+/// and unlink the file in the instant between its creation and our lock; we then hold a lock
+/// on an unlinked file, which the inode check below detects, and try again with a new name.
+fn locked_temp(dir: &Path) -> Result<NamedTempFile> {
+    for _ in 0..8 {
+        let tmp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .suffix(TEMP_SUFFIX)
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(dir, e))?;
+        if lock_exclusive(tmp.as_file()) && !same_file(tmp.as_file(), tmp.path()) {
+            continue; // removed under us before we held the lock
+        }
+        return Ok(tmp);
+    }
+    Err(Error::io(
+        dir,
+        std::io::Error::other("temporary files keep disappearing (another process removes them)"),
+    ))
+}
+
+/// Takes a blocking exclusive lock; false when the file system does not support locks.
+#[cfg(unix)]
+fn lock_exclusive(f: &File) -> bool {
+    rustix::fs::flock(f, rustix::fs::FlockOperation::LockExclusive).is_ok()
+}
+
+#[cfg(not(unix))]
+fn lock_exclusive(_f: &File) -> bool {
+    false
+}
+
+/// Outcome of trying to take the lock of somebody else's temp file.
+enum TryLock {
+    /// We hold it: its writer is gone.
+    Acquired,
+    /// Someone holds it: a writer is alive.
+    Busy,
+    /// The file system cannot tell.
+    Unsupported,
+}
+
+#[cfg(unix)]
+fn try_lock_exclusive(f: &File) -> TryLock {
+    use rustix::io::Errno;
+    match rustix::fs::flock(f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => TryLock::Acquired,
+        Err(e) if e == Errno::WOULDBLOCK || e == Errno::AGAIN || e == Errno::INTR => TryLock::Busy,
+        Err(_) => TryLock::Unsupported,
+    }
+}
+
+#[cfg(not(unix))]
+fn try_lock_exclusive(_f: &File) -> TryLock {
+    TryLock::Unsupported
+}
+
+/// True when `path` currently names the same file as the open handle `f`.
+fn same_file(f: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (f.metadata(), std::fs::symlink_metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = f;
+        path.exists()
+    }
+}
+
+/// Whether a directory entry is one of labelwise's temporaries (see [`TEMP_PREFIX`]).
+pub fn is_temp_name(name: &str) -> bool {
+    name.len() > TEMP_PREFIX.len() + TEMP_SUFFIX.len()
+        && name.starts_with(TEMP_PREFIX)
+        && name.ends_with(TEMP_SUFFIX)
+}
+
+/// Removes temporaries that a killed or crashed labelwise left in `dir`, and returns how many.
+///
+/// Only names of our shape are considered ([`is_temp_name`], plus `extra` for older layouts),
+/// and only files nobody holds the lock of: a concurrent run writing into the same folder keeps
+/// its in-flight file. Where the file system cannot lock, only files untouched for
+/// [`STALE_TEMP_AGE`] go. Best effort: errors (unreadable folder, a race with another cleaner)
+/// just leave the file for next time.
+pub fn remove_stale_temps(dir: &Path, extra: Option<fn(&str) -> bool>) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !(is_temp_name(name) || extra.is_some_and(|f| f(name))) {
+            continue;
+        }
+        let path = entry.path();
+        // Write access: on NFS, flock is emulated with POSIX locks, which need it.
+        let Ok(f) = std::fs::OpenOptions::new().write(true).open(&path) else {
+            continue;
+        };
+        if !f.metadata().map(|m| m.is_file()).unwrap_or(false) {
+            continue;
+        }
+        let stale = match try_lock_exclusive(&f) {
+            TryLock::Acquired => true,
+            TryLock::Busy => false,
+            TryLock::Unsupported => f
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= STALE_TEMP_AGE),
+        };
+        // Unlink while holding the lock, and only if the name still is the file we locked
+        // (it may have been renamed into place and the name reused in between).
+        if stale && same_file(&f, &path) && std::fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Ids of the given rows, typed like the input ids (Int64 or Utf8), for output tables.
@@ -162,5 +302,71 @@ impl ItemsTable {
     pub fn finish(self) -> Result<RecordBatch> {
         RecordBatch::try_new(Arc::new(Schema::new(self.fields)), self.columns)
             .map_err(|e| Error::Internal(format!("items table: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temps(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| is_temp_name(n))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn stale_temps_go_live_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Left by a killed run: nobody holds its lock.
+        std::fs::write(d.join(".labelwise-dead01.tmp"), b"partial").unwrap();
+        // A concurrent writer's in-flight file: locked for as long as it writes.
+        let live = locked_temp(d).unwrap();
+        let live_name = live
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        // Not ours: never touched.
+        std::fs::write(d.join("notes.tmp"), b"x").unwrap();
+        std::fs::write(d.join(".labelwise-cache"), b"x").unwrap();
+        std::fs::write(d.join("items.parquet"), b"x").unwrap();
+        let removed = remove_stale_temps(d, None);
+        if cfg!(unix) {
+            assert_eq!(removed, 1);
+            assert_eq!(temps(d), vec![live_name]);
+        }
+        assert!(d.join("notes.tmp").exists() && d.join(".labelwise-cache").exists());
+        // The live writer still finishes: its file lands under the final name.
+        live.persist(d.join("done.json")).unwrap();
+        assert!(temps(d).is_empty() || !cfg!(unix));
+        assert!(d.join("done.json").exists());
+    }
+
+    #[test]
+    fn out_dir_creation_cleans_and_writes_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join(".labelwise-abc123.tmp"), b"half a parq").unwrap();
+        let o = OutDir::create(&out).unwrap();
+        if cfg!(unix) {
+            assert!(temps(&out).is_empty());
+        }
+        o.write_json("a.json", &serde_json::json!({"x": 1}))
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.join("a.json")).unwrap(),
+            "{\n  \"x\": 1\n}\n"
+        );
+        assert!(temps(&out).is_empty());
+        assert!(!is_temp_name(".labelwise-.tmp"));
     }
 }

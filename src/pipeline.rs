@@ -178,7 +178,13 @@ pub fn neighbor_graph(
         }
     }
     let bar = progress.bar(n as u64, "graph");
-    let (graph, route) = graph::build(emb, params, &bar)?;
+    // Checkpointed under the graph's key, so a killed build resumes on the next run.
+    let ckpt = cache
+        .as_ref()
+        .zip(key.as_deref())
+        .map(|(c, k)| cache::Checkpoints::new(c, k));
+    let store = ckpt.as_ref().map(|c| c as &dyn graph::CheckpointStore);
+    let (graph, route, _) = graph::build_resumable(emb, params, &bar, store)?;
     bar.finish_and_clear();
     let recall = match route {
         // Exact search is exact: measuring it would only re-derive 1.0.
@@ -195,6 +201,9 @@ pub fn neighbor_graph(
     if let (Some(c), Some(key)) = (&cache, &key) {
         if let Err(e) = c.put(key, &encode_graph_entry(&outcome)) {
             cache_note = Some(format!("graph not cached: {e}"));
+        } else {
+            // The graph is stored: its build's checkpoints are no longer needed.
+            cache::Checkpoints::new(c, key).clear();
         }
     }
     Ok(GraphOutcome {
