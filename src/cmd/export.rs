@@ -1,7 +1,8 @@
 //! `labelwise export DIR --format …`: turns a run's items.parquet into files labeling tools import.
 //!
 //! - `label-studio`: a tasks JSON array; `data` holds the carried columns, `predictions` the
-//!   model's label as a `choices` pre-annotation with its `score`, so annotators can sort by it;
+//!   model's label as a `choices` pre-annotation with its `score`, so annotators can sort by it,
+//!   and `annotations` the human label of items already labeled (`--routes labeled`);
 //! - `sagemaker`: a Ground-Truth-style output manifest (JSON Lines) with `confidence` and
 //!   `human-annotated`;
 //! - `prodigy`: Prodigy-style JSONL (`text`, `label`, `score`, `meta`, `answer`);
@@ -272,7 +273,8 @@ fn line_or_skip(v: Value) -> Option<Value> {
     (!v.is_null()).then_some(v)
 }
 
-/// A Label Studio task: `data` = carried columns (+ our id), `predictions` = the model's label.
+/// A Label Studio task: `data` = carried columns (+ our id), `predictions` = the model's label,
+/// `annotations` = the human label of a `labeled` item.
 fn label_studio_task(it: &Item, carried: &[&String], args: &Cmd, model_version: &str) -> Value {
     let mut data = Map::new();
     for c in carried {
@@ -292,19 +294,31 @@ fn label_studio_task(it: &Item, carried: &[&String], args: &Cmd, model_version: 
         data.insert("labelwise_priority".into(), p.clone());
     }
     let mut task = json!({ "data": data });
+    let id = it.cols.get("id").map(value_text).unwrap_or_default();
+    let choice = |result_id: String, label: &str| {
+        json!({
+            "id": result_id,
+            "from_name": args.from_name,
+            "to_name": args.to_name,
+            "type": "choices",
+            "value": { "choices": [label] }
+        })
+    };
     if let Some(label) = it.str("predicted_label") {
-        let id = it.cols.get("id").map(value_text).unwrap_or_default();
         task["predictions"] = json!([{
             "model_version": model_version,
             "score": it.f64("confidence").unwrap_or(0.0),
-            "result": [{
-                "id": format!("lw-{id}"),
-                "from_name": args.from_name,
-                "to_name": args.to_name,
-                "type": "choices",
-                "value": { "choices": [label] }
-            }]
+            "result": [choice(format!("lw-{id}"), label)]
         }]);
+    }
+    // A label a human already gave is an annotation, not a guess: without it Label Studio would
+    // show the item as unlabeled and queue it for labeling again.
+    if it.str("route") == Some("labeled") {
+        if let Some(label) = it.str("label") {
+            task["annotations"] = json!([{
+                "result": [choice(format!("lw-{id}-label"), label)]
+            }]);
+        }
     }
     task
 }

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Shows that Label Studio's own importer accepts `labelwise export --format label-studio`, and that
+# nothing is silently dropped: every task, prediction (score, choice, model_version) and
+# annotation is read back through the REST API and compared with the file.
+#
+# What it does, in a scratch folder:
+#   1. a Python venv with label-studio from PyPI (pinned; reused when already there);
+#   2. `cargo build --release`, then on datasets/banking77_sample.parquet:
+#      A. `plan` with defaults, `export --format label-studio` (defaults: routes human,auto,duplicate,
+#         from_name=label, to_name=text);
+#      B. `plan --target-precision 0.6` (so there are auto-labels), `export --routes
+#         labeled,auto,duplicate,human --from-name intent --to-name utterance --model-version ...`
+#         (every route, the human labels as annotations, non-default control names);
+#   3. a headless Label Studio on a free 127.0.0.1 port with a fresh data dir, a user and an API
+#      token created non-interactively;
+#   4. per export: a project whose <Choices> lists the dataset's 77 classes, POST
+#      /api/projects/{id}/import, then label_studio_import.py reads everything back and checks it;
+#      run A also checks that the server rejects a prediction with an unknown choice or control
+#      (so the validation that passed is really on);
+#   5. stops the server (trap) and prints a summary. Exit status non-zero on any mismatch.
+#
+# Environment: LABELWISE_LS_VENV (default /tmp/labelwise-ls-venv), LABEL_STUDIO_VERSION (default
+# 1.23.2), KEEP_WORK=1 keeps the scratch folder, LABELWISE_LS_SUMMARY=FILE writes the summaries.
+# Network: only PyPI (pip). The server listens on 127.0.0.1 only; telemetry and update checks off.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+VENV=${LABELWISE_LS_VENV:-/tmp/labelwise-ls-venv}
+LS_VERSION=${LABEL_STUDIO_VERSION:-1.23.2}
+DATA="$ROOT/datasets/banking77_sample.parquet"
+WORK=$(mktemp -d /tmp/labelwise-ls.XXXXXX)
+SERVER_PID=""
+
+cleanup() {
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
+        echo "label studio server (pid $SERVER_PID) stopped"
+    fi
+    if [[ "${KEEP_WORK:-0}" == 1 ]]; then
+        echo "scratch folder kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '== %s\n' "$*"; }
+
+# 1. Label Studio in a venv.
+if [[ ! -x "$VENV/bin/python" ]]; then
+    say "creating venv $VENV"
+    python3 -m venv "$VENV"
+fi
+installed=$("$VENV/bin/python" -m pip show label-studio 2>/dev/null || true)
+if ! grep -qx "Version: $LS_VERSION" <<<"$installed"; then
+    say "pip install label-studio==$LS_VERSION (a few minutes)"
+    nice -n 10 "$VENV/bin/python" -m pip install -q --upgrade pip
+    nice -n 10 "$VENV/bin/python" -m pip install -q "label-studio==$LS_VERSION"
+fi
+PY="$VENV/bin/python"
+
+# 2. labelwise: plan and export.
+say "cargo build --release"
+(cd "$ROOT" && nice -n 10 cargo build --release --quiet)
+LW="$ROOT/target/release/labelwise"
+
+say "run A: plan (defaults) + export --format label-studio (defaults)"
+nice -n 10 "$LW" plan "$DATA" --out "$WORK/a" --no-cache --quiet
+"$LW" export "$WORK/a" --format label-studio --quiet
+
+say "run B: plan --target-precision 0.6 + export of every route, custom control names"
+nice -n 10 "$LW" plan "$DATA" --out "$WORK/b" --no-cache --quiet --target-precision 0.6
+"$LW" export "$WORK/b" --format label-studio --quiet \
+    --routes labeled,auto,duplicate,human \
+    --from-name intent --to-name utterance --model-version labelwise-ls-check \
+    --output "$WORK/b/tasks-all-routes.json"
+
+# 3. A headless Label Studio with a fresh data dir.
+PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+TOKEN="lw$("$PY" -c 'import secrets; print(secrets.token_hex(16))')"
+mkdir -p "$WORK/ls-data"
+say "starting label-studio $LS_VERSION on 127.0.0.1:$PORT (data dir $WORK/ls-data)"
+(
+    cd "$WORK"
+    export LABEL_STUDIO_BASE_DATA_DIR="$WORK/ls-data"
+    # No telemetry, no update check, no error reporting to third parties.
+    export SENTRY_DSN="" FRONTEND_SENTRY_DSN="" LATEST_VERSION_CHECK=false COLLECT_ANALYTICS=false
+    # Make the server refuse invalid predictions instead of only logging them.
+    export fflag_feat_utc_210_prediction_validation_15082025=true
+    exec nice -n 10 "$VENV/bin/label-studio" start --no-browser \
+        --internal-host 127.0.0.1 --port "$PORT" \
+        --username labelwise@example.com --password "$TOKEN" \
+        --user-token "$TOKEN" --enable-legacy-api-token
+) >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+
+URL=""
+for _ in $(seq 1 600); do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        echo "error: label-studio exited during start-up; its log:" >&2
+        tail -40 "$WORK/server.log" >&2
+        exit 1
+    fi
+    # Label Studio moves to the next port if ours was taken meanwhile: read the one it chose.
+    bound=$(sed -n 's|^Starting development server at \(http://127\.0\.0\.1:[0-9]*\)/.*|\1|p' "$WORK/server.log" | tail -1)
+    if [[ -n "$bound" ]] && curl -fs -o /dev/null "$bound/health"; then
+        URL=$bound
+        break
+    fi
+    sleep 0.5
+done
+if [[ -z "$URL" ]]; then
+    echo "error: label-studio did not answer within 300 s; its log:" >&2
+    tail -40 "$WORK/server.log" >&2
+    exit 1
+fi
+say "label-studio up at $URL"
+
+# 4. Import and read back.
+status=0
+say "import A: $(basename "$WORK")/a/tasks.json"
+"$PY" "$ROOT/benches/peers/label_studio_import.py" --url "$URL" --token "$TOKEN" \
+    --tasks "$WORK/a/tasks.json" --classes-from "$DATA" \
+    --title "labelwise run A (defaults)" --negative-controls \
+    --summary-json "$WORK/summary-a.json" || status=1
+
+say "import B: $(basename "$WORK")/b/tasks-all-routes.json"
+"$PY" "$ROOT/benches/peers/label_studio_import.py" --url "$URL" --token "$TOKEN" \
+    --tasks "$WORK/b/tasks-all-routes.json" --classes-from "$DATA" \
+    --from-name intent --to-name utterance \
+    --title "labelwise run B (all routes)" \
+    --summary-json "$WORK/summary-b.json" || status=1
+
+if [[ -n "${LABELWISE_LS_SUMMARY:-}" ]]; then
+    "$PY" -c 'import json,sys; print(json.dumps([json.load(open(p)) for p in sys.argv[1:]], indent=1))' \
+        "$WORK/summary-a.json" "$WORK/summary-b.json" >"$LABELWISE_LS_SUMMARY" 2>/dev/null || true
+fi
+
+if [[ $status -eq 0 ]]; then
+    say "PASS: label-studio $LS_VERSION imported both exports; every task, prediction, score, choice and annotation read back intact"
+else
+    say "FAIL: see MISMATCH lines above"
+fi
+exit $status

@@ -1,0 +1,217 @@
+//! `export --format label-studio` in the shape Label Studio's importer keeps whole: one
+//! prediction per predicted item carrying the run's confidence as `score` and its predicted label as
+//! the only choice, the human label of `labeled` items as an annotation (so Label Studio does not
+//! queue them again), unique result ids, and the carried columns in `data`.
+//! `benches/peers/label_studio_import.sh` imports the same files into a real Label Studio.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float32Type;
+use arrow_array::Array;
+use common::*;
+use serde_json::Value;
+
+/// Runs the binary in `wd` with `args` (plus `--quiet`) and asserts exit 0.
+fn ok(wd: &Workdir, args: &[&str]) {
+    let mut a: Vec<&str> = args.to_vec();
+    a.push("--quiet");
+    let o = wd.run(&a);
+    assert_eq!(o.code, 0, "expected exit 0 for {args:?}:\n{o:#?}");
+}
+
+/// A planned run over 240 items in 4 classes, every 4th labeled, with a `text` column.
+fn planned_run(wd: &Workdir) {
+    let s = clustered(240, 4, 16, 0.1, 7);
+    let texts: Vec<String> = s.ids.iter().map(|id| format!("text of {id}")).collect();
+    let labels: Vec<Option<String>> = (0..s.ids.len())
+        .map(|i| (i % 4 == 0).then(|| format!("c{}", s.truth[i])))
+        .collect();
+    let label_refs: Vec<Option<&str>> = labels.iter().map(|l| l.as_deref()).collect();
+    let data = wd.parquet(
+        "pool.parquet",
+        vec![
+            ("id", str_col(&s.ids)),
+            ("embedding", emb(&s.vectors)),
+            ("label", opt_str_col(&label_refs)),
+            ("text", str_col(&texts)),
+        ],
+    );
+    ok(
+        wd,
+        &[
+            "plan",
+            data.to_str().unwrap(),
+            "--out",
+            "run",
+            "--no-cache",
+            "--batch",
+            "20",
+        ],
+    );
+}
+
+/// Per item id: (route, label, predicted_label, confidence) from the run's items.parquet.
+type ItemRow = (String, Option<String>, Option<String>, f32);
+
+fn items_by_id(wd: &Workdir) -> HashMap<String, ItemRow> {
+    let b = read_parquet(&wd.path("run/items.parquet"));
+    let conf = column(&b, "confidence")
+        .as_primitive::<Float32Type>()
+        .clone();
+    let (ids, routes) = (strs(&b, "id"), strs(&b, "route"));
+    let (labels, predicted) = (strings(&b, "label"), strings(&b, "predicted_label"));
+    (0..b.num_rows())
+        .map(|i| {
+            let c = if conf.is_null(i) {
+                f32::NAN
+            } else {
+                conf.value(i)
+            };
+            (
+                ids[i].clone(),
+                (
+                    routes[i].clone(),
+                    labels[i].clone(),
+                    predicted[i].clone(),
+                    c,
+                ),
+            )
+        })
+        .collect()
+}
+
+fn tasks(wd: &Workdir, file: &str) -> Vec<Value> {
+    read_json(&wd.path(file))
+        .as_array()
+        .expect("tasks file is a JSON array")
+        .clone()
+}
+
+/// The single `choices` value of a result region with the given control names.
+fn only_choice<'a>(region: &'a Value, from: &str, to: &str) -> &'a str {
+    assert_eq!(region["type"], "choices", "{region}");
+    assert_eq!(region["from_name"], from, "{region}");
+    assert_eq!(region["to_name"], to, "{region}");
+    let choices = region["value"]["choices"]
+        .as_array()
+        .expect("choices array");
+    assert_eq!(choices.len(), 1, "one choice per region: {region}");
+    choices[0].as_str().expect("choice is a string")
+}
+
+#[test]
+fn label_studio_tasks_carry_predictions_scores_and_human_labels() {
+    let wd = Workdir::new();
+    planned_run(&wd);
+    let items = items_by_id(&wd);
+    ok(
+        &wd,
+        &[
+            "export",
+            "run",
+            "--format",
+            "label-studio",
+            "--routes",
+            "labeled,auto,duplicate,human",
+            "--from-name",
+            "intent",
+            "--to-name",
+            "utterance",
+            "--model-version",
+            "round-1",
+            "--output",
+            "all.json",
+        ],
+    );
+    let tasks = tasks(&wd, "all.json");
+    assert_eq!(tasks.len(), items.len(), "every route exported");
+
+    let mut result_ids = HashSet::new();
+    let mut seen = HashSet::new();
+    let (mut annotated, mut predicted) = (0, 0);
+    for t in &tasks {
+        let id = t["data"]["labelwise_id"]
+            .as_str()
+            .expect("labelwise_id in data");
+        assert!(seen.insert(id.to_string()), "item {id} exported twice");
+        let (route, label, pred, conf) = &items[id];
+        assert_eq!(t["data"]["labelwise_route"], route.as_str());
+        assert_eq!(t["data"]["text"], format!("text of {id}"), "carried column");
+        assert!(
+            t["data"].get("embedding").is_none(),
+            "the embedding is not carried"
+        );
+
+        match (pred, t.get("predictions")) {
+            (Some(pred), Some(p)) => {
+                let p = p.as_array().expect("predictions array");
+                assert_eq!(p.len(), 1, "{t}");
+                assert_eq!(p[0]["model_version"], "round-1");
+                let score = p[0]["score"].as_f64().expect("score is a number");
+                assert_eq!(score, f64::from(*conf), "score is the item's confidence");
+                assert!((0.0..=1.0).contains(&score), "{t}");
+                let r = p[0]["result"].as_array().expect("result array");
+                assert_eq!(r.len(), 1, "{t}");
+                assert_eq!(only_choice(&r[0], "intent", "utterance"), pred);
+                assert!(result_ids.insert(r[0]["id"].as_str().unwrap().to_string()));
+                predicted += 1;
+            }
+            (None, None) => {}
+            (pred, got) => panic!("predicted_label {pred:?} but predictions {got:?}"),
+        }
+
+        match (route.as_str(), t.get("annotations")) {
+            ("labeled", Some(a)) => {
+                let a = a.as_array().expect("annotations array");
+                assert_eq!(a.len(), 1, "{t}");
+                let r = a[0]["result"].as_array().expect("result array");
+                assert_eq!(r.len(), 1, "{t}");
+                let want = label.as_deref().expect("a labeled item has a label");
+                assert_eq!(only_choice(&r[0], "intent", "utterance"), want);
+                assert!(
+                    result_ids.insert(r[0]["id"].as_str().unwrap().to_string()),
+                    "annotation result id repeats a prediction's: {t}"
+                );
+                annotated += 1;
+            }
+            ("labeled", None) => panic!("labeled item without its label as annotation: {t}"),
+            (_, Some(_)) => panic!("only human labels become annotations: {t}"),
+            (_, None) => {}
+        }
+    }
+    let n_labeled = items.values().filter(|v| v.0 == "labeled").count();
+    assert_eq!(annotated, n_labeled);
+    assert_eq!(annotated, 60, "every 4th of 240 items is labeled");
+    assert_eq!(predicted, items.values().filter(|v| v.2.is_some()).count());
+}
+
+#[test]
+fn default_routes_export_no_annotations_and_humans_first_by_priority() {
+    let wd = Workdir::new();
+    planned_run(&wd);
+    ok(&wd, &["export", "run", "--format", "label-studio"]);
+    let tasks = tasks(&wd, "run/tasks.json");
+    assert!(!tasks.is_empty());
+    assert!(
+        tasks.iter().all(|t| t.get("annotations").is_none()),
+        "no labeled items by default, so nothing is pre-labeled"
+    );
+    // Label Studio numbers tasks in file order, so the file order is the order annotators get.
+    let priorities: Vec<i64> = tasks
+        .iter()
+        .take_while(|t| t["data"]["labelwise_route"] == "human")
+        .map(|t| t["data"]["labelwise_priority"].as_i64().expect("priority"))
+        .collect();
+    assert!(!priorities.is_empty(), "the batch comes first");
+    assert!(priorities.windows(2).all(|w| w[0] < w[1]), "{priorities:?}");
+    assert!(tasks[priorities.len()..]
+        .iter()
+        .all(|t| t["data"]["labelwise_route"] != "human"));
+    for t in &tasks {
+        let r = &t["predictions"][0]["result"][0];
+        only_choice(r, "label", "text");
+    }
+}
