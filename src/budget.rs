@@ -398,16 +398,82 @@ mod tests {
 /// Measured points of the two learning curves, before fitting.
 #[derive(Debug, Clone, Default)]
 pub struct CurvePoints {
-    /// (labels, held-out accuracy).
+    /// (labels, estimated accuracy on the unlabeled pool).
     pub accuracy: Vec<(f64, f64)>,
-    /// (labels, share of held-out items auto-labelable at the target precision).
+    /// (labels, share of the unlabeled pool auto-labelable at the target precision).
     pub coverage: Vec<(f64, f64)>,
+    /// (labels, cross-validated accuracy on the held-out labeled items): kept for comparison.
+    /// After active rounds the labeled items are the hard ones, so this is biased low.
+    pub held_out_accuracy: Vec<(f64, f64)>,
 }
 
-/// Learning curves from the labeled items alone: k folds; inside each, nested growing subsets
-/// of the training part are fitted and scored on the held-out fold. At each size the pooled
-/// held-out predictions give accuracy, and the share of them above the lowest threshold whose
-/// Clopper–Pearson bound certifies `target_precision` gives certified coverage.
+/// Up to `size` unlabeled rows, drawn uniformly with `seed`: the sample the learning curve
+/// scores its models on. Linear in the pool (one pass), so 1,000,000 rows cost nothing.
+pub fn pool_sample(labeled: &[bool], size: usize, seed: u64) -> Vec<usize> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5eed_5a3b);
+    // Reservoir sampling (algorithm R), then sorted for a deterministic, cache-friendly order.
+    let mut sample: Vec<usize> = Vec::with_capacity(size);
+    let mut seen = 0usize;
+    for (i, &l) in labeled.iter().enumerate() {
+        if l {
+            continue;
+        }
+        if sample.len() < size {
+            sample.push(i);
+        } else {
+            let j = rng.gen_range(0..=seen);
+            if j < size {
+                sample[j] = i;
+            }
+        }
+        seen += 1;
+    }
+    sample.sort_unstable();
+    sample
+}
+
+/// Average thresholded confidence (Garg et al., ICLR 2022): the confidence `t` above which the
+/// share of held-out predictions equals their accuracy. The share of *unlabeled* predictions
+/// above `t` then estimates accuracy on the unlabeled pool. Held-out labeled items were chosen
+/// for being hard, so their accuracy understates the pool's; the threshold transfers the
+/// confidence–correctness relation instead, which a shift toward easier items leaves intact.
+pub fn atc_threshold(held: &[(f32, bool)]) -> Option<f32> {
+    if held.is_empty() {
+        return None;
+    }
+    let correct = held.iter().filter(|p| p.1).count();
+    let mut conf: Vec<f32> = held.iter().map(|p| p.0).collect();
+    conf.sort_by(|a, b| b.total_cmp(a));
+    // Exactly `correct` predictions strictly above t: t = the confidence ranked `correct`.
+    Some(if correct == 0 {
+        conf[0]
+    } else if correct >= conf.len() {
+        f32::NEG_INFINITY
+    } else {
+        conf[correct]
+    })
+}
+
+/// Share of `conf` strictly above `t`.
+fn share_above(conf: &[f32], t: f32) -> f64 {
+    if conf.is_empty() {
+        return 0.0;
+    }
+    conf.iter().filter(|&&c| c > t).count() as f64 / conf.len() as f64
+}
+
+/// Highest class probability of every row.
+fn max_proba(proba: &ndarray::Array2<f32>) -> Vec<f32> {
+    crate::model::argmax_rows(proba).1
+}
+
+/// Learning curves from the labeled items, scored on the unlabeled pool: k folds; inside each,
+/// nested growing subsets of the training part are fitted, scored on the held-out fold (for the
+/// confidence–correctness relation) and on `pool` (unlabeled rows, see [`pool_sample`]). At each
+/// size, accuracy on the pool is estimated by [`atc_threshold`] from the pooled held-out
+/// predictions; auto-label coverage is the share of pool predictions at or above the lowest
+/// threshold whose Clopper–Pearson bound on the held-out predictions certifies
+/// `target_precision`. A last point fits all labels and reuses the largest size's thresholds.
 #[allow(clippy::too_many_arguments)]
 pub fn learning_curve(
     emb: ndarray::ArrayView2<f32>,
@@ -418,6 +484,7 @@ pub fn learning_curve(
     target_precision: f64,
     folds: usize,
     steps: usize,
+    pool: &[usize],
     seed: u64,
 ) -> Result<CurvePoints> {
     use crate::calibrate::{select_threshold, stratified_folds};
@@ -425,9 +492,10 @@ pub fn learning_curve(
     let mut classes: Vec<u32> = y.to_vec();
     classes.sort_unstable();
     classes.dedup();
-    if n < 2 * folds || classes.len() < 2 {
+    if n < 2 * folds || classes.len() < 2 || pool.is_empty() {
         return Ok(CurvePoints::default());
     }
+    let x_pool = emb.select(ndarray::Axis(0), pool);
     let fold_of = stratified_folds(y, folds, seed);
     // Sizes are shares of a training part, identical in every fold.
     // A wide range (a tenth of the training part up to all of it) constrains the curve's shape.
@@ -438,8 +506,10 @@ pub fn learning_curve(
         .iter()
         .map(Vec::len)
         .collect();
-    // held[size] = (confidence, correct) of every held-out prediction at that size.
+    // held[size] = (confidence, correct) of every held-out prediction at that size;
+    // pooled[size] = confidence of every pool prediction at that size (one block per fold).
     let mut held: Vec<Vec<(f32, bool)>> = vec![Vec::new(); size_steps.len()];
+    let mut pooled: Vec<Vec<Vec<f32>>> = vec![Vec::new(); size_steps.len()];
     for f in 0..folds {
         let train: Vec<usize> = (0..n).filter(|&i| fold_of[i] != f).collect();
         let test: Vec<usize> = (0..n).filter(|&i| fold_of[i] == f).collect();
@@ -464,21 +534,15 @@ pub fn learning_curve(
                 &subset.iter().map(|&i| labeled[i]).collect::<Vec<_>>(),
             );
             let fitted = model.fit(xs.view(), &ys, n_classes)?;
-            let proba = fitted.predict_proba(x_test.view())?;
+            let (pred, conf) = crate::model::argmax_rows(&fitted.predict_proba(x_test.view())?);
             for (r, &t) in test.iter().enumerate() {
-                let row = proba.row(r);
-                let (mut best, mut p) = (0usize, f32::MIN);
-                for (c, &v) in row.iter().enumerate() {
-                    if v > p {
-                        best = c;
-                        p = v;
-                    }
-                }
-                held[s].push((p, best as u32 == y[t]));
+                held[s].push((conf[r], pred[r] == y[t]));
             }
+            pooled[s].push(max_proba(&fitted.predict_proba(x_pool.view())?));
         }
     }
     let mut points = CurvePoints::default();
+    let mut last: Option<(f32, Option<f32>)> = None;
     for (s, preds) in held.iter().enumerate() {
         if preds.is_empty() {
             continue;
@@ -486,13 +550,41 @@ pub fn learning_curve(
         // The models at this step saw `size_steps[s]` labels (of a training part of n·(k−1)/k).
         let labels = size_steps[s] as f64;
         let acc = preds.iter().filter(|p| p.1).count() as f64 / preds.len() as f64;
+        let atc = atc_threshold(preds).unwrap_or(f32::INFINITY);
         let conf: Vec<f32> = preds.iter().map(|p| p.0).collect();
         let correct: Vec<bool> = preds.iter().map(|p| p.1).collect();
-        let cov = select_threshold(&conf, &correct, target_precision, 0.95, 30, 0)
-            .map(|t| t.n_above as f64 / preds.len() as f64)
-            .unwrap_or(0.0);
-        points.accuracy.push((labels, acc));
+        let certified =
+            select_threshold(&conf, &correct, target_precision, 0.95, 30, 0).map(|t| t.threshold);
+        let mean = |f: &dyn Fn(&[f32]) -> f64| {
+            pooled[s].iter().map(|c| f(c)).sum::<f64>() / pooled[s].len() as f64
+        };
+        let pool_acc = mean(&|c| share_above(c, atc));
+        let cov = certified.map_or(0.0, |t| mean(&|c| share_at_or_above(c, t)));
+        points.held_out_accuracy.push((labels, acc));
+        points.accuracy.push((labels, pool_acc));
         points.coverage.push((labels, cov));
+        last = Some((atc, certified));
+    }
+    // All labels: the model the user has now, with the largest size's thresholds.
+    if let Some((atc, certified)) = last {
+        if n as f64 > points.accuracy.last().map_or(0.0, |p| p.0) {
+            let xs = emb.select(ndarray::Axis(0), labeled);
+            let fitted = model.fit(xs.view(), y, n_classes)?;
+            let conf = max_proba(&fitted.predict_proba(x_pool.view())?);
+            points.accuracy.push((n as f64, share_above(&conf, atc)));
+            points.coverage.push((
+                n as f64,
+                certified.map_or(0.0, |t| share_at_or_above(&conf, t)),
+            ));
+        }
     }
     Ok(points)
+}
+
+/// Share of `conf` at or above `t`.
+fn share_at_or_above(conf: &[f32], t: f32) -> f64 {
+    if conf.is_empty() {
+        return 0.0;
+    }
+    conf.iter().filter(|&&c| c >= t).count() as f64 / conf.len() as f64
 }

@@ -453,6 +453,7 @@ impl<'a> Round<'a> {
         );
         // Learning curves with the simulation's yardstick model (logistic regression, C = 10).
         let labeled_rows: Vec<usize> = (0..n).filter(|&i| data.labels[i].is_some()).collect();
+        let labeled_mask: Vec<bool> = data.labels.iter().map(Option::is_some).collect();
         let y: Vec<u32> = labeled_rows
             .iter()
             .filter_map(|&i| data.labels[i])
@@ -471,6 +472,7 @@ impl<'a> Round<'a> {
             target_precision,
             5,
             6,
+            &budget::pool_sample(&labeled_mask, 2000, seed),
             seed,
         )?;
         let accuracy = Curve::fit(points.accuracy, 200, seed);
