@@ -190,10 +190,64 @@ def negative_controls(api, config, file_tasks, from_name):
     return errors
 
 
+def self_test(file_tasks, classes):
+    """Shows that check() notices each way an importer can lose data, on corrupted copies."""
+
+    def stored(tasks):
+        out = []
+        for i, t in enumerate(tasks):
+            g = copy.deepcopy(t)
+            g.update(id=i + 1, inner_id=i + 1, is_labeled=bool(t.get("annotations")))
+            out.append(g)
+        return out
+
+    errors = []
+    check(file_tasks, stored(file_tasks), classes, errors)
+    if errors:
+        return [f"self-test: a faithful copy was reported: {errors[0]}"]
+    with_pred = [i for i, t in enumerate(file_tasks) if t.get("predictions")]
+    with_ann = [i for i, t in enumerate(file_tasks) if t.get("annotations")]
+
+    def drop_prediction(s):
+        del s[with_pred[0]]["predictions"]
+
+    def shift_score(s):
+        s[with_pred[-1]]["predictions"][0]["score"] += 1e-6
+
+    def change_choice(s):
+        s[with_pred[0]]["predictions"][0]["result"][0]["value"]["choices"] = ["not-a-class"]
+
+    def change_data(s):
+        s[0]["data"]["labelwise_route"] = "changed"
+
+    def drop_task(s):
+        s.pop()
+
+    def drop_annotation(s):
+        s[with_ann[0]]["annotations"] = []
+
+    def reorder(s):
+        s[0]["inner_id"], s[-1]["inner_id"] = s[-1]["inner_id"], s[0]["inner_id"]
+
+    cases = [drop_prediction, shift_score, change_choice, change_data, drop_task, reorder]
+    if with_ann:
+        cases.append(drop_annotation)
+    failures = []
+    for case in cases:
+        corrupted = stored(file_tasks)
+        case(corrupted)
+        found = []
+        check(file_tasks, corrupted, classes, found)
+        print(f"  self-test {case.__name__}: {len(found)} mismatch(es) reported")
+        if not found:
+            failures.append(f"self-test: {case.__name__} went unnoticed")
+    return failures
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--url", required=True)
-    ap.add_argument("--token", required=True)
+    ap.add_argument("--url")
+    ap.add_argument("--token")
     ap.add_argument("--tasks", required=True, help="labelwise's tasks.json")
     ap.add_argument("--classes-from", required=True, help="Parquet file whose label column lists the classes")
     ap.add_argument("--class-col", default="label")
@@ -203,7 +257,14 @@ def main():
     ap.add_argument("--title", default="labelwise import check")
     ap.add_argument("--negative-controls", action="store_true")
     ap.add_argument("--summary-json", help="also write the summary here")
+    ap.add_argument(
+        "--self-test",
+        action="store_true",
+        help="no server: check that the comparison notices corrupted copies of the file, then exit",
+    )
     args = ap.parse_args()
+    if not args.self_test and not (args.url and args.token):
+        ap.error("--url and --token are required (or --self-test)")
 
     with open(args.tasks) as f:
         file_tasks = json.load(f)
@@ -211,6 +272,11 @@ def main():
         print(f"error: {args.tasks}: not a non-empty JSON array of tasks", file=sys.stderr)
         return 2
     classes = classes_of(args.classes_from, args.class_col)
+    if args.self_test:
+        failures = self_test(file_tasks, set(classes))
+        for f in failures:
+            print(f"MISMATCH: {f}", file=sys.stderr)
+        return 1 if failures else 0
     config = labeling_config(classes, args.from_name, args.to_name, args.text_key)
     api = Api(args.url, args.token)
     errors = []

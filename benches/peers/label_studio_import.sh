@@ -47,7 +47,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say() { printf '== %s\n' "$*"; }
+say() { printf '== [%4ss] %s\n' "$SECONDS" "$*"; }
 
 # 1. Label Studio in a venv.
 if [[ ! -x "$VENV/bin/python" ]]; then
@@ -77,6 +77,10 @@ nice -n 10 "$LW" plan "$DATA" --out "$WORK/b" --no-cache --quiet --target-precis
     --routes labeled,auto,duplicate,human \
     --from-name intent --to-name utterance --model-version labelwise-ls-check \
     --output "$WORK/b/tasks-all-routes.json"
+
+say "self-test of the comparison (no server): corrupted copies must be reported"
+"$VENV/bin/python" "$ROOT/benches/peers/label_studio_import.py" --self-test \
+    --tasks "$WORK/b/tasks-all-routes.json" --classes-from "$DATA" --from-name intent --to-name utterance
 
 # 3. A headless Label Studio with a fresh data dir.
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
