@@ -209,6 +209,12 @@ pub struct Curve {
     /// Refits on resampled points, for intervals.
     #[serde(skip)]
     pub bootstrap: Vec<PowerLaw>,
+    /// Labels the law was fitted from: the points at or above this many labels (the curve's
+    /// class-discovery phase, which continued labeling does not repeat, is left out).
+    pub fitted_from: f64,
+    /// The measured value with every label (the last point), when measured: a target it
+    /// already reaches needs no more labels, whatever the law says.
+    pub now: Option<(f64, f64)>,
 }
 
 impl Curve {
@@ -236,6 +242,62 @@ impl Curve {
             }
         }
         Curve {
+            fitted_from: points.first().map_or(0.0, |p| p.0),
+            points,
+            fit,
+            bootstrap,
+            now: None,
+        }
+    }
+
+    /// Fits the law to the points from `fit_from` on, each point the mean of its replicate
+    /// measurements (one per cross-validation fold); the bootstrap resamples each point's
+    /// replicates with replacement and refits, so the interval is the spread the folds'
+    /// disagreement implies. The last point is taken as the value now.
+    pub fn fit_replicates(
+        labels: &[f64],
+        replicates: &[Vec<f64>],
+        fit_from: usize,
+        reps: usize,
+        seed: u64,
+    ) -> Curve {
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let points: Vec<(f64, f64)> = labels
+            .iter()
+            .zip(replicates)
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(&n, r)| (n, mean(r)))
+            .collect();
+        let used: Vec<usize> = (0..labels.len())
+            .filter(|&i| i >= fit_from && !replicates[i].is_empty())
+            .collect();
+        let at = |idx: &[usize], f: &dyn Fn(usize) -> f64| -> Vec<(f64, f64)> {
+            idx.iter().map(|&i| (labels[i], f(i))).collect()
+        };
+        let fit = fit_power_law(&at(&used, &|i| mean(&replicates[i])));
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut bootstrap = Vec::with_capacity(reps);
+        if fit.is_some() {
+            for _ in 0..reps {
+                let resampled: Vec<(f64, f64)> = used
+                    .iter()
+                    .map(|&i| {
+                        let r = &replicates[i];
+                        let m = (0..r.len())
+                            .map(|_| r[rng.gen_range(0..r.len())])
+                            .sum::<f64>()
+                            / r.len() as f64;
+                        (labels[i], m)
+                    })
+                    .collect();
+                if let Some(law) = fit_power_law(&resampled) {
+                    bootstrap.push(law);
+                }
+            }
+        }
+        Curve {
+            fitted_from: used.first().map_or(0.0, |&i| labels[i]),
+            now: points.last().copied(),
             points,
             fit,
             bootstrap,
@@ -244,6 +306,11 @@ impl Curve {
 
     /// Central estimate and 10th–90th percentile interval of the labels needed to reach `y`.
     pub fn labels_for(&self, y: f64) -> Option<(f64, f64, f64)> {
+        if let Some((n, v)) = self.now {
+            if v >= y {
+                return Some((n, n, n));
+            }
+        }
         let central = self.fit?.labels_for(y)?;
         let mut boot: Vec<f64> = self
             .bootstrap
@@ -398,13 +465,50 @@ mod tests {
 /// Measured points of the two learning curves, before fitting.
 #[derive(Debug, Clone, Default)]
 pub struct CurvePoints {
-    /// (labels, estimated accuracy on the unlabeled pool).
+    /// (labels, estimated accuracy on the unlabeled pool): the mean of `accuracy_replicates`.
     pub accuracy: Vec<(f64, f64)>,
+    /// Per point, one accuracy estimate per fold (the last point: the model on all labels,
+    /// scored with each fold's threshold).
+    pub accuracy_replicates: Vec<Vec<f64>>,
+    /// Per point, the mean share of the labeled classes the subsets hold a label of.
+    pub class_share: Vec<f64>,
     /// (labels, share of the unlabeled pool auto-labelable at the target precision).
     pub coverage: Vec<(f64, f64)>,
     /// (labels, cross-validated accuracy on the held-out labeled items): kept for comparison.
     /// After active rounds the labeled items are the hard ones, so this is biased low.
     pub held_out_accuracy: Vec<(f64, f64)>,
+}
+
+/// Subsets holding a label of fewer than this share of the classes are in the class-discovery
+/// phase: their accuracy climbs by finding classes, which labeling beyond now (every class
+/// already found) does not repeat, so the law is fitted to the points past it.
+pub const MIN_CLASS_SHARE: f64 = 0.9;
+
+impl CurvePoints {
+    /// Index of the first point the law is fitted from: the first whose subsets hold at least
+    /// `MIN_CLASS_SHARE` of the classes, moved down so that at least three points remain.
+    pub fn fit_from(&self) -> usize {
+        let n = self.accuracy.len();
+        let first = self
+            .class_share
+            .iter()
+            .position(|&c| c >= MIN_CLASS_SHARE)
+            .unwrap_or(n);
+        first.min(n.saturating_sub(3))
+    }
+
+    /// The accuracy curve: the law fitted past the class-discovery phase, with the fold
+    /// bootstrap (see [`Curve::fit_replicates`]).
+    pub fn accuracy_curve(&self, reps: usize, seed: u64) -> Curve {
+        let labels: Vec<f64> = self.accuracy.iter().map(|p| p.0).collect();
+        Curve::fit_replicates(
+            &labels,
+            &self.accuracy_replicates,
+            self.fit_from(),
+            reps,
+            seed,
+        )
+    }
 }
 
 /// Up to `size` unlabeled rows, drawn uniformly with `seed`: the sample the learning curve
@@ -506,10 +610,12 @@ pub fn learning_curve(
         .iter()
         .map(Vec::len)
         .collect();
-    // held[size] = (confidence, correct) of every held-out prediction at that size;
-    // pooled[size] = confidence of every pool prediction at that size (one block per fold).
-    let mut held: Vec<Vec<(f32, bool)>> = vec![Vec::new(); size_steps.len()];
+    let n_label_classes = classes.len() as f64;
+    // held[size][fold] = (confidence, correct) of the fold's held-out predictions at that size;
+    // pooled[size][fold] = confidence of the pool predictions of that fold's model.
+    let mut held: Vec<Vec<Vec<(f32, bool)>>> = vec![Vec::new(); size_steps.len()];
     let mut pooled: Vec<Vec<Vec<f32>>> = vec![Vec::new(); size_steps.len()];
+    let mut share: Vec<Vec<f64>> = vec![Vec::new(); size_steps.len()];
     for f in 0..folds {
         let train: Vec<usize> = (0..n).filter(|&i| fold_of[i] != f).collect();
         let test: Vec<usize> = (0..n).filter(|&i| fold_of[i] == f).collect();
@@ -535,43 +641,70 @@ pub fn learning_curve(
             );
             let fitted = model.fit(xs.view(), &ys, n_classes)?;
             let (pred, conf) = crate::model::argmax_rows(&fitted.predict_proba(x_test.view())?);
-            for (r, &t) in test.iter().enumerate() {
-                held[s].push((conf[r], pred[r] == y[t]));
-            }
+            held[s].push(
+                test.iter()
+                    .enumerate()
+                    .map(|(r, &t)| (conf[r], pred[r] == y[t]))
+                    .collect(),
+            );
             pooled[s].push(max_proba(&fitted.predict_proba(x_pool.view())?));
+            share[s].push(distinct.len() as f64 / n_label_classes);
         }
     }
     let mut points = CurvePoints::default();
-    let mut last: Option<(f32, Option<f32>)> = None;
-    for (s, preds) in held.iter().enumerate() {
-        if preds.is_empty() {
+    // The largest size's per-fold ATC thresholds and pooled certified threshold.
+    let mut last: Option<(Vec<f32>, Option<f32>)> = None;
+    for s in 0..size_steps.len() {
+        if held[s].is_empty() {
             continue;
         }
         // The models at this step saw `size_steps[s]` labels (of a training part of n·(k−1)/k).
         let labels = size_steps[s] as f64;
-        let acc = preds.iter().filter(|p| p.1).count() as f64 / preds.len() as f64;
-        let atc = atc_threshold(preds).unwrap_or(f32::INFINITY);
-        let conf: Vec<f32> = preds.iter().map(|p| p.0).collect();
-        let correct: Vec<bool> = preds.iter().map(|p| p.1).collect();
+        let all: Vec<(f32, bool)> = held[s].iter().flatten().copied().collect();
+        let acc = all.iter().filter(|p| p.1).count() as f64 / all.len() as f64;
+        let thresholds: Vec<f32> = held[s]
+            .iter()
+            .map(|h| atc_threshold(h).unwrap_or(f32::INFINITY))
+            .collect();
+        let reps: Vec<f64> = thresholds
+            .iter()
+            .zip(&pooled[s])
+            .map(|(&t, c)| share_above(c, t))
+            .collect();
+        let conf: Vec<f32> = all.iter().map(|p| p.0).collect();
+        let correct: Vec<bool> = all.iter().map(|p| p.1).collect();
         let certified =
             select_threshold(&conf, &correct, target_precision, 0.95, 30, 0).map(|t| t.threshold);
-        let mean = |f: &dyn Fn(&[f32]) -> f64| {
-            pooled[s].iter().map(|c| f(c)).sum::<f64>() / pooled[s].len() as f64
-        };
-        let pool_acc = mean(&|c| share_above(c, atc));
-        let cov = certified.map_or(0.0, |t| mean(&|c| share_at_or_above(c, t)));
+        let cov = certified.map_or(0.0, |t| {
+            pooled[s]
+                .iter()
+                .map(|c| share_at_or_above(c, t))
+                .sum::<f64>()
+                / pooled[s].len() as f64
+        });
         points.held_out_accuracy.push((labels, acc));
-        points.accuracy.push((labels, pool_acc));
+        points
+            .accuracy
+            .push((labels, reps.iter().sum::<f64>() / reps.len() as f64));
+        points.accuracy_replicates.push(reps);
+        points
+            .class_share
+            .push(share[s].iter().sum::<f64>() / share[s].len() as f64);
         points.coverage.push((labels, cov));
-        last = Some((atc, certified));
+        last = Some((thresholds, certified));
     }
-    // All labels: the model the user has now, with the largest size's thresholds.
-    if let Some((atc, certified)) = last {
+    // All labels: the model the user has now, scored with the largest size's thresholds.
+    if let Some((thresholds, certified)) = last {
         if n as f64 > points.accuracy.last().map_or(0.0, |p| p.0) {
             let xs = emb.select(ndarray::Axis(0), labeled);
             let fitted = model.fit(xs.view(), y, n_classes)?;
             let conf = max_proba(&fitted.predict_proba(x_pool.view())?);
-            points.accuracy.push((n as f64, share_above(&conf, atc)));
+            let reps: Vec<f64> = thresholds.iter().map(|&t| share_above(&conf, t)).collect();
+            points
+                .accuracy
+                .push((n as f64, reps.iter().sum::<f64>() / reps.len() as f64));
+            points.accuracy_replicates.push(reps);
+            points.class_share.push(1.0);
             points.coverage.push((
                 n as f64,
                 certified.map_or(0.0, |t| share_at_or_above(&conf, t)),

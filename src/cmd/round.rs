@@ -475,7 +475,7 @@ impl<'a> Round<'a> {
             &budget::pool_sample(&labeled_mask, 2000, seed),
             seed,
         )?;
-        let accuracy = Curve::fit(points.accuracy, 200, seed);
+        let accuracy = points.accuracy_curve(200, seed);
         let coverage = Curve::fit(points.coverage, 200, seed ^ 1);
         let reach = |curve: &Curve, target: f64| -> Reach {
             let est = curve.labels_for(target);
