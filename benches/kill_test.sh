@@ -12,12 +12,20 @@
 #      - checks the out folder: every non-temp file must be complete (Parquet readable by pyarrow,
 #        JSON parseable, CSV ending in a newline, HTML closed) and equal to the reference's file;
 #        `.labelwise-*.tmp` temp files are allowed but reported;
-#      - checks the cache folder: every `.lwc` entry present is byte-identical to the reference's;
+#      - checks the cache folder: the graph entry, if present, is byte-identical to the
+#        reference's; graph-build checkpoints (`ckpt-*.lwc`: the k-means partition and finished
+#        chunks of rows) are complete (header length = file length) and byte-identical to any
+#        earlier sighting of the same checkpoint (they are deterministic);
 #      - reruns `plan` to completion with the same cache and out folder and checks its outputs are
 #        byte-identical to the reference (summary.json compared without `timings` and
-#        `graph.cache_hit`).
+#        `graph.cache_hit`), that no temp file is left in the out folder or the cache (a killed
+#        run's temps are removed by the rerun) and that the checkpoints were deleted;
+#      - records whether the rerun resumed the graph build from checkpoints (how many chunks) and
+#        its graph-stage time against the reference's cold graph stage.
 # 4. Corrupts the cache entry (truncate to half; flip one byte in the payload) and checks the rerun
-#    does not trust it (graph.cache_hit = false), rebuilds an identical entry and identical outputs.
+#    does not trust it (graph.cache_hit = false), rebuilds an identical entry and identical outputs;
+#    then the same for a checkpoint: a run killed mid-graph, one chunk truncated and one flipped,
+#    and the rerun must produce identical outputs.
 # Prints a summary; exits 1 on any failure.
 set -u
 cd "$(dirname "$0")/.."
@@ -118,7 +126,38 @@ PY
 }
 
 cache_entries() { ls "$RUN/cache" 2>/dev/null | grep -c '\.lwc$'; }
-cache_temps() { ls -a "$RUN/cache" 2>/dev/null | grep '^\.labelwise-.*\.tmp$' | tr '\n' ' '; }
+ckpt_entries() { ls "$RUN/cache" 2>/dev/null | grep -c '^ckpt-.*\.lwc$'; }
+cache_temps() { ls -a "$RUN/cache" 2>/dev/null | grep -E '^\.labelwise-.*\.tmp$|^\.tmp-' | tr '\n' ' '; }
+graph_seconds() { python3 -c "import json;print([s['seconds'] for s in json.load(open('$1/summary.json'))['timings'] if s['stage']=='graph'][0])"; }
+SEEN="$WORK/seen-ckpt"; rm -rf "$SEEN"; mkdir -p "$SEEN"
+# Checkpoint entries right after a kill: complete, and equal to earlier sightings. Prints a
+# description (partition yes/no, chunk count); exits 1 on a torn or differing entry.
+check_ckpts() {
+  python3 - "$RUN/cache" "$SEEN" <<'PY'
+import os, shutil, struct, sys
+cache, seen = sys.argv[1:]
+bad, chunks, part = [], 0, False
+for f in sorted(os.listdir(cache)):
+    if not (f.startswith("ckpt-") and f.endswith(".lwc")):
+        continue
+    p = os.path.join(cache, f)
+    b = open(p, "rb").read()
+    if len(b) < 52 or b[:8] != b"LWCACHE\0" or struct.unpack("<Q", b[12:20])[0] != len(b) - 52:
+        bad.append(f"{f}: torn (length {len(b)})"); continue
+    kind = b[20:24]
+    if kind == b"LWKP": part = True
+    elif kind == b"LWCK": chunks += 1
+    else: bad.append(f"{f}: unknown payload {kind!r}")
+    s = os.path.join(seen, f)
+    if os.path.exists(s):
+        if open(s, "rb").read() != b: bad.append(f"{f}: differs from an earlier run's same checkpoint")
+    else:
+        shutil.copyfile(p, s)
+print(f"partition={'yes' if part else 'no'} chunks={chunks}")
+for x in bad: print("BAD " + x)
+sys.exit(1 if bad else 0)
+PY
+}
 cache_hit() { python3 -c "import json;print(json.load(open('$RUN/out/summary.json'))['graph']['cache_hit'])"; }
 
 # ---- reference run -------------------------------------------------------------------------
@@ -133,7 +172,10 @@ t = json.load(open('$REF/out/summary.json'))['timings']
 print(' '.join(f\"{s['stage']}:{s['seconds']:.1f}\" for s in t))")
 note "reference run: ${T}s  stages: $STAGES"
 note "reference outputs: $(ls "$REF/out" | tr '\n' ' ')"
-REF_ENTRY=$(ls "$REF/cache"/*.lwc | head -1)
+REF_ENTRY=$(ls "$REF/cache"/graph-*.lwc | head -1)
+REF_GRAPH=$(graph_seconds "$REF/out")
+[ "$(ls "$REF/cache" | grep -c '^ckpt-')" -eq 0 ] || fail "reference run left checkpoint entries in the cache"
+note "reference graph stage: ${REF_GRAPH}s (cold, writing checkpoints)"
 
 # Kill moments: stratified, seeded.
 MOMENTS=$(python3 -c "
@@ -160,6 +202,8 @@ print('after-write')"
 declare -A STAGE_COUNT
 i=0
 RERUN_TIMES=""
+RESUMED=0
+RESUMED_GRAPH=""
 for m in $MOMENTS; do
   i=$((i + 1))
   rm -rf "$RUN"; mkdir -p "$RUN"
@@ -175,12 +219,14 @@ for m in $MOMENTS; do
   STAGE_COUNT[$stage]=$(( ${STAGE_COUNT[$stage]:-0} + 1 ))
   state=$(check_after_kill) || fail "kill $i: incomplete file in out folder: $(echo "$state" | grep BAD)"
   entries=$(cache_entries)
-  for e in "$RUN"/cache/*.lwc; do
+  for e in "$RUN"/cache/graph-*.lwc; do
     [ -e "$e" ] || continue
     cmp -s "$e" "$REF_ENTRY" || fail "kill $i: cache entry $(basename "$e") differs from the reference entry (torn?)"
   done
+  ck=$(check_ckpts) || fail "kill $i: bad checkpoint: $(echo "$ck" | grep BAD)"
+  ck=$(echo "$ck" | head -1)
   ctemps=$(cache_temps)
-  note "kill $i at ${m}s (stage ~$stage, killed: $killed): out $(echo "$state" | grep '^present=' ) $(echo "$state" | grep '^temps=' | sed 's/^temps=/out-temps=/'); cache entries=$entries cache-temps=${ctemps:--}"
+  note "kill $i at ${m}s (stage ~$stage, killed: $killed): out $(echo "$state" | grep '^present=' ) $(echo "$state" | grep '^temps=' | sed 's/^temps=/out-temps=/'); cache entries=$entries (checkpoints: $ck) cache-temps=${ctemps:--}"
   t1=$(now)
   if ! plan; then
     fail "kill $i: rerun failed"
@@ -188,11 +234,20 @@ for m in $MOMENTS; do
   fi
   dt=$(python3 -c "print(f'{$(now) - $t1:.1f}')")
   hit=$(cache_hit)
+  gs=$(graph_seconds "$RUN/out")
   RERUN_TIMES="$RERUN_TIMES $dt"
   compare_outputs "kill $i rerun" || fail "kill $i: rerun outputs differ from the uninterrupted run"
   left_out=$(ls -a "$RUN/out" | grep -c '^\.labelwise-.*\.tmp$')
-  left_cache=$(ls -a "$RUN/cache" | grep -c '^\.labelwise-.*\.tmp$')
-  note "  rerun ${dt}s, graph.cache_hit=$hit, outputs identical; temp files still present after rerun: out=$left_out cache=$left_cache"
+  left_cache=$(cache_temps | wc -w)
+  left_ckpt=$(ckpt_entries)
+  [ "$left_out" -eq 0 ] && [ "$left_cache" -eq 0 ] || fail "kill $i: temp files left after the rerun: out=$left_out cache=$left_cache"
+  [ "$left_ckpt" -eq 0 ] || fail "kill $i: $left_ckpt checkpoint entries left after the rerun"
+  nchunks=$(echo "$ck" | sed 's/.*chunks=//')
+  if [ "$hit" = "True" ]; then how="graph from cache"
+  elif [ "$nchunks" -gt 0 ] || echo "$ck" | grep -q 'partition=yes'; then
+    how="resumed ($ck)"; RESUMED=$((RESUMED + 1)); RESUMED_GRAPH="$RESUMED_GRAPH $gs"
+  else how="cold graph build"; fi
+  note "  rerun ${dt}s, graph stage ${gs}s (cold reference ${REF_GRAPH}s) — $how; graph.cache_hit=$hit, outputs identical; temps left after rerun: out=$left_out cache=$left_cache; checkpoints left: $left_ckpt"
 done
 
 # ---- torn / corrupted cache entries --------------------------------------------------------
@@ -216,8 +271,36 @@ open(p, 'wb').write(bytes(b))"
 corrupt_case "truncated cache entry" "b = b[:len(b) // 2]"
 corrupt_case "flipped byte in cache entry" "b[len(b) // 2] ^= 0x40"
 
+# A torn checkpoint: kill a run late in the graph stage (after most chunks), truncate one chunk
+# and flip a byte in another; the rerun must ignore both and still match the reference.
+torn_ckpt_case() {
+  rm -rf "$RUN"; mkdir -p "$RUN"
+  local at=$(python3 -c "
+import json
+t = json.load(open('$REF/out/summary.json'))['timings']
+wall = $T; total = sum(s['seconds'] for s in t); acc = wall - total
+for s in t:
+    if s['stage'] == 'graph': print(f\"{acc + 0.8 * s['seconds']:.2f}\"); break
+    acc += s['seconds']")
+  "${PLAN[@]}" & local pid=$!
+  sleep "$at"; kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  local chunks=( $(ls "$RUN/cache" | grep '^ckpt-.*-c[0-9]*\.lwc$') )
+  if [ "${#chunks[@]}" -lt 2 ]; then note "torn checkpoint: only ${#chunks[@]} chunks after a kill at ${at}s; case skipped"; return; fi
+  python3 -c "
+p = '$RUN/cache/${chunks[0]}'; b = open(p, 'rb').read(); open(p, 'wb').write(b[:len(b) // 2])
+p = '$RUN/cache/${chunks[1]}'; b = bytearray(open(p, 'rb').read()); b[len(b) // 2] ^= 0x40; open(p, 'wb').write(bytes(b))"
+  local t1=$(now)
+  if ! plan; then fail "torn checkpoint: rerun failed"; return; fi
+  local dt=$(python3 -c "print(f'{$(now) - $t1:.1f}')")
+  compare_outputs "torn checkpoint" || fail "torn checkpoint: outputs differ"
+  [ "$(ckpt_entries)" -eq 0 ] || fail "torn checkpoint: checkpoints left after the rerun"
+  note "torn checkpoint: killed at ${at}s with ${#chunks[@]} chunks saved, one truncated and one flipped; rerun ${dt}s, graph stage $(graph_seconds "$RUN/out")s, outputs identical"
+}
+torn_ckpt_case
+
 # ---- summary -------------------------------------------------------------------------------
 note ""
 note "summary: reference ${T}s; $i kills; stage at kill:$(for s in "${!STAGE_COUNT[@]}"; do printf ' %s=%s' "$s" "${STAGE_COUNT[$s]}"; done)"
 note "rerun times (s):$RERUN_TIMES"
+note "reruns that resumed the graph build from checkpoints: $RESUMED of $i; their graph-stage times (s):${RESUMED_GRAPH:- -} vs cold ${REF_GRAPH}s"
 if [ "$FAILS" -eq 0 ]; then note "kill_test: PASS"; exit 0; else note "kill_test: $FAILS failure(s)"; exit 1; fi

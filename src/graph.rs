@@ -234,6 +234,8 @@ pub struct ResumeStats {
     pub chunks_resumed: usize,
     /// Whether the partitioned route's k-means centroids were loaded instead of fitted.
     pub partition_resumed: bool,
+    /// Partitioned route: chunks of refined rows loaded (when all are, nothing is searched).
+    pub refined_resumed: usize,
 }
 
 /// [`build`], checkpointing into `store` as it goes and resuming from what an interrupted
@@ -344,23 +346,38 @@ fn chunk_from_bytes(
     true
 }
 
-/// Fills `nb`/`cs` (n·k each) chunk by chunk: a chunk is loaded from `store` when it holds a
-/// valid checkpoint named `<tag>-c<index>`, else computed by `compute(rows, nb, cs)` and saved.
-/// Without a store the rows are still cut into the same chunks (`chunk` rows each).
-#[allow(clippy::too_many_arguments)]
-fn fill_chunks(
+/// Loads every chunk `store` holds a valid checkpoint of (named `<tag>-c<index>`, `chunk` rows
+/// each) into `nb`/`cs` (n·k each); returns which chunks were loaded.
+fn load_chunks(
     store: Option<&dyn CheckpointStore>,
     tag: &str,
-    n: usize,
-    k: usize,
-    chunk: usize,
+    (n, k, chunk): (usize, usize, usize),
     nb: &mut [u32],
     cs: &mut [f32],
-    progress: &ProgressBar,
+) -> Vec<bool> {
+    nb.chunks_mut(chunk * k)
+        .zip(cs.chunks_mut(chunk * k))
+        .enumerate()
+        .map(|(c, (nbc, csc))| {
+            store
+                .and_then(|s| s.load(&format!("{tag}-c{c}")))
+                .is_some_and(|bytes| chunk_from_bytes(&bytes, n, k, c * chunk, nbc, csc))
+        })
+        .collect()
+}
+
+/// Computes the chunks not `loaded` with `compute(rows, nb, cs)`, in order, saving each to
+/// `store` as soon as it is done (see [`load_chunks`] for the layout). `progress` advances by
+/// the rows of every chunk, loaded or computed, when given.
+fn compute_chunks(
+    store: Option<&dyn CheckpointStore>,
+    tag: &str,
+    (n, k, chunk): (usize, usize, usize),
+    (nb, cs): (&mut [u32], &mut [f32]),
+    loaded: &[bool],
+    progress: Option<&ProgressBar>,
     mut compute: impl FnMut(Range<usize>, &mut [u32], &mut [f32]) -> Result<()>,
-) -> Result<(usize, usize)> {
-    let mut resumed = 0;
-    let chunks = n.div_ceil(chunk);
+) -> Result<()> {
     for (c, (nbc, csc)) in nb
         .chunks_mut(chunk * k)
         .zip(cs.chunks_mut(chunk * k))
@@ -368,22 +385,21 @@ fn fill_chunks(
     {
         let start = c * chunk;
         let rows = start..start + nbc.len() / k;
-        let name = format!("{tag}-c{c}");
-        if let Some(bytes) = store.and_then(|s| s.load(&name)) {
-            if chunk_from_bytes(&bytes, n, k, start, nbc, csc) {
-                resumed += 1;
-                progress.inc(rows.len() as u64);
-                continue;
+        if !loaded[c] {
+            compute(rows.clone(), nbc, csc)?;
+            // A sentinel left in means NaN input: the build fails later, nothing worth saving.
+            if let Some(s) = store.filter(|_| !nbc.contains(&u32::MAX)) {
+                s.save(
+                    &format!("{tag}-c{c}"),
+                    &chunk_to_bytes(n, k, start, nbc, csc),
+                );
             }
         }
-        compute(rows.clone(), nbc, csc)?;
-        // A sentinel left in means NaN input: the build fails below, nothing worth saving.
-        if let Some(s) = store.filter(|_| !nbc.contains(&u32::MAX)) {
-            s.save(&name, &chunk_to_bytes(n, k, start, nbc, csc));
+        if let Some(p) = progress {
+            p.inc(rows.len() as u64);
         }
-        progress.inc(rows.len() as u64);
     }
-    Ok((chunks, resumed))
+    Ok(())
 }
 
 /// A leftover sentinel means a score was NaN (non-finite embeddings reached us).
@@ -512,15 +528,15 @@ fn exact(
     let mut cosines = vec![0f32; n * k];
     let chunk = if store.is_some() { chunk_rows(n) } else { n };
     let tag = format!("x{chunk}");
-    let (chunks, resumed) = fill_chunks(
+    let dims = (n, k, chunk);
+    let loaded = load_chunks(store, &tag, dims, &mut neighbors, &mut cosines);
+    compute_chunks(
         store,
         &tag,
-        n,
-        k,
-        chunk,
-        &mut neighbors,
-        &mut cosines,
-        progress,
+        dims,
+        (&mut neighbors, &mut cosines),
+        &loaded,
+        Some(progress),
         |rows, nb, cs| {
             let qv = emb.slice(s![rows.clone(), ..]);
             exact_topk(emb, qv, &self_ids[rows], k, nb, cs, None);
@@ -528,9 +544,9 @@ fn exact(
         },
     )?;
     let stats = ResumeStats {
-        chunks: if store.is_some() { chunks } else { 0 },
-        chunks_resumed: resumed,
-        partition_resumed: false,
+        chunks: if store.is_some() { loaded.len() } else { 0 },
+        chunks_resumed: loaded.iter().filter(|&&l| l).count(),
+        ..ResumeStats::default()
     };
     let graph = NeighborGraph {
         k,
@@ -589,13 +605,14 @@ fn partition_from_bytes(b: &[u8], lists: usize, d: usize) -> Option<Array2<f32>>
 }
 
 /// Partitioned route: k-means into ≈√n lists; each item searches the members of its `probes`
-/// nearest lists exactly, then one neighbour-of-neighbour refinement pass ([`refine`]).
+/// nearest lists exactly, then one neighbour-of-neighbour refinement pass ([`refine_rows`]).
 ///
 /// The k-means partition is seeded, hence the same on a rerun; given a store it is saved right
 /// after fitting and reloaded on resume (which skips the fit). Rows are then searched in fixed
 /// chunks ([`chunk_rows`], always, so checkpointing cannot change the GEMM shapes), each saved
 /// under a name carrying a hash of the centroids, so a chunk computed against another
-/// partition is never mixed in. Refinement reads every row, so it runs after the last chunk.
+/// partition is never mixed in. Refinement reads every searched row, so it runs after the last
+/// search chunk, in the same chunks, checkpointed as well.
 fn partitioned(
     emb: ArrayView2<f32>,
     k: usize,
@@ -621,50 +638,97 @@ fn partitioned(
             km.centroids
         }
     };
-    let top = kmeans::assign_top(emb, centroids.view(), probes)?;
+    let chunk = chunk_rows(n);
+    let dims = (n, k, chunk);
     let tag = {
         let mut h = blake3::Hasher::new();
         h.update(b"labelwise-partitioned-chunks-v1");
         h.update(&partition_to_bytes(centroids.view()));
-        h.update(&(top.p as u64).to_le_bytes());
-        h.update(&(chunk_rows(n) as u64).to_le_bytes());
+        h.update(&(probes.min(nlist) as u64).to_le_bytes());
+        h.update(&(chunk as u64).to_le_bytes());
         format!("p{}", &h.finalize().to_hex()[..16])
     };
-    // Membership: nearest list (= first probe).
-    let home: Vec<u32> = (0..n).map(|i| top.ids[i * top.p]).collect();
-    let (m_off, m_ord) = kmeans::bucket_by(&home, nlist);
-    let lists = Lists {
-        emb,
-        k,
-        nlist,
-        top: &top,
-        m_off: &m_off,
-        m_ord: &m_ord,
-    };
+    let refined_tag = format!("{tag}-r");
+    // Refined rows first: when every chunk of them was saved, the build is already done.
     let mut neighbors = vec![0u32; n * k];
     let mut cosines = vec![0f32; n * k];
-    let (chunks, resumed) = fill_chunks(
+    let refined = load_chunks(store, &refined_tag, dims, &mut neighbors, &mut cosines);
+    let mut stats = ResumeStats {
+        chunks: if store.is_some() { refined.len() } else { 0 },
+        partition_resumed,
+        refined_resumed: refined.iter().filter(|&&l| l).count(),
+        ..ResumeStats::default()
+    };
+    if store.is_some() && refined.iter().all(|&l| l) {
+        progress.inc(n as u64);
+        let graph = NeighborGraph {
+            k,
+            neighbors,
+            cosines,
+        };
+        return Ok((graph, stats));
+    }
+    // The search, chunk by chunk. Its lists (the probes of every row) are needed only for
+    // chunks not checkpointed, so they are computed on first need.
+    let mut s_nb = vec![0u32; n * k];
+    let mut s_cs = vec![0f32; n * k];
+    let searched = load_chunks(store, &tag, dims, &mut s_nb, &mut s_cs);
+    stats.chunks_resumed = searched.iter().filter(|&&l| l).count();
+    let mut lists: Option<(TopCentroids, Vec<usize>, Vec<u32>)> = None;
+    compute_chunks(
         store,
         &tag,
-        n,
-        k,
-        chunk_rows(n),
-        &mut neighbors,
-        &mut cosines,
-        progress,
-        |rows, nb, cs| lists.search(rows, nb, cs),
+        dims,
+        (&mut s_nb, &mut s_cs),
+        &searched,
+        Some(progress),
+        |rows, nb, cs| {
+            if lists.is_none() {
+                let top = kmeans::assign_top(emb, centroids.view(), probes)?;
+                // Membership: nearest list (= first probe).
+                let home: Vec<u32> = (0..n).map(|i| top.ids[i * top.p]).collect();
+                let (m_off, m_ord) = kmeans::bucket_by(&home, nlist);
+                lists = Some((top, m_off, m_ord));
+            }
+            let Some((top, m_off, m_ord)) = &lists else {
+                return Err(Error::Internal("partition lists missing".into()));
+            };
+            Lists {
+                emb,
+                k,
+                nlist,
+                top,
+                m_off,
+                m_ord,
+            }
+            .search(rows, nb, cs)
+        },
     )?;
-    let stats = ResumeStats {
-        chunks: if store.is_some() { chunks } else { 0 },
-        chunks_resumed: resumed,
-        partition_resumed,
+    drop(lists);
+    let searched = NeighborGraph {
+        k,
+        neighbors: s_nb,
+        cosines: s_cs,
     };
+    // Refinement reads every searched row and writes its own: chunked and checkpointed too.
+    compute_chunks(
+        store,
+        &refined_tag,
+        dims,
+        (&mut neighbors, &mut cosines),
+        &refined,
+        None,
+        |rows, nb, cs| {
+            refine_rows(emb, &searched, REFINE_EXPAND, rows, nb, cs);
+            Ok(())
+        },
+    )?;
     let graph = NeighborGraph {
         k,
         neighbors,
         cosines,
     };
-    Ok((refine(emb, &graph, REFINE_EXPAND), stats))
+    Ok((graph, stats))
 }
 
 /// The partition the partitioned route searches: list members and each row's probed lists.
@@ -776,19 +840,27 @@ impl Lists<'_, '_> {
 /// Neighbours whose own lists are scanned in the refinement pass.
 const REFINE_EXPAND: usize = 8;
 
-/// One neighbour-of-neighbour pass (as in NN-descent): every item also considers the
-/// neighbours of its first `expand` neighbours, which recovers most of what the probed lists
-/// missed (neighbours across list boundaries) for about `expand · k` dot products per item.
-/// Reads the old graph, writes each item's own row: deterministic.
-fn refine(emb: ArrayView2<f32>, g: &NeighborGraph, expand: usize) -> NeighborGraph {
+/// One neighbour-of-neighbour pass (as in NN-descent) over the rows `rows`, into `nb`/`cs`:
+/// every item also considers the neighbours of its first `expand` neighbours, which recovers
+/// most of what the probed lists missed (neighbours across list boundaries) for about
+/// `expand · k` dot products per item. Reads the searched graph `g`, writes each item's own
+/// row: deterministic, and the same whichever rows are done together.
+fn refine_rows(
+    emb: ArrayView2<f32>,
+    g: &NeighborGraph,
+    expand: usize,
+    rows: Range<usize>,
+    nb: &mut [u32],
+    cs: &mut [f32],
+) {
     let k = g.k;
-    let mut neighbors = g.neighbors.clone();
-    let mut cosines = g.cosines.clone();
-    neighbors
-        .par_chunks_mut(k)
-        .zip(cosines.par_chunks_mut(k))
+    nb.copy_from_slice(&g.neighbors[rows.start * k..rows.end * k]);
+    cs.copy_from_slice(&g.cosines[rows.start * k..rows.end * k]);
+    nb.par_chunks_mut(k)
+        .zip(cs.par_chunks_mut(k))
         .enumerate()
-        .for_each_init(Vec::new, |cand: &mut Vec<u32>, (i, (nb, cs))| {
+        .for_each_init(Vec::new, |cand: &mut Vec<u32>, (u, (nb, cs))| {
+            let i = rows.start + u;
             let (own, _) = g.row(i);
             cand.clear();
             for &j in own.iter().take(expand) {
@@ -807,11 +879,6 @@ fn refine(emb: ArrayView2<f32>, g: &NeighborGraph, expand: usize) -> NeighborGra
                 }
             }
         });
-    NeighborGraph {
-        k,
-        neighbors,
-        cosines,
-    }
 }
 
 /// Recall@10 of `graph` against an exact search, on a seeded sample of `sample` items (all
@@ -1009,33 +1076,55 @@ mod tests {
         let x = clustered(6000, 24, 20, 0.8, 3);
         let hidden = ProgressBar::hidden();
         for kind in [IndexKind::Exact, IndexKind::Partitioned] {
+            let part = kind == IndexKind::Partitioned;
             let p = params(8, kind);
             let (plain, _) = build(x.view(), &p, &hidden).unwrap();
             let store = MemStore::default();
             let (cold, _, st) = build_resumable(x.view(), &p, &hidden, Some(&store)).unwrap();
             assert_eq!(cold, plain, "{kind:?}: checkpointing changes nothing");
             assert_eq!(st.chunks, 3, "{kind:?}: 6000 rows in 2048-row chunks");
-            assert_eq!(st.chunks_resumed, 0);
+            assert_eq!((st.chunks_resumed, st.refined_resumed), (0, 0));
             assert!(!st.partition_resumed);
             let names = store.chunk_names();
-            assert_eq!(names.len(), 3, "{names:?}");
-            // A kill: chunk 1 never written; chunk 0 holds a self-loop (wrong content with a
-            // valid checksum, which only a bug could produce): both are recomputed.
-            store.0.lock().unwrap().remove(&names[1]);
+            let (refined, searched): (Vec<String>, Vec<String>) =
+                names.iter().cloned().partition(|n| n.contains("-r-"));
+            assert_eq!(searched.len(), 3, "{names:?}");
+            assert_eq!(refined.len(), if part { 3 } else { 0 }, "{names:?}");
+            // Killed during the search: no refined rows yet, chunk 1 never written, chunk 0
+            // holding a self-loop (wrong content under a valid checksum, which only a bug
+            // could produce): both are recomputed, chunk 2 is resumed.
             {
                 let mut m = store.0.lock().unwrap();
-                let b = m.get_mut(&names[0]).unwrap();
+                for r in &refined {
+                    m.remove(r);
+                }
+                m.remove(&searched[1]);
+                let b = m.get_mut(&searched[0]).unwrap();
                 b[CHUNK_HEADER..CHUNK_HEADER + 4].copy_from_slice(&0u32.to_le_bytes());
-                // row 0's first neighbour = 0
             }
             let (resumed, _, st) = build_resumable(x.view(), &p, &hidden, Some(&store)).unwrap();
             assert_eq!(resumed, plain, "{kind:?}: resumed graph is bit-identical");
-            assert_eq!((st.chunks, st.chunks_resumed), (3, 1), "{kind:?} {names:?}");
-            assert_eq!(st.partition_resumed, kind == IndexKind::Partitioned);
-            // Everything checkpointed now: nothing left to compute, same graph.
+            assert_eq!(
+                (st.chunks, st.chunks_resumed, st.refined_resumed),
+                (3, 1, 0)
+            );
+            assert_eq!(st.partition_resumed, part);
+            if part {
+                // Killed during refinement: every searched chunk and two refined ones saved.
+                store.0.lock().unwrap().remove(&refined[2]);
+                let (g, _, st) = build_resumable(x.view(), &p, &hidden, Some(&store)).unwrap();
+                assert_eq!(g, plain, "resumed refinement is bit-identical");
+                assert_eq!((st.chunks_resumed, st.refined_resumed), (3, 2));
+            }
+            // Everything checkpointed: nothing left to compute, same graph.
             let (again, _, st) = build_resumable(x.view(), &p, &hidden, Some(&store)).unwrap();
             assert_eq!(again, plain);
-            assert_eq!(st.chunks_resumed, 3);
+            let resumed = if part {
+                st.refined_resumed
+            } else {
+                st.chunks_resumed
+            };
+            assert_eq!(resumed, 3);
         }
     }
 

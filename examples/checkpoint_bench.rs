@@ -1,0 +1,142 @@
+//! What checkpointing costs a cold graph build, and what resuming saves (issue 9). Release mode:
+//!
+//! ```text
+//! cargo run --release --example synth -- --rows 200000 --dim 384 --out /tmp/synth200k.parquet
+//! cargo run --release --example checkpoint_bench -- /tmp/synth200k.parquet [REPS] [auto|exact|partitioned]
+//! ```
+//!
+//! Per repetition, side by side (the machine is shared, so compare within a repetition):
+//! 1. `plain`: `graph::build`, no checkpoints;
+//! 2. `ckpt-cold`: `build_resumable` into an empty cache folder (every chunk and the partition
+//!    written, fsynced);
+//! 3. `resume-50%`: refined chunks and odd-numbered search chunks deleted (a kill halfway
+//!    through the search): partition and half the search chunks loaded, the rest computed;
+//! 4. `resume-search`: refined chunks deleted (a kill after the search, before refinement);
+//! 5. `resume-100%`: every chunk present (a kill after the graph was built, e.g. while its
+//!    recall is measured, before the final cache entry is written).
+//!
+//! Every resumed graph is checked bit-identical to `plain`. Prints one line per build.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+use labelwise::cache::{Cache, Checkpoints};
+use labelwise::dataset::{self, LoadOptions};
+use labelwise::graph::{self, CheckpointStore, GraphParams, IndexKind};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(file) = args.first() else {
+        eprintln!("usage: checkpoint_bench FILE.parquet [REPS] [auto|exact|partitioned]");
+        std::process::exit(2);
+    };
+    let reps: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let index = match args.get(2).map(String::as_str) {
+        Some("exact") => IndexKind::Exact,
+        Some("partitioned") => IndexKind::Partitioned,
+        _ => IndexKind::Auto,
+    };
+    let t = Instant::now();
+    let data = dataset::load(&[PathBuf::from(file)], &LoadOptions::default()).expect("load");
+    let emb = data.embeddings.view();
+    let n = emb.nrows();
+    println!(
+        "loaded {n} x {} in {:.1}s; threads {}",
+        emb.ncols(),
+        t.elapsed().as_secs_f64(),
+        rayon::current_num_threads()
+    );
+    let params = GraphParams {
+        index,
+        ..GraphParams::default()
+    };
+    let hidden = ProgressBar::hidden();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for rep in 0..reps {
+        let t = Instant::now();
+        let (plain, route) = graph::build(emb, &params, &hidden).expect("build");
+        let t_plain = t.elapsed().as_secs_f64();
+        println!("rep {rep} plain          {t_plain:7.2}s  route {route:?}");
+
+        let cache = Cache::open(dir.path().join(format!("cache{rep}"))).expect("cache");
+        let ck = Checkpoints::new(&cache, &format!("graph-bench-{rep}"));
+        let store: &dyn CheckpointStore = &ck;
+        let t = Instant::now();
+        let (g, _, st) = graph::build_resumable(emb, &params, &hidden, Some(store)).expect("b");
+        let t_cold = t.elapsed().as_secs_f64();
+        assert!(g == plain, "checkpointed build differs");
+        let bytes: u64 = std::fs::read_dir(cache.dir())
+            .expect("dir")
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        println!(
+            "rep {rep} ckpt-cold      {t_cold:7.2}s  ({:+.1}% vs plain; {} chunks, {:.1} MB written)",
+            100.0 * (t_cold / t_plain - 1.0),
+            st.chunks,
+            bytes as f64 / 1e6
+        );
+
+        // A kill midway through the search: no refined rows, half the searched ones.
+        drop_chunks(cache.dir(), |refined, i| refined || i % 2 == 1);
+        let t = Instant::now();
+        let (g, _, st) = graph::build_resumable(emb, &params, &hidden, Some(store)).expect("b");
+        let t_half = t.elapsed().as_secs_f64();
+        assert!(g == plain, "resumed build differs");
+        println!(
+            "rep {rep} resume-50%     {t_half:7.2}s  ({:.0}% of plain; {}/{} search chunks resumed, partition {})",
+            100.0 * t_half / t_plain,
+            st.chunks_resumed,
+            st.chunks,
+            if st.partition_resumed { "resumed" } else { "refitted" }
+        );
+
+        // A kill after the search, before refinement.
+        drop_chunks(cache.dir(), |refined, _| refined);
+        let t = Instant::now();
+        let (g, _, st) = graph::build_resumable(emb, &params, &hidden, Some(store)).expect("b");
+        let t_s = t.elapsed().as_secs_f64();
+        assert!(g == plain, "resumed build differs");
+        println!(
+            "rep {rep} resume-search  {t_s:7.2}s  ({:.0}% of plain; {}/{} search chunks resumed, {} refined)",
+            100.0 * t_s / t_plain,
+            st.chunks_resumed,
+            st.chunks,
+            st.refined_resumed
+        );
+
+        let t = Instant::now();
+        let (g, _, st) = graph::build_resumable(emb, &params, &hidden, Some(store)).expect("b");
+        let t_full = t.elapsed().as_secs_f64();
+        assert!(g == plain, "resumed build differs");
+        println!(
+            "rep {rep} resume-100%    {t_full:7.2}s  ({:.0}% of plain; {}/{} search, {} refined chunks resumed)",
+            100.0 * t_full / t_plain,
+            st.chunks_resumed,
+            st.chunks,
+            st.refined_resumed
+        );
+        println!("rep {rep} cleared {} checkpoint entries", ck.clear());
+    }
+}
+
+/// Deletes the chunk checkpoints for which `drop(refined, index)` holds.
+fn drop_chunks(dir: &std::path::Path, drop: impl Fn(bool, usize) -> bool) {
+    for e in std::fs::read_dir(dir).expect("dir").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((head, tail)) = name.rsplit_once("-c") else {
+            continue;
+        };
+        let Some(i) = tail
+            .strip_suffix(".lwc")
+            .and_then(|r| r.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        if drop(head.ends_with("-r"), i) {
+            std::fs::remove_file(e.path()).expect("rm");
+        }
+    }
+}
