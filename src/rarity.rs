@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::graph::NeighborGraph;
-use crate::kmeans;
+use crate::kmeans::{self, KMeans};
 
 /// Reason bit: the item's kNN distance is in the top `flag_quantile` of the pool and larger
 /// than its neighbours' (sparse, not just in a sparse region).
@@ -246,7 +246,37 @@ pub fn score(
     params: &RarityParams,
     seed: u64,
 ) -> Result<Rarity> {
-    let (comp, km) = components(emb, graph, labels, predicted, params, seed)?;
+    let km = fit_clusters(emb, params, seed)?;
+    score_with_clusters(emb, graph, labels, predicted, params, &km)
+}
+
+/// The k-means rarity uses. It depends on the embeddings, `params.clusters`,
+/// `params.kmeans_iter` and the seed only, never on labels, so callers that score the same pool
+/// round after round (`simulate`) fit it once and pass it to [`score_with_clusters`].
+pub fn fit_clusters(emb: ArrayView2<f32>, params: &RarityParams, seed: u64) -> Result<KMeans> {
+    params.validate()?;
+    let n = emb.nrows();
+    if n == 0 {
+        return Err(Error::Usage("rarity: the pool is empty".into()));
+    }
+    let k = params
+        .clusters
+        .unwrap_or_else(|| kmeans::default_k(n))
+        .clamp(1, n);
+    kmeans::fit(emb, k, params.kmeans_iter, seed)
+}
+
+/// [`score`] with a clustering from [`fit_clusters`] on the same embeddings and parameters
+/// (the result is identical to `score`'s).
+pub fn score_with_clusters(
+    emb: ArrayView2<f32>,
+    graph: &NeighborGraph,
+    labels: &[Option<u32>],
+    predicted: Option<&[Option<u32>]>,
+    params: &RarityParams,
+    km: &KMeans,
+) -> Result<Rarity> {
+    let (comp, km) = components_with_clusters(emb, graph, labels, predicted, params, km)?;
     let n = emb.nrows();
     let raw_w = [
         params.w_knn,
@@ -382,6 +412,19 @@ pub fn components(
     params: &RarityParams,
     seed: u64,
 ) -> Result<(Components, Clusters)> {
+    let km = fit_clusters(emb, params, seed)?;
+    components_with_clusters(emb, graph, labels, predicted, params, &km)
+}
+
+/// [`components`] with a clustering from [`fit_clusters`].
+pub fn components_with_clusters(
+    emb: ArrayView2<f32>,
+    graph: &NeighborGraph,
+    labels: &[Option<u32>],
+    predicted: Option<&[Option<u32>]>,
+    params: &RarityParams,
+    km: &KMeans,
+) -> Result<(Components, Clusters)> {
     params.validate()?;
     let n = emb.nrows();
     if n == 0 {
@@ -412,11 +455,13 @@ pub fn components(
     let knn = knn_distance(graph, m, n);
     let lof = lof_ratio(graph, m, &knn);
 
-    let k = params
-        .clusters
-        .unwrap_or_else(|| kmeans::default_k(n))
-        .clamp(1, n);
-    let km = kmeans::fit(emb, k, params.kmeans_iter, seed)?;
+    if km.assignment.len() != n {
+        return Err(Error::Usage(format!(
+            "rarity: the clustering has {} items, the embeddings {n}",
+            km.assignment.len()
+        )));
+    }
+    let k = km.sizes.len();
     let isolation = centroid_isolation(km.centroids.view(), &km.sizes);
     let small: Vec<f32> = km
         .assignment
@@ -518,8 +563,8 @@ pub fn components(
             class,
         },
         Clusters {
-            assignment: km.assignment,
-            sizes: km.sizes,
+            assignment: km.assignment.clone(),
+            sizes: km.sizes.clone(),
             isolation,
         },
     ))

@@ -13,9 +13,12 @@ use crate::cmd::round::{AutolabelArgs, RarityArgs, Round, SelectArgs};
 use crate::cmd::{GraphArgs, InputArgs, Prepared, RunArgs};
 use crate::dataset::{self, Dataset, MemoryCheck};
 use crate::error::{Error, Result};
+use crate::kmeans::KMeans;
 use crate::output::OutDir;
 use crate::pipeline::{self, CacheChoice, Timings};
 use crate::progress::Progress;
+use crate::rarity;
+use crate::select::{SelectParams, Strategy};
 use crate::simulate::{self, CurveRow};
 
 /// Flags of `simulate`.
@@ -60,14 +63,34 @@ fn pool_dataset(data: &Dataset, pool: &[usize]) -> Dataset {
     }
 }
 
-/// Runs `simulate`.
-pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
+/// Everything a replay needs that does not depend on the strategy: the data, the pool/test
+/// split, the pool's graph, near-duplicates and rarity clustering (all label-independent, so
+/// computed once and shared by every round and every strategy replayed on this pool).
+pub struct Setup {
+    /// The whole file (pool and test rows).
+    pub data: Dataset,
+    /// True class of every row of `data`.
+    pub truth: Vec<u32>,
+    pub split: simulate::PoolSplit,
+    /// The pool as its own dataset (labels revealed by [`replay`]) with its graph.
+    pub prepared: Prepared,
+    /// True class of every pool row.
+    pub pool_truth: Vec<u32>,
+    pub duplicates: Duplicates,
+    /// Rarity's k-means on the pool: it depends on the embeddings and the seed only.
+    pub rarity_clusters: KMeans,
+    /// Accuracy and macro-F1 of the yardstick trained on the whole pool.
+    pub full_pool: (f64, f64),
+    pub seed: u64,
+    pub timings: Timings,
+}
+
+/// Loads the data, splits it, and computes the label-independent work for the pool.
+pub fn setup(args: &Cmd, progress: Progress) -> Result<Setup> {
     args.dedup.validate()?;
     simulate::validate(args.select.batch, args.rounds)?;
     let seed = args.run.seed;
-    let auto_params = args.autolabel.params(seed)?;
     let rarity_params = args.rarity.params()?;
-    let select_params = args.select.params(seed)?;
     let mut timings = Timings::default();
 
     let mut opts = args.input.load_options(true);
@@ -107,49 +130,91 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let graph = timings.time("graph", || {
         pipeline::neighbor_graph(&pool_data, &args.graph.params(seed), &cache, progress)
     })?;
-    let mut prepared = Prepared {
+    let prepared = Prepared {
         data: pool_data,
         graph,
     };
     let duplicates = timings.time("dedup", || {
         Duplicates::find(&prepared.data, &prepared.graph.graph, &args.dedup)
     });
-    let full_pool = timings.time("full-pool accuracy", || {
-        let all: Vec<usize> = split.pool.clone();
-        simulate::evaluate(data.embeddings.view(), &truth, &all, &split.test, n_classes)
+    let rarity_clusters = timings.time("rarity clusters", || {
+        rarity::fit_clusters(prepared.data.embeddings.view(), &rarity_params, seed)
     })?;
+    let full_pool = timings.time("full-pool accuracy", || {
+        simulate::evaluate(
+            data.embeddings.view(),
+            &truth,
+            &split.pool,
+            &split.test,
+            n_classes,
+        )
+    })?;
+    Ok(Setup {
+        data,
+        truth,
+        split,
+        prepared,
+        pool_truth,
+        duplicates,
+        rarity_clusters,
+        full_pool,
+        seed,
+        timings,
+    })
+}
+
+/// One replay: the learning curve and the picks, as (round, pool row).
+pub struct Replay {
+    pub rows: Vec<CurveRow>,
+    pub selections: Vec<(usize, usize)>,
+}
+
+/// Replays `rounds` rounds from no labels with `select_params` (every pool label is hidden
+/// again first, so one [`Setup`] serves several replays).
+pub fn replay(
+    setup: &mut Setup,
+    args: &Cmd,
+    select_params: &SelectParams,
+    progress: Progress,
+) -> Result<Replay> {
+    let seed = setup.seed;
+    let auto_params = args.autolabel.params(seed)?;
+    let rarity_params = args.rarity.params()?;
+    let n_classes = setup.data.classes.len();
+    let n_pool = setup.prepared.data.len();
+    setup.prepared.data.labels = vec![None; n_pool];
 
     let bar = progress.bar(args.rounds as u64, "rounds");
     let mut rows: Vec<CurveRow> = Vec::new();
     let mut selections: Vec<(usize, usize)> = Vec::new();
     let mut select_time = 0.0;
     for r in 0..=args.rounds {
-        let labeled_pool: Vec<usize> = (0..prepared.data.len())
-            .filter(|&i| prepared.data.labels[i].is_some())
+        let labeled_pool: Vec<usize> = (0..n_pool)
+            .filter(|&i| setup.prepared.data.labels[i].is_some())
             .collect();
-        let mut round = Round::new(&prepared);
-        round.duplicates = Some(duplicates.clone());
+        let mut round = Round::new(&setup.prepared);
+        round.duplicates = Some(setup.duplicates.clone());
         round.run_autolabel(&auto_params)?;
         if r >= 1 {
-            let train: Vec<usize> = labeled_pool.iter().map(|&i| split.pool[i]).collect();
+            let train: Vec<usize> = labeled_pool.iter().map(|&i| setup.split.pool[i]).collect();
             let (accuracy, macro_f1) = simulate::evaluate(
-                data.embeddings.view(),
-                &truth,
+                setup.data.embeddings.view(),
+                &setup.truth,
                 &train,
-                &split.test,
+                &setup.split.test,
                 n_classes,
             )?;
-            let mut found: Vec<u32> = labeled_pool.iter().map(|&i| pool_truth[i]).collect();
+            let mut found: Vec<u32> = labeled_pool.iter().map(|&i| setup.pool_truth[i]).collect();
             found.sort_unstable();
             found.dedup();
             let a = round.autolabel.as_ref().expect("autolabel ran");
-            let hidden = prepared.data.len() - labeled_pool.len();
-            let auto: Vec<usize> = (0..prepared.data.len())
+            let hidden = n_pool - labeled_pool.len();
+            let auto: Vec<usize> = (0..n_pool)
                 .filter(|&i| matches!(a.route[i], Route::Auto | Route::Duplicate))
                 .collect();
             let right = auto
                 .iter()
-                .filter(|&&i| a.predicted[i] == Some(pool_truth[i]))
+                .filter(|&&i| a.predicted[i] == Some(setup.pool_truth[i]))
                 .count();
             rows.push(CurveRow {
                 round: r,
@@ -170,8 +235,19 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
             break;
         }
         let start = Instant::now();
-        round.run_rarity(&rarity_params, seed)?;
-        round.run_select(&select_params)?;
+        // Only hybrid reads rarity; the clustering under it was fitted once in `setup`.
+        if select_params.strategy == Strategy::Hybrid {
+            let predicted = round.autolabel.as_ref().map(|a| a.predicted.as_slice());
+            round.rarity = Some(rarity::score_with_clusters(
+                setup.prepared.data.embeddings.view(),
+                &setup.prepared.graph.graph,
+                &setup.prepared.data.labels,
+                predicted,
+                &rarity_params,
+                &setup.rarity_clusters,
+            )?);
+        }
+        round.run_select(select_params)?;
         select_time = start.elapsed().as_secs_f64();
         let picked = round.selection.take().map(|s| s.picked).unwrap_or_default();
         drop(round);
@@ -179,12 +255,30 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
             break;
         }
         for &i in &picked {
-            prepared.data.labels[i as usize] = Some(pool_truth[i as usize]);
+            setup.prepared.data.labels[i as usize] = Some(setup.pool_truth[i as usize]);
             selections.push((r + 1, i as usize));
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
+    Ok(Replay { rows, selections })
+}
+
+/// Runs `simulate`.
+pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
+    let select_params = args.select.params(args.run.seed)?;
+    let mut setup = setup(args, progress)?;
+    let Replay { rows, selections } = replay(&mut setup, args, &select_params, progress)?;
+    let Setup {
+        prepared,
+        split,
+        full_pool,
+        timings,
+        seed,
+        data,
+        ..
+    } = setup;
+    let n_classes = data.classes.len();
 
     let out = OutDir::create(&args.run.out)?;
     out.write_with("curve.csv", |w| {
