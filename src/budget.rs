@@ -215,10 +215,15 @@ pub struct Curve {
     /// The measured value with every label (the last point), when measured: a target it
     /// already reaches needs no more labels, whatever the law says.
     pub now: Option<(f64, f64)>,
+    /// Whether the fitted plateau `a` lies below its cap of 1. When it sits at the cap the
+    /// points still rise too steeply to show where they level off, so a target defined relative
+    /// to the plateau (the default: 95% of it) is relative to an assumed plateau of 1.
+    pub plateau_identified: bool,
 }
 
 impl Curve {
-    /// Fits the law and `reps` bootstrap refits (resampling points with replacement).
+    /// Fits the law and `reps` bootstrap refits (resampling points with replacement). The last
+    /// point is taken as the value now.
     pub fn fit(points: Vec<(f64, f64)>, reps: usize, seed: u64) -> Curve {
         let fit = fit_power_law(&points);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -243,10 +248,11 @@ impl Curve {
         }
         Curve {
             fitted_from: points.first().map_or(0.0, |p| p.0),
+            now: points.last().copied(),
+            plateau_identified: fit.is_some_and(|l| l.a < 1.0 - 1e-9),
             points,
             fit,
             bootstrap,
-            now: None,
         }
     }
 
@@ -298,6 +304,7 @@ impl Curve {
         Curve {
             fitted_from: used.first().map_or(0.0, |&i| labels[i]),
             now: points.last().copied(),
+            plateau_identified: fit.is_some_and(|l| l.a < 1.0 - 1e-9),
             points,
             fit,
             bootstrap,
@@ -440,6 +447,176 @@ mod tests {
             assert!(w[0].len() < w[1].len());
             assert_eq!(&w[1][..w[0].len()], &w[0][..]);
         }
+    }
+
+    #[test]
+    fn pool_sample_draws_unlabeled_rows_deterministically() {
+        let labeled: Vec<bool> = (0..10_000).map(|i| i % 3 == 0).collect();
+        let a = pool_sample(&labeled, 500, 7);
+        assert_eq!(a, pool_sample(&labeled, 500, 7));
+        assert_ne!(a, pool_sample(&labeled, 500, 8));
+        assert_eq!(a.len(), 500);
+        assert!(a.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
+        assert!(a.iter().all(|&i| !labeled[i]));
+        // Spread over the whole pool, not the first rows.
+        assert!(*a.last().unwrap() > 9_000 && a[0] < 1_000, "{:?}", &a[..5]);
+        // Fewer unlabeled rows than asked: all of them.
+        let few: Vec<bool> = (0..10).map(|i| i != 4 && i != 7).collect();
+        assert_eq!(pool_sample(&few, 500, 1), vec![4, 7]);
+    }
+
+    #[test]
+    fn atc_threshold_leaves_as_many_predictions_above_as_are_correct() {
+        let held: Vec<(f32, bool)> = (0..100)
+            .map(|i| (i as f32 / 100.0, i % 4 != 0 || i > 60))
+            .collect();
+        let correct = held.iter().filter(|p| p.1).count();
+        let t = atc_threshold(&held).unwrap();
+        let conf: Vec<f32> = held.iter().map(|p| p.0).collect();
+        assert_eq!(
+            (share_above(&conf, t) * 100.0).round() as usize,
+            correct,
+            "t = {t}"
+        );
+        assert_eq!(atc_threshold(&[]), None);
+        // All correct: every prediction counts; none correct: none does.
+        assert_eq!(
+            share_above(&conf, atc_threshold(&[(0.3, true)]).unwrap()),
+            1.0
+        );
+        assert_eq!(
+            share_above(&[0.3], atc_threshold(&[(0.3, false)]).unwrap()),
+            0.0
+        );
+    }
+
+    #[test]
+    fn fold_bootstrap_brackets_the_law_and_skips_the_discovery_phase() {
+        let truth = PowerLaw {
+            a: 0.9,
+            b: 2.0,
+            c: 0.7,
+        };
+        let labels = [20.0, 40.0, 80.0, 160.0, 320.0, 400.0];
+        // Five fold replicates per point, ±0.01 around the law; the first two points are in a
+        // class-discovery phase far below it.
+        let replicates: Vec<Vec<f64>> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let y = if i < 2 {
+                    truth.at(n) - 0.3
+                } else {
+                    truth.at(n)
+                };
+                [-0.01, -0.005, 0.0, 0.005, 0.01]
+                    .iter()
+                    .map(|e| y + e)
+                    .collect()
+            })
+            .collect();
+        let points = CurvePoints {
+            accuracy: labels
+                .iter()
+                .zip(&replicates)
+                .map(|(&n, r)| (n, r.iter().sum::<f64>() / 5.0))
+                .collect(),
+            accuracy_replicates: replicates,
+            class_share: vec![0.5, 0.8, 0.95, 0.99, 1.0, 1.0],
+            ..CurvePoints::default()
+        };
+        assert_eq!(points.fit_from(), 2);
+        let curve = points.accuracy_curve(200, 3);
+        assert_eq!(curve.fitted_from, 80.0);
+        assert_eq!(curve.now, Some((400.0, truth.at(400.0))));
+        assert!(curve.plateau_identified, "{:?}", curve.fit);
+        let exact = truth.labels_for(0.88).unwrap();
+        let (central, lo, hi) = curve.labels_for(0.88).unwrap();
+        assert!((central / exact - 1.0).abs() < 0.1, "{central} vs {exact}");
+        assert!(lo <= exact && exact <= hi, "{lo}–{hi} vs {exact}");
+        assert!(lo < hi, "the folds disagree, so the interval has a width");
+        // A target the model already reaches needs the labels it has.
+        assert_eq!(curve.labels_for(0.5), Some((400.0, 400.0, 400.0)));
+        // Too few points past the discovery phase: the last three are used.
+        let late = CurvePoints {
+            class_share: vec![0.1, 0.2, 0.3, 0.4, 0.5, 1.0],
+            ..points
+        };
+        assert_eq!(late.fit_from(), 3);
+    }
+
+    /// Labeled items chosen for being hard (closest to another class's centre) make held-out
+    /// accuracy understate the pool's; the pool estimate must land closer to the truth.
+    #[test]
+    fn pool_estimate_corrects_hard_labeled_items() {
+        use crate::kmeans::tests::rand_distr_free::normal;
+        use crate::model::Classifier;
+        let (n, d, k) = (3000usize, 16usize, 4usize);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        let centres: Vec<Vec<f32>> = (0..k)
+            .map(|_| (0..d).map(|_| normal(&mut rng)).collect())
+            .collect();
+        let mut emb = ndarray::Array2::<f32>::zeros((n, d));
+        let mut truth = vec![0u32; n];
+        let mut margin = vec![0f32; n];
+        for (i, mut row) in emb.outer_iter_mut().enumerate() {
+            let c = rng.gen_range(0..k);
+            truth[i] = c as u32;
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = centres[c][j] / 4.0 + 0.45 * normal(&mut rng);
+            }
+            let nn = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+            row.mapv_inplace(|v| v / nn);
+            let dots: Vec<f32> = centres
+                .iter()
+                .map(|cen| cen.iter().zip(row.iter()).map(|(a, b)| a * b).sum())
+                .collect();
+            let other = (0..k)
+                .filter(|&o| o != c)
+                .map(|o| dots[o])
+                .fold(f32::MIN, f32::max);
+            margin[i] = dots[c] - other;
+        }
+        // 150 labels: the hardest fifth of 750 random rows.
+        let mut candidates: Vec<usize> = (0..n).collect();
+        candidates.shuffle(&mut rng);
+        candidates.truncate(750);
+        candidates.sort_by(|&a, &b| margin[a].total_cmp(&margin[b]));
+        let mut labeled: Vec<usize> = candidates[..150].to_vec();
+        labeled.sort_unstable();
+        let y: Vec<u32> = labeled.iter().map(|&i| truth[i]).collect();
+        let mut mask = vec![false; n];
+        labeled.iter().for_each(|&i| mask[i] = true);
+        let pool = pool_sample(&mask, 1000, 5);
+        let model = crate::simulate::yardstick();
+        let points =
+            learning_curve(emb.view(), &labeled, &y, k, &model, 0.95, 5, 6, &pool, 5).unwrap();
+        // The truth: the model on all labels, scored on the pool sample.
+        let xs = emb.select(ndarray::Axis(0), &labeled);
+        let fitted = model.fit(xs.view(), &y, k).unwrap();
+        let xp = emb.select(ndarray::Axis(0), &pool);
+        let (pred, _) = crate::model::argmax_rows(&fitted.predict_proba(xp.view()).unwrap());
+        let true_acc = pred
+            .iter()
+            .zip(&pool)
+            .filter(|(p, &i)| **p == truth[i])
+            .count() as f64
+            / pool.len() as f64;
+        let estimate = points.accuracy.last().unwrap();
+        assert_eq!(estimate.0, 150.0);
+        let held_out = points.held_out_accuracy.last().unwrap().1;
+        assert!(
+            held_out < true_acc - 0.05,
+            "the setup must bias held-out accuracy: {held_out} vs {true_acc}"
+        );
+        assert!(
+            (estimate.1 - true_acc).abs() < (held_out - true_acc).abs(),
+            "pool estimate {} vs held-out {held_out}, truth {true_acc}",
+            estimate.1
+        );
+        assert_eq!(points.accuracy.len(), points.accuracy_replicates.len());
+        assert_eq!(points.accuracy.len(), points.class_share.len());
+        assert!(points.coverage.iter().all(|p| (0.0..=1.0).contains(&p.1)));
     }
 
     #[test]
