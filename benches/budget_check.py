@@ -7,8 +7,13 @@ hidden, gives `budget` the labels revealed in rounds 1-3 (`--labels`), and compa
 projected total labels (and its 10-90% interval) with the simulation's labels at the first round
 reaching 95% of full-pool accuracy.
 
-    python3 benches/budget_check.py /tmp/labelwise-quality ../shared/datasets
+    python3 benches/budget_check.py /tmp/labelwise-quality ../shared/datasets [ROUNDS]
+
+ROUNDS (default 3) is how many simulated rounds of labels budget gets. Environment: LW=path of
+the labelwise binary (default target/release/labelwise), TAG=suffix of the output folders (to
+compare binaries side by side).
 """
+import os
 import json
 import subprocess
 import sys
@@ -21,9 +26,12 @@ import pyarrow.parquet as pq
 
 runs = Path(sys.argv[1])
 data = Path(sys.argv[2])
+after = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+tag = os.environ.get("TAG", "")
 work = runs / "budget-check"
 work.mkdir(exist_ok=True)
-binary = Path(__file__).resolve().parent.parent / "target/release/labelwise"
+binary = Path(os.environ.get("LW") or
+              Path(__file__).resolve().parent.parent / "target/release/labelwise")
 rows = []
 for ds, batch in [("banking77", 77), ("clinc150", 100)]:
     table = pq.read_table(data / f"{ds}.parquet")
@@ -39,10 +47,10 @@ for ds, batch in [("banking77", 77), ("clinc150", 100)]:
         summary = json.loads((sim / "summary.json").read_text())
         needed = summary["labels_to_95pct_of_full"]
         sel = pcsv.read_csv(sim / "selections.csv")
-        ids = [i for r, i in zip(sel["round"].to_pylist(), sel["id"].to_pylist()) if r <= 3]
-        labels_file = work / f"{ds}-s{seed}-r3.csv"
+        ids = [i for r, i in zip(sel["round"].to_pylist(), sel["id"].to_pylist()) if r <= after]
+        labels_file = work / f"{ds}-s{seed}-r{after}.csv"
         pcsv.write_csv(pa.table({"id": ids, "label": [truth[i] for i in ids]}), labels_file)
-        out = work / f"{ds}-s{seed}-budget"
+        out = work / f"{ds}-s{seed}-r{after}-budget{tag}"
         subprocess.run([str(binary), "budget", str(pool_file), "--labels", str(labels_file),
                         "--batch", str(batch), "--seed", str(seed), "--out", str(out),
                         "--cache", str(runs / "cache"), "--quiet"], check=True)
@@ -55,11 +63,18 @@ for ds, batch in [("banking77", 77), ("clinc150", 100)]:
         within = (needed is not None and proj is not None and abs(proj - needed) <= 0.25 * needed)
         inside = (needed is not None and lo_total is not None and hi_total is not None
                   and lo_total <= needed <= hi_total and hi_total - lo_total <= 0.8 * needed)
-        rows.append((ds, seed, labeled, needed, proj, lo_total, hi_total, within or inside))
+        plateau = b["accuracy_curve"].get("plateau_identified")
+        rows.append((ds, seed, labeled, needed, proj, lo_total, hi_total, within or inside,
+                     t.get("target"), plateau))
 
-print("| dataset | seed | labels after 3 rounds | simulation needed (95% of full) | budget projected | 10–90% interval | within ±25% or interval holds it (≤ ±40%) |")
-print("|---|---|---|---|---|---|---|")
+print(f"| dataset | seed | labels after {after} rounds | simulation needed (95% of full) | budget projected | 10–90% interval | within ±25% or interval holds it (≤ ±40%) | projected / needed | interval holds it | budget's target (pool accuracy) | plateau identified |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 fmt = lambda v: "–" if v is None else f"{v:.0f}"
-for ds, seed, labeled, needed, proj, lo, hi, ok in rows:
+for ds, seed, labeled, needed, proj, lo, hi, ok, target, plateau in rows:
+    ratio = "–" if needed is None or proj is None else f"{proj / needed:.2f}"
+    holds = ("–" if needed is None or lo is None else
+             "yes" if lo <= needed and (hi is None or needed <= hi) else "no")
     print(f"| {ds} | {seed} | {labeled} | {needed if needed is not None else '> rounds'} | "
-          f"{fmt(proj)} | {fmt(lo)}–{fmt(hi)} | {'yes' if ok else 'no'} |")
+          f"{fmt(proj)} | {fmt(lo)}–{fmt(hi)} | {'yes' if ok else 'no'} | {ratio} | {holds} | "
+          f"{'–' if target is None else f'{target:.3f}'} | "
+          f"{'–' if plateau is None else ('yes' if plateau else 'no')} |")
