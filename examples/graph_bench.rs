@@ -4,7 +4,11 @@
 //! ```text
 //! cargo run --release --example graph_bench -- synth 100000 exact,partitioned,hnsw 4,8,16
 //! cargo run --release --example graph_bench -- dedup /work/shared/datasets/clinc150.parquet
+//! cargo run --release --example graph_bench -- incremental /work/shared/datasets/clinc150.parquet 22700 1000 hnsw
 //! ```
+//!
+//! `incremental FILE N_OLD M [hnsw]`: a pool of the first N_OLD rows plus M appended rows; a
+//! full rebuild vs `incremental::extend_exact` (and the hnsw query route), time and recall@10.
 //!
 //! `synth N ROUTES PROBES`: clustered synthetic unit vectors (d=384, 200 clusters with Zipf(1)
 //! sizes, each a centre plus a 16-dim latent subspace of spread 0.5 plus isotropic noise of norm
@@ -235,9 +239,150 @@ fn run_dedup(path: &str) {
     }
 }
 
+/// Pairs at `t` of two graphs over the same rows: (count of a, count of b, only in a, only in b).
+fn pair_diff(
+    x: ArrayView2<f32>,
+    a: &graph::NeighborGraph,
+    b: &graph::NeighborGraph,
+    t: f64,
+) -> String {
+    let pa: std::collections::HashSet<(u32, u32)> = dedup::find_pairs(x, a, t)
+        .iter()
+        .map(|p| (p.a, p.b))
+        .collect();
+    let pb: std::collections::HashSet<(u32, u32)> = dedup::find_pairs(x, b, t)
+        .iter()
+        .map(|p| (p.a, p.b))
+        .collect();
+    format!(
+        "T={t}: {} vs {} pairs, {} only in the first, {} only in the second",
+        pa.len(),
+        pb.len(),
+        pa.difference(&pb).count(),
+        pb.difference(&pa).count()
+    )
+}
+
+/// `incremental FILE N_OLD M [hnsw]`: the first N_OLD rows are the cached pool (its graph built
+/// by the Auto route, not timed as part of the update), the next M rows are appended. Times and
+/// recall@10 (2,000 sampled rows vs exact) of: a full rebuild of N_OLD+M rows by the Auto route;
+/// `incremental::extend_exact`; and with `hnsw`, the hnsw query route (index build over the
+/// pool, then insert + query of the new rows). Pairs at T = 0.90/0.95 are compared with the
+/// rebuild's.
+fn run_incremental(path: &str, n_old: usize, m: usize, with_hnsw: bool) {
+    use labelwise::incremental;
+    let data = labelwise::dataset::load(
+        &[path.into()],
+        &labelwise::dataset::LoadOptions {
+            carry_extra: false,
+            ..Default::default()
+        },
+    )
+    .expect("load");
+    let n = (n_old + m).min(data.embeddings.nrows());
+    let x = data.embeddings.slice(s![..n, ..]);
+    let x = x.as_standard_layout();
+    let x = x.view();
+    let m = n - n_old;
+    let params = GraphParams::default();
+    let hidden = ProgressBar::hidden();
+    println!(
+        "{path}: pool {n_old} + {m} appended (x {}), load avg {}",
+        x.ncols(),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    let t = Instant::now();
+    let (base, base_route) = graph::build(x.slice(s![..n_old, ..]), &params, &hidden).unwrap();
+    println!(
+        "  base graph ({base_route:?}) of the pool: {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let (full, route) = graph::build(x, &params, &hidden).unwrap();
+    let full_s = t.elapsed().as_secs_f64();
+    let full_r = graph::recall_at_10(x, &full, 2000, 7);
+    println!("  rebuild ({route:?}) of {n} rows: {full_s:.2} s, recall@10 {full_r:.4}");
+    let t = Instant::now();
+    let ext = incremental::extend_exact(x, &base, &hidden).unwrap();
+    let ext_s = t.elapsed().as_secs_f64();
+    let ext_r = graph::recall_at_10(x, &ext, 2000, 7);
+    println!(
+        "  extend_exact: {ext_s:.2} s ({:.1}x faster than the rebuild), recall@10 {ext_r:.4}; worth_extending = {}",
+        full_s / ext_s,
+        incremental::worth_extending(n_old, m)
+    );
+    let t = Instant::now();
+    let hashes = incremental::chunk_hashes(x, n);
+    println!(
+        "  prefix chunk hashes of {n} rows ({} chunks): {:.3} s",
+        hashes.len(),
+        t.elapsed().as_secs_f64()
+    );
+    for th in [0.90, 0.95] {
+        println!(
+            "  pairs extend_exact vs rebuild {}",
+            pair_diff(x, &ext, &full, th)
+        );
+    }
+    if with_hnsw {
+        let t = Instant::now();
+        let mut idx = labelwise::hnsw::HnswIndex::build(x.slice(s![..n_old, ..]), &hidden).unwrap();
+        let build_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let hg = incremental::extend_with_index(x, &base, &mut idx).unwrap();
+        let upd_s = t.elapsed().as_secs_f64();
+        let hr = graph::recall_at_10(x, &hg, 2000, 7);
+        // Recall of the new rows alone, the part the index answered.
+        let new_only = {
+            let exact_new = {
+                let sub: Vec<usize> = (n_old..n).collect();
+                let q = x.select(ndarray::Axis(0), &sub);
+                let mut hits = 0usize;
+                let mut total = 0usize;
+                for (u, row) in q.outer_iter().enumerate() {
+                    let i = n_old + u;
+                    let mut sc: Vec<(f32, u32)> = (0..n)
+                        .filter(|&j| j != i)
+                        .map(|j| (row.dot(&x.row(j)), j as u32))
+                        .collect();
+                    sc.select_nth_unstable_by(9, |a, b| b.0.total_cmp(&a.0));
+                    let (g, _) = hg.row(i);
+                    hits += sc[..10].iter().filter(|(_, j)| g[..10].contains(j)).count();
+                    total += 10;
+                    if u >= 499 {
+                        break;
+                    }
+                }
+                hits as f64 / total as f64
+            };
+            exact_new
+        };
+        println!(
+            "  hnsw route: index build over the pool {build_s:.2} s; insert + query {m} new rows + reverse update {upd_s:.2} s; recall@10 {hr:.4} (new rows only, 500 sampled: {new_only:.4})"
+        );
+        for th in [0.90, 0.95] {
+            println!(
+                "  pairs hnsw route vs rebuild {}",
+                pair_diff(x, &hg, &full, th)
+            );
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("incremental") => {
+            let num = |i: usize| -> usize { args.get(i).and_then(|s| s.parse().ok()).unwrap_or(0) };
+            run_incremental(
+                args.get(1).map(String::as_str).unwrap_or(""),
+                num(2),
+                num(3),
+                args.get(4).map(String::as_str) == Some("hnsw"),
+            );
+        }
         Some("synth") => {
             let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
             let routes = args
@@ -255,6 +400,8 @@ fn main() {
                 run_dedup(p);
             }
         }
-        _ => eprintln!("usage: graph_bench synth N ROUTES PROBES | graph_bench dedup FILE..."),
+        _ => eprintln!(
+            "usage: graph_bench synth N ROUTES PROBES | graph_bench dedup FILE... | graph_bench incremental FILE N_OLD M [hnsw]"
+        ),
     }
 }

@@ -110,6 +110,35 @@ impl HnswIndex {
         })
     }
 
+    /// Inserts the unit rows of `rows` with ids `first_id, first_id + 1, …` (parallel: not
+    /// deterministic), so that later queries also see them: how a cached index takes in the
+    /// rows appended to its pool. Rows of the wrong dimension are an error.
+    pub fn insert(&mut self, rows: ArrayView2<f32>, first_id: usize) -> Result<()> {
+        if rows.nrows() == 0 {
+            return Ok(());
+        }
+        if rows.ncols() != self.dim {
+            return Err(Error::Usage(format!(
+                "cannot insert {}-dimensional rows into a {}-dimensional index",
+                rows.ncols(),
+                self.dim
+            )));
+        }
+        let rows = rows.as_standard_layout();
+        let flat = rows
+            .as_slice()
+            .ok_or_else(|| Error::Internal("standard layout without a slice".into()))?;
+        let data: Vec<(&[f32], usize)> =
+            flat.chunks_exact(self.dim.max(1)).zip(first_id..).collect();
+        self.inner.set_searching_mode(false);
+        for chunk in data.chunks(8192) {
+            self.inner.parallel_insert_slice(&chunk.to_vec());
+        }
+        self.inner.set_searching_mode(true);
+        self.len = self.len.max(first_id + data.len());
+        Ok(())
+    }
+
     /// Number of indexed items.
     pub fn len(&self) -> usize {
         self.len

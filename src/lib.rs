@@ -17,6 +17,7 @@ pub mod dedup;
 pub mod error;
 pub mod graph;
 pub mod hnsw;
+pub mod incremental;
 pub mod kmeans;
 pub mod memory;
 pub mod model;

@@ -12,6 +12,7 @@ use crate::cache::{self, Cache};
 use crate::dataset::Dataset;
 use crate::error::Result;
 use crate::graph::{self, GraphParams, IndexKind, NeighborGraph};
+use crate::incremental;
 use crate::progress::Progress;
 
 /// Items sampled to measure the graph's recall@10 against exact search.
@@ -82,6 +83,21 @@ pub struct GraphOutcome {
     pub cache_hit: bool,
     /// Why the cache was not used, when it was requested but unusable (e.g. read-only folder).
     pub cache_note: Option<String>,
+    /// Set when the graph extends the cached graph of a prefix of the pool instead of being
+    /// rebuilt (new rows appended since an earlier run).
+    pub incremental: Option<IncrementalInfo>,
+}
+
+/// How an incremental graph was obtained (summary.json `graph.incremental`).
+#[derive(Debug, Clone, Serialize)]
+pub struct IncrementalInfo {
+    /// Rows of the cached pool the graph extends (the first rows of this pool).
+    pub base_items: usize,
+    /// Rows appended since, whose neighbours were searched now.
+    pub new_items: usize,
+    /// `exact-append`: new rows searched exactly against all rows, old rows' lists updated
+    /// exactly with the new rows (see `incremental`).
+    pub method: String,
 }
 
 /// What summary.json says about the graph.
@@ -94,6 +110,8 @@ pub struct GraphSummary {
     pub cache_hit: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<IncrementalInfo>,
 }
 
 impl GraphOutcome {
@@ -106,6 +124,7 @@ impl GraphOutcome {
             recall_sample: RECALL_SAMPLE.min(n),
             cache_hit: self.cache_hit,
             cache_note: self.cache_note.clone(),
+            incremental: self.incremental.clone(),
         }
     }
 }
@@ -174,21 +193,33 @@ pub fn neighbor_graph(
                 recall_at_10: recall,
                 cache_hit: true,
                 cache_note,
+                incremental: None,
             });
         }
     }
-    let bar = progress.bar(n as u64, "graph");
-    // Checkpointed under the graph's key, so a killed build resumes on the next run.
-    let ckpt = cache
-        .as_ref()
-        .zip(key.as_deref())
-        .map(|(c, k)| cache::Checkpoints::new(c, k));
-    let store = ckpt.as_ref().map(|c| c as &dyn graph::CheckpointStore);
-    let (graph, route, _) = graph::build_resumable(emb, params, &bar, store)?;
-    bar.finish_and_clear();
-    let recall = match route {
-        // Exact search is exact: measuring it would only re-derive 1.0.
-        IndexKind::Exact | IndexKind::Auto => 1.0,
+    let extended = match &cache {
+        Some(c) => extend_cached_prefix(c, data, params, progress)?,
+        None => None,
+    };
+    let (graph, route, incremental) = match extended {
+        Some((g, route, info)) => (g, route, Some(info)),
+        None => {
+            let bar = progress.bar(n as u64, "graph");
+            // Checkpointed under the graph's key, so a killed build resumes on the next run.
+            let ckpt = cache
+                .as_ref()
+                .zip(key.as_deref())
+                .map(|(c, k)| cache::Checkpoints::new(c, k));
+            let store = ckpt.as_ref().map(|c| c as &dyn graph::CheckpointStore);
+            let (graph, route, _) = graph::build_resumable(emb, params, &bar, store)?;
+            bar.finish_and_clear();
+            (graph, route, None)
+        }
+    };
+    let recall = match (route, &incremental) {
+        // Exact search is exact (and an exact base extended exactly stays exact): measuring it
+        // would only re-derive 1.0.
+        (IndexKind::Exact | IndexKind::Auto, _) => 1.0,
         _ => graph::recall_at_10(emb, &graph, RECALL_SAMPLE, params.seed),
     };
     let outcome = GraphOutcome {
@@ -197,9 +228,13 @@ pub fn neighbor_graph(
         recall_at_10: recall,
         cache_hit: false,
         cache_note: None,
+        incremental,
     };
     if let (Some(c), Some(key)) = (&cache, &key) {
-        if let Err(e) = c.put(key, &encode_graph_entry(&outcome)) {
+        let stored = c
+            .put(key, &encode_graph_entry(&outcome))
+            .and_then(|()| incremental::remember(c, emb, params, key));
+        if let Err(e) = stored {
             cache_note = Some(format!("graph not cached: {e}"));
         } else {
             // The graph is stored: its build's checkpoints are no longer needed.
@@ -210,4 +245,47 @@ pub fn neighbor_graph(
         cache_note,
         ..outcome
     })
+}
+
+/// The graph of `data` extended from the cached graph of its longest cached prefix, when there
+/// is one with the same parameters and the extension is cheaper than a rebuild
+/// ([`incremental::worth_extending`]); `None` otherwise (the caller rebuilds).
+fn extend_cached_prefix(
+    cache: &Cache,
+    data: &Dataset,
+    params: &GraphParams,
+    progress: Progress,
+) -> Result<Option<(NeighborGraph, IndexKind, IncrementalInfo)>> {
+    let emb = data.embeddings.view();
+    let n = data.len();
+    let Some(base) = incremental::find_base(cache, emb, params) else {
+        return Ok(None);
+    };
+    let m = n - base.n;
+    if !incremental::worth_extending(base.n, m) {
+        return Ok(None);
+    }
+    let Some((base_graph, route, _)) = cache
+        .get(&base.graph_key)
+        .and_then(|b| decode_graph_entry(&b, base.n))
+    else {
+        return Ok(None);
+    };
+    // k is clipped to n − 1 for tiny pools: a base clipped harder than this pool needs is
+    // not extendable.
+    if base_graph.k == 0 || base_graph.k != params.k.min(n - 1) {
+        return Ok(None);
+    }
+    let bar = progress.bar(n as u64, "graph (new rows)");
+    let graph = incremental::extend_exact(emb, &base_graph, &bar)?;
+    bar.finish_and_clear();
+    Ok(Some((
+        graph,
+        route,
+        IncrementalInfo {
+            base_items: base.n,
+            new_items: m,
+            method: "exact-append".into(),
+        },
+    )))
 }
