@@ -393,3 +393,173 @@ fn concurrent_runs_share_a_cache_safely() {
     // No temp files or locks left behind beside the entry.
     let _ = cache_entry(&wd.path("cache"));
 }
+
+// ---- 9. interrupted runs: checkpoints and leftover temporaries --------------------------------
+
+/// Unit rows of a clustered synthetic pool, as the graph builder takes them.
+fn unit_matrix(n: usize, classes: usize, dim: usize, seed: u64) -> ndarray::Array2<f32> {
+    let s = clustered(n, classes, dim, 0.3, seed);
+    let flat: Vec<f32> = s
+        .vectors
+        .iter()
+        .flat_map(|v| normalize(v).into_iter().map(|x| x as f32))
+        .collect();
+    ndarray::Array2::from_shape_vec((n, dim), flat).expect("shape")
+}
+
+/// Checkpoint entries (`ckpt-*.lwc`) in a cache folder, sorted.
+fn checkpoint_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("cache dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with("ckpt-") && n.ends_with(".lwc")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Names of labelwise temporaries (`.labelwise-*.tmp`, and the older `.tmp-*`) in a folder.
+fn temp_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| (n.starts_with(".labelwise-") && n.ends_with(".tmp")) || n.starts_with(".tmp-"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn an_interrupted_graph_build_resumes_from_its_checkpoints_bit_identically() {
+    use labelwise::cache::{Cache, Checkpoints};
+    use labelwise::graph::{self, GraphParams, IndexKind};
+    use labelwise::output::remove_stale_temps;
+
+    let x = unit_matrix(6000, 30, 24, 7);
+    let params = GraphParams {
+        k: 8,
+        index: IndexKind::Partitioned,
+        ..GraphParams::default()
+    };
+    let hidden = indicatif::ProgressBar::hidden();
+    let (plain, _) = graph::build(x.view(), &params, &hidden).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("cache");
+    let cache = Cache::open(&cache_dir).unwrap();
+    let ck = Checkpoints::new(&cache, "graph-under-test").with_min_rows(0);
+    let (cold, _, st) = graph::build_resumable(x.view(), &params, &hidden, Some(&ck)).unwrap();
+    assert_eq!(cold, plain, "checkpointing does not change the graph");
+    assert_eq!(st.chunks, 3);
+    // The partition, 3 chunks of searched rows and 3 of refined rows.
+    let files = checkpoint_files(&cache_dir);
+    assert_eq!(files.len(), 7, "{files:?}");
+    let name = |p: &PathBuf| p.file_name().unwrap().to_string_lossy().into_owned();
+    let (refined, searched): (Vec<&PathBuf>, Vec<&PathBuf>) = files
+        .iter()
+        .filter(|p| name(p).contains("-c"))
+        .partition(|p| name(p).contains("-r-c"));
+    assert_eq!((searched.len(), refined.len()), (3, 3));
+
+    // What a SIGKILL midway through the search leaves: no refined rows yet, a torn chunk (the
+    // file cut short), a corrupted one (a flipped byte under the checksum), one intact, and
+    // the killed writer's temporary file.
+    for r in &refined {
+        std::fs::remove_file(r).unwrap();
+    }
+    let b = std::fs::read(searched[0]).unwrap();
+    std::fs::write(searched[0], &b[..b.len() / 2]).unwrap();
+    let mut b = std::fs::read(searched[1]).unwrap();
+    let mid = b.len() / 2;
+    b[mid] ^= 0x40;
+    std::fs::write(searched[1], &b).unwrap();
+    std::fs::write(
+        cache_dir.join(".labelwise-k1LLed.tmp"),
+        b"LWCACHE\0 half an entry",
+    )
+    .unwrap();
+
+    let cache = Cache::open(&cache_dir).unwrap();
+    if cfg!(unix) {
+        assert!(
+            temp_files(&cache_dir).is_empty(),
+            "the dead writer's temp is removed"
+        );
+    }
+    let ck = Checkpoints::new(&cache, "graph-under-test").with_min_rows(0);
+    let (resumed, _, st) = graph::build_resumable(x.view(), &params, &hidden, Some(&ck)).unwrap();
+    assert_eq!(resumed, plain, "the resumed graph is bit-identical");
+    assert!(
+        st.partition_resumed,
+        "the k-means partition is reloaded, not refitted"
+    );
+    assert_eq!(
+        (st.chunks_resumed, st.refined_resumed),
+        (1, 0),
+        "only the intact chunk is trusted"
+    );
+    // Another build's checkpoints are separate.
+    let other = Checkpoints::new(&cache, "graph-other").with_min_rows(0);
+    let (_, _, st) = graph::build_resumable(x.view(), &params, &hidden, Some(&other)).unwrap();
+    assert_eq!((st.chunks_resumed, st.partition_resumed), (0, false));
+    assert_eq!(other.clear(), 7);
+    // Once the graph is stored the caller clears its checkpoints: nothing is left.
+    assert_eq!(ck.clear(), 7);
+    assert!(checkpoint_files(&cache_dir).is_empty());
+    assert_eq!(remove_stale_temps(&cache_dir, None), 0);
+}
+
+#[test]
+fn a_rerun_removes_temporaries_a_killed_run_left_but_not_a_live_writers() {
+    let wd = Workdir::new();
+    let data = copy_sample(&wd);
+    let (out, cache) = (wd.path("out"), wd.path("cache"));
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::create_dir_all(&cache).unwrap();
+    // Left by a killed run: a half-written result, a half-written cache entry, and a temp of
+    // the older cache layout.
+    std::fs::write(out.join(".labelwise-aB3dE9.tmp"), b"PAR1 half a parquet").unwrap();
+    std::fs::write(cache.join(".labelwise-Zy8xW7.tmp"), b"LWCACHE\0 torn").unwrap();
+    std::fs::write(cache.join(".tmp-Qr5sT2"), b"LWCACHE\0 torn").unwrap();
+    // A concurrent run's in-flight entry: its writer holds the lock (here: this test).
+    let live_path = cache.join(".labelwise-L1veW2.tmp");
+    let live = std::fs::File::create(&live_path).unwrap();
+    #[cfg(unix)]
+    rustix::fs::flock(&live, rustix::fs::FlockOperation::LockExclusive).unwrap();
+
+    ok(
+        &wd,
+        &[
+            "plan",
+            data.to_str().unwrap(),
+            "--out",
+            "out",
+            "--cache",
+            "cache",
+        ],
+    );
+    assert!(
+        temp_files(&out).is_empty(),
+        "out folder: {:?}",
+        temp_files(&out)
+    );
+    assert!(out.join("summary.json").is_file());
+    if cfg!(unix) {
+        assert_eq!(
+            temp_files(&cache),
+            vec![".labelwise-L1veW2.tmp".to_string()],
+            "only the live writer's temp stays"
+        );
+    }
+    assert!(
+        checkpoint_files(&cache).is_empty(),
+        "no checkpoints after a finished run"
+    );
+    let _ = cache_entry(&cache);
+    drop(live);
+}
