@@ -2,7 +2,9 @@
 //!
 //! One round, all label-dependent and cheap:
 //! 1. cross-validate the model on the labeled items and calibrate confidence thresholds whose
-//!    precision lower bound meets the target ([`crate::calibrate`]);
+//!    precision lower bound meets the target ([`crate::calibrate`]); with several candidate
+//!    models ([`ModelSpec::Select`], the default) each is calibrated at `(1 − level) / M` and the
+//!    one that certifies the largest share of the labeled items is kept;
 //! 2. fit the model on all labeled items and predict every unlabeled item;
 //! 3. near-duplicates of labeled items inherit their label (route `Duplicate`), when that route's
 //!    own leave-one-out precision is certified;
@@ -14,11 +16,11 @@
 
 use crate::calibrate::{
     calibrate, clopper_pearson_lower, cross_validate, min_count_for, Calibration,
-    CalibrationParams, ThresholdChoice,
+    CalibrationParams, OutOfFold, Score, ThresholdChoice,
 };
 use crate::error::{Error, Result};
 use crate::graph::NeighborGraph;
-use crate::model::{argmax_rows, class_counts, ModelSpec};
+use crate::model::{class_counts, Classifier, ModelSpec};
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -104,6 +106,8 @@ pub struct AutolabelParams {
     /// Keep the final model's class probabilities for the unlabeled items (for batch
     /// selection's uncertainty), so no caller has to fit and predict the model a second time.
     pub keep_probabilities: bool,
+    /// The score thresholds apply to (reported as `confidence`).
+    pub score: Score,
 }
 
 impl Default for AutolabelParams {
@@ -117,6 +121,7 @@ impl Default for AutolabelParams {
             certify_duplicates: true,
             transfer: ThresholdTransfer::Rank,
             keep_probabilities: false,
+            score: Score::Margin,
         }
     }
 }
@@ -179,11 +184,32 @@ pub struct RouteCounts {
     pub human: usize,
 }
 
+/// One candidate model's cross-validated record (several when the model is
+/// [`ModelSpec::Select`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateSummary {
+    /// Model name.
+    pub model: String,
+    /// Confidence level its thresholds were certified at (the round's level, Bonferroni-split
+    /// over the candidates).
+    pub confidence_level: f64,
+    /// Out-of-fold accuracy.
+    pub cv_accuracy: f64,
+    /// Share of the labeled items above the certified thresholds (out-of-fold).
+    pub certified_share: f64,
+    /// Whether this candidate labeled the round.
+    pub chosen: bool,
+}
+
 /// What summary.json reports about a round.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AutolabelSummary {
-    /// Model name.
+    /// Model name (the chosen candidate's).
     pub model: String,
+    /// Every candidate's record (one entry when there was nothing to choose).
+    pub candidates: Vec<CandidateSummary>,
+    /// Score the thresholds apply to.
+    pub score: Score,
     /// Required precision.
     pub target_precision: f64,
     /// Confidence level of the bounds.
@@ -291,7 +317,14 @@ pub fn autolabel(
     let unlabeled: Vec<usize> = (0..n).filter(|&i| labels[i].is_none()).collect();
     let y: Vec<u32> = labeled.iter().filter_map(|&i| labels[i]).collect();
     let xl = emb.select(Axis(0), &labeled);
-    let model = params.model.build();
+    // One kNN search for cross-validation and the final prediction of the unlabeled rows.
+    let resolved = params.model.for_workload(unlabeled.len(), labeled.len());
+    let specs: Vec<ModelSpec> = match resolved {
+        ModelSpec::Select(c) if !c.is_empty() => c,
+        m => vec![m],
+    };
+    let mut model = specs[0].build();
+    let mut candidates: Vec<CandidateSummary> = Vec::new();
 
     let mut predicted: Vec<Option<u32>> = vec![None; n];
     let mut confidence = vec![0.0f32; n];
@@ -306,26 +339,53 @@ pub fn autolabel(
     let n_folds = params.n_folds.min(y.len());
     let mut message = None;
     let calibration: Option<Calibration> = if n_folds >= 2 && n_present >= 2 {
-        let oof = cross_validate(
-            model.as_ref(),
-            xl.view(),
-            &y,
-            n_classes,
-            n_folds,
-            params.seed,
-        )?;
+        // Each candidate is certified at an equal share of the error rate, so the chance that
+        // the kept one's threshold misses the target stays ≤ 1 − level whichever is kept.
+        let m = specs.len();
+        let cand_params = CalibrationParams {
+            confidence_level: 1.0 - (1.0 - level) / m as f64,
+            ..cal_params.clone()
+        };
+        let mut runs: Vec<(OutOfFold, Vec<u32>, Vec<f32>, Calibration)> = Vec::with_capacity(m);
+        for spec in &specs {
+            let oof = cross_validate(
+                spec.build().as_ref(),
+                xl.view(),
+                &y,
+                n_classes,
+                n_folds,
+                params.seed,
+            )?;
+            let (pred, score) = params.score.rows(&oof.proba);
+            let cal = calibrate(&pred, &score, &y, n_classes, &cand_params)?;
+            candidates.push(CandidateSummary {
+                model: spec.name(),
+                confidence_level: cand_params.confidence_level,
+                cv_accuracy: cal.cv_accuracy,
+                certified_share: certified_share(&cal, y.len()),
+                chosen: false,
+            });
+            runs.push((oof, pred, score, cal));
+        }
+        // The largest certified share; then the best accuracy; then the first listed.
+        let best = (0..m)
+            .max_by(|&a, &b| {
+                let (ca, cb) = (&candidates[a], &candidates[b]);
+                ca.certified_share
+                    .total_cmp(&cb.certified_share)
+                    .then(ca.cv_accuracy.total_cmp(&cb.cv_accuracy))
+                    .then(b.cmp(&a))
+            })
+            .unwrap_or(0);
+        candidates[best].chosen = true;
+        model = specs[best].build();
+        let (_, pred, score, cal) = runs.swap_remove(best);
         for (k, &i) in labeled.iter().enumerate() {
-            predicted[i] = Some(oof.predicted[k]);
-            confidence[i] = oof.confidence[k];
+            predicted[i] = Some(pred[k]);
+            confidence[i] = score[k];
             source[i] = Source::CrossValidation;
         }
-        Some(calibrate(
-            &oof.predicted,
-            &oof.confidence,
-            &y,
-            n_classes,
-            cal_params,
-        )?)
+        Some(cal)
     } else {
         message = Some(format!(
             "{} labeled items in {n_present} classes: cross-validation needs at least 2 of each",
@@ -356,7 +416,7 @@ pub fn autolabel(
                     all.row_mut(i).assign(&p.row(k));
                 }
             }
-            let (pc, cc) = argmax_rows(&p);
+            let (pc, cc) = params.score.rows(&p);
             for (k, &i) in chunk.iter().enumerate() {
                 predicted[i] = Some(pc[k]);
                 confidence[i] = cc[k];
@@ -509,6 +569,8 @@ pub fn autolabel(
     }
     let summary = AutolabelSummary {
         model: model.name(),
+        candidates,
+        score: params.score,
         target_precision: target,
         confidence_level: level,
         n_items: n,
@@ -546,6 +608,18 @@ pub fn autolabel(
         source,
         summary,
     })
+}
+
+/// Share of the labeled items whose out-of-fold prediction clears its scope's certified
+/// threshold: what a candidate model can vouch for.
+fn certified_share(cal: &Calibration, n: usize) -> f64 {
+    if n == 0 {
+        return 0.0;
+    }
+    // Scopes are disjoint: each class with its own threshold, and the shared fallback scope.
+    let own: usize = cal.per_class.iter().flatten().map(|t| t.n_above).sum();
+    let shared = cal.fallback.as_ref().map_or(0, |t| t.n_above);
+    (own + shared) as f64 / n as f64
 }
 
 /// For every item, the label its labeled near-duplicates would give it (all labeled members of
