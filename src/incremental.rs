@@ -175,7 +175,7 @@ pub fn find_base(
     let mut records = decode(&cache.get(&key)?)?;
     let total = emb.nrows();
     records.retain(|r| r.n >= 2 && r.n < total);
-    records.sort_by(|a, b| b.n.cmp(&a.n));
+    records.sort_by_key(|r| std::cmp::Reverse(r.n));
     let longest = records.first()?.n;
     // Full chunks shared by every candidate are hashed once.
     let full = chunk_hashes(emb, (longest / CHUNK_ROWS) * CHUNK_ROWS);
