@@ -3,10 +3,15 @@
 //! ```text
 //! cargo run --release --example autolabel_eval -- [--datasets banking77,clinc150,agnews]
 //!     [--model default|knn|logistic|centroid|gnb|knn+logistic+centroid|...] [--model-json J]
-//!     [--no-per-class] [--burn-in 4] [--transfer rank|confidence] [--dup-uncertified]
+//!     [--score margin|probability] [--level 0.95] [--min-errors 1] [--burn-in 4]
+//!     [--burn-in-max-share 0.5] [--per-class-min 4] [--no-per-class]
+//!     [--transfer rank|confidence] [--dup-uncertified]
 //!     [--folds 5] [--shares 0.01,0.05,0.10] [--seeds 0,1,2] [--data-dir /work/shared/datasets]
 //!     [--bench-logistic]
 //! ```
+//!
+//! The design before the candidate choice (kNN+centroid, max-probability score, no error floor)
+//! is `--model knn+centroid --score probability --min-errors 0`.
 //!
 //! Pool = rows whose split is train or val (agnews has only a test split: a seeded stratified
 //! 80/20 split, the 80% is the pool). For each share of labels (1%, 5%, 10%) and seed (0, 1, 2)
@@ -263,15 +268,33 @@ fn main() -> Result<(), BoxError> {
     }
     params.calibration.per_class = !flag("--no-per-class");
     params.certify_duplicates = !flag("--dup-uncertified");
+    if let Some(m) = opt("--burn-in-max-share") {
+        params.calibration.burn_in_max_share = m.parse()?;
+    }
+    if let Some(m) = opt("--per-class-min") {
+        params.calibration.per_class_min = m.parse()?;
+    }
+    if let Some(e) = opt("--min-errors") {
+        params.calibration.min_errors = e.parse()?;
+    }
+    if let Some(l) = opt("--level") {
+        params.calibration.confidence_level = l.parse()?;
+    }
     if let Some(b) = opt("--burn-in") {
         params.calibration.burn_in = b.parse()?;
+    }
+    match opt("--score").as_deref() {
+        Some("probability") => params.score = labelwise::calibrate::Score::Probability,
+        Some("margin") | None => params.score = labelwise::calibrate::Score::Margin,
+        Some(other) => return Err(format!("unknown score {other}").into()),
     }
     if opt("--transfer").as_deref() == Some("confidence") {
         params.transfer = labelwise::autolabel::ThresholdTransfer::Confidence;
     }
     println!(
-        "model {} | folds {} | per-class {} | burn-in {} | transfer {:?} | threads {}",
+        "model {} | score {:?} | folds {} | per-class {} | burn-in {} | transfer {:?} | threads {}",
         model.name(),
+        params.score,
         params.n_folds,
         params.calibration.per_class,
         params.calibration.burn_in,
@@ -312,9 +335,9 @@ fn main() -> Result<(), BoxError> {
     }
 
     println!(
-        "| dataset | share | seed | target | labels | certified | thr (shared) | own-thr classes | auto | dup | coverage | realized prec | dup prec (LOO n) | met | s |"
+        "| dataset | share | seed | target | labels | certified | thr (shared) | own-thr classes | auto | dup | coverage | realized prec | dup prec (LOO n) | met | model | s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     // (dataset, share, target) -> (coverages, precisions, met count, cells with auto)
     let mut agg: BTreeMap<(String, String, String), Agg> = BTreeMap::new();
     let mut all_met = true;
@@ -388,7 +411,7 @@ fn main() -> Result<(), BoxError> {
                             .map_or("-".into(), |p| format!("{p:.3}"))
                     );
                     println!(
-                        "| {ds} | {share} | {seed} | {target} | {keep} | {} | {} | {own} | {na} | {nd} | {cov:.3} | {} | {dup_col} | {} | {secs:.1} |",
+                        "| {ds} | {share} | {seed} | {target} | {keep} | {} | {} | {own} | {na} | {nd} | {cov:.3} | {} | {dup_col} | {} | {} | {secs:.1} |",
                         match (r.summary.certified, r.summary.labels_needed) {
                             (true, _) => "yes".to_string(),
                             (false, Some(k)) => format!("no (~{k} labels)"),
@@ -400,6 +423,7 @@ fn main() -> Result<(), BoxError> {
                             .map_or("-".into(), |t| format!("{:.3}", t.threshold)),
                         prec.map_or("-".into(), |p| format!("{p:.4}")),
                         if met { "yes" } else { "**NO**" },
+                        r.summary.model,
                     );
                     let e = agg
                         .entry((ds.to_string(), format!("{share}"), format!("{target}")))

@@ -719,6 +719,36 @@ mod tests {
     }
 
     #[test]
+    fn default_model_reports_every_candidate_and_keeps_one() {
+        let (x, y) = clusters(4, 300, 32, 0.5, 16);
+        let labels: Vec<Option<u32>> = y
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (i % 3 == 0).then_some(c))
+            .collect();
+        let r = autolabel(
+            x.view(),
+            &labels,
+            4,
+            &empty_graph(),
+            None,
+            &AutolabelParams::default(),
+        )
+        .unwrap();
+        let c = &r.summary.candidates;
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.iter().filter(|c| c.chosen).count(), 1);
+        let chosen = c.iter().find(|c| c.chosen).unwrap();
+        assert_eq!(chosen.model, r.summary.model);
+        // Each candidate is certified at half the error rate.
+        assert!(c.iter().all(|c| (c.confidence_level - 0.975).abs() < 1e-12));
+        assert!(c
+            .iter()
+            .all(|o| o.certified_share <= chosen.certified_share));
+        assert_eq!(r.summary.score, Score::Margin);
+    }
+
+    #[test]
     fn refuses_with_too_few_labels() {
         let (x, y) = clusters(4, 100, 32, 0.5, 12);
         let labels: Vec<Option<u32>> = y

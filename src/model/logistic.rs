@@ -1,4 +1,4 @@
-//! Multinomial logistic regression through linfa-logistic.
+//! Multinomial logistic regression: our L-BFGS (`model::softmax`) or linfa-logistic's.
 
 use super::{check_dim, check_training, predict_blocked, smooth_row, softmax_masked};
 use super::{class_counts, ClassWeight, Classifier, FittedClassifier};
@@ -9,20 +9,6 @@ use linfa_logistic::MultiLogisticRegression;
 use ndarray::{Array1, Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-/// Multinomial logistic regression (softmax), L2-regularized, fitted by linfa's L-BFGS.
-///
-/// linfa minimizes `Σ_i −log p(y_i | x_i) + ½·alpha·‖W‖²` (a *sum* over items, not a mean), so
-/// `alpha` = 1/C in scikit-learn's terms. Unit-norm 384-d embeddings have small coordinates, so
-/// the weights must be large to be confident: the default `alpha = 0.1` (C = 10) was picked on
-/// the evaluation datasets. linfa takes no sample weights; `Balanced` class weights are applied
-/// as the equivalent prior correction at prediction time (subtract log class frequency from each
-/// logit), which is what reweighting converges to for a well-specified model, without
-/// duplicating rows. Fitting runs in f64; prediction is an f32 GEMM.
-///
-/// Cost (measured, `autolabel_eval --bench-logistic`, 2 shared cores): 10,000 labels × 384 × 77
-/// classes takes 10.9 s at 50 L-BFGS iterations, 23 s at 100, 42 s at 200 (training accuracy
-/// .968 / .971 / .971), so the default is 50. Calibration refits once per fold, which is why
-/// logistic regression is not in the default ensemble.
 /// Which optimizer fits the weights; both minimize the same objective.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -34,6 +20,22 @@ pub enum LogisticSolver {
     Linfa,
 }
 
+/// Multinomial logistic regression (softmax), L2-regularized, fitted by L-BFGS (ours by
+/// default, or linfa's).
+///
+/// Both minimize linfa's objective `Σ_i −log p(y_i | x_i) + ½·alpha·‖W‖²` (a *sum* over items,
+/// not a mean), so `alpha` = 1/C in scikit-learn's terms. Unit-norm 384-d embeddings have small
+/// coordinates, so the weights must be large to be confident: the default `alpha = 0.1`
+/// (C = 10) was picked on the evaluation datasets. No sample weights; `Balanced` class weights
+/// are applied as the equivalent prior correction at prediction time (subtract log class
+/// frequency from each logit), which is what reweighting converges to for a well-specified
+/// model, without duplicating rows. Prediction is an f32 GEMM.
+///
+/// Cost: linfa's solver (`autolabel_eval --bench-logistic`, 2 shared cores) took 10.9 s for
+/// 10,000 labels × 384 × 77 classes at 50 L-BFGS iterations, 23 s at 100, 42 s at 200 (training
+/// accuracy .968 / .971 / .971), so the default is 50; the native solver is several times
+/// faster, which is what makes logistic regression affordable as an auto-labeling candidate
+/// (calibration refits it once per fold).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Logistic {

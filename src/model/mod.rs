@@ -514,6 +514,44 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn margin_separates_split_and_clear_predictions() {
+        let p = ndarray::arr2(&[[0.6f32, 0.35, 0.05], [0.6, 0.05, 0.35], [0.1, 0.8, 0.1]]);
+        let (pred, m) = margin_rows(&p);
+        assert_eq!(pred, vec![0, 0, 1]);
+        assert!((m[0] - 0.25).abs() < 1e-6 && (m[1] - 0.25).abs() < 1e-6);
+        assert!((m[2] - 0.7).abs() < 1e-6);
+        let (_, top) = argmax_rows(&p);
+        assert_eq!(top[0], top[1]);
+        let one = ndarray::arr2(&[[1.0f32]]);
+        assert_eq!(margin_rows(&one).1, vec![1.0]);
+    }
+
+    #[test]
+    fn select_fits_the_more_accurate_candidate() {
+        // A centroid model cannot separate two classes that are each a pair of opposite
+        // clusters (both centroids are ~0); a kNN vote can.
+        let (x, y4) = clusters(4, 30, 16, 0.3, 5);
+        let mut x = x;
+        for (mut r, &c) in x.rows_mut().into_iter().zip(&y4) {
+            if c >= 2 {
+                r.mapv_inplace(|v| -v);
+            }
+        }
+        let y: Vec<u32> = y4.iter().map(|&c| c % 2).collect();
+        let spec = ModelSpec::Select(vec![
+            ModelSpec::Centroid(NearestCentroid::default()),
+            ModelSpec::Knn(KnnVote::default()),
+        ]);
+        assert!(spec.name().starts_with("select("));
+        let p = spec
+            .fit(x.view(), &y, 2)
+            .unwrap()
+            .predict_proba(x.view())
+            .unwrap();
+        assert!(accuracy(&p, &y) > 0.95);
+    }
+
+    #[test]
     fn gnb_log_space_is_not_degenerate_in_384d() {
         let (x, y) = clusters(4, 50, 384, 0.8, 2);
         let m = GaussianNb::default().fit(x.view(), &y, 4).unwrap();

@@ -1,0 +1,382 @@
+//! Diagnostics for auto-labeling (issue 5), for choosing models and scores, not for the verdict
+//! (that is `autolabel_eval`): per model and score (`max` probability or `margin`), the
+//! cross-validated and hidden-label accuracy, the best coverage any threshold could reach at
+//! precision 0.95 / 0.98 on the hidden labels (an oracle: it looks at them, so it bounds what a
+//! certified threshold can reach), and the coverage / realized precision of one global
+//! certified threshold transferred by rank.
+//!
+//! ```text
+//! cargo run --release --example autolabel_diag -- [--datasets banking77,clinc150,agnews]
+//!     [--models knn+centroid,logistic,logistic@0.03@100,knn@30+centroid] [--kinds max,margin]
+//!     [--scans burn4] [--level 0.95] [--folds 5] [--shares 0.05,0.10] [--seeds 0,1,2]
+//! ```
+//!
+//! `CURVE=1` prints the cumulative out-of-fold and hidden precision curves; `FOLDTEST=s` prints
+//! each fold model's precision at the top share `s` of its own test fold and of the hidden
+//! items (whether the cross-validated record is representative).
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float32Type;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::DataType;
+use labelwise::calibrate::{cross_validate, min_count_for, select_threshold};
+use labelwise::model::{
+    argmax_rows, Classifier, GaussianNb, KnnVote, Logistic, ModelSpec, NearestCentroid,
+};
+use ndarray::{Array2, Axis};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use std::time::Instant;
+
+type BoxError = Box<dyn std::error::Error>;
+
+struct Data {
+    emb: Array2<f32>,
+    label: Vec<u32>,
+    n_classes: usize,
+}
+
+/// Strings of a utf8 / large-utf8 / dictionary-encoded utf8 column.
+fn strings(col: &ArrayRef) -> Result<Vec<String>, BoxError> {
+    Ok(match col.data_type() {
+        DataType::Utf8 => col
+            .as_string::<i32>()
+            .iter()
+            .map(|s| s.unwrap_or("").to_string())
+            .collect(),
+        DataType::LargeUtf8 => col
+            .as_string::<i64>()
+            .iter()
+            .map(|s| s.unwrap_or("").to_string())
+            .collect(),
+        DataType::Dictionary(_, _) => {
+            let d = col.as_any_dictionary();
+            let values = strings(d.values())?;
+            d.normalized_keys()
+                .into_iter()
+                .map(|k| values.get(k).cloned().unwrap_or_default())
+                .collect()
+        }
+        t => return Err(format!("expected a string column, got {t}").into()),
+    })
+}
+
+fn read(path: &str, seed: u64) -> Result<Data, BoxError> {
+    let file = std::fs::File::open(path)?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+    let (mut labels, mut splits, mut flat) = (Vec::new(), Vec::new(), Vec::<f32>::new());
+    let mut d = 0usize;
+    for batch in reader {
+        let batch: RecordBatch = batch?;
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| format!("{path}: no column {name}"))
+        };
+        labels.extend(strings(&col("label")?)?);
+        splits.extend(strings(&col("split")?)?);
+        let e = col("embedding")?;
+        match e.data_type() {
+            DataType::FixedSizeList(_, size) => {
+                let l = e.as_fixed_size_list();
+                d = *size as usize;
+                let v = l.values().as_primitive::<Float32Type>();
+                let off = l.value_offset_at(0);
+                flat.extend_from_slice(&v.values()[off..off + l.len() * d]);
+            }
+            DataType::List(_) => {
+                let l = e.as_list::<i32>();
+                for i in 0..l.len() {
+                    let r = l.value(i);
+                    let r = r.as_primitive::<Float32Type>();
+                    d = r.len();
+                    flat.extend_from_slice(r.values());
+                }
+            }
+            t => return Err(format!("{path}: embedding has type {t}").into()),
+        }
+    }
+    let n = labels.len();
+    let emb = Array2::from_shape_vec((n, d), flat)?;
+    let names: Vec<String> = {
+        let mut v = labels.clone();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let label_all: Vec<u32> = labels
+        .iter()
+        .map(|l| names.binary_search(l).map(|k| k as u32))
+        .collect::<Result<_, _>>()
+        .map_err(|_| "label lookup")?;
+    // Pool: train + val; or a seeded stratified 80% when there is no train/val.
+    let mut pool: Vec<usize> = (0..n)
+        .filter(|&i| splits[i] == "train" || splits[i] == "val")
+        .collect();
+    if pool.is_empty() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        for c in 0..names.len() as u32 {
+            let mut items: Vec<usize> = (0..n).filter(|&i| label_all[i] == c).collect();
+            items.shuffle(&mut rng);
+            let keep = (items.len() as f64 * 0.8).round() as usize;
+            pool.extend_from_slice(&items[..keep]);
+        }
+        pool.sort_unstable();
+    }
+    Ok(Data {
+        emb: emb.select(Axis(0), &pool),
+        label: pool.iter().map(|&i| label_all[i]).collect(),
+        n_classes: names.len(),
+    })
+}
+
+fn parse_one(m: &str) -> ModelSpec {
+    if let Some(a) = m.strip_prefix("logistic@") {
+        let mut it = a.split('@');
+        let alpha = it.next().unwrap().parse().unwrap();
+        let iters = it.next().map_or(50, |v| v.parse().unwrap());
+        return ModelSpec::Logistic(Logistic {
+            alpha,
+            max_iterations: iters,
+            ..Default::default()
+        });
+    }
+    if let Some(k) = m.strip_prefix("knn@") {
+        return ModelSpec::Knn(KnnVote {
+            k: k.parse().unwrap(),
+            ..Default::default()
+        });
+    }
+    match m {
+        "knn" => ModelSpec::Knn(KnnVote::default()),
+        "logistic" => ModelSpec::Logistic(Logistic::default()),
+        "centroid" => ModelSpec::Centroid(NearestCentroid::default()),
+        "gnb" => ModelSpec::Gnb(GaussianNb::default()),
+        other => panic!("unknown model {other}"),
+    }
+}
+
+fn parse_model(s: &str) -> ModelSpec {
+    if s.contains('+') {
+        ModelSpec::Ensemble(s.split('+').map(parse_one).collect())
+    } else {
+        parse_one(s)
+    }
+}
+
+/// (score per row) for a probability matrix.
+fn scores(p: &Array2<f32>, kind: &str) -> (Vec<u32>, Vec<f32>) {
+    let (pred, conf) = argmax_rows(p);
+    if kind == "max" {
+        return (pred, conf);
+    }
+    let s = p
+        .rows()
+        .into_iter()
+        .zip(&pred)
+        .map(|(r, &c)| {
+            let mut second = 0.0f32;
+            for (j, &v) in r.iter().enumerate() {
+                if j != c as usize && v > second {
+                    second = v;
+                }
+            }
+            r[c as usize] - second
+        })
+        .collect();
+    (pred, s)
+}
+
+/// Largest prefix (by descending score) with precision >= t: share of items.
+fn oracle(score: &[f32], correct: &[bool], t: f64) -> f64 {
+    let n = score.len();
+    let mut o: Vec<usize> = (0..n).collect();
+    o.sort_by(|&a, &b| score[b].total_cmp(&score[a]));
+    let mut hits = 0;
+    let mut best = 0;
+    for (k, &i) in o.iter().enumerate() {
+        hits += correct[i] as usize;
+        if hits as f64 >= t * (k + 1) as f64 {
+            best = k + 1;
+        }
+    }
+    best as f64 / n as f64
+}
+
+fn main() -> Result<(), BoxError> {
+    let args: Vec<String> = std::env::args().collect();
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let dir = "/work/shared/datasets";
+    let datasets = opt("--datasets").unwrap_or_else(|| "banking77,clinc150,agnews".into());
+    let models =
+        opt("--models").unwrap_or_else(|| "knn+centroid,logistic,knn+centroid+logistic".into());
+    let shares: Vec<f64> = opt("--shares")
+        .unwrap_or_else(|| "0.05,0.10".into())
+        .split(',')
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let seeds: Vec<u64> = opt("--seeds")
+        .unwrap_or_else(|| "0,1,2".into())
+        .split(',')
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let level: f64 = opt("--level").map_or(0.95, |f| f.parse().unwrap());
+    let folds: usize = opt("--folds").map_or(5, |f| f.parse().unwrap());
+    let scans: Vec<String> = opt("--scans")
+        .unwrap_or_else(|| "burn4".into())
+        .split(',')
+        .map(String::from)
+        .collect();
+    let kinds: Vec<String> = opt("--kinds")
+        .unwrap_or_else(|| "max,margin".into())
+        .split(',')
+        .map(String::from)
+        .collect();
+    println!("| ds | share | seed | model | score | cv acc | hid acc | oracle .95 | oracle .98 | cert .95 cov/prec | cert .98 cov/prec | fit s |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for ds in datasets.split(',') {
+        let data = read(&format!("{dir}/{ds}.parquet"), 0)?;
+        let n = data.emb.nrows();
+        for &share in &shares {
+            for &seed in &seeds {
+                let mut idx: Vec<usize> = (0..n).collect();
+                idx.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(seed));
+                let keep = ((n as f64) * share).round() as usize;
+                let mut lab: Vec<usize> = idx[..keep].to_vec();
+                lab.sort_unstable();
+                let mut hid: Vec<usize> = idx[keep..].to_vec();
+                hid.sort_unstable();
+                let xl = data.emb.select(Axis(0), &lab);
+                let yl: Vec<u32> = lab.iter().map(|&i| data.label[i]).collect();
+                let xh = data.emb.select(Axis(0), &hid);
+                let yh: Vec<u32> = hid.iter().map(|&i| data.label[i]).collect();
+                for m in models.split(',') {
+                    let spec = parse_model(m);
+                    let t = Instant::now();
+                    let oof = cross_validate(&spec, xl.view(), &yl, data.n_classes, folds, seed)?;
+                    let fitted = spec.fit(xl.view(), &yl, data.n_classes)?;
+                    let ph = fitted.predict_proba(xh.view())?;
+                    let secs = t.elapsed().as_secs_f64();
+                    if let Ok(sh) = std::env::var("FOLDTEST") {
+                        let sh: f64 = sh.parse().unwrap();
+                        let folds_of = labelwise::calibrate::stratified_folds(&yl, folds, seed);
+                        let prec_at = |p: &Array2<f32>| {
+                            let (pr, sc) = scores(p, "margin");
+                            let mut o: Vec<usize> = (0..hid.len()).collect();
+                            o.sort_by(|&a, &b| sc[b].total_cmp(&sc[a]));
+                            let take = (sh * hid.len() as f64) as usize;
+                            o[..take].iter().filter(|&&i| pr[i] == yh[i]).count() as f64
+                                / take as f64
+                        };
+                        eprint!("{ds} {share} {seed} {m}: final {:.4} folds", prec_at(&ph));
+                        for f in 0..folds {
+                            let tr: Vec<usize> =
+                                (0..yl.len()).filter(|&i| folds_of[i] != f).collect();
+                            let fm = spec.fit(
+                                xl.select(Axis(0), &tr).view(),
+                                &tr.iter().map(|&i| yl[i]).collect::<Vec<_>>(),
+                                data.n_classes,
+                            )?;
+                            eprint!(" {:.4}", prec_at(&fm.predict_proba(xh.view())?));
+                            let te: Vec<usize> =
+                                (0..yl.len()).filter(|&i| folds_of[i] == f).collect();
+                            let pt = fm.predict_proba(xl.select(Axis(0), &te).view())?;
+                            let (pr, sc) = scores(&pt, "margin");
+                            let mut o: Vec<usize> = (0..te.len()).collect();
+                            o.sort_by(|&a, &b| sc[b].total_cmp(&sc[a]));
+                            let take = (sh * te.len() as f64) as usize;
+                            let ok = o[..take].iter().filter(|&&i| pr[i] == yl[te[i]]).count();
+                            let oofp = &oof.proba;
+                            let same = te.iter().enumerate().all(|(r, &i)| {
+                                (0..data.n_classes)
+                                    .all(|c| (oofp[[i, c]] - pt[[r, c]]).abs() < 1e-6)
+                            });
+                            eprint!(" (own {ok}/{take} same {same})");
+                        }
+                        eprintln!();
+                    }
+                    for kind in kinds.iter().map(String::as_str) {
+                        for scan in &scans {
+                            let (pc, sc) = scores(&oof.proba, kind);
+                            let cc: Vec<bool> = pc.iter().zip(&yl).map(|(a, b)| a == b).collect();
+                            let (ph_pred, ph_s) = scores(&ph, kind);
+                            let hc: Vec<bool> =
+                                ph_pred.iter().zip(&yh).map(|(a, b)| a == b).collect();
+                            if std::env::var("CURVE").is_ok() {
+                                eprintln!("{ds} {share} {seed} {m} {kind} CV:");
+                                curve(&sc, &cc, 20);
+                                eprintln!("hidden:");
+                                curve(&ph_s, &hc, 200);
+                            }
+                            let acc = |c: &[bool]| {
+                                c.iter().filter(|&&b| b).count() as f64 / c.len() as f64
+                            };
+                            let mut cert = Vec::new();
+                            for target in [0.95, 0.98] {
+                                let min = min_count_for(target, level);
+                                let ch = {
+                                    let b: usize =
+                                        scan.strip_prefix("burn").unwrap().parse().unwrap();
+                                    select_threshold(&sc, &cc, target, level, 30, b * min)
+                                };
+                                let s = match ch {
+                                    None => "0 / -".to_string(),
+                                    Some(ch) => {
+                                        let share_c = ch.n_above as f64 / ch.n_scope as f64;
+                                        let take = (share_c * hid.len() as f64).floor() as usize;
+                                        let mut o: Vec<usize> = (0..hid.len()).collect();
+                                        o.sort_by(|&a, &b| ph_s[b].total_cmp(&ph_s[a]));
+                                        let mut k = 0;
+                                        let mut h = 0;
+                                        for &i in o.iter().take(take) {
+                                            if ph_s[i] < ch.threshold {
+                                                break;
+                                            }
+                                            k += 1;
+                                            h += hc[i] as usize;
+                                        }
+                                        format!(
+                                            "{:.3} / {:.4}",
+                                            k as f64 / hid.len() as f64,
+                                            if k > 0 { h as f64 / k as f64 } else { f64::NAN }
+                                        )
+                                    }
+                                };
+                                cert.push(s);
+                            }
+                            println!(
+                            "| {ds} | {share} | {seed} | {m} | {kind} {scan} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} | {secs:.1} |",
+                            acc(&cc), acc(&hc), oracle(&ph_s, &hc, 0.95), oracle(&ph_s, &hc, 0.98), cert[0], cert[1]
+                        );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prints the cumulative CV precision / CP lower bound every `step` items (debug helper).
+#[allow(dead_code)]
+pub fn curve(score: &[f32], correct: &[bool], step: usize) {
+    let n = score.len();
+    let mut o: Vec<usize> = (0..n).collect();
+    o.sort_by(|&a, &b| score[b].total_cmp(&score[a]));
+    let mut hits = 0;
+    for (k, &i) in o.iter().enumerate() {
+        hits += correct[i] as usize;
+        if (k + 1) % step == 0 {
+            let lb = labelwise::calibrate::clopper_pearson_lower(hits as u64, (k + 1) as u64, 0.95);
+            eprint!("{}:{:.3}/{:.3} ", k + 1, hits as f64 / (k + 1) as f64, lb);
+        }
+    }
+    eprintln!();
+}
