@@ -45,6 +45,58 @@ pub struct KMeans {
     pub sizes: Vec<usize>,
 }
 
+impl KMeans {
+    /// A compact little-endian encoding (k, d, n, centroids, assignment) for the cache: the
+    /// clustering is label-independent, so later rounds on the same pool reuse it.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let (k, d) = self.centroids.dim();
+        let n = self.assignment.len();
+        let mut b = Vec::with_capacity(24 + 4 * (k * d + n));
+        for v in [k, d, n] {
+            b.extend_from_slice(&(v as u64).to_le_bytes());
+        }
+        for v in self.centroids.iter() {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in &self.assignment {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+
+    /// Decodes [`KMeans::to_bytes`]; `None` for anything inconsistent (sizes are recounted
+    /// from the assignment, never trusted).
+    pub fn from_bytes(b: &[u8]) -> Option<KMeans> {
+        let word = |i: usize| -> Option<usize> {
+            let s = b.get(8 * i..8 * i + 8)?;
+            usize::try_from(u64::from_le_bytes(s.try_into().ok()?)).ok()
+        };
+        let (k, d, n) = (word(0)?, word(1)?, word(2)?);
+        let cells = k.checked_mul(d)?;
+        let len = cells.checked_add(n)?.checked_mul(4)?.checked_add(24)?;
+        if b.len() != len {
+            return None;
+        }
+        let f = |o: usize| <[u8; 4]>::try_from(&b[o..o + 4]).expect("4 bytes");
+        let centroids: Vec<f32> = (0..cells)
+            .map(|i| f32::from_le_bytes(f(24 + 4 * i)))
+            .collect();
+        let base = 24 + 4 * cells;
+        let assignment: Vec<u32> = (0..n)
+            .map(|i| u32::from_le_bytes(f(base + 4 * i)))
+            .collect();
+        let mut sizes = vec![0usize; k];
+        for &c in &assignment {
+            *sizes.get_mut(c as usize)? += 1;
+        }
+        Some(KMeans {
+            centroids: Array2::from_shape_vec((k, d), centroids).ok()?,
+            assignment,
+            sizes,
+        })
+    }
+}
+
 /// The `p` nearest centroids of every row, as needed by the partitioned neighbour search.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopCentroids {
@@ -502,5 +554,19 @@ pub(crate) mod tests {
         assert_eq!(default_k(1), 1);
         assert_eq!(default_k(20_000), 100);
         assert_eq!(default_k(10_000_000), 1000);
+    }
+
+    #[test]
+    fn cache_encoding_round_trips_and_rejects_torn_bytes() {
+        let x = clustered(120, 8, 3, 0.1, 5);
+        let km = fit(x.view(), 3, 20, 1).unwrap();
+        let b = km.to_bytes();
+        assert_eq!(KMeans::from_bytes(&b), Some(km));
+        assert_eq!(KMeans::from_bytes(&b[..b.len() - 1]), None);
+        let mut bad = b.clone();
+        // An assignment past the last cluster.
+        let last = bad.len() - 4;
+        bad[last..].copy_from_slice(&7u32.to_le_bytes());
+        assert_eq!(KMeans::from_bytes(&bad), None);
     }
 }

@@ -86,6 +86,18 @@ pub struct GraphOutcome {
     /// Set when the graph extends the cached graph of a prefix of the pool instead of being
     /// rebuilt (new rows appended since an earlier run).
     pub incremental: Option<IncrementalInfo>,
+    /// The cache and this pool's content key, so later label-independent stages (rarity's
+    /// clusters) store their results beside the graph; `None` without a cache.
+    pub pool_cache: Option<PoolCache>,
+}
+
+/// Where label-independent artifacts of one pool are cached.
+#[derive(Debug, Clone)]
+pub struct PoolCache {
+    /// The cache directory.
+    pub cache: Cache,
+    /// Hex content hash of the pool's embeddings: every artifact key starts from it.
+    pub pool_key: String,
 }
 
 /// How an incremental graph was obtained (summary.json `graph.incremental`).
@@ -179,9 +191,14 @@ pub fn neighbor_graph(
             Err(e) => (None, Some(format!("cache disabled: {e}"))),
         },
     };
-    let key = cache.as_ref().map(|_| {
+    let pool_hash = cache.as_ref().map(|_| cache::embedding_hash(emb));
+    let pool_cache = cache.as_ref().zip(pool_hash).map(|(c, h)| PoolCache {
+        cache: c.clone(),
+        pool_key: h.to_hex().to_string(),
+    });
+    let key = pool_hash.map(|pool_hash| {
         let mut h = blake3::Hasher::new();
-        h.update(cache::embedding_hash(emb).as_bytes());
+        h.update(pool_hash.as_bytes());
         h.update(&params.cache_key_bytes());
         format!("graph-{}", h.finalize().to_hex())
     });
@@ -194,6 +211,7 @@ pub fn neighbor_graph(
                 cache_hit: true,
                 cache_note,
                 incremental: None,
+                pool_cache,
             });
         }
     }
@@ -229,6 +247,7 @@ pub fn neighbor_graph(
         cache_hit: false,
         cache_note: None,
         incremental,
+        pool_cache,
     };
     if let (Some(c), Some(key)) = (&cache, &key) {
         let stored = c
