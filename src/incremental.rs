@@ -9,10 +9,10 @@
 //! is then one hashing pass over those rows. A pool whose rows were reordered, edited or
 //! partly removed is not an extension and gets a full rebuild.
 //!
-//! Extending the graph ([`extend_exact`]): the new rows' neighbours are found by an exact
-//! blocked GEMM search against every row (old and new), and every old row's list takes in the
-//! new rows that beat its current k-th neighbour, found by an exact search of the old rows
-//! against the new rows. Both searches are exact, so the old rows' lists are exactly what a
+//! Extending the graph ([`extend_exact`]): one blocked GEMM of the new rows against the old
+//! rows serves both directions — its rows give the new rows' neighbours among the old rows,
+//! its columns let every old row's list take in the new rows that beat its current k-th
+//! neighbour — plus an exact search of the new rows among themselves. Both are exact, so the old rows' lists are exactly what a
 //! rebuild by the base graph's route would hold among the old rows, merged with the exact best
 //! among the new rows: an exact base stays exact (bit-identical neighbour lists to an exact
 //! rebuild, up to GEMM rounding of near-ties), and an approximate base keeps its recall on the
@@ -20,7 +20,7 @@
 //! whose k-th cosine is below T lists every item above T — holds wherever it held in the base
 //! and everywhere for new rows.
 //!
-//! Cost: 2·m·(n+m) dot products for m new rows on n old ones. [`worth_extending`] compares that
+//! Cost: m·(n+m) dot products for m new rows on n old ones. [`worth_extending`] compares that
 //! with what a rebuild of n+m rows costs by the route `Auto` would take (measured constants,
 //! see benches/results/dedup.md) and falls back to a rebuild when the append is larger.
 //! hnsw_rs as the query index was measured for this job and is not used: building it over the
@@ -29,7 +29,7 @@
 //! costs more than the exact search of them (benches/results/dedup.md, "incremental").
 
 use indicatif::ProgressBar;
-use ndarray::{s, ArrayView2};
+use ndarray::{linalg::general_mat_mul, s, Array2, ArrayView2};
 use rayon::prelude::*;
 
 use crate::cache::Cache;
@@ -221,11 +221,11 @@ pub fn remember(
 const PARTITIONED_DOTS_PER_SQRT_N: f64 = 40.0;
 
 /// Whether extending a graph of `n_old` rows by `m` rows is cheaper than rebuilding `n_old + m`
-/// rows by the `Auto` route: 2·m·(n+m) dot products against n² (exact) or 40·√n·n
+/// rows by the `Auto` route: m·(n+m) dot products against n² (exact) or 40·√n·n
 /// (partitioned).
 pub fn worth_extending(n_old: usize, m: usize) -> bool {
     let total = (n_old + m) as f64;
-    let append = 2.0 * m as f64 * total;
+    let append = m as f64 * total;
     let rebuild = match graph::auto_route(n_old + m) {
         IndexKind::Partitioned => PARTITIONED_DOTS_PER_SQRT_N * total.sqrt() * total,
         _ => total * total,
@@ -253,49 +253,80 @@ pub fn extend_exact(
     let emb = emb.view();
     let m = n - n_old;
     let new_rows = emb.slice(s![n_old.., ..]);
-    let old_rows = emb.slice(s![..n_old, ..]);
-    // New rows against everything (themselves excluded).
-    let self_ids: Vec<u32> = (n_old as u32..n as u32).collect();
-    let mut nb_new = vec![0u32; m * k];
-    let mut cs_new = vec![0f32; m * k];
-    graph::exact_topk(
-        emb,
-        new_rows,
-        &self_ids,
-        k,
-        &mut nb_new,
-        &mut cs_new,
-        Some(progress),
-    );
-    // Old rows against the new rows: their best k among the new ones, merged into their lists.
-    let none = vec![u32::MAX; n_old];
-    let mut nb_rev = vec![0u32; n_old * k];
-    let mut cs_rev = vec![0f32; n_old * k];
-    graph::exact_topk(
-        new_rows,
-        old_rows,
-        &none,
-        k,
-        &mut nb_rev,
-        &mut cs_rev,
-        Some(progress),
-    );
     let mut neighbors = Vec::with_capacity(n * k);
     let mut cosines = Vec::with_capacity(n * k);
     neighbors.extend_from_slice(&base.neighbors);
     cosines.extend_from_slice(&base.cosines);
-    neighbors
+    // One GEMM per (tile of old rows, block of new rows) serves both directions: its rows
+    // update the new rows' candidates, its columns the old rows' lists. Parallel over old
+    // tiles (each task owns its old rows); every thread folds the new rows' candidates into
+    // its own buffer, merged at the end (the top-k under a total order does not depend on the
+    // merge order, so the result is deterministic).
+    let empty = || (vec![u32::MAX; m * k], vec![f32::NEG_INFINITY; m * k]);
+    let (mut nb_new, mut cs_new) = neighbors
+        .par_chunks_mut(OLD_TILE * k)
+        .zip(cosines.par_chunks_mut(OLD_TILE * k))
+        .enumerate()
+        .fold(empty, |(mut pn, mut pc), (t, (nb, cs))| {
+            let o0 = t * OLD_TILE;
+            let rows = nb.len() / k;
+            let ov = emb.slice(s![o0..o0 + rows, ..]);
+            let mut sc = Array2::<f32>::zeros((NEW_BLOCK.min(m), rows));
+            for q0 in (0..m).step_by(NEW_BLOCK) {
+                let q1 = (q0 + NEW_BLOCK).min(m);
+                let qv = new_rows.slice(s![q0..q1, ..]);
+                let mut out = sc.slice_mut(s![..q1 - q0, ..]);
+                general_mat_mul(1.0, &qv, &ov.t(), 0.0, &mut out);
+                for (r, row) in out.outer_iter().enumerate() {
+                    let u = q0 + r;
+                    let (pn_u, pc_u) = (&mut pn[u * k..(u + 1) * k], &mut pc[u * k..(u + 1) * k]);
+                    let j = (n_old + u) as u32;
+                    for (c, &v) in row.iter().enumerate() {
+                        let i = (o0 + c) as u32;
+                        if beats(v, i, pc_u[k - 1], pn_u[k - 1]) {
+                            graph::topk_push(pn_u, pc_u, i, v);
+                        }
+                        let (oi, os) = (&mut nb[c * k..(c + 1) * k], &mut cs[c * k..(c + 1) * k]);
+                        if beats(v, j, os[k - 1], oi[k - 1]) {
+                            graph::topk_push(oi, os, j, v);
+                        }
+                    }
+                }
+            }
+            progress.inc(rows as u64);
+            (pn, pc)
+        })
+        .reduce(empty, |(mut an, mut ac), (bn, bc)| {
+            for u in 0..m {
+                let r = u * k..(u + 1) * k;
+                let (ai, asc) = (&mut an[r.clone()], &mut ac[r.clone()]);
+                for (&j, &c) in bn[r.clone()].iter().zip(&bc[r.clone()]) {
+                    if j != u32::MAX {
+                        graph::topk_push(ai, asc, j, c);
+                    }
+                }
+            }
+            (an, ac)
+        });
+    // New rows among themselves, exactly, merged in.
+    let self_ids: Vec<u32> = (0..m as u32).collect();
+    let mut nb_nn = vec![0u32; m * k];
+    let mut cs_nn = vec![0f32; m * k];
+    graph::exact_topk(
+        new_rows, new_rows, &self_ids, k, &mut nb_nn, &mut cs_nn, None,
+    );
+    nb_new
         .par_chunks_mut(k)
-        .zip(cosines.par_chunks_mut(k))
-        .zip(nb_rev.par_chunks(k).zip(cs_rev.par_chunks(k)))
+        .zip(cs_new.par_chunks_mut(k))
+        .zip(nb_nn.par_chunks(k).zip(cs_nn.par_chunks(k)))
         .for_each(|((nb, cs), (rn, rc))| {
             for (&j, &c) in rn.iter().zip(rc) {
-                if j == u32::MAX {
-                    break;
+                if j != u32::MAX {
+                    graph::topk_push(nb, cs, n_old as u32 + j, c);
                 }
-                graph::topk_push(nb, cs, n_old as u32 + j, c);
             }
         });
+    progress.inc(m as u64);
     neighbors.extend_from_slice(&nb_new);
     cosines.extend_from_slice(&cs_new);
     if let Some(pos) = neighbors.iter().position(|&j| j == u32::MAX) {
@@ -309,6 +340,18 @@ pub fn extend_exact(
         neighbors,
         cosines,
     })
+}
+
+/// Old rows per task in [`extend_exact`] (the score block is `NEW_BLOCK × OLD_TILE` f32, 4 MiB).
+const OLD_TILE: usize = 4096;
+/// New rows per GEMM in [`extend_exact`].
+const NEW_BLOCK: usize = 256;
+
+/// `(s, id)` ranks before the current last entry `(ws, wid)` of a top-k buffer (the buffer's
+/// own order: higher score, then lower id).
+#[inline]
+fn beats(s: f32, id: u32, ws: f32, wid: u32) -> bool {
+    s > ws || (s == ws && id < wid)
 }
 
 /// The graph of all rows of `emb` from the graph `base` of its first rows and an HNSW `index`
@@ -508,7 +551,8 @@ mod tests {
         assert!(worth_extending(20_000, 1_000));
         assert!(worth_extending(100_000, 5_000));
         assert!(!worth_extending(1_000_000, 100_000));
-        assert!(!worth_extending(1_000, 2_000));
+        // Below the exact route's size limit an append always computes fewer products.
+        assert!(worth_extending(1_000, 2_000));
         assert!(!worth_extending(1_000, 0));
     }
 }
