@@ -26,7 +26,10 @@ use crate::select::{self, SelectInput, SelectParams, Selection, Strategy};
 /// The model flag's choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModelChoice {
-    /// The measured default ensemble (kNN vote + nearest centroid, averaged).
+    /// The better of logistic regression and the kNN + centroid ensemble, chosen on the labels
+    /// by the share each certifies (the measured default, README "Auto-labels").
+    Auto,
+    /// kNN vote + nearest centroid, averaged (confidence falls when they disagree).
     Ensemble,
     /// Distance-weighted kNN vote among the labeled items.
     Knn,
@@ -41,7 +44,11 @@ pub enum ModelChoice {
 impl ModelChoice {
     fn spec(self) -> ModelSpec {
         match self {
-            ModelChoice::Ensemble => ModelSpec::default(),
+            ModelChoice::Auto => ModelSpec::default(),
+            ModelChoice::Ensemble => ModelSpec::Ensemble(vec![
+                ModelSpec::Knn(KnnVote::default()),
+                ModelSpec::Centroid(NearestCentroid::default()),
+            ]),
             ModelChoice::Knn => ModelSpec::Knn(KnnVote::default()),
             ModelChoice::Logistic => ModelSpec::Logistic(Logistic::default()),
             ModelChoice::Centroid => ModelSpec::Centroid(NearestCentroid::default()),
@@ -68,7 +75,7 @@ pub struct AutolabelArgs {
     #[arg(long, default_value_t = 0.98, value_name = "T")]
     pub propagation_threshold: f32,
     /// Model that predicts labels.
-    #[arg(long, value_enum, default_value_t = ModelChoice::Ensemble)]
+    #[arg(long, value_enum, default_value_t = ModelChoice::Auto)]
     pub model: ModelChoice,
     /// Cross-validation folds used to calibrate confidence thresholds.
     #[arg(long, default_value_t = 5, value_name = "N")]
