@@ -1,7 +1,14 @@
 //! An `hnsw_rs` index over unit rows: answers nearest-neighbour queries for new vectors against
-//! a fixed embedding set (its main long-term role), and can build the self-kNN graph (the
-//! `--index hnsw` route, which is slower than the exact and partitioned routes on 2 cores and,
-//! unlike them, **not deterministic**: `hnsw_rs` parallel insertion depends on thread timing).
+//! a fixed embedding set and takes in appended rows ([`HnswIndex::insert`]), and can build the
+//! self-kNN graph (the `--index hnsw` route, which is slower than the exact and partitioned
+//! routes on 2 cores and, unlike them, **not deterministic**: `hnsw_rs` parallel insertion
+//! depends on thread timing).
+//!
+//! As the query route for rows appended to a cached pool it was measured against the exact
+//! append of `incremental` and lost at every size (building the index over the pool costs
+//! 7–12× a rebuild of the graph; even with the index built, inserting and querying the new rows
+//! is slower than the exact append, with lower recall: benches/results/dedup.md), so runs do not
+//! use it; `incremental::extend_with_index` keeps the route measurable.
 //!
 //! Parameters follow the measurements in `research/rust_stack.md`: M=32 (M=16 collapses on
 //! clustered data), ef_construction=200, and a custom clamped dot distance because anndists'

@@ -479,6 +479,31 @@ mod tests {
     }
 
     #[test]
+    fn duplicates_of_new_rows_beyond_top_k_are_all_found() {
+        // 30 near-copies of one row, half among the old rows and half among the new ones:
+        // with k = 8 every copy is saturated, so the pairs come from dedup's extension.
+        let mut x = clustered(1000, 24, 6, 0.6, 12);
+        let base_row = x.row(3).to_owned();
+        let slots: Vec<usize> = (0..30).map(|i| 3 + i * 33).collect();
+        for (c, &slot) in slots.iter().enumerate() {
+            let mut v = base_row.clone();
+            v[c % 24] += 0.01;
+            let norm = v.dot(&v).sqrt();
+            x.row_mut(slot).assign(&(v / norm));
+        }
+        let base = exact(x.slice(s![..500, ..]), 8);
+        let ext = extend_exact(x.view(), &base, &ProgressBar::hidden()).unwrap();
+        let full = exact(x.view(), 8);
+        let got = crate::dedup::find_pairs(x.view(), &ext, 0.99);
+        assert_eq!(got, crate::dedup::find_pairs(x.view(), &full, 0.99));
+        let copies = got
+            .iter()
+            .filter(|p| slots.contains(&(p.a as usize)) && slots.contains(&(p.b as usize)))
+            .count();
+        assert_eq!(copies, 30 * 29 / 2);
+    }
+
+    #[test]
     fn manifest_finds_the_longest_cached_prefix() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
