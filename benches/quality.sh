@@ -18,6 +18,7 @@ mkdir -p "$OUT"
 cargo build --release --quiet
 bin=target/release/labelwise
 start=$(date +%s)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for ds in $DATASETS; do
   case $ds in banking77) batch=77 ;; agnews) batch=20 ;; clinc150) batch=100 ;; *) batch=50 ;; esac
   for strategy in $STRATEGIES; do
@@ -31,5 +32,10 @@ for ds in $DATASETS; do
   done
 done
 end=$(date +%s)
-python3 benches/quality_table.py "$OUT" "$((end - start))" > benches/results/quality.md
+{
+  echo "Command: \`STRATEGIES=\"$STRATEGIES\" SEEDS=\"$SEEDS\" DATASETS=\"$DATASETS\" ROUNDS=$ROUNDS bash benches/quality.sh\`"
+  echo "on $(nproc) cores; load average at start $load_start, at end $(cut -d' ' -f1-3 /proc/loadavg)."
+  echo
+  python3 benches/quality_table.py "$OUT" "$((end - start))"
+} > benches/results/quality.md
 cat benches/results/quality.md

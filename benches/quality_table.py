@@ -13,6 +13,14 @@ for summary in sorted(out.glob("*/summary.json")):
     ds = summary.parent.name.split("-")[0]
     runs[(ds, s["strategy"])].append(s)
 
+# Published peer figures from issue 7 (Python peers on the same embeddings, same yardstick, same
+# B and R): (random AULC, margin AULC, best peer AULC, best peer name).
+PEERS = {
+    "banking77": (0.723, 0.766, 0.819, "scikit-activeml TypiClust (seed 0)"),
+    "agnews": (0.802, 0.818, 0.844, "scikit-activeml TypiClust"),
+    "clinc150": (0.657, 0.729, 0.729, "margin"),
+}
+
 print(f"Wall time of this run of the benchmark: {wall} s.\n")
 for ds in sorted({k[0] for k in runs}):
     first = next(v for k, v in runs.items() if k[0] == ds)[0]
@@ -32,4 +40,12 @@ for ds in sorted({k[0] for k in runs}):
         sel = statistics.mean(x["mean_select_seconds"] for x in ss)
         print(f"| {strategy} | {len(ss)} | {statistics.mean(aulc):.3f} ± {sd:.3f} | {reach_s} | "
               f"{f('1'):.1f} / {f('3'):.1f} / {f('5'):.1f} | {sel:.2f} |")
+    if ds in PEERS:
+        pr, pm, pb, name = PEERS[ds]
+        print(f"| peers: random / margin / best ({name}) | | {pr:.3f} / {pm:.3f} / {pb:.3f} | | | |")
+        mean = lambda st: statistics.mean(x["aulc"] for x in runs[(ds, st)]) if (ds, st) in runs else None
+        h, r = mean("hybrid"), mean("random")
+        if h is not None and r is not None:
+            print(f"\nhybrid − best peer: {h - pb:+.3f}; hybrid − random: {h - r:+.3f} "
+                  f"(targets: ≥ 0 and ≥ +0.030)")
     print()
