@@ -136,7 +136,7 @@ check_ckpts() {
   python3 - "$RUN/cache" "$SEEN" <<'PY'
 import os, shutil, struct, sys
 cache, seen = sys.argv[1:]
-bad, chunks, part = [], 0, False
+bad, chunks, refined, part = [], 0, 0, False
 for f in sorted(os.listdir(cache)):
     if not (f.startswith("ckpt-") and f.endswith(".lwc")):
         continue
@@ -146,6 +146,7 @@ for f in sorted(os.listdir(cache)):
         bad.append(f"{f}: torn (length {len(b)})"); continue
     kind = b[20:24]
     if kind == b"LWKP": part = True
+    elif kind == b"LWCK" and "-r-c" in f: refined += 1
     elif kind == b"LWCK": chunks += 1
     else: bad.append(f"{f}: unknown payload {kind!r}")
     s = os.path.join(seen, f)
@@ -153,7 +154,7 @@ for f in sorted(os.listdir(cache)):
         if open(s, "rb").read() != b: bad.append(f"{f}: differs from an earlier run's same checkpoint")
     else:
         shutil.copyfile(p, s)
-print(f"partition={'yes' if part else 'no'} chunks={chunks}")
+print(f"partition={'yes' if part else 'no'} chunks={chunks} refined={refined}")
 for x in bad: print("BAD " + x)
 sys.exit(1 if bad else 0)
 PY
@@ -242,7 +243,7 @@ for m in $MOMENTS; do
   left_ckpt=$(ckpt_entries)
   [ "$left_out" -eq 0 ] && [ "$left_cache" -eq 0 ] || fail "kill $i: temp files left after the rerun: out=$left_out cache=$left_cache"
   [ "$left_ckpt" -eq 0 ] || fail "kill $i: $left_ckpt checkpoint entries left after the rerun"
-  nchunks=$(echo "$ck" | sed 's/.*chunks=//')
+  nchunks=$(echo "$ck" | sed 's/.*chunks=\([0-9]*\).*/\1/')
   if [ "$hit" = "True" ]; then how="graph from cache"
   elif [ "$nchunks" -gt 0 ] || echo "$ck" | grep -q 'partition=yes'; then
     how="resumed ($ck)"; RESUMED=$((RESUMED + 1)); RESUMED_GRAPH="$RESUMED_GRAPH $gs"
@@ -272,7 +273,8 @@ corrupt_case "truncated cache entry" "b = b[:len(b) // 2]"
 corrupt_case "flipped byte in cache entry" "b[len(b) // 2] ^= 0x40"
 
 # A torn checkpoint: kill a run late in the graph stage (after most chunks), truncate one chunk
-# and flip a byte in another; the rerun must ignore both and still match the reference.
+# of refined rows (if any were saved, else of searched rows) and flip a byte in a chunk of
+# searched rows, so the rerun needs both; it must ignore both and still match the reference.
 torn_ckpt_case() {
   rm -rf "$RUN"; mkdir -p "$RUN"
   local at=$(python3 -c "
@@ -284,17 +286,20 @@ for s in t:
     acc += s['seconds']")
   "${PLAN[@]}" & local pid=$!
   sleep "$at"; kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-  local chunks=( $(ls "$RUN/cache" | grep '^ckpt-.*-c[0-9]*\.lwc$') )
-  if [ "${#chunks[@]}" -lt 2 ]; then note "torn checkpoint: only ${#chunks[@]} chunks after a kill at ${at}s; case skipped"; return; fi
+  local searched=( $(ls "$RUN/cache" | grep '^ckpt-.*-c[0-9]*\.lwc$' | grep -v -- '-r-c') )
+  local refined=( $(ls "$RUN/cache" | grep '^ckpt-.*-r-c[0-9]*\.lwc$') )
+  local chunks=( "${refined[@]}" "${searched[@]}" )
+  if [ "${#searched[@]}" -lt 2 ]; then note "torn checkpoint: only ${#searched[@]} search chunks after a kill at ${at}s; case skipped"; return; fi
+  local cut=${refined[0]:-${searched[1]}}
   python3 -c "
-p = '$RUN/cache/${chunks[0]}'; b = open(p, 'rb').read(); open(p, 'wb').write(b[:len(b) // 2])
-p = '$RUN/cache/${chunks[1]}'; b = bytearray(open(p, 'rb').read()); b[len(b) // 2] ^= 0x40; open(p, 'wb').write(bytes(b))"
+p = '$RUN/cache/$cut'; b = open(p, 'rb').read(); open(p, 'wb').write(b[:len(b) // 2])
+p = '$RUN/cache/${searched[0]}'; b = bytearray(open(p, 'rb').read()); b[len(b) // 2] ^= 0x40; open(p, 'wb').write(bytes(b))"
   local t1=$(now)
   if ! plan; then fail "torn checkpoint: rerun failed"; return; fi
   local dt=$(python3 -c "print(f'{$(now) - $t1:.1f}')")
   compare_outputs "torn checkpoint" || fail "torn checkpoint: outputs differ"
   [ "$(ckpt_entries)" -eq 0 ] || fail "torn checkpoint: checkpoints left after the rerun"
-  note "torn checkpoint: killed at ${at}s with ${#chunks[@]} chunks saved, one truncated and one flipped; rerun ${dt}s, graph stage $(graph_seconds "$RUN/out")s, outputs identical"
+  note "torn checkpoint: killed at ${at}s with ${#searched[@]} search + ${#refined[@]} refined chunks saved; truncated $cut, flipped ${searched[0]}; rerun ${dt}s, graph stage $(graph_seconds "$RUN/out")s, outputs identical"
 }
 torn_ckpt_case
 

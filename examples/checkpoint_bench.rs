@@ -15,10 +15,14 @@
 //! 5. `resume-100%`: every chunk present (a kill after the graph was built, e.g. while its
 //!    recall is measured, before the final cache entry is written).
 //!
-//! Every resumed graph is checked bit-identical to `plain`. Prints one line per build.
+//! Every resumed graph is checked bit-identical to `plain`. Prints one line per build. Because
+//! wall times on a shared machine swing by ±30% between identical builds, the checkpoint cost is
+//! also measured directly: the time spent inside the store's `save` (serialise, write, fsync,
+//! rename) and `load` calls.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use labelwise::cache::{Cache, Checkpoints};
@@ -61,7 +65,11 @@ fn main() {
 
         let cache = Cache::open(dir.path().join(format!("cache{rep}"))).expect("cache");
         let ck = Checkpoints::new(&cache, &format!("graph-bench-{rep}"));
-        let store: &dyn CheckpointStore = &ck;
+        let timed = Timed {
+            inner: &ck,
+            spent: Mutex::new((Duration::ZERO, Duration::ZERO)),
+        };
+        let store: &dyn CheckpointStore = &timed;
         let t = Instant::now();
         let (g, _, st) = graph::build_resumable(emb, &params, &hidden, Some(store)).expect("b");
         let t_cold = t.elapsed().as_secs_f64();
@@ -78,6 +86,12 @@ fn main() {
             st.chunks,
             bytes as f64 / 1e6
         );
+        let (save, _) = timed.take();
+        println!(
+            "rep {rep}   time inside checkpoint saves: {:.2}s = {:.1}% of the checkpointed build",
+            save.as_secs_f64(),
+            100.0 * save.as_secs_f64() / t_cold
+        );
 
         // A kill midway through the search: no refined rows, half the searched ones.
         drop_chunks(cache.dir(), |refined, i| refined || i % 2 == 1);
@@ -91,6 +105,12 @@ fn main() {
             st.chunks_resumed,
             st.chunks,
             if st.partition_resumed { "resumed" } else { "refitted" }
+        );
+        let (save, load) = timed.take();
+        println!(
+            "rep {rep}   time inside checkpoint loads {:.2}s, saves {:.2}s",
+            load.as_secs_f64(),
+            save.as_secs_f64()
         );
 
         // A kill after the search, before refinement.
@@ -138,5 +158,36 @@ fn drop_chunks(dir: &std::path::Path, drop: impl Fn(bool, usize) -> bool) {
         if drop(head.ends_with("-r"), i) {
             std::fs::remove_file(e.path()).expect("rm");
         }
+    }
+}
+
+/// A store that times the calls it forwards.
+struct Timed<'a> {
+    inner: &'a dyn CheckpointStore,
+    /// (save, load) time so far.
+    spent: Mutex<(Duration, Duration)>,
+}
+
+impl Timed<'_> {
+    /// (save, load) time since the last call.
+    fn take(&self) -> (Duration, Duration) {
+        std::mem::take(&mut *self.spent.lock().expect("lock"))
+    }
+}
+
+impl CheckpointStore for Timed<'_> {
+    fn min_rows(&self) -> usize {
+        self.inner.min_rows()
+    }
+    fn load(&self, name: &str) -> Option<Vec<u8>> {
+        let t = Instant::now();
+        let r = self.inner.load(name);
+        self.spent.lock().expect("lock").1 += t.elapsed();
+        r
+    }
+    fn save(&self, name: &str, bytes: &[u8]) {
+        let t = Instant::now();
+        self.inner.save(name, bytes);
+        self.spent.lock().expect("lock").0 += t.elapsed();
     }
 }
