@@ -308,15 +308,18 @@ fn kmeans_pp(xs: ArrayView2<f32>, k: usize, rng: &mut Xoshiro256PlusPlus) -> Arr
     let mut best = vec![f32::NEG_INFINITY; mi];
     let mut chosen = vec![false; mi];
     let mut next = rng.gen_range(0..mi);
+    // Dots of every row with `next`, when the greedy step already computed them.
+    let mut next_dots: Option<Vec<f32>> = None;
     for c in 0..k {
         chosen[next] = true;
-        let centre = xi.row(next);
-        centroids.row_mut(c).assign(&centre);
+        centroids.row_mut(c).assign(&xi.row(next));
         if c + 1 == k {
             break;
         }
-        best.par_iter_mut().enumerate().for_each(|(i, b)| {
-            let v = xi.row(i).dot(&centre);
+        let dots = next_dots
+            .take()
+            .unwrap_or_else(|| dots_with_rows(xi, &[next]));
+        best.par_iter_mut().zip(&dots).for_each(|(b, &v)| {
             if v > *b {
                 *b = v;
             }
@@ -344,7 +347,7 @@ fn kmeans_pp(xs: ArrayView2<f32>, k: usize, rng: &mut Xoshiro256PlusPlus) -> Arr
         // that lowers the potential most. Plain k-means++ often seeds two centres in one
         // well-separated cluster and leaves another without one, which Lloyd cannot repair.
         let trials = 2 + (k as f64).ln().floor() as usize;
-        let mut best_pick: Option<(f64, usize)> = None;
+        let mut cands: Vec<usize> = Vec::with_capacity(trials);
         for _ in 0..trials {
             let target = rng.gen::<f64>() * total;
             let mut cand = prefix.partition_point(|&p| p <= target).min(mi - 1);
@@ -361,19 +364,44 @@ fn kmeans_pp(xs: ArrayView2<f32>, k: usize, rng: &mut Xoshiro256PlusPlus) -> Arr
                     break;
                 }
             }
-            let row = xi.row(cand);
-            let dots: Vec<f32> = (0..mi)
-                .into_par_iter()
-                .map(|i| xi.row(i).dot(&row))
-                .collect();
-            let potential: f64 = (0..mi).map(|i| weight(i, best[i].max(dots[i]))).sum();
+            cands.push(cand);
+        }
+        // All candidates' dots in one matrix product (was one scalar dot per row and
+        // candidate: the hot spot of k-means at 1,000 clusters).
+        let t = cands.len();
+        let dots = dots_with_rows(xi, &cands);
+        let mut best_pick: Option<(f64, usize)> = None;
+        for j in 0..t {
+            let potential: f64 = (0..mi)
+                .map(|i| weight(i, best[i].max(dots[i * t + j])))
+                .sum();
             if best_pick.is_none_or(|(p, _)| potential < p) {
-                best_pick = Some((potential, cand));
+                best_pick = Some((potential, j));
             }
         }
-        next = best_pick.map(|b| b.1).unwrap_or(0);
+        let j = best_pick.map(|b| b.1).unwrap_or(0);
+        next = cands[j];
+        next_dots = Some((0..mi).map(|i| dots[i * t + j]).collect());
     }
     centroids
+}
+
+/// Dot products of every row of `x` with the rows `idx` of `x`, row-major (`x.nrows()` ×
+/// `idx.len()`). Fixed row blocks, each one GEMM, so the result does not depend on the number
+/// of threads.
+fn dots_with_rows(x: ArrayView2<f32>, idx: &[usize]) -> Vec<f32> {
+    let c = x.select(Axis(0), idx);
+    let t = idx.len();
+    let mut out = vec![0.0f32; x.nrows() * t];
+    out.par_chunks_mut(ROW_BLOCK * t)
+        .zip(x.axis_chunks_iter(Axis(0), ROW_BLOCK).into_par_iter())
+        .for_each(|(o, rows)| {
+            let block = rows.dot(&c.t());
+            for (dst, src) in o.iter_mut().zip(block.iter()) {
+                *dst = *src;
+            }
+        });
+    out
 }
 
 /// Recomputes every centroid as the normalised sum (f64, index order) of its rows; returns the
