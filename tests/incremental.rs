@@ -64,13 +64,21 @@ fn appended_rows_extend_the_cached_graph_and_dedup_matches_a_cold_run() {
     let n = all.num_rows();
     assert!(n > 2000);
     let cut = n - 400;
-    write_rows(&wd.path("pool/part-0.parquet"), &all, &(0..cut).collect::<Vec<_>>());
+    write_rows(
+        &wd.path("pool/part-0.parquet"),
+        &all,
+        &(0..cut).collect::<Vec<_>>(),
+    );
     let first = run_ok(&wd, &["dedup", "pool", "--out", "r1", "--cache", "cache"]);
     assert_eq!(first["graph"]["cache_hit"], false);
     assert!(first["graph"].get("incremental").is_none());
 
     // New data arrives as a second file.
-    write_rows(&wd.path("pool/part-1.parquet"), &all, &(cut..n).collect::<Vec<_>>());
+    write_rows(
+        &wd.path("pool/part-1.parquet"),
+        &all,
+        &(cut..n).collect::<Vec<_>>(),
+    );
     let second = run_ok(&wd, &["dedup", "pool", "--out", "r2", "--cache", "cache"]);
     let g = &second["graph"];
     assert_eq!(g["cache_hit"], false);
@@ -106,9 +114,17 @@ fn plan_on_an_extended_pool_matches_a_cold_plan() {
     let all = read_parquet(&sample_path());
     let n = all.num_rows();
     let cut = n - 300;
-    write_rows(&wd.path("pool/a.parquet"), &all, &(0..cut).collect::<Vec<_>>());
+    write_rows(
+        &wd.path("pool/a.parquet"),
+        &all,
+        &(0..cut).collect::<Vec<_>>(),
+    );
     run_ok(&wd, &["plan", "pool", "--out", "p1", "--cache", "cache"]);
-    write_rows(&wd.path("pool/b.parquet"), &all, &(cut..n).collect::<Vec<_>>());
+    write_rows(
+        &wd.path("pool/b.parquet"),
+        &all,
+        &(cut..n).collect::<Vec<_>>(),
+    );
     let inc = run_ok(&wd, &["plan", "pool", "--out", "p2", "--cache", "cache"]);
     assert_eq!(inc["graph"]["incremental"]["base_items"], cut as u64);
     let cold = run_ok(&wd, &["plan", "pool", "--out", "p3", "--no-cache"]);
@@ -125,12 +141,20 @@ fn a_changed_prefix_is_rebuilt_not_extended() {
     let all = read_parquet(&sample_path());
     let n = all.num_rows();
     let cut = n - 400;
-    write_rows(&wd.path("pool/part-0.parquet"), &all, &(0..cut).collect::<Vec<_>>());
+    write_rows(
+        &wd.path("pool/part-0.parquet"),
+        &all,
+        &(0..cut).collect::<Vec<_>>(),
+    );
     run_ok(&wd, &["dedup", "pool", "--out", "r1", "--cache", "cache"]);
     // The same first row, but a row in the middle removed: not an extension of the cached pool.
     let edited: Vec<usize> = (0..cut).filter(|&i| i != cut / 2).collect();
     write_rows(&wd.path("pool/part-0.parquet"), &all, &edited);
-    write_rows(&wd.path("pool/part-1.parquet"), &all, &(cut..n).collect::<Vec<_>>());
+    write_rows(
+        &wd.path("pool/part-1.parquet"),
+        &all,
+        &(cut..n).collect::<Vec<_>>(),
+    );
     let s = run_ok(&wd, &["dedup", "pool", "--out", "r2", "--cache", "cache"]);
     assert!(s["graph"].get("incremental").is_none(), "{}", s["graph"]);
     assert_eq!(s["graph"]["cache_hit"], false);
