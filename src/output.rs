@@ -19,6 +19,27 @@ use tempfile::NamedTempFile;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 
+/// Every file a labelwise command writes into `--out` (SPEC.md), `summary.json` first: the
+/// names a new run clears before writing its own.
+pub const RUN_OUTPUTS: &[&str] = &[
+    "summary.json",
+    "items.parquet",
+    "duplicate_pairs.parquet",
+    "autolabels.parquet",
+    "autolabels.csv",
+    "autolabels.jsonl",
+    "batch.csv",
+    "budget.csv",
+    "curve.csv",
+    "selections.csv",
+    "report.html",
+    "tasks.json",
+    "manifest.jsonl",
+    "prodigy.jsonl",
+    "items.jsonl",
+    "items.csv",
+];
+
 /// The `--out` folder. Files are staged next to their final name and renamed into place.
 #[derive(Debug, Clone)]
 pub struct OutDir {
@@ -28,9 +49,23 @@ pub struct OutDir {
 impl OutDir {
     /// Creates the folder (and parents) if needed, and removes temporaries an interrupted run
     /// left in it (see [`remove_stale_temps`]), so the folder holds finished files only.
+    ///
+    /// The previous run's results ([`RUN_OUTPUTS`]) are removed too, `summary.json` first:
+    /// every command writes `summary.json` last, so a folder holding it holds one complete run,
+    /// and a run killed while writing over an earlier one never leaves files of both side by
+    /// side. Commands call this only after their computation succeeded, so a failing run leaves
+    /// the earlier results in place.
     pub fn create(path: &Path) -> Result<OutDir> {
         std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
         remove_stale_temps(path, None);
+        for name in RUN_OUTPUTS {
+            let file = path.join(name);
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&file, e)),
+            }
+        }
         Ok(OutDir {
             path: path.to_path_buf(),
         })

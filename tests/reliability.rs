@@ -563,3 +563,41 @@ fn a_rerun_removes_temporaries_a_killed_run_left_but_not_a_live_writers() {
     let _ = cache_entry(&cache);
     drop(live);
 }
+
+/// A run into a folder that holds an earlier run's results replaces them as a set: files the new
+/// command does not write (here plan's batch.csv and report.html under `score`) are gone, so the
+/// folder never mixes two runs; a failing run leaves the earlier results untouched.
+#[test]
+fn a_rerun_into_an_old_out_folder_leaves_no_file_of_the_old_run() {
+    let wd = Workdir::new();
+    let data = wd.parquet(
+        "pool.parquet",
+        vec![
+            ("id", ids("x", 40)),
+            ("embedding", emb(&unit_vectors(40, 8))),
+        ],
+    );
+    let d = data.to_str().unwrap();
+    ok(&wd, &["plan", d, "--out", "out", "--no-cache"]);
+    assert!(wd.path("out/batch.csv").is_file());
+    // A failing run (bad flag value, detected before any write) keeps plan's files.
+    let bad = wd.run([
+        "score",
+        d,
+        "--out",
+        "out",
+        "--no-cache",
+        "--rarity-w-knn",
+        "-1",
+    ]);
+    assert_eq!(bad.code, 2, "{bad:#?}");
+    assert!(wd.path("out/batch.csv").is_file());
+    ok(&wd, &["score", d, "--out", "out", "--no-cache"]);
+    let mut names: Vec<String> = dir_files(&wd.path("out"))
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["items.parquet", "summary.json"]);
+    assert_eq!(read_json(&wd.path("out/summary.json"))["command"], "score");
+}
