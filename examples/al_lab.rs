@@ -10,7 +10,8 @@
 //! after it come the seeds and the variants. A variant is a strategy name, optionally followed
 //! by `:key=value,...` overriding `SelectParams` fields: `wu`, `wd`, `wc`, `wr`, `div`, `cold`
 //! (cold-start labels), `typn` (typical neighbours), `cov` (coverage clusters), `lam`
-//! (coverage uncertainty). Prints per-round accuracy per seed
+//! (coverage uncertainty), `rs` (TypiClust k-means runs), `need`
+//! (coverage cluster uncertainty weight). Prints per-round accuracy per seed
 //! and the mean AULC per variant.
 
 use clap::Parser;
@@ -46,6 +47,8 @@ fn variant(spec: &str, base: &SelectParams) -> Result<SelectParams, String> {
             "lam" => p.coverage_uncertainty = f()?,
             "typn" => p.typical_neighbors = f()? as usize,
             "cov" => p.coverage_clusters = f()? as usize,
+            "rs" => p.typiclust_restarts = f()? as usize,
+            "need" => p.coverage_need = f()?,
             _ => return Err(format!("unknown option {k}")),
         }
     }
