@@ -8,6 +8,10 @@ use labelwise::cmd;
 use labelwise::progress::Progress;
 use labelwise::Error;
 
+/// mimalloc keeps freed pages for reuse; see Cargo.toml.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Decides what humans should label next, and auto-labels the rest at a precision you choose.
 #[derive(Debug, Parser)]
 #[command(name = "labelwise", version, about, propagate_version = true)]
