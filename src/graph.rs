@@ -442,6 +442,32 @@ const QUERY_BLOCK: usize = 256;
 /// Items per GEMM tile: the score buffer is `QUERY_BLOCK × ITEM_TILE` f32 (4 MiB) per thread.
 const ITEM_TILE: usize = 4096;
 
+/// Recomputes exactly the rows in `rows` whose neighbour list an approximate search left short
+/// (last slot still `u32::MAX`), so every row ends with `k` neighbours.
+pub(crate) fn complete_short_rows(
+    emb: ArrayView2<f32>,
+    rows: std::ops::Range<usize>,
+    k: usize,
+    neighbors: &mut [u32],
+    cosines: &mut [f32],
+) {
+    let short: Vec<usize> = rows
+        .filter(|&i| neighbors[i * k + k - 1] == u32::MAX)
+        .collect();
+    if short.is_empty() {
+        return;
+    }
+    let qv = emb.select(ndarray::Axis(0), &short);
+    let ids: Vec<u32> = short.iter().map(|&i| i as u32).collect();
+    let mut nb = vec![0u32; short.len() * k];
+    let mut cs = vec![0f32; short.len() * k];
+    exact_topk(emb, qv.view(), &ids, k, &mut nb, &mut cs, None);
+    for (u, &i) in short.iter().enumerate() {
+        neighbors[i * k..(i + 1) * k].copy_from_slice(&nb[u * k..(u + 1) * k]);
+        cosines[i * k..(i + 1) * k].copy_from_slice(&cs[u * k..(u + 1) * k]);
+    }
+}
+
 /// Exact top-k of `queries` (rows of `emb` or outside vectors) against all rows of `emb`,
 /// skipping `self_ids[q]` for query q (`u32::MAX` to skip nothing). Writes `queries.nrows() × k`
 /// entries into `nb`/`cs`. Parallel over query blocks.

@@ -210,20 +210,7 @@ pub fn self_knn_graph(
             progress.inc(1);
         });
     // Complete rows the index left short.
-    let short: Vec<usize> = (0..n)
-        .filter(|&i| neighbors[i * k + k - 1] == u32::MAX)
-        .collect();
-    if !short.is_empty() {
-        let qv = emb.select(ndarray::Axis(0), &short);
-        let ids: Vec<u32> = short.iter().map(|&i| i as u32).collect();
-        let mut nb = vec![0u32; short.len() * k];
-        let mut cs = vec![0f32; short.len() * k];
-        crate::graph::exact_topk(emb, qv.view(), &ids, k, &mut nb, &mut cs, None);
-        for (u, &i) in short.iter().enumerate() {
-            neighbors[i * k..(i + 1) * k].copy_from_slice(&nb[u * k..(u + 1) * k]);
-            cosines[i * k..(i + 1) * k].copy_from_slice(&cs[u * k..(u + 1) * k]);
-        }
-    }
+    crate::graph::complete_short_rows(emb, 0..n, k, &mut neighbors, &mut cosines);
     Ok(NeighborGraph {
         k,
         neighbors,

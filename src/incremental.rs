@@ -427,20 +427,7 @@ pub fn extend_with_index(
     neighbors.extend_from_slice(&nb_new);
     cosines.extend_from_slice(&cs_new);
     // Rows the index left short (rare) are completed exactly.
-    let short: Vec<usize> = (n_old..n)
-        .filter(|&i| neighbors[i * k + k - 1] == u32::MAX)
-        .collect();
-    if !short.is_empty() {
-        let qv = emb.select(ndarray::Axis(0), &short);
-        let ids: Vec<u32> = short.iter().map(|&i| i as u32).collect();
-        let mut nb = vec![0u32; short.len() * k];
-        let mut cs = vec![0f32; short.len() * k];
-        graph::exact_topk(emb, qv.view(), &ids, k, &mut nb, &mut cs, None);
-        for (u, &i) in short.iter().enumerate() {
-            neighbors[i * k..(i + 1) * k].copy_from_slice(&nb[u * k..(u + 1) * k]);
-            cosines[i * k..(i + 1) * k].copy_from_slice(&cs[u * k..(u + 1) * k]);
-        }
-    }
+    graph::complete_short_rows(emb, n_old..n, k, &mut neighbors, &mut cosines);
     Ok(NeighborGraph {
         k,
         neighbors,
