@@ -24,15 +24,10 @@
 //! union-find components of graph edges with cosine ≥ 0.95, computed here so the example depends
 //! only on the model/calibration/autolabel API.
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::Float32Type;
-use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::DataType;
 use labelwise::autolabel::{autolabel, AutolabelParams, DupInfo, Route};
 use labelwise::graph::NeighborGraph;
 use labelwise::model::{Classifier, GaussianNb, KnnVote, Logistic, ModelSpec, NearestCentroid};
-use ndarray::{Array2, Axis};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use ndarray::Array2;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -40,111 +35,12 @@ use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-type BoxError = Box<dyn std::error::Error>;
+#[path = "protocol_pool/mod.rs"]
+mod protocol_pool;
+use protocol_pool::{read, BoxError};
 
 /// Per (dataset, share, target): coverages, realized precisions, cells met, cells with labels.
 type Agg = (Vec<f64>, Vec<f64>, usize, usize);
-
-struct Data {
-    emb: Array2<f32>,
-    label: Vec<u32>,
-    n_classes: usize,
-}
-
-/// Strings of a utf8 / large-utf8 / dictionary-encoded utf8 column.
-fn strings(col: &ArrayRef) -> Result<Vec<String>, BoxError> {
-    Ok(match col.data_type() {
-        DataType::Utf8 => col
-            .as_string::<i32>()
-            .iter()
-            .map(|s| s.unwrap_or("").to_string())
-            .collect(),
-        DataType::LargeUtf8 => col
-            .as_string::<i64>()
-            .iter()
-            .map(|s| s.unwrap_or("").to_string())
-            .collect(),
-        DataType::Dictionary(_, _) => {
-            let d = col.as_any_dictionary();
-            let values = strings(d.values())?;
-            d.normalized_keys()
-                .into_iter()
-                .map(|k| values.get(k).cloned().unwrap_or_default())
-                .collect()
-        }
-        t => return Err(format!("expected a string column, got {t}").into()),
-    })
-}
-
-fn read(path: &str, seed: u64) -> Result<Data, BoxError> {
-    let file = std::fs::File::open(path)?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
-    let (mut labels, mut splits, mut flat) = (Vec::new(), Vec::new(), Vec::<f32>::new());
-    let mut d = 0usize;
-    for batch in reader {
-        let batch: RecordBatch = batch?;
-        let col = |name: &str| {
-            batch
-                .column_by_name(name)
-                .cloned()
-                .ok_or_else(|| format!("{path}: no column {name}"))
-        };
-        labels.extend(strings(&col("label")?)?);
-        splits.extend(strings(&col("split")?)?);
-        let e = col("embedding")?;
-        match e.data_type() {
-            DataType::FixedSizeList(_, size) => {
-                let l = e.as_fixed_size_list();
-                d = *size as usize;
-                let v = l.values().as_primitive::<Float32Type>();
-                let off = l.value_offset_at(0);
-                flat.extend_from_slice(&v.values()[off..off + l.len() * d]);
-            }
-            DataType::List(_) => {
-                let l = e.as_list::<i32>();
-                for i in 0..l.len() {
-                    let r = l.value(i);
-                    let r = r.as_primitive::<Float32Type>();
-                    d = r.len();
-                    flat.extend_from_slice(r.values());
-                }
-            }
-            t => return Err(format!("{path}: embedding has type {t}").into()),
-        }
-    }
-    let n = labels.len();
-    let emb = Array2::from_shape_vec((n, d), flat)?;
-    let names: Vec<String> = {
-        let mut v = labels.clone();
-        v.sort();
-        v.dedup();
-        v
-    };
-    let label_all: Vec<u32> = labels
-        .iter()
-        .map(|l| names.binary_search(l).map(|k| k as u32))
-        .collect::<Result<_, _>>()
-        .map_err(|_| "label lookup")?;
-    // Pool: train + val; or a seeded stratified 80% when there is no train/val.
-    let mut pool: Vec<usize> = (0..n)
-        .filter(|&i| splits[i] == "train" || splits[i] == "val")
-        .collect();
-    if pool.is_empty() {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        for c in 0..names.len() as u32 {
-            let mut items: Vec<usize> = (0..n).filter(|&i| label_all[i] == c).collect();
-            items.shuffle(&mut rng);
-            let keep = (items.len() as f64 * 0.8).round() as usize;
-            pool.extend_from_slice(&items[..keep]);
-        }
-        pool.sort_unstable();
-    }
-    Ok(Data {
-        emb: emb.select(Axis(0), &pool),
-        label: pool.iter().map(|&i| label_all[i]).collect(),
-        n_classes: names.len(),
-    })
-}
 
 /// Exact top-k neighbours by blocked GEMM (self excluded, ties by index).
 fn exact_graph(emb: &Array2<f32>, k: usize) -> NeighborGraph {
