@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int64Type};
@@ -15,22 +15,6 @@ use arrow_schema::DataType;
 use common::*;
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-/// Runs the binary in `wd` with `args` (plus `--quiet`) and asserts exit 0.
-fn ok(wd: &Workdir, args: &[&str]) -> Output {
-    let mut a: Vec<&str> = args.to_vec();
-    a.push("--quiet");
-    let o = wd.run(&a);
-    assert_eq!(o.code, 0, "expected exit 0 for {args:?}:\n{o:#?}");
-    o
-}
-
-/// Copies the bundled sample into the work dir.
-fn copy_sample(wd: &Workdir) -> PathBuf {
-    let p = wd.path("sample.parquet");
-    std::fs::copy(sample_path(), &p).expect("copy sample");
-    p
-}
 
 /// Optional int64 values of a column (asserts the type).
 fn i64s(b: &RecordBatch, name: &str) -> Vec<Option<i64>> {

@@ -14,14 +14,6 @@ use arrow_array::Array;
 use common::*;
 use serde_json::Value;
 
-/// Runs the binary in `wd` with `args` (plus `--quiet`) and asserts exit 0.
-fn ok(wd: &Workdir, args: &[&str]) {
-    let mut a: Vec<&str> = args.to_vec();
-    a.push("--quiet");
-    let o = wd.run(&a);
-    assert_eq!(o.code, 0, "expected exit 0 for {args:?}:\n{o:#?}");
-}
-
 /// A planned run over 240 items in 4 classes, every 4th labeled, with a `text` column.
 fn planned_run(wd: &Workdir) {
     let s = clustered(240, 4, 16, 0.1, 7);

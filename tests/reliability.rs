@@ -9,15 +9,6 @@ use std::process::{Command, Stdio};
 use common::*;
 use serde_json::Value;
 
-/// Runs the binary in `wd` with `args` (plus `--quiet`) and asserts exit 0.
-fn ok(wd: &Workdir, args: &[&str]) -> Output {
-    let mut a: Vec<&str> = args.to_vec();
-    a.push("--quiet");
-    let o = wd.run(&a);
-    assert_eq!(o.code, 0, "expected exit 0 for {args:?}:\n{o:#?}");
-    o
-}
-
 /// summary.json without the fields allowed to differ between equivalent runs.
 fn stable_summary(dir: &Path) -> Value {
     let mut s = read_json(&dir.join("summary.json"));
@@ -47,12 +38,6 @@ fn assert_same_outputs(a: &Path, b: &Path) {
         );
     }
     assert_eq!(stable_summary(a), stable_summary(b), "summary.json differs");
-}
-
-fn copy_sample(wd: &Workdir) -> PathBuf {
-    let p = wd.path("sample.parquet");
-    std::fs::copy(sample_path(), &p).expect("copy sample");
-    p
 }
 
 /// The single graph entry in a cache folder.

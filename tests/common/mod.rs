@@ -662,3 +662,19 @@ pub fn embeddings(batch: &RecordBatch, name: &str) -> Vec<Vec<f64>> {
         })
         .collect()
 }
+
+/// Runs the binary in `wd` with `args` (plus `--quiet`) and asserts exit 0.
+pub fn ok(wd: &Workdir, args: &[&str]) -> Output {
+    let mut a: Vec<&str> = args.to_vec();
+    a.push("--quiet");
+    let o = wd.run(&a);
+    assert_eq!(o.code, 0, "expected exit 0 for {args:?}:\n{o:#?}");
+    o
+}
+
+/// Copies the bundled sample into the work dir.
+pub fn copy_sample(wd: &Workdir) -> PathBuf {
+    let p = wd.path("sample.parquet");
+    std::fs::copy(sample_path(), &p).expect("copy sample");
+    p
+}
