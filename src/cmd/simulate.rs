@@ -264,6 +264,21 @@ pub fn replay(
     Ok(Replay { rows, selections })
 }
 
+/// Each row's role in the replay, in input order: `pool` (selectable, labels hidden), `test`
+/// (scored) or `unused` (a split value that is neither). Written as split.csv so a peer tool can
+/// be run on exactly the same pool and test rows: the seeded 80/20 split cannot be rebuilt
+/// outside this program.
+pub fn split_roles(split: &simulate::PoolSplit, n_rows: usize) -> Vec<&'static str> {
+    let mut roles = vec!["unused"; n_rows];
+    for &i in &split.pool {
+        roles[i] = "pool";
+    }
+    for &i in &split.test {
+        roles[i] = "test";
+    }
+    roles
+}
+
 /// Runs `simulate`.
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let select_params = args.select.params(args.run.seed)?;
@@ -322,6 +337,16 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         }
         csv.flush().map_err(|e| Error::io("selections.csv", e))
     })?;
+    let roles = split_roles(&split, data.len());
+    out.write_with("split.csv", |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        let err = |e: csv::Error| Error::Internal(format!("split.csv: {e}"));
+        csv.write_record(["id", "split"]).map_err(err)?;
+        for (id, role) in data.ids.iter().zip(&roles) {
+            csv.write_record([id.as_str(), role]).map_err(err)?;
+        }
+        csv.flush().map_err(|e| Error::io("split.csv", e))
+    })?;
     let found_after = |round: usize| {
         rows.iter()
             .find(|r| r.round == round)
@@ -349,4 +374,29 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     });
     out.write_json("summary.json", &summary)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_roles_name_every_row_once() {
+        let split_col: Vec<Option<String>> = ["train", "test", "val", "other", "test"]
+            .iter()
+            .map(|s| Some(s.to_string()))
+            .collect();
+        let split = simulate::split_pool(Some(&split_col), &[0, 1, 0, 1, 0], 0);
+        assert_eq!(
+            split_roles(&split, 5),
+            ["pool", "test", "pool", "unused", "test"]
+        );
+        // The seeded 80/20 split: every row is pool or test, test matches the split's rows.
+        let labels: Vec<u32> = (0..50).map(|i| i % 2).collect();
+        let split = simulate::split_pool(None, &labels, 3);
+        let roles = split_roles(&split, 50);
+        assert_eq!(roles.iter().filter(|r| **r == "test").count(), 10);
+        assert!(split.test.iter().all(|&i| roles[i] == "test"));
+        assert!(split.pool.iter().all(|&i| roles[i] == "pool"));
+    }
 }
