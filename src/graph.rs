@@ -403,7 +403,7 @@ fn compute_chunks(
 }
 
 /// A leftover sentinel means a score was NaN (non-finite embeddings reached us).
-fn check_filled(g: &NeighborGraph) -> Result<()> {
+pub(crate) fn check_filled(g: &NeighborGraph) -> Result<()> {
     if let Some(pos) = g.neighbors.iter().position(|&j| j == u32::MAX) {
         return Err(Error::Usage(format!(
             "item {} has no valid neighbours: the embeddings contain NaN or infinite values",

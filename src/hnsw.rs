@@ -4,21 +4,26 @@
 //! routes on 2 cores and, unlike them, **not deterministic**: `hnsw_rs` parallel insertion
 //! depends on thread timing).
 //!
-//! As the query route for rows appended to a cached pool it was measured against the exact
-//! append of `incremental` and lost at every size (building the index over the pool costs
-//! 7–12× a rebuild of the graph; even with the index built, inserting and querying the new rows
-//! is slower than the exact append, with lower recall: benches/results/dedup.md), so runs do not
-//! use it; `incremental::extend_with_index` keeps the route measurable.
+//! It is also the query index for rows appended to a cached pool under `--index hnsw`: the
+//! index built with the pool's graph is cached beside it ([`HnswIndex::to_bytes`]), and when new
+//! rows arrive it is reloaded, takes them in, and answers their queries
+//! (`incremental::extend_with_index`, 6× faster than an hnsw rebuild on clinc150 + 1,000 rows).
+//! The default index does not use it: there the exact append of `incremental` is faster still
+//! (building the hnsw index costs 7–12× a partitioned rebuild, and inserting plus querying the
+//! new rows costs more than the exact append: benches/results/dedup.md).
 //!
 //! Parameters follow the measurements in `research/rust_stack.md`: M=32 (M=16 collapses on
 //! clustered data), ef_construction=200, and a custom clamped dot distance because anndists'
 //! `DistDot` panics on normalised input (pitfall P1).
 
 use anndists::dist::Distance;
+use hnsw_rs::api::AnnT;
 use hnsw_rs::hnsw::Hnsw;
+use hnsw_rs::hnswio::HnswIo;
 use indicatif::ProgressBar;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::graph::NeighborGraph;
@@ -29,6 +34,8 @@ pub const MAX_CONNECTIONS: usize = 32;
 pub const EF_CONSTRUCTION: usize = 200;
 /// Default candidate list size during search (recall@10 ≈ 0.99 at 100k in the research runs).
 pub const DEFAULT_EF_SEARCH: usize = 64;
+/// Magic of a serialised index ([`HnswIndex::to_bytes`]).
+pub const INDEX_MAGIC: &[u8; 8] = b"LWHNSW01";
 /// Layers of the hierarchy (hnsw_rs caps it at 16).
 const MAX_LAYER: usize = 16;
 
@@ -146,6 +153,91 @@ impl HnswIndex {
         Ok(())
     }
 
+    /// The index as one byte blob (`hnsw_rs`'s dump: its graph file and its data file), so that
+    /// it can live in the cache as one checksummed, atomically written entry like every other
+    /// artifact. `scratch` is a directory for the dump's temporary files (removed before
+    /// returning); the cache directory is the natural choice (same filesystem, same space).
+    ///
+    /// Layout: [`INDEX_MAGIC`], dim (u64), len (u64), graph file length (u64), graph file
+    /// bytes, data file bytes.
+    pub fn to_bytes(&self, scratch: &Path) -> Result<Vec<u8>> {
+        let dir = tempfile::Builder::new()
+            .prefix(".labelwise-hnsw-")
+            .tempdir_in(scratch)
+            .map_err(|e| Error::io(scratch, e))?;
+        // hnsw_rs returns the basename it actually used (it may add a suffix: pitfall P6).
+        let base = self
+            .inner
+            .file_dump(dir.path(), "index")
+            .map_err(|e| Error::Internal(format!("hnsw_rs could not dump the index: {e}")))?;
+        let graph_path = dir.path().join(format!("{base}.hnsw.graph"));
+        let data_path = dir.path().join(format!("{base}.hnsw.data"));
+        let graph = std::fs::read(&graph_path).map_err(|e| Error::io(&graph_path, e))?;
+        let data = std::fs::read(&data_path).map_err(|e| Error::io(&data_path, e))?;
+        let mut v = Vec::with_capacity(INDEX_MAGIC.len() + 24 + graph.len() + data.len());
+        v.extend_from_slice(INDEX_MAGIC);
+        v.extend_from_slice(&(self.dim as u64).to_le_bytes());
+        v.extend_from_slice(&(self.len as u64).to_le_bytes());
+        v.extend_from_slice(&(graph.len() as u64).to_le_bytes());
+        v.extend_from_slice(&graph);
+        v.extend_from_slice(&data);
+        Ok(v)
+    }
+
+    /// The index [`HnswIndex::to_bytes`] wrote. Malformed bytes are an error, never a panic
+    /// (hnsw_rs's loader asserts on what it reads, so it runs under `catch_unwind`); callers
+    /// pass bytes whose checksum the cache has verified, so an error here means a bug or a
+    /// different hnsw_rs version, and the caller rebuilds.
+    ///
+    /// hnsw_rs's reloaded index borrows its loader (pitfall P6), so the loader — a few paths
+    /// and flags, no point data (no mmap: the points are read into the index) — is leaked to
+    /// give the index a `'static` lifetime: one small allocation per reload per process.
+    pub fn from_bytes(bytes: &[u8], scratch: &Path) -> Result<HnswIndex> {
+        let bad = |why: &str| Error::Internal(format!("cached hnsw index unreadable: {why}"));
+        let header = INDEX_MAGIC.len() + 24;
+        if bytes.len() < header || &bytes[..INDEX_MAGIC.len()] != INDEX_MAGIC {
+            return Err(bad("no header"));
+        }
+        let field = |i: usize| {
+            let at = INDEX_MAGIC.len() + 8 * i;
+            u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8])) as usize
+        };
+        let (dim, len, graph_len) = (field(0), field(1), field(2));
+        if graph_len > bytes.len() - header {
+            return Err(bad("truncated"));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix(".labelwise-hnsw-")
+            .tempdir_in(scratch)
+            .map_err(|e| Error::io(scratch, e))?;
+        let graph_path = dir.path().join("index.hnsw.graph");
+        let data_path = dir.path().join("index.hnsw.data");
+        std::fs::write(&graph_path, &bytes[header..header + graph_len])
+            .map_err(|e| Error::io(&graph_path, e))?;
+        std::fs::write(&data_path, &bytes[header + graph_len..])
+            .map_err(|e| Error::io(&data_path, e))?;
+        let dump_dir = dir.path().to_path_buf();
+        let loaded = std::panic::catch_unwind(move || {
+            let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&dump_dir, "index")));
+            loader.load_hnsw::<f32, ClampedDot>()
+        });
+        let mut inner = match loaded {
+            Ok(Ok(inner)) => inner,
+            Ok(Err(e)) => return Err(bad(&e.to_string())),
+            Err(_) => return Err(bad("hnsw_rs panicked while loading")),
+        };
+        if inner.get_nb_point() != len {
+            return Err(bad("point count differs from the header"));
+        }
+        inner.set_searching_mode(true);
+        Ok(HnswIndex {
+            inner,
+            dim,
+            len,
+            ef_search: DEFAULT_EF_SEARCH,
+        })
+    }
+
     /// Number of indexed items.
     pub fn len(&self) -> usize {
         self.len
@@ -183,6 +275,16 @@ pub fn self_knn_graph(
     k: usize,
     progress: &ProgressBar,
 ) -> Result<NeighborGraph> {
+    self_knn_graph_and_index(emb, k, progress).map(|(graph, _)| graph)
+}
+
+/// [`self_knn_graph`], also returning the index it built, so that the caller can cache it as
+/// the query index for rows appended to this pool later.
+pub fn self_knn_graph_and_index(
+    emb: ArrayView2<f32>,
+    k: usize,
+    progress: &ProgressBar,
+) -> Result<(NeighborGraph, HnswIndex)> {
     let n = emb.nrows();
     let emb = emb.as_standard_layout();
     let emb = emb.view();
@@ -211,11 +313,12 @@ pub fn self_knn_graph(
         });
     // Complete rows the index left short.
     crate::graph::complete_short_rows(emb, 0..n, k, &mut neighbors, &mut cosines);
-    Ok(NeighborGraph {
+    let graph = NeighborGraph {
         k,
         neighbors,
         cosines,
-    })
+    };
+    Ok((graph, index))
 }
 
 #[cfg(test)]
@@ -228,6 +331,30 @@ mod tests {
         let v = [0.6f32, 0.8];
         assert_eq!(ClampedDot.eval(&v, &v), 0.0f32.max(1.0 - dot(&v, &v)));
         assert!(ClampedDot.eval(&v, &v) >= 0.0);
+    }
+
+    #[test]
+    fn an_index_survives_bytes_and_bad_bytes_are_an_error() {
+        let x = clustered(600, 16, 4, 0.5, 3);
+        let idx = HnswIndex::build(x.view(), &ProgressBar::hidden()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = idx.to_bytes(dir.path()).unwrap();
+        let back = HnswIndex::from_bytes(&bytes, dir.path()).unwrap();
+        assert_eq!((back.len(), back.dim), (600, 16));
+        for i in [0, 17, 599] {
+            let v = x.row(i);
+            let v = v.as_slice().unwrap();
+            assert_eq!(back.query(v, 8), idx.query(v, 8));
+        }
+        for bad in [
+            &bytes[..10],
+            &bytes[..bytes.len() / 2],
+            b"not an index at all",
+        ] {
+            assert!(HnswIndex::from_bytes(bad, dir.path()).is_err());
+        }
+        // Scratch files are gone.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

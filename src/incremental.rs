@@ -23,10 +23,12 @@
 //! Cost: m·(n+m) dot products for m new rows on n old ones. [`worth_extending`] compares that
 //! with what a rebuild of n+m rows costs by the route `Auto` would take (measured constants,
 //! see benches/results/dedup.md) and falls back to a rebuild when the append is larger.
-//! hnsw_rs as the query index was measured for this job and is not used: building it over the
-//! cached pool costs more than rebuilding the graph by the partitioned route at every size
-//! measured, and inserting the new rows into it (needed to keep it current for the next round)
-//! costs more than the exact search of them (benches/results/dedup.md, "incremental").
+//! With `--index hnsw` the cached `hnsw_rs` index of the base answers the new rows instead
+//! ([`extend_with_index`], chosen in `pipeline`): it takes in the new rows and is cached again
+//! for the next append. It is not the default: building that index over the pool costs more
+//! than rebuilding the graph by the partitioned route at every size measured, and inserting the
+//! new rows into it costs more than the exact search of them (benches/results/dedup.md,
+//! "incremental").
 
 use indicatif::ProgressBar;
 use ndarray::{linalg::general_mat_mul, s, Array2, ArrayView2};
@@ -355,8 +357,8 @@ fn beats(s: f32, id: u32, ws: f32, wid: u32) -> bool {
 }
 
 /// The graph of all rows of `emb` from the graph `base` of its first rows and an HNSW `index`
-/// over those rows: the "hnsw query route", kept as a measured alternative to
-/// [`extend_exact`] (benches/results/dedup.md). The new rows are inserted into the index, each
+/// over those rows: the "hnsw query route" that `--index hnsw` takes, a measured alternative
+/// to [`extend_exact`] (benches/results/dedup.md). The new rows are inserted into the index, each
 /// new row's k neighbours come from an index query (k+1 asked, itself dropped by id; cosines
 /// recomputed), and an old row's list takes in a new row only when that old row appears in
 /// the new row's [`REVERSE_FACTOR`]·k nearest by the index and beats its k-th neighbour.

@@ -108,7 +108,8 @@ pub struct IncrementalInfo {
     /// Rows appended since, whose neighbours were searched now.
     pub new_items: usize,
     /// `exact-append`: new rows searched exactly against all rows, old rows' lists updated
-    /// exactly with the new rows (see `incremental`).
+    /// exactly with the new rows (see `incremental`). `hnsw-insert` (`--index hnsw`): the
+    /// cached `hnsw_rs` index of the base took in the new rows and answered their queries.
     pub method: String,
 }
 
@@ -219,8 +220,18 @@ pub fn neighbor_graph(
         Some(c) => extend_cached_prefix(c, data, params, progress)?,
         None => None,
     };
-    let (graph, route, incremental) = match extended {
-        Some((g, route, info)) => (g, route, Some(info)),
+    let (graph, route, incremental, hnsw_index) = match extended {
+        Some((g, route, info, index)) => (g, route, Some(info), index),
+        // `--index hnsw` with a cache: keep the index, cached beside the graph as the query
+        // index for rows appended to this pool later (`extend_cached_prefix`).
+        None if params.index == IndexKind::Hnsw && cache.is_some() && n >= 2 => {
+            let bar = progress.bar(n as u64, "graph");
+            let (graph, index) =
+                crate::hnsw::self_knn_graph_and_index(emb, params.k.min(n - 1), &bar)?;
+            bar.finish_and_clear();
+            graph::check_filled(&graph)?;
+            (graph, IndexKind::Hnsw, None, Some(index))
+        }
         None => {
             let bar = progress.bar(n as u64, "graph");
             // Checkpointed under the graph's key, so a killed build resumes on the next run.
@@ -231,7 +242,7 @@ pub fn neighbor_graph(
             let store = ckpt.as_ref().map(|c| c as &dyn graph::CheckpointStore);
             let (graph, route, _) = graph::build_resumable(emb, params, &bar, store)?;
             bar.finish_and_clear();
-            (graph, route, None)
+            (graph, route, None, None)
         }
     };
     let recall = match (route, &incremental) {
@@ -252,6 +263,10 @@ pub fn neighbor_graph(
     if let (Some(c), Some(key)) = (&cache, &key) {
         let stored = c
             .put(key, &encode_graph_entry(&outcome))
+            .and_then(|()| match &hnsw_index {
+                Some(index) => c.put(&hnsw_index_key(key), &index.to_bytes(c.dir())?),
+                None => Ok(()),
+            })
             .and_then(|()| incremental::remember(c, emb, params, key));
         if let Err(e) = stored {
             cache_note = Some(format!("graph not cached: {e}"));
@@ -266,22 +281,48 @@ pub fn neighbor_graph(
     })
 }
 
+/// Cache key of the HNSW index built with (or extended into) the graph stored under `graph_key`.
+fn hnsw_index_key(graph_key: &str) -> String {
+    format!("hnsw-index-{graph_key}")
+}
+
+/// A graph extended from a cached prefix: the graph, the base's route, how, and (hnsw route)
+/// the query index now holding every row.
+type Extension = (
+    NeighborGraph,
+    IndexKind,
+    IncrementalInfo,
+    Option<crate::hnsw::HnswIndex>,
+);
+
 /// The graph of `data` extended from the cached graph of its longest cached prefix, when there
-/// is one with the same parameters and the extension is cheaper than a rebuild
-/// ([`incremental::worth_extending`]); `None` otherwise (the caller rebuilds).
+/// is one with the same parameters and the extension is cheaper than a rebuild; `None`
+/// otherwise (the caller rebuilds).
+///
+/// Two routes. `--index hnsw`: the base's cached `hnsw_rs` index takes in the new rows and
+/// answers their queries ([`incremental::extend_with_index`]); inserting m rows costs less
+/// than rebuilding n + m, so it extends whenever the base is at least as large as the append.
+/// Every other index: the exact append ([`incremental::extend_exact`]) when
+/// [`incremental::worth_extending`] says it beats a rebuild.
 fn extend_cached_prefix(
     cache: &Cache,
     data: &Dataset,
     params: &GraphParams,
     progress: Progress,
-) -> Result<Option<(NeighborGraph, IndexKind, IncrementalInfo)>> {
+) -> Result<Option<Extension>> {
     let emb = data.embeddings.view();
     let n = data.len();
     let Some(base) = incremental::find_base(cache, emb, params) else {
         return Ok(None);
     };
     let m = n - base.n;
-    if !incremental::worth_extending(base.n, m) {
+    let hnsw_route = params.index == IndexKind::Hnsw;
+    let worth = if hnsw_route {
+        m <= base.n
+    } else {
+        incremental::worth_extending(base.n, m)
+    };
+    if !worth {
         return Ok(None);
     }
     let Some((base_graph, route, _)) = cache
@@ -295,16 +336,27 @@ fn extend_cached_prefix(
     if base_graph.k == 0 || base_graph.k != params.k.min(n - 1) {
         return Ok(None);
     }
+    let info = |method: &str| IncrementalInfo {
+        base_items: base.n,
+        new_items: m,
+        method: method.into(),
+    };
+    if hnsw_route {
+        // A missing, corrupt (the cache verifies checksums) or unloadable index: rebuild.
+        let Some(mut index) = cache
+            .get(&hnsw_index_key(&base.graph_key))
+            .and_then(|b| crate::hnsw::HnswIndex::from_bytes(&b, cache.dir()).ok())
+            .filter(|index| index.len() == base.n)
+        else {
+            return Ok(None);
+        };
+        let bar = progress.spinner("graph (new rows, hnsw)");
+        let graph = incremental::extend_with_index(emb, &base_graph, &mut index)?;
+        bar.finish_and_clear();
+        return Ok(Some((graph, route, info("hnsw-insert"), Some(index))));
+    }
     let bar = progress.bar(n as u64, "graph (new rows)");
     let graph = incremental::extend_exact(emb, &base_graph, &bar)?;
     bar.finish_and_clear();
-    Ok(Some((
-        graph,
-        route,
-        IncrementalInfo {
-            base_items: base.n,
-            new_items: m,
-            method: "exact-append".into(),
-        },
-    )))
+    Ok(Some((graph, route, info("exact-append"), None)))
 }

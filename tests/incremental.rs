@@ -159,3 +159,115 @@ fn a_changed_prefix_is_rebuilt_not_extended() {
     assert!(s["graph"].get("incremental").is_none(), "{}", s["graph"]);
     assert_eq!(s["graph"]["cache_hit"], false);
 }
+
+/// Pairs as a set of (id_a, id_b), cosines aside.
+fn pair_ids(path: &Path) -> std::collections::BTreeSet<(String, String)> {
+    pairs(path).into_iter().map(|(a, b, _)| (a, b)).collect()
+}
+
+#[test]
+fn with_index_hnsw_the_cached_hnsw_index_answers_the_new_rows() {
+    let wd = Workdir::new();
+    let all = read_parquet(&sample_path());
+    let n = all.num_rows();
+    let cut = n - 400;
+    write_rows(
+        &wd.path("pool/part-0.parquet"),
+        &all,
+        &(0..cut).collect::<Vec<_>>(),
+    );
+    let hnsw = ["--index", "hnsw", "--cache", "cache"];
+    let first = run_ok(
+        &wd,
+        &[&["dedup", "pool", "--out", "r1"][..], &hnsw].concat(),
+    );
+    assert_eq!(first["graph"]["index"], "hnsw");
+    assert!(first["graph"].get("incremental").is_none());
+    let index_entries = || {
+        std::fs::read_dir(wd.path("cache"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("hnsw-index-"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        index_entries().len(),
+        1,
+        "the index is cached beside the graph"
+    );
+
+    write_rows(
+        &wd.path("pool/part-1.parquet"),
+        &all,
+        &(cut..n).collect::<Vec<_>>(),
+    );
+    let second = run_ok(
+        &wd,
+        &[&["dedup", "pool", "--out", "r2"][..], &hnsw].concat(),
+    );
+    let g = &second["graph"];
+    assert_eq!(g["incremental"]["method"], "hnsw-insert", "{g}");
+    assert_eq!(g["incremental"]["base_items"], cut as u64);
+    assert_eq!(g["incremental"]["new_items"], 400);
+    assert!(g["recall_at_10"].as_f64().unwrap() >= 0.98, "{g}");
+    // The extended index is cached too (under the new pool's key).
+    assert_eq!(index_entries().len(), 2);
+
+    // Against an exact cold run: every reported pair is real (cosines are recomputed), and
+    // almost every real pair is found.
+    run_ok(&wd, &["dedup", "pool", "--out", "exact", "--no-cache"]);
+    let found = pair_ids(&wd.path("r2/duplicate_pairs.parquet"));
+    let truth = pair_ids(&wd.path("exact/duplicate_pairs.parquet"));
+    assert!(!truth.is_empty());
+    assert!(
+        found.is_subset(&truth),
+        "a reported pair is not a real pair"
+    );
+    let recall = found.len() as f64 / truth.len() as f64;
+    assert!(recall >= 0.98, "pair recall {recall}");
+}
+
+#[test]
+fn a_corrupt_cached_hnsw_index_is_rebuilt_not_trusted() {
+    let wd = Workdir::new();
+    let all = read_parquet(&sample_path());
+    let n = all.num_rows();
+    let cut = n - 300;
+    write_rows(
+        &wd.path("pool/part-0.parquet"),
+        &all,
+        &(0..cut).collect::<Vec<_>>(),
+    );
+    let hnsw = ["--index", "hnsw", "--cache", "cache"];
+    run_ok(
+        &wd,
+        &[&["dedup", "pool", "--out", "r1"][..], &hnsw].concat(),
+    );
+    let entry = std::fs::read_dir(wd.path("cache"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("hnsw-index-")
+        })
+        .expect("cached index");
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5a;
+    std::fs::write(&entry, bytes).unwrap();
+    write_rows(
+        &wd.path("pool/part-1.parquet"),
+        &all,
+        &(cut..n).collect::<Vec<_>>(),
+    );
+    let s = run_ok(
+        &wd,
+        &[&["dedup", "pool", "--out", "r2"][..], &hnsw].concat(),
+    );
+    assert!(s["graph"].get("incremental").is_none(), "{}", s["graph"]);
+    assert_eq!(s["graph"]["index"], "hnsw");
+}
