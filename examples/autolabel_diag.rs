@@ -51,6 +51,7 @@ fn parse_one(m: &str) -> ModelSpec {
         "logistic" => ModelSpec::Logistic(Logistic::default()),
         "centroid" => ModelSpec::Centroid(NearestCentroid::default()),
         "gnb" => ModelSpec::Gnb(GaussianNb::default()),
+        "spread" => ModelSpec::Spread(labelwise::model::LabelSpreading::default()),
         other => panic!("unknown model {other}"),
     }
 }

@@ -119,6 +119,7 @@ fn parse_model(s: &str) -> ModelSpec {
         "logistic" => ModelSpec::Logistic(Logistic::default()),
         "centroid" => ModelSpec::Centroid(NearestCentroid::default()),
         "gnb" => ModelSpec::Gnb(GaussianNb::default()),
+        "spread" => ModelSpec::Spread(labelwise::model::LabelSpreading::default()),
         "default" => ModelSpec::default(),
         other => panic!("unknown model {other}"),
     };

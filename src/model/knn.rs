@@ -99,6 +99,21 @@ impl KnnVote {
         }
     }
 
+    /// Rough multiply-adds to score one row against `labeled` items in `dim` dimensions, for
+    /// preferring the cheaper of equally good models: the exact search compares every labeled
+    /// item; the inverted file compares the √labeled list centroids and the items of
+    /// `IVF_PROBES` lists (`Auto` as it resolves for `rows` rows).
+    pub fn predict_cost(&self, rows: usize, labeled: usize, dim: usize) -> f64 {
+        let labeled = labeled.max(1) as f64;
+        match self.for_workload(rows, labeled as usize).search {
+            KnnSearch::InvertedFile => {
+                let lists = labeled.sqrt().round().max(1.0);
+                (lists + IVF_PROBES as f64 * labeled / lists) * dim as f64
+            }
+            _ => labeled * dim as f64,
+        }
+    }
+
     /// Fits and returns the concrete type (for [`FittedKnn::predict_proba_excluding`]).
     pub fn fit_knn(&self, x: ArrayView2<f32>, y: &[u32], n_classes: usize) -> Result<FittedKnn> {
         check_training(x, y, n_classes)?;

@@ -12,6 +12,8 @@
 //! - [`Logistic`]: multinomial logistic regression (our L-BFGS, or linfa-logistic's);
 //! - [`NearestCentroid`]: softmax over cosine to the class centroids;
 //! - [`GaussianNb`]: Gaussian naive Bayes evaluated in log space;
+//! - [`LabelSpreading`]: labels spread over the neighbour graph (transductive: it needs the
+//!   graph over all items, so only auto-labeling runs it; see [`ModelSpec::is_transductive`]);
 //! - [`Ensemble`]: the average of members, so its confidence drops when members disagree;
 //! - [`ModelSpec::Select`]: one of several candidates, chosen on the labels (auto-labeling
 //!   chooses the one that certifies the most, at a split error rate; see [`crate::autolabel`]).
@@ -24,11 +26,13 @@ mod gnb;
 mod knn;
 mod logistic;
 pub mod softmax;
+mod spread;
 
 pub use centroid::NearestCentroid;
 pub use gnb::GaussianNb;
 pub use knn::{KnnSearch, KnnVote};
 pub use logistic::{Logistic, LogisticSolver};
+pub use spread::{LabelSpreading, SpreadGraph, MAX_CELLS as SPREAD_MAX_CELLS};
 
 use crate::error::{Error, Result};
 use ndarray::{Array2, ArrayView2, Axis};
@@ -329,6 +333,8 @@ pub enum ModelSpec {
     Centroid(NearestCentroid),
     /// Gaussian naive Bayes in log space.
     Gnb(GaussianNb),
+    /// Label spreading over the neighbour graph (transductive; auto-labeling only).
+    Spread(LabelSpreading),
     /// Average of the listed members.
     Ensemble(Vec<ModelSpec>),
     /// One of the listed candidates, chosen on the labels. `autolabel` cross-validates every
@@ -355,6 +361,10 @@ impl Default for ModelSpec {
     }
 }
 
+/// Neighbours per item assumed by [`ModelSpec::predict_cost`] for label spreading (the graph's
+/// usual k).
+const SPREAD_COST_K: usize = 10;
+
 /// Fits the candidate with the best stratified 3-fold cross-validated accuracy (the first on
 /// ties), for uses of [`ModelSpec::Select`] outside auto-labeling, which chooses by certified
 /// coverage instead.
@@ -378,10 +388,17 @@ impl Classifier for SelectByAccuracy {
         let Some(first) = self.candidates.first() else {
             return Err(Error::Usage("select needs at least one candidate".into()));
         };
-        let mut best = first;
-        if self.candidates.len() > 1 && y.len() >= 6 {
+        // Transductive candidates need the neighbour graph, which a fit on labeled rows does
+        // not have: they are left out here (auto-labeling evaluates them).
+        let inductive: Vec<&ModelSpec> = self
+            .candidates
+            .iter()
+            .filter(|c| !c.is_transductive())
+            .collect();
+        let mut best = inductive.first().copied().unwrap_or(first);
+        if inductive.len() > 1 && y.len() >= 6 {
             let mut best_acc = f64::NEG_INFINITY;
-            for c in &self.candidates {
+            for &c in &inductive {
                 let oof = crate::calibrate::cross_validate(c, x, y, n_classes, 3, 0)?;
                 let acc = oof.predicted.iter().zip(y).filter(|(p, t)| p == t).count() as f64;
                 if acc > best_acc {
@@ -411,6 +428,56 @@ impl ModelSpec {
         }
     }
 
+    /// True when the spec holds a model that needs the neighbour graph over all items
+    /// ([`LabelSpreading`]), so it cannot be fitted on labeled rows alone.
+    pub fn is_transductive(&self) -> bool {
+        match self {
+            ModelSpec::Spread(_) => true,
+            ModelSpec::Ensemble(ms) | ModelSpec::Select(ms) => ms.iter().any(Self::is_transductive),
+            _ => false,
+        }
+    }
+
+    /// This spec with every [`LabelSpreading`] replaced by the default kNN vote (the closest
+    /// inductive model: a vote of the nearest labeled items instead of a walk through the
+    /// unlabeled ones), for runs without a usable graph or too large to spread over.
+    pub fn without_transduction(&self) -> ModelSpec {
+        match self {
+            ModelSpec::Spread(_) => ModelSpec::Knn(KnnVote::default()),
+            ModelSpec::Ensemble(ms) => {
+                ModelSpec::Ensemble(ms.iter().map(Self::without_transduction).collect())
+            }
+            ModelSpec::Select(ms) => {
+                ModelSpec::Select(ms.iter().map(Self::without_transduction).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// Rough multiply-adds to predict one of `rows` rows from `labeled` labels in `dim`
+    /// dimensions and `n_classes` classes: a GEMM row for logistic regression, the centroids
+    /// and naive Bayes, the labeled items compared for kNN ([`KnnVote::predict_cost`]), the
+    /// sum over an ensemble's members, the dearest of a selection's candidates. Only ratios
+    /// matter: auto-labeling uses it to prefer the cheaper of candidates that certify the same
+    /// share (at 1,000,000 rows × 10,000 labels the kNN vote costs ~10× logistic regression).
+    pub fn predict_cost(&self, rows: usize, labeled: usize, n_classes: usize, dim: usize) -> f64 {
+        let gemm = (dim * n_classes.max(1)) as f64;
+        match self {
+            ModelSpec::Knn(m) => m.predict_cost(rows, labeled, dim),
+            ModelSpec::Logistic(_) | ModelSpec::Centroid(_) => gemm,
+            ModelSpec::Gnb(_) => 2.0 * gemm,
+            ModelSpec::Spread(m) => m.cost_per_item(SPREAD_COST_K, n_classes),
+            ModelSpec::Ensemble(ms) => ms
+                .iter()
+                .map(|m| m.predict_cost(rows, labeled, n_classes, dim))
+                .sum(),
+            ModelSpec::Select(ms) => ms
+                .iter()
+                .map(|m| m.predict_cost(rows, labeled, n_classes, dim))
+                .fold(0.0, f64::max),
+        }
+    }
+
     /// Builds the classifier this spec describes.
     pub fn build(&self) -> Box<dyn Classifier> {
         match self {
@@ -418,6 +485,7 @@ impl ModelSpec {
             ModelSpec::Logistic(m) => Box::new(m.clone()),
             ModelSpec::Centroid(m) => Box::new(m.clone()),
             ModelSpec::Gnb(m) => Box::new(m.clone()),
+            ModelSpec::Spread(m) => Box::new(m.clone()),
             ModelSpec::Ensemble(ms) => Box::new(Ensemble {
                 members: ms.iter().map(|m| m.build()).collect(),
             }),
