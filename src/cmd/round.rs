@@ -533,12 +533,9 @@ impl<'a> Round<'a> {
                 cost,
             }
         };
-        let accuracy_target = accuracy.fit.map(|law| {
-            let t = params
-                .target_accuracy
-                .unwrap_or_else(|| 0.95 * law.at(n as f64).clamp(0.0, 1.0));
-            reach(&accuracy, t)
-        });
+        let accuracy_target = accuracy
+            .fit
+            .map(|law| reach(&accuracy, params.accuracy_target(&law, n)));
         let coverage_target = coverage.fit.map(|_| reach(&coverage, target_coverage));
         let projection = budget::projection_table(params, labeled, &accuracy, &coverage);
         let gain_per_100 = accuracy
