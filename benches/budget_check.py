@@ -5,7 +5,9 @@ For each dataset and seed it takes the `simulate` run of the default strategy (f
 benches/quality.sh's output folder), builds the pool as its own Parquet file with every label
 hidden, gives `budget` the labels revealed in rounds 1-3 (`--labels`), and compares budget's
 projected total labels (and its 10-90% interval) with the simulation's labels at the first round
-reaching 95% of full-pool accuracy.
+reaching 95% of full-pool accuracy. The last column gives the simulation's labels at 94% and
+96% of full-pool accuracy: how many labels one point of relative accuracy is worth near the
+target, i.e. how precisely any projection must place the accuracy level to land within ±25%.
 
     python3 benches/budget_check.py /tmp/labelwise-quality ../shared/datasets [ROUNDS]
 
@@ -46,6 +48,10 @@ for ds, batch in [("banking77", 77), ("clinc150", 100)]:
         sim = runs / f"{ds}-hybrid-s{seed}"
         summary = json.loads((sim / "summary.json").read_text())
         needed = summary["labels_to_95pct_of_full"]
+        full = summary["full_pool_accuracy"]
+        at = lambda share: next((r["labels"] for r in summary["curve"]
+                                 if r["accuracy"] >= share * full), None)
+        band = (at(0.94), at(0.96))
         sel = pcsv.read_csv(sim / "selections.csv")
         ids = [i for r, i in zip(sel["round"].to_pylist(), sel["id"].to_pylist()) if r <= after]
         labels_file = work / f"{ds}-s{seed}-r{after}.csv"
@@ -65,16 +71,17 @@ for ds, batch in [("banking77", 77), ("clinc150", 100)]:
                   and lo_total <= needed <= hi_total and hi_total - lo_total <= 0.8 * needed)
         plateau = b["accuracy_curve"].get("plateau_identified")
         rows.append((ds, seed, labeled, needed, proj, lo_total, hi_total, within or inside,
-                     t.get("target"), plateau))
+                     t.get("target"), plateau, band))
 
-print(f"| dataset | seed | labels after {after} rounds | simulation needed (95% of full) | budget projected | 10–90% interval | within ±25% or interval holds it (≤ ±40%) | projected / needed | interval holds it | budget's target (pool accuracy) | plateau identified |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print(f"| dataset | seed | labels after {after} rounds | simulation needed (95% of full) | budget projected | 10–90% interval | within ±25% or interval holds it (≤ ±40%) | projected / needed | interval holds it | budget's target (pool accuracy) | plateau identified | simulation at 94% / 96% of full |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 fmt = lambda v: "–" if v is None else f"{v:.0f}"
-for ds, seed, labeled, needed, proj, lo, hi, ok, target, plateau in rows:
+for ds, seed, labeled, needed, proj, lo, hi, ok, target, plateau, band in rows:
     ratio = "–" if needed is None or proj is None else f"{proj / needed:.2f}"
     holds = ("–" if needed is None or lo is None else
              "yes" if lo <= needed and (hi is None or needed <= hi) else "no")
     print(f"| {ds} | {seed} | {labeled} | {needed if needed is not None else '> rounds'} | "
           f"{fmt(proj)} | {fmt(lo)}–{fmt(hi)} | {'yes' if ok else 'no'} | {ratio} | {holds} | "
           f"{'–' if target is None else f'{target:.3f}'} | "
-          f"{'–' if plateau is None else ('yes' if plateau else 'no')} |")
+          f"{'–' if plateau is None else ('yes' if plateau else 'no')} | "
+          f"{fmt(band[0])} / {fmt(band[1])} |")
