@@ -6,6 +6,14 @@
 #
 #   bash benches/quality.sh                      # all strategies, all datasets, seeds 0 1 2
 #   STRATEGIES="random hybrid" SEEDS=0 bash benches/quality.sh
+#
+# Python peers on exactly our splits (optional; needs scikit-learn, scikit-activeml, pyarrow):
+#   PEER_PYTHON=/tmp/lw-al-venv/bin/python PEER_DATASETS=agnews bash benches/quality.sh
+# runs benches/peers/al_peer.py (PEER_STRATEGIES, default "typiclust random margin") on each
+# seed's split.csv and adds its AULC rows, marked "(peer, our splits)", to the tables.
+#
+# The generated tables replace the top of benches/results/quality.md; everything from the line
+# "<!-- notes below are kept by quality.sh -->" on is kept (RESULTS=FILE writes FILE instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/datasets}
@@ -14,6 +22,9 @@ STRATEGIES=${STRATEGIES:-"random margin entropy coreset typiclust hybrid"}
 SEEDS=${SEEDS:-"0 1 2"}
 DATASETS=${DATASETS:-"banking77 agnews clinc150"}
 ROUNDS=${ROUNDS:-15}
+PEER_PYTHON=${PEER_PYTHON:-}
+PEER_DATASETS=${PEER_DATASETS:-agnews}
+PEER_STRATEGIES=${PEER_STRATEGIES:-"typiclust random margin"}
 mkdir -p "$OUT"
 cargo build --release --quiet
 bin=target/release/labelwise
@@ -31,11 +42,39 @@ for ds in $DATASETS; do
     done
   done
 done
+if [ -n "$PEER_PYTHON" ]; then
+  first=${STRATEGIES%% *}
+  for ds in $PEER_DATASETS; do
+    case $ds in banking77) batch=77 ;; agnews) batch=20 ;; clinc150) batch=100 ;; *) batch=50 ;; esac
+    if [ -f "$OUT/peers-$ds.json" ]; then continue; fi
+    echo "== peers on $ds: $PEER_STRATEGIES" >&2
+    # shellcheck disable=SC2086
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$PEER_PYTHON" benches/peers/al_peer.py run \
+      "$DATA/$ds.parquet" --splits "$OUT/$ds-$first-s{seed}" --seeds $SEEDS --batch "$batch" \
+      --rounds "$ROUNDS" --strategies $PEER_STRATEGIES --json "$OUT/peers-$ds.json.tmp" >&2
+    mv "$OUT/peers-$ds.json.tmp" "$OUT/peers-$ds.json"
+  done
+fi
 end=$(date +%s)
+marker='<!-- notes below are kept by quality.sh -->'
+results=${RESULTS:-benches/results/quality.md}
 {
-  echo "Command: \`STRATEGIES=\"$STRATEGIES\" SEEDS=\"$SEEDS\" DATASETS=\"$DATASETS\" ROUNDS=$ROUNDS bash benches/quality.sh\`"
+  peers=""
+  if [ -n "$PEER_PYTHON" ]; then
+    peers="PEER_PYTHON=$PEER_PYTHON PEER_DATASETS=\"$PEER_DATASETS\" PEER_STRATEGIES=\"$PEER_STRATEGIES\" "
+  fi
+  echo "Command: \`${peers}STRATEGIES=\"$STRATEGIES\" SEEDS=\"$SEEDS\" DATASETS=\"$DATASETS\" ROUNDS=$ROUNDS bash benches/quality.sh\`"
   echo "on $(nproc) cores; load average at start $load_start, at end $(cut -d' ' -f1-3 /proc/loadavg)."
   echo
-  python3 benches/quality_table.py "$OUT" "$((end - start))"
-} > benches/results/quality.md
-cat benches/results/quality.md
+  SEEDS="$SEEDS" STRATEGIES="$STRATEGIES" DATASETS="$DATASETS" \
+    python3 benches/quality_table.py "$OUT" "$((end - start))"
+} > "$results.tmp"
+if [ -f "$results" ]; then
+  awk -v m="$marker" 'index($0, m) == 1 { keep = 1 } keep' "$results" > "$results.notes"
+  if [ -s "$results.notes" ]; then
+    { echo; cat "$results.notes"; } >> "$results.tmp"
+  fi
+  rm -f "$results.notes"
+fi
+mv "$results.tmp" "$results"
+cat "$results"

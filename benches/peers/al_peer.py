@@ -24,6 +24,13 @@ Two modes:
                 --seeds 0 1 2 --batch 20 --rounds 15 --strategies typiclust random margin \
                 [--json out.json] [--max-iter 100]
 
+  sksplit Writes, per seed, the split the Python planners most likely used (scikit-learn's
+          train_test_split(test_size=0.2, stratify=labels, random_state=seed)) as a copy of
+          DATA with its `split` column set to train/test (simulate then uses it as the pool/test
+          split) and as OUT/split-s{seed}/split.csv (for `run --splits`).
+
+            python benches/peers/al_peer.py sksplit DATA.parquet OUT --seeds 0 1 2
+
 Needs: scikit-learn, scikit-activeml, pyarrow, numpy (e.g. python3 -m venv /tmp/lw-al-venv &&
 /tmp/lw-al-venv/bin/pip install scikit-learn scikit-activeml pyarrow). Single-threaded BLAS is
 advised on a shared machine: OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1.
@@ -117,13 +124,17 @@ def check(args):
           f"{np.mean(totals['sk10k']):.4f} | |")
 
 
-def make_strategy(name, seed, n_classes, max_iter):
+def make_strategy(name, seed, n_classes, max_iter, n_init=None, gamma=None):
     """A scikit-activeml query strategy and its classifier (None when it needs none)."""
     from skactiveml.classifier import SklearnClassifier
-    from skactiveml.pool import RandomSampling, TypiClust, UncertaintySampling
+    from skactiveml.pool import MaxHerding, RandomSampling, TypiClust, UncertaintySampling
 
     if name == "typiclust":
-        return TypiClust(random_state=seed), None
+        algo = None if n_init is None else {"n_init": n_init}
+        return TypiClust(random_state=seed, cluster_algo_dict=algo), None
+    if name == "maxherding":
+        params = None if gamma is None else {"gamma": gamma}
+        return MaxHerding(random_state=seed, metric_dict=params), None
     if name == "random":
         return RandomSampling(random_state=seed), None
     if name in ("margin", "entropy"):
@@ -134,7 +145,7 @@ def make_strategy(name, seed, n_classes, max_iter):
             random_state=seed,
         )
         return UncertaintySampling(method=method, random_state=seed), clf
-    raise SystemExit(f"unknown strategy '{name}' (typiclust, random, margin, entropy)")
+    raise SystemExit(f"unknown strategy '{name}' (typiclust, maxherding, random, margin, entropy)")
 
 
 def run(args):
@@ -146,7 +157,7 @@ def run(args):
         pool, test = read_split(split_dir, id_index)
         xp, yp = x[pool], y[pool]
         for name in args.strategies:
-            qs, clf = make_strategy(name, seed, len(classes), args.max_iter)
+            qs, clf = make_strategy(name, seed, len(classes), args.max_iter, args.n_init, args.gamma)
             y_obs = np.full(len(pool), np.nan)
             curve, seconds = [], []
             for rnd in range(1, args.rounds + 1):
@@ -173,6 +184,8 @@ def run(args):
             print(f"seed {seed} {name}: AULC {aulc:.4f}, "
                   f"select {np.mean(seconds):.2f} s/round, "
                   f"round 1 {curve[0]['accuracy']:.4f}", file=sys.stderr, flush=True)
+    print(f"Splits: {args.splits}, seeds {args.seeds}, B = {args.batch}, R = {args.rounds}, "
+          f"yardstick LogisticRegression(C=10, max_iter={args.max_iter})")
     print(f"| strategy | seeds | AULC (mean ± sd) | per seed | select s/round |")
     print("|---|---|---|---|---|")
     for name in args.strategies:
@@ -181,11 +194,38 @@ def run(args):
         sd = a.std(ddof=1) if len(a) > 1 else 0.0
         per = " / ".join(f"{v:.3f}" for v in a)
         sec = np.mean([r["select_seconds_per_round"] for r in rs])
-        print(f"| {name} (scikit-activeml, our splits) | {len(rs)} | {a.mean():.3f} ± {sd:.3f} "
+        print(f"| {name} (scikit-activeml) | {len(rs)} | {a.mean():.3f} ± {sd:.3f} "
               f"| {per} | {sec:.2f} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+
+
+def sksplit(args):
+    import pyarrow as pa
+    from sklearn.model_selection import train_test_split
+
+    table = pq.read_table(args.data)
+    ids, y, _, _ = load(args.data)
+    for seed in args.seeds:
+        _, test = train_test_split(np.arange(len(ids)), test_size=0.2, stratify=y,
+                                   random_state=seed)
+        is_test = np.zeros(len(ids), dtype=bool)
+        is_test[test] = True
+        roles = np.where(is_test, "test", "train")
+        out = table.set_column(table.schema.get_field_index("split"), "split",
+                               pa.array(roles.tolist(), type=pa.string()))
+        stem = os.path.splitext(os.path.basename(args.data))[0]
+        pq.write_table(out, os.path.join(args.out, f"{stem}-sksplit-s{seed}.parquet"))
+        d = os.path.join(args.out, f"split-s{seed}")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "split.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["id", "split"])
+            for i, r in zip(ids, roles):
+                w.writerow([i, "test" if r == "test" else "pool"])
+        print(f"seed {seed}: pool {int((~is_test).sum())}, test {int(is_test.sum())}",
+              file=sys.stderr)
 
 
 def main():
@@ -205,9 +245,18 @@ def main():
     r.add_argument("--strategies", nargs="+", default=["typiclust", "random", "margin"])
     r.add_argument("--max-iter", type=int, default=100,
                    help="LogisticRegression max_iter of the yardstick and of margin's model")
+    r.add_argument("--n-init", type=int,
+                   help="TypiClust's k-means restarts (default: scikit-learn's, 1 for k-means++ "
+                        "since 1.4; older versions used 10)")
+    r.add_argument("--gamma", type=float,
+                   help="MaxHerding's RBF gamma (default: scikit-learn's 1 / n_features)")
     r.add_argument("--json")
+    k = sub.add_parser("sksplit", help="write scikit-learn's stratified 80/20 split per seed")
+    k.add_argument("data")
+    k.add_argument("out")
+    k.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = p.parse_args()
-    check(args) if args.mode == "check" else run(args)
+    {"check": check, "run": run, "sksplit": sksplit}[args.mode](args)
 
 
 if __name__ == "__main__":
