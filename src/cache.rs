@@ -18,6 +18,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 use ndarray::ArrayView2;
 
@@ -60,12 +61,42 @@ pub struct Cache {
 
 impl Cache {
     /// Opens (creating it if needed) the cache directory `dir`.
-    /// Temporaries left by a killed run are removed (only ones no live process holds).
+    /// Temporaries left by a killed run are removed (only ones no live process holds), and so
+    /// are checkpoints untouched for [`CHECKPOINT_MAX_AGE`]: those of builds that were killed
+    /// and never rerun on the same data, which nothing else would ever delete.
     pub fn open(dir: impl AsRef<Path>) -> Result<Cache> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         output::remove_stale_temps(&dir, Some(is_legacy_temp));
-        Ok(Cache { dir })
+        let cache = Cache { dir };
+        cache.remove_old(CHECKPOINT_PREFIX, CHECKPOINT_MAX_AGE);
+        Ok(cache)
+    }
+
+    /// Deletes entries whose key starts with `prefix` and whose file was last written more
+    /// than `max_age` ago; returns how many went (best effort).
+    pub fn remove_old(&self, prefix: &str, max_age: Duration) -> usize {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let now = SystemTime::now();
+        entries
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".lwc"))
+                    .is_some_and(|k| k.starts_with(prefix) && self.path(k).is_some())
+            })
+            .filter(|e| {
+                e.metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| now.duration_since(t).ok())
+                    .is_some_and(|age| age > max_age)
+            })
+            .filter(|e| fs::remove_file(e.path()).is_ok())
+            .count()
     }
 
     /// The directory this cache lives in.
@@ -149,6 +180,14 @@ fn is_legacy_temp(name: &str) -> bool {
         .is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
+/// Key prefix of every checkpoint entry.
+const CHECKPOINT_PREFIX: &str = "ckpt-";
+
+/// Checkpoints untouched this long belong to a build nobody resumed: [`Cache::open`] removes
+/// them. A week: long past any rerun after a kill, short enough that abandoned builds (up to a
+/// graph's size each) do not pile up.
+pub const CHECKPOINT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// The checkpoints of one graph build: entries named `ckpt-<graph key hash>-<name>` in a
 /// [`Cache`], so a killed build's finished chunks are found by the next run with the same
 /// embeddings and parameters (and by nothing else). Writes are best effort: a checkpoint that
@@ -168,7 +207,7 @@ impl<'a> Checkpoints<'a> {
         let h = blake3::hash(graph_key.as_bytes()).to_hex();
         Checkpoints {
             cache,
-            prefix: format!("ckpt-{}-", &h[..32]),
+            prefix: format!("{CHECKPOINT_PREFIX}{}-", &h[..32]),
             min_rows: crate::graph::CHECKPOINT_MIN_ROWS,
             failed: Mutex::new(None),
         }
@@ -360,6 +399,36 @@ mod tests {
             })
             .count();
         assert_eq!(leftovers, 0);
+    }
+
+    #[test]
+    fn abandoned_checkpoints_are_removed_when_the_cache_is_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cache::open(dir.path()).unwrap();
+        let ck = Checkpoints::new(&c, "graph-abc");
+        ck.save("chunk-0", b"rows");
+        ck.save("chunk-1", b"rows");
+        c.put("graph-abc", b"graph").unwrap();
+        // chunk-0 and the graph were last written long ago; chunk-1 just now.
+        let long_ago = SystemTime::now() - CHECKPOINT_MAX_AGE - Duration::from_secs(60);
+        for key in [format!("{}chunk-0", ck.prefix()), "graph-abc".to_string()] {
+            let f = fs::File::options()
+                .write(true)
+                .open(entry_path(&c, &key))
+                .unwrap();
+            f.set_modified(long_ago).unwrap();
+        }
+        let c = Cache::open(dir.path()).unwrap();
+        let ck = Checkpoints::new(&c, "graph-abc");
+        assert!(
+            ck.load("chunk-0").is_none(),
+            "an abandoned checkpoint stays"
+        );
+        assert!(ck.load("chunk-1").is_some(), "a recent checkpoint went");
+        assert!(
+            c.get("graph-abc").is_some(),
+            "an old graph is not a checkpoint"
+        );
     }
 
     #[test]
