@@ -27,57 +27,18 @@
 use labelwise::autolabel::{autolabel, AutolabelParams, DupInfo, Route};
 use labelwise::graph::NeighborGraph;
 use labelwise::model::{Classifier, GaussianNb, KnnVote, Logistic, ModelSpec, NearestCentroid};
-use ndarray::Array2;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 #[path = "protocol_pool/mod.rs"]
 mod protocol_pool;
-use protocol_pool::{read, BoxError};
+use protocol_pool::{exact_graph, read, BoxError};
 
 /// Per (dataset, share, target): coverages, realized precisions, cells met, cells with labels.
 type Agg = (Vec<f64>, Vec<f64>, usize, usize);
-
-/// Exact top-k neighbours by blocked GEMM (self excluded, ties by index).
-fn exact_graph(emb: &Array2<f32>, k: usize) -> NeighborGraph {
-    let n = emb.nrows();
-    let et = emb.t();
-    let rows: Vec<(Vec<u32>, Vec<f32>)> = (0..n)
-        .into_par_iter()
-        .step_by(256)
-        .flat_map_iter(|s| {
-            let e = (s + 256).min(n);
-            let scores = emb.slice(ndarray::s![s..e, ..]).dot(&et);
-            (s..e)
-                .map(|i| {
-                    let r = scores.row(i - s);
-                    let mut idx: Vec<u32> = (0..n as u32).filter(|&j| j as usize != i).collect();
-                    idx.select_nth_unstable_by(k - 1, |&a, &b| {
-                        r[b as usize].total_cmp(&r[a as usize]).then(a.cmp(&b))
-                    });
-                    idx.truncate(k);
-                    idx.sort_by(|&a, &b| r[b as usize].total_cmp(&r[a as usize]).then(a.cmp(&b)));
-                    let cs = idx.iter().map(|&j| r[j as usize]).collect();
-                    (idx, cs)
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let mut g = NeighborGraph {
-        k,
-        neighbors: Vec::with_capacity(n * k),
-        cosines: Vec::with_capacity(n * k),
-    };
-    for (nb, cs) in rows {
-        g.neighbors.extend(nb);
-        g.cosines.extend(cs);
-    }
-    g
-}
 
 fn dup_groups(g: &NeighborGraph, threshold: f32) -> DupInfo {
     let n = g.len();

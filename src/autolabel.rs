@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::graph::NeighborGraph;
 use crate::model::{
     argmax_rows, class_counts, Classifier, ModelSpec, SpreadGraph, SPREAD_MAX_CELLS,
+    SPREAD_MAX_WORK,
 };
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -324,10 +325,13 @@ pub fn autolabel(
     let xl = emb.select(Axis(0), &labeled);
     // One kNN search for cross-validation and the final prediction of the unlabeled rows.
     let resolved = params.model.for_workload(unlabeled.len(), labeled.len());
-    // Label spreading walks the graph over these same items, and its two n × classes iterates
-    // must stay small; otherwise the kNN vote stands in for it.
-    let spread_ok =
-        !graph.is_empty() && graph.len() == n && n.saturating_mul(n_classes) <= SPREAD_MAX_CELLS;
+    // Label spreading walks the graph over these same items; its two n × classes iterates and
+    // its work (a run per fold and the final one) must stay small, otherwise the kNN vote
+    // stands in for it.
+    let spread_ok = !graph.is_empty()
+        && graph.len() == n
+        && n.saturating_mul(n_classes) <= SPREAD_MAX_CELLS
+        && resolved.spread_work(n, graph.k, n_classes, params.n_folds + 1) <= SPREAD_MAX_WORK;
     let resolved = if spread_ok {
         resolved
     } else {
@@ -663,7 +667,7 @@ pub fn autolabel(
 /// query rows; label spreading runs over the whole graph with only `train` labeled; ensembles
 /// average their members.
 #[allow(clippy::too_many_arguments)]
-fn predict_items(
+pub fn predict_items(
     spec: &ModelSpec,
     emb: ArrayView2<f32>,
     graph: Option<&SpreadGraph>,
@@ -711,7 +715,7 @@ fn predict_items(
 /// each predicted by [`predict_items`] trained on the other folds' labels (label spreading
 /// walks the whole graph with the fold's labels hidden).
 #[allow(clippy::too_many_arguments)]
-fn cross_validate_items(
+pub fn cross_validate_items(
     spec: &ModelSpec,
     emb: ArrayView2<f32>,
     graph: Option<&SpreadGraph>,
@@ -1009,6 +1013,84 @@ mod tests {
         // compares 400 labeled items per row.
         assert_eq!(c[0].relative_cost, 1.0);
         assert!(c[1].relative_cost > 3.0, "{c:?}");
+    }
+
+    /// Exact top-k graph of `x` (rows unit-norm), self excluded.
+    fn knn_graph(x: &Array2<f32>, k: usize) -> NeighborGraph {
+        let s = x.dot(&x.t());
+        let n = x.nrows();
+        let mut neighbors = Vec::with_capacity(n * k);
+        let mut cosines = Vec::with_capacity(n * k);
+        for i in 0..n {
+            let mut idx: Vec<usize> = (0..n).filter(|&j| j != i).collect();
+            idx.sort_by(|&a, &b| s[[i, b]].total_cmp(&s[[i, a]]).then(a.cmp(&b)));
+            for &j in idx.iter().take(k) {
+                neighbors.push(j as u32);
+                cosines.push(s[[i, j]]);
+            }
+        }
+        NeighborGraph {
+            k,
+            neighbors,
+            cosines,
+        }
+    }
+
+    #[test]
+    fn default_spreads_over_the_graph_and_falls_back_without_it() {
+        let (x, y) = clusters(4, 300, 32, 0.5, 17);
+        let labels: Vec<Option<u32>> = y
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (i % 3 == 0).then_some(c))
+            .collect();
+        let g = knn_graph(&x, 10);
+        let params = AutolabelParams {
+            keep_probabilities: true,
+            ..Default::default()
+        };
+        let r = autolabel(x.view(), &labels, 4, &g, None, &params).unwrap();
+        let names: Vec<&str> = r
+            .summary
+            .candidates
+            .iter()
+            .map(|c| c.model.as_str())
+            .collect();
+        assert!(names[1].contains("spread"), "{names:?}");
+        assert!(r.summary.certified, "{:?}", r.summary.message);
+        let auto: Vec<usize> = (0..y.len())
+            .filter(|&i| r.route[i] == Route::Auto)
+            .collect();
+        let right = auto
+            .iter()
+            .filter(|&&i| r.predicted[i] == Some(y[i]))
+            .count();
+        assert!(!auto.is_empty() && right as f64 / auto.len() as f64 >= 0.95);
+        // Probabilities of the chosen model are kept for every unlabeled item.
+        let p = r.probabilities.as_ref().unwrap();
+        for i in (0..y.len()).filter(|&i| labels[i].is_none()) {
+            assert!((p.row(i).sum() - 1.0).abs() < 1e-3);
+        }
+        // The same run is deterministic across thread counts.
+        let again = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| autolabel(x.view(), &labels, 4, &g, None, &params).unwrap());
+        assert_eq!(again.summary, r.summary);
+        assert_eq!(again.route, r.route);
+        // Without a graph the kNN vote stands in for label spreading.
+        let r = autolabel(x.view(), &labels, 4, &empty_graph(), None, &params).unwrap();
+        let names: Vec<&str> = r
+            .summary
+            .candidates
+            .iter()
+            .map(|c| c.model.as_str())
+            .collect();
+        assert!(
+            names[1].contains("knn") && !names[1].contains("spread"),
+            "{names:?}"
+        );
     }
 
     #[test]

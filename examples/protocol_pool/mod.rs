@@ -6,11 +6,13 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Float32Type;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
+use labelwise::graph::NeighborGraph;
 use ndarray::{Array2, Axis};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
 
 pub type BoxError = Box<dyn std::error::Error>;
 
@@ -113,4 +115,41 @@ pub fn read(path: &str, seed: u64) -> Result<Data, BoxError> {
         label: pool.iter().map(|&i| label_all[i]).collect(),
         n_classes: names.len(),
     })
+}
+
+/// Exact top-k neighbours by blocked GEMM (self excluded, ties by index).
+pub fn exact_graph(emb: &Array2<f32>, k: usize) -> NeighborGraph {
+    let n = emb.nrows();
+    let et = emb.t();
+    let rows: Vec<(Vec<u32>, Vec<f32>)> = (0..n)
+        .into_par_iter()
+        .step_by(256)
+        .flat_map_iter(|s| {
+            let e = (s + 256).min(n);
+            let scores = emb.slice(ndarray::s![s..e, ..]).dot(&et);
+            (s..e)
+                .map(|i| {
+                    let r = scores.row(i - s);
+                    let mut idx: Vec<u32> = (0..n as u32).filter(|&j| j as usize != i).collect();
+                    idx.select_nth_unstable_by(k - 1, |&a, &b| {
+                        r[b as usize].total_cmp(&r[a as usize]).then(a.cmp(&b))
+                    });
+                    idx.truncate(k);
+                    idx.sort_by(|&a, &b| r[b as usize].total_cmp(&r[a as usize]).then(a.cmp(&b)));
+                    let cs = idx.iter().map(|&j| r[j as usize]).collect();
+                    (idx, cs)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut g = NeighborGraph {
+        k,
+        neighbors: Vec::with_capacity(n * k),
+        cosines: Vec::with_capacity(n * k),
+    };
+    for (nb, cs) in rows {
+        g.neighbors.extend(nb);
+        g.cosines.extend(cs);
+    }
+    g
 }
