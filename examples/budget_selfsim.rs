@@ -18,6 +18,7 @@
 //! - `argmax`: the yardstick fitted on the labels of rounds 1..`--after` (the labeled rows keep
 //!   their labels), its predicted class for every other pool row.
 //! - `sample`: a label drawn from its predicted distribution (sharpened by `--temperature`).
+//! - `selftrain`: one self-training step (refit on the labels plus `argmax` everywhere else).
 //! - `knn`: similarity-weighted vote of the 10 most similar labeled rows (cosine).
 //!
 //! `benches/budget_selfsim.sh VARIANT` runs the six issue-8 cells; results are in
@@ -113,6 +114,16 @@ fn main() -> labelwise::Result<()> {
                         (w.len() - 1) as u32
                     })
                     .collect(),
+                "selftrain" => {
+                    // One self-training step: refit on the labeled rows plus every other pool
+                    // row with the first model's prediction, predict again.
+                    let mut all = argmax_rows(&proba).0;
+                    for (&i, &l) in labeled.iter().zip(&y) {
+                        all[i] = l;
+                    }
+                    let refit = simulate::yardstick().fit(emb.view(), &all, n_classes)?;
+                    argmax_rows(&refit.predict_proba(emb.view())?).0
+                }
                 "knn" => {
                     // Vote of the 10 most similar labeled rows (cosine), similarity-weighted.
                     let sims = emb.dot(&xs.t());
@@ -132,7 +143,7 @@ fn main() -> labelwise::Result<()> {
                 }
                 other => {
                     return Err(labelwise::Error::Usage(format!(
-                        "--variant must be oracle, argmax, sample or knn, got {other}"
+                        "--variant must be oracle, argmax, selftrain, sample or knn, got {other}"
                     )))
                 }
             };
