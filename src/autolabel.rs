@@ -1094,6 +1094,42 @@ mod tests {
     }
 
     #[test]
+    fn transductive_cross_validation_never_sees_the_held_out_label() {
+        // An item's out-of-fold row is the spread of the *other* folds' labels only (bit for
+        // bit), while a spread that did hold its (flipped) label would read differently.
+        let (x, y) = clusters(3, 60, 16, 0.8, 18);
+        let sg = SpreadGraph::new(&knn_graph(&x, 8));
+        let labeled: Vec<usize> = (0..y.len()).filter(|i| i % 2 == 0).collect();
+        let yl: Vec<u32> = labeled.iter().map(|&i| y[i]).collect();
+        let ModelSpec::Select(c) = ModelSpec::default() else {
+            panic!("the default is a selection")
+        };
+        let spread = &c[1];
+        assert!(spread.is_transductive());
+        let oof =
+            cross_validate_items(spread, x.view(), Some(&sg), &labeled, &yl, 3, 5, 7).unwrap();
+        let fold = stratified_folds(&yl, 5, 7);
+        let k = 10;
+        let others: Vec<usize> = (0..yl.len()).filter(|&j| fold[j] != fold[k]).collect();
+        let items: Vec<usize> = others.iter().map(|&j| labeled[j]).collect();
+        let ys: Vec<u32> = others.iter().map(|&j| yl[j]).collect();
+        let q = [labeled[k]];
+        let own = predict_items(spread, x.view(), Some(&sg), &items, &ys, &q, 3).unwrap();
+        assert!(oof
+            .proba
+            .row(k)
+            .iter()
+            .zip(own.row(0))
+            .all(|(p, q)| p.to_bits() == q.to_bits()));
+        let mut with_it = items.clone();
+        with_it.push(labeled[k]);
+        let mut ys_it = ys.clone();
+        ys_it.push((yl[k] + 1) % 3);
+        let leak = predict_items(spread, x.view(), Some(&sg), &with_it, &ys_it, &q, 3).unwrap();
+        assert_ne!(leak.row(0), own.row(0));
+    }
+
+    #[test]
     fn refuses_with_too_few_labels() {
         let (x, y) = clusters(4, 100, 32, 0.5, 12);
         let labels: Vec<Option<u32>> = y
