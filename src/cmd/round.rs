@@ -17,7 +17,7 @@ use crate::cmd::Prepared;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::kmeans::KMeans;
-use crate::model::{GaussianNb, KnnVote, Logistic, ModelSpec, NearestCentroid};
+use crate::model::{GaussianNb, KnnVote, LabelSpreading, Logistic, ModelSpec, NearestCentroid};
 use crate::output::{id_array, ItemsTable, OutDir};
 use crate::pipeline::Timings;
 use crate::rarity::{self, Rarity, RarityParams};
@@ -26,9 +26,12 @@ use crate::select::{self, SelectInput, SelectParams, Selection, Strategy};
 /// The model flag's choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModelChoice {
-    /// The better of logistic regression and the kNN + centroid ensemble, chosen on the labels
-    /// by the share each certifies (the measured default, README "Auto-labels").
+    /// The better of logistic regression and label spreading + nearest centroid, chosen on the
+    /// labels by the share each certifies (the measured default, README "Auto-labels").
     Auto,
+    /// Label spreading over the neighbour graph + nearest centroid, averaged (transductive: it
+    /// uses the unlabeled items' neighbourhoods; the kNN vote stands in beyond its size limit).
+    Spread,
     /// kNN vote + nearest centroid, averaged (confidence falls when they disagree).
     Ensemble,
     /// Distance-weighted kNN vote among the labeled items.
@@ -45,6 +48,10 @@ impl ModelChoice {
     fn spec(self) -> ModelSpec {
         match self {
             ModelChoice::Auto => ModelSpec::default(),
+            ModelChoice::Spread => ModelSpec::Ensemble(vec![
+                ModelSpec::Spread(LabelSpreading::default()),
+                ModelSpec::Centroid(NearestCentroid::default()),
+            ]),
             ModelChoice::Ensemble => ModelSpec::Ensemble(vec![
                 ModelSpec::Knn(KnnVote::default()),
                 ModelSpec::Centroid(NearestCentroid::default()),
@@ -498,7 +505,7 @@ impl<'a> Round<'a> {
             smoothing: 0.0,
             ..Logistic::default()
         };
-        let points = budget::learning_curve(
+        let points = budget::learning_curve_repeated(
             data.embeddings.view(),
             &labeled_rows,
             &y,
@@ -507,7 +514,9 @@ impl<'a> Round<'a> {
             target_precision,
             5,
             6,
-            &budget::pool_sample(&labeled_mask, 2000, seed),
+            &labeled_mask,
+            2000,
+            budget::CURVE_REPEATS,
             seed,
         )?;
         let accuracy = points.accuracy_curve(200, seed);
