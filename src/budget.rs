@@ -12,6 +12,13 @@
 //! by finding them, which labeling beyond now does not repeat); bootstrap refits over the
 //! folds' replicate estimates give the interval. The interval covers that measurement noise,
 //! not the law's misfit: see benches/results/budget.md for how often it holds the truth.
+//!
+//! The curve is measured [`CURVE_REPEATS`] times with different seeds (folds, subset order,
+//! pool sample) and averaged: a single measurement's projection moved 0.6–1.8× with the seed
+//! alone. A self-simulation (replaying the hybrid loop on a pseudo-labeled pool,
+//! examples/budget_selfsim.rs) was measured as an alternative and not adopted: no pseudo-labeler
+//! set its difficulty right, and even the hidden true pool labels miss clinc150's test-row mix
+//! (benches/results/budget.md, Session 3).
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -637,9 +644,79 @@ mod tests {
             "pool estimate {} vs held-out {held_out}, truth {true_acc}",
             estimate.1
         );
+        // Repeat 0 of the repeated curve is this curve; more repeats average more replicates.
+        let once = learning_curve_repeated(
+            emb.view(),
+            &labeled,
+            &y,
+            k,
+            &model,
+            0.95,
+            5,
+            6,
+            &mask,
+            1000,
+            1,
+            5,
+        )
+        .unwrap();
+        assert_eq!(once.accuracy, points.accuracy);
+        let thrice = learning_curve_repeated(
+            emb.view(),
+            &labeled,
+            &y,
+            k,
+            &model,
+            0.95,
+            5,
+            6,
+            &mask,
+            1000,
+            3,
+            5,
+        )
+        .unwrap();
+        assert_eq!(thrice.accuracy.len(), points.accuracy.len());
+        assert_eq!(
+            thrice.accuracy_replicates[0].len(),
+            3 * points.accuracy_replicates[0].len()
+        );
         assert_eq!(points.accuracy.len(), points.accuracy_replicates.len());
         assert_eq!(points.accuracy.len(), points.class_share.len());
         assert!(points.coverage.iter().all(|p| (0.0..=1.0).contains(&p.1)));
+    }
+
+    /// Repeats merge by label count: replicates concatenate, the point is their mean, a size
+    /// only one repeat measured is kept, and the order is by label count.
+    #[test]
+    fn repeats_merge_by_label_count() {
+        let run = |sizes: &[f64], reps: &[[f64; 2]], cov: f64| CurvePoints {
+            accuracy: sizes
+                .iter()
+                .zip(reps)
+                .map(|(&n, r)| (n, (r[0] + r[1]) / 2.0))
+                .collect(),
+            accuracy_replicates: reps.iter().map(|r| r.to_vec()).collect(),
+            class_share: vec![1.0; sizes.len()],
+            coverage: sizes.iter().map(|&n| (n, cov)).collect(),
+            held_out_accuracy: sizes.iter().map(|&n| (n, 0.5)).collect(),
+        };
+        let a = run(
+            &[10.0, 20.0, 40.0],
+            &[[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]],
+            0.2,
+        );
+        let b = run(&[10.0, 40.0], &[[0.3, 0.4], [0.7, 0.8]], 0.4);
+        let m = merge_repeats(&[a, b]);
+        let ns: Vec<f64> = m.accuracy.iter().map(|p| p.0).collect();
+        assert_eq!(ns, vec![10.0, 20.0, 40.0]);
+        assert_eq!(m.accuracy_replicates[0], vec![0.1, 0.2, 0.3, 0.4]);
+        assert!((m.accuracy[0].1 - 0.25).abs() < 1e-12);
+        assert_eq!(m.accuracy_replicates[1], vec![0.3, 0.4]);
+        assert!((m.accuracy[2].1 - 0.65).abs() < 1e-12);
+        assert!((m.coverage[0].1 - 0.3).abs() < 1e-12);
+        assert!((m.coverage[1].1 - 0.2).abs() < 1e-12);
+        assert_eq!(m.class_share.len(), 3);
     }
 
     #[test]
@@ -925,6 +1002,92 @@ pub fn learning_curve(
         }
     }
     Ok(points)
+}
+
+/// Independent repeats of the learning curve `budget` averages. One repeat's projection after
+/// 3 rounds moved between 0.6× and 1.8× of its mean with the seed alone (fold assignment, subset
+/// order, pool sample; benches/results/budget.md, Session 3), which is larger than the ±25% the
+/// projection is asked to hold; averaging R repeats divides that spread by about √R. Each repeat
+/// costs `folds × steps + 1` model fits on at most the labeled items plus predictions of the
+/// pool sample, so the curve costs R times that (independent of the pool's size).
+pub const CURVE_REPEATS: usize = 5;
+
+/// [`learning_curve`] `repeats` times, repeat `r` with seed `seed + 1000·r` and its own
+/// [`pool_sample`] of `pool_size` unlabeled rows (repeat 0 is exactly the single curve with
+/// `seed`), merged point by point: the points' sizes depend on the label count, folds and steps
+/// only, so every repeat measures the same sizes; each repeat's fold estimates become
+/// replicates of the point (its mean is then the mean over repeats, and [`Curve::fit_replicates`]
+/// bootstraps over all of them); coverage, held-out accuracy and class share are averaged.
+#[allow(clippy::too_many_arguments)]
+pub fn learning_curve_repeated(
+    emb: ndarray::ArrayView2<f32>,
+    labeled: &[usize],
+    y: &[u32],
+    n_classes: usize,
+    model: &dyn crate::model::Classifier,
+    target_precision: f64,
+    folds: usize,
+    steps: usize,
+    labeled_mask: &[bool],
+    pool_size: usize,
+    repeats: usize,
+    seed: u64,
+) -> Result<CurvePoints> {
+    let mut runs = Vec::with_capacity(repeats.max(1));
+    for r in 0..repeats.max(1) as u64 {
+        let s = seed.wrapping_add(1000 * r);
+        runs.push(learning_curve(
+            emb,
+            labeled,
+            y,
+            n_classes,
+            model,
+            target_precision,
+            folds,
+            steps,
+            &pool_sample(labeled_mask, pool_size, s),
+            s,
+        )?);
+    }
+    Ok(merge_repeats(&runs))
+}
+
+/// Merges repeated curves by label count (see [`learning_curve_repeated`]).
+pub fn merge_repeats(runs: &[CurvePoints]) -> CurvePoints {
+    // labels -> (replicates, class shares, coverages, held-out accuracies)
+    type Acc = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
+    let mut by_size: std::collections::BTreeMap<u64, Acc> = std::collections::BTreeMap::new();
+    for run in runs {
+        for i in 0..run.accuracy.len() {
+            let e = by_size
+                .entry(run.accuracy[i].0.to_bits())
+                .or_insert_with(|| (Vec::new(), Vec::new(), Vec::new(), Vec::new()));
+            e.0.extend_from_slice(&run.accuracy_replicates[i]);
+            e.1.extend(run.class_share.get(i).copied());
+            e.2.extend(run.coverage.get(i).map(|p| p.1));
+            e.3.extend(run.held_out_accuracy.get(i).map(|p| p.1));
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    // f64 bits of non-negative numbers sort like the numbers, but be explicit.
+    let mut sizes: Vec<(f64, Acc)> = by_size
+        .into_iter()
+        .map(|(b, a)| (f64::from_bits(b), a))
+        .collect();
+    sizes.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out = CurvePoints::default();
+    for (n, (reps, share, cov, held)) in sizes {
+        out.accuracy.push((n, mean(&reps)));
+        out.accuracy_replicates.push(reps);
+        out.class_share.push(mean(&share));
+        if !cov.is_empty() {
+            out.coverage.push((n, mean(&cov)));
+        }
+        if !held.is_empty() {
+            out.held_out_accuracy.push((n, mean(&held)));
+        }
+    }
+    out
 }
 
 /// Share of `conf` at or above `t`.
