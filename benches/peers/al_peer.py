@@ -5,7 +5,7 @@ Our `simulate` writes, per run, `split.csv` (every row's role: pool / test / unu
 `selections.csv` (round, id) and `curve.csv` (our yardstick's accuracy per round). This script
 uses those files so the peers run on exactly our pool/test rows and are scored the same way.
 
-Two modes:
+Three modes:
 
   check   Refits scikit-learn's LogisticRegression(C=10) on each round's labeled set of our
           simulate runs and compares its test accuracy with our curve.csv (our own L-BFGS
@@ -22,7 +22,11 @@ Two modes:
 
             python benches/peers/al_peer.py run DATA.parquet --splits '/tmp/q7/agnews-hybrid-s{seed}' \
                 --seeds 0 1 2 --batch 20 --rounds 15 --strategies typiclust random margin \
-                [--json out.json] [--max-iter 100]
+                [--json out.json] [--max-iter 100] [--n-init 10] [--gamma 1]
+
+          Strategies: typiclust, maxherding (RBF kernel, --gamma), random, margin, entropy.
+          Margin/entropy pick at random in round 1 (no labels, no model). --n-init sets
+          TypiClust's k-means restarts (scikit-learn >= 1.4 uses 1 for k-means++).
 
   sksplit Writes, per seed, the split the Python planners most likely used (scikit-learn's
           train_test_split(test_size=0.2, stratify=labels, random_state=seed)) as a copy of
