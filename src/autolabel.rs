@@ -276,6 +276,34 @@ const PREDICT_CHUNK: usize = 32_768;
 const MAX_DUP_DOTS: usize = 64;
 
 /// Runs one auto-labeling round (see the module docs).
+/// The model spec a round runs: label spreading only where it fits (otherwise the kNN vote
+/// stands in), then every kNN vote's search resolved for the workload, so that
+/// cross-validation certifies the very search the final prediction uses. The order matters: a
+/// stand-in resolved after the fact would choose its search per call (4× slower at 1M rows,
+/// and calibrated on a different search than it predicts with).
+fn round_model(
+    model: &ModelSpec,
+    graph: &NeighborGraph,
+    n: usize,
+    n_classes: usize,
+    n_folds: usize,
+    unlabeled: usize,
+    labeled: usize,
+) -> ModelSpec {
+    // Spreading's two n × classes iterates and its work (a run per fold and the final one)
+    // must stay small.
+    let spread_ok = !graph.is_empty()
+        && graph.len() == n
+        && n.saturating_mul(n_classes) <= SPREAD_MAX_CELLS
+        && model.spread_work(n, graph.k, n_classes, n_folds + 1) <= SPREAD_MAX_WORK;
+    let model = if spread_ok {
+        model.clone()
+    } else {
+        model.without_transduction()
+    };
+    model.for_workload(unlabeled, labeled)
+}
+
 pub fn autolabel(
     emb: ArrayView2<f32>,
     labels: &[Option<u32>],
@@ -323,20 +351,15 @@ pub fn autolabel(
     let unlabeled: Vec<usize> = (0..n).filter(|&i| labels[i].is_none()).collect();
     let y: Vec<u32> = labeled.iter().filter_map(|&i| labels[i]).collect();
     let xl = emb.select(Axis(0), &labeled);
-    // One kNN search for cross-validation and the final prediction of the unlabeled rows.
-    let resolved = params.model.for_workload(unlabeled.len(), labeled.len());
-    // Label spreading walks the graph over these same items; its two n × classes iterates and
-    // its work (a run per fold and the final one) must stay small, otherwise the kNN vote
-    // stands in for it.
-    let spread_ok = !graph.is_empty()
-        && graph.len() == n
-        && n.saturating_mul(n_classes) <= SPREAD_MAX_CELLS
-        && resolved.spread_work(n, graph.k, n_classes, params.n_folds + 1) <= SPREAD_MAX_WORK;
-    let resolved = if spread_ok {
-        resolved
-    } else {
-        resolved.without_transduction()
-    };
+    let resolved = round_model(
+        &params.model,
+        graph,
+        n,
+        n_classes,
+        params.n_folds,
+        unlabeled.len(),
+        labeled.len(),
+    );
     let spread_graph = resolved.is_transductive().then(|| SpreadGraph::new(graph));
     let sg = spread_graph.as_ref();
     let specs: Vec<ModelSpec> = match resolved {
@@ -873,6 +896,39 @@ fn duplicate_candidates(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_knn_vote_standing_in_for_spreading_gets_the_workload_search() {
+        use crate::model::{KnnSearch, KnnVote};
+        // No graph (or too large to spread over): the default's neighbour candidate is a kNN
+        // vote, and at 1M rows × 10k labels it must be the inverted file, not "decide per call".
+        let spec = round_model(
+            &ModelSpec::default(),
+            &NeighborGraph {
+                k: 0,
+                neighbors: Vec::new(),
+                cosines: Vec::new(),
+            },
+            1_010_000,
+            50,
+            5,
+            1_000_000,
+            10_000,
+        );
+        let mut searches = Vec::new();
+        fn walk(s: &ModelSpec, out: &mut Vec<KnnSearch>) {
+            match s {
+                ModelSpec::Knn(KnnVote { search, .. }) => out.push(*search),
+                ModelSpec::Ensemble(ms) | ModelSpec::Select(ms) => {
+                    ms.iter().for_each(|m| walk(m, out))
+                }
+                _ => {}
+            }
+        }
+        walk(&spec, &mut searches);
+        assert_eq!(searches, vec![KnnSearch::InvertedFile]);
+        assert!(!spec.is_transductive());
+    }
+
     use super::*;
     use crate::model::tests::clusters;
     use ndarray::Array2;
