@@ -76,18 +76,8 @@ impl Cache {
     /// Deletes entries whose key starts with `prefix` and whose file was last written more
     /// than `max_age` ago; returns how many went (best effort).
     pub fn remove_old(&self, prefix: &str, max_age: Duration) -> usize {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return 0;
-        };
         let now = SystemTime::now();
-        entries
-            .flatten()
-            .filter(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".lwc"))
-                    .is_some_and(|k| k.starts_with(prefix) && self.path(k).is_some())
-            })
+        self.entries_with_prefix(prefix)
             .filter(|e| {
                 e.metadata()
                     .and_then(|m| m.modified())
@@ -157,19 +147,27 @@ impl Cache {
 
     /// Deletes every entry whose key starts with `prefix` and returns how many went.
     pub fn remove_prefix(&self, prefix: &str) -> usize {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return 0;
-        };
-        entries
+        self.entries_with_prefix(prefix)
+            .filter(|e| fs::remove_file(e.path()).is_ok())
+            .count()
+    }
+
+    /// The directory entries of the valid keys that start with `prefix` (none when the
+    /// directory cannot be read).
+    fn entries_with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = fs::DirEntry> + 'a {
+        fs::read_dir(&self.dir)
+            .into_iter()
             .flatten()
-            .filter(|e| {
+            .flatten()
+            .filter(move |e| {
                 e.file_name()
                     .to_str()
                     .and_then(|n| n.strip_suffix(".lwc"))
                     .is_some_and(|k| k.starts_with(prefix) && self.path(k).is_some())
             })
-            .filter(|e| fs::remove_file(e.path()).is_ok())
-            .count()
     }
 }
 

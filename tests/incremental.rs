@@ -165,54 +165,65 @@ fn pair_ids(path: &Path) -> std::collections::BTreeSet<(String, String)> {
     pairs(path).into_iter().map(|(a, b, _)| (a, b)).collect()
 }
 
-#[test]
-fn with_index_hnsw_the_cached_hnsw_index_answers_the_new_rows() {
-    let wd = Workdir::new();
+/// The `hnsw` flags of these tests: the index, and one cache for every run.
+const HNSW: [&str; 4] = ["--index", "hnsw", "--cache", "cache"];
+
+/// Writes the sample's first `cut` rows as pool/part-0 and runs `dedup --index hnsw` on them
+/// (filling the cache), then appends the rest as pool/part-1; returns the first run's summary.
+fn hnsw_pool_then_append(wd: &Workdir, cut_from_end: usize) -> (serde_json::Value, usize) {
     let all = read_parquet(&sample_path());
     let n = all.num_rows();
-    let cut = n - 400;
+    let cut = n - cut_from_end;
     write_rows(
         &wd.path("pool/part-0.parquet"),
         &all,
         &(0..cut).collect::<Vec<_>>(),
     );
-    let hnsw = ["--index", "hnsw", "--cache", "cache"];
-    let first = run_ok(
-        &wd,
-        &[&["dedup", "pool", "--out", "r1"][..], &hnsw].concat(),
-    );
-    assert_eq!(first["graph"]["index"], "hnsw");
-    assert!(first["graph"].get("incremental").is_none());
-    let index_entries = || {
-        std::fs::read_dir(wd.path("cache"))
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| name.starts_with("hnsw-index-"))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        index_entries().len(),
-        1,
-        "the index is cached beside the graph"
-    );
-
+    let first = run_ok(wd, &[&["dedup", "pool", "--out", "r1"][..], &HNSW].concat());
     write_rows(
         &wd.path("pool/part-1.parquet"),
         &all,
         &(cut..n).collect::<Vec<_>>(),
     );
+    (first, cut)
+}
+
+/// Paths of the cached hnsw indexes.
+fn cached_indexes(wd: &Workdir) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(wd.path("cache"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("hnsw-index-")
+        })
+        .collect()
+}
+
+#[test]
+fn with_index_hnsw_the_cached_hnsw_index_answers_the_new_rows() {
+    let wd = Workdir::new();
+    let (first, cut) = hnsw_pool_then_append(&wd, 400);
+    assert_eq!(first["graph"]["index"], "hnsw");
+    assert!(first["graph"].get("incremental").is_none());
+    // The index is cached beside the graph... (checked before the appended run below writes
+    // its own.)
+    assert_eq!(cached_indexes(&wd).len(), 1);
+
     let second = run_ok(
         &wd,
-        &[&["dedup", "pool", "--out", "r2"][..], &hnsw].concat(),
+        &[&["dedup", "pool", "--out", "r2"][..], &HNSW].concat(),
     );
     let g = &second["graph"];
     assert_eq!(g["incremental"]["method"], "hnsw-insert", "{g}");
     assert_eq!(g["incremental"]["base_items"], cut as u64);
     assert_eq!(g["incremental"]["new_items"], 400);
     assert!(g["recall_at_10"].as_f64().unwrap() >= 0.98, "{g}");
-    // The extended index is cached too (under the new pool's key).
-    assert_eq!(index_entries().len(), 2);
+    // ...and the extended index is cached too (under the new pool's key).
+    assert_eq!(cached_indexes(&wd).len(), 2);
 
     // Against an exact cold run: every reported pair is real (cosines are recomputed), and
     // almost every real pair is found.
@@ -231,42 +242,15 @@ fn with_index_hnsw_the_cached_hnsw_index_answers_the_new_rows() {
 #[test]
 fn a_corrupt_cached_hnsw_index_is_rebuilt_not_trusted() {
     let wd = Workdir::new();
-    let all = read_parquet(&sample_path());
-    let n = all.num_rows();
-    let cut = n - 300;
-    write_rows(
-        &wd.path("pool/part-0.parquet"),
-        &all,
-        &(0..cut).collect::<Vec<_>>(),
-    );
-    let hnsw = ["--index", "hnsw", "--cache", "cache"];
-    run_ok(
-        &wd,
-        &[&["dedup", "pool", "--out", "r1"][..], &hnsw].concat(),
-    );
-    let entry = std::fs::read_dir(wd.path("cache"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("hnsw-index-")
-        })
-        .expect("cached index");
+    hnsw_pool_then_append(&wd, 300);
+    let entry = cached_indexes(&wd).pop().expect("cached index");
     let mut bytes = std::fs::read(&entry).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x5a;
     std::fs::write(&entry, bytes).unwrap();
-    write_rows(
-        &wd.path("pool/part-1.parquet"),
-        &all,
-        &(cut..n).collect::<Vec<_>>(),
-    );
     let s = run_ok(
         &wd,
-        &[&["dedup", "pool", "--out", "r2"][..], &hnsw].concat(),
+        &[&["dedup", "pool", "--out", "r2"][..], &HNSW].concat(),
     );
     assert!(s["graph"].get("incremental").is_none(), "{}", s["graph"]);
     assert_eq!(s["graph"]["index"], "hnsw");
