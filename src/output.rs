@@ -32,6 +32,7 @@ pub const RUN_OUTPUTS: &[&str] = &[
     "budget.csv",
     "curve.csv",
     "selections.csv",
+    "split.csv",
     "report.html",
     "tasks.json",
     "manifest.jsonl",
