@@ -276,8 +276,19 @@ impl Curve {
                 }
             }
         }
+        let fitted_from = points.first().map_or(0.0, |p| p.0);
+        Curve::new(points, fit, bootstrap, fitted_from)
+    }
+
+    /// A curve from its parts; the last point is taken as the value now.
+    fn new(
+        points: Vec<(f64, f64)>,
+        fit: Option<PowerLaw>,
+        bootstrap: Vec<PowerLaw>,
+        fitted_from: f64,
+    ) -> Curve {
         Curve {
-            fitted_from: points.first().map_or(0.0, |p| p.0),
+            fitted_from,
             now: points.last().copied(),
             plateau_identified: fit.is_some_and(|l| l.a < 1.0 - 1e-9),
             points,
@@ -307,10 +318,12 @@ impl Curve {
         let used: Vec<usize> = (0..labels.len())
             .filter(|&i| i >= fit_from && !replicates[i].is_empty())
             .collect();
-        let at = |idx: &[usize], f: &dyn Fn(usize) -> f64| -> Vec<(f64, f64)> {
-            idx.iter().map(|&i| (labels[i], f(i))).collect()
-        };
-        let fit = fit_power_law(&at(&used, &|i| mean(&replicates[i])));
+        let fit = fit_power_law(
+            &used
+                .iter()
+                .map(|&i| (labels[i], mean(&replicates[i])))
+                .collect::<Vec<_>>(),
+        );
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut bootstrap = Vec::with_capacity(reps);
         if fit.is_some() {
@@ -331,14 +344,8 @@ impl Curve {
                 }
             }
         }
-        Curve {
-            fitted_from: used.first().map_or(0.0, |&i| labels[i]),
-            now: points.last().copied(),
-            plateau_identified: fit.is_some_and(|l| l.a < 1.0 - 1e-9),
-            points,
-            fit,
-            bootstrap,
-        }
+        let fitted_from = used.first().map_or(0.0, |&i| labels[i]);
+        Curve::new(points, fit, bootstrap, fitted_from)
     }
 
     /// Central estimate and 10th–90th percentile interval of the labels needed to reach `y`.
