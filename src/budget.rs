@@ -888,6 +888,38 @@ pub fn learning_curve(
     pool: &[usize],
     seed: u64,
 ) -> Result<CurvePoints> {
+    curve_once(
+        emb,
+        labeled,
+        y,
+        n_classes,
+        model,
+        target_precision,
+        folds,
+        steps,
+        pool,
+        seed,
+        &mut None,
+    )
+}
+
+/// [`learning_curve`], with the model fitted on all labels (its last point) taken from `full`
+/// when there, and left there: that fit depends on neither the seed nor the pool sample, so
+/// [`learning_curve_repeated`]'s repeats share one.
+#[allow(clippy::too_many_arguments)]
+fn curve_once(
+    emb: ndarray::ArrayView2<f32>,
+    labeled: &[usize],
+    y: &[u32],
+    n_classes: usize,
+    model: &dyn crate::model::Classifier,
+    target_precision: f64,
+    folds: usize,
+    steps: usize,
+    pool: &[usize],
+    seed: u64,
+    full: &mut Option<Box<dyn crate::model::FittedClassifier>>,
+) -> Result<CurvePoints> {
     use crate::calibrate::{select_threshold, stratified_folds};
     let n = labeled.len();
     let mut classes: Vec<u32> = y.to_vec();
@@ -993,9 +1025,12 @@ pub fn learning_curve(
     // All labels: the model the user has now, scored with the largest size's thresholds.
     if let Some((thresholds, certified)) = last {
         if n as f64 > points.accuracy.last().map_or(0.0, |p| p.0) {
-            let xs = emb.select(ndarray::Axis(0), labeled);
-            let fitted = model.fit(xs.view(), y, n_classes)?;
+            let fitted = match full.take() {
+                Some(f) => f,
+                None => model.fit(emb.select(ndarray::Axis(0), labeled).view(), y, n_classes)?,
+            };
             let conf = max_proba(&fitted.predict_proba(x_pool.view())?);
+            *full = Some(fitted);
             let reps: Vec<f64> = thresholds.iter().map(|&t| share_above(&conf, t)).collect();
             points
                 .accuracy
@@ -1015,8 +1050,9 @@ pub fn learning_curve(
 /// 3 rounds moved between 0.6× and 1.8× of its mean with the seed alone (fold assignment, subset
 /// order, pool sample; benches/results/budget.md, Session 3), which is larger than the ±25% the
 /// projection is asked to hold; averaging R repeats divides that spread by about √R. Each repeat
-/// costs `folds × steps + 1` model fits on at most the labeled items plus predictions of the
-/// pool sample, so the curve costs R times that (independent of the pool's size).
+/// costs `folds × steps` model fits on subsets of the labeled items plus predictions of the
+/// pool sample, so the curve costs R times that, plus one fit on all labels the repeats share
+/// (independent of the pool's size).
 pub const CURVE_REPEATS: usize = 5;
 
 /// [`learning_curve`] `repeats` times, repeat `r` with seed `seed + 1000·r` and its own
@@ -1041,9 +1077,10 @@ pub fn learning_curve_repeated(
     seed: u64,
 ) -> Result<CurvePoints> {
     let mut runs = Vec::with_capacity(repeats.max(1));
+    let mut full = None;
     for r in 0..repeats.max(1) as u64 {
         let s = seed.wrapping_add(1000 * r);
-        runs.push(learning_curve(
+        runs.push(curve_once(
             emb,
             labeled,
             y,
@@ -1054,6 +1091,7 @@ pub fn learning_curve_repeated(
             steps,
             &pool_sample(labeled_mask, pool_size, s),
             s,
+            &mut full,
         )?);
     }
     Ok(merge_repeats(&runs))
