@@ -652,37 +652,26 @@ mod tests {
             estimate.1
         );
         // Repeat 0 of the repeated curve is this curve; more repeats average more replicates.
-        let once = learning_curve_repeated(
-            emb.view(),
-            &labeled,
-            &y,
-            k,
-            &model,
-            0.95,
-            5,
-            6,
-            &mask,
-            1000,
-            1,
-            5,
-        )
-        .unwrap();
+        let repeated = |repeats: usize| {
+            learning_curve_repeated(
+                emb.view(),
+                &labeled,
+                &y,
+                k,
+                &model,
+                0.95,
+                5,
+                6,
+                &mask,
+                1000,
+                repeats,
+                5,
+            )
+            .unwrap()
+        };
+        let once = repeated(1);
         assert_eq!(once.accuracy, points.accuracy);
-        let thrice = learning_curve_repeated(
-            emb.view(),
-            &labeled,
-            &y,
-            k,
-            &model,
-            0.95,
-            5,
-            6,
-            &mask,
-            1000,
-            3,
-            5,
-        )
-        .unwrap();
+        let thrice = repeated(3);
         assert_eq!(thrice.accuracy.len(), points.accuracy.len());
         assert_eq!(
             thrice.accuracy_replicates[0].len(),
