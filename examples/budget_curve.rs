@@ -1,6 +1,6 @@
 //! Issue 8 research: the `budget` accuracy projection with other cross-validation shapes
 //! (folds, subset steps, seeds averaged), to see how much of its error after 3 rounds is fold
-//! noise. Mirrors `Round::run_budget`'s accuracy part (same yardstick, pool sample of 2,000,
+//! noise. Mirrors `Round::run_budget`'s accuracy part (same model, pool sample of 2,000,
 //! default target 95% of the law's full-pool accuracy).
 //!
 //! ```text
@@ -16,7 +16,6 @@ use std::path::PathBuf;
 
 use labelwise::budget;
 use labelwise::dataset::{load, LoadOptions};
-use labelwise::model::{ClassWeight, Logistic};
 
 fn main() -> labelwise::Result<()> {
     let a: Vec<String> = std::env::args().collect();
@@ -39,11 +38,7 @@ fn main() -> labelwise::Result<()> {
     let labeled: Vec<usize> = (0..n).filter(|&i| data.labels[i].is_some()).collect();
     let y: Vec<u32> = labeled.iter().filter_map(|&i| data.labels[i]).collect();
     let mask: Vec<bool> = data.labels.iter().map(Option::is_some).collect();
-    let model = Logistic {
-        class_weight: ClassWeight::Uniform,
-        smoothing: 0.0,
-        ..Logistic::default()
-    };
+    let model = budget::curve_model();
     let mut logs = Vec::new();
     for r in 0..repeats {
         let s = seed + 1000 * r;
@@ -61,7 +56,7 @@ fn main() -> labelwise::Result<()> {
         )?;
         let curve = points.accuracy_curve(200, s);
         let Some(law) = curve.fit else { continue };
-        let target = 0.95 * law.at(n as f64).clamp(0.0, 1.0);
+        let target = budget::DEFAULT_TARGET_SHARE * law.at(n as f64).clamp(0.0, 1.0);
         let total = curve.labels_for(target).map(|e| e.0);
         println!(
             "seed {s}: law a={:.3} b={:.2} c={:.2}, target {target:.3}, now {:?}, projected {:?}",
