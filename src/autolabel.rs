@@ -15,14 +15,13 @@
 //! roughly how many labels would be needed.
 
 use crate::calibrate::{
-    calibrate, clopper_pearson_lower, cross_validate, min_count_for, stratified_folds, Calibration,
-    CalibrationParams, OutOfFold, Score, ThresholdChoice,
+    calibrate, clopper_pearson_lower, cross_validate, cross_validate_with, min_count_for,
+    Calibration, CalibrationParams, OutOfFold, Score, ThresholdChoice,
 };
 use crate::error::{Error, Result};
 use crate::graph::NeighborGraph;
 use crate::model::{
-    argmax_rows, class_counts, Classifier, ModelSpec, SpreadGraph, SPREAD_MAX_CELLS,
-    SPREAD_MAX_WORK,
+    class_counts, Classifier, ModelSpec, SpreadGraph, SPREAD_MAX_CELLS, SPREAD_MAX_WORK,
 };
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -748,22 +747,11 @@ pub fn cross_validate_items(
     n_folds: usize,
     seed: u64,
 ) -> Result<OutOfFold> {
-    let n = y.len();
-    let n_folds = n_folds.min(n);
-    if n < 2 || n_folds < 2 {
-        return Err(Error::Usage(
-            "cross-validation needs at least 2 labeled items and 2 folds".into(),
-        ));
-    }
-    let fold = stratified_folds(y, n_folds, seed);
-    let mut proba = Array2::<f32>::zeros((n, n_classes));
-    for f in 0..n_folds {
-        let test: Vec<usize> = (0..n).filter(|&i| fold[i] == f).collect();
-        let train: Vec<usize> = (0..n).filter(|&i| fold[i] != f).collect();
+    cross_validate_with(y, n_classes, n_folds, seed, false, |train, test| {
         let train_items: Vec<usize> = train.iter().map(|&i| labeled[i]).collect();
         let train_y: Vec<u32> = train.iter().map(|&i| y[i]).collect();
         let test_items: Vec<usize> = test.iter().map(|&i| labeled[i]).collect();
-        let p = predict_items(
+        predict_items(
             spec,
             emb,
             graph,
@@ -771,16 +759,7 @@ pub fn cross_validate_items(
             &train_y,
             &test_items,
             n_classes,
-        )?;
-        for (r, &i) in test.iter().enumerate() {
-            proba.row_mut(i).assign(&p.row(r));
-        }
-    }
-    let (predicted, confidence) = argmax_rows(&proba);
-    Ok(OutOfFold {
-        predicted,
-        confidence,
-        proba,
+        )
     })
 }
 
@@ -930,6 +909,7 @@ mod tests {
     }
 
     use super::*;
+    use crate::calibrate::stratified_folds;
     use crate::model::tests::clusters;
     use ndarray::Array2;
 

@@ -224,10 +224,38 @@ pub fn cross_validate(
     n_folds: usize,
     seed: u64,
 ) -> Result<OutOfFold> {
-    let n = y.len();
-    if x.nrows() != n {
-        return Err(Error::Usage(format!("{} rows but {n} labels", x.nrows())));
+    if x.nrows() != y.len() {
+        return Err(Error::Usage(format!(
+            "{} rows but {} labels",
+            x.nrows(),
+            y.len()
+        )));
     }
+    cross_validate_with(y, n_classes, n_folds, seed, true, |train, test| {
+        let xt = x.select(Axis(0), train);
+        let yt: Vec<u32> = train.iter().map(|&i| y[i]).collect();
+        let fitted = model.fit(xt.view(), &yt, n_classes)?;
+        fitted.predict_proba(x.select(Axis(0), test).view())
+    })
+}
+
+/// The fold loop of every cross-validation: stratified folds of `y`, `predict(train, test)`
+/// (positions into `y`) giving the test positions' probability rows, assembled into one
+/// out-of-fold matrix with each row's argmax. `parallel` runs the folds at once (each writes
+/// only its own rows, so the result is the same either way); callers whose folds are large
+/// and parallel inside (label spreading over the whole graph) run them one after another.
+pub fn cross_validate_with<F>(
+    y: &[u32],
+    n_classes: usize,
+    n_folds: usize,
+    seed: u64,
+    parallel: bool,
+    predict: F,
+) -> Result<OutOfFold>
+where
+    F: Fn(&[usize], &[usize]) -> Result<Array2<f32>> + Sync,
+{
+    let n = y.len();
     if n < 2 {
         return Err(Error::Usage(
             "cross-validation needs at least 2 labeled items".into(),
@@ -240,18 +268,20 @@ pub fn cross_validate(
     }
     let n_folds = n_folds.min(n);
     let fold = stratified_folds(y, n_folds, seed);
-    let parts = (0..n_folds)
-        .into_par_iter()
-        .map(|f| -> Result<(Vec<usize>, Array2<f32>)> {
-            let test: Vec<usize> = (0..n).filter(|&i| fold[i] == f).collect();
-            let train: Vec<usize> = (0..n).filter(|&i| fold[i] != f).collect();
-            let xt = x.select(Axis(0), &train);
-            let yt: Vec<u32> = train.iter().map(|&i| y[i]).collect();
-            let fitted = model.fit(xt.view(), &yt, n_classes)?;
-            let p = fitted.predict_proba(x.select(Axis(0), &test).view())?;
-            Ok((test, p))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let run = |f: usize| -> Result<(Vec<usize>, Array2<f32>)> {
+        let test: Vec<usize> = (0..n).filter(|&i| fold[i] == f).collect();
+        let train: Vec<usize> = (0..n).filter(|&i| fold[i] != f).collect();
+        let p = predict(&train, &test)?;
+        Ok((test, p))
+    };
+    let parts = if parallel {
+        (0..n_folds)
+            .into_par_iter()
+            .map(run)
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        (0..n_folds).map(run).collect::<Result<Vec<_>>>()?
+    };
     let mut proba = Array2::<f32>::zeros((n, n_classes));
     for (test, p) in parts {
         for (r, &i) in test.iter().enumerate() {
