@@ -415,7 +415,7 @@ pub(crate) fn check_filled(g: &NeighborGraph) -> Result<()> {
 
 /// `a` ranks before `b`: higher score, then lower index.
 #[inline]
-fn better(sa: f32, ia: u32, sb: f32, ib: u32) -> bool {
+pub(crate) fn better(sa: f32, ia: u32, sb: f32, ib: u32) -> bool {
     sa > sb || (sa == sb && ia < ib)
 }
 
@@ -443,7 +443,8 @@ const QUERY_BLOCK: usize = 256;
 const ITEM_TILE: usize = 4096;
 
 /// Recomputes exactly the rows in `rows` whose neighbour list an approximate search left short
-/// (last slot still `u32::MAX`), so every row ends with `k` neighbours.
+/// (last slot still `u32::MAX`), so every row ends with `k` neighbours. `neighbors` and
+/// `cosines` hold the lists of `rows` only, row `rows.start` first.
 pub(crate) fn complete_short_rows(
     emb: ArrayView2<f32>,
     rows: std::ops::Range<usize>,
@@ -451,8 +452,9 @@ pub(crate) fn complete_short_rows(
     neighbors: &mut [u32],
     cosines: &mut [f32],
 ) {
+    let r0 = rows.start;
     let short: Vec<usize> = rows
-        .filter(|&i| neighbors[i * k + k - 1] == u32::MAX)
+        .filter(|&i| neighbors[(i - r0) * k + k - 1] == u32::MAX)
         .collect();
     if short.is_empty() {
         return;
@@ -463,8 +465,9 @@ pub(crate) fn complete_short_rows(
     let mut cs = vec![0f32; short.len() * k];
     exact_topk(emb, qv.view(), &ids, k, &mut nb, &mut cs, None);
     for (u, &i) in short.iter().enumerate() {
-        neighbors[i * k..(i + 1) * k].copy_from_slice(&nb[u * k..(u + 1) * k]);
-        cosines[i * k..(i + 1) * k].copy_from_slice(&cs[u * k..(u + 1) * k]);
+        let r = (i - r0) * k..(i - r0 + 1) * k;
+        neighbors[r.clone()].copy_from_slice(&nb[u * k..(u + 1) * k]);
+        cosines[r].copy_from_slice(&cs[u * k..(u + 1) * k]);
     }
 }
 
@@ -780,22 +783,10 @@ impl Lists<'_, '_> {
         let r0 = rows.start;
         // Queries per list: row i probes lists top.ids[i*p..(i+1)*p].
         let probed = &self.top.ids[rows.start * p..rows.end * p];
-        let (q_off, q_ord) = {
-            let mut offsets = vec![0usize; nlist + 1];
-            for &l in probed {
-                offsets[l as usize + 1] += 1;
-            }
-            for c in 0..nlist {
-                offsets[c + 1] += offsets[c];
-            }
-            let mut fill = offsets.clone();
-            let mut order = vec![0u32; probed.len()];
-            for (e, &l) in probed.iter().enumerate() {
-                order[fill[l as usize]] = (r0 + e / p) as u32;
-                fill[l as usize] += 1;
-            }
-            (offsets, order)
-        };
+        let (q_off, mut q_ord) = crate::kmeans::bucket_by(probed, nlist);
+        for e in &mut q_ord {
+            *e = (r0 + *e as usize / p) as u32;
+        }
         let bufs: Vec<Mutex<(Vec<u32>, Vec<f32>)>> = rows
             .clone()
             .map(|_| Mutex::new((vec![u32::MAX; k], vec![f32::NEG_INFINITY; k])))
@@ -826,7 +817,7 @@ impl Lists<'_, '_> {
                         let mut worst_s = scs[k - 1];
                         let mut worst_i = ids[k - 1];
                         for (&j, &v) in mchunk.iter().zip(sc.row(r).iter()) {
-                            if (v > worst_s || (v == worst_s && j < worst_i)) && j != q {
+                            if better(v, j, worst_s, worst_i) && j != q {
                                 topk_push(ids, scs, j, v);
                                 worst_s = scs[k - 1];
                                 worst_i = ids[k - 1];
@@ -837,28 +828,13 @@ impl Lists<'_, '_> {
             }
             Ok(())
         })?;
-        let mut unfilled = Vec::new();
         for (u, b) in bufs.into_iter().enumerate() {
             let (ids, scs) = b.into_inner().map_err(|_| poisoned())?;
-            if ids[k - 1] == u32::MAX {
-                unfilled.push(u);
-            }
             nb[u * k..(u + 1) * k].copy_from_slice(&ids);
             cs[u * k..(u + 1) * k].copy_from_slice(&scs);
         }
         // Rows whose probed lists hold fewer than k others: search them exactly.
-        if !unfilled.is_empty() {
-            let abs: Vec<usize> = unfilled.iter().map(|&u| r0 + u).collect();
-            let qv = emb.select(Axis(0), &abs);
-            let self_ids: Vec<u32> = abs.iter().map(|&i| i as u32).collect();
-            let mut unb = vec![0u32; abs.len() * k];
-            let mut ucs = vec![0f32; abs.len() * k];
-            exact_topk(emb, qv.view(), &self_ids, k, &mut unb, &mut ucs, None);
-            for (x, &u) in unfilled.iter().enumerate() {
-                nb[u * k..(u + 1) * k].copy_from_slice(&unb[x * k..(x + 1) * k]);
-                cs[u * k..(u + 1) * k].copy_from_slice(&ucs[x * k..(x + 1) * k]);
-            }
-        }
+        complete_short_rows(emb, rows, k, nb, cs);
         Ok(())
     }
 }

@@ -69,25 +69,7 @@ pub struct PrefixRecord {
 /// Hash of rows `r0..r1` of unit rows (standard layout or not): their little-endian f32 bytes.
 fn range_hash(emb: ArrayView2<f32>, r0: usize, r1: usize) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
-    let block = emb.slice(s![r0..r1, ..]);
-    match block.as_slice() {
-        Some(sl) => {
-            let mut buf = Vec::with_capacity(sl.len().min(1 << 16) * 4);
-            for part in sl.chunks(1 << 16) {
-                buf.clear();
-                buf.extend(part.iter().flat_map(|v| v.to_le_bytes()));
-                h.update(&buf);
-            }
-        }
-        _ => {
-            let mut buf = Vec::with_capacity(emb.ncols() * 4);
-            for row in block.outer_iter() {
-                buf.clear();
-                buf.extend(row.iter().flat_map(|v| v.to_le_bytes()));
-                h.update(&buf);
-            }
-        }
-    }
+    crate::cache::hash_rows(&mut h, emb.slice(s![r0..r1, ..]));
     *h.finalize().as_bytes()
 }
 
@@ -285,11 +267,11 @@ pub fn extend_exact(
                     let j = (n_old + u) as u32;
                     for (c, &v) in row.iter().enumerate() {
                         let i = (o0 + c) as u32;
-                        if beats(v, i, pc_u[k - 1], pn_u[k - 1]) {
+                        if graph::better(v, i, pc_u[k - 1], pn_u[k - 1]) {
                             graph::topk_push(pn_u, pc_u, i, v);
                         }
                         let (oi, os) = (&mut nb[c * k..(c + 1) * k], &mut cs[c * k..(c + 1) * k]);
-                        if beats(v, j, os[k - 1], oi[k - 1]) {
+                        if graph::better(v, j, os[k - 1], oi[k - 1]) {
                             graph::topk_push(oi, os, j, v);
                         }
                     }
@@ -348,13 +330,6 @@ pub fn extend_exact(
 const OLD_TILE: usize = 4096;
 /// New rows per GEMM in [`extend_exact`].
 const NEW_BLOCK: usize = 256;
-
-/// `(s, id)` ranks before the current last entry `(ws, wid)` of a top-k buffer (the buffer's
-/// own order: higher score, then lower id).
-#[inline]
-fn beats(s: f32, id: u32, ws: f32, wid: u32) -> bool {
-    s > ws || (s == ws && id < wid)
-}
 
 /// The graph of all rows of `emb` from the graph `base` of its first rows and an HNSW `index`
 /// over those rows: the "hnsw query route" that `--index hnsw` takes, a measured alternative
@@ -429,7 +404,13 @@ pub fn extend_with_index(
     neighbors.extend_from_slice(&nb_new);
     cosines.extend_from_slice(&cs_new);
     // Rows the index left short (rare) are completed exactly.
-    graph::complete_short_rows(emb, n_old..n, k, &mut neighbors, &mut cosines);
+    graph::complete_short_rows(
+        emb,
+        n_old..n,
+        k,
+        &mut neighbors[n_old * k..],
+        &mut cosines[n_old * k..],
+    );
     Ok(NeighborGraph {
         k,
         neighbors,
