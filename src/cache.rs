@@ -42,15 +42,21 @@ pub fn embedding_hash(emb: ArrayView2<f32>) -> blake3::Hash {
     h.update(b"labelwise-embeddings-v1");
     h.update(&(emb.nrows() as u64).to_le_bytes());
     h.update(&(emb.ncols() as u64).to_le_bytes());
-    let mut buf: Vec<u8> = Vec::with_capacity(emb.ncols() * 4 * 256);
-    for rows in emb.axis_chunks_iter(ndarray::Axis(0), 256) {
+    hash_rows(&mut h, emb);
+    h.finalize()
+}
+
+/// Feeds the little-endian f32 bytes of `rows`, row-major, into `h` (any memory layout: the
+/// bytes, and so the hash, depend only on the values).
+pub fn hash_rows(h: &mut blake3::Hasher, rows: ArrayView2<f32>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(rows.ncols() * 4 * 256);
+    for block in rows.axis_chunks_iter(ndarray::Axis(0), 256) {
         buf.clear();
-        for v in rows.iter() {
+        for v in block.iter() {
             buf.extend_from_slice(&v.to_le_bytes());
         }
         h.update(&buf);
     }
-    h.finalize()
 }
 
 /// A cache directory; entries are files named by their key.
