@@ -776,16 +776,24 @@ fn max_cos(emb: ArrayView2<f32>, cand: &[u32], targets: &[u32]) -> Vec<f32> {
 }
 
 /// The lowest-inertia (sum of `1 − cos` to the assigned centroid) of
-/// `params.typiclust_restarts` k-means fits seeded `seed, seed + 1, …`.
+/// `params.typiclust_restarts` k-means fits seeded `seed, seed + 1, …`. With one run (the
+/// default) there is nothing to compare, so no inertia is computed.
 fn best_kmeans(emb: ArrayView2<f32>, k: usize, params: &SelectParams) -> Result<kmeans::KMeans> {
-    let mut best: Option<(f64, kmeans::KMeans)> = None;
-    for r in 0..params.typiclust_restarts.max(1) as u64 {
-        let km = kmeans::fit(
+    let runs = params.typiclust_restarts.max(1) as u64;
+    let fit = |r: u64| {
+        kmeans::fit(
             emb,
             k,
             25,
             params.seed.wrapping_add(r.wrapping_mul(0x9E37_79B9)),
-        )?;
+        )
+    };
+    if runs == 1 {
+        return fit(0);
+    }
+    let mut best: Option<(f64, kmeans::KMeans)> = None;
+    for r in 0..runs {
+        let km = fit(r)?;
         let inertia: f64 = km
             .assignment
             .par_iter()
