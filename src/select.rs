@@ -861,13 +861,13 @@ fn rank_cluster(
             let x = emb.select(Axis(0), &idx);
             let mut g = Array2::<f32>::zeros((block.len(), refs.len()));
             general_mat_mul(1.0, &x, &r.t(), 0.0, &mut g);
-            let refs = &refs;
             block
                 .iter()
-                .zip(g.outer_iter().map(|row| row.to_vec()).collect::<Vec<_>>())
-                .map(move |(&item, row)| {
+                .zip(g.outer_iter())
+                .map(|(&item, row)| {
                     let mut v: Vec<f32> = row
-                        .into_iter()
+                        .iter()
+                        .copied()
                         .zip(refs.iter())
                         .filter(|&(_, &j)| j != item)
                         .map(|(c, _)| c)
