@@ -737,19 +737,7 @@ fn export_every_format_from_a_plan_folder() {
     let s = clustered(300, 4, 16, 0.1, 31);
     let labeled: Vec<bool> = (0..s.ids.len()).map(|i| i % 4 == 0).collect();
     let texts: Vec<String> = s.ids.iter().map(|id| format!("text of {id}")).collect();
-    let labels: Vec<Option<String>> = (0..s.ids.len())
-        .map(|i| labeled[i].then(|| format!("c{}", s.truth[i])))
-        .collect();
-    let label_refs: Vec<Option<&str>> = labels.iter().map(|l| l.as_deref()).collect();
-    let data = wd.parquet(
-        "pool.parquet",
-        vec![
-            ("id", str_col(&s.ids)),
-            ("embedding", emb(&s.vectors)),
-            ("label", opt_str_col(&label_refs)),
-            ("text", str_col(&texts)),
-        ],
-    );
+    let data = write_text_pool(&wd, "pool.parquet", &s, &labeled);
     ok(
         &wd,
         &[

@@ -17,20 +17,8 @@ use serde_json::Value;
 /// A planned run over 240 items in 4 classes, every 4th labeled, with a `text` column.
 fn planned_run(wd: &Workdir) {
     let s = clustered(240, 4, 16, 0.1, 7);
-    let texts: Vec<String> = s.ids.iter().map(|id| format!("text of {id}")).collect();
-    let labels: Vec<Option<String>> = (0..s.ids.len())
-        .map(|i| (i % 4 == 0).then(|| format!("c{}", s.truth[i])))
-        .collect();
-    let label_refs: Vec<Option<&str>> = labels.iter().map(|l| l.as_deref()).collect();
-    let data = wd.parquet(
-        "pool.parquet",
-        vec![
-            ("id", str_col(&s.ids)),
-            ("embedding", emb(&s.vectors)),
-            ("label", opt_str_col(&label_refs)),
-            ("text", str_col(&texts)),
-        ],
-    );
+    let labeled: Vec<bool> = (0..s.ids.len()).map(|i| i % 4 == 0).collect();
+    let data = write_text_pool(wd, "pool.parquet", &s, &labeled);
     ok(
         wd,
         &[

@@ -632,6 +632,28 @@ pub fn write_pool(wd: &Workdir, name: &str, s: &Synth, labeled: &[bool]) -> Path
     )
 }
 
+/// Writes `name` with `id`, `embedding`, `label` (`c{k}` where `labeled[i]`, null otherwise)
+/// and a `text` column `"text of {id}"` (what exports carry through); returns its path.
+pub fn write_text_pool(wd: &Workdir, name: &str, s: &Synth, labeled: &[bool]) -> PathBuf {
+    let texts: Vec<String> = s.ids.iter().map(|id| format!("text of {id}")).collect();
+    let labels: Vec<Option<String>> = s
+        .truth
+        .iter()
+        .zip(labeled)
+        .map(|(&c, &l)| l.then(|| format!("c{c}")))
+        .collect();
+    let label_refs: Vec<Option<&str>> = labels.iter().map(|l| l.as_deref()).collect();
+    wd.parquet(
+        name,
+        vec![
+            ("id", str_col(&s.ids)),
+            ("embedding", emb(&s.vectors)),
+            ("label", opt_str_col(&label_refs)),
+            ("text", str_col(&texts)),
+        ],
+    )
+}
+
 /// An embedding column (FixedSizeList or List of float32/float64) as f64 rows.
 pub fn embeddings(batch: &RecordBatch, name: &str) -> Vec<Vec<f64>> {
     use arrow_array::cast::AsArray;
