@@ -21,7 +21,8 @@ use crate::calibrate::{
 use crate::error::{Error, Result};
 use crate::graph::NeighborGraph;
 use crate::model::{
-    class_counts, Classifier, ModelSpec, SpreadGraph, SPREAD_MAX_CELLS, SPREAD_MAX_WORK,
+    class_counts, Classifier, FittedClassifier, ModelSpec, SpreadGraph, SPREAD_MAX_CELLS,
+    SPREAD_MAX_WORK,
 };
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -274,7 +275,6 @@ const PREDICT_CHUNK: usize = 32_768;
 /// one (bounds the cost of huge duplicate groups).
 const MAX_DUP_DOTS: usize = 64;
 
-/// Runs one auto-labeling round (see the module docs).
 /// The model spec a round runs: label spreading only where it fits (otherwise the kNN vote
 /// stands in), then every kNN vote's search resolved for the workload, so that
 /// cross-validation certifies the very search the final prediction uses. The order matters: a
@@ -303,6 +303,7 @@ fn round_model(
     model.for_workload(unlabeled, labeled)
 }
 
+/// Runs one auto-labeling round (see the module docs).
 pub fn autolabel(
     emb: ArrayView2<f32>,
     labels: &[Option<u32>],
@@ -365,8 +366,8 @@ pub fn autolabel(
         ModelSpec::Select(c) if !c.is_empty() => c,
         m => vec![m],
     };
-    let mut model = specs[0].build();
-    let mut chosen_spec = specs[0].clone();
+    // The candidate that labels the round (the only one when there is nothing to choose).
+    let mut chosen = 0usize;
     let mut candidates: Vec<CandidateSummary> = Vec::new();
 
     let mut predicted: Vec<Option<u32>> = vec![None; n];
@@ -389,7 +390,7 @@ pub fn autolabel(
             confidence_level: 1.0 - (1.0 - level) / m as f64,
             ..cal_params.clone()
         };
-        let mut runs: Vec<(OutOfFold, Vec<u32>, Vec<f32>, Calibration)> = Vec::with_capacity(m);
+        let mut runs: Vec<(Vec<u32>, Vec<f32>, Calibration)> = Vec::with_capacity(m);
         for spec in &specs {
             let oof = if spec.is_transductive() {
                 cross_validate_items(spec, emb, sg, &labeled, &y, n_classes, n_folds, params.seed)?
@@ -413,7 +414,7 @@ pub fn autolabel(
                 relative_cost: spec.predict_cost(unlabeled.len(), y.len(), n_classes, emb.ncols()),
                 chosen: false,
             });
-            runs.push((oof, pred, score, cal));
+            runs.push((pred, score, cal));
         }
         let cheapest = candidates
             .iter()
@@ -424,11 +425,9 @@ pub fn autolabel(
                 c.relative_cost /= cheapest;
             }
         }
-        let best = choose_candidate(&candidates, y.len());
-        candidates[best].chosen = true;
-        model = specs[best].build();
-        chosen_spec = specs[best].clone();
-        let (_, pred, score, cal) = runs.swap_remove(best);
+        chosen = choose_candidate(&candidates, y.len());
+        candidates[chosen].chosen = true;
+        let (pred, score, cal) = runs.swap_remove(chosen);
         for (k, &i) in labeled.iter().enumerate() {
             predicted[i] = Some(pred[k]);
             confidence[i] = score[k];
@@ -452,13 +451,18 @@ pub fn autolabel(
     }
 
     // 2. Final model on all labels, predicting unlabeled items chunk by chunk.
+    let chosen_spec = &specs[chosen];
     let mut probabilities = None;
     if !y.is_empty() && !unlabeled.is_empty() {
         // A transductive model predicts every unlabeled item in one go (its size is bounded by
         // SPREAD_MAX_CELLS); the others are fitted once and predict chunk by chunk.
-        let whole = if chosen_spec.is_transductive() {
-            Some(predict_items(
-                &chosen_spec,
+        enum Final {
+            Whole(Array2<f32>),
+            Fitted(Box<dyn FittedClassifier>),
+        }
+        let last = if chosen_spec.is_transductive() {
+            Final::Whole(predict_items(
+                chosen_spec,
                 emb,
                 sg,
                 &labeled,
@@ -467,23 +471,18 @@ pub fn autolabel(
                 n_classes,
             )?)
         } else {
-            None
-        };
-        let fitted = match whole {
-            Some(_) => None,
-            None => Some(model.fit(xl.view(), &y, n_classes)?),
+            Final::Fitted(chosen_spec.build().fit(xl.view(), &y, n_classes)?)
         };
         if params.keep_probabilities {
             probabilities = Some(Array2::<f32>::zeros((n, n_classes)));
         }
         for (ci, chunk) in unlabeled.chunks(PREDICT_CHUNK).enumerate() {
-            let p = match (&whole, &fitted) {
-                (Some(w), _) => {
+            let p = match &last {
+                Final::Whole(w) => {
                     let s = ci * PREDICT_CHUNK;
                     w.slice(ndarray::s![s..s + chunk.len(), ..]).to_owned()
                 }
-                (None, Some(f)) => f.predict_proba(emb.select(Axis(0), chunk).view())?,
-                (None, None) => unreachable!("one of the two is set above"),
+                Final::Fitted(f) => f.predict_proba(emb.select(Axis(0), chunk).view())?,
             };
             if let Some(all) = probabilities.as_mut() {
                 for (k, &i) in chunk.iter().enumerate() {
@@ -642,7 +641,7 @@ pub fn autolabel(
         ));
     }
     let summary = AutolabelSummary {
-        model: model.name(),
+        model: chosen_spec.name(),
         candidates,
         score: params.score,
         target_precision: target,
