@@ -910,6 +910,7 @@ mod tests {
     use super::*;
     use crate::calibrate::stratified_folds;
     use crate::model::tests::clusters;
+    use crate::rarity::tests::exact_graph;
     use ndarray::Array2;
 
     fn empty_graph() -> NeighborGraph {
@@ -920,23 +921,35 @@ mod tests {
         }
     }
 
-    #[test]
-    fn certifies_easy_data_and_meets_target() {
-        let (x, y) = clusters(4, 400, 32, 0.5, 11);
-        let labels: Vec<Option<u32>> = y
-            .iter()
+    /// The labels of `y` kept where `keep(i)`, hidden elsewhere.
+    fn labels_where(y: &[u32], keep: impl Fn(usize) -> bool) -> Vec<Option<u32>> {
+        y.iter()
             .enumerate()
-            .map(|(i, &c)| (i % 4 == 0 || i % 7 == 0).then_some(c))
-            .collect();
-        let r = autolabel(
+            .map(|(i, &c)| keep(i).then_some(c))
+            .collect()
+    }
+
+    /// A round with the default parameters, no graph and no duplicate groups.
+    fn run_default(
+        x: &Array2<f32>,
+        labels: &[Option<u32>],
+        n_classes: usize,
+    ) -> Result<AutolabelResult> {
+        autolabel(
             x.view(),
-            &labels,
-            4,
+            labels,
+            n_classes,
             &empty_graph(),
             None,
             &AutolabelParams::default(),
         )
-        .unwrap();
+    }
+
+    #[test]
+    fn certifies_easy_data_and_meets_target() {
+        let (x, y) = clusters(4, 400, 32, 0.5, 11);
+        let labels = labels_where(&y, |i| i % 4 == 0 || i % 7 == 0);
+        let r = run_default(&x, &labels, 4).unwrap();
         assert!(r.summary.certified, "{:?}", r.summary.message);
         let auto: Vec<usize> = (0..y.len())
             .filter(|&i| r.route[i] == Route::Auto)
@@ -953,20 +966,8 @@ mod tests {
     #[test]
     fn default_model_reports_every_candidate_and_keeps_one() {
         let (x, y) = clusters(4, 300, 32, 0.5, 16);
-        let labels: Vec<Option<u32>> = y
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| (i % 3 == 0).then_some(c))
-            .collect();
-        let r = autolabel(
-            x.view(),
-            &labels,
-            4,
-            &empty_graph(),
-            None,
-            &AutolabelParams::default(),
-        )
-        .unwrap();
+        let labels = labels_where(&y, |i| i % 3 == 0);
+        let r = run_default(&x, &labels, 4).unwrap();
         let c = &r.summary.candidates;
         assert_eq!(c.len(), 2);
         assert_eq!(c.iter().filter(|c| c.chosen).count(), 1);
@@ -1029,20 +1030,8 @@ mod tests {
     #[test]
     fn candidate_costs_are_relative_to_the_cheapest() {
         let (x, y) = clusters(4, 300, 32, 0.5, 16);
-        let labels: Vec<Option<u32>> = y
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| (i % 3 == 0).then_some(c))
-            .collect();
-        let r = autolabel(
-            x.view(),
-            &labels,
-            4,
-            &empty_graph(),
-            None,
-            &AutolabelParams::default(),
-        )
-        .unwrap();
+        let labels = labels_where(&y, |i| i % 3 == 0);
+        let r = run_default(&x, &labels, 4).unwrap();
         let c = &r.summary.candidates;
         // Logistic regression (32 × 4 per row) is the cheapest; the kNN vote + centroid
         // compares 400 labeled items per row.
@@ -1050,36 +1039,11 @@ mod tests {
         assert!(c[1].relative_cost > 3.0, "{c:?}");
     }
 
-    /// Exact top-k graph of `x` (rows unit-norm), self excluded.
-    fn knn_graph(x: &Array2<f32>, k: usize) -> NeighborGraph {
-        let s = x.dot(&x.t());
-        let n = x.nrows();
-        let mut neighbors = Vec::with_capacity(n * k);
-        let mut cosines = Vec::with_capacity(n * k);
-        for i in 0..n {
-            let mut idx: Vec<usize> = (0..n).filter(|&j| j != i).collect();
-            idx.sort_by(|&a, &b| s[[i, b]].total_cmp(&s[[i, a]]).then(a.cmp(&b)));
-            for &j in idx.iter().take(k) {
-                neighbors.push(j as u32);
-                cosines.push(s[[i, j]]);
-            }
-        }
-        NeighborGraph {
-            k,
-            neighbors,
-            cosines,
-        }
-    }
-
     #[test]
     fn default_spreads_over_the_graph_and_falls_back_without_it() {
         let (x, y) = clusters(4, 300, 32, 0.5, 17);
-        let labels: Vec<Option<u32>> = y
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| (i % 3 == 0).then_some(c))
-            .collect();
-        let g = knn_graph(&x, 10);
+        let labels = labels_where(&y, |i| i % 3 == 0);
+        let g = exact_graph(x.view(), 10);
         let params = AutolabelParams {
             keep_probabilities: true,
             ..Default::default()
@@ -1133,7 +1097,7 @@ mod tests {
         // An item's out-of-fold row is the spread of the *other* folds' labels only (bit for
         // bit), while a spread that did hold its (flipped) label would read differently.
         let (x, y) = clusters(3, 60, 16, 0.8, 18);
-        let sg = SpreadGraph::new(&knn_graph(&x, 8));
+        let sg = SpreadGraph::new(&exact_graph(x.view(), 8));
         let labeled: Vec<usize> = (0..y.len()).filter(|i| i % 2 == 0).collect();
         let yl: Vec<u32> = labeled.iter().map(|&i| y[i]).collect();
         let ModelSpec::Select(c) = ModelSpec::default() else {
@@ -1167,34 +1131,14 @@ mod tests {
     #[test]
     fn refuses_with_too_few_labels() {
         let (x, y) = clusters(4, 100, 32, 0.5, 12);
-        let labels: Vec<Option<u32>> = y
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| (i % 20 == 0).then_some(c))
-            .collect();
-        let r = autolabel(
-            x.view(),
-            &labels,
-            4,
-            &empty_graph(),
-            None,
-            &AutolabelParams::default(),
-        )
-        .unwrap();
+        let labels = labels_where(&y, |i| i % 20 == 0);
+        let r = run_default(&x, &labels, 4).unwrap();
         assert!(!r.summary.certified);
         assert_eq!(r.summary.counts.auto, 0);
         assert!(r.summary.labels_needed.is_some() || r.summary.message.is_some());
         // No labels at all: nothing breaks, everything goes to humans.
         let none = vec![None; y.len()];
-        let r = autolabel(
-            x.view(),
-            &none,
-            4,
-            &empty_graph(),
-            None,
-            &Default::default(),
-        )
-        .unwrap();
+        let r = run_default(&x, &none, 4).unwrap();
         assert_eq!(r.summary.counts.human, y.len());
     }
 
@@ -1256,27 +1200,13 @@ mod tests {
     #[test]
     fn deterministic_across_thread_counts() {
         let (x, y) = clusters(5, 120, 24, 0.9, 14);
-        let labels: Vec<Option<u32>> = y
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| (i % 3 == 0).then_some(c))
-            .collect();
+        let labels = labels_where(&y, |i| i % 3 == 0);
         let run = |t: usize| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(t)
                 .build()
                 .unwrap()
-                .install(|| {
-                    autolabel(
-                        x.view(),
-                        &labels,
-                        5,
-                        &empty_graph(),
-                        None,
-                        &Default::default(),
-                    )
-                    .unwrap()
-                })
+                .install(|| run_default(&x, &labels, 5).unwrap())
         };
         let (a, b) = (run(1), run(4));
         assert_eq!(a.predicted, b.predicted);
@@ -1293,24 +1223,8 @@ mod tests {
     fn rejects_mismatched_inputs() {
         let (x, _) = clusters(2, 5, 8, 0.1, 15);
         let labels = vec![None; 3];
-        assert!(autolabel(
-            x.view(),
-            &labels,
-            2,
-            &empty_graph(),
-            None,
-            &Default::default()
-        )
-        .is_err());
+        assert!(run_default(&x, &labels, 2).is_err());
         let labels = vec![Some(5u32); 10];
-        assert!(autolabel(
-            x.view(),
-            &labels,
-            2,
-            &empty_graph(),
-            None,
-            &Default::default()
-        )
-        .is_err());
+        assert!(run_default(&x, &labels, 2).is_err());
     }
 }
