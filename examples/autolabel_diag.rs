@@ -16,10 +16,8 @@
 //! each fold model's precision at the top share `s` of its own test fold and of the hidden
 //! items (whether the cross-validated record is representative).
 
-use labelwise::calibrate::{cross_validate, min_count_for, select_threshold};
-use labelwise::model::{
-    argmax_rows, Classifier, GaussianNb, KnnVote, Logistic, ModelSpec, NearestCentroid,
-};
+use labelwise::calibrate::{cross_validate, min_count_for, select_threshold, Score};
+use labelwise::model::{Classifier, GaussianNb, KnnVote, Logistic, ModelSpec, NearestCentroid};
 use ndarray::{Array2, Axis};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -65,27 +63,13 @@ fn parse_model(s: &str) -> ModelSpec {
     }
 }
 
-/// (score per row) for a probability matrix.
-fn scores(p: &Array2<f32>, kind: &str) -> (Vec<u32>, Vec<f32>) {
-    let (pred, conf) = argmax_rows(p);
+/// The score a `--kinds` entry names: `max` is the top probability, anything else the margin.
+fn score_of(kind: &str) -> Score {
     if kind == "max" {
-        return (pred, conf);
+        Score::Probability
+    } else {
+        Score::Margin
     }
-    let s = p
-        .rows()
-        .into_iter()
-        .zip(&pred)
-        .map(|(r, &c)| {
-            let mut second = 0.0f32;
-            for (j, &v) in r.iter().enumerate() {
-                if j != c as usize && v > second {
-                    second = v;
-                }
-            }
-            r[c as usize] - second
-        })
-        .collect();
-    (pred, s)
 }
 
 /// Largest prefix (by descending score) with precision >= t: share of items.
@@ -190,7 +174,7 @@ fn main() -> Result<(), BoxError> {
                         let sh: f64 = sh.parse().unwrap();
                         let folds_of = labelwise::calibrate::stratified_folds(&yl, folds, seed);
                         let prec_at = |p: &Array2<f32>| {
-                            let (pr, sc) = scores(p, "margin");
+                            let (pr, sc) = Score::Margin.rows(p);
                             let mut o: Vec<usize> = (0..hid.len()).collect();
                             o.sort_by(|&a, &b| sc[b].total_cmp(&sc[a]));
                             let take = (sh * hid.len() as f64) as usize;
@@ -210,7 +194,7 @@ fn main() -> Result<(), BoxError> {
                             let te: Vec<usize> =
                                 (0..yl.len()).filter(|&i| folds_of[i] == f).collect();
                             let pt = fm.predict_proba(xl.select(Axis(0), &te).view())?;
-                            let (pr, sc) = scores(&pt, "margin");
+                            let (pr, sc) = Score::Margin.rows(&pt);
                             let mut o: Vec<usize> = (0..te.len()).collect();
                             o.sort_by(|&a, &b| sc[b].total_cmp(&sc[a]));
                             let take = (sh * te.len() as f64) as usize;
@@ -226,9 +210,9 @@ fn main() -> Result<(), BoxError> {
                     }
                     for kind in kinds.iter().map(String::as_str) {
                         for scan in &scans {
-                            let (pc, sc) = scores(&oof.proba, kind);
+                            let (pc, sc) = score_of(kind).rows(&oof.proba);
                             let cc: Vec<bool> = pc.iter().zip(&yl).map(|(a, b)| a == b).collect();
-                            let (ph_pred, ph_s) = scores(&ph, kind);
+                            let (ph_pred, ph_s) = score_of(kind).rows(&ph);
                             let hc: Vec<bool> =
                                 ph_pred.iter().zip(&yh).map(|(a, b)| a == b).collect();
                             if std::env::var("CURVE").is_ok() {
