@@ -28,13 +28,11 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use labelwise::cmd::dedup::Duplicates;
-use labelwise::cmd::simulate::{self as simcmd, Cmd, Setup};
-use labelwise::cmd::Prepared;
+use labelwise::cmd::simulate::{self as simcmd, Cmd};
 use labelwise::model::{argmax_rows, Classifier};
-use labelwise::pipeline::{self, CacheChoice, Timings};
+use labelwise::pipeline::Timings;
 use labelwise::progress::Progress;
-use labelwise::{rarity, simulate};
+use labelwise::simulate;
 use ndarray::Axis;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -167,45 +165,19 @@ fn main() -> labelwise::Result<()> {
     let mut ppool = order[n_test..].to_vec();
     ptest.sort_unstable();
     ppool.sort_unstable();
-    let base = setup.prepared.data.clone();
-    let mut pool_data = base.clone();
-    pool_data.ids = ppool.iter().map(|&i| base.ids[i].clone()).collect();
-    pool_data.embeddings = base.embeddings.select(Axis(0), &ppool);
-    pool_data.labels = vec![None; ppool.len()];
-    let cache = CacheChoice::from_flags(
-        args.sim.run.cache.as_deref(),
-        false,
-        &args.sim.input.data[0],
-    );
-    let graph =
-        pipeline::neighbor_graph(&pool_data, &args.sim.graph.params(seed), &cache, progress)?;
-    let prepared = Prepared {
-        data: pool_data,
-        graph,
-    };
-    let duplicates = Duplicates::find(&prepared.data, &prepared.graph.graph, &args.sim.dedup);
-    let rarity_clusters = rarity::fit_clusters(
-        prepared.data.embeddings.view(),
-        &args.sim.rarity.params()?,
-        seed,
-    )?;
-    let full = simulate::evaluate(base.embeddings.view(), &pseudo, &ppool, &ptest, n_classes)?;
-    let mut world = Setup {
-        data: base,
-        truth: pseudo.clone(),
-        split: simulate::PoolSplit {
-            pool: ppool.clone(),
+    let mut world = simcmd::setup_split(
+        &args.sim,
+        setup.prepared.data.clone(),
+        pseudo,
+        simulate::PoolSplit {
+            pool: ppool,
             test: ptest,
             method: "pseudo".into(),
         },
-        prepared,
-        pool_truth: ppool.iter().map(|&i| pseudo[i]).collect(),
-        duplicates,
-        rarity_clusters,
-        full_pool: full,
-        seed,
-        timings: Timings::default(),
-    };
+        progress,
+        Timings::default(),
+    )?;
+    let full = world.full_pool;
     let select_params = args.sim.select.params(seed)?;
     let replay = simcmd::replay(&mut world, &args.sim, &select_params, progress)?;
     let needed = simulate::labels_to_reach(&replay.rows, full.0, 0.95);

@@ -90,7 +90,6 @@ pub fn setup(args: &Cmd, progress: Progress) -> Result<Setup> {
     args.dedup.validate()?;
     simulate::validate(args.select.batch, args.rounds)?;
     let seed = args.run.seed;
-    let rarity_params = args.rarity.params()?;
     let mut timings = Timings::default();
 
     let mut opts = args.input.load_options(true);
@@ -118,9 +117,25 @@ pub fn setup(args: &Cmd, progress: Progress) -> Result<Setup> {
                 .collect::<Vec<_>>()
         });
     let split = simulate::split_pool(split_values.as_deref(), &truth, seed);
+    setup_split(args, data, truth, split, progress, timings)
+}
+
+/// The label-independent work for `split`'s pool of `data` (whose rows' classes are `truth`):
+/// the pool as its own dataset, its graph, near-duplicates and rarity clustering, and the
+/// yardstick's full-pool accuracy on `split.test`. [`setup`] calls it on the file's split;
+/// research harnesses call it on a world of their own (examples/budget_selfsim.rs).
+pub fn setup_split(
+    args: &Cmd,
+    data: Dataset,
+    truth: Vec<u32>,
+    split: simulate::PoolSplit,
+    progress: Progress,
+    mut timings: Timings,
+) -> Result<Setup> {
+    let seed = args.run.seed;
+    let rarity_params = args.rarity.params()?;
     let n_classes = data.classes.len();
     let pool_truth: Vec<u32> = split.pool.iter().map(|&i| truth[i]).collect();
-
     let cache = CacheChoice::from_flags(
         args.run.cache.as_deref(),
         args.run.no_cache,
