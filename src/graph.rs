@@ -251,6 +251,22 @@ pub fn build_resumable(
     progress: &ProgressBar,
     store: Option<&dyn CheckpointStore>,
 ) -> Result<(NeighborGraph, IndexKind, ResumeStats)> {
+    build_keeping_index(emb, params, progress, store).map(|(g, route, stats, _)| (g, route, stats))
+}
+
+/// [`build_resumable`], also returning the `hnsw_rs` index the HNSW route built (`None` for
+/// the other routes), so the caller can cache it as the query index for rows appended later.
+pub fn build_keeping_index(
+    emb: ArrayView2<f32>,
+    params: &GraphParams,
+    progress: &ProgressBar,
+    store: Option<&dyn CheckpointStore>,
+) -> Result<(
+    NeighborGraph,
+    IndexKind,
+    ResumeStats,
+    Option<crate::hnsw::HnswIndex>,
+)> {
     let n = emb.nrows();
     params.validate(n)?;
     let k = params.k.min(n - 1);
@@ -265,21 +281,27 @@ pub fn build_resumable(
             neighbors: Vec::new(),
             cosines: Vec::new(),
         };
-        return Ok((empty, route, ResumeStats::default()));
+        return Ok((empty, route, ResumeStats::default(), None));
     }
     let store = store.filter(|s| n >= s.min_rows());
     let emb = emb.as_standard_layout();
     let emb = emb.view();
-    let (graph, stats) = match route {
-        IndexKind::Exact | IndexKind::Auto => exact(emb, k, progress, store)?,
-        IndexKind::Partitioned => partitioned(emb, k, params.probes, params.seed, progress, store)?,
-        IndexKind::Hnsw => (
-            crate::hnsw::self_knn_graph(emb, k, progress)?,
-            ResumeStats::default(),
-        ),
+    let (graph, stats, index) = match route {
+        IndexKind::Exact | IndexKind::Auto => {
+            let (g, st) = exact(emb, k, progress, store)?;
+            (g, st, None)
+        }
+        IndexKind::Partitioned => {
+            let (g, st) = partitioned(emb, k, params.probes, params.seed, progress, store)?;
+            (g, st, None)
+        }
+        IndexKind::Hnsw => {
+            let (g, index) = crate::hnsw::self_knn_graph(emb, k, progress)?;
+            (g, ResumeStats::default(), Some(index))
+        }
     };
     check_filled(&graph)?;
-    Ok((graph, route, stats))
+    Ok((graph, route, stats, index))
 }
 
 /// Magic of a serialised chunk of graph rows.
@@ -403,7 +425,7 @@ fn compute_chunks(
 }
 
 /// A leftover sentinel means a score was NaN (non-finite embeddings reached us).
-pub(crate) fn check_filled(g: &NeighborGraph) -> Result<()> {
+fn check_filled(g: &NeighborGraph) -> Result<()> {
     if let Some(pos) = g.neighbors.iter().position(|&j| j == u32::MAX) {
         return Err(Error::Usage(format!(
             "item {} has no valid neighbours: the embeddings contain NaN or infinite values",

@@ -269,18 +269,9 @@ impl HnswIndex {
 
 /// The self-kNN graph through an HNSW index: asks for k+1 per row and drops the row itself by
 /// id. Rows for which the index returns fewer than k others are completed by an exact search.
-/// Cosines are recomputed from the embeddings (f32 dot), not taken from the index.
+/// Cosines are recomputed from the embeddings (f32 dot), not taken from the index. Returns the
+/// index too, so that the caller can cache it as the query index for rows appended later.
 pub fn self_knn_graph(
-    emb: ArrayView2<f32>,
-    k: usize,
-    progress: &ProgressBar,
-) -> Result<NeighborGraph> {
-    self_knn_graph_and_index(emb, k, progress).map(|(graph, _)| graph)
-}
-
-/// [`self_knn_graph`], also returning the index it built, so that the caller can cache it as
-/// the query index for rows appended to this pool later.
-pub fn self_knn_graph_and_index(
     emb: ArrayView2<f32>,
     k: usize,
     progress: &ProgressBar,
@@ -366,7 +357,7 @@ mod tests {
         assert_eq!(r[0].0, 17);
         assert!((r[0].1 - 1.0).abs() < 1e-5);
         assert!(idx.query(&[1.0], 5).is_empty());
-        let g = self_knn_graph(x.view(), 10, &ProgressBar::hidden()).unwrap();
+        let (g, _) = self_knn_graph(x.view(), 10, &ProgressBar::hidden()).unwrap();
         assert!(crate::graph::recall_at_10(x.view(), &g, 200, 1) > 0.95);
     }
 }

@@ -222,16 +222,6 @@ pub fn neighbor_graph(
     };
     let (graph, route, incremental, hnsw_index) = match extended {
         Some((g, route, info, index)) => (g, route, Some(info), index),
-        // `--index hnsw` with a cache: keep the index, cached beside the graph as the query
-        // index for rows appended to this pool later (`extend_cached_prefix`).
-        None if params.index == IndexKind::Hnsw && cache.is_some() && n >= 2 => {
-            let bar = progress.bar(n as u64, "graph");
-            let (graph, index) =
-                crate::hnsw::self_knn_graph_and_index(emb, params.k.min(n - 1), &bar)?;
-            bar.finish_and_clear();
-            graph::check_filled(&graph)?;
-            (graph, IndexKind::Hnsw, None, Some(index))
-        }
         None => {
             let bar = progress.bar(n as u64, "graph");
             // Checkpointed under the graph's key, so a killed build resumes on the next run.
@@ -240,9 +230,11 @@ pub fn neighbor_graph(
                 .zip(key.as_deref())
                 .map(|(c, k)| cache::Checkpoints::new(c, k));
             let store = ckpt.as_ref().map(|c| c as &dyn graph::CheckpointStore);
-            let (graph, route, _) = graph::build_resumable(emb, params, &bar, store)?;
+            // The hnsw route's index is kept: cached beside the graph, it is the query index
+            // for rows appended to this pool later (`extend_cached_prefix`).
+            let (graph, route, _, index) = graph::build_keeping_index(emb, params, &bar, store)?;
             bar.finish_and_clear();
-            (graph, route, None, None)
+            (graph, route, None, index.filter(|_| cache.is_some()))
         }
     };
     let recall = match (route, &incremental) {
