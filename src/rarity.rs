@@ -451,16 +451,17 @@ pub fn components_with_clusters(
         }
     }
 
-    let m = params.neighbors.min(graph.k);
-    let knn = knn_distance(graph, m, n);
-    let lof = lof_ratio(graph, m, &knn);
-
     if km.assignment.len() != n {
         return Err(Error::Usage(format!(
             "rarity: the clustering has {} items, the embeddings {n}",
             km.assignment.len()
         )));
     }
+
+    let m = params.neighbors.min(graph.k);
+    let knn = knn_distance(graph, m, n);
+    let lof = lof_ratio(graph, m, &knn);
+
     let k = km.sizes.len();
     let isolation = centroid_isolation(km.centroids.view(), &km.sizes);
     let small: Vec<f32> = km
