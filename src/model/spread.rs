@@ -187,7 +187,7 @@ impl LabelSpreading {
                 for (o, &v) in out.iter_mut().zip(&y0[i * c..(i + 1) * c]) {
                     *o = (1.0 - a) * v;
                 }
-                for e in self.edge_range(graph, i) {
+                for e in graph.offsets[i]..graph.offsets[i + 1] {
                     let j = graph.cols[e] as usize;
                     let w = a * graph.weights[e];
                     for (o, &v) in out.iter_mut().zip(&f[j * c..(j + 1) * c]) {
@@ -219,10 +219,6 @@ impl LabelSpreading {
                 smooth_row(row, &support, self.smoothing);
             });
         Ok(out)
-    }
-
-    fn edge_range(&self, graph: &SpreadGraph, i: usize) -> std::ops::Range<usize> {
-        graph.offsets[i]..graph.offsets[i + 1]
     }
 
     /// Rough multiply-adds per item and run: every iteration visits each stored edge (at most
