@@ -26,7 +26,7 @@ use std::time::Instant;
 
 #[path = "protocol_pool/mod.rs"]
 mod protocol_pool;
-use protocol_pool::{exact_graph, read, BoxError};
+use protocol_pool::{arg_value, exact_graph, read, BoxError};
 
 fn parse_one(m: &str) -> ModelSpec {
     if let Some(a) = m.strip_prefix("logistic@") {
@@ -90,11 +90,7 @@ fn oracle(score: &[f32], correct: &[bool], t: f64) -> f64 {
 
 fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().collect();
-    let opt = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
+    let opt = |name: &str| arg_value(&args, name);
     let dir = "/work/shared/datasets";
     let datasets = opt("--datasets").unwrap_or_else(|| "banking77,clinc150,agnews".into());
     let models =

@@ -35,7 +35,7 @@ use std::time::Instant;
 
 #[path = "protocol_pool/mod.rs"]
 mod protocol_pool;
-use protocol_pool::{exact_graph, read, BoxError};
+use protocol_pool::{arg_value, exact_graph, read, BoxError};
 
 /// Per (dataset, share, target): coverages, realized precisions, cells met, cells with labels.
 type Agg = (Vec<f64>, Vec<f64>, usize, usize);
@@ -93,11 +93,7 @@ fn parse_model(s: &str) -> ModelSpec {
 
 fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().collect();
-    let opt = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
+    let opt = |name: &str| arg_value(&args, name);
     let flag = |name: &str| args.iter().any(|a| a == name);
     let dir = opt("--data-dir").unwrap_or_else(|| "/work/shared/datasets".into());
     let datasets = opt("--datasets").unwrap_or_else(|| "banking77,clinc150,agnews".into());

@@ -16,6 +16,13 @@ use rayon::prelude::*;
 
 pub type BoxError = Box<dyn std::error::Error>;
 
+/// The command-line value after the flag `name`, if both are there.
+pub fn arg_value(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
 pub struct Data {
     pub emb: Array2<f32>,
     pub label: Vec<u32>,
