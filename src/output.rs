@@ -229,6 +229,16 @@ fn same_file(f: &File, path: &Path) -> bool {
     }
 }
 
+/// A scratch directory in `dir`, named like our temporaries so that a killed run's leftover
+/// is removed by a later [`remove_stale_temps`] (after [`STALE_TEMP_AGE`]); removed on drop.
+pub fn temp_dir_in(dir: &Path) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
+        .tempdir_in(dir)
+        .map_err(|e| Error::io(dir, e))
+}
+
 /// Whether a directory entry is one of labelwise's temporaries (see [`TEMP_PREFIX`]).
 pub fn is_temp_name(name: &str) -> bool {
     name.len() > TEMP_PREFIX.len() + TEMP_SUFFIX.len()
@@ -241,8 +251,9 @@ pub fn is_temp_name(name: &str) -> bool {
 /// Only names of our shape are considered ([`is_temp_name`], plus `extra` for older layouts),
 /// and only files nobody holds the lock of: a concurrent run writing into the same folder keeps
 /// its in-flight file. Where the file system cannot lock, only files untouched for
-/// [`STALE_TEMP_AGE`] go. Best effort: errors (unreadable folder, a race with another cleaner)
-/// just leave the file for next time.
+/// [`STALE_TEMP_AGE`] go. Scratch *directories* of our shape ([`temp_dir_in`]) cannot be
+/// locked, so they go by that age rule alone. Best effort: errors (unreadable folder, a race
+/// with another cleaner) just leave the file for next time.
 pub fn remove_stale_temps(dir: &Path, extra: Option<fn(&str) -> bool>) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -255,6 +266,18 @@ pub fn remove_stale_temps(dir: &Path, extra: Option<fn(&str) -> bool>) -> usize 
             continue;
         }
         let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= STALE_TEMP_AGE);
+            if old && std::fs::remove_dir_all(&path).is_ok() {
+                removed += 1;
+            }
+            continue;
+        }
         // Write access: on NFS, flock is emulated with POSIX locks, which need it.
         let Ok(f) = std::fs::OpenOptions::new().write(true).open(&path) else {
             continue;
@@ -354,6 +377,19 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn stale_scratch_directories_go_fresh_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = temp_dir_in(dir.path()).unwrap();
+        let left = temp_dir_in(dir.path()).unwrap().keep();
+        std::fs::write(left.join("index.hnsw.data"), b"partial dump").unwrap();
+        let long_ago = std::time::SystemTime::now() - STALE_TEMP_AGE - Duration::from_secs(60);
+        File::open(&left).unwrap().set_modified(long_ago).unwrap();
+        assert_eq!(remove_stale_temps(dir.path(), None), 1);
+        assert!(!left.exists());
+        assert!(fresh.path().exists());
     }
 
     #[test]
