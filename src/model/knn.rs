@@ -104,13 +104,14 @@ impl KnnVote {
     /// item; the inverted file compares the √labeled list centroids and the items of
     /// `IVF_PROBES` lists (`Auto` as it resolves for `rows` rows).
     pub fn predict_cost(&self, rows: usize, labeled: usize, dim: usize) -> f64 {
-        let labeled = labeled.max(1) as f64;
-        match self.for_workload(rows, labeled as usize).search {
+        let labeled = labeled.max(1);
+        let (lab, d) = (labeled as f64, dim as f64);
+        match self.for_workload(rows, labeled).search {
             KnnSearch::InvertedFile => {
-                let lists = labeled.sqrt().round().max(1.0);
-                (lists + IVF_PROBES as f64 * labeled / lists) * dim as f64
+                let lists = ivf_lists(labeled) as f64;
+                (lists + IVF_PROBES as f64 * lab / lists) * d
             }
-            _ => labeled * dim as f64,
+            _ => lab * d,
         }
     }
 
@@ -252,7 +253,7 @@ impl FittedKnn {
 
     fn predict_ivf(&self, rows: ArrayView2<f32>) -> Result<Array2<f32>> {
         let labeled = self.y.len();
-        let lists_n = ((labeled as f64).sqrt().round() as usize).max(1);
+        let lists_n = ivf_lists(labeled);
         let km = crate::kmeans::fit(self.x.view(), lists_n, 10, 0)?;
         let mut lists: Vec<Vec<u32>> = vec![Vec::new(); km.centroids.nrows()];
         for (j, &c) in km.assignment.iter().enumerate() {
@@ -311,6 +312,12 @@ impl FittedKnn {
             });
         Ok(out)
     }
+}
+
+/// Lists of the inverted file over `labeled` items: ≈√labeled lists of ≈√labeled items each
+/// (the prediction and its cost estimate must agree on it).
+fn ivf_lists(labeled: usize) -> usize {
+    ((labeled as f64).sqrt().round() as usize).max(1)
 }
 
 /// The `Auto` rule: the inverted file pays only for many labels and much work.
