@@ -608,23 +608,24 @@ pub fn calibrate(
     } else {
         0
     };
-    let pe = params.min_errors;
     let max_share = if params.burn_in_max_share.is_finite() {
         params.burn_in_max_share.clamp(0.0, 1.0)
     } else {
         1.0
     };
-    // The burn-in of a scope of `m` items.
-    let cap = |b: usize, m: usize| b.min((m as f64 * max_share).floor() as usize);
-    let global = select_threshold_hedged(
-        confidence,
-        &correct,
-        t,
-        lvl,
-        params.min_count,
-        cap(burn_in, n),
-        pe,
-    );
+    // One scope's scan at `level`, its burn-in capped to the scope's size.
+    let scan = |conf: &[f32], corr: &[bool], level: f64, burn_in: usize| {
+        let burn_in = burn_in.min((conf.len() as f64 * max_share).floor() as usize);
+        let (min_count, min_errors) = (params.min_count, params.min_errors);
+        select_threshold_hedged(conf, corr, t, level, min_count, burn_in, min_errors)
+    };
+    // The same for the items `idx`.
+    let scan_items = |idx: &[usize], level: f64, burn_in: usize| {
+        let conf: Vec<f32> = idx.iter().map(|&i| confidence[i]).collect();
+        let corr: Vec<bool> = idx.iter().map(|&i| correct[i]).collect();
+        scan(&conf, &corr, level, burn_in)
+    };
+    let global = scan(confidence, &correct, lvl, burn_in);
     let mut per_class: Vec<Option<ThresholdChoice>> = vec![None; n_classes];
     if params.per_class {
         // Only classes with enough predictions are tested, and the bound is Bonferroni-adjusted
@@ -649,17 +650,7 @@ pub fn calibrate(
                 if idx.len() < class_min {
                     continue;
                 }
-                let conf: Vec<f32> = idx.iter().map(|&i| confidence[i]).collect();
-                let corr: Vec<bool> = idx.iter().map(|&i| correct[i]).collect();
-                *slot = select_threshold_hedged(
-                    &conf,
-                    &corr,
-                    t,
-                    lvl_c,
-                    params.min_count,
-                    cap(burn_in_c, idx.len()),
-                    pe,
-                );
+                *slot = scan_items(idx, lvl_c, burn_in_c);
             }
         }
     }
@@ -673,17 +664,7 @@ pub fn calibrate(
                     .is_none_or(Option::is_none)
             })
             .collect();
-        let conf: Vec<f32> = idx.iter().map(|&i| confidence[i]).collect();
-        let corr: Vec<bool> = idx.iter().map(|&i| correct[i]).collect();
-        select_threshold_hedged(
-            &conf,
-            &corr,
-            t,
-            lvl,
-            params.min_count,
-            cap(burn_in, idx.len()),
-            pe,
-        )
+        scan_items(&idx, lvl, burn_in)
     };
     let labels_needed = if global.is_some() {
         None
