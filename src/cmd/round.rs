@@ -493,18 +493,15 @@ impl<'a> Round<'a> {
             dup,
             collapsed,
         );
-        // Learning curves with the simulation's yardstick model (logistic regression, C = 10).
+        // Learning curves with budget's curve model (logistic regression, C = 10, uniform
+        // class weights; see budget::curve_model).
         let labeled_rows: Vec<usize> = (0..n).filter(|&i| data.labels[i].is_some()).collect();
         let labeled_mask: Vec<bool> = data.labels.iter().map(Option::is_some).collect();
         let y: Vec<u32> = labeled_rows
             .iter()
             .filter_map(|&i| data.labels[i])
             .collect();
-        let yardstick = Logistic {
-            class_weight: crate::model::ClassWeight::Uniform,
-            smoothing: 0.0,
-            ..Logistic::default()
-        };
+        let yardstick = budget::curve_model();
         let points = budget::learning_curve_repeated(
             data.embeddings.view(),
             &labeled_rows,
