@@ -874,39 +874,6 @@ fn duplicate_candidates(
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_knn_vote_standing_in_for_spreading_gets_the_workload_search() {
-        use crate::model::{KnnSearch, KnnVote};
-        // No graph (or too large to spread over): the default's neighbour candidate is a kNN
-        // vote, and at 1M rows × 10k labels it must be the inverted file, not "decide per call".
-        let spec = round_model(
-            &ModelSpec::default(),
-            &NeighborGraph {
-                k: 0,
-                neighbors: Vec::new(),
-                cosines: Vec::new(),
-            },
-            1_010_000,
-            50,
-            5,
-            1_000_000,
-            10_000,
-        );
-        let mut searches = Vec::new();
-        fn walk(s: &ModelSpec, out: &mut Vec<KnnSearch>) {
-            match s {
-                ModelSpec::Knn(KnnVote { search, .. }) => out.push(*search),
-                ModelSpec::Ensemble(ms) | ModelSpec::Select(ms) => {
-                    ms.iter().for_each(|m| walk(m, out))
-                }
-                _ => {}
-            }
-        }
-        walk(&spec, &mut searches);
-        assert_eq!(searches, vec![KnnSearch::InvertedFile]);
-        assert!(!spec.is_transductive());
-    }
-
     use super::*;
     use crate::calibrate::stratified_folds;
     use crate::model::tests::clusters;
@@ -943,6 +910,35 @@ mod tests {
             None,
             &AutolabelParams::default(),
         )
+    }
+
+    #[test]
+    fn a_knn_vote_standing_in_for_spreading_gets_the_workload_search() {
+        use crate::model::{KnnSearch, KnnVote};
+        // No graph (or too large to spread over): the default's neighbour candidate is a kNN
+        // vote, and at 1M rows × 10k labels it must be the inverted file, not "decide per call".
+        let spec = round_model(
+            &ModelSpec::default(),
+            &empty_graph(),
+            1_010_000,
+            50,
+            5,
+            1_000_000,
+            10_000,
+        );
+        let mut searches = Vec::new();
+        fn walk(s: &ModelSpec, out: &mut Vec<KnnSearch>) {
+            match s {
+                ModelSpec::Knn(KnnVote { search, .. }) => out.push(*search),
+                ModelSpec::Ensemble(ms) | ModelSpec::Select(ms) => {
+                    ms.iter().for_each(|m| walk(m, out))
+                }
+                _ => {}
+            }
+        }
+        walk(&spec, &mut searches);
+        assert_eq!(searches, vec![KnnSearch::InvertedFile]);
+        assert!(!spec.is_transductive());
     }
 
     #[test]
