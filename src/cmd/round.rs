@@ -374,16 +374,26 @@ impl<'a> Round<'a> {
 
     /// Scores rarity, using the model's predictions (when auto-labeling ran) for class rarity.
     pub fn run_rarity(&mut self, params: &RarityParams, seed: u64) -> Result<()> {
+        let clusters = self.rarity_clusters(params, seed)?;
+        self.run_rarity_with_clusters(params, &clusters)
+    }
+
+    /// [`Round::run_rarity`] on a clustering the caller already has (`simulate` fits it once
+    /// for all its rounds).
+    pub fn run_rarity_with_clusters(
+        &mut self,
+        params: &RarityParams,
+        clusters: &KMeans,
+    ) -> Result<()> {
         let data = &self.prepared.data;
         let predicted = self.autolabel.as_ref().map(|a| a.predicted.as_slice());
-        let clusters = self.rarity_clusters(params, seed)?;
         self.rarity = Some(rarity::score_with_clusters(
             data.embeddings.view(),
             &self.prepared.graph.graph,
             &data.labels,
             predicted,
             params,
-            &clusters,
+            clusters,
         )?);
         Ok(())
     }

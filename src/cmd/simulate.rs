@@ -252,15 +252,7 @@ pub fn replay(
         let start = Instant::now();
         // Only hybrid reads rarity; the clustering under it was fitted once in `setup`.
         if select_params.strategy == Strategy::Hybrid {
-            let predicted = round.autolabel.as_ref().map(|a| a.predicted.as_slice());
-            round.rarity = Some(rarity::score_with_clusters(
-                setup.prepared.data.embeddings.view(),
-                &setup.prepared.graph.graph,
-                &setup.prepared.data.labels,
-                predicted,
-                &rarity_params,
-                &setup.rarity_clusters,
-            )?);
+            round.run_rarity_with_clusters(&rarity_params, &setup.rarity_clusters)?;
         }
         round.run_select(select_params)?;
         select_time = start.elapsed().as_secs_f64();
