@@ -172,16 +172,21 @@ fn brute_pairs(x: ArrayView2<f32>, t: f32) -> Vec<(u32, u32)> {
     blocks.concat()
 }
 
-fn run_dedup(path: &str) {
-    let t = Instant::now();
-    let data = labelwise::dataset::load(
+/// The dataset at `path`, embeddings only (no carried columns).
+fn load(path: &str) -> labelwise::dataset::Dataset {
+    labelwise::dataset::load(
         &[path.into()],
         &labelwise::dataset::LoadOptions {
             carry_extra: false,
             ..Default::default()
         },
     )
-    .expect("load");
+    .expect("load")
+}
+
+fn run_dedup(path: &str) {
+    let t = Instant::now();
+    let data = load(path);
     let x = data.embeddings.view();
     println!(
         "{path}: {} x {} loaded in {:.1} s",
@@ -271,14 +276,7 @@ fn pair_diff(
 /// rebuild's.
 fn run_incremental(path: &str, n_old: usize, m: usize, with_hnsw: bool) {
     use labelwise::incremental;
-    let data = labelwise::dataset::load(
-        &[path.into()],
-        &labelwise::dataset::LoadOptions {
-            carry_extra: false,
-            ..Default::default()
-        },
-    )
-    .expect("load");
+    let data = load(path);
     let n = (n_old + m).min(data.embeddings.nrows());
     let x = data.embeddings.slice(s![..n, ..]);
     let x = x.as_standard_layout();
