@@ -4,8 +4,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use indicatif::ProgressBar;
-use labelwise::graph::{self, GraphParams, IndexKind};
-use labelwise::kmeans;
+use labelwise::index::graph::{self, GraphParams, IndexKind};
+use labelwise::index::kmeans;
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;

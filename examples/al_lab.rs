@@ -15,9 +15,9 @@
 //! and the mean AULC per variant.
 
 use clap::Parser;
-use labelwise::cmd::simulate::{replay, setup, Cmd};
+use labelwise::cli::simulate::{replay, setup, Cmd};
 use labelwise::progress::Progress;
-use labelwise::select::{SelectParams, Strategy};
+use labelwise::round::select::{SelectParams, Strategy};
 
 #[derive(Parser)]
 struct Lab {

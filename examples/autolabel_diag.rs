@@ -16,8 +16,8 @@
 //! each fold model's precision at the top share `s` of its own test fold and of the hidden
 //! items (whether the cross-validated record is representative).
 
-use labelwise::calibrate::{cross_validate, min_count_for, select_threshold, Score};
 use labelwise::model::{Classifier, GaussianNb, KnnVote, Logistic, ModelSpec, NearestCentroid};
+use labelwise::round::calibrate::{cross_validate, min_count_for, select_threshold, Score};
 use ndarray::{Array2, Axis};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -144,7 +144,7 @@ fn main() -> Result<(), BoxError> {
                     let spec = parse_model(m);
                     let t = Instant::now();
                     let (oof, ph) = if spec.is_transductive() {
-                        use labelwise::autolabel::{cross_validate_items, predict_items};
+                        use labelwise::round::autolabel::{cross_validate_items, predict_items};
                         let g = sg.as_ref();
                         let c = data.n_classes;
                         let oof = cross_validate_items(
@@ -168,7 +168,8 @@ fn main() -> Result<(), BoxError> {
                     let secs = t.elapsed().as_secs_f64();
                     if let Ok(sh) = std::env::var("FOLDTEST") {
                         let sh: f64 = sh.parse().unwrap();
-                        let folds_of = labelwise::calibrate::stratified_folds(&yl, folds, seed);
+                        let folds_of =
+                            labelwise::round::calibrate::stratified_folds(&yl, folds, seed);
                         let prec_at = |p: &Array2<f32>| {
                             let (pr, sc) = Score::Margin.rows(p);
                             let mut o: Vec<usize> = (0..hid.len()).collect();
@@ -276,7 +277,11 @@ pub fn curve(score: &[f32], correct: &[bool], step: usize) {
     for (k, &i) in o.iter().enumerate() {
         hits += correct[i] as usize;
         if (k + 1) % step == 0 {
-            let lb = labelwise::calibrate::clopper_pearson_lower(hits as u64, (k + 1) as u64, 0.95);
+            let lb = labelwise::round::calibrate::clopper_pearson_lower(
+                hits as u64,
+                (k + 1) as u64,
+                0.95,
+            );
             eprint!("{}:{:.3}/{:.3} ", k + 1, hits as f64 / (k + 1) as f64, lb);
         }
     }

@@ -16,7 +16,7 @@
 //! Pool = rows whose split is train or val (agnews has only a test split: a seeded stratified
 //! 80/20 split, the 80% is the pool). For each share of labels (1%, 5%, 10%) and seed (0, 1, 2)
 //! a random subset of the pool keeps its labels and the rest are hidden; for each target
-//! precision (0.95, 0.98) `labelwise::autolabel::autolabel` runs and the realized precision of
+//! precision (0.95, 0.98) `labelwise::round::autolabel::autolabel` runs and the realized precision of
 //! its auto-labels (model + duplicate routes) is measured on the hidden labels. The requirement:
 //! realized precision ≥ target in every cell where anything was auto-labeled.
 //!
@@ -24,9 +24,9 @@
 //! union-find components of graph edges with cosine ≥ 0.95, computed here so the example depends
 //! only on the model/calibration/autolabel API.
 
-use labelwise::autolabel::{autolabel, AutolabelParams, DupInfo, Route};
-use labelwise::graph::NeighborGraph;
+use labelwise::index::graph::NeighborGraph;
 use labelwise::model::{Classifier, GaussianNb, KnnVote, Logistic, ModelSpec, NearestCentroid};
+use labelwise::round::autolabel::{autolabel, AutolabelParams, DupInfo, Route};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -138,12 +138,12 @@ fn main() -> Result<(), BoxError> {
         params.calibration.burn_in = b.parse()?;
     }
     match opt("--score").as_deref() {
-        Some("probability") => params.score = labelwise::calibrate::Score::Probability,
-        Some("margin") | None => params.score = labelwise::calibrate::Score::Margin,
+        Some("probability") => params.score = labelwise::round::calibrate::Score::Probability,
+        Some("margin") | None => params.score = labelwise::round::calibrate::Score::Margin,
         Some(other) => return Err(format!("unknown score {other}").into()),
     }
     if opt("--transfer").as_deref() == Some("confidence") {
-        params.transfer = labelwise::autolabel::ThresholdTransfer::Confidence;
+        params.transfer = labelwise::round::autolabel::ThresholdTransfer::Confidence;
     }
     println!(
         "model {} | score {:?} | folds {} | per-class {} | burn-in {} | transfer {:?} | threads {}",

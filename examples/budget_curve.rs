@@ -14,8 +14,8 @@
 
 use std::path::PathBuf;
 
-use labelwise::budget;
-use labelwise::dataset::{load, LoadOptions};
+use labelwise::data::dataset::{load, LoadOptions};
+use labelwise::round::budget;
 
 fn main() -> labelwise::Result<()> {
     let a: Vec<String> = std::env::args().collect();

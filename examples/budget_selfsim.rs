@@ -28,9 +28,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use labelwise::cmd::simulate::{self as simcmd, Cmd};
+use labelwise::cli::simulate::{self as simcmd, Cmd};
+use labelwise::index::cached::Timings;
 use labelwise::model::{argmax_rows, Classifier};
-use labelwise::pipeline::Timings;
 use labelwise::progress::Progress;
 use labelwise::simulate;
 use ndarray::Axis;

@@ -25,9 +25,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use labelwise::cache::{Cache, Checkpoints};
-use labelwise::dataset::{self, LoadOptions};
-use labelwise::graph::{self, CheckpointStore, GraphParams, IndexKind};
+use labelwise::data::dataset::{self, LoadOptions};
+use labelwise::index::graph::{self, CheckpointStore, GraphParams, IndexKind};
+use labelwise::store::cache::{Cache, Checkpoints};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -19,8 +19,8 @@
 use std::time::Instant;
 
 use indicatif::ProgressBar;
-use labelwise::dedup::{self, Grouping};
-use labelwise::graph::{self, GraphParams, IndexKind};
+use labelwise::index::graph::{self, GraphParams, IndexKind};
+use labelwise::round::dedup::{self, Grouping};
 use ndarray::{linalg::general_mat_mul, s, Array2, ArrayView2};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -173,10 +173,10 @@ fn brute_pairs(x: ArrayView2<f32>, t: f32) -> Vec<(u32, u32)> {
 }
 
 /// The dataset at `path`, embeddings only (no carried columns).
-fn load(path: &str) -> labelwise::dataset::Dataset {
-    labelwise::dataset::load(
+fn load(path: &str) -> labelwise::data::dataset::Dataset {
+    labelwise::data::dataset::load(
         &[path.into()],
-        &labelwise::dataset::LoadOptions {
+        &labelwise::data::dataset::LoadOptions {
             carry_extra: false,
             ..Default::default()
         },
@@ -275,7 +275,7 @@ fn pair_diff(
 /// pool, then insert + query of the new rows). Pairs at T = 0.90/0.95 are compared with the
 /// rebuild's.
 fn run_incremental(path: &str, n_old: usize, m: usize, with_hnsw: bool) {
-    use labelwise::incremental;
+    use labelwise::index::incremental;
     let data = load(path);
     let n = (n_old + m).min(data.embeddings.nrows());
     let x = data.embeddings.slice(s![..n, ..]);
@@ -326,7 +326,8 @@ fn run_incremental(path: &str, n_old: usize, m: usize, with_hnsw: bool) {
     }
     if with_hnsw {
         let t = Instant::now();
-        let mut idx = labelwise::hnsw::HnswIndex::build(x.slice(s![..n_old, ..]), &hidden).unwrap();
+        let mut idx =
+            labelwise::index::hnsw::HnswIndex::build(x.slice(s![..n_old, ..]), &hidden).unwrap();
         let build_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let hg = incremental::extend_with_index(x, &base, &mut idx).unwrap();

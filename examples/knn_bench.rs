@@ -17,7 +17,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use labelwise::dataset::{load, LoadOptions};
+use labelwise::data::dataset::{load, LoadOptions};
 use labelwise::model::KnnVote;
 use ndarray::{s, Axis};
 use rand::{Rng, SeedableRng};

@@ -13,9 +13,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use labelwise::dataset::{load, LoadOptions};
-use labelwise::graph::{build, GraphParams, IndexKind};
-use labelwise::rarity::{components, rank01, score, RarityParams};
+use labelwise::data::dataset::{load, LoadOptions};
+use labelwise::index::graph::{build, GraphParams, IndexKind};
+use labelwise::round::rarity::{components, rank01, score, RarityParams};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -213,7 +213,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("    w(knn,lof,small,far,centroid)={w:?}: geo AUROC {:.4} reach {:.3} | arith AUROC {:.4} reach {:.3}", auroc(&g, &pos), reach(&g, &ds.labels, b, b), auroc(&a, &pos), reach(&a, &ds.labels, b, b));
             }
             for m in [3usize, 5, 10, 16] {
-                let d = labelwise::rarity::knn_distance(&graph, m.min(graph.k), n);
+                let d = labelwise::round::rarity::knn_distance(&graph, m.min(graph.k), n);
                 println!("  AUROC mean {m}-NN distance: {:.4}", auroc(&d, &pos));
                 for a in [0.1f32, 0.2, 0.3, 0.5] {
                     let s: Vec<f32> = d

@@ -15,10 +15,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use labelwise::dataset::{load, LoadOptions};
-use labelwise::graph::{build, GraphParams, IndexKind};
-use labelwise::rarity::{score, RarityParams};
-use labelwise::select::{select, SelectInput, SelectParams, Strategy};
+use labelwise::data::dataset::{load, LoadOptions};
+use labelwise::index::graph::{build, GraphParams, IndexKind};
+use labelwise::round::rarity::{score, RarityParams};
+use labelwise::round::select::{select, SelectInput, SelectParams, Strategy};
 use ndarray::{Array2, ArrayView2};
 
 fn distinct(picked: &[u32], truth: &[Option<u32>]) -> usize {

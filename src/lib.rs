@@ -7,26 +7,15 @@
 //! rerun every labeling round. Stages take plain data and return plain data; only `cmd` and
 //! `output` touch the filesystem.
 
-pub mod autolabel;
-pub mod budget;
-pub mod cache;
-pub mod calibrate;
-pub mod cmd;
-pub mod dataset;
-pub mod dedup;
+pub mod cli;
+pub mod data;
 pub mod error;
-pub mod graph;
-pub mod hnsw;
-pub mod incremental;
-pub mod kmeans;
-pub mod memory;
+pub mod index;
 pub mod model;
 pub mod output;
-pub mod pipeline;
 pub mod progress;
-pub mod rarity;
-pub mod report;
-pub mod select;
+pub mod round;
 pub mod simulate;
+pub mod store;
 
 pub use error::{Error, Result};

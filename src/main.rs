@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use labelwise::cmd;
+use labelwise::cli;
 use labelwise::progress::Progress;
 use labelwise::Error;
 
@@ -29,23 +29,23 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The main job: duplicates, rarity, auto-labels, the next batch, the budget and report.html.
-    Plan(cmd::plan::Cmd),
+    Plan(cli::plan::Cmd),
     /// Rows, dimension, labeled share, class counts and problems of a pool.
-    Inspect(cmd::inspect::InspectArgs),
+    Inspect(cli::inspect::InspectArgs),
     /// Near-duplicate pairs (cosine ≥ T) and groups, each to be labeled once.
-    Dedup(cmd::dedup::Cmd),
+    Dedup(cli::dedup::Cmd),
     /// Auto-label what the labels certify at the target precision; route the rest to humans.
-    Autolabel(cmd::autolabel::Cmd),
+    Autolabel(cli::autolabel::Cmd),
     /// Rarity and under-representation score per item, with reasons.
-    Score(cmd::score::Cmd),
+    Score(cli::score::Cmd),
     /// The next batch for humans, ranked, with reasons; one per near-duplicate group.
-    Select(cmd::select::Cmd),
+    Select(cli::select::Cmd),
     /// Human labels, hours and cost left, and the projection to a target.
-    Budget(cmd::budget::Cmd),
+    Budget(cli::budget::Cmd),
     /// Replay labeling rounds on a fully labeled dataset to compare strategies.
-    Simulate(cmd::simulate::Cmd),
+    Simulate(cli::simulate::Cmd),
     /// Convert a run's outputs for labeling tools (Label Studio, SageMaker, Prodigy, JSONL, CSV).
-    Export(cmd::export::Cmd),
+    Export(cli::export::Cmd),
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -60,15 +60,15 @@ fn run(cli: Cli) -> Result<(), Error> {
     }
     let progress = Progress::new(cli.quiet);
     match &cli.command {
-        Command::Plan(args) => cmd::plan::run(args, progress),
-        Command::Inspect(args) => cmd::inspect::run(args, progress),
-        Command::Dedup(args) => cmd::dedup::run(args, progress),
-        Command::Autolabel(args) => cmd::autolabel::run(args, progress),
-        Command::Score(args) => cmd::score::run(args, progress),
-        Command::Select(args) => cmd::select::run(args, progress),
-        Command::Budget(args) => cmd::budget::run(args, progress),
-        Command::Simulate(args) => cmd::simulate::run(args, progress),
-        Command::Export(args) => cmd::export::run(args, progress),
+        Command::Plan(args) => cli::plan::run(args, progress),
+        Command::Inspect(args) => cli::inspect::run(args, progress),
+        Command::Dedup(args) => cli::dedup::run(args, progress),
+        Command::Autolabel(args) => cli::autolabel::run(args, progress),
+        Command::Score(args) => cli::score::run(args, progress),
+        Command::Select(args) => cli::select::run(args, progress),
+        Command::Budget(args) => cli::budget::run(args, progress),
+        Command::Simulate(args) => cli::simulate::run(args, progress),
+        Command::Export(args) => cli::export::run(args, progress),
     }
 }
 

@@ -961,8 +961,9 @@ fn extreme_norms_normalize_to_unit_vectors() {
             ),
         ],
     );
-    let data = labelwise::dataset::load(&[f], &labelwise::dataset::LoadOptions::default())
-        .expect("valid input");
+    let data =
+        labelwise::data::dataset::load(&[f], &labelwise::data::dataset::LoadOptions::default())
+            .expect("valid input");
     let want: [[f32; 4]; 4] = [
         [1.0, 0.0, 0.0, 0.0],
         [

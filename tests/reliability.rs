@@ -421,9 +421,9 @@ fn temp_files(dir: &Path) -> Vec<String> {
 
 #[test]
 fn an_interrupted_graph_build_resumes_from_its_checkpoints_bit_identically() {
-    use labelwise::cache::{Cache, Checkpoints};
-    use labelwise::graph::{self, GraphParams, IndexKind};
+    use labelwise::index::graph::{self, GraphParams, IndexKind};
     use labelwise::output::remove_stale_temps;
+    use labelwise::store::cache::{Cache, Checkpoints};
 
     let x = unit_matrix(6000, 30, 24, 7);
     let params = GraphParams {

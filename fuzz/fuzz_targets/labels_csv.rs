@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use arrow_array::types::Float32Type;
 use arrow_array::{Array, FixedSizeListArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use labelwise::dataset::{load, LoadOptions};
+use labelwise::data::dataset::{load, LoadOptions};
 use libfuzzer_sys::fuzz_target;
 use parquet::arrow::ArrowWriter;
 

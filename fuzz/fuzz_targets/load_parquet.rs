@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::sync::OnceLock;
 
-use labelwise::dataset::{load, LoadOptions};
+use labelwise::data::dataset::{load, LoadOptions};
 use libfuzzer_sys::fuzz_target;
 
 fn dir() -> &'static tempfile::TempDir {

@@ -254,7 +254,7 @@ impl FittedKnn {
     fn predict_ivf(&self, rows: ArrayView2<f32>) -> Result<Array2<f32>> {
         let labeled = self.y.len();
         let lists_n = ivf_lists(labeled);
-        let km = crate::kmeans::fit(self.x.view(), lists_n, 10, 0)?;
+        let km = crate::index::kmeans::fit(self.x.view(), lists_n, 10, 0)?;
         let mut lists: Vec<Vec<u32>> = vec![Vec::new(); km.centroids.nrows()];
         for (j, &c) in km.assignment.iter().enumerate() {
             lists[c as usize].push(j as u32);
@@ -271,7 +271,7 @@ impl FittedKnn {
                     .into_owned()
             })
             .collect();
-        let top = crate::kmeans::assign_top(rows, km.centroids.view(), IVF_PROBES)?;
+        let top = crate::index::kmeans::assign_top(rows, km.centroids.view(), IVF_PROBES)?;
         let p = top.p;
         let k = self.params.k.min(labeled);
         let mut out = Array2::<f32>::zeros((rows.nrows(), self.n_classes));

@@ -19,7 +19,7 @@
 
 use super::{smooth_row, ClassWeight, Classifier, FittedClassifier};
 use crate::error::{Error, Result};
-use crate::graph::NeighborGraph;
+use crate::index::graph::NeighborGraph;
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

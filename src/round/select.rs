@@ -44,9 +44,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::graph::NeighborGraph;
-use crate::kmeans;
-use crate::rarity::{density, rank01};
+use crate::index::graph::NeighborGraph;
+use crate::index::kmeans;
+use crate::round::rarity::{density, rank01};
 
 /// Hybrid's candidate pool is at least this many items (all of them in pools up to this size).
 pub const POOL_MIN: usize = 20_000;
@@ -237,7 +237,7 @@ pub struct Selection {
 /// Picks the next batch (see the module docs).
 ///
 /// `dup_group`: near-duplicate group per item (negative = no group). `rarity`: per-item score
-/// from [`crate::rarity::score`], used by hybrid when given. Errors with `Error::Usage` on bad
+/// from [`crate::round::rarity::score`], used by hybrid when given. Errors with `Error::Usage` on bad
 /// parameters or inputs whose lengths do not match the embeddings.
 pub fn select(
     emb: ArrayView2<f32>,
@@ -916,7 +916,7 @@ fn update_sim(emb: ArrayView2<f32>, cand: &[u32], sim: &mut [f32], pick: usize) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rarity::tests::{blobs, exact_graph, unit};
+    use crate::round::rarity::tests::{blobs, exact_graph, unit};
 
     #[test]
     fn cold_start_covers_all_clusters_including_tiny_far_one() {

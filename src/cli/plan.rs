@@ -4,15 +4,17 @@
 use clap::Args;
 use serde_json::json;
 
-use crate::autolabel::Route;
-use crate::cmd::dedup::DedupArgs;
-use crate::cmd::round::{route_name, AutolabelArgs, BudgetArgs, RarityArgs, Round, SelectArgs};
-use crate::cmd::{GraphArgs, InputArgs, RunArgs};
+use crate::cli::dedup::DedupArgs;
+use crate::cli::{GraphArgs, InputArgs, RunArgs};
 use crate::error::Result;
+use crate::index::cached::Timings;
+use crate::output::report::{
+    self, AutolabelView, BatchRow, BudgetView, DuplicatesView, ReportData,
+};
 use crate::output::OutDir;
-use crate::pipeline::Timings;
 use crate::progress::Progress;
-use crate::report::{self, AutolabelView, BatchRow, BudgetView, DuplicatesView, ReportData};
+use crate::round::autolabel::Route;
+use crate::round::{route_name, AutolabelArgs, BudgetArgs, RarityArgs, Round, SelectArgs};
 
 /// Flags of `plan`: every stage's flags.
 #[derive(Debug, Args)]
@@ -44,7 +46,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let select_params = args.select.params(seed)?;
     let budget_params = args.budget.params(args.select.batch)?;
     let mut timings = Timings::default();
-    let prepared = crate::cmd::prepare(
+    let prepared = crate::cli::prepare(
         &args.input,
         &args.run,
         &args.graph,

@@ -19,7 +19,7 @@ use clap::{Args, ValueEnum};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{json, Map, Value};
 
-use crate::dataset::cell_json;
+use crate::data::dataset::cell_json;
 use crate::error::{Error, Result};
 use crate::output::write_atomic;
 use crate::progress::Progress;

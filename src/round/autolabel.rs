@@ -2,7 +2,7 @@
 //!
 //! One round, all label-dependent and cheap:
 //! 1. cross-validate the model on the labeled items and calibrate confidence thresholds whose
-//!    precision lower bound meets the target ([`crate::calibrate`]); with several candidate
+//!    precision lower bound meets the target ([`crate::round::calibrate`]); with several candidate
 //!    models ([`ModelSpec::Select`], the default) each is calibrated at `(1 − level) / M` and the
 //!    one that certifies the largest share of the labeled items is kept;
 //! 2. fit the model on all labeled items and predict every unlabeled item;
@@ -14,15 +14,15 @@
 //! When the labels cannot certify the target, nothing is auto-labeled and the summary says
 //! roughly how many labels would be needed.
 
-use crate::calibrate::{
-    calibrate, clopper_pearson_lower, cross_validate, cross_validate_with, min_count_for,
-    Calibration, CalibrationParams, OutOfFold, Score, ThresholdChoice,
-};
 use crate::error::{Error, Result};
-use crate::graph::NeighborGraph;
+use crate::index::graph::NeighborGraph;
 use crate::model::{
     class_counts, Classifier, FittedClassifier, ModelSpec, SpreadGraph, SPREAD_MAX_CELLS,
     SPREAD_MAX_WORK,
+};
+use crate::round::calibrate::{
+    calibrate, clopper_pearson_lower, cross_validate, cross_validate_with, min_count_for,
+    Calibration, CalibrationParams, OutOfFold, Score, ThresholdChoice,
 };
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -875,9 +875,9 @@ fn duplicate_candidates(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calibrate::stratified_folds;
     use crate::model::tests::clusters;
-    use crate::rarity::tests::exact_graph;
+    use crate::round::calibrate::stratified_folds;
+    use crate::round::rarity::tests::exact_graph;
     use ndarray::Array2;
 
     fn empty_graph() -> NeighborGraph {

@@ -3,13 +3,13 @@
 use clap::Args;
 use serde_json::json;
 
-use crate::cmd::dedup::DedupArgs;
-use crate::cmd::round::{AutolabelArgs, BudgetArgs, Round};
-use crate::cmd::{GraphArgs, InputArgs, RunArgs};
+use crate::cli::dedup::DedupArgs;
+use crate::cli::{GraphArgs, InputArgs, RunArgs};
 use crate::error::Result;
+use crate::index::cached::Timings;
 use crate::output::OutDir;
-use crate::pipeline::Timings;
 use crate::progress::Progress;
+use crate::round::{AutolabelArgs, BudgetArgs, Round};
 
 /// Flags of `budget`.
 #[derive(Debug, Args)]
@@ -38,7 +38,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let auto_params = args.autolabel.params(seed)?;
     let budget_params = args.budget.params(args.batch)?;
     let mut timings = Timings::default();
-    let prepared = crate::cmd::prepare(
+    let prepared = crate::cli::prepare(
         &args.input,
         &args.run,
         &args.graph,

@@ -7,13 +7,13 @@ use arrow_schema::{DataType, Field, Schema};
 use clap::Args;
 use serde::Serialize;
 
-use crate::cmd::{GraphArgs, InputArgs, RunArgs};
-use crate::dataset::Dataset;
-use crate::dedup::{self, DupGroups, DupPair, Grouping};
+use crate::cli::{GraphArgs, InputArgs, RunArgs};
+use crate::data::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::index::cached::Timings;
 use crate::output::{id_array, ItemsTable, OutDir};
-use crate::pipeline::Timings;
 use crate::progress::Progress;
+use crate::round::dedup::{self, DupGroups, DupPair, Grouping};
 
 /// Near-duplicate flags, shared by `dedup` and `plan`.
 #[derive(Debug, Clone, Args)]
@@ -78,7 +78,7 @@ impl Duplicates {
     /// Finds the pairs on the graph (extended past top-k where needed) and groups them.
     pub fn find(
         data: &Dataset,
-        graph: &crate::graph::NeighborGraph,
+        graph: &crate::index::graph::NeighborGraph,
         args: &DedupArgs,
     ) -> Duplicates {
         let emb = data.embeddings.view();
@@ -159,7 +159,7 @@ impl Duplicates {
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     args.dedup.validate()?;
     let mut timings = Timings::default();
-    let ctx = crate::cmd::prepare(
+    let ctx = crate::cli::prepare(
         &args.input,
         &args.run,
         &args.graph,

@@ -34,9 +34,9 @@ use indicatif::ProgressBar;
 use ndarray::{linalg::general_mat_mul, s, Array2, ArrayView2};
 use rayon::prelude::*;
 
-use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::graph::{self, GraphParams, IndexKind, NeighborGraph};
+use crate::index::graph::{self, GraphParams, IndexKind, NeighborGraph};
+use crate::store::cache::Cache;
 
 /// Rows per hashed chunk of the prefix manifest: big enough that the hash list is small
 /// (245 hashes for 1M rows), small enough that the hashing parallelises.
@@ -69,7 +69,7 @@ pub struct PrefixRecord {
 /// Hash of rows `r0..r1` of unit rows (standard layout or not): their little-endian f32 bytes.
 fn range_hash(emb: ArrayView2<f32>, r0: usize, r1: usize) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
-    crate::cache::hash_rows(&mut h, emb.slice(s![r0..r1, ..]));
+    crate::store::cache::hash_rows(&mut h, emb.slice(s![r0..r1, ..]));
     *h.finalize().as_bytes()
 }
 
@@ -344,7 +344,7 @@ const NEW_BLOCK: usize = 256;
 pub fn extend_with_index(
     emb: ArrayView2<f32>,
     base: &NeighborGraph,
-    index: &mut crate::hnsw::HnswIndex,
+    index: &mut crate::index::hnsw::HnswIndex,
 ) -> Result<NeighborGraph> {
     let n_old = base.len();
     let n = emb.nrows();
@@ -374,7 +374,8 @@ pub fn extend_with_index(
             let v = v.as_slice().unwrap_or(&[]);
             for (j, _) in index.query(v, kr + 1) {
                 if j as usize != i && (j as usize) < n {
-                    let c = crate::hnsw::dot(v, emb.row(j as usize).as_slice().unwrap_or(&[]));
+                    let c =
+                        crate::index::hnsw::dot(v, emb.row(j as usize).as_slice().unwrap_or(&[]));
                     graph::topk_push(nb, cs, j, c);
                 }
             }
@@ -421,7 +422,7 @@ pub fn extend_with_index(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kmeans::tests::clustered;
+    use crate::index::kmeans::tests::clustered;
 
     fn exact(x: ArrayView2<f32>, k: usize) -> NeighborGraph {
         let p = GraphParams {
@@ -464,8 +465,8 @@ mod tests {
         let base = exact(x.slice(s![..500, ..]), 8);
         let ext = extend_exact(x.view(), &base, &ProgressBar::hidden()).unwrap();
         let full = exact(x.view(), 8);
-        let got = crate::dedup::find_pairs(x.view(), &ext, 0.99);
-        assert_eq!(got, crate::dedup::find_pairs(x.view(), &full, 0.99));
+        let got = crate::round::dedup::find_pairs(x.view(), &ext, 0.99);
+        assert_eq!(got, crate::round::dedup::find_pairs(x.view(), &full, 0.99));
         let copies = got
             .iter()
             .filter(|p| slots.contains(&(p.a as usize)) && slots.contains(&(p.b as usize)))
@@ -516,7 +517,8 @@ mod tests {
         let x = clustered(1200, 16, 5, 0.5, 8);
         let base = exact(x.slice(s![..1000, ..]), 8);
         let mut idx =
-            crate::hnsw::HnswIndex::build(x.slice(s![..1000, ..]), &ProgressBar::hidden()).unwrap();
+            crate::index::hnsw::HnswIndex::build(x.slice(s![..1000, ..]), &ProgressBar::hidden())
+                .unwrap();
         let g = extend_with_index(x.view(), &base, &mut idx).unwrap();
         assert_eq!(idx.len(), 1200);
         assert_eq!(g.len(), 1200);

@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use ndarray::ArrayView2;
 
 use crate::error::{Error, Result};
-use crate::graph::{CheckpointStore, NeighborGraph};
+use crate::index::graph::{CheckpointStore, NeighborGraph};
 use crate::output;
 
 /// File magic of a cache entry.
@@ -212,7 +212,7 @@ impl<'a> Checkpoints<'a> {
         Checkpoints {
             cache,
             prefix: format!("{CHECKPOINT_PREFIX}{}-", &h[..32]),
-            min_rows: crate::graph::CHECKPOINT_MIN_ROWS,
+            min_rows: crate::index::graph::CHECKPOINT_MIN_ROWS,
             failed: Mutex::new(None),
         }
     }

@@ -3,8 +3,8 @@
 use clap::Args;
 use serde::Serialize;
 
-use crate::cmd::InputArgs;
-use crate::dataset::{self, Dataset, LabelMerge, NormStats};
+use crate::cli::InputArgs;
+use crate::data::dataset::{self, Dataset, LabelMerge, NormStats};
 use crate::error::Result;
 use crate::progress::Progress;
 

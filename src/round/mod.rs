@@ -2,6 +2,13 @@
 //! `budget` and `plan`: each command runs the stages it needs and writes what they produced, so
 //! items.parquet has one shape and one writer whichever command made it.
 
+pub mod autolabel;
+pub mod budget;
+pub mod calibrate;
+pub mod dedup;
+pub mod rarity;
+pub mod select;
+
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array};
@@ -9,19 +16,19 @@ use arrow_schema::{DataType, Field, Schema};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
-use crate::autolabel::{self, AutolabelParams, AutolabelResult, DupInfo, Route, Source};
-use crate::budget::{self, BudgetNow, BudgetParams, Curve, ProjectionRow};
-use crate::calibrate::CalibrationParams;
-use crate::cmd::dedup::{DedupArgs, Duplicates};
-use crate::cmd::Prepared;
-use crate::dataset::Dataset;
+use crate::cli::dedup::{DedupArgs, Duplicates};
+use crate::cli::Prepared;
+use crate::data::dataset::Dataset;
 use crate::error::{Error, Result};
-use crate::kmeans::KMeans;
+use crate::index::cached::Timings;
+use crate::index::kmeans::KMeans;
 use crate::model::{GaussianNb, KnnVote, LabelSpreading, Logistic, ModelSpec, NearestCentroid};
 use crate::output::{id_array, ItemsTable, OutDir};
-use crate::pipeline::Timings;
-use crate::rarity::{self, Rarity, RarityParams};
-use crate::select::{self, SelectInput, SelectParams, Selection, Strategy};
+use crate::round::autolabel::{AutolabelParams, AutolabelResult, DupInfo, Route, Source};
+use crate::round::budget::{BudgetNow, BudgetParams, Curve, ProjectionRow};
+use crate::round::calibrate::CalibrationParams;
+use crate::round::rarity::{Rarity, RarityParams};
+use crate::round::select::{SelectInput, SelectParams, Selection, Strategy};
 
 /// The model flag's choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -4,13 +4,13 @@
 use clap::Args;
 use serde_json::json;
 
-use crate::cmd::dedup::DedupArgs;
-use crate::cmd::round::{AutolabelArgs, Round};
-use crate::cmd::{GraphArgs, InputArgs, RunArgs};
+use crate::cli::dedup::DedupArgs;
+use crate::cli::{GraphArgs, InputArgs, RunArgs};
 use crate::error::Result;
+use crate::index::cached::Timings;
 use crate::output::OutDir;
-use crate::pipeline::Timings;
 use crate::progress::Progress;
+use crate::round::{AutolabelArgs, Round};
 
 /// Flags of `autolabel`.
 #[derive(Debug, Args)]
@@ -32,7 +32,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     args.dedup.validate()?;
     let params = args.autolabel.params(args.run.seed)?;
     let mut timings = Timings::default();
-    let prepared = crate::cmd::prepare(
+    let prepared = crate::cli::prepare(
         &args.input,
         &args.run,
         &args.graph,

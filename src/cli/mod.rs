@@ -7,7 +7,6 @@ pub mod dedup;
 pub mod export;
 pub mod inspect;
 pub mod plan;
-pub mod round;
 pub mod score;
 pub mod select;
 pub mod simulate;
@@ -16,10 +15,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::dataset::{self, Dataset, LoadOptions, MemoryCheck};
+use crate::data::dataset::{self, Dataset, LoadOptions, MemoryCheck};
 use crate::error::Result;
-use crate::graph::{GraphParams, IndexKind, DEFAULT_K, DEFAULT_PROBES};
-use crate::pipeline::{self, CacheChoice, GraphOutcome, Timings};
+use crate::index::cached::{self, CacheChoice, GraphOutcome, Timings};
+use crate::index::graph::{GraphParams, IndexKind, DEFAULT_K, DEFAULT_PROBES};
 use crate::progress::Progress;
 
 /// Input flags shared by every command that reads a pool.
@@ -72,7 +71,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_cache: bool,
     /// Refuse to start when the run is estimated to need more memory (e.g. 8G) [default: available memory].
-    #[arg(long, value_name = "SIZE", value_parser = crate::memory::parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = crate::data::memory::parse_size)]
     pub max_memory: Option<u64>,
 }
 
@@ -131,7 +130,7 @@ pub fn prepare(
     let cache = CacheChoice::from_flags(run.cache.as_deref(), run.no_cache, &input.data[0]);
     let params = graph.params(run.seed);
     let graph = timings.time("graph", || {
-        pipeline::neighbor_graph(&data, &params, &cache, progress)
+        cached::neighbor_graph(&data, &params, &cache, progress)
     })?;
     Ok(Prepared { data, graph })
 }

@@ -586,7 +586,7 @@ mod tests {
     /// accuracy understate the pool's; the pool estimate must land closer to the truth.
     #[test]
     fn pool_estimate_corrects_hard_labeled_items() {
-        use crate::kmeans::tests::rand_distr_free::normal;
+        use crate::index::kmeans::tests::rand_distr_free::normal;
         use crate::model::Classifier;
         let (n, d, k) = (3000usize, 16usize, 4usize);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
@@ -909,7 +909,7 @@ fn curve_once(
     seed: u64,
     full: &mut Option<Box<dyn crate::model::FittedClassifier>>,
 ) -> Result<CurvePoints> {
-    use crate::calibrate::{select_threshold, stratified_folds};
+    use crate::round::calibrate::{select_threshold, stratified_folds};
     let n = labeled.len();
     let mut classes: Vec<u32> = y.to_vec();
     classes.sort_unstable();

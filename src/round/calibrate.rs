@@ -33,7 +33,7 @@
 //! predictions of those classes only (so a strong class cannot lend its precision to weak ones).
 //!
 //! The thresholds are certified for the fold models; how they carry over to the model fitted on
-//! all labels is [`crate::autolabel::ThresholdTransfer`].
+//! all labels is [`crate::round::autolabel::ThresholdTransfer`].
 
 use crate::error::{Error, Result};
 use crate::model::{argmax_rows, margin_rows, Classifier};

@@ -8,12 +8,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::cache::{self, Cache};
-use crate::dataset::Dataset;
+use crate::data::dataset::Dataset;
 use crate::error::Result;
-use crate::graph::{self, GraphParams, IndexKind, NeighborGraph};
-use crate::incremental;
+use crate::index::graph::{self, GraphParams, IndexKind, NeighborGraph};
+use crate::index::incremental;
 use crate::progress::Progress;
+use crate::store::cache::{self, Cache};
 
 /// Items sampled to measure the graph's recall@10 against exact search.
 pub const RECALL_SAMPLE: usize = 2000;
@@ -284,7 +284,7 @@ type Extension = (
     NeighborGraph,
     IndexKind,
     IncrementalInfo,
-    Option<crate::hnsw::HnswIndex>,
+    Option<crate::index::hnsw::HnswIndex>,
 );
 
 /// The graph of `data` extended from the cached graph of its longest cached prefix, when there
@@ -337,7 +337,7 @@ fn extend_cached_prefix(
         // A missing, corrupt (the cache verifies checksums) or unloadable index: rebuild.
         let Some(mut index) = cache
             .get(&hnsw_index_key(&base.graph_key))
-            .and_then(|b| crate::hnsw::HnswIndex::from_bytes(&b, cache.dir()).ok())
+            .and_then(|b| crate::index::hnsw::HnswIndex::from_bytes(&b, cache.dir()).ok())
             .filter(|index| index.len() == base.n)
         else {
             return Ok(None);

@@ -30,7 +30,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::kmeans::{self, TopCentroids};
+use crate::index::kmeans::{self, TopCentroids};
 
 /// For every item, its `k` nearest other items by cosine, most similar first.
 ///
@@ -155,7 +155,7 @@ impl GraphParams {
     }
 
     /// Stable bytes describing every parameter that changes the graph, for the cache key
-    /// (combine with [`crate::cache::embedding_hash`]). Probes only matter for partitioned
+    /// (combine with [`crate::store::cache::embedding_hash`]). Probes only matter for partitioned
     /// builds but are always included, which is simpler and merely costs a rare cache miss.
     pub fn cache_key_bytes(&self) -> Vec<u8> {
         let mut v = b"labelwise-graph-v1".to_vec();
@@ -192,7 +192,7 @@ pub fn build(
 
 /// Where a resumable build keeps its finished pieces between runs (see [`build_resumable`]).
 ///
-/// [`crate::cache::Checkpoints`] implements it over the cache directory, under a key derived
+/// [`crate::store::cache::Checkpoints`] implements it over the cache directory, under a key derived
 /// from the graph's own cache key (embedding hash + parameters), so a store only ever holds
 /// pieces of the same build. `load` must return exactly what `save` stored or nothing (the
 /// cache's checksums guarantee that); the build still validates what it loads.
@@ -265,7 +265,7 @@ pub fn build_keeping_index(
     NeighborGraph,
     IndexKind,
     ResumeStats,
-    Option<crate::hnsw::HnswIndex>,
+    Option<crate::index::hnsw::HnswIndex>,
 )> {
     let n = emb.nrows();
     params.validate(n)?;
@@ -296,7 +296,7 @@ pub fn build_keeping_index(
             (g, st, None)
         }
         IndexKind::Hnsw => {
-            let (g, index) = crate::hnsw::self_knn_graph(emb, k, progress)?;
+            let (g, index) = crate::index::hnsw::self_knn_graph(emb, k, progress)?;
             (g, ResumeStats::default(), Some(index))
         }
     };
@@ -805,7 +805,7 @@ impl Lists<'_, '_> {
         let r0 = rows.start;
         // Queries per list: row i probes lists top.ids[i*p..(i+1)*p].
         let probed = &self.top.ids[rows.start * p..rows.end * p];
-        let (q_off, mut q_ord) = crate::kmeans::bucket_by(probed, nlist);
+        let (q_off, mut q_ord) = crate::index::kmeans::bucket_by(probed, nlist);
         for e in &mut q_ord {
             *e = (r0 + *e as usize / p) as u32;
         }
@@ -899,7 +899,7 @@ fn refine_rows(
                     continue;
                 }
                 if let Some(rc) = emb.row(c as usize).as_slice() {
-                    topk_push(nb, cs, c, crate::hnsw::dot(ri, rc));
+                    topk_push(nb, cs, c, crate::index::hnsw::dot(ri, rc));
                 }
             }
         });
@@ -939,7 +939,7 @@ pub fn recall_at_10(emb: ArrayView2<f32>, graph: &NeighborGraph, sample: usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kmeans::tests::clustered;
+    use crate::index::kmeans::tests::clustered;
 
     fn brute(emb: ArrayView2<f32>, k: usize) -> NeighborGraph {
         let n = emb.nrows();

@@ -2,6 +2,8 @@
 //! a killed run never leaves a partial file where a finished one is expected; the temp file it
 //! may leave under a hidden name is removed by the next run (see [`remove_stale_temps`]).
 
+pub mod report;
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -16,7 +18,7 @@ use parquet::file::properties::WriterProperties;
 use serde::Serialize;
 use tempfile::NamedTempFile;
 
-use crate::dataset::Dataset;
+use crate::data::dataset::Dataset;
 use crate::error::{Error, Result};
 
 /// Every file a labelwise command writes into `--out` (SPEC.md), `summary.json` first: the

@@ -28,8 +28,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::graph::NeighborGraph;
-use crate::kmeans::{self, KMeans};
+use crate::index::graph::NeighborGraph;
+use crate::index::kmeans::{self, KMeans};
 
 /// Reason bit: the item's kNN distance is in the top `flag_quantile` of the pool and larger
 /// than its neighbours' (sparse, not just in a sparse region).

@@ -3,12 +3,12 @@
 use clap::Args;
 use serde_json::json;
 
-use crate::cmd::round::{RarityArgs, Round};
-use crate::cmd::{GraphArgs, InputArgs, RunArgs};
+use crate::cli::{GraphArgs, InputArgs, RunArgs};
 use crate::error::Result;
+use crate::index::cached::Timings;
 use crate::output::OutDir;
-use crate::pipeline::Timings;
 use crate::progress::Progress;
+use crate::round::{RarityArgs, Round};
 
 /// Flags of `score`.
 #[derive(Debug, Args)]
@@ -27,7 +27,7 @@ pub struct Cmd {
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let params = args.rarity.params()?;
     let mut timings = Timings::default();
-    let prepared = crate::cmd::prepare(
+    let prepared = crate::cli::prepare(
         &args.input,
         &args.run,
         &args.graph,

@@ -7,18 +7,18 @@ use clap::Args;
 use ndarray::Axis;
 use serde_json::json;
 
-use crate::autolabel::Route;
-use crate::cmd::dedup::{DedupArgs, Duplicates};
-use crate::cmd::round::{AutolabelArgs, RarityArgs, Round, SelectArgs};
-use crate::cmd::{GraphArgs, InputArgs, Prepared, RunArgs};
-use crate::dataset::{self, Dataset, MemoryCheck};
+use crate::cli::dedup::{DedupArgs, Duplicates};
+use crate::cli::{GraphArgs, InputArgs, Prepared, RunArgs};
+use crate::data::dataset::{self, Dataset, MemoryCheck};
 use crate::error::{Error, Result};
-use crate::kmeans::KMeans;
+use crate::index::cached::{self, CacheChoice, Timings};
+use crate::index::kmeans::KMeans;
 use crate::output::OutDir;
-use crate::pipeline::{self, CacheChoice, Timings};
 use crate::progress::Progress;
-use crate::rarity;
-use crate::select::{SelectParams, Strategy};
+use crate::round::autolabel::Route;
+use crate::round::rarity;
+use crate::round::select::{SelectParams, Strategy};
+use crate::round::{AutolabelArgs, RarityArgs, Round, SelectArgs};
 use crate::simulate::{self, CurveRow};
 
 /// Flags of `simulate`.
@@ -143,7 +143,7 @@ pub fn setup_split(
     );
     let pool_data = pool_dataset(&data, &split.pool);
     let graph = timings.time("graph", || {
-        pipeline::neighbor_graph(&pool_data, &args.graph.params(seed), &cache, progress)
+        cached::neighbor_graph(&pool_data, &args.graph.params(seed), &cache, progress)
     })?;
     let prepared = Prepared {
         data: pool_data,

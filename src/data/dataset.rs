@@ -421,7 +421,7 @@ fn load_unguarded(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
                 None => {
                     dim = Some((d, file.clone()));
                     if let Some(mc) = opts.memory_check {
-                        crate::memory::check(total_rows, d as u64, mc.k, mc.limit)?;
+                        crate::data::memory::check(total_rows, d as u64, mc.k, mc.limit)?;
                     }
                     matrix.reserve_exact(total_rows as usize * d);
                 }

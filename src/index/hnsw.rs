@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::graph::NeighborGraph;
+use crate::index::graph::NeighborGraph;
 
 /// Connections per node (M). 32, not 16: see pitfall P2.
 pub const MAX_CONNECTIONS: usize = 32;
@@ -291,13 +291,13 @@ pub fn self_knn_graph(
                 let j = h.d_id as u32;
                 if h.d_id != i && h.d_id < n {
                     let c = dot(&v, emb.row(j as usize).as_slice().unwrap_or(&[]));
-                    crate::graph::topk_push(nb, cs, j, c);
+                    crate::index::graph::topk_push(nb, cs, j, c);
                 }
             }
             progress.inc(1);
         });
     // Complete rows the index left short.
-    crate::graph::complete_short_rows(emb, 0..n, k, &mut neighbors, &mut cosines);
+    crate::index::graph::complete_short_rows(emb, 0..n, k, &mut neighbors, &mut cosines);
     let graph = NeighborGraph {
         k,
         neighbors,
@@ -309,7 +309,7 @@ pub fn self_knn_graph(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kmeans::tests::clustered;
+    use crate::index::kmeans::tests::clustered;
 
     #[test]
     fn clamped_dot_never_negative() {
@@ -352,6 +352,6 @@ mod tests {
         assert!((r[0].1 - 1.0).abs() < 1e-5);
         assert!(idx.query(&[1.0], 5).is_empty());
         let (g, _) = self_knn_graph(x.view(), 10, &ProgressBar::hidden()).unwrap();
-        assert!(crate::graph::recall_at_10(x.view(), &g, 200, 1) > 0.95);
+        assert!(crate::index::graph::recall_at_10(x.view(), &g, 200, 1) > 0.95);
     }
 }

@@ -21,7 +21,7 @@
 use ndarray::{linalg::general_mat_mul, s, Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
-use crate::graph::NeighborGraph;
+use crate::index::graph::NeighborGraph;
 
 /// Candidate slack below the threshold, covering f32 GEMM rounding (|error| ≪ 1e-4 at d=384).
 const SLACK: f32 = 1e-4;
@@ -383,8 +383,8 @@ pub fn groups(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{build, GraphParams, IndexKind};
-    use crate::kmeans::tests::{clustered, rand_distr_free::normal};
+    use crate::index::graph::{build, GraphParams, IndexKind};
+    use crate::index::kmeans::tests::{clustered, rand_distr_free::normal};
     use indicatif::ProgressBar;
     use rand::SeedableRng;
     use rand_xoshiro::Xoshiro256PlusPlus;
