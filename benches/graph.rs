@@ -4,8 +4,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use indicatif::ProgressBar;
-use labelwise::index::graph::{self, GraphParams, IndexKind};
 use labelwise::index::kmeans;
+use labelwise::index::{self, GraphParams, IndexKind};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -49,7 +49,7 @@ fn bench(c: &mut Criterion) {
             ..Default::default()
         };
         g.bench_function(name, |b| {
-            b.iter(|| graph::build(black_box(x.view()), &params, &ProgressBar::hidden()))
+            b.iter(|| index::build(black_box(x.view()), &params, &ProgressBar::hidden()))
         });
     }
     let k = kmeans::default_k(n);

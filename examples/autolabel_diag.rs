@@ -16,8 +16,9 @@
 //! each fold model's precision at the top share `s` of its own test fold and of the hidden
 //! items (whether the cross-validated record is representative).
 
+use labelwise::model::cv::cross_validate;
 use labelwise::model::{Classifier, GaussianNb, KnnVote, Logistic, ModelSpec, NearestCentroid};
-use labelwise::round::calibrate::{cross_validate, min_count_for, select_threshold, Score};
+use labelwise::round::calibrate::{min_count_for, select_threshold, Score};
 use ndarray::{Array2, Axis};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -168,8 +169,7 @@ fn main() -> Result<(), BoxError> {
                     let secs = t.elapsed().as_secs_f64();
                     if let Ok(sh) = std::env::var("FOLDTEST") {
                         let sh: f64 = sh.parse().unwrap();
-                        let folds_of =
-                            labelwise::round::calibrate::stratified_folds(&yl, folds, seed);
+                        let folds_of = labelwise::model::cv::stratified_folds(&yl, folds, seed);
                         let prec_at = |p: &Array2<f32>| {
                             let (pr, sc) = Score::Margin.rows(p);
                             let mut o: Vec<usize> = (0..hid.len()).collect();

@@ -24,7 +24,7 @@
 //! union-find components of graph edges with cosine ≥ 0.95, computed here so the example depends
 //! only on the model/calibration/autolabel API.
 
-use labelwise::index::graph::NeighborGraph;
+use labelwise::index::NeighborGraph;
 use labelwise::model::{Classifier, GaussianNb, KnnVote, Logistic, ModelSpec, NearestCentroid};
 use labelwise::round::autolabel::{autolabel, AutolabelParams, DupInfo, Route};
 use rand::seq::SliceRandom;

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use labelwise::data::dataset::{self, LoadOptions};
-use labelwise::index::graph::{self, CheckpointStore, GraphParams, IndexKind};
+use labelwise::index::{self, CheckpointStore, GraphParams, IndexKind};
 use labelwise::store::cache::{Cache, Checkpoints};
 
 fn main() {
@@ -59,7 +59,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     for rep in 0..reps {
         let (t, c) = (Instant::now(), cpu_seconds());
-        let (plain, route) = graph::build(emb, &params, &hidden).expect("build");
+        let (plain, route) = index::build(emb, &params, &hidden).expect("build");
         let t_plain = t.elapsed().as_secs_f64();
         let c_plain = cpu_seconds() - c;
         println!("rep {rep} plain          {t_plain:7.2}s  route {route:?}; CPU {c_plain:.1}s");
@@ -72,7 +72,7 @@ fn main() {
         };
         let store: &dyn CheckpointStore = &timed;
         let (t, c) = (Instant::now(), cpu_seconds());
-        let (g, _, st) = graph::build_resumable(emb, &params, &hidden, Some(store)).expect("b");
+        let (g, _, st) = index::build_resumable(emb, &params, &hidden, Some(store)).expect("b");
         let t_cold = t.elapsed().as_secs_f64();
         let c_cold = cpu_seconds() - c;
         assert!(g == plain, "checkpointed build differs");
@@ -99,7 +99,7 @@ fn main() {
         // A kill midway through the search: no refined rows, half the searched ones.
         drop_chunks(cache.dir(), |refined, i| refined || i % 2 == 1);
         let t = Instant::now();
-        let (g, _, st) = graph::build_resumable(emb, &params, &hidden, Some(store)).expect("b");
+        let (g, _, st) = index::build_resumable(emb, &params, &hidden, Some(store)).expect("b");
         let t_half = t.elapsed().as_secs_f64();
         assert!(g == plain, "resumed build differs");
         println!(
@@ -119,7 +119,7 @@ fn main() {
         // A kill after the search, before refinement.
         drop_chunks(cache.dir(), |refined, _| refined);
         let t = Instant::now();
-        let (g, _, st) = graph::build_resumable(emb, &params, &hidden, Some(store)).expect("b");
+        let (g, _, st) = index::build_resumable(emb, &params, &hidden, Some(store)).expect("b");
         let t_s = t.elapsed().as_secs_f64();
         assert!(g == plain, "resumed build differs");
         println!(
@@ -131,7 +131,7 @@ fn main() {
         );
 
         let t = Instant::now();
-        let (g, _, st) = graph::build_resumable(emb, &params, &hidden, Some(store)).expect("b");
+        let (g, _, st) = index::build_resumable(emb, &params, &hidden, Some(store)).expect("b");
         let t_full = t.elapsed().as_secs_f64();
         assert!(g == plain, "resumed build differs");
         println!(

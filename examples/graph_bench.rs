@@ -19,7 +19,7 @@
 use std::time::Instant;
 
 use indicatif::ProgressBar;
-use labelwise::index::graph::{self, GraphParams, IndexKind};
+use labelwise::index::{self, GraphParams, IndexKind};
 use labelwise::round::dedup::{self, Grouping};
 use ndarray::{linalg::general_mat_mul, s, Array2, ArrayView2};
 use rand::{Rng, SeedableRng};
@@ -110,7 +110,7 @@ fn run_synth(n: usize, routes: &str, probes: &[usize]) {
             "exact" => (IndexKind::Exact, vec![0]),
             "partitioned" => (IndexKind::Partitioned, probes.to_vec()),
             "hnsw" => (IndexKind::Hnsw, vec![0]),
-            "auto" => (IndexKind::Auto, vec![graph::DEFAULT_PROBES]),
+            "auto" => (IndexKind::Auto, vec![index::DEFAULT_PROBES]),
             other => panic!("unknown route {other}"),
         };
         for p in ps {
@@ -121,9 +121,9 @@ fn run_synth(n: usize, routes: &str, probes: &[usize]) {
                 seed: 1,
             };
             let t = Instant::now();
-            let (g, used) = graph::build(x.view(), &params, &ProgressBar::hidden()).expect("build");
+            let (g, used) = index::build(x.view(), &params, &ProgressBar::hidden()).expect("build");
             let secs = t.elapsed().as_secs_f64();
-            let r = graph::recall_at_10(x.view(), &g, 2000, 3);
+            let r = index::recall_at_10(x.view(), &g, 2000, 3);
             println!(
                 "n={n} route={used:?} probes={} k=16 time={secs:.1}s recall@10={r:.4} threads={}",
                 if kind == IndexKind::Partitioned {
@@ -201,11 +201,11 @@ fn run_dedup(path: &str) {
             ..Default::default()
         };
         let t = Instant::now();
-        let (g, _) = graph::build(x, &params, &ProgressBar::hidden()).expect("graph");
+        let (g, _) = index::build(x, &params, &ProgressBar::hidden()).expect("graph");
         println!(
             "  graph {kind:?}: {:.1} s, recall@10 {:.4}",
             t.elapsed().as_secs_f64(),
-            graph::recall_at_10(x, &g, 2000, 3)
+            index::recall_at_10(x, &g, 2000, 3)
         );
         for thr in [0.90f32, 0.95, 0.98] {
             let t = Instant::now();
@@ -247,8 +247,8 @@ fn run_dedup(path: &str) {
 /// Pairs at `t` of two graphs over the same rows: (count of a, count of b, only in a, only in b).
 fn pair_diff(
     x: ArrayView2<f32>,
-    a: &graph::NeighborGraph,
-    b: &graph::NeighborGraph,
+    a: &index::NeighborGraph,
+    b: &index::NeighborGraph,
     t: f64,
 ) -> String {
     let pa: std::collections::HashSet<(u32, u32)> = dedup::find_pairs(x, a, t)
@@ -292,20 +292,20 @@ fn run_incremental(path: &str, n_old: usize, m: usize, with_hnsw: bool) {
             .trim()
     );
     let t = Instant::now();
-    let (base, base_route) = graph::build(x.slice(s![..n_old, ..]), &params, &hidden).unwrap();
+    let (base, base_route) = index::build(x.slice(s![..n_old, ..]), &params, &hidden).unwrap();
     println!(
         "  base graph ({base_route:?}) of the pool: {:.2} s",
         t.elapsed().as_secs_f64()
     );
     let t = Instant::now();
-    let (full, route) = graph::build(x, &params, &hidden).unwrap();
+    let (full, route) = index::build(x, &params, &hidden).unwrap();
     let full_s = t.elapsed().as_secs_f64();
-    let full_r = graph::recall_at_10(x, &full, 2000, 7);
+    let full_r = index::recall_at_10(x, &full, 2000, 7);
     println!("  rebuild ({route:?}) of {n} rows: {full_s:.2} s, recall@10 {full_r:.4}");
     let t = Instant::now();
     let ext = incremental::extend_exact(x, &base, &hidden).unwrap();
     let ext_s = t.elapsed().as_secs_f64();
-    let ext_r = graph::recall_at_10(x, &ext, 2000, 7);
+    let ext_r = index::recall_at_10(x, &ext, 2000, 7);
     println!(
         "  extend_exact: {ext_s:.2} s ({:.1}x faster than the rebuild), recall@10 {ext_r:.4}; worth_extending = {}",
         full_s / ext_s,
@@ -332,7 +332,7 @@ fn run_incremental(path: &str, n_old: usize, m: usize, with_hnsw: bool) {
         let t = Instant::now();
         let hg = incremental::extend_with_index(x, &base, &mut idx).unwrap();
         let upd_s = t.elapsed().as_secs_f64();
-        let hr = graph::recall_at_10(x, &hg, 2000, 7);
+        let hr = index::recall_at_10(x, &hg, 2000, 7);
         // Recall of the new rows alone, the part the index answered.
         let new_only = {
             let exact_new = {
@@ -391,7 +391,7 @@ fn main() {
             let probes: Vec<usize> = args
                 .get(3)
                 .map(|s| s.split(',').filter_map(|p| p.parse().ok()).collect())
-                .unwrap_or_else(|| vec![graph::DEFAULT_PROBES]);
+                .unwrap_or_else(|| vec![index::DEFAULT_PROBES]);
             run_synth(n, &routes, &probes);
         }
         Some("dedup") => {

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use labelwise::data::dataset::{load, LoadOptions};
-use labelwise::index::graph::{build, GraphParams, IndexKind};
+use labelwise::index::{build, GraphParams, IndexKind};
 use labelwise::round::rarity::{components, rank01, score, RarityParams};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

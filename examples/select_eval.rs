@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use labelwise::data::dataset::{load, LoadOptions};
-use labelwise::index::graph::{build, GraphParams, IndexKind};
+use labelwise::index::{build, GraphParams, IndexKind};
 use labelwise::round::rarity::{score, RarityParams};
 use labelwise::round::select::{select, SelectInput, SelectParams, Strategy};
 use ndarray::{Array2, ArrayView2};

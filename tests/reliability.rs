@@ -421,7 +421,7 @@ fn temp_files(dir: &Path) -> Vec<String> {
 
 #[test]
 fn an_interrupted_graph_build_resumes_from_its_checkpoints_bit_identically() {
-    use labelwise::index::graph::{self, GraphParams, IndexKind};
+    use labelwise::index::{self, GraphParams, IndexKind};
     use labelwise::output::remove_stale_temps;
     use labelwise::store::cache::{Cache, Checkpoints};
 
@@ -432,13 +432,13 @@ fn an_interrupted_graph_build_resumes_from_its_checkpoints_bit_identically() {
         ..GraphParams::default()
     };
     let hidden = indicatif::ProgressBar::hidden();
-    let (plain, _) = graph::build(x.view(), &params, &hidden).unwrap();
+    let (plain, _) = index::build(x.view(), &params, &hidden).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let cache_dir = dir.path().join("cache");
     let cache = Cache::open(&cache_dir).unwrap();
     let ck = Checkpoints::new(&cache, "graph-under-test").with_min_rows(0);
-    let (cold, _, st) = graph::build_resumable(x.view(), &params, &hidden, Some(&ck)).unwrap();
+    let (cold, _, st) = index::build_resumable(x.view(), &params, &hidden, Some(&ck)).unwrap();
     assert_eq!(cold, plain, "checkpointing does not change the graph");
     assert_eq!(st.chunks, 3);
     // The partition, 3 chunks of searched rows and 3 of refined rows.
@@ -477,7 +477,7 @@ fn an_interrupted_graph_build_resumes_from_its_checkpoints_bit_identically() {
         );
     }
     let ck = Checkpoints::new(&cache, "graph-under-test").with_min_rows(0);
-    let (resumed, _, st) = graph::build_resumable(x.view(), &params, &hidden, Some(&ck)).unwrap();
+    let (resumed, _, st) = index::build_resumable(x.view(), &params, &hidden, Some(&ck)).unwrap();
     assert_eq!(resumed, plain, "the resumed graph is bit-identical");
     assert!(
         st.partition_resumed,
@@ -490,7 +490,7 @@ fn an_interrupted_graph_build_resumes_from_its_checkpoints_bit_identically() {
     );
     // Another build's checkpoints are separate.
     let other = Checkpoints::new(&cache, "graph-other").with_min_rows(0);
-    let (_, _, st) = graph::build_resumable(x.view(), &params, &hidden, Some(&other)).unwrap();
+    let (_, _, st) = index::build_resumable(x.view(), &params, &hidden, Some(&other)).unwrap();
     assert_eq!((st.chunks_resumed, st.partition_resumed), (0, false));
     assert_eq!(other.clear(), 7);
     // Once the graph is stored the caller clears its checkpoints: nothing is left.

@@ -12,6 +12,7 @@ use crate::data::dataset::Dataset;
 use crate::error::Result;
 use crate::index::graph::{self, GraphParams, IndexKind, NeighborGraph};
 use crate::index::incremental;
+use crate::index::{build, checkpoint};
 use crate::progress::Progress;
 use crate::store::cache::{self, Cache};
 
@@ -229,10 +230,10 @@ pub fn neighbor_graph(
                 .as_ref()
                 .zip(key.as_deref())
                 .map(|(c, k)| cache::Checkpoints::new(c, k));
-            let store = ckpt.as_ref().map(|c| c as &dyn graph::CheckpointStore);
+            let store = ckpt.as_ref().map(|c| c as &dyn checkpoint::CheckpointStore);
             // The hnsw route's index is kept: cached beside the graph, it is the query index
             // for rows appended to this pool later (`extend_cached_prefix`).
-            let (graph, route, _, index) = graph::build_keeping_index(emb, params, &bar, store)?;
+            let (graph, route, _, index) = build::build_keeping_index(emb, params, &bar, store)?;
             bar.finish_and_clear();
             (graph, route, None, index.filter(|_| cache.is_some()))
         }

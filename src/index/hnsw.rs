@@ -46,27 +46,8 @@ pub struct ClampedDot;
 
 impl Distance<f32> for ClampedDot {
     fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
-        (1.0 - dot(va, vb)).max(0.0)
+        (1.0 - crate::index::topk::dot(va, vb)).max(0.0)
     }
-}
-
-/// Dot product with 8 independent accumulators so that the compiler vectorises it.
-#[inline]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut s = acc.iter().sum::<f32>();
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
 }
 
 /// An HNSW index over the rows of an embedding matrix; item ids are row indices.
@@ -290,14 +271,15 @@ pub fn self_knn_graph(
             for h in index.inner.search(&v, k + 1, ef) {
                 let j = h.d_id as u32;
                 if h.d_id != i && h.d_id < n {
-                    let c = dot(&v, emb.row(j as usize).as_slice().unwrap_or(&[]));
-                    crate::index::graph::topk_push(nb, cs, j, c);
+                    let c =
+                        crate::index::topk::dot(&v, emb.row(j as usize).as_slice().unwrap_or(&[]));
+                    crate::index::topk::topk_push(nb, cs, j, c);
                 }
             }
             progress.inc(1);
         });
     // Complete rows the index left short.
-    crate::index::graph::complete_short_rows(emb, 0..n, k, &mut neighbors, &mut cosines);
+    crate::index::topk::complete_short_rows(emb, 0..n, k, &mut neighbors, &mut cosines);
     let graph = NeighborGraph {
         k,
         neighbors,
@@ -314,7 +296,10 @@ mod tests {
     #[test]
     fn clamped_dot_never_negative() {
         let v = [0.6f32, 0.8];
-        assert_eq!(ClampedDot.eval(&v, &v), 0.0f32.max(1.0 - dot(&v, &v)));
+        assert_eq!(
+            ClampedDot.eval(&v, &v),
+            0.0f32.max(1.0 - crate::index::topk::dot(&v, &v))
+        );
         assert!(ClampedDot.eval(&v, &v) >= 0.0);
     }
 

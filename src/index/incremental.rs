@@ -36,6 +36,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::index::graph::{self, GraphParams, IndexKind, NeighborGraph};
+use crate::index::topk;
 use crate::store::cache::Cache;
 
 /// Rows per hashed chunk of the prefix manifest: big enough that the hash list is small
@@ -267,12 +268,12 @@ pub fn extend_exact(
                     let j = (n_old + u) as u32;
                     for (c, &v) in row.iter().enumerate() {
                         let i = (o0 + c) as u32;
-                        if graph::better(v, i, pc_u[k - 1], pn_u[k - 1]) {
-                            graph::topk_push(pn_u, pc_u, i, v);
+                        if topk::better(v, i, pc_u[k - 1], pn_u[k - 1]) {
+                            topk::topk_push(pn_u, pc_u, i, v);
                         }
                         let (oi, os) = (&mut nb[c * k..(c + 1) * k], &mut cs[c * k..(c + 1) * k]);
-                        if graph::better(v, j, os[k - 1], oi[k - 1]) {
-                            graph::topk_push(oi, os, j, v);
+                        if topk::better(v, j, os[k - 1], oi[k - 1]) {
+                            topk::topk_push(oi, os, j, v);
                         }
                     }
                 }
@@ -286,7 +287,7 @@ pub fn extend_exact(
                 let (ai, asc) = (&mut an[r.clone()], &mut ac[r.clone()]);
                 for (&j, &c) in bn[r.clone()].iter().zip(&bc[r.clone()]) {
                     if j != u32::MAX {
-                        graph::topk_push(ai, asc, j, c);
+                        topk::topk_push(ai, asc, j, c);
                     }
                 }
             }
@@ -296,7 +297,7 @@ pub fn extend_exact(
     let self_ids: Vec<u32> = (0..m as u32).collect();
     let mut nb_nn = vec![0u32; m * k];
     let mut cs_nn = vec![0f32; m * k];
-    graph::exact_topk(
+    topk::exact_topk(
         new_rows, new_rows, &self_ids, k, &mut nb_nn, &mut cs_nn, None,
     );
     nb_new
@@ -306,7 +307,7 @@ pub fn extend_exact(
         .for_each(|((nb, cs), (rn, rc))| {
             for (&j, &c) in rn.iter().zip(rc) {
                 if j != u32::MAX {
-                    graph::topk_push(nb, cs, n_old as u32 + j, c);
+                    topk::topk_push(nb, cs, n_old as u32 + j, c);
                 }
             }
         });
@@ -375,8 +376,8 @@ pub fn extend_with_index(
             for (j, _) in index.query(v, kr + 1) {
                 if j as usize != i && (j as usize) < n {
                     let c =
-                        crate::index::hnsw::dot(v, emb.row(j as usize).as_slice().unwrap_or(&[]));
-                    graph::topk_push(nb, cs, j, c);
+                        crate::index::topk::dot(v, emb.row(j as usize).as_slice().unwrap_or(&[]));
+                    topk::topk_push(nb, cs, j, c);
                 }
             }
         });
@@ -392,7 +393,7 @@ pub fn extend_with_index(
         {
             if (i as usize) < n_old {
                 let r = i as usize * k..(i as usize + 1) * k;
-                graph::topk_push(&mut neighbors[r.clone()], &mut cosines[r], j, c);
+                topk::topk_push(&mut neighbors[r.clone()], &mut cosines[r], j, c);
             }
         }
     }
@@ -405,7 +406,7 @@ pub fn extend_with_index(
     neighbors.extend_from_slice(&nb_new);
     cosines.extend_from_slice(&cs_new);
     // Rows the index left short (rare) are completed exactly.
-    graph::complete_short_rows(
+    topk::complete_short_rows(
         emb,
         n_old..n,
         k,
@@ -430,7 +431,9 @@ mod tests {
             index: IndexKind::Exact,
             ..GraphParams::default()
         };
-        graph::build(x, &p, &ProgressBar::hidden()).unwrap().0
+        crate::index::build(x, &p, &ProgressBar::hidden())
+            .unwrap()
+            .0
     }
 
     #[test]

@@ -241,7 +241,7 @@ pub fn assign_top(
             for (r, srow) in sc.outer_iter().enumerate() {
                 let (ir, dr) = (&mut ib[r * p..(r + 1) * p], &mut db[r * p..(r + 1) * p]);
                 for (c, &v) in srow.iter().enumerate() {
-                    crate::index::graph::topk_push(ir, dr, c as u32, v);
+                    crate::index::topk::topk_push(ir, dr, c as u32, v);
                 }
             }
         });

@@ -2,8 +2,17 @@
 //! partitioned, `hnsw_rs`), the k-means they share, checkpointed builds, appending rows to a
 //! cached graph, and fetching or building it through the cache.
 
+pub mod build;
 pub mod cached;
+pub mod checkpoint;
+pub mod exact;
 pub mod graph;
 pub mod hnsw;
 pub mod incremental;
 pub mod kmeans;
+pub mod partitioned;
+pub mod topk;
+
+pub use build::{build, build_keeping_index, build_resumable};
+pub use checkpoint::{CheckpointStore, ResumeStats};
+pub use graph::{recall_at_10, GraphParams, IndexKind, NeighborGraph, DEFAULT_K, DEFAULT_PROBES};

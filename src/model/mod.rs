@@ -16,12 +16,13 @@
 //!   graph over all items, so only auto-labeling runs it; see [`ModelSpec::is_transductive`]);
 //! - [`Ensemble`]: the average of members, so its confidence drops when members disagree;
 //! - [`ModelSpec::Select`]: one of several candidates, chosen on the labels (auto-labeling
-//!   chooses the one that certifies the most, at a split error rate; see [`crate::round::autolabel`]).
+//!   chooses the one that certifies the most, at a split error rate; see the auto-label stage).
 //!
 //! All are deterministic: per-row work runs in parallel but every output cell is computed by one
 //! task in a fixed order, so rayon's thread count never changes a bit of the result.
 
 mod centroid;
+pub mod cv;
 mod gnb;
 mod knn;
 mod logistic;
@@ -405,7 +406,7 @@ impl Classifier for SelectByAccuracy {
         if inductive.len() > 1 && y.len() >= 6 {
             let mut best_acc = f64::NEG_INFINITY;
             for &c in &inductive {
-                let oof = crate::round::calibrate::cross_validate(c, x, y, n_classes, 3, 0)?;
+                let oof = crate::model::cv::cross_validate(c, x, y, n_classes, 3, 0)?;
                 let acc = oof.predicted.iter().zip(y).filter(|(p, t)| p == t).count() as f64;
                 if acc > best_acc {
                     best_acc = acc;

@@ -16,13 +16,14 @@
 
 use crate::error::{Error, Result};
 use crate::index::graph::NeighborGraph;
+use crate::model::cv::{cross_validate, cross_validate_with, OutOfFold};
 use crate::model::{
     class_counts, Classifier, FittedClassifier, ModelSpec, SpreadGraph, SPREAD_MAX_CELLS,
     SPREAD_MAX_WORK,
 };
 use crate::round::calibrate::{
-    calibrate, clopper_pearson_lower, cross_validate, cross_validate_with, min_count_for,
-    Calibration, CalibrationParams, OutOfFold, Score, ThresholdChoice,
+    calibrate, clopper_pearson_lower, min_count_for, Calibration, CalibrationParams, Score,
+    ThresholdChoice,
 };
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -875,8 +876,8 @@ fn duplicate_candidates(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::cv::stratified_folds;
     use crate::model::tests::clusters;
-    use crate::round::calibrate::stratified_folds;
     use crate::round::rarity::tests::exact_graph;
     use ndarray::Array2;
 

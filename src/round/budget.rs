@@ -909,7 +909,8 @@ fn curve_once(
     seed: u64,
     full: &mut Option<Box<dyn crate::model::FittedClassifier>>,
 ) -> Result<CurvePoints> {
-    use crate::round::calibrate::{select_threshold, stratified_folds};
+    use crate::model::cv::stratified_folds;
+    use crate::round::calibrate::select_threshold;
     let n = labeled.len();
     let mut classes: Vec<u32> = y.to_vec();
     classes.sort_unstable();

@@ -383,8 +383,8 @@ pub fn groups(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::graph::{build, GraphParams, IndexKind};
     use crate::index::kmeans::tests::{clustered, rand_distr_free::normal};
+    use crate::index::{build, GraphParams, IndexKind};
     use indicatif::ProgressBar;
     use rand::SeedableRng;
     use rand_xoshiro::Xoshiro256PlusPlus;

@@ -23,7 +23,8 @@ use std::time::{Duration, SystemTime};
 use ndarray::ArrayView2;
 
 use crate::error::{Error, Result};
-use crate::index::graph::{CheckpointStore, NeighborGraph};
+use crate::index::checkpoint::CheckpointStore;
+use crate::index::graph::NeighborGraph;
 use crate::output;
 
 /// File magic of a cache entry.
@@ -212,7 +213,7 @@ impl<'a> Checkpoints<'a> {
         Checkpoints {
             cache,
             prefix: format!("{CHECKPOINT_PREFIX}{}-", &h[..32]),
-            min_rows: crate::index::graph::CHECKPOINT_MIN_ROWS,
+            min_rows: crate::index::checkpoint::CHECKPOINT_MIN_ROWS,
             failed: Mutex::new(None),
         }
     }
