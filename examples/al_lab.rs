@@ -15,9 +15,10 @@
 //! and the mean AULC per variant.
 
 use clap::Parser;
-use labelwise::cli::simulate::{replay, setup, Cmd};
+use labelwise::cli::simulate::Cmd;
 use labelwise::progress::Progress;
 use labelwise::round::select::{SelectParams, Strategy};
+use labelwise::simulate::replay::{replay, setup};
 
 #[derive(Parser)]
 struct Lab {
@@ -71,11 +72,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut secs: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     for &seed in &seeds {
         lab.cmd.run.seed = seed;
-        let base = lab.cmd.select.params(seed)?;
-        let mut s = setup(&lab.cmd, progress)?;
+        let params = lab.cmd.params()?;
+        let base = params.round.select.clone();
+        let opts = lab.cmd.input.load_options(true);
+        let mut s = setup(&lab.cmd.input.data, &opts, None, &params, progress)?;
         for (v, spec) in variants.iter().enumerate() {
             let p = variant(spec, &base)?;
-            let r = replay(&mut s, &lab.cmd, &p, progress)?;
+            let r = replay(&mut s, &params, &p, progress)?;
             let acc: Vec<f64> = r.rows.iter().map(|x| x.accuracy).collect();
             let a = acc.iter().sum::<f64>() / acc.len().max(1) as f64;
             let t = r.rows.iter().map(|x| x.select_seconds).sum::<f64>() / acc.len().max(1) as f64;

@@ -28,11 +28,12 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use labelwise::cli::simulate::{self as simcmd, Cmd};
-use labelwise::index::cached::Timings;
+use labelwise::cli::simulate::Cmd;
 use labelwise::model::{argmax_rows, Classifier};
 use labelwise::progress::Progress;
+use labelwise::round::timings::Timings;
 use labelwise::simulate;
+use labelwise::simulate::replay as simcmd;
 use ndarray::Axis;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -56,7 +57,9 @@ fn main() -> labelwise::Result<()> {
     let args = Args::parse();
     let progress = Progress::hidden();
     let seed = args.sim.run.seed;
-    let setup = simcmd::setup(&args.sim, progress)?;
+    let params = args.sim.params()?;
+    let opts = args.sim.input.load_options(true);
+    let setup = simcmd::setup(&args.sim.input.data, &opts, None, &params, progress)?;
     let n_pool = setup.prepared.data.len();
     let n_classes = setup.data.classes.len();
     let index: std::collections::HashMap<&str, usize> = setup
@@ -166,7 +169,7 @@ fn main() -> labelwise::Result<()> {
     ptest.sort_unstable();
     ppool.sort_unstable();
     let mut world = simcmd::setup_split(
-        &args.sim,
+        &params,
         setup.prepared.data.clone(),
         pseudo,
         simulate::PoolSplit {
@@ -178,8 +181,7 @@ fn main() -> labelwise::Result<()> {
         Timings::default(),
     )?;
     let full = world.full_pool;
-    let select_params = args.sim.select.params(seed)?;
-    let replay = simcmd::replay(&mut world, &args.sim, &select_params, progress)?;
+    let replay = simcmd::replay(&mut world, &params, &params.round.select, progress)?;
     let needed = simulate::labels_to_reach(&replay.rows, full.0, 0.95);
     let accs: Vec<String> = replay
         .rows

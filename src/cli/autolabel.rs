@@ -4,13 +4,12 @@
 use clap::Args;
 use serde_json::json;
 
-use crate::cli::dedup::DedupArgs;
-use crate::cli::{GraphArgs, InputArgs, RunArgs};
+use crate::cli::{AutolabelArgs, DedupArgs, GraphArgs, InputArgs, RunArgs};
 use crate::error::Result;
-use crate::index::cached::Timings;
-use crate::output::OutDir;
+use crate::output::{round_files, OutDir};
 use crate::progress::Progress;
-use crate::round::{AutolabelArgs, Round};
+use crate::round::timings::Timings;
+use crate::round::{Round, RoundParams, Stages};
 
 /// Flags of `autolabel`.
 #[derive(Debug, Args)]
@@ -29,10 +28,15 @@ pub struct Cmd {
 
 /// Runs `autolabel`.
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
-    args.dedup.validate()?;
-    let params = args.autolabel.params(args.run.seed)?;
+    let seed = args.run.seed;
+    let params = RoundParams {
+        seed,
+        dedup: args.dedup.params()?,
+        autolabel: args.autolabel.params(seed)?,
+        ..RoundParams::default()
+    };
     let mut timings = Timings::default();
-    let prepared = crate::cli::prepare(
+    let pool = crate::cli::load_pool(
         &args.input,
         &args.run,
         &args.graph,
@@ -40,19 +44,28 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         progress,
         &mut timings,
     )?;
-    let mut round = Round::with_duplicates(&prepared, &args.dedup, &mut timings);
-    timings.time("autolabel", || round.run_autolabel(&params))?;
+    let round = Round::run(
+        &pool,
+        &params,
+        Stages {
+            dedup: true,
+            autolabel: true,
+            ..Stages::default()
+        },
+        progress,
+        &mut timings,
+    )?;
     let out = OutDir::create(&args.run.out)?;
     timings.time("write", || -> Result<()> {
-        out.write_parquet("items.parquet", &round.items_table()?)?;
-        round.write_autolabels(&out, &args.autolabel.formats)?;
+        out.write_parquet("items.parquet", &round_files::items_table(&round)?)?;
+        round_files::write_autolabels(&round, &out, &args.autolabel.formats)?;
         Ok(())
     })?;
-    let n = prepared.data.len();
+    let n = pool.data.len();
     let summary = json!({
         "command": "autolabel",
         "items": n,
-        "graph": prepared.graph.summary(n),
+        "graph": pool.graph.summary(n),
         "duplicates": round.duplicates.as_ref().map(|d| d.summary()),
         "autolabel": round.autolabel.as_ref().map(|a| &a.summary),
         "timings": timings,

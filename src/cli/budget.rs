@@ -3,13 +3,12 @@
 use clap::Args;
 use serde_json::json;
 
-use crate::cli::dedup::DedupArgs;
-use crate::cli::{GraphArgs, InputArgs, RunArgs};
+use crate::cli::{AutolabelArgs, BudgetArgs, DedupArgs, GraphArgs, InputArgs, RunArgs};
 use crate::error::Result;
-use crate::index::cached::Timings;
-use crate::output::OutDir;
+use crate::output::{round_files, OutDir};
 use crate::progress::Progress;
-use crate::round::{AutolabelArgs, BudgetArgs, Round};
+use crate::round::timings::Timings;
+use crate::round::{Round, RoundParams, Stages};
 
 /// Flags of `budget`.
 #[derive(Debug, Args)]
@@ -33,12 +32,17 @@ pub struct Cmd {
 
 /// Runs `budget`.
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
-    args.dedup.validate()?;
     let seed = args.run.seed;
-    let auto_params = args.autolabel.params(seed)?;
-    let budget_params = args.budget.params(args.batch)?;
+    let params = RoundParams {
+        seed,
+        dedup: args.dedup.params()?,
+        autolabel: args.autolabel.params(seed)?,
+        budget: args.budget.params(args.batch)?,
+        target_coverage: args.budget.target_coverage,
+        ..RoundParams::default()
+    };
     let mut timings = Timings::default();
-    let prepared = crate::cli::prepare(
+    let pool = crate::cli::load_pool(
         &args.input,
         &args.run,
         &args.graph,
@@ -46,23 +50,25 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         progress,
         &mut timings,
     )?;
-    let mut round = Round::with_duplicates(&prepared, &args.dedup, &mut timings);
-    timings.time("autolabel", || round.run_autolabel(&auto_params))?;
-    timings.time("budget", || {
-        round.run_budget(
-            &budget_params,
-            args.budget.target_coverage,
-            args.autolabel.target_precision,
-            seed,
-        )
-    })?;
+    let round = Round::run(
+        &pool,
+        &params,
+        Stages {
+            dedup: true,
+            autolabel: true,
+            budget: true,
+            ..Stages::default()
+        },
+        progress,
+        &mut timings,
+    )?;
     let out = OutDir::create(&args.run.out)?;
-    timings.time("write", || round.write_budget(&out))?;
-    let n = prepared.data.len();
+    timings.time("write", || round_files::write_budget(&round, &out))?;
+    let n = pool.data.len();
     let summary = json!({
         "command": "budget",
         "items": n,
-        "graph": prepared.graph.summary(n),
+        "graph": pool.graph.summary(n),
         "budget": round.budget,
         "timings": timings,
     });

@@ -4,17 +4,18 @@
 use clap::Args;
 use serde_json::json;
 
-use crate::cli::dedup::DedupArgs;
-use crate::cli::{GraphArgs, InputArgs, RunArgs};
+use crate::cli::{
+    AutolabelArgs, BudgetArgs, DedupArgs, GraphArgs, InputArgs, RarityArgs, RunArgs, SelectArgs,
+};
 use crate::error::Result;
-use crate::index::cached::Timings;
 use crate::output::report::{
     self, AutolabelView, BatchRow, BudgetView, DuplicatesView, ReportData,
 };
-use crate::output::OutDir;
+use crate::output::{round_files, OutDir};
 use crate::progress::Progress;
 use crate::round::autolabel::Route;
-use crate::round::{route_name, AutolabelArgs, BudgetArgs, RarityArgs, Round, SelectArgs};
+use crate::round::timings::Timings;
+use crate::round::{route_name, Round, RoundParams, Stages};
 
 /// Flags of `plan`: every stage's flags.
 #[derive(Debug, Args)]
@@ -39,14 +40,19 @@ pub struct Cmd {
 
 /// Runs `plan`.
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
-    args.dedup.validate()?;
     let seed = args.run.seed;
-    let auto_params = args.autolabel.params(seed)?;
-    let rarity_params = args.rarity.params()?;
-    let select_params = args.select.params(seed)?;
-    let budget_params = args.budget.params(args.select.batch)?;
+    let params = RoundParams {
+        seed,
+        dedup: args.dedup.params()?,
+        autolabel: args.autolabel.params(seed)?,
+        rarity: args.rarity.params()?,
+        select: args.select.params(seed)?,
+        budget: args.budget.params(args.select.batch)?,
+        target_coverage: args.budget.target_coverage,
+        ..RoundParams::default()
+    };
     let mut timings = Timings::default();
-    let prepared = crate::cli::prepare(
+    let pool = crate::cli::load_pool(
         &args.input,
         &args.run,
         &args.graph,
@@ -54,39 +60,15 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         progress,
         &mut timings,
     )?;
-    let stage = |name: &str| progress.spinner(name);
-
-    let bar = stage("dedup");
-    let mut round = Round::with_duplicates(&prepared, &args.dedup, &mut timings);
-    bar.finish_and_clear();
-    let bar = stage("autolabel");
-    timings.time("autolabel", || round.run_autolabel(&auto_params))?;
-    bar.finish_and_clear();
-    let bar = stage("rarity");
-    timings.time("rarity", || round.run_rarity(&rarity_params, seed))?;
-    bar.finish_and_clear();
-    let bar = stage("select");
-    timings.time("select", || round.run_select(&select_params))?;
-    bar.finish_and_clear();
-    let bar = stage("budget");
-    timings.time("budget", || {
-        round.run_budget(
-            &budget_params,
-            args.budget.target_coverage,
-            args.autolabel.target_precision,
-            seed,
-        )
-    })?;
-    bar.finish_and_clear();
-
+    let round = Round::run(&pool, &params, Stages::ALL, progress, &mut timings)?;
     let out = OutDir::create(&args.run.out)?;
-    let bar = stage("write");
+    let bar = progress.spinner("write");
     timings.time("write", || -> Result<()> {
-        out.write_parquet("items.parquet", &round.items_table()?)?;
-        round.duplicates_write(&out)?;
-        round.write_autolabels(&out, &args.autolabel.formats)?;
-        round.write_batch(&out)?;
-        round.write_budget(&out)?;
+        out.write_parquet("items.parquet", &round_files::items_table(&round)?)?;
+        round_files::write_duplicates(&round, &out)?;
+        round_files::write_autolabels(&round, &out, &args.autolabel.formats)?;
+        round_files::write_batch(&round, &out)?;
+        round_files::write_budget(&round, &out)?;
         out.write_with("report.html", |w| {
             use std::io::Write;
             w.write_all(report::render(&report_data(&round)).as_bytes())
@@ -96,16 +78,16 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     })?;
     bar.finish_and_clear();
 
-    let n = prepared.data.len();
+    let n = pool.data.len();
     let sel = round.selection.as_ref();
     let summary = json!({
         "command": "plan",
         "items": n,
-        "dimension": prepared.data.dim(),
-        "labeled": prepared.data.labeled_count(),
-        "classes": prepared.data.classes.len(),
-        "label_merge": prepared.data.label_merge,
-        "graph": prepared.graph.summary(n),
+        "dimension": pool.data.dim(),
+        "labeled": pool.data.labeled_count(),
+        "classes": pool.data.classes.len(),
+        "label_merge": pool.data.label_merge,
+        "graph": pool.graph.summary(n),
         "duplicates": round.duplicates.as_ref().map(|d| d.summary()),
         "autolabel": round.autolabel.as_ref().map(|a| &a.summary),
         "rarity": round.rarity.as_ref().map(|r| &r.summary),

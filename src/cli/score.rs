@@ -3,12 +3,12 @@
 use clap::Args;
 use serde_json::json;
 
-use crate::cli::{GraphArgs, InputArgs, RunArgs};
+use crate::cli::{GraphArgs, InputArgs, RarityArgs, RunArgs};
 use crate::error::Result;
-use crate::index::cached::Timings;
-use crate::output::OutDir;
+use crate::output::{round_files, OutDir};
 use crate::progress::Progress;
-use crate::round::{RarityArgs, Round};
+use crate::round::timings::Timings;
+use crate::round::{Round, RoundParams, Stages};
 
 /// Flags of `score`.
 #[derive(Debug, Args)]
@@ -25,9 +25,14 @@ pub struct Cmd {
 
 /// Runs `score`.
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
-    let params = args.rarity.params()?;
+    let seed = args.run.seed;
+    let params = RoundParams {
+        seed,
+        rarity: args.rarity.params()?,
+        ..RoundParams::default()
+    };
     let mut timings = Timings::default();
-    let prepared = crate::cli::prepare(
+    let pool = crate::cli::load_pool(
         &args.input,
         &args.run,
         &args.graph,
@@ -35,17 +40,25 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         progress,
         &mut timings,
     )?;
-    let mut round = Round::new(&prepared);
-    timings.time("rarity", || round.run_rarity(&params, args.run.seed))?;
+    let round = Round::run(
+        &pool,
+        &params,
+        Stages {
+            rarity: true,
+            ..Stages::default()
+        },
+        progress,
+        &mut timings,
+    )?;
     let out = OutDir::create(&args.run.out)?;
     timings.time("write", || {
-        out.write_parquet("items.parquet", &round.items_table()?)
+        out.write_parquet("items.parquet", &round_files::items_table(&round)?)
     })?;
-    let n = prepared.data.len();
+    let n = pool.data.len();
     let summary = json!({
         "command": "score",
         "items": n,
-        "graph": prepared.graph.summary(n),
+        "graph": pool.graph.summary(n),
         "rarity": round.rarity.as_ref().map(|r| &r.summary),
         "timings": timings,
     });

@@ -3,13 +3,12 @@
 use clap::Args;
 use serde_json::json;
 
-use crate::cli::dedup::DedupArgs;
-use crate::cli::{GraphArgs, InputArgs, RunArgs};
+use crate::cli::{AutolabelArgs, DedupArgs, GraphArgs, InputArgs, RarityArgs, RunArgs, SelectArgs};
 use crate::error::Result;
-use crate::index::cached::Timings;
-use crate::output::OutDir;
+use crate::output::{round_files, OutDir};
 use crate::progress::Progress;
-use crate::round::{AutolabelArgs, RarityArgs, Round, SelectArgs};
+use crate::round::timings::Timings;
+use crate::round::{Round, RoundParams, Stages};
 
 /// Flags of `select`.
 #[derive(Debug, Args)]
@@ -32,13 +31,17 @@ pub struct Cmd {
 
 /// Runs `select`: duplicates, auto-labels (so auto-labeled items are never asked), rarity, batch.
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
-    args.dedup.validate()?;
     let seed = args.run.seed;
-    let auto_params = args.autolabel.params(seed)?;
-    let rarity_params = args.rarity.params()?;
-    let select_params = args.select.params(seed)?;
+    let params = RoundParams {
+        seed,
+        dedup: args.dedup.params()?,
+        autolabel: args.autolabel.params(seed)?,
+        rarity: args.rarity.params()?,
+        select: args.select.params(seed)?,
+        ..RoundParams::default()
+    };
     let mut timings = Timings::default();
-    let prepared = crate::cli::prepare(
+    let pool = crate::cli::load_pool(
         &args.input,
         &args.run,
         &args.graph,
@@ -46,22 +49,31 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         progress,
         &mut timings,
     )?;
-    let mut round = Round::with_duplicates(&prepared, &args.dedup, &mut timings);
-    timings.time("autolabel", || round.run_autolabel(&auto_params))?;
-    timings.time("rarity", || round.run_rarity(&rarity_params, seed))?;
-    timings.time("select", || round.run_select(&select_params))?;
+    let round = Round::run(
+        &pool,
+        &params,
+        Stages {
+            dedup: true,
+            autolabel: true,
+            rarity: true,
+            select: true,
+            ..Stages::default()
+        },
+        progress,
+        &mut timings,
+    )?;
     let out = OutDir::create(&args.run.out)?;
     timings.time("write", || -> Result<()> {
-        out.write_parquet("items.parquet", &round.items_table()?)?;
-        round.write_batch(&out)?;
+        out.write_parquet("items.parquet", &round_files::items_table(&round)?)?;
+        round_files::write_batch(&round, &out)?;
         Ok(())
     })?;
-    let n = prepared.data.len();
+    let n = pool.data.len();
     let sel = round.selection.as_ref();
     let summary = json!({
         "command": "select",
         "items": n,
-        "graph": prepared.graph.summary(n),
+        "graph": pool.graph.summary(n),
         "batch": sel.map(|s| s.picked.len()),
         "strategy": args.select.strategy,
         "strategy_used": sel.map(|s| s.strategy_used),

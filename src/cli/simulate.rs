@@ -1,25 +1,17 @@
 //! `labelwise simulate DATA --strategy S --batch N --rounds R --out DIR`: replays labeling rounds
 //! on a fully labeled dataset, with the same selection code `select` runs.
 
-use std::time::Instant;
-
 use clap::Args;
-use ndarray::Axis;
 use serde_json::json;
 
-use crate::cli::dedup::{DedupArgs, Duplicates};
-use crate::cli::{GraphArgs, InputArgs, Prepared, RunArgs};
-use crate::data::dataset::{self, Dataset, MemoryCheck};
+use crate::cli::{AutolabelArgs, DedupArgs, GraphArgs, InputArgs, RarityArgs, RunArgs, SelectArgs};
 use crate::error::{Error, Result};
-use crate::index::cached::{self, CacheChoice, Timings};
-use crate::index::kmeans::KMeans;
+use crate::index::cached::CacheChoice;
 use crate::output::OutDir;
 use crate::progress::Progress;
-use crate::round::autolabel::Route;
-use crate::round::rarity;
-use crate::round::select::{SelectParams, Strategy};
-use crate::round::{AutolabelArgs, RarityArgs, Round, SelectArgs};
-use crate::simulate::{self, CurveRow};
+use crate::round::RoundParams;
+use crate::simulate;
+use crate::simulate::replay::{replay, setup, split_roles, Replay, Setup, SimulateParams};
 
 /// Flags of `simulate`.
 #[derive(Debug, Args)]
@@ -46,251 +38,43 @@ pub struct Cmd {
     pub graph: GraphArgs,
 }
 
-/// The pool as its own dataset: the pool rows' embeddings and ids, every label hidden.
-fn pool_dataset(data: &Dataset, pool: &[usize]) -> Dataset {
-    Dataset {
-        ids: pool.iter().map(|&i| data.ids[i].clone()).collect(),
-        ids_are_integers: data.ids_are_integers,
-        embeddings: data.embeddings.select(Axis(0), pool),
-        labels: vec![None; pool.len()],
-        classes: data.classes.clone(),
-        carried: Vec::new(),
-        chunk_starts: Vec::new(),
-        files: data.files.clone(),
-        norms: data.norms.clone(),
-        label_merge: None,
-        warnings: Vec::new(),
+impl Cmd {
+    /// Library parameters for these flags.
+    pub fn params(&self) -> Result<SimulateParams> {
+        let seed = self.run.seed;
+        Ok(SimulateParams {
+            rounds: self.rounds,
+            split_col: self.split_col.clone(),
+            round: RoundParams {
+                seed,
+                dedup: self.dedup.params()?,
+                autolabel: self.autolabel.params(seed)?,
+                rarity: self.rarity.params()?,
+                select: self.select.params(seed)?,
+                ..RoundParams::default()
+            },
+            graph: self.graph.params(seed),
+            cache: CacheChoice::from_flags(
+                self.run.cache.as_deref(),
+                self.run.no_cache,
+                &self.input.data[0],
+            ),
+        })
     }
-}
-
-/// Everything a replay needs that does not depend on the strategy: the data, the pool/test
-/// split, the pool's graph, near-duplicates and rarity clustering (all label-independent, so
-/// computed once and shared by every round and every strategy replayed on this pool).
-pub struct Setup {
-    /// The whole file (pool and test rows).
-    pub data: Dataset,
-    /// True class of every row of `data`.
-    pub truth: Vec<u32>,
-    pub split: simulate::PoolSplit,
-    /// The pool as its own dataset (labels revealed by [`replay`]) with its graph.
-    pub prepared: Prepared,
-    /// True class of every pool row.
-    pub pool_truth: Vec<u32>,
-    pub duplicates: Duplicates,
-    /// Rarity's k-means on the pool: it depends on the embeddings and the seed only.
-    pub rarity_clusters: KMeans,
-    /// Accuracy and macro-F1 of the yardstick trained on the whole pool.
-    pub full_pool: (f64, f64),
-    pub seed: u64,
-    pub timings: Timings,
-}
-
-/// Loads the data, splits it, and computes the label-independent work for the pool.
-pub fn setup(args: &Cmd, progress: Progress) -> Result<Setup> {
-    args.dedup.validate()?;
-    simulate::validate(args.select.batch, args.rounds)?;
-    let seed = args.run.seed;
-    let mut timings = Timings::default();
-
-    let mut opts = args.input.load_options(true);
-    opts.memory_check = Some(MemoryCheck {
-        limit: args.run.max_memory,
-        k: args.graph.k as u64,
-    });
-    let data = timings.time("load", || dataset::load(&args.input.data, &opts))?;
-    if let Some(row) = data.labels.iter().position(Option::is_none) {
-        return Err(Error::Usage(format!(
-            "simulate needs a fully labeled dataset; {} of {} rows have no label (first: id '{}')",
-            data.labels.iter().filter(|l| l.is_none()).count(),
-            data.len(),
-            data.ids[row]
-        )));
-    }
-    let truth: Vec<u32> = data.labels.iter().map(|l| l.unwrap_or(0)).collect();
-    let split_values = data
-        .carried
-        .iter()
-        .position(|c| c.field.name() == &args.split_col)
-        .map(|c| {
-            (0..data.len())
-                .map(|i| Some(data.carried_text(c, i)).filter(|s| !s.is_empty()))
-                .collect::<Vec<_>>()
-        });
-    let split = simulate::split_pool(split_values.as_deref(), &truth, seed);
-    setup_split(args, data, truth, split, progress, timings)
-}
-
-/// The label-independent work for `split`'s pool of `data` (whose rows' classes are `truth`):
-/// the pool as its own dataset, its graph, near-duplicates and rarity clustering, and the
-/// yardstick's full-pool accuracy on `split.test`. [`setup`] calls it on the file's split;
-/// research harnesses call it on a world of their own (examples/budget_selfsim.rs).
-pub fn setup_split(
-    args: &Cmd,
-    data: Dataset,
-    truth: Vec<u32>,
-    split: simulate::PoolSplit,
-    progress: Progress,
-    mut timings: Timings,
-) -> Result<Setup> {
-    let seed = args.run.seed;
-    let rarity_params = args.rarity.params()?;
-    let n_classes = data.classes.len();
-    let pool_truth: Vec<u32> = split.pool.iter().map(|&i| truth[i]).collect();
-    let cache = CacheChoice::from_flags(
-        args.run.cache.as_deref(),
-        args.run.no_cache,
-        &args.input.data[0],
-    );
-    let pool_data = pool_dataset(&data, &split.pool);
-    let graph = timings.time("graph", || {
-        cached::neighbor_graph(&pool_data, &args.graph.params(seed), &cache, progress)
-    })?;
-    let prepared = Prepared {
-        data: pool_data,
-        graph,
-    };
-    let duplicates = timings.time("dedup", || {
-        Duplicates::find(&prepared.data, &prepared.graph.graph, &args.dedup)
-    });
-    let rarity_clusters = timings.time("rarity clusters", || {
-        rarity::fit_clusters(prepared.data.embeddings.view(), &rarity_params, seed)
-    })?;
-    let full_pool = timings.time("full-pool accuracy", || {
-        simulate::evaluate(
-            data.embeddings.view(),
-            &truth,
-            &split.pool,
-            &split.test,
-            n_classes,
-        )
-    })?;
-    Ok(Setup {
-        data,
-        truth,
-        split,
-        prepared,
-        pool_truth,
-        duplicates,
-        rarity_clusters,
-        full_pool,
-        seed,
-        timings,
-    })
-}
-
-/// One replay: the learning curve and the picks, as (round, pool row).
-pub struct Replay {
-    pub rows: Vec<CurveRow>,
-    pub selections: Vec<(usize, usize)>,
-}
-
-/// Replays `rounds` rounds from no labels with `select_params` (every pool label is hidden
-/// again first, so one [`Setup`] serves several replays).
-pub fn replay(
-    setup: &mut Setup,
-    args: &Cmd,
-    select_params: &SelectParams,
-    progress: Progress,
-) -> Result<Replay> {
-    let seed = setup.seed;
-    let auto_params = args.autolabel.params(seed)?;
-    let rarity_params = args.rarity.params()?;
-    let n_classes = setup.data.classes.len();
-    let n_pool = setup.prepared.data.len();
-    setup.prepared.data.labels = vec![None; n_pool];
-
-    let bar = progress.bar(args.rounds as u64, "rounds");
-    let mut rows: Vec<CurveRow> = Vec::new();
-    let mut selections: Vec<(usize, usize)> = Vec::new();
-    let mut select_time = 0.0;
-    for r in 0..=args.rounds {
-        let labeled_pool: Vec<usize> = (0..n_pool)
-            .filter(|&i| setup.prepared.data.labels[i].is_some())
-            .collect();
-        let mut round = Round::new(&setup.prepared);
-        round.duplicates = Some(setup.duplicates.clone());
-        round.run_autolabel(&auto_params)?;
-        if r >= 1 {
-            let train: Vec<usize> = labeled_pool.iter().map(|&i| setup.split.pool[i]).collect();
-            let (accuracy, macro_f1) = simulate::evaluate(
-                setup.data.embeddings.view(),
-                &setup.truth,
-                &train,
-                &setup.split.test,
-                n_classes,
-            )?;
-            let mut found: Vec<u32> = labeled_pool.iter().map(|&i| setup.pool_truth[i]).collect();
-            found.sort_unstable();
-            found.dedup();
-            let a = round.autolabel.as_ref().expect("autolabel ran");
-            let hidden = n_pool - labeled_pool.len();
-            let auto: Vec<usize> = (0..n_pool)
-                .filter(|&i| matches!(a.route[i], Route::Auto | Route::Duplicate))
-                .collect();
-            let right = auto
-                .iter()
-                .filter(|&&i| a.predicted[i] == Some(setup.pool_truth[i]))
-                .count();
-            rows.push(CurveRow {
-                round: r,
-                labels: labeled_pool.len(),
-                accuracy,
-                macro_f1,
-                classes_found: found.len(),
-                auto_coverage: if hidden == 0 {
-                    0.0
-                } else {
-                    auto.len() as f64 / hidden as f64
-                },
-                auto_precision: (!auto.is_empty()).then(|| right as f64 / auto.len() as f64),
-                select_seconds: select_time,
-            });
-        }
-        if r == args.rounds {
-            break;
-        }
-        let start = Instant::now();
-        // Only hybrid reads rarity; the clustering under it was fitted once in `setup`.
-        if select_params.strategy == Strategy::Hybrid {
-            round.run_rarity_with_clusters(&rarity_params, &setup.rarity_clusters)?;
-        }
-        round.run_select(select_params)?;
-        select_time = start.elapsed().as_secs_f64();
-        let picked = round.selection.take().map(|s| s.picked).unwrap_or_default();
-        drop(round);
-        if picked.is_empty() {
-            break;
-        }
-        for &i in &picked {
-            setup.prepared.data.labels[i as usize] = Some(setup.pool_truth[i as usize]);
-            selections.push((r + 1, i as usize));
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    Ok(Replay { rows, selections })
-}
-
-/// Each row's role in the replay, in input order: `pool` (selectable, labels hidden), `test`
-/// (scored) or `unused` (a split value that is neither). Written as split.csv so a peer tool can
-/// be run on exactly the same pool and test rows: the seeded 80/20 split cannot be rebuilt
-/// outside this program.
-pub fn split_roles(split: &simulate::PoolSplit, n_rows: usize) -> Vec<&'static str> {
-    let mut roles = vec!["unused"; n_rows];
-    for &i in &split.pool {
-        roles[i] = "pool";
-    }
-    for &i in &split.test {
-        roles[i] = "test";
-    }
-    roles
 }
 
 /// Runs `simulate`.
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
-    let select_params = args.select.params(args.run.seed)?;
-    let mut setup = setup(args, progress)?;
-    let Replay { rows, selections } = replay(&mut setup, args, &select_params, progress)?;
+    let params = args.params()?;
+    let opts = args.input.load_options(true);
+    let mut setup = setup(
+        &args.input.data,
+        &opts,
+        args.run.max_memory,
+        &params,
+        progress,
+    )?;
+    let Replay { rows, selections } = replay(&mut setup, &params, &params.round.select, progress)?;
     let Setup {
         prepared,
         split,
@@ -381,29 +165,4 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     });
     out.write_json("summary.json", &summary)?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn split_roles_name_every_row_once() {
-        let split_col: Vec<Option<String>> = ["train", "test", "val", "other", "test"]
-            .iter()
-            .map(|s| Some(s.to_string()))
-            .collect();
-        let split = simulate::split_pool(Some(&split_col), &[0, 1, 0, 1, 0], 0);
-        assert_eq!(
-            split_roles(&split, 5),
-            ["pool", "test", "pool", "unused", "test"]
-        );
-        // The seeded 80/20 split: every row is pool or test, test matches the split's rows.
-        let labels: Vec<u32> = (0..50).map(|i| i % 2).collect();
-        let split = simulate::split_pool(None, &labels, 3);
-        let roles = split_roles(&split, 50);
-        assert_eq!(roles.iter().filter(|r| **r == "test").count(), 10);
-        assert!(split.test.iter().all(|&i| roles[i] == "test"));
-        assert!(split.pool.iter().all(|&i| roles[i] == "pool"));
-    }
 }

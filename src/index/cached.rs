@@ -1,10 +1,7 @@
-//! The stages every command shares, in the order a labeling round runs them.
-//!
-//! Label-independent stages (the neighbour graph) go through the cache; label-dependent ones are
-//! recomputed. Each stage records its wall time so `summary.json` can say where time went.
+//! The neighbour graph through the cache: fetched when this pool was indexed before with the
+//! same parameters, extended when the pool is a cached one plus appended rows, built otherwise.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use serde::Serialize;
 
@@ -18,30 +15,6 @@ use crate::store::cache::{self, Cache};
 
 /// Items sampled to measure the graph's recall@10 against exact search.
 pub const RECALL_SAMPLE: usize = 2000;
-
-/// Wall time of one stage.
-#[derive(Debug, Clone, Serialize)]
-pub struct StageTime {
-    pub stage: String,
-    pub seconds: f64,
-}
-
-/// Wall time per stage, in run order. The one part of summary.json that differs between runs.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct Timings(pub Vec<StageTime>);
-
-impl Timings {
-    /// Runs `f`, recording its wall time under `stage`.
-    pub fn time<T>(&mut self, stage: &str, f: impl FnOnce() -> T) -> T {
-        let start = Instant::now();
-        let out = f();
-        self.0.push(StageTime {
-            stage: stage.to_string(),
-            seconds: start.elapsed().as_secs_f64(),
-        });
-        out
-    }
-}
 
 /// Where the cache lives for a run, or that it is off.
 #[derive(Debug, Clone)]

@@ -59,7 +59,7 @@ impl NeighborGraph {
 }
 
 /// Which search builds the graph; `Auto` picks by size from measurements (see [`build`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IndexKind {
     /// Exact up to [`AUTO_EXACT_MAX`] items, partitioned above.
     Auto,

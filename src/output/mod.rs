@@ -3,6 +3,7 @@
 //! may leave under a hidden name is removed by the next run (see [`remove_stale_temps`]).
 
 pub mod report;
+pub mod round_files;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

@@ -25,7 +25,10 @@ use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::Serialize;
 
+use crate::data::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::round::autolabel::{AutolabelResult, Route};
+use crate::round::dedup::Duplicates;
 
 /// Share of the projected full-pool accuracy that `budget` targets when `--target-accuracy` is
 /// absent.
@@ -52,6 +55,22 @@ pub struct BudgetParams {
     pub batch: usize,
     /// Currency label for display.
     pub currency: String,
+}
+
+impl Default for BudgetParams {
+    /// The command line's defaults.
+    fn default() -> Self {
+        BudgetParams {
+            cost_per_label: 0.10,
+            seconds_per_label: 30.0,
+            annotators: 1,
+            review_fraction: 0.05,
+            target_accuracy: None,
+            stop_gain_per_100: 0.002,
+            batch: 100,
+            currency: "USD".into(),
+        }
+    }
 }
 
 impl BudgetParams {
@@ -438,6 +457,155 @@ pub fn projection_table(
             }
         })
         .collect()
+}
+
+/// Labels needed to reach a target, with the bootstrap interval and what they cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reach {
+    pub target: f64,
+    /// Total labels at which the fitted curve reaches the target.
+    pub total_labels: Option<f64>,
+    /// More labels than now (central estimate) and its 10th–90th percentile interval.
+    pub more_labels: Option<f64>,
+    pub more_labels_low: Option<f64>,
+    pub more_labels_high: Option<f64>,
+    pub hours: Option<f64>,
+    pub cost: Option<f64>,
+}
+
+/// The budget stage's result: counts now, curves, projection and advice.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetOutcome {
+    pub params: BudgetParams,
+    pub now: BudgetNow,
+    pub accuracy_curve: Curve,
+    pub coverage_curve: Curve,
+    pub accuracy_target: Option<Reach>,
+    pub coverage_target: Option<Reach>,
+    pub projection: Vec<ProjectionRow>,
+    /// Projected accuracy gain of the next 100 labels.
+    pub gain_per_100: Option<f64>,
+    pub advice: String,
+}
+
+/// Counts, hours and cost now, and the learning-curve projection: what the next batches
+/// buy and the labels to reach the targets. Humans label one item per near-duplicate group.
+pub fn plan(
+    data: &Dataset,
+    autolabel: Option<&AutolabelResult>,
+    duplicates: Option<&Duplicates>,
+    params: &BudgetParams,
+    target_coverage: f64,
+    target_precision: f64,
+    seed: u64,
+) -> Result<BudgetOutcome> {
+    let n = data.len();
+    let counts = autolabel
+        .map(|a| a.summary.counts.clone())
+        .unwrap_or_default();
+    let (labeled, auto, dup) = (data.labeled_count(), counts.auto, counts.duplicate);
+    // Humans label one item per near-duplicate group; the twins follow.
+    let human_items: Vec<usize> = match autolabel {
+        Some(a) => (0..n).filter(|&i| a.route[i] == Route::Human).collect(),
+        None => (0..n).filter(|&i| data.labels[i].is_none()).collect(),
+    };
+    let collapsed = match duplicates {
+        Some(d) => human_items
+            .iter()
+            .filter(|&&i| d.groups.representative[i])
+            .count(),
+        None => human_items.len(),
+    };
+    let now = now(
+        params,
+        n,
+        human_items.len() - collapsed,
+        labeled,
+        auto,
+        dup,
+        collapsed,
+    );
+    // Learning curves with budget's curve model (logistic regression, C = 10, uniform
+    // class weights; see curve_model).
+    let labeled_rows: Vec<usize> = (0..n).filter(|&i| data.labels[i].is_some()).collect();
+    let labeled_mask: Vec<bool> = data.labels.iter().map(Option::is_some).collect();
+    let y: Vec<u32> = labeled_rows
+        .iter()
+        .filter_map(|&i| data.labels[i])
+        .collect();
+    let yardstick = curve_model();
+    let points = learning_curve_repeated(
+        data.embeddings.view(),
+        &labeled_rows,
+        &y,
+        data.classes.len(),
+        &yardstick,
+        target_precision,
+        5,
+        6,
+        &labeled_mask,
+        2000,
+        CURVE_REPEATS,
+        seed,
+    )?;
+    let accuracy = points.accuracy_curve(200, seed);
+    let coverage = Curve::fit(points.coverage, 200, seed ^ 1);
+    let reach = |curve: &Curve, target: f64| -> Reach {
+        let est = curve.labels_for(target);
+        let more = |x: f64| (x - labeled as f64).max(0.0);
+        let central = est.map(|e| more(e.0));
+        let (hours, cost) = match central {
+            Some(m) => {
+                let (h, c) = params.hours_and_cost(m);
+                (Some(h), Some(c))
+            }
+            None => (None, None),
+        };
+        Reach {
+            target,
+            total_labels: est.map(|e| e.0),
+            more_labels: central,
+            more_labels_low: est.map(|e| more(e.1)),
+            more_labels_high: est.map(|e| more(e.2)).filter(|x| x.is_finite()),
+            hours,
+            cost,
+        }
+    };
+    let accuracy_target = accuracy
+        .fit
+        .map(|law| reach(&accuracy, params.accuracy_target(&law, n)));
+    let coverage_target = coverage.fit.map(|_| reach(&coverage, target_coverage));
+    let projection = projection_table(params, labeled, &accuracy, &coverage);
+    let gain_per_100 = accuracy
+        .fit
+        .map(|law| law.at(labeled as f64 + 100.0) - law.at(labeled as f64));
+    let advice = match (gain_per_100, &accuracy_target) {
+        (None, _) => "too few labels to project a learning curve yet: label the batch and rerun".to_string(),
+        (Some(g), _) if g < params.stop_gain_per_100 => format!(
+            "stop: 100 more labels are projected to add {:.2} accuracy points (below the {:.2} threshold)",
+            100.0 * g,
+            100.0 * params.stop_gain_per_100
+        ),
+        (Some(g), Some(Reach { more_labels: Some(m), target, .. })) => format!(
+            "continue: 100 more labels are projected to add {:.2} accuracy points; about {:.0} more reach accuracy {:.3}",
+            100.0 * g, m, target
+        ),
+        (Some(g), _) => format!(
+            "continue: 100 more labels are projected to add {:.2} accuracy points",
+            100.0 * g
+        ),
+    };
+    Ok(BudgetOutcome {
+        params: params.clone(),
+        now,
+        accuracy_curve: accuracy,
+        coverage_curve: coverage,
+        accuracy_target,
+        coverage_target,
+        projection,
+        gain_per_100,
+        advice,
+    })
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@
 use ndarray::{linalg::general_mat_mul, s, Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
+use serde::Serialize;
+
+use crate::error::{Error, Result};
 use crate::index::graph::NeighborGraph;
 
 /// Candidate slack below the threshold, covering f32 GEMM rounding (|error| ≪ 1e-4 at d=384).
@@ -40,7 +43,7 @@ pub struct DupPair {
 }
 
 /// How duplicate pairs form groups.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Grouping {
     /// Connected components of the pair graph (transitive: chains at low thresholds).
     Connected,
@@ -378,6 +381,105 @@ pub fn groups(
         finish(&comp, rep, &mut out);
     }
     out
+}
+
+/// Near-duplicate parameters, validated on construction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DedupParams {
+    /// Cosine at or above which two items are near-duplicates, in (0, 1].
+    pub threshold: f64,
+    /// How pairs form groups.
+    pub grouping: Grouping,
+}
+
+impl DedupParams {
+    /// Checks the threshold is in (0, 1].
+    pub fn new(threshold: f64, grouping: Grouping) -> Result<DedupParams> {
+        if !(threshold > 0.0 && threshold <= 1.0) {
+            return Err(Error::Usage(format!(
+                "duplicate threshold must be in (0, 1], got {threshold}"
+            )));
+        }
+        Ok(DedupParams {
+            threshold,
+            grouping,
+        })
+    }
+}
+
+impl Default for DedupParams {
+    fn default() -> Self {
+        DedupParams {
+            threshold: 0.95,
+            grouping: Grouping::Star,
+        }
+    }
+}
+
+/// Pairs and groups, computed once and shared by the stages that need them.
+#[derive(Debug, Clone)]
+pub struct Duplicates {
+    pub threshold: f64,
+    pub grouping: Grouping,
+    pub pairs: Vec<DupPair>,
+    pub groups: DupGroups,
+}
+
+/// summary.json's view of the duplicates.
+#[derive(Debug, Serialize)]
+pub struct DuplicatesSummary {
+    pub threshold: f64,
+    pub grouping: String,
+    pub pairs: usize,
+    pub groups_with_duplicates: usize,
+    pub items_in_groups: usize,
+    /// Items that need no label of their own: group members other than the representative.
+    pub labels_saved: usize,
+    pub largest_group: usize,
+}
+
+impl Duplicates {
+    /// Finds the pairs on the graph (extended past top-k where needed) and groups them.
+    pub fn find(emb: ArrayView2<f32>, graph: &NeighborGraph, params: &DedupParams) -> Duplicates {
+        let args = params;
+        let pairs = find_pairs(emb, graph, args.threshold);
+        let groups = groups(emb.nrows(), &pairs, emb, args.grouping, args.threshold);
+        Duplicates {
+            threshold: args.threshold,
+            grouping: args.grouping,
+            pairs,
+            groups,
+        }
+    }
+
+    /// Group id per item, −1 for items without a near-duplicate: the form auto-labeling and
+    /// selection take.
+    pub fn group_or_none(&self) -> Vec<i64> {
+        self.groups
+            .group
+            .iter()
+            .zip(&self.groups.group_size)
+            .map(|(&g, &size)| if size > 1 { g } else { -1 })
+            .collect()
+    }
+
+    /// Figures for summary.json and the report.
+    pub fn summary(&self) -> DuplicatesSummary {
+        let mut sizes = std::collections::HashMap::<i64, usize>::new();
+        for &g in &self.groups.group {
+            *sizes.entry(g).or_default() += 1;
+        }
+        let multi: Vec<usize> = sizes.values().copied().filter(|&s| s > 1).collect();
+        DuplicatesSummary {
+            threshold: self.threshold,
+            grouping: format!("{:?}", self.grouping).to_lowercase(),
+            pairs: self.pairs.len(),
+            groups_with_duplicates: multi.len(),
+            items_in_groups: multi.iter().sum(),
+            labels_saved: multi.iter().map(|s| s - 1).sum(),
+            largest_group: multi.iter().copied().max().unwrap_or(1),
+        }
+    }
 }
 
 #[cfg(test)]

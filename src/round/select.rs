@@ -57,7 +57,7 @@ pub const TYPICLUST_MAX_CLUSTERS: usize = 500;
 const BLOCK: usize = 1024;
 
 /// How the batch is chosen (see the module docs); `hybrid` is the default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// Uniform, seeded: the baseline every other strategy must beat.

@@ -5,6 +5,8 @@
 //! embeddings, scored on held-out test rows — measures the result, so only selection differs
 //! between strategies.
 
+pub mod replay;
+
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
