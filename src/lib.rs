@@ -19,6 +19,7 @@ pub mod graph;
 pub mod hnsw;
 pub mod incremental;
 pub mod kmeans;
+pub mod label_formats;
 pub mod memory;
 pub mod model;
 pub mod output;
