@@ -305,7 +305,7 @@ fn read_json_lines(path: &Path, text: &str, opts: &ReadOptions) -> Result<Annota
         match serde_json::from_str::<Value>(line) {
             Ok(v) => values.push((n, v)),
             // A single pretty-printed object is not JSON Lines: read it as one record.
-            Err(_) if values.is_empty() && n == 0 => {
+            Err(_) if values.is_empty() => {
                 let v: Value = serde_json::from_str(text).map_err(|e| json_error(path, &e))?;
                 values.push((0, v));
                 break;
@@ -392,9 +392,13 @@ fn classify(first: &serde_json::Map<String, Value>) -> Kind {
         } else {
             Kind::Argilla
         }
-    } else if first.contains_key("answer")
-        || first.contains_key("_task_hash")
+    } else if first.contains_key("_task_hash")
         || first.contains_key("_input_hash")
+        // a data field called `answer` (a Q&A dataset in JSON_MIN) is not Prodigy's
+        || matches!(
+            first.get("answer").and_then(Value::as_str),
+            Some("accept" | "reject" | "ignore")
+        )
     {
         Kind::Prodigy
     } else {

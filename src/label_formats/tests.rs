@@ -388,6 +388,19 @@ fn label_studio_json_min_control_from_data_fields_or_name() {
 }
 
 #[test]
+fn label_studio_json_min_with_an_answer_data_field_is_not_prodigy() {
+    let dir = TempDir::new().unwrap();
+    let rows = r#"[{"question": "q?", "answer": "42", "lw_id": "a", "id": 1, "label": "good",
+        "annotator": 1, "annotation_id": 5},
+        {"question": "q2?", "answer": "43", "lw_id": "b", "id": 2, "annotator": null,
+        "annotation_id": null}]"#;
+    let a = read(&dir, "qa.json", rows);
+    assert_eq!(a.format, Format::LabelStudioJsonMin);
+    assert_eq!(a.control.as_deref(), Some("label"));
+    assert_eq!(merged(&a), pairs(&[("a", Some("good")), ("b", None)]));
+}
+
+#[test]
 fn label_studio_json_min_errors() {
     let dir = TempDir::new().unwrap();
     let none = ReadOptions::default();
@@ -613,6 +626,9 @@ fn prodigy_db_out() {
         }
     );
     assert_eq!(a.merge().report.unanimous, 1);
+    // Leading blank lines are still JSON Lines.
+    let b = read(&dir, "blank.jsonl", &format!("\n\n{PRODIGY}"));
+    assert_eq!(merged(&b), merged(&a));
 }
 
 #[test]
