@@ -574,6 +574,18 @@ fn argilla_errors() {
         "column 'label.responses.status', row 1: missing or not one per response: cannot tell \
          submitted responses from drafts (3 responses)"
     );
+    // Two questions answered with strings: which one is the label is the user's to say.
+    let mut recs = argilla_records();
+    for r in recs.as_array_mut().unwrap() {
+        let r = r.as_object_mut().unwrap();
+        r.insert("topic.responses".into(), json!(["billing"]));
+        r.insert("topic.responses.users".into(), json!(["u1"]));
+        r.insert("topic.responses.status".into(), json!(["submitted"]));
+    }
+    assert_eq!(
+        read_err(&dir, "two.json", &recs.to_string(), &none),
+        "several questions (label, quality, topic): name the one that holds the label"
+    );
     let nested = r#"[{"id": "r", "_server_id": "s", "fields": {"text": "t"}, "metadata": {"lw_id": "a"},
         "responses": {"label": [{"value": "ham", "user_id": "u1"}]}, "suggestions": {}, "vectors": {}}]"#;
     assert!(read_err(&dir, "nested.json", nested, &none)
