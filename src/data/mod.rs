@@ -3,3 +3,4 @@
 
 pub mod dataset;
 pub mod memory;
+pub mod label_formats;
