@@ -2,5 +2,5 @@
 //! up-front memory estimate that refuses a run which would not fit.
 
 pub mod dataset;
-pub mod memory;
 pub mod label_formats;
+pub mod memory;

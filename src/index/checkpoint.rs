@@ -8,7 +8,7 @@ use indicatif::ProgressBar;
 use crate::error::Result;
 use crate::index::topk::QUERY_BLOCK;
 
-/// Where a resumable build keeps its finished pieces between runs (see [`build_resumable`]).
+/// Where a resumable build keeps its finished pieces between runs (see `build::build_resumable`).
 ///
 /// The cache's `Checkpoints` (in `store::cache`) implements it over the cache directory, under a key derived
 /// from the graph's own cache key (embedding hash + parameters), so a store only ever holds
@@ -36,7 +36,7 @@ pub const CHECKPOINT_CHUNKS: usize = 20;
 pub(crate) const MIN_CHUNK_ROWS: usize = 2048;
 
 /// Rows per checkpoint chunk for `n` items: ≈ n / [`CHECKPOINT_CHUNKS`], at least
-/// [`MIN_CHUNK_ROWS`], rounded up to whole exact-search query blocks (so chunking the exact
+/// `MIN_CHUNK_ROWS`, rounded up to whole exact-search query blocks (so chunking the exact
 /// route does not change its GEMM blocks). A function of `n` only: a rerun cuts the same chunks.
 pub fn chunk_rows(n: usize) -> usize {
     let c = n.div_ceil(CHECKPOINT_CHUNKS).max(MIN_CHUNK_ROWS);

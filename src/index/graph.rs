@@ -12,9 +12,9 @@
 //! own rows). The HNSW route is the exception: `hnsw_rs` parallel insertion is not
 //! deterministic.
 //!
-//! Interrupted builds resume ([`build_resumable`]): the exact and partitioned routes compute
+//! Interrupted builds resume (`build::build_resumable`): the exact and partitioned routes compute
 //! their rows in fixed chunks (≈5% of the rows each, boundaries a function of n only) and, given
-//! a [`CheckpointStore`], save every finished chunk (and the partitioned route's k-means
+//! a `CheckpointStore`, save every finished chunk (and the partitioned route's k-means
 //! centroids) as it completes. A rerun loads the valid chunks and computes only the missing
 //! ones; since every chunk's content is a deterministic function of the input and parameters
 //! (and chunks are keyed by the partition they were computed against), the resumed graph is
@@ -58,7 +58,7 @@ impl NeighborGraph {
     }
 }
 
-/// Which search builds the graph; `Auto` picks by size from measurements (see [`build`]).
+/// Which search builds the graph; `Auto` picks by size from measurements (see `build::build`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IndexKind {
     /// Exact up to [`AUTO_EXACT_MAX`] items, partitioned above.

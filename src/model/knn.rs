@@ -115,7 +115,7 @@ impl KnnVote {
         }
     }
 
-    /// Fits and returns the concrete type (for [`FittedKnn::predict_proba_excluding`]).
+    /// Fits and returns the concrete type (for `FittedKnn::predict_proba_excluding`).
     pub fn fit_knn(&self, x: ArrayView2<f32>, y: &[u32], n_classes: usize) -> Result<FittedKnn> {
         check_training(x, y, n_classes)?;
         if self.k == 0 || !positive(self.tau as f64) || !(0.0..1.0).contains(&self.smoothing) {
