@@ -219,8 +219,10 @@ pub struct AutolabelSummary {
     pub score: Score,
     /// Required precision.
     pub target_precision: f64,
-    /// Confidence level of the bounds.
+    /// Confidence level of the whole certificate.
     pub confidence_level: f64,
+    /// How the certificate's error rate (1 − confidence level) is shared out.
+    pub error_budget: ErrorBudget,
     /// Items, labeled items, classes.
     pub n_items: usize,
     /// Labeled items.
@@ -267,6 +269,48 @@ pub struct AutolabelResult {
     pub source: Vec<Source>,
     /// Round summary.
     pub summary: AutolabelSummary,
+}
+
+/// The certificate's one error budget: the chance that any auto-label scope it certifies — any
+/// candidate model, per-class or shared threshold, or the duplicate route — misses the target
+/// stays ≤ `1 − level` (a union bound over the shares).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBudget {
+    /// Shared equally by the candidate models (each splits its share between its per-class
+    /// family and its shared threshold; see `calibrate`).
+    pub models: f64,
+    /// The duplicate route's share (0 when no unlabeled item has a labeled near-duplicate).
+    pub duplicates: f64,
+}
+
+impl ErrorBudget {
+    /// Splits `alpha`: a quarter to the duplicate route when it can fire, the rest to the models.
+    pub fn split(alpha: f64, duplicate_route: bool) -> ErrorBudget {
+        let duplicates = if duplicate_route { alpha / 4.0 } else { 0.0 };
+        ErrorBudget {
+            models: alpha - duplicates,
+            duplicates,
+        }
+    }
+}
+
+/// Whether some unlabeled item shares a near-duplicate group with a labeled one: decided from
+/// the groups and which items are labeled, never from whether labels agree, so spending part of
+/// the error budget on the route does not depend on the evidence it is judged on.
+fn dup_route_possible(dup: Option<&DupInfo>, labels: &[Option<u32>]) -> bool {
+    let Some(d) = dup else {
+        return false;
+    };
+    let mut labeled_groups = std::collections::HashSet::new();
+    for (g, l) in d.group.iter().zip(labels) {
+        if *g >= 0 && l.is_some() {
+            labeled_groups.insert(*g);
+        }
+    }
+    d.group
+        .iter()
+        .zip(labels)
+        .any(|(g, l)| *g >= 0 && l.is_none() && labeled_groups.contains(g))
 }
 
 /// Rows predicted per chunk: bounds the probability matrix to chunk × classes.
@@ -348,6 +392,10 @@ pub fn autolabel(
     let cal_params = &params.calibration;
     let target = cal_params.target_precision;
     let level = cal_params.confidence_level;
+    let budget = ErrorBudget::split(
+        1.0 - level,
+        dup_route_possible(dup, labels) && params.certify_duplicates,
+    );
     let labeled: Vec<usize> = (0..n).filter(|&i| labels[i].is_some()).collect();
     let unlabeled: Vec<usize> = (0..n).filter(|&i| labels[i].is_none()).collect();
     let y: Vec<u32> = labeled.iter().filter_map(|&i| labels[i]).collect();
@@ -384,11 +432,12 @@ pub fn autolabel(
     let n_folds = params.n_folds.min(y.len());
     let mut message = None;
     let calibration: Option<Calibration> = if n_folds >= 2 && n_present >= 2 {
-        // Each candidate is certified at an equal share of the error rate, so the chance that
-        // the kept one's threshold misses the target stays ≤ 1 − level whichever is kept.
+        // Each candidate is certified at an equal share of the models' error rate, so the
+        // chance that the kept one's threshold misses the target stays within it whichever is
+        // kept.
         let m = specs.len();
         let cand_params = CalibrationParams {
-            confidence_level: 1.0 - (1.0 - level) / m as f64,
+            confidence_level: 1.0 - budget.models / m as f64,
             ..cal_params.clone()
         };
         let mut runs: Vec<(Vec<u32>, Vec<f32>, Calibration)> = Vec::with_capacity(m);
@@ -504,7 +553,10 @@ pub fn autolabel(
         Some(d) => duplicate_candidates(emb, labels, graph, d, params.propagation_threshold),
         None => (vec![None; n], 0, 0),
     };
-    let dup_lb = clopper_pearson_lower(loo_correct as u64, loo_n as u64, level);
+    // The route's own share of the error rate, with the same one-error floor as the models'
+    // scans: a perfect leave-one-out record is not taken at face value.
+    let dup_hits = loo_correct.min(loo_n.saturating_sub(1));
+    let dup_lb = clopper_pearson_lower(dup_hits as u64, loo_n as u64, 1.0 - budget.duplicates);
     let dup_enabled = dup.is_some() && (!params.certify_duplicates || dup_lb >= target);
     let mut n_propagated = 0usize;
     if dup_enabled {
@@ -647,6 +699,7 @@ pub fn autolabel(
         score: params.score,
         target_precision: target,
         confidence_level: level,
+        error_budget: budget,
         n_items: n,
         n_labeled: y.len(),
         n_classes,

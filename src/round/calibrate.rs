@@ -445,6 +445,20 @@ impl Calibration {
     }
 }
 
+/// The burn-in (items below which no threshold is tried) for a scope scanned at `level`: the
+/// same multiple of the minimum certifiable count as the round's own (0 when burn-in is off).
+fn level_burn_in(
+    params: &CalibrationParams,
+    target: f64,
+    level: f64,
+    round_burn_in: usize,
+) -> usize {
+    if round_burn_in == 0 {
+        return 0;
+    }
+    (min_count_for(target, level) as f64 * params.burn_in).ceil() as usize
+}
+
 /// Chooses thresholds from out-of-fold predictions (`predicted`, `confidence`) and the true
 /// labels `y`.
 pub fn calibrate(
@@ -504,9 +518,11 @@ pub fn calibrate(
     };
     let global = scan(confidence, &correct, lvl, burn_in);
     let mut per_class: Vec<Option<ThresholdChoice>> = vec![None; n_classes];
-    if params.per_class {
-        // Only classes with enough predictions are tested, and the bound is Bonferroni-adjusted
-        // over them: each tested class is another chance to certify by luck.
+    // Only classes with enough predictions are tested (decided by counts, never by
+    // correctness). When any is, the error rate is split once: half for the per-class family
+    // (Bonferroni over the tested classes: each is another chance to certify by luck), half
+    // for the shared fallback scope, so the whole calibration errs with probability ≤ 1 − level.
+    let tested = if params.per_class {
         let class_min =
             (min_count_for(t, lvl) as f64 * params.per_class_min.max(1.0)).ceil() as usize;
         let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
@@ -517,12 +533,8 @@ pub fn calibrate(
         }
         let tested = by_class.iter().filter(|v| v.len() >= class_min).count();
         if tested > 0 {
-            let lvl_c = 1.0 - (1.0 - lvl) / tested as f64;
-            let burn_in_c = if burn_in > 0 {
-                (min_count_for(t, lvl_c) as f64 * params.burn_in).ceil() as usize
-            } else {
-                0
-            };
+            let lvl_c = 1.0 - (1.0 - lvl) / (2 * tested) as f64;
+            let burn_in_c = level_burn_in(params, t, lvl_c, burn_in);
             for (slot, idx) in per_class.iter_mut().zip(&by_class) {
                 if idx.len() < class_min {
                     continue;
@@ -530,10 +542,14 @@ pub fn calibrate(
                 *slot = scan_items(idx, lvl_c, burn_in_c);
             }
         }
-    }
-    let fallback = if per_class.iter().all(Option::is_none) {
+        tested
+    } else {
+        0
+    };
+    let fallback = if tested == 0 {
         global.clone()
     } else {
+        let lvl_f = 1.0 - (1.0 - lvl) / 2.0;
         let idx: Vec<usize> = (0..n)
             .filter(|&i| {
                 per_class
@@ -541,7 +557,7 @@ pub fn calibrate(
                     .is_none_or(Option::is_none)
             })
             .collect();
-        scan_items(&idx, lvl, burn_in)
+        scan_items(&idx, lvl_f, level_burn_in(params, t, lvl_f, burn_in))
     };
     let labels_needed = if global.is_some() {
         None
