@@ -15,8 +15,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::{
-    annotator_text, id_text, json_kind, lookup, pick_id_path, Annotations, Collector, Format,
-    Locate, ReadOptions,
+    annotator_text, json_kind, pick_id_path, Annotations, Collector, Format, Locate, ReadOptions,
 };
 use crate::error::{Error, Result};
 
@@ -47,69 +46,15 @@ fn is_label_like(records: &[Map<String, Value>], key: &str) -> bool {
     })
 }
 
+/// Reads flattened records: each submitted response to the label question is one annotator's
+/// label for the record's item.
 pub(super) fn read(
     path: &Path,
     records: &[Map<String, Value>],
     opts: &ReadOptions,
     at: Locate,
 ) -> Result<Annotations> {
-    let mut questions = Vec::<String>::new();
-    for r in records {
-        for k in r.keys() {
-            if let Some(q) = k.strip_suffix(".responses") {
-                if !questions.iter().any(|x| x == q) {
-                    questions.push(q.to_string());
-                }
-            }
-        }
-    }
-    let question = match &opts.control {
-        Some(name) if questions.contains(name) => name.clone(),
-        Some(name) => {
-            return Err(Error::input(
-                path,
-                None,
-                None,
-                format!(
-                    "no responses to a question '{name}' (questions answered: {})",
-                    if questions.is_empty() {
-                        "none".into()
-                    } else {
-                        questions.join(", ")
-                    }
-                ),
-            ))
-        }
-        None => {
-            let labels: Vec<&String> = questions
-                .iter()
-                .filter(|q| is_label_like(records, &format!("{q}.responses")))
-                .collect();
-            match (questions.len(), labels.as_slice()) {
-                (1, _) => questions[0].clone(),
-                (0, _) => {
-                    return Err(Error::input(
-                        path,
-                        None,
-                        None,
-                        "no '<question>.responses' keys: no question was answered",
-                    ))
-                }
-                (_, [one]) => (*one).clone(),
-                _ => {
-                    return Err(Error::input(
-                        path,
-                        None,
-                        None,
-                        format!(
-                            "several questions ({}): name the one that holds the label",
-                            questions.join(", ")
-                        ),
-                    ))
-                }
-            }
-        }
-    };
+    let question = pick_question(path, records, opts)?;
     let id_path = pick_id_path(path, records, IDS)?;
     let id_name = id_path.join(".");
     let key = format!("{question}.responses");
@@ -118,17 +63,7 @@ pub(super) fn read(
 
     let mut c = Collector::default();
     for (i, rec) in records.iter().enumerate() {
-        let id = match lookup(rec, id_path) {
-            None => None,
-            Some(v) => Some(id_text(v).ok_or_else(|| {
-                at.err(
-                    path,
-                    i,
-                    Some(&id_name),
-                    format!("id is {}, expected a string or integer", json_kind(v)),
-                )
-            })?),
-        };
+        let id = at.item_id(path, i, rec, id_path, &id_name)?;
         if let Some(id) = &id {
             c.item(id);
         }
@@ -194,4 +129,64 @@ pub(super) fn read(
         Some(question),
         records.len() as u64,
     ))
+}
+
+/// The question whose responses are the labels: the one named, else the only one answered, else
+/// the only one whose responses look like labels (strings); otherwise an error naming them.
+fn pick_question(
+    path: &Path,
+    records: &[Map<String, Value>],
+    opts: &ReadOptions,
+) -> Result<String> {
+    let mut questions = Vec::<String>::new();
+    for r in records {
+        for k in r.keys() {
+            if let Some(q) = k.strip_suffix(".responses") {
+                if !questions.iter().any(|x| x == q) {
+                    questions.push(q.to_string());
+                }
+            }
+        }
+    }
+    match &opts.control {
+        Some(name) if questions.contains(name) => Ok(name.clone()),
+        Some(name) => Err(Error::input(
+            path,
+            None,
+            None,
+            format!(
+                "no responses to a question '{name}' (questions answered: {})",
+                if questions.is_empty() {
+                    "none".into()
+                } else {
+                    questions.join(", ")
+                }
+            ),
+        )),
+        None => {
+            let labels: Vec<&String> = questions
+                .iter()
+                .filter(|q| is_label_like(records, &format!("{q}.responses")))
+                .collect();
+            match (questions.len(), labels.as_slice()) {
+                (1, _) => Ok(questions[0].clone()),
+                (0, _) => Err(Error::input(
+                    path,
+                    None,
+                    None,
+                    "no '<question>.responses' keys: no question was answered",
+                )),
+                (_, [one]) => Ok((*one).clone()),
+                _ => Err(Error::input(
+                    path,
+                    None,
+                    None,
+                    format!(
+                        "several questions ({}): name the one that holds the label",
+                        questions.join(", ")
+                    ),
+                )),
+            }
+        }
+    }
 }

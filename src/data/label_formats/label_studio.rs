@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use super::{
     annotator_text, id_text, json_kind, lookup, pick_id_path, single_choice, Annotations,
-    Collector, Format, ReadOptions,
+    Collector, Format, ReadOptions, JSON_ARRAY_OPEN, JSON_OBJECT_OPEN,
 };
 use crate::error::{Error, Result};
 
@@ -97,79 +97,8 @@ pub(super) fn read_tasks(
         }
     }
     let id_path = pick_id_path(path, tasks, TASK_IDS)?;
-
-    // Every control the annotations answer, with its type, to find the choices control.
-    let mut choices = Vec::<String>::new();
-    let mut others = Vec::<(String, String)>::new();
-    let mut annotation_count = 0usize;
-    for (i, task) in tasks.iter().enumerate() {
-        for ann in task_annotations(path, i, task)? {
-            let Some(ann) = ann.as_object() else {
-                return Err(task_err(
-                    path,
-                    i,
-                    task,
-                    "an annotation is not a JSON object",
-                ));
-            };
-            if cancelled(ann) {
-                continue;
-            }
-            annotation_count += 1;
-            for r in results(ann) {
-                let from = r.get("from_name").and_then(Value::as_str).unwrap_or("");
-                let kind = r.get("type").and_then(Value::as_str).unwrap_or("");
-                if kind == "choices" {
-                    if !choices.iter().any(|c| c == from) {
-                        choices.push(from.to_string());
-                    }
-                } else if !others.iter().any(|(c, _)| c == from) {
-                    others.push((from.to_string(), kind.to_string()));
-                }
-            }
-        }
-    }
-    let control = match &opts.control {
-        Some(name) if choices.contains(name) => name.clone(),
-        Some(name) => {
-            let msg = match others.iter().find(|(c, _)| c == name) {
-                Some((_, kind)) => format!("control '{name}' is a '{kind}' control, not choices"),
-                None => format!(
-                    "no control '{name}' in the annotations (choices controls: {})",
-                    list_or_none(&choices)
-                ),
-            };
-            return Err(Error::input(path, None, None, msg));
-        }
-        None => match choices.len() {
-            1 => choices[0].clone(),
-            0 => {
-                let seen: Vec<String> = others.iter().map(|(c, k)| format!("{c} ({k})")).collect();
-                return Err(Error::input(
-                    path,
-                    None,
-                    None,
-                    format!(
-                        "no choices control in {annotation_count} non-cancelled annotations of \
-                         {} tasks (other controls: {})",
-                        tasks.len(),
-                        list_or_none(&seen)
-                    ),
-                ));
-            }
-            _ => {
-                return Err(Error::input(
-                    path,
-                    None,
-                    None,
-                    format!(
-                        "several choices controls ({}): name the one that holds the label",
-                        choices.join(", ")
-                    ),
-                ))
-            }
-        },
-    };
+    let controls = Controls::survey(path, tasks)?;
+    let control = controls.pick(path, tasks.len(), opts)?;
 
     let mut c = Collector::default();
     let id_name = id_path.join(".");
@@ -192,58 +121,14 @@ pub(super) fn read_tasks(
             c.item(id);
         }
         for ann in task_annotations(path, i, task)? {
-            let ann = ann.as_object().expect("checked above");
+            let ann = ann.as_object().expect("checked by Controls::survey");
             if cancelled(ann) {
                 c.skipped.cancelled += 1;
                 continue;
             }
-            let mut labels = Vec::<String>::new();
-            for r in results(ann) {
-                if r.get("from_name").and_then(Value::as_str) != Some(control.as_str())
-                    || r.get("type").and_then(Value::as_str) != Some("choices")
-                {
-                    continue;
-                }
-                let Some(chosen) = r.get("value").and_then(|v| v.get("choices")) else {
-                    return Err(task_err(
-                        path,
-                        i,
-                        task,
-                        "choices result without value.choices",
-                    ));
-                };
-                if !chosen.is_array() {
-                    return Err(task_err(
-                        path,
-                        i,
-                        task,
-                        format!("value.choices is {}, expected a list", json_kind(chosen)),
-                    ));
-                }
-                if let Some(l) = single_choice(chosen).map_err(|m| task_err(path, i, task, m))? {
-                    if !labels.contains(&l) {
-                        labels.push(l);
-                    }
-                }
-            }
-            let label = match labels.len() {
-                0 => {
-                    c.skipped.no_label += 1;
-                    continue;
-                }
-                1 => labels.pop().expect("one label"),
-                _ => {
-                    return Err(task_err(
-                        path,
-                        i,
-                        task,
-                        format!(
-                            "one annotation gives several choices ({}): labelwise takes one label \
-                             per item",
-                            labels.join(", ")
-                        ),
-                    ))
-                }
+            let Some(label) = annotation_label(path, i, task, ann, &control)? else {
+                c.skipped.no_label += 1;
+                continue;
             };
             let Some(id) = &id else {
                 return Err(task_err(
@@ -263,6 +148,160 @@ pub(super) fn read_tasks(
         Some(control),
         tasks.len() as u64,
     ))
+}
+
+/// Every control the non-cancelled annotations answer, with its type: the choices control
+/// holds the label, the others are only named in messages.
+struct Controls {
+    /// `from_name`s of `choices` results, first-seen order.
+    choices: Vec<String>,
+    /// `from_name` and type of every other result.
+    others: Vec<(String, String)>,
+    /// Non-cancelled annotations seen, for the message when no choices control is found.
+    annotation_count: usize,
+}
+
+impl Controls {
+    /// Surveys every annotation of every task; an annotation that is not an object is an error.
+    fn survey(path: &Path, tasks: &[Map<String, Value>]) -> Result<Controls> {
+        let mut seen = Controls {
+            choices: Vec::new(),
+            others: Vec::new(),
+            annotation_count: 0,
+        };
+        for (i, task) in tasks.iter().enumerate() {
+            for ann in task_annotations(path, i, task)? {
+                let Some(ann) = ann.as_object() else {
+                    return Err(task_err(
+                        path,
+                        i,
+                        task,
+                        "an annotation is not a JSON object",
+                    ));
+                };
+                if cancelled(ann) {
+                    continue;
+                }
+                seen.annotation_count += 1;
+                for r in results(ann) {
+                    let from = r.get("from_name").and_then(Value::as_str).unwrap_or("");
+                    let kind = r.get("type").and_then(Value::as_str).unwrap_or("");
+                    if kind == "choices" {
+                        if !seen.choices.iter().any(|c| c == from) {
+                            seen.choices.push(from.to_string());
+                        }
+                    } else if !seen.others.iter().any(|(c, _)| c == from) {
+                        seen.others.push((from.to_string(), kind.to_string()));
+                    }
+                }
+            }
+        }
+        Ok(seen)
+    }
+
+    /// The control to read: the one named (it must be a choices control), else the only choices
+    /// control; otherwise an error naming what there is.
+    fn pick(self, path: &Path, task_count: usize, opts: &ReadOptions) -> Result<String> {
+        let Controls {
+            mut choices,
+            others,
+            annotation_count,
+        } = self;
+        match &opts.control {
+            Some(name) if choices.contains(name) => Ok(name.clone()),
+            Some(name) => {
+                let msg = match others.iter().find(|(c, _)| c == name) {
+                    Some((_, kind)) => {
+                        format!("control '{name}' is a '{kind}' control, not choices")
+                    }
+                    None => format!(
+                        "no control '{name}' in the annotations (choices controls: {})",
+                        list_or_none(&choices)
+                    ),
+                };
+                Err(Error::input(path, None, None, msg))
+            }
+            None => match choices.len() {
+                1 => Ok(choices.swap_remove(0)),
+                0 => {
+                    let seen: Vec<String> =
+                        others.iter().map(|(c, k)| format!("{c} ({k})")).collect();
+                    Err(Error::input(
+                        path,
+                        None,
+                        None,
+                        format!(
+                            "no choices control in {annotation_count} non-cancelled annotations \
+                             of {task_count} tasks (other controls: {})",
+                            list_or_none(&seen)
+                        ),
+                    ))
+                }
+                _ => Err(Error::input(
+                    path,
+                    None,
+                    None,
+                    format!(
+                        "several choices controls ({}): name the one that holds the label",
+                        choices.join(", ")
+                    ),
+                )),
+            },
+        }
+    }
+}
+
+/// The one label annotation `ann` of task `i` gives on `control` (`None`: nothing chosen);
+/// several distinct choices are an error, labelwise takes one label per item.
+fn annotation_label(
+    path: &Path,
+    i: usize,
+    task: &Map<String, Value>,
+    ann: &Map<String, Value>,
+    control: &str,
+) -> Result<Option<String>> {
+    let mut labels = Vec::<String>::new();
+    for r in results(ann) {
+        if r.get("from_name").and_then(Value::as_str) != Some(control)
+            || r.get("type").and_then(Value::as_str) != Some("choices")
+        {
+            continue;
+        }
+        let Some(chosen) = r.get("value").and_then(|v| v.get("choices")) else {
+            return Err(task_err(
+                path,
+                i,
+                task,
+                "choices result without value.choices",
+            ));
+        };
+        if !chosen.is_array() {
+            return Err(task_err(
+                path,
+                i,
+                task,
+                format!("value.choices is {}, expected a list", json_kind(chosen)),
+            ));
+        }
+        if let Some(l) = single_choice(chosen).map_err(|m| task_err(path, i, task, m))? {
+            if !labels.contains(&l) {
+                labels.push(l);
+            }
+        }
+    }
+    match labels.len() {
+        0 => Ok(None),
+        1 => Ok(labels.pop()),
+        _ => Err(task_err(
+            path,
+            i,
+            task,
+            format!(
+                "one annotation gives several choices ({}): labelwise takes one label per item",
+                labels.join(", ")
+            ),
+        )),
+    }
 }
 
 /// A Label Studio JSON_MIN export: a list of flat rows.
@@ -302,6 +341,7 @@ pub(super) fn read_csv(
     read_flat(path, Format::LabelStudioCsv, rows, opts)
 }
 
+/// Reads JSON_MIN or CSV rows: each annotated row is one annotator's label for its item.
 fn read_flat(
     path: &Path,
     format: Format,
@@ -311,76 +351,8 @@ fn read_flat(
     let id_path = pick_id_path(path, &rows, FLAT_IDS)?;
     let id_name = id_path.join(".");
     let has_annotation_ids = rows.iter().any(|r| r.contains_key("annotation_id"));
-    let annotated = |r: &Map<String, Value>| {
-        !has_annotation_ids || lookup(r, &["annotation_id"]).is_some_and(|v| v.as_str() != Some(""))
-    };
-    let keys: BTreeSet<&str> = rows
-        .iter()
-        .flat_map(|r| r.keys())
-        .map(String::as_str)
-        .collect();
-    let control = match &opts.control {
-        Some(name) if keys.contains(name.as_str()) => name.clone(),
-        Some(name) => {
-            return Err(Error::input(
-                path,
-                None,
-                None,
-                format!(
-                    "no column '{name}' (the label control's from_name); columns: {}",
-                    keys.iter().copied().collect::<Vec<_>>().join(", ")
-                ),
-            ))
-        }
-        None => {
-            let candidates: Vec<&str> = keys
-                .iter()
-                .copied()
-                .filter(|k| {
-                    !FLAT_META.contains(k)
-                        && !k.starts_with("lw_")
-                        && !k.starts_with("labelwise_")
-                        && !k.ends_with("_transcript")
-                        && !opts.data_fields.iter().any(|d| d == k)
-                        // a value in the row of a task nobody annotated is data, not a label
-                        && !rows.iter().any(|r| !annotated(r) && lookup(r, &[k]).is_some())
-                        && rows.iter().filter(|r| annotated(r)).all(|r| {
-                            matches!(
-                                r.get(*k),
-                                None | Some(Value::Null | Value::String(_) | Value::Array(_))
-                            ) || r.get(*k).is_some_and(|v| v.get("choices").is_some())
-                        })
-                        && rows.iter().any(|r| annotated(r) && lookup(r, &[k]).is_some())
-                })
-                .collect();
-            match candidates.as_slice() {
-                [one] => one.to_string(),
-                [] => {
-                    return Err(Error::input(
-                        path,
-                        None,
-                        None,
-                        format!(
-                            "no label column found (columns: {})",
-                            keys.iter().copied().collect::<Vec<_>>().join(", ")
-                        ),
-                    ))
-                }
-                several => {
-                    return Err(Error::input(
-                        path,
-                        None,
-                        None,
-                        format!(
-                            "cannot tell the label column from data columns ({}): name the \
-                             label control (its from_name)",
-                            several.join(", ")
-                        ),
-                    ))
-                }
-            }
-        }
-    };
+    let annotated = |r: &Map<String, Value>| is_annotated(has_annotation_ids, r);
+    let control = flat_control(path, &rows, opts, has_annotation_ids)?;
 
     let mut c = Collector::default();
     for (i, row) in rows.iter().enumerate() {
@@ -401,17 +373,7 @@ fn read_flat(
         if !annotated(row) {
             continue;
         }
-        let value = match row.get(&control) {
-            // CSV writes several choices as JSON.
-            Some(Value::String(s))
-                if format == Format::LabelStudioCsv
-                    && (s.starts_with('[') || s.starts_with('{')) =>
-            {
-                serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone()))
-            }
-            Some(v) => v.clone(),
-            None => Value::Null,
-        };
+        let value = control_value(format, row, &control);
         let label = single_choice(&value)
             .map_err(|m| Error::input(path, Some(&control), Some(i as u64), m))?;
         let Some(label) = label else {
@@ -430,6 +392,108 @@ fn read_flat(
     }
     let records = rows.len() as u64;
     Ok(c.finish(path, format, id_name, Some(control), records))
+}
+
+/// Whether a row holds an annotation: with an `annotation_id` column, a task nobody annotated
+/// still gets a row, with that cell empty.
+fn is_annotated(has_annotation_ids: bool, row: &Map<String, Value>) -> bool {
+    !has_annotation_ids || lookup(row, &["annotation_id"]).is_some_and(|v| v.as_str() != Some(""))
+}
+
+/// The label column (the control's `from_name`): the one named, else the only column that can
+/// only be a label; otherwise an error listing the columns.
+fn flat_control(
+    path: &Path,
+    rows: &[Map<String, Value>],
+    opts: &ReadOptions,
+    has_annotation_ids: bool,
+) -> Result<String> {
+    let keys: BTreeSet<&str> = rows
+        .iter()
+        .flat_map(|r| r.keys())
+        .map(String::as_str)
+        .collect();
+    let columns = || keys.iter().copied().collect::<Vec<_>>().join(", ");
+    if let Some(name) = &opts.control {
+        return if keys.contains(name.as_str()) {
+            Ok(name.clone())
+        } else {
+            Err(Error::input(
+                path,
+                None,
+                None,
+                format!(
+                    "no column '{name}' (the label control's from_name); columns: {}",
+                    columns()
+                ),
+            ))
+        };
+    }
+    let candidates: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| could_be_label(k, rows, opts, has_annotation_ids))
+        .collect();
+    match candidates.as_slice() {
+        [one] => Ok(one.to_string()),
+        [] => Err(Error::input(
+            path,
+            None,
+            None,
+            format!("no label column found (columns: {})", columns()),
+        )),
+        several => Err(Error::input(
+            path,
+            None,
+            None,
+            format!(
+                "cannot tell the label column from data columns ({}): name the label control \
+                 (its from_name)",
+                several.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Whether column `k` can be the label control: not a converter or labelwise column, not a
+/// named data field, empty in unannotated rows, filled in some annotated row, and holding only
+/// what a choices control writes (a string, a list, or `{"choices": [...]}`).
+fn could_be_label(
+    k: &str,
+    rows: &[Map<String, Value>],
+    opts: &ReadOptions,
+    has_annotation_ids: bool,
+) -> bool {
+    let annotated = |r: &Map<String, Value>| is_annotated(has_annotation_ids, r);
+    !FLAT_META.contains(&k)
+        && !k.starts_with("lw_")
+        && !k.starts_with("labelwise_")
+        && !k.ends_with("_transcript")
+        && !opts.data_fields.iter().any(|d| d == k)
+        // a value in the row of a task nobody annotated is data, not a label
+        && !rows.iter().any(|r| !annotated(r) && lookup(r, &[k]).is_some())
+        && rows.iter().filter(|r| annotated(r)).all(|r| {
+            matches!(
+                r.get(k),
+                None | Some(Value::Null | Value::String(_) | Value::Array(_))
+            ) || r.get(k).is_some_and(|v| v.get("choices").is_some())
+        })
+        && rows.iter().any(|r| annotated(r) && lookup(r, &[k]).is_some())
+}
+
+/// The row's value for the control, JSON-decoded where a CSV cell holds several choices (CSV
+/// writes non-string values as JSON); absent is null.
+fn control_value(format: Format, row: &Map<String, Value>, control: &str) -> Value {
+    match row.get(control) {
+        Some(Value::String(s))
+            if format == Format::LabelStudioCsv
+                && (s.starts_with(JSON_ARRAY_OPEN) || s.starts_with(JSON_OBJECT_OPEN)) =>
+        {
+            serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone()))
+        }
+        Some(v) => v.clone(),
+        None => Value::Null,
+    }
 }
 
 fn list_or_none(items: &[String]) -> String {

