@@ -74,7 +74,9 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         &params,
         progress,
     )?;
-    let Replay { rows, selections } = replay(&mut setup, &params, &params.round.select, progress)?;
+    let Replay {
+        rows, selections, ..
+    } = replay(&mut setup, &params, &params.round.select, progress)?;
     let Setup {
         prepared,
         split,

@@ -172,10 +172,24 @@ pub fn setup_split(
     })
 }
 
-/// One replay: the learning curve and the picks, as (round, pool row).
+/// One replay: the learning curve, the picks as (round, pool row), and every round's
+/// auto-labels, so the loop can be scored by tools that are not labelwise.
 pub struct Replay {
     pub rows: Vec<CurveRow>,
     pub selections: Vec<(usize, usize)>,
+    pub autolabels: Vec<RoundAutolabel>,
+}
+
+/// One auto-label a round made: which pool row, the label it gave, and by which route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoundAutolabel {
+    pub round: usize,
+    /// Pool row.
+    pub row: usize,
+    /// Class index.
+    pub label: u32,
+    /// `model` or `duplicate`.
+    pub source: &'static str,
 }
 
 /// Replays `rounds` rounds from no labels with `select_params` (every pool label is hidden
@@ -195,6 +209,7 @@ pub fn replay(
     let bar = progress.bar(params.rounds as u64, "rounds");
     let mut rows: Vec<CurveRow> = Vec::new();
     let mut selections: Vec<(usize, usize)> = Vec::new();
+    let mut autolabels: Vec<RoundAutolabel> = Vec::new();
     let mut select_time = 0.0;
     for r in 0..=params.rounds {
         let labeled_pool: Vec<usize> = (0..n_pool)
@@ -224,6 +239,18 @@ pub fn replay(
                 .iter()
                 .filter(|&&i| a.predicted[i] == Some(setup.pool_truth[i]))
                 .count();
+            autolabels.extend(auto.iter().filter_map(|&i| {
+                Some(RoundAutolabel {
+                    round: r,
+                    row: i,
+                    label: a.predicted[i]?,
+                    source: if a.route[i] == Route::Duplicate {
+                        "duplicate"
+                    } else {
+                        "model"
+                    },
+                })
+            }));
             rows.push(CurveRow {
                 round: r,
                 labels: labeled_pool.len(),
@@ -261,7 +288,11 @@ pub fn replay(
         bar.inc(1);
     }
     bar.finish_and_clear();
-    Ok(Replay { rows, selections })
+    Ok(Replay {
+        rows,
+        selections,
+        autolabels,
+    })
 }
 
 /// Each row's role in the replay, in input order: `pool` (selectable, labels hidden), `test`
