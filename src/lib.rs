@@ -11,6 +11,7 @@ pub mod autolabel;
 pub mod budget;
 pub mod cache;
 pub mod calibrate;
+pub mod certify;
 pub mod cmd;
 pub mod dataset;
 pub mod dedup;
