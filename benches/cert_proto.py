@@ -65,7 +65,17 @@ def betting_reject(x: FArr, b: FArr, m0: float, alpha: float) -> bool:
     return False
 
 
+REGION_SHARE = float(__import__('os').environ.get("REGION_SHARE", "0.75"))
+
+
 def region_mask(p_top: FArr, order: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """The audit region: the REGION_SHARE most confident of the frame by the previous model's
+    margin (label-free). REGION_SHARE = 0 falls back to mean top probability >= REGION_P, which
+    measured badly with many classes (probabilities spread: tiny regions)."""
+    if REGION_SHARE > 0:
+        mask = np.zeros(len(p_top), dtype=bool)
+        mask[order[: max(1, int(round(REGION_SHARE * len(order))))]] = True
+        return mask
     cm = np.cumsum(p_top[order]) / np.arange(1, len(order) + 1)
     ok = np.nonzero(cm >= REGION_P)[0]
     k = int(ok[-1] + 1) if len(ok) else 0

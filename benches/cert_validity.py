@@ -103,7 +103,7 @@ def main() -> None:
     designs = os.environ.get("DESIGNS", "frame,region").split(",")
     seeds = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
-    batch, rounds, share = n // 100, 10, 0.3
+    batch, rounds, share = n // 100, 10, float(os.environ.get("SHARE", "0.3"))
     print("profile,design,certificate,cells_certified,cells_below_target,share_below,"
           "pools_any_below,pools")
     for design in designs:
