@@ -6,6 +6,7 @@
 pub mod autolabel;
 pub mod budget;
 pub mod calibrate;
+pub mod certify;
 pub mod dedup;
 pub mod pool;
 pub mod rarity;
