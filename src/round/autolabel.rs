@@ -358,6 +358,120 @@ pub fn autolabel(
     params: &AutolabelParams,
 ) -> Result<AutolabelResult> {
     let n = emb.nrows();
+    check_inputs(n, labels, n_classes, graph, dup, params)?;
+    let cal_params = &params.calibration;
+    let target = cal_params.target_precision;
+    let level = cal_params.confidence_level;
+    let budget = ErrorBudget::split(
+        1.0 - level,
+        dup_route_possible(dup, labels) && params.certify_duplicates,
+    );
+    let labeled: Vec<usize> = (0..n).filter(|&i| labels[i].is_some()).collect();
+    let unlabeled: Vec<usize> = (0..n).filter(|&i| labels[i].is_none()).collect();
+    let y: Vec<u32> = labeled.iter().filter_map(|&i| labels[i]).collect();
+    let resolved = round_model(
+        &params.model,
+        graph,
+        n,
+        n_classes,
+        params.n_folds,
+        unlabeled.len(),
+        labeled.len(),
+    );
+    let spread_graph = resolved.is_transductive().then(|| SpreadGraph::new(graph));
+    let specs: Vec<ModelSpec> = match resolved {
+        ModelSpec::Select(c) if !c.is_empty() => c,
+        m => vec![m],
+    };
+    let job = Job {
+        emb,
+        labels,
+        n_classes,
+        sg: spread_graph.as_ref(),
+        labeled: &labeled,
+        unlabeled: &unlabeled,
+        y: &y,
+        params,
+    };
+    let mut items = Items::new(n);
+
+    // 1. Cross-validation and calibration of every candidate; one labels the round.
+    let certified_run = job.certify_candidates(&specs, &budget, &mut items)?;
+    for &i in &labeled {
+        items.route[i] = Route::Labeled;
+    }
+    // 2. Final model on all labels, predicting unlabeled items chunk by chunk.
+    let chosen_spec = &specs[certified_run.chosen];
+    let probabilities = job.predict_unlabeled(chosen_spec, &mut items)?;
+    // 3. Duplicate propagation and its leave-one-out precision.
+    let duplicate = job.propagate_duplicates(graph, dup, &budget, &mut items);
+    // 4. Thresholds, transferred from the cross-validated models to the final one.
+    let applied = match &certified_run.calibration {
+        Some(cal) => job.apply_thresholds(cal, &mut items),
+        None => vec![None; n_classes],
+    };
+
+    let calibration = certified_run.calibration;
+    let counts = RouteCounts::of(&items.route);
+    let classes = class_summaries(&job, calibration.as_ref(), &applied, &items);
+    let certified = calibration.as_ref().is_some_and(Calibration::certified);
+    let labels_needed = match &calibration {
+        Some(c) if !c.certified() => c.labels_needed,
+        Some(_) => None,
+        None => Some(min_count_for(target, level).max(y.len() + 1)),
+    };
+    let message = certified_run.message.or_else(|| {
+        (!certified).then(|| not_certified_message(y.len(), target, level, labels_needed))
+    });
+    let summary = AutolabelSummary {
+        model: chosen_spec.name(),
+        candidates: certified_run.candidates,
+        score: params.score,
+        target_precision: target,
+        confidence_level: level,
+        error_budget: budget,
+        n_items: n,
+        n_labeled: y.len(),
+        n_classes,
+        n_folds: if calibration.is_some() {
+            certified_run.n_folds
+        } else {
+            0
+        },
+        certified,
+        cv_accuracy: calibration.as_ref().map(|c| c.cv_accuracy),
+        global: calibration.as_ref().and_then(|c| c.global.clone()),
+        shared: calibration.as_ref().and_then(|c| c.fallback.clone()),
+        classes,
+        coverage: if unlabeled.is_empty() {
+            0.0
+        } else {
+            (counts.auto + counts.duplicate) as f64 / unlabeled.len() as f64
+        },
+        counts,
+        duplicate,
+        labels_needed,
+        message,
+    };
+    Ok(AutolabelResult {
+        probabilities,
+        predicted: items.predicted,
+        confidence: items.confidence,
+        route: items.route,
+        source: items.source,
+        summary,
+    })
+}
+
+/// Rejects inputs whose shapes disagree (our own bug: internal) and parameters out of range.
+fn check_inputs(
+    n: usize,
+    labels: &[Option<u32>],
+    n_classes: usize,
+    graph: &NeighborGraph,
+    dup: Option<&DupInfo>,
+    params: &AutolabelParams,
+) -> Result<()> {
     if labels.len() != n {
         return Err(Error::Usage(format!(
             "{n} embeddings but {} labels",
@@ -389,79 +503,108 @@ pub fn autolabel(
             params.propagation_threshold
         )));
     }
-    let cal_params = &params.calibration;
-    let target = cal_params.target_precision;
-    let level = cal_params.confidence_level;
-    let budget = ErrorBudget::split(
-        1.0 - level,
-        dup_route_possible(dup, labels) && params.certify_duplicates,
-    );
-    let labeled: Vec<usize> = (0..n).filter(|&i| labels[i].is_some()).collect();
-    let unlabeled: Vec<usize> = (0..n).filter(|&i| labels[i].is_none()).collect();
-    let y: Vec<u32> = labeled.iter().filter_map(|&i| labels[i]).collect();
-    let xl = emb.select(Axis(0), &labeled);
-    let resolved = round_model(
-        &params.model,
-        graph,
-        n,
-        n_classes,
-        params.n_folds,
-        unlabeled.len(),
-        labeled.len(),
-    );
-    let spread_graph = resolved.is_transductive().then(|| SpreadGraph::new(graph));
-    let sg = spread_graph.as_ref();
-    let specs: Vec<ModelSpec> = match resolved {
-        ModelSpec::Select(c) if !c.is_empty() => c,
-        m => vec![m],
-    };
-    // The candidate that labels the round (the only one when there is nothing to choose).
-    let mut chosen = 0usize;
-    let mut candidates: Vec<CandidateSummary> = Vec::new();
+    Ok(())
+}
 
-    let mut predicted: Vec<Option<u32>> = vec![None; n];
-    let mut confidence = vec![0.0f32; n];
-    let mut route = vec![Route::Human; n];
-    let mut source = vec![Source::None; n];
+/// Per-item results as the round builds them up, stage by stage.
+struct Items {
+    predicted: Vec<Option<u32>>,
+    confidence: Vec<f32>,
+    route: Vec<Route>,
+    source: Vec<Source>,
+}
 
-    // 1. Cross-validation and calibration.
-    let n_present = class_counts(&y, n_classes)
-        .iter()
-        .filter(|&&c| c > 0)
-        .count();
-    let n_folds = params.n_folds.min(y.len());
-    let mut message = None;
-    let calibration: Option<Calibration> = if n_folds >= 2 && n_present >= 2 {
+impl Items {
+    fn new(n: usize) -> Items {
+        Items {
+            predicted: vec![None; n],
+            confidence: vec![0.0f32; n],
+            route: vec![Route::Human; n],
+            source: vec![Source::None; n],
+        }
+    }
+}
+
+/// What the round's auto-labeling works on: the data, who is labeled, the parameters.
+struct Job<'a, 'e> {
+    emb: ArrayView2<'e, f32>,
+    labels: &'a [Option<u32>],
+    n_classes: usize,
+    sg: Option<&'a SpreadGraph>,
+    labeled: &'a [usize],
+    unlabeled: &'a [usize],
+    y: &'a [u32],
+    params: &'a AutolabelParams,
+}
+
+/// The candidates' cross-validation: the kept one's calibration (none when cross-validation
+/// was impossible), every candidate's record, and why nothing could be tried.
+struct CertifiedRun {
+    calibration: Option<Calibration>,
+    chosen: usize,
+    candidates: Vec<CandidateSummary>,
+    n_folds: usize,
+    message: Option<String>,
+}
+
+impl Job<'_, '_> {
+    /// Cross-validates and calibrates every candidate at its share of the models' error budget
+    /// and keeps the one that certifies the most; the labeled items get its out-of-fold
+    /// predictions.
+    fn certify_candidates(
+        &self,
+        specs: &[ModelSpec],
+        budget: &ErrorBudget,
+        items: &mut Items,
+    ) -> Result<CertifiedRun> {
+        let (y, n_classes, params) = (self.y, self.n_classes, self.params);
+        let n_present = class_counts(y, n_classes)
+            .iter()
+            .filter(|&&c| c > 0)
+            .count();
+        let n_folds = params.n_folds.min(y.len());
+        if n_folds < 2 || n_present < 2 {
+            for &i in self.labeled {
+                items.predicted[i] = self.labels[i];
+                items.confidence[i] = 1.0;
+                items.source[i] = Source::CrossValidation;
+            }
+            return Ok(CertifiedRun {
+                calibration: None,
+                chosen: 0,
+                candidates: Vec::new(),
+                n_folds,
+                message: Some(format!(
+                    "{} labeled items in {n_present} classes: cross-validation needs at least 2 of each",
+                    y.len()
+                )),
+            });
+        }
         // Each candidate is certified at an equal share of the models' error rate, so the
         // chance that the kept one's threshold misses the target stays within it whichever is
         // kept.
         let m = specs.len();
         let cand_params = CalibrationParams {
             confidence_level: 1.0 - budget.models / m as f64,
-            ..cal_params.clone()
+            ..params.calibration.clone()
         };
+        let mut candidates: Vec<CandidateSummary> = Vec::with_capacity(m);
         let mut runs: Vec<(Vec<u32>, Vec<f32>, Calibration)> = Vec::with_capacity(m);
-        for spec in &specs {
-            let oof = if spec.is_transductive() {
-                cross_validate_items(spec, emb, sg, &labeled, &y, n_classes, n_folds, params.seed)?
-            } else {
-                cross_validate(
-                    spec.build().as_ref(),
-                    xl.view(),
-                    &y,
-                    n_classes,
-                    n_folds,
-                    params.seed,
-                )?
-            };
+        for spec in specs {
+            let oof = self.out_of_fold(spec, n_folds)?;
             let (pred, score) = params.score.rows(&oof.proba);
-            let cal = calibrate(&pred, &score, &y, n_classes, &cand_params)?;
+            let cal = calibrate(&pred, &score, y, n_classes, &cand_params)?;
             candidates.push(CandidateSummary {
                 model: spec.name(),
                 confidence_level: cand_params.confidence_level,
                 cv_accuracy: cal.cv_accuracy,
                 certified_share: certified_share(&cal, y.len()),
-                relative_cost: spec.predict_cost(unlabeled.len(), y.len(), n_classes, emb.ncols()),
+                relative_cost: spec.predict_cost(
+                    self.unlabeled.len(),
+                    y.len(),
+                    n_classes,
+                    self.emb.ncols(),
+                ),
                 chosen: false,
             });
             runs.push((pred, score, cal));
@@ -475,106 +618,164 @@ pub fn autolabel(
                 c.relative_cost /= cheapest;
             }
         }
-        chosen = choose_candidate(&candidates, y.len());
+        let chosen = choose_candidate(&candidates, y.len());
         candidates[chosen].chosen = true;
         let (pred, score, cal) = runs.swap_remove(chosen);
-        for (k, &i) in labeled.iter().enumerate() {
-            predicted[i] = Some(pred[k]);
-            confidence[i] = score[k];
-            source[i] = Source::CrossValidation;
+        for (k, &i) in self.labeled.iter().enumerate() {
+            items.predicted[i] = Some(pred[k]);
+            items.confidence[i] = score[k];
+            items.source[i] = Source::CrossValidation;
         }
-        Some(cal)
-    } else {
-        message = Some(format!(
-            "{} labeled items in {n_present} classes: cross-validation needs at least 2 of each",
-            y.len()
-        ));
-        for &i in &labeled {
-            predicted[i] = labels[i];
-            confidence[i] = 1.0;
-            source[i] = Source::CrossValidation;
-        }
-        None
-    };
-    for &i in &labeled {
-        route[i] = Route::Labeled;
+        Ok(CertifiedRun {
+            calibration: Some(cal),
+            chosen,
+            candidates,
+            n_folds,
+            message: None,
+        })
     }
 
-    // 2. Final model on all labels, predicting unlabeled items chunk by chunk.
-    let chosen_spec = &specs[chosen];
-    let mut probabilities = None;
-    if !y.is_empty() && !unlabeled.is_empty() {
+    /// Out-of-fold probabilities of `spec` on the labeled items.
+    fn out_of_fold(&self, spec: &ModelSpec, n_folds: usize) -> Result<OutOfFold> {
+        let p = self.params;
+        if spec.is_transductive() {
+            cross_validate_items(
+                spec,
+                self.emb,
+                self.sg,
+                self.labeled,
+                self.y,
+                self.n_classes,
+                n_folds,
+                p.seed,
+            )
+        } else {
+            let xl = self.emb.select(Axis(0), self.labeled);
+            cross_validate(
+                spec.build().as_ref(),
+                xl.view(),
+                self.y,
+                self.n_classes,
+                n_folds,
+                p.seed,
+            )
+        }
+    }
+
+    /// The chosen model fitted on all labels predicts every unlabeled item (chunk by chunk,
+    /// bounding memory); returns the probabilities when the caller keeps them.
+    fn predict_unlabeled(
+        &self,
+        spec: &ModelSpec,
+        items: &mut Items,
+    ) -> Result<Option<Array2<f32>>> {
+        let (n, n_classes) = (self.emb.nrows(), self.n_classes);
+        if self.y.is_empty() || self.unlabeled.is_empty() {
+            return Ok(None);
+        }
         // A transductive model predicts every unlabeled item in one go (its size is bounded by
         // SPREAD_MAX_CELLS); the others are fitted once and predict chunk by chunk.
         enum Final {
             Whole(Array2<f32>),
             Fitted(Box<dyn FittedClassifier>),
         }
-        let last = if chosen_spec.is_transductive() {
+        let last = if spec.is_transductive() {
             Final::Whole(predict_items(
-                chosen_spec,
-                emb,
-                sg,
-                &labeled,
-                &y,
-                &unlabeled,
+                spec,
+                self.emb,
+                self.sg,
+                self.labeled,
+                self.y,
+                self.unlabeled,
                 n_classes,
             )?)
         } else {
-            Final::Fitted(chosen_spec.build().fit(xl.view(), &y, n_classes)?)
+            let xl = self.emb.select(Axis(0), self.labeled);
+            Final::Fitted(spec.build().fit(xl.view(), self.y, n_classes)?)
         };
-        if params.keep_probabilities {
-            probabilities = Some(Array2::<f32>::zeros((n, n_classes)));
-        }
-        for (ci, chunk) in unlabeled.chunks(PREDICT_CHUNK).enumerate() {
+        let mut probabilities = self
+            .params
+            .keep_probabilities
+            .then(|| Array2::<f32>::zeros((n, n_classes)));
+        for (ci, chunk) in self.unlabeled.chunks(PREDICT_CHUNK).enumerate() {
             let p = match &last {
                 Final::Whole(w) => {
                     let s = ci * PREDICT_CHUNK;
                     w.slice(ndarray::s![s..s + chunk.len(), ..]).to_owned()
                 }
-                Final::Fitted(f) => f.predict_proba(emb.select(Axis(0), chunk).view())?,
+                Final::Fitted(f) => f.predict_proba(self.emb.select(Axis(0), chunk).view())?,
             };
             if let Some(all) = probabilities.as_mut() {
                 for (k, &i) in chunk.iter().enumerate() {
                     all.row_mut(i).assign(&p.row(k));
                 }
             }
-            let (pc, cc) = params.score.rows(&p);
+            let (pc, cc) = self.params.score.rows(&p);
             for (k, &i) in chunk.iter().enumerate() {
-                predicted[i] = Some(pc[k]);
-                confidence[i] = cc[k];
-                source[i] = Source::Model;
+                items.predicted[i] = Some(pc[k]);
+                items.confidence[i] = cc[k];
+                items.source[i] = Source::Model;
             }
+        }
+        Ok(probabilities)
+    }
+
+    /// Copies labels from agreeing labeled near-duplicates when the route's leave-one-out
+    /// record certifies it at its share of the error budget.
+    fn propagate_duplicates(
+        &self,
+        graph: &NeighborGraph,
+        dup: Option<&DupInfo>,
+        budget: &ErrorBudget,
+        items: &mut Items,
+    ) -> DuplicateSummary {
+        let n = self.emb.nrows();
+        let params = self.params;
+        let target = params.calibration.target_precision;
+        let (dup_pred, loo_n, loo_correct) = match dup {
+            Some(d) => duplicate_candidates(
+                self.emb,
+                self.labels,
+                graph,
+                d,
+                params.propagation_threshold,
+            ),
+            None => (vec![None; n], 0, 0),
+        };
+        // The route's own share of the error rate, with the same one-error floor as the models'
+        // scans: a perfect leave-one-out record is not taken at face value.
+        let dup_hits = loo_correct.min(loo_n.saturating_sub(1));
+        let dup_lb = clopper_pearson_lower(dup_hits as u64, loo_n as u64, 1.0 - budget.duplicates);
+        let enabled = dup.is_some() && (!params.certify_duplicates || dup_lb >= target);
+        let mut n_propagated = 0usize;
+        if enabled {
+            for &i in self.unlabeled {
+                if let Some(c) = dup_pred[i] {
+                    items.predicted[i] = Some(c);
+                    items.confidence[i] = 1.0;
+                    items.route[i] = Route::Duplicate;
+                    items.source[i] = Source::Duplicate;
+                    n_propagated += 1;
+                }
+            }
+        }
+        DuplicateSummary {
+            propagation_threshold: params.propagation_threshold,
+            enabled,
+            loo_n,
+            loo_correct,
+            precision: (loo_n > 0).then(|| loo_correct as f64 / loo_n as f64),
+            lower_bound: dup_lb,
+            n_propagated,
         }
     }
 
-    // 3. Duplicate propagation and its leave-one-out precision.
-    let (dup_pred, loo_n, loo_correct) = match dup {
-        Some(d) => duplicate_candidates(emb, labels, graph, d, params.propagation_threshold),
-        None => (vec![None; n], 0, 0),
-    };
-    // The route's own share of the error rate, with the same one-error floor as the models'
-    // scans: a perfect leave-one-out record is not taken at face value.
-    let dup_hits = loo_correct.min(loo_n.saturating_sub(1));
-    let dup_lb = clopper_pearson_lower(dup_hits as u64, loo_n as u64, 1.0 - budget.duplicates);
-    let dup_enabled = dup.is_some() && (!params.certify_duplicates || dup_lb >= target);
-    let mut n_propagated = 0usize;
-    if dup_enabled {
-        for &i in &unlabeled {
-            if let Some(c) = dup_pred[i] {
-                predicted[i] = Some(c);
-                confidence[i] = 1.0;
-                route[i] = Route::Duplicate;
-                source[i] = Source::Duplicate;
-                n_propagated += 1;
-            }
-        }
-    }
-
-    // 4. Thresholds, transferred from the cross-validated models to the final one.
-    let mut applied: Vec<Option<f32>> = vec![None; n_classes];
-    if let Some(cal) = &calibration {
-        // Scopes: each class with its own threshold, plus one shared scope for the rest.
+    /// Routes to auto the unlabeled items each scope's certified threshold covers (each class
+    /// with its own threshold, plus one shared scope for the rest); returns the threshold
+    /// applied per class.
+    fn apply_thresholds(&self, cal: &Calibration, items: &mut Items) -> Vec<Option<f32>> {
+        let n_classes = self.n_classes;
+        let mut applied: Vec<Option<f32>> = vec![None; n_classes];
         let scope_of = |c: u32| -> usize {
             match cal.per_class.get(c as usize) {
                 Some(Some(_)) => c as usize,
@@ -582,37 +783,19 @@ pub fn autolabel(
             }
         };
         let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_classes + 1];
-        for &i in &unlabeled {
-            if let Some(c) = predicted[i] {
+        for &i in self.unlabeled {
+            if let Some(c) = items.predicted[i] {
                 members[scope_of(c)].push(i);
             }
         }
-        for (scope, items) in members.iter_mut().enumerate() {
+        for (scope, scope_items) in members.iter_mut().enumerate() {
             let choice = if scope < n_classes {
                 cal.per_class[scope].as_ref()
             } else {
                 cal.fallback.as_ref()
             };
             let Some(choice) = choice else { continue };
-            items.sort_by(|&a, &b| confidence[b].total_cmp(&confidence[a]).then(a.cmp(&b)));
-            let take = match params.transfer {
-                ThresholdTransfer::Confidence => items.len(),
-                // Same share of the scope as cross-validation certified (rounded down).
-                ThresholdTransfer::Rank => (choice.n_above as f64 / choice.n_scope.max(1) as f64
-                    * items.len() as f64)
-                    .floor() as usize,
-            };
-            let mut last = None;
-            for &i in items.iter().take(take) {
-                if confidence[i] < choice.threshold {
-                    break;
-                }
-                last = Some(confidence[i]);
-                if route[i] == Route::Human {
-                    route[i] = Route::Auto;
-                }
-            }
-            let applied_t = last.map(|l| l.max(choice.threshold));
+            let applied_t = self.route_scope(choice, scope_items, items);
             if scope < n_classes {
                 applied[scope] = applied_t;
             } else {
@@ -623,30 +806,71 @@ pub fn autolabel(
                 }
             }
         }
+        applied
     }
 
-    // Summary.
-    let mut counts = RouteCounts::default();
-    for r in &route {
-        match r {
-            Route::Labeled => counts.labeled += 1,
-            Route::Auto => counts.auto += 1,
-            Route::Duplicate => counts.duplicate += 1,
-            Route::Human => counts.human += 1,
+    /// One scope: its items from the most confident down, as many as the threshold transfer
+    /// allows and no lower than the certified threshold; returns the threshold applied.
+    fn route_scope(
+        &self,
+        choice: &ThresholdChoice,
+        scope_items: &mut [usize],
+        items: &mut Items,
+    ) -> Option<f32> {
+        let confidence = &items.confidence;
+        scope_items.sort_by(|&a, &b| confidence[b].total_cmp(&confidence[a]).then(a.cmp(&b)));
+        let take = match self.params.transfer {
+            ThresholdTransfer::Confidence => scope_items.len(),
+            // Same share of the scope as cross-validation certified (rounded down).
+            ThresholdTransfer::Rank => (choice.n_above as f64 / choice.n_scope.max(1) as f64
+                * scope_items.len() as f64)
+                .floor() as usize,
+        };
+        let mut last = None;
+        for &i in scope_items.iter().take(take) {
+            if items.confidence[i] < choice.threshold {
+                break;
+            }
+            last = Some(items.confidence[i]);
+            if items.route[i] == Route::Human {
+                items.route[i] = Route::Auto;
+            }
         }
+        last.map(|l| l.max(choice.threshold))
     }
-    let label_counts = class_counts(&y, n_classes);
-    let mut classes: Vec<ClassSummary> = (0..n_classes)
+}
+
+impl RouteCounts {
+    /// Items per route.
+    fn of(route: &[Route]) -> RouteCounts {
+        let mut counts = RouteCounts::default();
+        for r in route {
+            match r {
+                Route::Labeled => counts.labeled += 1,
+                Route::Auto => counts.auto += 1,
+                Route::Duplicate => counts.duplicate += 1,
+                Route::Human => counts.human += 1,
+            }
+        }
+        counts
+    }
+}
+
+/// Per class: labels, thresholds (certified and applied) and how much of it was auto-labeled.
+fn class_summaries(
+    job: &Job<'_, '_>,
+    calibration: Option<&Calibration>,
+    applied: &[Option<f32>],
+    items: &Items,
+) -> Vec<ClassSummary> {
+    let label_counts = class_counts(job.y, job.n_classes);
+    let mut classes: Vec<ClassSummary> = (0..job.n_classes)
         .map(|c| {
-            let own = calibration
-                .as_ref()
-                .and_then(|cal| cal.per_class.get(c).cloned().flatten());
+            let own = calibration.and_then(|cal| cal.per_class.get(c).cloned().flatten());
             ClassSummary {
                 class: c as u32,
                 n_labeled: label_counts[c],
-                cv_threshold: calibration
-                    .as_ref()
-                    .and_then(|cal| cal.threshold_for(c as u32)),
+                cv_threshold: calibration.and_then(|cal| cal.threshold_for(c as u32)),
                 threshold: applied[c],
                 threshold_source: if own.is_some() { "class" } else { "shared" }.into(),
                 own,
@@ -657,11 +881,11 @@ pub fn autolabel(
             }
         })
         .collect();
-    for &i in &unlabeled {
-        if let Some(c) = predicted[i] {
+    for &i in job.unlabeled {
+        if let Some(c) = items.predicted[i] {
             let s = &mut classes[c as usize];
             s.n_predicted += 1;
-            match route[i] {
+            match items.route[i] {
                 Route::Auto => s.n_auto += 1,
                 Route::Duplicate => s.n_duplicate += 1,
                 _ => {}
@@ -673,68 +897,27 @@ pub fn autolabel(
             s.coverage = (s.n_auto + s.n_duplicate) as f64 / s.n_predicted as f64;
         }
     }
-    let certified = calibration.as_ref().is_some_and(Calibration::certified);
-    let labels_needed = match &calibration {
-        Some(c) if !c.certified() => c.labels_needed,
-        Some(_) => None,
-        None => Some(min_count_for(target, level).max(y.len() + 1)),
-    };
-    if !certified && message.is_none() {
-        message = Some(format!(
-            "the {} labels cannot certify precision {target} at {:.0}% confidence; nothing is \
-             auto-labeled by the model{}",
-            y.len(),
-            level * 100.0,
-            match labels_needed {
-                Some(k) => format!(" (roughly {k} labels in total would be needed)"),
-                None => " (the model's cross-validated precision is below the target at every \
-                         threshold; more labels alone may not help)"
-                    .into(),
-            }
-        ));
-    }
-    let summary = AutolabelSummary {
-        model: chosen_spec.name(),
-        candidates,
-        score: params.score,
-        target_precision: target,
-        confidence_level: level,
-        error_budget: budget,
-        n_items: n,
-        n_labeled: y.len(),
-        n_classes,
-        n_folds: if calibration.is_some() { n_folds } else { 0 },
-        certified,
-        cv_accuracy: calibration.as_ref().map(|c| c.cv_accuracy),
-        global: calibration.as_ref().and_then(|c| c.global.clone()),
-        shared: calibration.as_ref().and_then(|c| c.fallback.clone()),
-        classes,
-        coverage: if unlabeled.is_empty() {
-            0.0
-        } else {
-            (counts.auto + counts.duplicate) as f64 / unlabeled.len() as f64
-        },
-        counts,
-        duplicate: DuplicateSummary {
-            propagation_threshold: params.propagation_threshold,
-            enabled: dup_enabled,
-            loo_n,
-            loo_correct,
-            precision: (loo_n > 0).then(|| loo_correct as f64 / loo_n as f64),
-            lower_bound: dup_lb,
-            n_propagated,
-        },
-        labels_needed,
-        message,
-    };
-    Ok(AutolabelResult {
-        probabilities,
-        predicted,
-        confidence,
-        route,
-        source,
-        summary,
-    })
+    classes
+}
+
+/// Why nothing is auto-labeled by the model, and roughly what it would take.
+fn not_certified_message(
+    n_labels: usize,
+    target: f64,
+    level: f64,
+    labels_needed: Option<usize>,
+) -> String {
+    format!(
+        "the {n_labels} labels cannot certify precision {target} at {:.0}% confidence; nothing is \
+         auto-labeled by the model{}",
+        level * 100.0,
+        match labels_needed {
+            Some(k) => format!(" (roughly {k} labels in total would be needed)"),
+            None => " (the model's cross-validated precision is below the target at every \
+                     threshold; more labels alone may not help)"
+                .into(),
+        }
+    )
 }
 
 /// Probabilities for the items `query` (indices into `emb`) of `spec` trained on the items
