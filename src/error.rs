@@ -56,6 +56,14 @@ impl Error {
         }
     }
 
+    /// Wraps a library error that means a bug on our side (a table we built does not fit its
+    /// schema, a writer failed on valid data) as `Internal`, with `context` naming what we were
+    /// doing: `.map_err(Error::internal("pairs table"))?` reports `internal error: pairs table: …`.
+    /// Errors the user's input causes are reported with [`Error::input`] instead.
+    pub fn internal<E: std::fmt::Display>(context: &str) -> impl Fn(E) -> Error + Copy + '_ {
+        move |e| Error::Internal(format!("{context}: {e}"))
+    }
+
     /// The process exit code SPEC assigns: 2 for the user's input or flags, 1 for the rest.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -64,3 +72,24 @@ impl Error {
         }
     }
 }
+
+/// Library errors that are ours when they reach `?`: the user's input is checked (and reported
+/// with [`Error::input`]) before these libraries see it, so what is left is an internal error.
+macro_rules! internal_from {
+    ($($t:ty),+ $(,)?) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Error {
+                Error::Internal(e.to_string())
+            }
+        }
+    )+};
+}
+
+internal_from!(
+    arrow_schema::ArrowError,
+    parquet::errors::ParquetError,
+    csv::Error,
+    serde_json::Error,
+    ndarray::ShapeError,
+    linfa_logistic::error::Error,
+);

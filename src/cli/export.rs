@@ -220,7 +220,7 @@ pub fn run(args: &Cmd, _progress: Progress) -> Result<()> {
                     .map(|it| label_studio_task(it, &carried, args, &model_version))
                     .collect();
                 serde_json::to_writer_pretty(&mut *w, &tasks)
-                    .map_err(|e| Error::Internal(e.to_string()))?;
+                    ?;
                 w.write_all(b"\n").map_err(io)?;
             }
             Format::Sagemaker | Format::Prodigy | Format::Jsonl => {
@@ -240,14 +240,14 @@ pub fn run(args: &Cmd, _progress: Progress) -> Result<()> {
                         continue;
                     };
                     serde_json::to_writer(&mut *w, &line)
-                        .map_err(|e| Error::Internal(e.to_string()))?;
+                        ?;
                     w.write_all(b"\n").map_err(io)?;
                 }
             }
             Format::Csv => {
                 let mut csv = csv::Writer::from_writer(&mut *w);
                 csv.write_record(&names)
-                    .map_err(|e| Error::Internal(e.to_string()))?;
+                    ?;
                 for it in &items {
                     let row: Vec<String> = names
                         .iter()
@@ -258,7 +258,7 @@ pub fn run(args: &Cmd, _progress: Progress) -> Result<()> {
                         })
                         .collect();
                     csv.write_record(&row)
-                        .map_err(|e| Error::Internal(e.to_string()))?;
+                        ?;
                 }
                 csv.flush().map_err(io)?;
             }

@@ -108,7 +108,7 @@ pub fn run(args: &InspectArgs, progress: Progress) -> Result<()> {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&r).map_err(|e| crate::Error::Internal(e.to_string()))?
+            serde_json::to_string_pretty(&r)?
         );
         return Ok(());
     }

@@ -89,7 +89,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let out = OutDir::create(&args.run.out)?;
     out.write_with("curve.csv", |w| {
         let mut csv = csv::Writer::from_writer(w);
-        let err = |e: csv::Error| Error::Internal(format!("curve.csv: {e}"));
+        let err = Error::internal::<csv::Error>("curve.csv");
         csv.write_record([
             "round",
             "labels",
@@ -120,7 +120,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     })?;
     out.write_with("selections.csv", |w| {
         let mut csv = csv::Writer::from_writer(w);
-        let err = |e: csv::Error| Error::Internal(format!("selections.csv: {e}"));
+        let err = Error::internal::<csv::Error>("selections.csv");
         csv.write_record(["round", "id"]).map_err(err)?;
         for (round, i) in &selections {
             csv.write_record([round.to_string(), prepared.data.ids[*i].clone()])
@@ -131,7 +131,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let roles = split_roles(&split, data.len());
     out.write_with("split.csv", |w| {
         let mut csv = csv::Writer::from_writer(w);
-        let err = |e: csv::Error| Error::Internal(format!("split.csv: {e}"));
+        let err = Error::internal::<csv::Error>("split.csv");
         csv.write_record(["id", "split"]).map_err(err)?;
         for (id, role) in data.ids.iter().zip(&roles) {
             csv.write_record([id.as_str(), role]).map_err(err)?;

@@ -518,7 +518,7 @@ fn load_unguarded(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
     }
     let d = dim.map(|(d, _)| d).unwrap_or(0);
     let embeddings = Array2::from_shape_vec((n, d), matrix)
-        .map_err(|e| Error::Internal(format!("embedding matrix shape: {e}")))?;
+        .map_err(Error::internal("embedding matrix shape"))?;
 
     let mut label_merge = None;
     if let Some(labels_file) = &opts.labels_file {
