@@ -113,7 +113,7 @@ impl HnswIndex {
             return Ok(());
         }
         if rows.ncols() != self.dim {
-            return Err(Error::Usage(format!(
+            return Err(Error::Internal(format!(
                 "cannot insert {}-dimensional rows into a {}-dimensional index",
                 rows.ncols(),
                 self.dim

@@ -219,7 +219,7 @@ pub fn assign_top(
         ));
     }
     if x.ncols() != centroids.ncols() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "assign_top: rows have dimension {}, centroids {}",
             x.ncols(),
             centroids.ncols()

@@ -431,20 +431,20 @@ pub fn components_with_clusters(
         return Err(Error::Usage("rarity: the pool is empty".into()));
     }
     if graph.len() != n && !(graph.k == 0 && graph.neighbors.is_empty()) {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "rarity: the neighbour graph has {} items, the embeddings {n}",
             graph.len()
         )));
     }
     if labels.len() != n {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "rarity: {} labels for {n} items",
             labels.len()
         )));
     }
     if let Some(p) = predicted {
         if p.len() != n {
-            return Err(Error::Usage(format!(
+            return Err(Error::Internal(format!(
                 "rarity: {} predictions for {n} items",
                 p.len()
             )));
@@ -452,7 +452,7 @@ pub fn components_with_clusters(
     }
 
     if km.assignment.len() != n {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "rarity: the clustering has {} items, the embeddings {n}",
             km.assignment.len()
         )));
