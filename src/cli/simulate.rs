@@ -42,6 +42,7 @@ impl Cmd {
     /// Library parameters for these flags.
     pub fn params(&self) -> Result<SimulateParams> {
         let seed = self.run.seed;
+        crate::cli::args::flag_at_least_1("--rounds", self.rounds)?;
         Ok(SimulateParams {
             rounds: self.rounds,
             split_col: self.split_col.clone(),
@@ -53,7 +54,7 @@ impl Cmd {
                 select: self.select.params(seed)?,
                 ..RoundParams::default()
             },
-            graph: self.graph.params(seed),
+            graph: self.graph.params(seed)?,
             cache: CacheChoice::from_flags(
                 self.run.cache.as_deref(),
                 self.run.no_cache,

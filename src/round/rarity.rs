@@ -110,15 +110,15 @@ impl Default for RarityParams {
 }
 
 impl RarityParams {
-    /// Rejects values that would make the score meaningless, with a message naming the flag.
+    /// Rejects values that would make the score meaningless, with a message naming the parameter.
     pub fn validate(&self) -> Result<()> {
         if self.neighbors == 0 {
             return Err(Error::Usage(
-                "rarity: --rarity-neighbors must be ≥ 1".into(),
+                "rarity: neighbors must be ≥ 1".into(),
             ));
         }
         if self.clusters == Some(0) {
-            return Err(Error::Usage("rarity: --clusters must be ≥ 1".into()));
+            return Err(Error::Usage("rarity: clusters must be ≥ 1".into()));
         }
         if self.kmeans_iter == 0 {
             return Err(Error::Usage(
@@ -126,18 +126,18 @@ impl RarityParams {
             ));
         }
         let w = [
-            ("w-knn", self.w_knn),
-            ("w-lof", self.w_lof),
-            ("w-centroid", self.w_centroid),
-            ("w-small", self.w_small),
-            ("w-far", self.w_far),
-            ("w-coverage", self.w_coverage),
-            ("w-class", self.w_class),
+            ("w_knn", self.w_knn),
+            ("w_lof", self.w_lof),
+            ("w_centroid", self.w_centroid),
+            ("w_small", self.w_small),
+            ("w_far", self.w_far),
+            ("w_coverage", self.w_coverage),
+            ("w_class", self.w_class),
         ];
         for (name, v) in w {
             if !v.is_finite() || v < 0.0 {
                 return Err(Error::Usage(format!(
-                    "rarity: --{name} must be a finite number ≥ 0, got {v}"
+                    "rarity: {name} must be a finite number ≥ 0, got {v}"
                 )));
             }
         }

@@ -150,21 +150,21 @@ impl Default for SelectParams {
 }
 
 impl SelectParams {
-    /// Rejects unusable values with a message naming the flag.
+    /// Rejects unusable values with a message naming the parameter.
     pub fn validate(&self) -> Result<()> {
         if self.batch == 0 {
-            return Err(Error::Usage("select: --batch must be ≥ 1".into()));
+            return Err(Error::Usage("select: batch must be ≥ 1".into()));
         }
         for (name, v) in [
-            ("w-uncertainty", self.w_uncertainty),
-            ("w-rarity", self.w_rarity),
-            ("w-density", self.w_density),
-            ("w-class", self.w_class),
+            ("w_uncertainty", self.w_uncertainty),
+            ("w_rarity", self.w_rarity),
+            ("w_density", self.w_density),
+            ("w_class", self.w_class),
             ("diversity", self.diversity),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return Err(Error::Usage(format!(
-                    "select: --{name} must be a finite number ≥ 0, got {v}"
+                    "select: {name} must be a finite number ≥ 0, got {v}"
                 )));
             }
         }
