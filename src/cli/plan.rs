@@ -49,7 +49,6 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         select: args.select.params(seed)?,
         budget: args.budget.params(args.select.batch)?,
         target_coverage: args.budget.target_coverage,
-        ..RoundParams::default()
     };
     let mut timings = Timings::default();
     let pool = crate::cli::load_pool(
