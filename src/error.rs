@@ -194,7 +194,11 @@ mod tests {
         assert_eq!(caught.message, "ours: 7");
         assert_eq!(caught.origin, PanicOrigin::Labelwise);
         assert!(
-            caught.location.as_deref().unwrap().starts_with("src/error.rs:"),
+            caught
+                .location
+                .as_deref()
+                .unwrap()
+                .starts_with("src/error.rs:"),
             "{caught:?}"
         );
         // A panic inside the standard library's own code (not `#[track_caller]`) is a dependency's.

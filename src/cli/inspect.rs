@@ -106,10 +106,7 @@ pub fn run(args: &InspectArgs, progress: Progress) -> Result<()> {
     spinner.finish_and_clear();
     let r = report(&data, args.top);
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&r)?
-        );
+        println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
     println!("files       {}", r.files.join(", "));

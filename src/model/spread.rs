@@ -197,8 +197,8 @@ impl LabelSpreading {
             });
             std::mem::swap(&mut f, &mut next);
         }
-        let mut out = Array2::<f32>::from_shape_vec((n, c), f)
-            .map_err(Error::internal("label spreading"))?;
+        let mut out =
+            Array2::<f32>::from_shape_vec((n, c), f).map_err(Error::internal("label spreading"))?;
         let m = support.iter().filter(|&&s| s).count().max(1) as f32;
         out.axis_iter_mut(ndarray::Axis(0))
             .into_par_iter()

@@ -310,6 +310,5 @@ fn concat_chunks(data: &Dataset, col: usize) -> Result<ArrayRef> {
         .iter()
         .map(|c| c.as_ref())
         .collect();
-    arrow_select::concat::concat(&chunks)
-        .map_err(Error::internal("carried column"))
+    arrow_select::concat::concat(&chunks).map_err(Error::internal("carried column"))
 }

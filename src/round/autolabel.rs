@@ -700,8 +700,9 @@ pub fn predict_items(
 ) -> Result<Array2<f32>> {
     match spec {
         ModelSpec::Spread(s) => {
-            let g = graph
-                .ok_or_else(|| Error::Internal("label spreading needs the neighbour graph".into()))?;
+            let g = graph.ok_or_else(|| {
+                Error::Internal("label spreading needs the neighbour graph".into())
+            })?;
             Ok(s.spread(g, train, y_train, n_classes)?
                 .select(Axis(0), query))
         }

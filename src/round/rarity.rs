@@ -113,9 +113,7 @@ impl RarityParams {
     /// Rejects values that would make the score meaningless, with a message naming the parameter.
     pub fn validate(&self) -> Result<()> {
         if self.neighbors == 0 {
-            return Err(Error::Usage(
-                "rarity: neighbors must be ≥ 1".into(),
-            ));
+            return Err(Error::Usage("rarity: neighbors must be ≥ 1".into()));
         }
         if self.clusters == Some(0) {
             return Err(Error::Usage("rarity: clusters must be ≥ 1".into()));

@@ -258,7 +258,9 @@ pub fn select(
     if let Some(p) = input.probs {
         check_len("probability rows", p.nrows(), n)?;
         if p.ncols() == 0 {
-            return Err(Error::Internal("select: probabilities have no classes".into()));
+            return Err(Error::Internal(
+                "select: probabilities have no classes".into(),
+            ));
         }
     }
     if graph.len() != n && graph.k != 0 {
@@ -316,7 +318,9 @@ pub fn select(
 
 fn check_len(what: &str, got: usize, n: usize) -> Result<()> {
     if got != n {
-        return Err(Error::Internal(format!("select: {got} {what} for {n} items")));
+        return Err(Error::Internal(format!(
+            "select: {got} {what} for {n} items"
+        )));
     }
     Ok(())
 }
