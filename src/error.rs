@@ -17,7 +17,8 @@ pub enum Error {
         row: Option<u64>,
         message: String,
     },
-    /// Bad flags or a request that cannot be satisfied (e.g. memory limit): exit 2.
+    /// Bad flags or parameters (library messages name the parameter, the CLI the flag), or a
+    /// request the input cannot satisfy (e.g. memory limit): exit 2.
     #[error("{0}")]
     Usage(String),
     /// An I/O failure on an output or cache path.
@@ -27,7 +28,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A bug or an unexpected library failure: exit 1.
+    /// A bug: arrays of ours that disagree in shape, a library failing on data we built, a panic
+    /// in our own code: exit 1.
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -234,8 +234,8 @@ pub struct Components {
 /// Scores every item (see the module docs for the formula).
 ///
 /// `labels`: known class per item; `predicted`: a model's class per item, when one exists.
-/// Errors with `Error::Usage` on bad parameters or when the graph, labels or predictions do not
-/// match the embeddings in length.
+/// Errors with `Error::Usage` on bad parameters, `Error::Internal` when the graph, labels or
+/// predictions do not match the embeddings in length.
 pub fn score(
     emb: ArrayView2<f32>,
     graph: &NeighborGraph,

@@ -238,7 +238,7 @@ pub struct Selection {
 ///
 /// `dup_group`: near-duplicate group per item (negative = no group). `rarity`: per-item score
 /// from [`crate::round::rarity::score`], used by hybrid when given. Errors with `Error::Usage` on bad
-/// parameters or inputs whose lengths do not match the embeddings.
+/// parameters, `Error::Internal` on inputs whose lengths do not match the embeddings.
 pub fn select(
     emb: ArrayView2<f32>,
     graph: &NeighborGraph,
