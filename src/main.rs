@@ -56,7 +56,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
-            .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
+            .map_err(Error::internal("thread pool"))?;
     }
     let progress = Progress::new(cli.quiet);
     match &cli.command {

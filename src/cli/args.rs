@@ -19,6 +19,25 @@ use crate::round::dedup::{DedupParams, Grouping};
 use crate::round::rarity::RarityParams;
 use crate::round::select::{SelectParams, Strategy};
 
+/// The library checks its parameters with messages naming them (`batch must be ≥ 1`); these
+/// checks run first so a bad flag is reported by its flag name.
+pub(crate) fn flag_at_least_1(flag: &str, value: usize) -> Result<()> {
+    if value == 0 {
+        return Err(Error::Usage(format!("{flag} must be at least 1")));
+    }
+    Ok(())
+}
+
+/// `value` must be finite and ≥ 0 (a weight, a cost).
+fn flag_non_negative(flag: &str, value: f64) -> Result<()> {
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(Error::Usage(format!(
+            "{flag} must be a finite number ≥ 0, got {value}"
+        )));
+    }
+    Ok(())
+}
+
 /// `clap::ValueEnum` for a library enum, so the library needs no clap: the value names and
 /// their one-line help, in the order `--help` lists them.
 macro_rules! value_enum {
@@ -106,13 +125,21 @@ pub struct GraphArgs {
 
 impl GraphArgs {
     /// Graph parameters for these flags and the run's seed.
-    pub fn params(&self, seed: u64) -> GraphParams {
-        GraphParams {
+    pub fn params(&self, seed: u64) -> Result<GraphParams> {
+        flag_at_least_1("--k", self.k)?;
+        if self.k > 1024 {
+            return Err(Error::Usage(format!(
+                "--k must be at most 1024, got {}",
+                self.k
+            )));
+        }
+        flag_at_least_1("--probes", self.probes)?;
+        Ok(GraphParams {
             k: self.k,
             index: self.index,
             probes: self.probes,
             seed,
-        }
+        })
     }
 }
 
@@ -130,6 +157,12 @@ pub struct DedupArgs {
 impl DedupArgs {
     /// Library parameters for these flags.
     pub fn params(&self) -> Result<DedupParams> {
+        if !(self.threshold > 0.0 && self.threshold <= 1.0) {
+            return Err(Error::Usage(format!(
+                "--threshold must be in (0, 1], got {}",
+                self.threshold
+            )));
+        }
         DedupParams::new(self.threshold, self.grouping)
     }
 }
@@ -267,6 +300,27 @@ pub struct RarityArgs {
 impl RarityArgs {
     /// Library parameters for these flags.
     pub fn params(&self) -> Result<RarityParams> {
+        flag_at_least_1("--rarity-neighbors", self.rarity_neighbors)?;
+        if let Some(k) = self.clusters {
+            flag_at_least_1("--clusters", k)?;
+        }
+        let w = [
+            ("--rarity-w-knn", self.rarity_w_knn),
+            ("--rarity-w-lof", self.rarity_w_lof),
+            ("--rarity-w-centroid", self.rarity_w_centroid),
+            ("--rarity-w-small", self.rarity_w_small),
+            ("--rarity-w-far", self.rarity_w_far),
+            ("--rarity-w-coverage", self.rarity_w_coverage),
+            ("--rarity-w-class", self.rarity_w_class),
+        ];
+        for (flag, v) in w {
+            flag_non_negative(flag, v as f64)?;
+        }
+        if w.iter().all(|(_, v)| *v == 0.0) {
+            return Err(Error::Usage(
+                "at least one of the --rarity-w-* weights must be > 0".into(),
+            ));
+        }
         let p = RarityParams {
             neighbors: self.rarity_neighbors,
             clusters: self.clusters,
@@ -316,6 +370,22 @@ pub struct SelectArgs {
 impl SelectArgs {
     /// Library parameters for these flags.
     pub fn params(&self, seed: u64) -> Result<SelectParams> {
+        flag_at_least_1("--batch", self.batch)?;
+        let w = [
+            ("--w-uncertainty", self.w_uncertainty),
+            ("--w-rarity", self.w_rarity),
+            ("--w-density", self.w_density),
+            ("--w-class", self.w_class),
+        ];
+        for (flag, v) in w.into_iter().chain([("--diversity", self.diversity)]) {
+            flag_non_negative(flag, v as f64)?;
+        }
+        if w.iter().map(|(_, v)| v).sum::<f32>() <= 0.0 {
+            return Err(Error::Usage(
+                "at least one of --w-uncertainty, --w-rarity, --w-density and --w-class must be > 0"
+                    .into(),
+            ));
+        }
         let p = SelectParams {
             batch: self.batch,
             strategy: self.strategy,
@@ -365,6 +435,23 @@ pub struct BudgetArgs {
 impl BudgetArgs {
     /// Library parameters for these flags and the batch size the table is expressed in.
     pub fn params(&self, batch: usize) -> Result<BudgetParams> {
+        flag_non_negative("--cost-per-label", self.cost_per_label)?;
+        flag_non_negative("--seconds-per-label", self.seconds_per_label)?;
+        flag_at_least_1("--annotators", self.annotators)?;
+        if !(0.0..=1.0).contains(&self.review_fraction) {
+            return Err(Error::Usage(format!(
+                "--review-fraction must be in [0, 1], got {}",
+                self.review_fraction
+            )));
+        }
+        if let Some(t) = self.target_accuracy {
+            if !(t > 0.0 && t < 1.0) {
+                return Err(Error::Usage(format!(
+                    "--target-accuracy must be in (0, 1), got {t}"
+                )));
+            }
+        }
+        flag_at_least_1("--batch", batch)?;
         let p = BudgetParams {
             cost_per_label: self.cost_per_label,
             seconds_per_label: self.seconds_per_label,

@@ -219,8 +219,7 @@ pub fn run(args: &Cmd, _progress: Progress) -> Result<()> {
                     .iter()
                     .map(|it| label_studio_task(it, &carried, args, &model_version))
                     .collect();
-                serde_json::to_writer_pretty(&mut *w, &tasks)
-                    .map_err(|e| Error::Internal(e.to_string()))?;
+                serde_json::to_writer_pretty(&mut *w, &tasks)?;
                 w.write_all(b"\n").map_err(io)?;
             }
             Format::Sagemaker | Format::Prodigy | Format::Jsonl => {
@@ -239,15 +238,13 @@ pub fn run(args: &Cmd, _progress: Progress) -> Result<()> {
                     let Some(line) = line_or_skip(line) else {
                         continue;
                     };
-                    serde_json::to_writer(&mut *w, &line)
-                        .map_err(|e| Error::Internal(e.to_string()))?;
+                    serde_json::to_writer(&mut *w, &line)?;
                     w.write_all(b"\n").map_err(io)?;
                 }
             }
             Format::Csv => {
                 let mut csv = csv::Writer::from_writer(&mut *w);
-                csv.write_record(&names)
-                    .map_err(|e| Error::Internal(e.to_string()))?;
+                csv.write_record(&names)?;
                 for it in &items {
                     let row: Vec<String> = names
                         .iter()
@@ -257,8 +254,7 @@ pub fn run(args: &Cmd, _progress: Progress) -> Result<()> {
                             Some(v) => v.to_string(),
                         })
                         .collect();
-                    csv.write_record(&row)
-                        .map_err(|e| Error::Internal(e.to_string()))?;
+                    csv.write_record(&row)?;
                 }
                 csv.flush().map_err(io)?;
             }

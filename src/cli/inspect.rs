@@ -106,10 +106,7 @@ pub fn run(args: &InspectArgs, progress: Progress) -> Result<()> {
     spinner.finish_and_clear();
     let r = report(&data, args.top);
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&r).map_err(|e| crate::Error::Internal(e.to_string()))?
-        );
+        println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
     println!("files       {}", r.files.join(", "));

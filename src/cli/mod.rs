@@ -37,7 +37,7 @@ pub fn load_pool(
     Pool::load(
         &input.data,
         &opts,
-        &graph.params(run.seed),
+        &graph.params(run.seed)?,
         &cache,
         run.max_memory,
         progress,

@@ -42,6 +42,7 @@ impl Cmd {
     /// Library parameters for these flags.
     pub fn params(&self) -> Result<SimulateParams> {
         let seed = self.run.seed;
+        crate::cli::args::flag_at_least_1("--rounds", self.rounds)?;
         Ok(SimulateParams {
             rounds: self.rounds,
             split_col: self.split_col.clone(),
@@ -53,7 +54,7 @@ impl Cmd {
                 select: self.select.params(seed)?,
                 ..RoundParams::default()
             },
-            graph: self.graph.params(seed),
+            graph: self.graph.params(seed)?,
             cache: CacheChoice::from_flags(
                 self.run.cache.as_deref(),
                 self.run.no_cache,
@@ -91,7 +92,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let out = OutDir::create(&args.run.out)?;
     out.write_with("curve.csv", |w| {
         let mut csv = csv::Writer::from_writer(w);
-        let err = |e: csv::Error| Error::Internal(format!("curve.csv: {e}"));
+        let err = Error::internal::<csv::Error>("curve.csv");
         csv.write_record([
             "round",
             "labels",
@@ -122,7 +123,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     })?;
     out.write_with("selections.csv", |w| {
         let mut csv = csv::Writer::from_writer(w);
-        let err = |e: csv::Error| Error::Internal(format!("selections.csv: {e}"));
+        let err = Error::internal::<csv::Error>("selections.csv");
         csv.write_record(["round", "id"]).map_err(err)?;
         for (round, i) in &selections {
             csv.write_record([round.to_string(), prepared.data.ids[*i].clone()])
@@ -133,7 +134,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let roles = split_roles(&split, data.len());
     out.write_with("split.csv", |w| {
         let mut csv = csv::Writer::from_writer(w);
-        let err = |e: csv::Error| Error::Internal(format!("split.csv: {e}"));
+        let err = Error::internal::<csv::Error>("split.csv");
         csv.write_record(["id", "split"]).map_err(err)?;
         for (id, role) in data.ids.iter().zip(&roles) {
             csv.write_record([id.as_str(), role]).map_err(err)?;

@@ -286,24 +286,25 @@ fn decoding_at(file: &Path, row: u64) {
 }
 
 /// Runs `f`, turning a panic inside the Parquet/Arrow decoders (seen on corrupt files found by
-/// fuzzing) into an input error for the file and row being read.
+/// fuzzing) into an input error for the file and row being read. A panic that starts in our own
+/// code is a bug, not bad input: it stays an internal error (exit 1), with its location.
 fn guard_decoder<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    match crate::error::catch_panic(f) {
         Ok(result) => result,
-        Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown failure".into());
+        Err(p) if p.origin == crate::error::PanicOrigin::Dependency => {
             let (file, row) = DECODING.with(|d| d.borrow().clone());
             Err(Error::input(
                 file,
                 None,
                 Some(row),
-                format!("corrupt Parquet data: the decoder failed ({msg})"),
+                format!("corrupt Parquet data: the decoder failed ({})", p.message),
             ))
         }
+        Err(p) => Err(Error::Internal(format!(
+            "panic while loading: {} at {} (please report this)",
+            p.message,
+            p.location.as_deref().unwrap_or("an unknown location")
+        ))),
     }
 }
 
@@ -518,7 +519,7 @@ fn load_unguarded(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
     }
     let d = dim.map(|(d, _)| d).unwrap_or(0);
     let embeddings = Array2::from_shape_vec((n, d), matrix)
-        .map_err(|e| Error::Internal(format!("embedding matrix shape: {e}")))?;
+        .map_err(Error::internal("embedding matrix shape"))?;
 
     let mut label_merge = None;
     if let Some(labels_file) = &opts.labels_file {

@@ -55,7 +55,7 @@ pub fn check(rows: u64, dim: u64, k: u64, limit: Option<u64>) -> Result<()> {
     if need > limit {
         return Err(Error::Usage(format!(
             "this run needs about {:.1} GiB ({rows} rows × {dim} dims, k = {k}) but the limit is {:.1} GiB; \
-             raise --max-memory, lower --k, or split the input",
+             raise the memory limit, lower k, or split the input",
             need as f64 / (1u64 << 30) as f64,
             limit as f64 / (1u64 << 30) as f64
         )));

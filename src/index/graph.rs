@@ -124,16 +124,16 @@ impl GraphParams {
     /// Checks the parameters against an input of `n` items (`Error::Usage` if unusable).
     pub fn validate(&self, n: usize) -> Result<()> {
         if self.k == 0 {
-            return Err(Error::Usage("--k must be at least 1".into()));
+            return Err(Error::Usage("k must be at least 1".into()));
         }
         if self.k > 1024 {
             return Err(Error::Usage(format!(
-                "--k must be at most 1024, got {}",
+                "k must be at most 1024, got {}",
                 self.k
             )));
         }
         if self.probes == 0 {
-            return Err(Error::Usage("--probes must be at least 1".into()));
+            return Err(Error::Usage("probes must be at least 1".into()));
         }
         if n == 0 {
             return Err(Error::Usage(

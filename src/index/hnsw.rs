@@ -113,7 +113,7 @@ impl HnswIndex {
             return Ok(());
         }
         if rows.ncols() != self.dim {
-            return Err(Error::Usage(format!(
+            return Err(Error::Internal(format!(
                 "cannot insert {}-dimensional rows into a {}-dimensional index",
                 rows.ncols(),
                 self.dim
@@ -147,7 +147,7 @@ impl HnswIndex {
         let base = self
             .inner
             .file_dump(dir.path(), "index")
-            .map_err(|e| Error::Internal(format!("hnsw_rs could not dump the index: {e}")))?;
+            .map_err(Error::internal("hnsw_rs could not dump the index"))?;
         let graph_path = dir.path().join(format!("{base}.hnsw.graph"));
         let data_path = dir.path().join(format!("{base}.hnsw.data"));
         let graph = std::fs::read(&graph_path).map_err(|e| Error::io(&graph_path, e))?;

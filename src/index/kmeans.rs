@@ -205,8 +205,8 @@ fn lloyd(xs: ArrayView2<f32>, mut centroids: Array2<f32>, max_iter: usize) -> Ar
 }
 
 /// The `p` nearest centroids (largest dot product) of every row of `x`; `p` is clipped to the
-/// number of centroids. Errors with `Error::Usage` on `p == 0`, no centroids, or a dimension
-/// mismatch.
+/// number of centroids. Errors with `Error::Usage` on `p == 0` or no centroids, `Error::Internal`
+/// on a dimension mismatch.
 pub fn assign_top(
     x: ArrayView2<f32>,
     centroids: ArrayView2<f32>,
@@ -219,7 +219,7 @@ pub fn assign_top(
         ));
     }
     if x.ncols() != centroids.ncols() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "assign_top: rows have dimension {}, centroids {}",
             x.ncols(),
             centroids.ncols()

@@ -55,7 +55,7 @@ pub fn cross_validate(
     seed: u64,
 ) -> Result<OutOfFold> {
     if x.nrows() != y.len() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "{} rows but {} labels",
             x.nrows(),
             y.len()

@@ -162,7 +162,7 @@ impl FittedKnn {
     ) -> Result<Array2<f32>> {
         check_dim(rows, self.x.ncols())?;
         if exclude.len() != rows.nrows() {
-            return Err(crate::error::Error::Usage(format!(
+            return Err(crate::error::Error::Internal(format!(
                 "{} rows but {} exclusions",
                 rows.nrows(),
                 exclude.len()

@@ -118,7 +118,7 @@ impl Classifier for Logistic {
                 .max_iterations(self.max_iterations)
                 .gradient_tolerance(self.gradient_tolerance)
                 .fit(&DatasetBase::new(xf, yt))
-                .map_err(|e| Error::Internal(format!("logistic regression fit: {e}")))?;
+                .map_err(Error::internal("logistic regression fit"))?;
             // Columns follow the sorted classes(): map them back to class indices.
             for (col, &cls) in model.classes().iter().enumerate() {
                 if cls >= n_classes {

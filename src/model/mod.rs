@@ -109,7 +109,7 @@ pub fn class_counts(y: &[u32], n_classes: usize) -> Vec<usize> {
 /// Validates a training set: shapes agree, classes are in range, values are finite.
 pub(crate) fn check_training(x: ArrayView2<f32>, y: &[u32], n_classes: usize) -> Result<()> {
     if x.nrows() != y.len() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "{} training rows but {} labels",
             x.nrows(),
             y.len()
@@ -122,7 +122,7 @@ pub(crate) fn check_training(x: ArrayView2<f32>, y: &[u32], n_classes: usize) ->
         return Err(Error::Usage("n_classes must be at least 1".into()));
     }
     if let Some(&bad) = y.iter().find(|&&c| c as usize >= n_classes) {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "label {bad} out of range for {n_classes} classes"
         )));
     }
@@ -142,7 +142,7 @@ pub(crate) fn positive(x: f64) -> bool {
 /// Checks prediction rows have the dimension the model was trained on.
 pub(crate) fn check_dim(rows: ArrayView2<f32>, d: usize) -> Result<()> {
     if rows.ncols() != d {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "rows have {} dimensions, the model was trained on {d}",
             rows.ncols()
         )));

@@ -153,7 +153,7 @@ impl LabelSpreading {
             )));
         }
         if seeds.len() != y.len() {
-            return Err(Error::Usage(format!(
+            return Err(Error::Internal(format!(
                 "{} labeled items but {} labels",
                 seeds.len(),
                 y.len()
@@ -163,12 +163,12 @@ impl LabelSpreading {
             return Err(Error::Usage("no labeled items to spread".into()));
         }
         if let Some(&bad) = seeds.iter().find(|&&i| i >= n) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Internal(format!(
                 "labeled item {bad} is outside the graph of {n} items"
             )));
         }
         if let Some(&bad) = y.iter().find(|&&c| c as usize >= n_classes) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Internal(format!(
                 "label {bad} out of range for {n_classes} classes"
             )));
         }
@@ -197,8 +197,8 @@ impl LabelSpreading {
             });
             std::mem::swap(&mut f, &mut next);
         }
-        let mut out = Array2::<f32>::from_shape_vec((n, c), f)
-            .map_err(|e| Error::Usage(format!("label spreading: {e}")))?;
+        let mut out =
+            Array2::<f32>::from_shape_vec((n, c), f).map_err(Error::internal("label spreading"))?;
         let m = support.iter().filter(|&&s| s).count().max(1) as f32;
         out.axis_iter_mut(ndarray::Axis(0))
             .into_par_iter()
@@ -247,7 +247,7 @@ impl Classifier for LabelSpreading {
         _y: &[u32],
         _n_classes: usize,
     ) -> Result<Box<dyn FittedClassifier>> {
-        Err(Error::Usage(
+        Err(Error::Internal(
             "label spreading is transductive: it runs over the neighbour graph inside \
              auto-labeling only"
                 .into(),

@@ -93,7 +93,7 @@ impl OutDir {
     pub fn write_json<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<PathBuf> {
         self.write_with(name, |w| {
             serde_json::to_writer_pretty(&mut *w, value)
-                .map_err(|e| Error::Internal(format!("serializing {name}: {e}")))?;
+                .map_err(Error::internal(&format!("serializing {name}")))?;
             w.write_all(b"\n").map_err(|e| Error::io(name, e))
         })
     }
@@ -106,13 +106,13 @@ impl OutDir {
                 .set_created_by(format!("labelwise {}", env!("CARGO_PKG_VERSION")))
                 .build();
             let mut writer = ArrowWriter::try_new(&mut *w, batch.schema(), Some(props))
-                .map_err(|e| Error::Internal(format!("writing {name}: {e}")))?;
+                .map_err(Error::internal(&format!("writing {name}")))?;
             writer
                 .write(batch)
-                .map_err(|e| Error::Internal(format!("writing {name}: {e}")))?;
+                .map_err(Error::internal(&format!("writing {name}")))?;
             writer
                 .close()
-                .map_err(|e| Error::Internal(format!("writing {name}: {e}")))?;
+                .map_err(Error::internal(&format!("writing {name}")))?;
             Ok(())
         })
     }
@@ -363,7 +363,7 @@ impl ItemsTable {
     /// The finished record batch.
     pub fn finish(self) -> Result<RecordBatch> {
         RecordBatch::try_new(Arc::new(Schema::new(self.fields)), self.columns)
-            .map_err(|e| Error::Internal(format!("items table: {e}")))
+            .map_err(Error::internal("items table"))
     }
 }
 

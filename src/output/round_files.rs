@@ -54,7 +54,7 @@ pub fn write_pairs(d: &Duplicates, data: &Dataset, out: &OutDir) -> Result<()> {
         d.pairs.iter().map(|p| p.cosine),
     ));
     let batch = RecordBatch::try_new(Arc::new(schema), vec![ids_a, ids_b, cos])
-        .map_err(|e| Error::Internal(format!("pairs table: {e}")))?;
+        .map_err(Error::internal("pairs table"))?;
     out.write_parquet("duplicate_pairs.parquet", &batch)?;
     Ok(())
 }
@@ -74,7 +74,7 @@ pub fn write_budget(round: &Round, out: &OutDir) -> Result<()> {
     };
     out.write_with("budget.csv", |w| {
         let mut csv = csv::Writer::from_writer(w);
-        let err = |e: csv::Error| Error::Internal(format!("budget.csv: {e}"));
+        let err = Error::internal::<csv::Error>("budget.csv");
         csv.write_record([
             "added_labels",
             "total_labels",
@@ -128,7 +128,7 @@ pub fn write_batch(round: &Round, out: &OutDir) -> Result<()> {
     let data = round.data();
     out.write_with("batch.csv", |w| {
         let mut csv = csv::Writer::from_writer(w);
-        let err = |e: csv::Error| Error::Internal(format!("batch.csv: {e}"));
+        let err = Error::internal::<csv::Error>("batch.csv");
         let mut header = vec![
             "rank".to_string(),
             "id".into(),
@@ -260,12 +260,12 @@ pub fn write_autolabels(round: &Round, out: &OutDir, formats: &[AutolabelFormat]
             )),
         ],
     )
-    .map_err(|e| Error::Internal(format!("autolabels table: {e}")))?;
+    .map_err(Error::internal("autolabels table"))?;
     out.write_parquet("autolabels.parquet", &batch)?;
     if formats.contains(&AutolabelFormat::Csv) {
         out.write_with("autolabels.csv", |w| {
             let mut csv = csv::Writer::from_writer(w);
-            let err = |e: csv::Error| Error::Internal(format!("autolabels.csv: {e}"));
+            let err = Error::internal::<csv::Error>("autolabels.csv");
             csv.write_record(["id", "label", "confidence", "source"])
                 .map_err(err)?;
             for &i in &rows {
@@ -310,6 +310,5 @@ fn concat_chunks(data: &Dataset, col: usize) -> Result<ArrayRef> {
         .iter()
         .map(|c| c.as_ref())
         .collect();
-    arrow_select::concat::concat(&chunks)
-        .map_err(|e| Error::Internal(format!("carried column: {e}")))
+    arrow_select::concat::concat(&chunks).map_err(Error::internal("carried column"))
 }

@@ -473,27 +473,27 @@ fn check_inputs(
     params: &AutolabelParams,
 ) -> Result<()> {
     if labels.len() != n {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "{n} embeddings but {} labels",
             labels.len()
         )));
     }
     if !graph.is_empty() && graph.len() != n {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "graph has {} items, embeddings {n}",
             graph.len()
         )));
     }
     if let Some(d) = dup {
         if d.group.len() != n {
-            return Err(Error::Usage(format!(
+            return Err(Error::Internal(format!(
                 "duplicate groups cover {} items, embeddings {n}",
                 d.group.len()
             )));
         }
     }
     if let Some(bad) = labels.iter().flatten().find(|&&c| c as usize >= n_classes) {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "label {bad} out of range for {n_classes} classes"
         )));
     }
@@ -936,8 +936,9 @@ pub fn predict_items(
 ) -> Result<Array2<f32>> {
     match spec {
         ModelSpec::Spread(s) => {
-            let g = graph
-                .ok_or_else(|| Error::Usage("label spreading needs the neighbour graph".into()))?;
+            let g = graph.ok_or_else(|| {
+                Error::Internal("label spreading needs the neighbour graph".into())
+            })?;
             Ok(s.spread(g, train, y_train, n_classes)?
                 .select(Axis(0), query))
         }

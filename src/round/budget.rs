@@ -79,32 +79,32 @@ impl BudgetParams {
         let bad = |m: String| Err(Error::Usage(m));
         if !(self.cost_per_label >= 0.0 && self.cost_per_label.is_finite()) {
             return bad(format!(
-                "--cost-per-label must be ≥ 0, got {}",
+                "cost_per_label must be ≥ 0, got {}",
                 self.cost_per_label
             ));
         }
         if !(self.seconds_per_label >= 0.0 && self.seconds_per_label.is_finite()) {
             return bad(format!(
-                "--seconds-per-label must be ≥ 0, got {}",
+                "seconds_per_label must be ≥ 0, got {}",
                 self.seconds_per_label
             ));
         }
         if self.annotators == 0 {
-            return bad("--annotators must be at least 1".into());
+            return bad("annotators must be at least 1".into());
         }
         if !(0.0..=1.0).contains(&self.review_fraction) {
             return bad(format!(
-                "--review-fraction must be in [0, 1], got {}",
+                "review_fraction must be in [0, 1], got {}",
                 self.review_fraction
             ));
         }
         if let Some(t) = self.target_accuracy {
             if !(t > 0.0 && t < 1.0) {
-                return bad(format!("--target-accuracy must be in (0, 1), got {t}"));
+                return bad(format!("target_accuracy must be in (0, 1), got {t}"));
             }
         }
         if self.batch == 0 {
-            return bad("--batch must be at least 1".into());
+            return bad("batch must be at least 1".into());
         }
         Ok(())
     }

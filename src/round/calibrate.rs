@@ -470,7 +470,7 @@ pub fn calibrate(
 ) -> Result<Calibration> {
     let n = y.len();
     if predicted.len() != n || confidence.len() != n {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "calibration needs one prediction per label ({} / {} / {n})",
             predicted.len(),
             confidence.len()

@@ -110,15 +110,13 @@ impl Default for RarityParams {
 }
 
 impl RarityParams {
-    /// Rejects values that would make the score meaningless, with a message naming the flag.
+    /// Rejects values that would make the score meaningless, with a message naming the parameter.
     pub fn validate(&self) -> Result<()> {
         if self.neighbors == 0 {
-            return Err(Error::Usage(
-                "rarity: --rarity-neighbors must be ≥ 1".into(),
-            ));
+            return Err(Error::Usage("rarity: neighbors must be ≥ 1".into()));
         }
         if self.clusters == Some(0) {
-            return Err(Error::Usage("rarity: --clusters must be ≥ 1".into()));
+            return Err(Error::Usage("rarity: clusters must be ≥ 1".into()));
         }
         if self.kmeans_iter == 0 {
             return Err(Error::Usage(
@@ -126,18 +124,18 @@ impl RarityParams {
             ));
         }
         let w = [
-            ("w-knn", self.w_knn),
-            ("w-lof", self.w_lof),
-            ("w-centroid", self.w_centroid),
-            ("w-small", self.w_small),
-            ("w-far", self.w_far),
-            ("w-coverage", self.w_coverage),
-            ("w-class", self.w_class),
+            ("w_knn", self.w_knn),
+            ("w_lof", self.w_lof),
+            ("w_centroid", self.w_centroid),
+            ("w_small", self.w_small),
+            ("w_far", self.w_far),
+            ("w_coverage", self.w_coverage),
+            ("w_class", self.w_class),
         ];
         for (name, v) in w {
             if !v.is_finite() || v < 0.0 {
                 return Err(Error::Usage(format!(
-                    "rarity: --{name} must be a finite number ≥ 0, got {v}"
+                    "rarity: {name} must be a finite number ≥ 0, got {v}"
                 )));
             }
         }
@@ -236,8 +234,8 @@ pub struct Components {
 /// Scores every item (see the module docs for the formula).
 ///
 /// `labels`: known class per item; `predicted`: a model's class per item, when one exists.
-/// Errors with `Error::Usage` on bad parameters or when the graph, labels or predictions do not
-/// match the embeddings in length.
+/// Errors with `Error::Usage` on bad parameters, `Error::Internal` when the graph, labels or
+/// predictions do not match the embeddings in length.
 pub fn score(
     emb: ArrayView2<f32>,
     graph: &NeighborGraph,
@@ -431,20 +429,20 @@ pub fn components_with_clusters(
         return Err(Error::Usage("rarity: the pool is empty".into()));
     }
     if graph.len() != n && !(graph.k == 0 && graph.neighbors.is_empty()) {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "rarity: the neighbour graph has {} items, the embeddings {n}",
             graph.len()
         )));
     }
     if labels.len() != n {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "rarity: {} labels for {n} items",
             labels.len()
         )));
     }
     if let Some(p) = predicted {
         if p.len() != n {
-            return Err(Error::Usage(format!(
+            return Err(Error::Internal(format!(
                 "rarity: {} predictions for {n} items",
                 p.len()
             )));
@@ -452,7 +450,7 @@ pub fn components_with_clusters(
     }
 
     if km.assignment.len() != n {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "rarity: the clustering has {} items, the embeddings {n}",
             km.assignment.len()
         )));

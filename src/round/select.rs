@@ -150,21 +150,21 @@ impl Default for SelectParams {
 }
 
 impl SelectParams {
-    /// Rejects unusable values with a message naming the flag.
+    /// Rejects unusable values with a message naming the parameter.
     pub fn validate(&self) -> Result<()> {
         if self.batch == 0 {
-            return Err(Error::Usage("select: --batch must be ≥ 1".into()));
+            return Err(Error::Usage("select: batch must be ≥ 1".into()));
         }
         for (name, v) in [
-            ("w-uncertainty", self.w_uncertainty),
-            ("w-rarity", self.w_rarity),
-            ("w-density", self.w_density),
-            ("w-class", self.w_class),
+            ("w_uncertainty", self.w_uncertainty),
+            ("w_rarity", self.w_rarity),
+            ("w_density", self.w_density),
+            ("w_class", self.w_class),
             ("diversity", self.diversity),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return Err(Error::Usage(format!(
-                    "select: --{name} must be a finite number ≥ 0, got {v}"
+                    "select: {name} must be a finite number ≥ 0, got {v}"
                 )));
             }
         }
@@ -238,7 +238,7 @@ pub struct Selection {
 ///
 /// `dup_group`: near-duplicate group per item (negative = no group). `rarity`: per-item score
 /// from [`crate::round::rarity::score`], used by hybrid when given. Errors with `Error::Usage` on bad
-/// parameters or inputs whose lengths do not match the embeddings.
+/// parameters, `Error::Internal` on inputs whose lengths do not match the embeddings.
 pub fn select(
     emb: ArrayView2<f32>,
     graph: &NeighborGraph,
@@ -258,11 +258,13 @@ pub fn select(
     if let Some(p) = input.probs {
         check_len("probability rows", p.nrows(), n)?;
         if p.ncols() == 0 {
-            return Err(Error::Usage("select: probabilities have no classes".into()));
+            return Err(Error::Internal(
+                "select: probabilities have no classes".into(),
+            ));
         }
     }
     if graph.len() != n && graph.k != 0 {
-        return Err(Error::Usage(format!(
+        return Err(Error::Internal(format!(
             "select: the neighbour graph has {} items, the embeddings {n}",
             graph.len()
         )));
@@ -316,7 +318,9 @@ pub fn select(
 
 fn check_len(what: &str, got: usize, n: usize) -> Result<()> {
     if got != n {
-        return Err(Error::Usage(format!("select: {got} {what} for {n} items")));
+        return Err(Error::Internal(format!(
+            "select: {got} {what} for {n} items"
+        )));
     }
     Ok(())
 }

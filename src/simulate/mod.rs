@@ -184,9 +184,7 @@ pub fn labels_to_reach(rows: &[CurveRow], full_accuracy: f64, share: f64) -> Opt
 /// Checks a simulation's shape parameters.
 pub fn validate(batch: usize, rounds: usize) -> Result<()> {
     if batch == 0 || rounds == 0 {
-        return Err(Error::Usage(
-            "--batch and --rounds must be at least 1".into(),
-        ));
+        return Err(Error::Usage("batch and rounds must be at least 1".into()));
     }
     Ok(())
 }
