@@ -315,11 +315,22 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
 
 fn load_unguarded(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
     let files = expand_paths(paths)?;
+    let (total_rows, first_schema) = scan_footers(&files, opts)?;
+    let label_col = resolve_label_col(&first_schema, opts);
+    let mut pool = PoolBuilder::new(opts, label_col, total_rows, files.len());
+    for file in &files {
+        pool.read_file(file, &files)?;
+    }
+    pool.finish(files)
+}
 
-    // Pass 1: footers only, to size the matrix once and to check schemas before any decoding.
+/// Pass 1: footers only, to size the matrix once and to check every file's schema (and that all
+/// files carry the same extra columns) before any decoding. Returns the total row count and
+/// the first file's schema.
+fn scan_footers(files: &[PathBuf], opts: &LoadOptions) -> Result<(u64, Arc<Schema>)> {
     let mut total_rows: u64 = 0;
     let mut first_schema: Option<(PathBuf, Arc<Schema>)> = None;
-    for file in &files {
+    for file in files {
         decoding_at(file, 0);
         let builder = open_parquet(file)?;
         let schema = builder.schema().clone();
@@ -337,34 +348,84 @@ fn load_unguarded(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
             u32::MAX
         )));
     }
+    Ok((total_rows, first_schema.expect("files non-empty").1))
+}
 
-    let label_col = resolve_label_col(&first_schema.as_ref().expect("files non-empty").1, opts);
-    let mut ids: Vec<String> = Vec::with_capacity(total_rows as usize);
-    let mut id_index = IdIndex::default();
-    let mut ids_are_integers = true;
-    let mut matrix: Vec<f32> = Vec::new();
-    let mut dim: Option<(usize, PathBuf)> = None;
-    let mut raw_labels: Vec<Option<String>> = Vec::with_capacity(total_rows as usize);
-    let mut carried: Vec<CarriedColumn> = Vec::new();
-    let mut chunk_starts = Vec::new();
-    let mut warnings = Vec::new();
-    let mut norm_sum = 0f64;
-    let mut norm_min = f64::INFINITY;
-    let mut norm_max = 0f64;
-    let mut file_starts = Vec::with_capacity(files.len());
+/// Running min, max and sum of the raw row norms, in row order.
+struct NormAcc {
+    sum: f64,
+    min: f64,
+    max: f64,
+}
 
-    for file in &files {
-        file_starts.push(ids.len());
+/// Pass 2's state: the pool as it grows, record batch by record batch, file by file. Every
+/// column is appended in input order, so row `i` of ids, matrix, labels and carried chunks is
+/// the same item.
+struct PoolBuilder<'o> {
+    opts: &'o LoadOptions,
+    /// The label column all files share (resolved on the first file), if any.
+    label_col: Option<String>,
+    /// Rows announced by the footers: the matrix is reserved for them once.
+    total_rows: u64,
+    ids: Vec<String>,
+    id_index: IdIndex,
+    ids_are_integers: bool,
+    matrix: Vec<f32>,
+    /// The embedding dimension and the file that set it, once the first batch is read.
+    dim: Option<(usize, PathBuf)>,
+    raw_labels: Vec<Option<String>>,
+    carried: Vec<CarriedColumn>,
+    chunk_starts: Vec<usize>,
+    warnings: Vec<String>,
+    norms: NormAcc,
+    /// First global row of each file read so far, to point duplicate ids back at their file.
+    file_starts: Vec<usize>,
+}
+
+impl<'o> PoolBuilder<'o> {
+    fn new(
+        opts: &'o LoadOptions,
+        label_col: Option<String>,
+        total_rows: u64,
+        n_files: usize,
+    ) -> Self {
+        PoolBuilder {
+            opts,
+            label_col,
+            total_rows,
+            ids: Vec::with_capacity(total_rows as usize),
+            id_index: IdIndex::default(),
+            ids_are_integers: true,
+            matrix: Vec::new(),
+            dim: None,
+            raw_labels: Vec::with_capacity(total_rows as usize),
+            carried: Vec::new(),
+            chunk_starts: Vec::new(),
+            warnings: Vec::new(),
+            norms: NormAcc {
+                sum: 0.0,
+                min: f64::INFINITY,
+                max: 0.0,
+            },
+            file_starts: Vec::with_capacity(n_files),
+        }
+    }
+
+    /// True for the columns the loader consumes itself (id, embedding, label); the others are
+    /// carried.
+    fn is_core_column(&self, name: &str) -> bool {
+        name == self.opts.id_col
+            || name == self.opts.embedding_col
+            || Some(name) == self.label_col.as_deref()
+    }
+
+    /// Streams one file's record batches into the pool, reading only the columns it keeps.
+    fn read_file(&mut self, file: &Path, files: &[PathBuf]) -> Result<()> {
+        self.file_starts.push(self.ids.len());
         let builder = open_parquet(file)?;
         let schema = builder.schema().clone();
         let keep: Vec<usize> = (0..schema.fields().len())
-            .filter(|&i| {
-                let name = schema.field(i).name();
-                opts.carry_extra
-                    || name == &opts.id_col
-                    || name == &opts.embedding_col
-                    || Some(name) == label_col.as_ref()
-            })
+            .filter(|&i| self.opts.carry_extra || self.is_core_column(schema.field(i).name()))
             .collect();
         let mask = ProjectionMask::roots(builder.parquet_schema(), keep);
         let reader = builder
@@ -387,167 +448,217 @@ fn load_unguarded(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
             if n == 0 {
                 continue;
             }
-            // ids
-            let id_array = column(&batch, &opts.id_col, file)?;
-            ids_are_integers &= !matches!(
-                id_array.data_type(),
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-            );
-            let batch_ids = id_strings(id_array, file, &opts.id_col, file_row)?;
-            for (i, id) in batch_ids.into_iter().enumerate() {
-                let row = ids.len() as u32;
-                if let Some(prev) = id_index.insert(&ids, &id, row) {
-                    let (pf, pr) = locate_row(&files, &file_starts, prev as usize);
-                    return Err(Error::input(
-                        file,
-                        Some(&opts.id_col),
-                        Some(file_row + i as u64),
-                        format!(
-                            "duplicate id '{id}' (first seen in {}, row {pr})",
-                            pf.display()
-                        ),
-                    ));
-                }
-                ids.push(id);
-            }
-            // embeddings
-            let emb = column(&batch, &opts.embedding_col, file)?;
-            let ctx = EmbCtx {
-                file,
-                col: &opts.embedding_col,
-                first_row: file_row,
-            };
-            let d = embedding_dim(emb, &ctx)?;
-            match &dim {
-                None => {
-                    dim = Some((d, file.clone()));
-                    if let Some(mc) = opts.memory_check {
-                        crate::data::memory::check(total_rows, d as u64, mc.k, mc.limit)?;
-                    }
-                    matrix.reserve_exact(total_rows as usize * d);
-                }
-                Some((d0, f0)) if *d0 != d => {
-                    return Err(Error::input(
-                        file,
-                        Some(&opts.embedding_col),
-                        Some(file_row),
-                        format!(
-                            "embedding has {d} dimensions, but {} has {d0}",
-                            f0.display()
-                        ),
-                    ));
-                }
-                _ => {}
-            }
-            let before = matrix.len();
-            append_embeddings(emb, d, &ctx, &mut matrix)?;
-            for (i, row) in matrix[before..].chunks_exact_mut(d).enumerate() {
-                let norm = row
-                    .iter()
-                    .map(|&x| (x as f64) * (x as f64))
-                    .sum::<f64>()
-                    .sqrt();
-                if norm == 0.0 || !norm.is_finite() {
-                    let what = if norm == 0.0 {
-                        "zero vector (cosine is undefined)"
-                    } else {
-                        "embedding norm overflows"
-                    };
-                    return Err(Error::input(
-                        file,
-                        Some(&opts.embedding_col),
-                        Some(file_row + i as u64),
-                        what,
-                    ));
-                }
-                norm_sum += norm;
-                norm_min = norm_min.min(norm);
-                norm_max = norm_max.max(norm);
-                // Scale in f64: `1/norm` overflows f32 for tiny (subnormal) rows and underflows
-                // for huge ones, which would turn a valid row into inf/NaN.
-                let inv = 1.0 / norm;
-                row.iter_mut().for_each(|x| *x = (*x as f64 * inv) as f32);
-            }
-            // labels
-            match &label_col {
-                Some(name) => {
-                    let arr = column(&batch, name, file)?;
-                    raw_labels.extend(label_strings(arr, file, name, file_row)?);
-                }
-                None => raw_labels.extend(std::iter::repeat_n(None, n)),
-            }
-            // carried columns
-            if opts.carry_extra {
-                chunk_starts.push(ids.len() - n);
-                let mut c = 0;
-                for (i, field) in batch.schema().fields().iter().enumerate() {
-                    let name = field.name();
-                    if name == &opts.id_col
-                        || name == &opts.embedding_col
-                        || Some(name) == label_col.as_ref()
-                    {
-                        continue;
-                    }
-                    if carried.len() <= c {
-                        if !cell_supported(field.data_type()) {
-                            warnings.push(format!(
-                                "column '{name}' has type {} which exports write as null",
-                                field.data_type()
-                            ));
-                        }
-                        carried.push(CarriedColumn {
-                            field: field.clone(),
-                            chunks: Vec::new(),
-                        });
-                    }
-                    carried[c].chunks.push(batch.column(i).clone());
-                    c += 1;
-                }
+            self.push_ids(&batch, file, file_row, files)?;
+            self.push_embeddings(&batch, file, file_row)?;
+            self.push_labels(&batch, file, file_row)?;
+            if self.opts.carry_extra {
+                self.push_carried(&batch);
             }
             file_row += n as u64;
         }
+        Ok(())
     }
 
-    let n = ids.len();
-    if n == 0 {
-        return Err(Error::input(
-            &files[0],
-            None,
-            None,
-            "empty dataset: no rows in any input file",
-        ));
+    /// Appends a batch's ids, refusing one already seen (in any file) with both places named.
+    fn push_ids(
+        &mut self,
+        batch: &RecordBatch,
+        file: &Path,
+        file_row: u64,
+        files: &[PathBuf],
+    ) -> Result<()> {
+        let id_col = &self.opts.id_col;
+        let id_array = column(batch, id_col, file)?;
+        self.ids_are_integers &= !matches!(
+            id_array.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        );
+        let batch_ids = id_strings(id_array, file, id_col, file_row)?;
+        for (i, id) in batch_ids.into_iter().enumerate() {
+            let row = self.ids.len() as u32;
+            if let Some(prev) = self.id_index.insert(&self.ids, &id, row) {
+                let (pf, pr) = locate_row(files, &self.file_starts, prev as usize);
+                return Err(Error::input(
+                    file,
+                    Some(id_col),
+                    Some(file_row + i as u64),
+                    format!(
+                        "duplicate id '{id}' (first seen in {}, row {pr})",
+                        pf.display()
+                    ),
+                ));
+            }
+            self.ids.push(id);
+        }
+        Ok(())
     }
-    let d = dim.map(|(d, _)| d).unwrap_or(0);
-    let embeddings = Array2::from_shape_vec((n, d), matrix)
-        .map_err(Error::internal("embedding matrix shape"))?;
 
-    let mut label_merge = None;
-    if let Some(labels_file) = &opts.labels_file {
-        label_merge = Some(merge_labels(labels_file, &ids, &id_index, &mut raw_labels)?);
+    /// Appends a batch's embeddings to the matrix and normalizes them. The first batch fixes
+    /// the dimension, runs the memory check and reserves the whole matrix; later batches must
+    /// match that dimension.
+    fn push_embeddings(&mut self, batch: &RecordBatch, file: &Path, file_row: u64) -> Result<()> {
+        let opts = self.opts;
+        let emb = column(batch, &opts.embedding_col, file)?;
+        let ctx = EmbCtx {
+            file,
+            col: &opts.embedding_col,
+            first_row: file_row,
+        };
+        let d = embedding_dim(emb, &ctx)?;
+        match &self.dim {
+            None => {
+                self.dim = Some((d, file.to_path_buf()));
+                if let Some(mc) = opts.memory_check {
+                    crate::data::memory::check(self.total_rows, d as u64, mc.k, mc.limit)?;
+                }
+                self.matrix.reserve_exact(self.total_rows as usize * d);
+            }
+            Some((d0, f0)) if *d0 != d => {
+                return Err(Error::input(
+                    file,
+                    Some(&opts.embedding_col),
+                    Some(file_row),
+                    format!(
+                        "embedding has {d} dimensions, but {} has {d0}",
+                        f0.display()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        let before = self.matrix.len();
+        append_embeddings(emb, d, &ctx, &mut self.matrix)?;
+        normalize_rows(&mut self.matrix[before..], d, &ctx, &mut self.norms)
     }
-    let (labels, classes) = encode_labels(&raw_labels);
 
-    if ids_are_integers {
-        // Integer ids are written back as Int64; values beyond i64 fall back to strings.
-        ids_are_integers = ids.iter().all(|s| s.parse::<i64>().is_ok());
+    /// Appends a batch's raw labels (`None` for every row when there is no label column).
+    fn push_labels(&mut self, batch: &RecordBatch, file: &Path, file_row: u64) -> Result<()> {
+        match &self.label_col {
+            Some(name) => {
+                let arr = column(batch, name, file)?;
+                self.raw_labels
+                    .extend(label_strings(arr, file, name, file_row)?);
+            }
+            None => self
+                .raw_labels
+                .extend(std::iter::repeat_n(None, batch.num_rows())),
+        }
+        Ok(())
     }
-    Ok(Dataset {
-        ids,
-        ids_are_integers,
-        embeddings,
-        labels,
-        classes,
-        carried,
-        chunk_starts,
-        files,
-        norms: NormStats {
-            min: norm_min,
-            max: norm_max,
-            mean: norm_sum / n as f64,
-        },
-        label_merge,
-        warnings,
-    })
+
+    /// Keeps a batch's other columns as Arrow chunks for exports, warning once per column
+    /// whose type exports cannot write.
+    fn push_carried(&mut self, batch: &RecordBatch) {
+        self.chunk_starts.push(self.ids.len() - batch.num_rows());
+        let mut c = 0;
+        for (i, field) in batch.schema().fields().iter().enumerate() {
+            let name = field.name();
+            if self.is_core_column(name) {
+                continue;
+            }
+            if self.carried.len() <= c {
+                if !cell_supported(field.data_type()) {
+                    self.warnings.push(format!(
+                        "column '{name}' has type {} which exports write as null",
+                        field.data_type()
+                    ));
+                }
+                self.carried.push(CarriedColumn {
+                    field: field.clone(),
+                    chunks: Vec::new(),
+                });
+            }
+            self.carried[c].chunks.push(batch.column(i).clone());
+            c += 1;
+        }
+    }
+
+    /// The finished pool: refuses an empty one, shapes the matrix, merges `--labels` over the
+    /// label column and encodes the classes.
+    fn finish(self, files: Vec<PathBuf>) -> Result<Dataset> {
+        let PoolBuilder {
+            opts,
+            ids,
+            id_index,
+            mut ids_are_integers,
+            matrix,
+            dim,
+            mut raw_labels,
+            carried,
+            chunk_starts,
+            warnings,
+            norms,
+            ..
+        } = self;
+        let n = ids.len();
+        if n == 0 {
+            return Err(Error::input(
+                &files[0],
+                None,
+                None,
+                "empty dataset: no rows in any input file",
+            ));
+        }
+        let d = dim.map(|(d, _)| d).unwrap_or(0);
+        let embeddings = Array2::from_shape_vec((n, d), matrix)
+            .map_err(Error::internal("embedding matrix shape"))?;
+
+        let mut label_merge = None;
+        if let Some(labels_file) = &opts.labels_file {
+            label_merge = Some(merge_labels(labels_file, &ids, &id_index, &mut raw_labels)?);
+        }
+        let (labels, classes) = encode_labels(&raw_labels);
+
+        if ids_are_integers {
+            // Integer ids are written back as Int64; values beyond i64 fall back to strings.
+            ids_are_integers = ids.iter().all(|s| s.parse::<i64>().is_ok());
+        }
+        Ok(Dataset {
+            ids,
+            ids_are_integers,
+            embeddings,
+            labels,
+            classes,
+            carried,
+            chunk_starts,
+            files,
+            norms: NormStats {
+                min: norms.min,
+                max: norms.max,
+                mean: norms.sum / n as f64,
+            },
+            label_merge,
+            warnings,
+        })
+    }
+}
+
+/// Scales each `d`-wide row of `rows` to unit L2 norm, refusing zero and overflowing rows, and
+/// adds the raw norms to `norms` in row order.
+fn normalize_rows(rows: &mut [f32], d: usize, ctx: &EmbCtx, norms: &mut NormAcc) -> Result<()> {
+    for (i, row) in rows.chunks_exact_mut(d).enumerate() {
+        let norm = row
+            .iter()
+            .map(|&x| (x as f64) * (x as f64))
+            .sum::<f64>()
+            .sqrt();
+        if norm == 0.0 || !norm.is_finite() {
+            let what = if norm == 0.0 {
+                "zero vector (cosine is undefined)"
+            } else {
+                "embedding norm overflows"
+            };
+            return Err(ctx.err(i, what));
+        }
+        norms.sum += norm;
+        norms.min = norms.min.min(norm);
+        norms.max = norms.max.max(norm);
+        // Scale in f64: `1/norm` overflows f32 for tiny (subnormal) rows and underflows
+        // for huge ones, which would turn a valid row into inf/NaN.
+        let inv = 1.0 / norm;
+        row.iter_mut().for_each(|x| *x = (*x as f64 * inv) as f32);
+    }
+    Ok(())
 }
 
 fn open_parquet(file: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {

@@ -105,6 +105,35 @@ const ROUTE_COLORS: [&str; 5] = ["#2f80ed", "#27ae60", "#9b51e0", "#f2994a", "#8
 /// Renders the page. Deterministic: the same data gives the same bytes.
 pub fn render(data: &ReportData) -> String {
     let mut h = String::new();
+    write_header(&mut h, data);
+    write_routes(&mut h, &data.routes);
+    write_batch(&mut h, &data.batch);
+    if let Some(a) = &data.autolabel {
+        write_autolabel(&mut h, a);
+    }
+    if let Some(d) = &data.duplicates {
+        write_duplicates(&mut h, d);
+    }
+    if !data.rarity.is_empty() {
+        write_rarity(&mut h, &data.rarity);
+    }
+    if let Some(b) = &data.budget {
+        write_budget(&mut h, b);
+    }
+    if !data.timings.is_empty() {
+        write_timings(&mut h, &data.timings);
+    }
+    let _ = writeln!(
+        h,
+        "<p class=\"muted\">labelwise {}</p></body></html>",
+        env!("CARGO_PKG_VERSION")
+    );
+    h
+}
+
+/// The document head (inline style, no external requests), the title line naming the inputs,
+/// and the free-text notes that qualify everything below them.
+fn write_header(h: &mut String, data: &ReportData) {
     let _ = write!(
         h,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -120,10 +149,12 @@ pub fn render(data: &ReportData) -> String {
     for note in &data.notes {
         let _ = write!(h, "<p>{}</p>", esc(note));
     }
+}
 
-    // Route counts.
+/// "Where every item goes": one card per route and the stacked bar of their shares.
+fn write_routes(h: &mut String, routes: &[(String, usize)]) {
     h.push_str("<h2>Where every item goes</h2><div class=\"cards\">");
-    for (route, n) in &data.routes {
+    for (route, n) in routes {
         let _ = write!(
             h,
             "<div class=\"card\"><b>{n}</b>{}</div>",
@@ -131,15 +162,17 @@ pub fn render(data: &ReportData) -> String {
         );
     }
     h.push_str("</div>");
-    h.push_str(&route_bar(&data.routes));
+    h.push_str(&route_bar(routes));
+}
 
-    // Batch.
+/// The batch table, in rank order: what the reader is asked to label next and why.
+fn write_batch(h: &mut String, batch: &[BatchRow]) {
     let _ = write!(
         h,
         "<h2>Label next: {} items</h2><table><tr><th class=\"num\">rank</th><th>id</th><th class=\"num\">score</th><th>why</th><th>preview</th></tr>",
-        data.batch.len()
+        batch.len()
     );
-    for row in &data.batch {
+    for row in batch {
         let _ = write!(
             h,
             "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{:.3}</td><td>{}</td><td>{}</td></tr>",
@@ -151,87 +184,85 @@ pub fn render(data: &ReportData) -> String {
         );
     }
     h.push_str("</table>");
+}
 
-    // Auto-labels.
-    if let Some(a) = &data.autolabel {
-        h.push_str("<h2>Auto-labels</h2><div class=\"cards\">");
-        let _ = write!(
-            h,
-            "<div class=\"card\"><b>{}</b>auto-labeled by the model</div><div class=\"card\"><b>{}</b>labeled from a near-duplicate</div><div class=\"card\"><b>{:.0}%</b>target precision</div>",
-            a.auto_labeled,
-            a.duplicate_labeled,
-            100.0 * a.target_precision
-        );
-        if let (Some(p), Some(lb)) = (a.estimated_precision, a.precision_lower_bound) {
-            let _ = write!(
-                h,
-                "<div class=\"card\"><b>{:.1}%</b>estimated precision (95% lower bound {:.1}%)</div>",
-                100.0 * p,
-                100.0 * lb
-            );
-        }
-        if let Some(t) = a.threshold {
-            let _ = write!(
-                h,
-                "<div class=\"card\"><b>{t:.3}</b>confidence threshold</div>"
-            );
-        }
-        h.push_str("</div>");
-        if let Some(note) = &a.note {
-            let _ = write!(h, "<p>{}</p>", esc(note));
-        }
-    }
-
-    // Duplicates.
-    if let Some(d) = &data.duplicates {
-        let _ = write!(
-            h,
-            "<h2>Near-duplicates (cosine ≥ {:.2})</h2><div class=\"cards\"><div class=\"card\"><b>{}</b>pairs</div><div class=\"card\"><b>{}</b>groups</div><div class=\"card\"><b>{}</b>items in groups</div><div class=\"card\"><b>{}</b>labels saved</div></div>",
-            d.threshold, d.pairs, d.groups_with_duplicates, d.items_in_groups, d.labels_saved
-        );
-    }
-
-    // Rarity histogram.
-    if !data.rarity.is_empty() {
-        h.push_str("<h2>Rarity</h2><p class=\"muted\">Share of items per rarity score (higher = rarer).</p>");
-        h.push_str(&histogram(&data.rarity, 20));
-    }
-
-    // Budget.
-    if let Some(b) = &data.budget {
-        let _ = write!(
-            h,
-            "<h2>Budget</h2><div class=\"cards\"><div class=\"card\"><b>{}</b>items left for humans</div><div class=\"card\"><b>{:.1}</b>hours</div><div class=\"card\"><b>{:.2} {}</b>cost</div></div>",
-            b.human_items,
-            b.hours,
-            b.cost,
-            esc(&b.currency)
-        );
-        for line in &b.summary_lines {
-            let _ = write!(h, "<p>{}</p>", esc(line));
-        }
-        if !b.projection.is_empty() {
-            h.push_str(&projection_chart(&b.projection));
-        }
-    }
-
-    if !data.timings.is_empty() {
-        h.push_str("<h2>Timings</h2><table><tr><th>stage</th><th class=\"num\">seconds</th></tr>");
-        for (stage, s) in &data.timings {
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td class=\"num\">{s:.2}</td></tr>",
-                esc(stage)
-            );
-        }
-        h.push_str("</table>");
-    }
-    let _ = writeln!(
+/// Auto-label cards: how many items the model and the near-duplicates labeled, and the
+/// precision evidence (estimate, lower bound, threshold) when there is any.
+fn write_autolabel(h: &mut String, a: &AutolabelView) {
+    h.push_str("<h2>Auto-labels</h2><div class=\"cards\">");
+    let _ = write!(
         h,
-        "<p class=\"muted\">labelwise {}</p></body></html>",
-        env!("CARGO_PKG_VERSION")
+        "<div class=\"card\"><b>{}</b>auto-labeled by the model</div><div class=\"card\"><b>{}</b>labeled from a near-duplicate</div><div class=\"card\"><b>{:.0}%</b>target precision</div>",
+        a.auto_labeled,
+        a.duplicate_labeled,
+        100.0 * a.target_precision
     );
-    h
+    if let (Some(p), Some(lb)) = (a.estimated_precision, a.precision_lower_bound) {
+        let _ = write!(
+            h,
+            "<div class=\"card\"><b>{:.1}%</b>estimated precision (95% lower bound {:.1}%)</div>",
+            100.0 * p,
+            100.0 * lb
+        );
+    }
+    if let Some(t) = a.threshold {
+        let _ = write!(
+            h,
+            "<div class=\"card\"><b>{t:.3}</b>confidence threshold</div>"
+        );
+    }
+    h.push_str("</div>");
+    if let Some(note) = &a.note {
+        let _ = write!(h, "<p>{}</p>", esc(note));
+    }
+}
+
+/// Near-duplicate cards: pairs, groups and the labels the groups save.
+fn write_duplicates(h: &mut String, d: &DuplicatesView) {
+    let _ = write!(
+        h,
+        "<h2>Near-duplicates (cosine ≥ {:.2})</h2><div class=\"cards\"><div class=\"card\"><b>{}</b>pairs</div><div class=\"card\"><b>{}</b>groups</div><div class=\"card\"><b>{}</b>items in groups</div><div class=\"card\"><b>{}</b>labels saved</div></div>",
+        d.threshold, d.pairs, d.groups_with_duplicates, d.items_in_groups, d.labels_saved
+    );
+}
+
+/// The rarity histogram, so the reader sees how the batch's scores sit in the pool's.
+fn write_rarity(h: &mut String, rarity: &[f32]) {
+    h.push_str(
+        "<h2>Rarity</h2><p class=\"muted\">Share of items per rarity score (higher = rarer).</p>",
+    );
+    h.push_str(&histogram(rarity, 20));
+}
+
+/// Budget cards (items, hours, cost), the projection's summary lines and its chart.
+fn write_budget(h: &mut String, b: &BudgetView) {
+    let _ = write!(
+        h,
+        "<h2>Budget</h2><div class=\"cards\"><div class=\"card\"><b>{}</b>items left for humans</div><div class=\"card\"><b>{:.1}</b>hours</div><div class=\"card\"><b>{:.2} {}</b>cost</div></div>",
+        b.human_items,
+        b.hours,
+        b.cost,
+        esc(&b.currency)
+    );
+    for line in &b.summary_lines {
+        let _ = write!(h, "<p>{}</p>", esc(line));
+    }
+    if !b.projection.is_empty() {
+        h.push_str(&projection_chart(&b.projection));
+    }
+}
+
+/// The stage timings table.
+fn write_timings(h: &mut String, timings: &[(String, f64)]) {
+    h.push_str("<h2>Timings</h2><table><tr><th>stage</th><th class=\"num\">seconds</th></tr>");
+    for (stage, s) in timings {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"num\">{s:.2}</td></tr>",
+            esc(stage)
+        );
+    }
+    h.push_str("</table>");
 }
 
 fn route_label(route: &str) -> &str {

@@ -534,52 +534,83 @@ pub fn plan(
         .filter_map(|&i| data.labels[i])
         .collect();
     let yardstick = curve_model();
+    let set = LabeledSet {
+        emb: data.embeddings.view(),
+        labeled: &labeled_rows,
+        y: &y,
+        n_classes: data.classes.len(),
+    };
     let points = learning_curve_repeated(
-        data.embeddings.view(),
-        &labeled_rows,
-        &y,
-        data.classes.len(),
+        &set,
         &yardstick,
-        target_precision,
-        5,
-        6,
         &labeled_mask,
-        2000,
-        CURVE_REPEATS,
-        seed,
+        &CurveParams {
+            target_precision,
+            folds: 5,
+            steps: 6,
+            pool_size: 2000,
+            repeats: CURVE_REPEATS,
+            seed,
+        },
     )?;
     let accuracy = points.accuracy_curve(200, seed);
     let coverage = Curve::fit(points.coverage, 200, seed ^ 1);
-    let reach = |curve: &Curve, target: f64| -> Reach {
-        let est = curve.labels_for(target);
-        let more = |x: f64| (x - labeled as f64).max(0.0);
-        let central = est.map(|e| more(e.0));
-        let (hours, cost) = match central {
-            Some(m) => {
-                let (h, c) = params.hours_and_cost(m);
-                (Some(h), Some(c))
-            }
-            None => (None, None),
-        };
-        Reach {
-            target,
-            total_labels: est.map(|e| e.0),
-            more_labels: central,
-            more_labels_low: est.map(|e| more(e.1)),
-            more_labels_high: est.map(|e| more(e.2)).filter(|x| x.is_finite()),
-            hours,
-            cost,
-        }
-    };
     let accuracy_target = accuracy
         .fit
-        .map(|law| reach(&accuracy, params.accuracy_target(&law, n)));
-    let coverage_target = coverage.fit.map(|_| reach(&coverage, target_coverage));
+        .map(|law| reach(params, &accuracy, params.accuracy_target(&law, n), labeled));
+    let coverage_target = coverage
+        .fit
+        .map(|_| reach(params, &coverage, target_coverage, labeled));
     let projection = projection_table(params, labeled, &accuracy, &coverage);
     let gain_per_100 = accuracy
         .fit
         .map(|law| law.at(labeled as f64 + 100.0) - law.at(labeled as f64));
-    let advice = match (gain_per_100, &accuracy_target) {
+    let advice = advice(params, gain_per_100, accuracy_target.as_ref());
+    Ok(BudgetOutcome {
+        params: params.clone(),
+        now,
+        accuracy_curve: accuracy,
+        coverage_curve: coverage,
+        accuracy_target,
+        coverage_target,
+        projection,
+        gain_per_100,
+        advice,
+    })
+}
+
+/// The labels, hours and cost from `labeled` labels to `target` on `curve` (central estimate
+/// and bootstrap interval), or none of them when the fitted law never reaches the target.
+fn reach(params: &BudgetParams, curve: &Curve, target: f64, labeled: usize) -> Reach {
+    let est = curve.labels_for(target);
+    let more = |x: f64| (x - labeled as f64).max(0.0);
+    let central = est.map(|e| more(e.0));
+    let (hours, cost) = match central {
+        Some(m) => {
+            let (h, c) = params.hours_and_cost(m);
+            (Some(h), Some(c))
+        }
+        None => (None, None),
+    };
+    Reach {
+        target,
+        total_labels: est.map(|e| e.0),
+        more_labels: central,
+        more_labels_low: est.map(|e| more(e.1)),
+        more_labels_high: est.map(|e| more(e.2)).filter(|x| x.is_finite()),
+        hours,
+        cost,
+    }
+}
+
+/// The one-line stop/continue advice: stop once the next 100 labels are projected to add less
+/// than `params.stop_gain_per_100`.
+fn advice(
+    params: &BudgetParams,
+    gain_per_100: Option<f64>,
+    accuracy_target: Option<&Reach>,
+) -> String {
+    match (gain_per_100, accuracy_target) {
         (None, _) => "too few labels to project a learning curve yet: label the batch and rerun".to_string(),
         (Some(g), _) if g < params.stop_gain_per_100 => format!(
             "stop: 100 more labels are projected to add {:.2} accuracy points (below the {:.2} threshold)",
@@ -594,18 +625,7 @@ pub fn plan(
             "continue: 100 more labels are projected to add {:.2} accuracy points",
             100.0 * g
         ),
-    };
-    Ok(BudgetOutcome {
-        params: params.clone(),
-        now,
-        accuracy_curve: accuracy,
-        coverage_curve: coverage,
-        accuracy_target,
-        coverage_target,
-        projection,
-        gain_per_100,
-        advice,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -820,22 +840,22 @@ mod tests {
             estimate.1
         );
         // Repeat 0 of the repeated curve is this curve; more repeats average more replicates.
+        let set = LabeledSet {
+            emb: emb.view(),
+            labeled: &labeled,
+            y: &y,
+            n_classes: k,
+        };
         let repeated = |repeats: usize| {
-            learning_curve_repeated(
-                emb.view(),
-                &labeled,
-                &y,
-                k,
-                &model,
-                0.95,
-                5,
-                6,
-                &mask,
-                1000,
+            let params = CurveParams {
+                target_precision: 0.95,
+                folds: 5,
+                steps: 6,
+                pool_size: 1000,
                 repeats,
-                5,
-            )
-            .unwrap()
+                seed: 5,
+            };
+            learning_curve_repeated(&set, &model, &mask, &params).unwrap()
         };
         let once = repeated(1);
         assert_eq!(once.accuracy, points.accuracy);
@@ -1025,6 +1045,36 @@ fn max_proba(proba: &ndarray::Array2<f32>) -> Vec<f32> {
     crate::model::argmax_rows(proba).1
 }
 
+/// The labeled items a learning curve learns from: rows of `emb` and their classes.
+#[derive(Debug, Clone, Copy)]
+pub struct LabeledSet<'a> {
+    /// Embeddings of the whole pool (labeled and unlabeled rows).
+    pub emb: ndarray::ArrayView2<'a, f32>,
+    /// Rows of `emb` that are labeled.
+    pub labeled: &'a [usize],
+    /// Class of each row in `labeled`, in the same order.
+    pub y: &'a [u32],
+    /// Number of classes the model predicts over.
+    pub n_classes: usize,
+}
+
+/// How a learning curve is measured; named fields, so a call site says which number is what.
+#[derive(Debug, Clone, Copy)]
+pub struct CurveParams {
+    /// Precision the coverage curve's auto-label threshold must certify.
+    pub target_precision: f64,
+    /// Cross-validation folds over the labeled items.
+    pub folds: usize,
+    /// Nested subset sizes fitted in each fold.
+    pub steps: usize,
+    /// Unlabeled rows each repeat scores its models on (see [`pool_sample`]).
+    pub pool_size: usize,
+    /// Independent repeats averaged by [`learning_curve_repeated`].
+    pub repeats: usize,
+    /// Seed of folds, subset order and pool sample (repeat `r` uses `seed + 1000·r`).
+    pub seed: u64,
+}
+
 /// Learning curves from the labeled items, scored on the unlabeled pool: k folds; inside each,
 /// nested growing subsets of the training part are fitted, scored on the held-out fold (for the
 /// confidence–correctness relation) and on `pool` (unlabeled rows, see [`pool_sample`]). At each
@@ -1045,64 +1095,103 @@ pub fn learning_curve(
     pool: &[usize],
     seed: u64,
 ) -> Result<CurvePoints> {
-    curve_once(
-        emb,
+    let set = LabeledSet {
+        emb: emb.view(),
         labeled,
         y,
         n_classes,
-        model,
+    };
+    let params = CurveParams {
         target_precision,
         folds,
         steps,
-        pool,
+        pool_size: pool.len(),
+        repeats: 1,
         seed,
-        &mut None,
-    )
+    };
+    curve_once(&set, model, &params, pool, &mut None)
 }
 
-/// [`learning_curve`], with the model fitted on all labels (its last point) taken from `full`
-/// when there, and left there: that fit depends on neither the seed nor the pool sample, so
+/// [`learning_curve`] with `params.seed`, `params.folds`, `params.steps` and
+/// `params.target_precision` (the sample is `pool`: `pool_size` and `repeats` are not read),
+/// with the model fitted on all labels (its last point) taken from `full` when there, and left
+/// there: that fit depends on neither the seed nor the pool sample, so
 /// [`learning_curve_repeated`]'s repeats share one.
-#[allow(clippy::too_many_arguments)]
 fn curve_once(
-    emb: ndarray::ArrayView2<f32>,
-    labeled: &[usize],
-    y: &[u32],
-    n_classes: usize,
+    set: &LabeledSet,
     model: &dyn crate::model::Classifier,
-    target_precision: f64,
-    folds: usize,
-    steps: usize,
+    params: &CurveParams,
     pool: &[usize],
-    seed: u64,
     full: &mut Option<Box<dyn crate::model::FittedClassifier>>,
 ) -> Result<CurvePoints> {
-    use crate::model::cv::stratified_folds;
-    use crate::round::calibrate::select_threshold;
-    let n = labeled.len();
-    let mut classes: Vec<u32> = y.to_vec();
+    let n = set.labeled.len();
+    let mut classes: Vec<u32> = set.y.to_vec();
     classes.sort_unstable();
     classes.dedup();
-    if n < 2 * folds || classes.len() < 2 || pool.is_empty() {
+    if n < 2 * params.folds || classes.len() < 2 || pool.is_empty() {
         return Ok(CurvePoints::default());
     }
-    let x_pool = emb.select(ndarray::Axis(0), pool);
+    let x_pool = set.emb.select(ndarray::Axis(0), pool);
+    let steps = fit_subset_steps(set, model, params, classes.len(), x_pool.view())?;
+    let (mut points, last) = points_per_size(&steps, params.target_precision);
+    // All labels: the model the user has now, scored with the largest size's thresholds.
+    if let Some(last) = last {
+        if n as f64 > points.accuracy.last().map_or(0.0, |p| p.0) {
+            let fitted = match full.take() {
+                Some(f) => f,
+                None => model.fit(
+                    set.emb.select(ndarray::Axis(0), set.labeled).view(),
+                    set.y,
+                    set.n_classes,
+                )?,
+            };
+            let conf = max_proba(&fitted.predict_proba(x_pool.view())?);
+            *full = Some(fitted);
+            push_all_labels_point(&mut points, n, &conf, &last);
+        }
+    }
+    Ok(points)
+}
+
+/// What the models fitted at one subset size predicted, one entry per fold that fitted one.
+#[derive(Debug, Clone, Default)]
+struct SizeStep {
+    /// Labels the models at this step saw.
+    labels: usize,
+    /// Per fold: (confidence, correct) of the held-out fold's predictions.
+    held: Vec<Vec<(f32, bool)>>,
+    /// Per fold: confidence of the pool sample's predictions.
+    pooled: Vec<Vec<f32>>,
+    /// Per fold: share of the labeled classes the subset holds a label of.
+    share: Vec<f64>,
+}
+
+/// The cross-validation behind the curve: in each fold, fits the nested growing subsets of the
+/// training part and records their predictions on the held-out fold and on `x_pool`. Subset
+/// sizes are shares of a training part, identical in every fold, so step `s` pools the folds.
+fn fit_subset_steps(
+    set: &LabeledSet,
+    model: &dyn crate::model::Classifier,
+    params: &CurveParams,
+    n_label_classes: usize,
+    x_pool: ndarray::ArrayView2<f32>,
+) -> Result<Vec<SizeStep>> {
+    use crate::model::cv::stratified_folds;
+    let (emb, labeled, y, folds, seed) = (set.emb, set.labeled, set.y, params.folds, params.seed);
+    let n = labeled.len();
     let fold_of = stratified_folds(y, folds, seed);
-    // Sizes are shares of a training part, identical in every fold.
     // A wide range (a tenth of the training part up to all of it) constrains the curve's shape.
     let train_size = n - n.div_ceil(folds);
     let min_size = (train_size / 10).max(10).min(train_size);
     let positions: Vec<usize> = (0..train_size).collect();
-    let size_steps: Vec<usize> = nested_subsets(&positions, min_size, steps, seed)
+    let mut steps: Vec<SizeStep> = nested_subsets(&positions, min_size, params.steps, seed)
         .iter()
-        .map(Vec::len)
+        .map(|subset| SizeStep {
+            labels: subset.len(),
+            ..SizeStep::default()
+        })
         .collect();
-    let n_label_classes = classes.len() as f64;
-    // held[size][fold] = (confidence, correct) of the fold's held-out predictions at that size;
-    // pooled[size][fold] = confidence of the pool predictions of that fold's model.
-    let mut held: Vec<Vec<Vec<(f32, bool)>>> = vec![Vec::new(); size_steps.len()];
-    let mut pooled: Vec<Vec<Vec<f32>>> = vec![Vec::new(); size_steps.len()];
-    let mut share: Vec<Vec<f64>> = vec![Vec::new(); size_steps.len()];
+    let n_label_classes = n_label_classes as f64;
     for f in 0..folds {
         let train: Vec<usize> = (0..n).filter(|&i| fold_of[i] != f).collect();
         let test: Vec<usize> = (0..n).filter(|&i| fold_of[i] == f).collect();
@@ -1113,8 +1202,8 @@ fn curve_once(
             ndarray::Axis(0),
             &test.iter().map(|&i| labeled[i]).collect::<Vec<_>>(),
         );
-        let subsets = nested_subsets(&train, min_size, steps, seed ^ (f as u64 + 1));
-        for (s, subset) in subsets.iter().enumerate().take(size_steps.len()) {
+        let subsets = nested_subsets(&train, min_size, params.steps, seed ^ (f as u64 + 1));
+        for (step, subset) in steps.iter_mut().zip(&subsets) {
             let ys: Vec<u32> = subset.iter().map(|&i| y[i]).collect();
             let mut distinct = ys.clone();
             distinct.sort_unstable();
@@ -1126,36 +1215,53 @@ fn curve_once(
                 ndarray::Axis(0),
                 &subset.iter().map(|&i| labeled[i]).collect::<Vec<_>>(),
             );
-            let fitted = model.fit(xs.view(), &ys, n_classes)?;
+            let fitted = model.fit(xs.view(), &ys, set.n_classes)?;
             let (pred, conf) = crate::model::argmax_rows(&fitted.predict_proba(x_test.view())?);
-            held[s].push(
+            step.held.push(
                 test.iter()
                     .enumerate()
                     .map(|(r, &t)| (conf[r], pred[r] == y[t]))
                     .collect(),
             );
-            pooled[s].push(max_proba(&fitted.predict_proba(x_pool.view())?));
-            share[s].push(distinct.len() as f64 / n_label_classes);
+            step.pooled.push(max_proba(&fitted.predict_proba(x_pool)?));
+            step.share.push(distinct.len() as f64 / n_label_classes);
         }
     }
+    Ok(steps)
+}
+
+/// The largest measured size's per-fold ATC thresholds and pooled certified threshold, which
+/// the all-labels point reuses (it has no held-out fold of its own).
+struct LastThresholds {
+    atc: Vec<f32>,
+    certified: Option<f32>,
+}
+
+/// One curve point per size that some fold measured: pool accuracy by ATC (one replicate per
+/// fold), auto-label coverage at the certified threshold, class share and held-out accuracy.
+fn points_per_size(
+    steps: &[SizeStep],
+    target_precision: f64,
+) -> (CurvePoints, Option<LastThresholds>) {
+    use crate::round::calibrate::select_threshold;
     let mut points = CurvePoints::default();
-    // The largest size's per-fold ATC thresholds and pooled certified threshold.
-    let mut last: Option<(Vec<f32>, Option<f32>)> = None;
-    for s in 0..size_steps.len() {
-        if held[s].is_empty() {
+    let mut last = None;
+    for step in steps {
+        if step.held.is_empty() {
             continue;
         }
-        // The models at this step saw `size_steps[s]` labels (of a training part of n·(k−1)/k).
-        let labels = size_steps[s] as f64;
-        let all: Vec<(f32, bool)> = held[s].iter().flatten().copied().collect();
+        // The models at this step saw `step.labels` labels (of a training part of n·(k−1)/k).
+        let labels = step.labels as f64;
+        let all: Vec<(f32, bool)> = step.held.iter().flatten().copied().collect();
         let acc = all.iter().filter(|p| p.1).count() as f64 / all.len() as f64;
-        let thresholds: Vec<f32> = held[s]
+        let thresholds: Vec<f32> = step
+            .held
             .iter()
             .map(|h| atc_threshold(h).unwrap_or(f32::INFINITY))
             .collect();
         let reps: Vec<f64> = thresholds
             .iter()
-            .zip(&pooled[s])
+            .zip(&step.pooled)
             .map(|(&t, c)| share_above(c, t))
             .collect();
         let conf: Vec<f32> = all.iter().map(|p| p.0).collect();
@@ -1163,11 +1269,11 @@ fn curve_once(
         let certified =
             select_threshold(&conf, &correct, target_precision, 0.95, 30, 0).map(|t| t.threshold);
         let cov = certified.map_or(0.0, |t| {
-            pooled[s]
+            step.pooled
                 .iter()
                 .map(|c| share_at_or_above(c, t))
                 .sum::<f64>()
-                / pooled[s].len() as f64
+                / step.pooled.len() as f64
         });
         points.held_out_accuracy.push((labels, acc));
         points
@@ -1176,32 +1282,29 @@ fn curve_once(
         points.accuracy_replicates.push(reps);
         points
             .class_share
-            .push(share[s].iter().sum::<f64>() / share[s].len() as f64);
+            .push(step.share.iter().sum::<f64>() / step.share.len() as f64);
         points.coverage.push((labels, cov));
-        last = Some((thresholds, certified));
+        last = Some(LastThresholds {
+            atc: thresholds,
+            certified,
+        });
     }
-    // All labels: the model the user has now, scored with the largest size's thresholds.
-    if let Some((thresholds, certified)) = last {
-        if n as f64 > points.accuracy.last().map_or(0.0, |p| p.0) {
-            let fitted = match full.take() {
-                Some(f) => f,
-                None => model.fit(emb.select(ndarray::Axis(0), labeled).view(), y, n_classes)?,
-            };
-            let conf = max_proba(&fitted.predict_proba(x_pool.view())?);
-            *full = Some(fitted);
-            let reps: Vec<f64> = thresholds.iter().map(|&t| share_above(&conf, t)).collect();
-            points
-                .accuracy
-                .push((n as f64, reps.iter().sum::<f64>() / reps.len() as f64));
-            points.accuracy_replicates.push(reps);
-            points.class_share.push(1.0);
-            points.coverage.push((
-                n as f64,
-                certified.map_or(0.0, |t| share_at_or_above(&conf, t)),
-            ));
-        }
-    }
-    Ok(points)
+    (points, last)
+}
+
+/// Appends the point of the model fitted on all `n` labels, whose pool confidences are `conf`,
+/// scored with the largest measured size's thresholds.
+fn push_all_labels_point(points: &mut CurvePoints, n: usize, conf: &[f32], last: &LastThresholds) {
+    let reps: Vec<f64> = last.atc.iter().map(|&t| share_above(conf, t)).collect();
+    points
+        .accuracy
+        .push((n as f64, reps.iter().sum::<f64>() / reps.len() as f64));
+    points.accuracy_replicates.push(reps);
+    points.class_share.push(1.0);
+    points.coverage.push((
+        n as f64,
+        last.certified.map_or(0.0, |t| share_at_or_above(conf, t)),
+    ));
 }
 
 /// The model the learning curve fits: logistic regression, C = 10, uniform class weights, no
@@ -1226,44 +1329,26 @@ pub fn curve_model() -> crate::model::Logistic {
 /// (independent of the pool's size).
 pub const CURVE_REPEATS: usize = 5;
 
-/// [`learning_curve`] `repeats` times, repeat `r` with seed `seed + 1000·r` and its own
-/// [`pool_sample`] of `pool_size` unlabeled rows (repeat 0 is exactly the single curve with
+/// [`learning_curve`] `params.repeats` times, repeat `r` with seed `seed + 1000·r` and its own
+/// [`pool_sample`] of `pool_size` unlabeled rows of `labeled_mask`'s pool (repeat 0 is exactly the single curve with
 /// `seed`), merged point by point: the points' sizes depend on the label count, folds and steps
 /// only, so every repeat measures the same sizes; each repeat's fold estimates become
 /// replicates of the point (its mean is then the mean over repeats, and [`Curve::fit_replicates`]
 /// bootstraps over all of them); coverage, held-out accuracy and class share are averaged.
-#[allow(clippy::too_many_arguments)]
 pub fn learning_curve_repeated(
-    emb: ndarray::ArrayView2<f32>,
-    labeled: &[usize],
-    y: &[u32],
-    n_classes: usize,
+    set: &LabeledSet,
     model: &dyn crate::model::Classifier,
-    target_precision: f64,
-    folds: usize,
-    steps: usize,
     labeled_mask: &[bool],
-    pool_size: usize,
-    repeats: usize,
-    seed: u64,
+    params: &CurveParams,
 ) -> Result<CurvePoints> {
-    let mut runs = Vec::with_capacity(repeats.max(1));
+    let repeats = params.repeats.max(1);
+    let mut runs = Vec::with_capacity(repeats);
     let mut full = None;
-    for r in 0..repeats.max(1) as u64 {
-        let s = seed.wrapping_add(1000 * r);
-        runs.push(curve_once(
-            emb,
-            labeled,
-            y,
-            n_classes,
-            model,
-            target_precision,
-            folds,
-            steps,
-            &pool_sample(labeled_mask, pool_size, s),
-            s,
-            &mut full,
-        )?);
+    for r in 0..repeats as u64 {
+        let s = params.seed.wrapping_add(1000 * r);
+        let pool = pool_sample(labeled_mask, params.pool_size, s);
+        let once = CurveParams { seed: s, ..*params };
+        runs.push(curve_once(set, model, &once, &pool, &mut full)?);
     }
     Ok(merge_repeats(&runs))
 }

@@ -276,16 +276,42 @@ pub fn score_with_clusters(
 ) -> Result<Rarity> {
     let (comp, km) = components_with_clusters(emb, graph, labels, predicted, params, km)?;
     let n = emb.nrows();
-    let raw_w = [
-        params.w_knn,
-        params.w_lof,
-        params.w_centroid,
-        params.w_small,
-        params.w_far,
-        params.w_coverage,
-        params.w_class,
-    ];
-    let ranks: Vec<Option<Vec<f32>>> = [
+    let ranks = active_ranks(&comp);
+    let w = active_weights(params, &ranks);
+    let rarity = weighted_score(&ranks, &w, n);
+    let knn_rank = ranks[0].clone().unwrap_or_else(|| vec![0.0; n]);
+    let cluster_labeled = labeled_per_cluster(labels, &km.assignment, km.sizes.len());
+    let reasons = reason_flags(
+        &knn_rank,
+        &comp.lof,
+        &km,
+        &cluster_labeled,
+        labels,
+        predicted,
+        params.flag_quantile,
+    );
+    let summary = summarize(
+        &rarity,
+        &reasons,
+        &km,
+        cluster_labeled,
+        km.isolation.clone(),
+        params.neighbors.min(graph.k),
+        w,
+    );
+    Ok(Rarity {
+        rarity,
+        cluster: km.assignment,
+        reasons,
+        knn_distance: comp.knn,
+        summary,
+    })
+}
+
+/// The components rank-normalised to `[0, 1]`, in [`ComponentWeights`] order; `None` for a
+/// component that is absent or constant over the pool, since it carries no information.
+fn active_ranks(comp: &Components) -> Vec<Option<Vec<f32>>> {
+    [
         Some(&comp.knn),
         Some(&comp.lof),
         Some(&comp.centroid),
@@ -296,7 +322,21 @@ pub fn score_with_clusters(
     ]
     .into_iter()
     .map(|c| c.filter(|v| !is_constant(v)).map(|v| rank01(v)))
-    .collect();
+    .collect()
+}
+
+/// The user's weights with inactive components zeroed, normalised to sum 1, so the score
+/// stays in `[0, 1]` whichever components are active.
+fn active_weights(params: &RarityParams, ranks: &[Option<Vec<f32>>]) -> [f32; 7] {
+    let raw_w = [
+        params.w_knn,
+        params.w_lof,
+        params.w_centroid,
+        params.w_small,
+        params.w_far,
+        params.w_coverage,
+        params.w_class,
+    ];
     let mut w = [0f32; 7];
     for (i, r) in ranks.iter().enumerate() {
         if r.is_some() {
@@ -307,8 +347,14 @@ pub fn score_with_clusters(
     if total > 0.0 {
         w.iter_mut().for_each(|x| *x /= total);
     }
+    w
+}
+
+/// The weighted mean of the active ranks per item, clamped to `[0, 1]`. Components are added
+/// one after another in a fixed order, each item into its own slot: thread-count independent.
+fn weighted_score(ranks: &[Option<Vec<f32>>], w: &[f32; 7], n: usize) -> Vec<f32> {
     let mut rarity = vec![0f32; n];
-    for (r, &wi) in ranks.iter().zip(&w) {
+    for (r, &wi) in ranks.iter().zip(w) {
         if let (Some(r), true) = (r, wi > 0.0) {
             rarity
                 .par_iter_mut()
@@ -317,39 +363,46 @@ pub fn score_with_clusters(
         }
     }
     rarity.iter_mut().for_each(|s| *s = s.clamp(0.0, 1.0));
+    rarity
+}
 
-    // Reasons.
-    let q = params.flag_quantile;
-    let knn_rank = ranks[0].clone().unwrap_or_else(|| vec![0.0; n]);
+/// Labeled items per cluster: the coverage component and the unlabeled-cluster reason.
+fn labeled_per_cluster(labels: &[Option<u32>], assignment: &[u32], k: usize) -> Vec<usize> {
+    let mut lab = vec![0usize; k];
+    for (l, &c) in labels.iter().zip(assignment) {
+        if l.is_some() {
+            lab[c as usize] += 1;
+        }
+    }
+    lab
+}
+
+/// The reason bits of every item ([`REASONS`]): the checkable facts behind a high score, each
+/// a threshold on a component or on the clustering.
+fn reason_flags(
+    knn_rank: &[f32],
+    lof: &[f32],
+    km: &Clusters,
+    cluster_labeled: &[usize],
+    labels: &[Option<u32>],
+    predicted: Option<&[Option<u32>]>,
+    q: f32,
+) -> Vec<u8> {
     let k = km.sizes.len();
     let mut sorted_sizes = km.sizes.clone();
     sorted_sizes.sort_unstable();
     let median_size = sorted_sizes[k / 2] as f64;
-    let isolation = km.isolation.clone();
-    let iso_cut = quantile_sorted(&sorted_copy(&isolation), q);
-    let mut cluster_labeled = vec![0usize; k];
-    for (l, &c) in labels.iter().zip(&km.assignment) {
-        if l.is_some() {
-            cluster_labeled[c as usize] += 1;
-        }
-    }
+    let isolation = &km.isolation;
+    let iso_cut = quantile_sorted(&sorted_copy(isolation), q);
     let any_label = labels.iter().any(|l| l.is_some());
     let class_counts = class_counts(labels);
-    let rare_cut = {
-        let mut seen: Vec<usize> = class_counts.iter().copied().filter(|&c| c > 0).collect();
-        seen.sort_unstable();
-        if seen.is_empty() {
-            0.0
-        } else {
-            (0.5 * seen[seen.len() / 2] as f64).max(1.0)
-        }
-    };
-    let reasons: Vec<u8> = (0..n)
+    let rare_cut = rare_class_cut(&class_counts);
+    (0..knn_rank.len())
         .into_par_iter()
         .map(|i| {
             let c = km.assignment[i] as usize;
             let mut f = 0u8;
-            if knn_rank[i] >= q && comp.lof[i] > 1.0 {
+            if knn_rank[i] >= q && lof[i] > 1.0 {
                 f |= SPARSE_NEIGHBOURHOOD;
             }
             if k > 1 && (km.sizes[c] as f64) <= 0.5 * median_size {
@@ -369,24 +422,19 @@ pub fn score_with_clusters(
             }
             f
         })
-        .collect();
+        .collect()
+}
 
-    let summary = summarize(
-        &rarity,
-        &reasons,
-        &km,
-        cluster_labeled,
-        isolation,
-        params.neighbors.min(graph.k),
-        w,
-    );
-    Ok(Rarity {
-        rarity,
-        cluster: km.assignment,
-        reasons,
-        knn_distance: comp.knn,
-        summary,
-    })
+/// Label count under which a class counts as rare: half the median count of the classes that
+/// have labels (at least 1); 0 when nothing is labeled.
+fn rare_class_cut(class_counts: &[usize]) -> f64 {
+    let mut seen: Vec<usize> = class_counts.iter().copied().filter(|&c| c > 0).collect();
+    seen.sort_unstable();
+    if seen.is_empty() {
+        0.0
+    } else {
+        (0.5 * seen[seen.len() / 2] as f64).max(1.0)
+    }
 }
 
 /// The clustering rarity uses, with its per-cluster isolation.
@@ -425,6 +473,59 @@ pub fn components_with_clusters(
 ) -> Result<(Components, Clusters)> {
     params.validate()?;
     let n = emb.nrows();
+    check_lengths(n, graph, labels, predicted, km)?;
+
+    let m = params.neighbors.min(graph.k);
+    let knn = knn_distance(graph, m, n);
+    let lof = lof_ratio(graph, m, &knn);
+
+    let isolation = centroid_isolation(km.centroids.view(), &km.sizes);
+    let small: Vec<f32> = km
+        .assignment
+        .iter()
+        .map(|&c| -(km.sizes[c as usize] as f32))
+        .collect();
+    let far: Vec<f32> = km
+        .assignment
+        .iter()
+        .map(|&c| isolation[c as usize])
+        .collect();
+    let centroid = leave_one_out_centroid_distance(emb, km);
+
+    let n_labeled = labels.iter().filter(|l| l.is_some()).count();
+    let coverage = (n_labeled > 0).then(|| coverage_deficit(labels, km, n_labeled));
+    let class = match predicted {
+        Some(p) if n_labeled > 0 => Some(predicted_class_rarity(labels, p)),
+        _ => None,
+    };
+
+    Ok((
+        Components {
+            knn,
+            lof,
+            small,
+            far,
+            centroid,
+            coverage,
+            class,
+        },
+        Clusters {
+            assignment: km.assignment.clone(),
+            sizes: km.sizes.clone(),
+            isolation,
+        },
+    ))
+}
+
+/// Rejects an empty pool and a graph, labels, predictions or clustering whose length does not
+/// match the embeddings, before any component indexes into them.
+fn check_lengths(
+    n: usize,
+    graph: &NeighborGraph,
+    labels: &[Option<u32>],
+    predicted: Option<&[Option<u32>]>,
+    km: &KMeans,
+) -> Result<()> {
     if n == 0 {
         return Err(Error::Usage("rarity: the pool is empty".into()));
     }
@@ -455,34 +556,22 @@ pub fn components_with_clusters(
             km.assignment.len()
         )));
     }
+    Ok(())
+}
 
-    let m = params.neighbors.min(graph.k);
-    let knn = knn_distance(graph, m, n);
-    let lof = lof_ratio(graph, m, &knn);
-
+/// The `centroid` component. Leave-one-out: an item's distance to the mean of the *other*
+/// members of its cluster, so a far outlier that k-means gave a cluster of its own is not
+/// scored 0. Members of singleton clusters use the nearest other centroid instead.
+fn leave_one_out_centroid_distance(emb: ArrayView2<f32>, km: &KMeans) -> Vec<f32> {
+    let n = emb.nrows();
     let k = km.sizes.len();
-    let isolation = centroid_isolation(km.centroids.view(), &km.sizes);
-    let small: Vec<f32> = km
-        .assignment
-        .iter()
-        .map(|&c| -(km.sizes[c as usize] as f32))
-        .collect();
-    let far: Vec<f32> = km
-        .assignment
-        .iter()
-        .map(|&c| isolation[c as usize])
-        .collect();
-
-    // Leave-one-out: an item's distance to the mean of the *other* members of its cluster, so a
-    // far outlier that k-means gave a cluster of its own is not scored 0. Members of singleton
-    // clusters use the nearest other centroid instead.
     let d = emb.ncols();
     let mut sums = ndarray::Array2::<f32>::zeros((k, d));
     for (i, &c) in km.assignment.iter().enumerate() {
         let mut r = sums.row_mut(c as usize);
         r += &emb.row(i);
     }
-    let centroid: Vec<f32> = (0..n)
+    (0..n)
         .into_par_iter()
         .map(|i| {
             let c = km.assignment[i] as usize;
@@ -505,68 +594,44 @@ pub fn components_with_clusters(
                 0.0
             }
         })
-        .collect();
+        .collect()
+}
 
-    let n_labeled = labels.iter().filter(|l| l.is_some()).count();
-    let coverage = (n_labeled > 0).then(|| {
-        let mut lab = vec![0usize; k];
-        for (l, &c) in labels.iter().zip(&km.assignment) {
-            if l.is_some() {
-                lab[c as usize] += 1;
+/// The `coverage` component: how far the item's cluster falls short of the labels its size
+/// predicts at the pool's labeled rate (`n_labeled` > 0).
+fn coverage_deficit(labels: &[Option<u32>], km: &KMeans, n_labeled: usize) -> Vec<f32> {
+    let n = labels.len();
+    let k = km.sizes.len();
+    let lab = labeled_per_cluster(labels, &km.assignment, k);
+    let rate = n_labeled as f64 / n as f64;
+    // Deficit: 1 − labels / expected labels, floored at 0; a tiny size tie-break makes
+    // bigger fully unlabeled clusters rank above smaller ones (they hide more classes).
+    let deficit: Vec<f32> = (0..k)
+        .map(|c| {
+            let expected = rate * km.sizes[c] as f64;
+            if expected <= 0.0 {
+                0.0
+            } else {
+                (1.0 - lab[c] as f64 / expected).max(0.0) as f32
             }
-        }
-        let rate = n_labeled as f64 / n as f64;
-        // Deficit: 1 − labels / expected labels, floored at 0; a tiny size tie-break makes
-        // bigger fully unlabeled clusters rank above smaller ones (they hide more classes).
-        let deficit: Vec<f32> = (0..k)
-            .map(|c| {
-                let expected = rate * km.sizes[c] as f64;
-                if expected <= 0.0 {
-                    0.0
-                } else {
-                    (1.0 - lab[c] as f64 / expected).max(0.0) as f32
-                }
-            })
-            .collect();
-        km.assignment
-            .iter()
-            .map(|&c| deficit[c as usize])
-            .collect::<Vec<f32>>()
-    });
+        })
+        .collect();
+    km.assignment
+        .iter()
+        .map(|&c| deficit[c as usize])
+        .collect::<Vec<f32>>()
+}
 
-    let class = match predicted {
-        Some(p) if n_labeled > 0 => {
-            let counts = class_counts(labels);
-            Some(
-                p.iter()
-                    .map(|pc| match pc {
-                        Some(c) => {
-                            1.0 / (1.0 + counts.get(*c as usize).copied().unwrap_or(0) as f32)
-                        }
-                        None => 0.0,
-                    })
-                    .collect::<Vec<f32>>(),
-            )
-        }
-        _ => None,
-    };
-
-    Ok((
-        Components {
-            knn,
-            lof,
-            small,
-            far,
-            centroid,
-            coverage,
-            class,
-        },
-        Clusters {
-            assignment: km.assignment.clone(),
-            sizes: km.sizes.clone(),
-            isolation,
-        },
-    ))
+/// The `class` component: 1 / (1 + labels of the predicted class), 0 without a prediction.
+fn predicted_class_rarity(labels: &[Option<u32>], predicted: &[Option<u32>]) -> Vec<f32> {
+    let counts = class_counts(labels);
+    predicted
+        .iter()
+        .map(|pc| match pc {
+            Some(c) => 1.0 / (1.0 + counts.get(*c as usize).copied().unwrap_or(0) as f32),
+            None => 0.0,
+        })
+        .collect()
 }
 
 /// Mean cosine distance (1 − cos) to the first `m` graph neighbours of every item; 0 when the
