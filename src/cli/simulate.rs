@@ -5,7 +5,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::cli::{AutolabelArgs, DedupArgs, GraphArgs, InputArgs, RarityArgs, RunArgs, SelectArgs};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::index::cached::CacheChoice;
 use crate::output::OutDir;
 use crate::progress::Progress;
@@ -87,10 +87,9 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let n_classes = data.classes.len();
 
     let out = OutDir::create(&args.run.out)?;
-    out.write_with("curve.csv", |w| {
-        let mut csv = csv::Writer::from_writer(w);
-        let err = |e: csv::Error| Error::Internal(format!("curve.csv: {e}"));
-        csv.write_record([
+    out.write_csv(
+        "curve.csv",
+        [
             "round",
             "labels",
             "accuracy",
@@ -99,10 +98,9 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
             "auto_coverage",
             "auto_precision",
             "select_seconds",
-        ])
-        .map_err(err)?;
-        for row in &rows {
-            csv.write_record([
+        ],
+        rows.iter().map(|row| {
+            [
                 row.round.to_string(),
                 row.labels.to_string(),
                 format!("{:.6}", row.accuracy),
@@ -113,31 +111,25 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
                     .map(|p| format!("{p:.6}"))
                     .unwrap_or_default(),
                 format!("{:.3}", row.select_seconds),
-            ])
-            .map_err(err)?;
-        }
-        csv.flush().map_err(|e| Error::io("curve.csv", e))
-    })?;
-    out.write_with("selections.csv", |w| {
-        let mut csv = csv::Writer::from_writer(w);
-        let err = |e: csv::Error| Error::Internal(format!("selections.csv: {e}"));
-        csv.write_record(["round", "id"]).map_err(err)?;
-        for (round, i) in &selections {
-            csv.write_record([round.to_string(), prepared.data.ids[*i].clone()])
-                .map_err(err)?;
-        }
-        csv.flush().map_err(|e| Error::io("selections.csv", e))
-    })?;
+            ]
+        }),
+    )?;
+    out.write_csv(
+        "selections.csv",
+        ["round", "id"],
+        selections
+            .iter()
+            .map(|(round, i)| [round.to_string(), prepared.data.ids[*i].clone()]),
+    )?;
     let roles = split_roles(&split, data.len());
-    out.write_with("split.csv", |w| {
-        let mut csv = csv::Writer::from_writer(w);
-        let err = |e: csv::Error| Error::Internal(format!("split.csv: {e}"));
-        csv.write_record(["id", "split"]).map_err(err)?;
-        for (id, role) in data.ids.iter().zip(&roles) {
-            csv.write_record([id.as_str(), role]).map_err(err)?;
-        }
-        csv.flush().map_err(|e| Error::io("split.csv", e))
-    })?;
+    out.write_csv(
+        "split.csv",
+        ["id", "split"],
+        data.ids
+            .iter()
+            .zip(&roles)
+            .map(|(id, role)| [id.as_str(), role]),
+    )?;
     let found_after = |round: usize| {
         rows.iter()
             .find(|r| r.round == round)
