@@ -2,11 +2,11 @@
 //! on a fully labeled dataset, with the same selection code `select` runs.
 
 use clap::Args;
-use serde_json::json;
 
 use crate::cli::{AutolabelArgs, DedupArgs, GraphArgs, InputArgs, RarityArgs, RunArgs, SelectArgs};
 use crate::error::Result;
 use crate::index::cached::CacheChoice;
+use crate::output::summary::{ClassesFoundAfter, SimulateSummary, Summary};
 use crate::output::OutDir;
 use crate::progress::Progress;
 use crate::round::RoundParams;
@@ -130,31 +130,28 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
             .zip(&roles)
             .map(|(id, role)| [id.as_str(), role]),
     )?;
-    let found_after = |round: usize| {
-        rows.iter()
-            .find(|r| r.round == round)
-            .map(|r| r.classes_found)
-    };
-    let summary = json!({
-        "command": "simulate",
-        "strategy": args.select.strategy,
-        "batch": args.select.batch,
-        "rounds": args.rounds,
-        "seed": seed,
-        "split": split.method,
-        "pool": split.pool.len(),
-        "test": split.test.len(),
-        "classes": n_classes,
-        "graph": prepared.graph.summary(prepared.data.len()),
-        "full_pool_accuracy": full_pool.0,
-        "full_pool_macro_f1": full_pool.1,
-        "aulc": simulate::aulc(&rows),
-        "labels_to_95pct_of_full": simulate::labels_to_reach(&rows, full_pool.0, 0.95),
-        "classes_found_after": { "1": found_after(1), "3": found_after(3), "5": found_after(5) },
-        "mean_select_seconds": rows.iter().map(|r| r.select_seconds).sum::<f64>() / rows.len().max(1) as f64,
-        "curve": rows,
-        "timings": timings,
-    });
-    out.write_json("summary.json", &summary)?;
+    Summary {
+        graph: Some(prepared.graph.summary(prepared.data.len())),
+        simulate: Some(SimulateSummary {
+            strategy: args.select.strategy,
+            batch: args.select.batch,
+            rounds: args.rounds,
+            seed,
+            split: split.method.clone(),
+            pool: split.pool.len(),
+            test: split.test.len(),
+            classes: n_classes,
+            full_pool_accuracy: full_pool.0,
+            full_pool_macro_f1: full_pool.1,
+            aulc: simulate::aulc(&rows),
+            labels_to_95pct_of_full: simulate::labels_to_reach(&rows, full_pool.0, 0.95),
+            classes_found_after: ClassesFoundAfter::from_curve(&rows),
+            mean_select_seconds: rows.iter().map(|r| r.select_seconds).sum::<f64>()
+                / rows.len().max(1) as f64,
+            curve: &rows,
+        }),
+        ..Summary::new("simulate", &timings)
+    }
+    .write(&out)?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 pub mod csv;
 pub mod report;
 pub mod round_files;
+pub mod summary;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
