@@ -2,10 +2,10 @@
 //! for at precision P, and routes the rest to humans.
 
 use clap::Args;
-use serde_json::json;
 
 use crate::cli::{AutolabelArgs, DedupArgs, GraphArgs, InputArgs, RunArgs};
 use crate::error::Result;
+use crate::output::summary::Summary;
 use crate::output::{round_files, OutDir};
 use crate::progress::Progress;
 use crate::round::timings::Timings;
@@ -61,15 +61,6 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         round_files::write_autolabels(&round, &out, &args.autolabel.formats)?;
         Ok(())
     })?;
-    let n = pool.data.len();
-    let summary = json!({
-        "command": "autolabel",
-        "items": n,
-        "graph": pool.graph.summary(n),
-        "duplicates": round.duplicates.as_ref().map(|d| d.summary()),
-        "autolabel": round.autolabel.as_ref().map(|a| &a.summary),
-        "timings": timings,
-    });
-    out.write_json("summary.json", &summary)?;
+    Summary::of_round("autolabel", &round, &params, &timings).write(&out)?;
     Ok(())
 }

@@ -1,10 +1,10 @@
 //! `labelwise budget DATA --out DIR`: human labels, hours and cost left, and what more labels buy.
 
 use clap::Args;
-use serde_json::json;
 
 use crate::cli::{AutolabelArgs, BudgetArgs, DedupArgs, GraphArgs, InputArgs, RunArgs};
 use crate::error::Result;
+use crate::output::summary::Summary;
 use crate::output::{round_files, OutDir};
 use crate::progress::Progress;
 use crate::round::timings::Timings;
@@ -64,14 +64,6 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     )?;
     let out = OutDir::create(&args.run.out)?;
     timings.time("write", || round_files::write_budget(&round, &out))?;
-    let n = pool.data.len();
-    let summary = json!({
-        "command": "budget",
-        "items": n,
-        "graph": pool.graph.summary(n),
-        "budget": round.budget,
-        "timings": timings,
-    });
-    out.write_json("summary.json", &summary)?;
+    Summary::of_round("budget", &round, &params, &timings).write(&out)?;
     Ok(())
 }

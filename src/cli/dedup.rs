@@ -5,6 +5,7 @@ use clap::Args;
 use crate::cli::{DedupArgs, GraphArgs, InputArgs, RunArgs};
 use crate::error::Result;
 use crate::output::round_files;
+use crate::output::summary::Summary;
 use crate::output::{ItemsTable, OutDir};
 use crate::progress::Progress;
 use crate::round::dedup::Duplicates;
@@ -46,13 +47,10 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         out.write_parquet("items.parquet", &items.finish()?)?;
         Ok(())
     })?;
-    let summary = serde_json::json!({
-        "command": "dedup",
-        "items": ctx.data.len(),
-        "graph": ctx.graph.summary(ctx.data.len()),
-        "duplicates": dups.summary(),
-        "timings": timings,
-    });
-    out.write_json("summary.json", &summary)?;
+    Summary {
+        duplicates: Some(dups.summary()),
+        ..Summary::of_pool("dedup", &ctx, &timings)
+    }
+    .write(&out)?;
     Ok(())
 }

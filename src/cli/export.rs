@@ -243,20 +243,14 @@ pub fn run(args: &Cmd, _progress: Progress) -> Result<()> {
                 }
             }
             Format::Csv => {
-                let mut csv = csv::Writer::from_writer(&mut *w);
-                csv.write_record(&names)?;
-                for it in &items {
-                    let row: Vec<String> = names
-                        .iter()
-                        .map(|n| match it.cols.get(n) {
-                            None | Some(Value::Null) => String::new(),
-                            Some(Value::String(s)) => s.clone(),
-                            Some(v) => v.to_string(),
-                        })
-                        .collect();
-                    csv.write_record(&row)?;
-                }
-                csv.flush().map_err(io)?;
+                let rows = items.iter().map(|it| {
+                    names.iter().map(|n| match it.cols.get(n) {
+                        None | Some(Value::Null) => String::new(),
+                        Some(Value::String(s)) => s.clone(),
+                        Some(v) => v.to_string(),
+                    })
+                });
+                crate::output::csv::write_csv(&mut *w, &out_path, &names, rows)?;
             }
         }
         Ok(())

@@ -2,7 +2,6 @@
 //! rarity, auto-labels, the batch, the budget — and report.html to read before labeling.
 
 use clap::Args;
-use serde_json::json;
 
 use crate::cli::{
     AutolabelArgs, BudgetArgs, DedupArgs, GraphArgs, InputArgs, RarityArgs, RunArgs, SelectArgs,
@@ -11,6 +10,7 @@ use crate::error::Result;
 use crate::output::report::{
     self, AutolabelView, BatchRow, BudgetView, DuplicatesView, ReportData,
 };
+use crate::output::summary::Summary;
 use crate::output::{round_files, OutDir};
 use crate::progress::Progress;
 use crate::round::autolabel::Route;
@@ -77,28 +77,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     })?;
     bar.finish_and_clear();
 
-    let n = pool.data.len();
-    let sel = round.selection.as_ref();
-    let summary = json!({
-        "command": "plan",
-        "items": n,
-        "dimension": pool.data.dim(),
-        "labeled": pool.data.labeled_count(),
-        "classes": pool.data.classes.len(),
-        "label_merge": pool.data.label_merge,
-        "graph": pool.graph.summary(n),
-        "duplicates": round.duplicates.as_ref().map(|d| d.summary()),
-        "autolabel": round.autolabel.as_ref().map(|a| &a.summary),
-        "rarity": round.rarity.as_ref().map(|r| &r.summary),
-        "select": {
-            "batch": sel.map(|s| s.picked.len()),
-            "strategy": args.select.strategy,
-            "strategy_used": sel.map(|s| s.strategy_used),
-        },
-        "budget": round.budget,
-        "timings": timings,
-    });
-    out.write_json("summary.json", &summary)?;
+    Summary::of_round("plan", &round, &params, &timings).write(&out)?;
     Ok(())
 }
 

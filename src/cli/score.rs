@@ -1,10 +1,10 @@
 //! `labelwise score DATA --out DIR`: rarity per item, so the batch does not starve the tail.
 
 use clap::Args;
-use serde_json::json;
 
 use crate::cli::{GraphArgs, InputArgs, RarityArgs, RunArgs};
 use crate::error::Result;
+use crate::output::summary::Summary;
 use crate::output::{round_files, OutDir};
 use crate::progress::Progress;
 use crate::round::timings::Timings;
@@ -54,14 +54,6 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     timings.time("write", || {
         out.write_parquet("items.parquet", &round_files::items_table(&round)?)
     })?;
-    let n = pool.data.len();
-    let summary = json!({
-        "command": "score",
-        "items": n,
-        "graph": pool.graph.summary(n),
-        "rarity": round.rarity.as_ref().map(|r| &r.summary),
-        "timings": timings,
-    });
-    out.write_json("summary.json", &summary)?;
+    Summary::of_round("score", &round, &params, &timings).write(&out)?;
     Ok(())
 }

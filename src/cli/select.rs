@@ -1,10 +1,10 @@
 //! `labelwise select DATA --batch N --out DIR`: the next N items for humans, ranked, with reasons.
 
 use clap::Args;
-use serde_json::json;
 
 use crate::cli::{AutolabelArgs, DedupArgs, GraphArgs, InputArgs, RarityArgs, RunArgs, SelectArgs};
 use crate::error::Result;
+use crate::output::summary::Summary;
 use crate::output::{round_files, OutDir};
 use crate::progress::Progress;
 use crate::round::timings::Timings;
@@ -68,19 +68,6 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         round_files::write_batch(&round, &out)?;
         Ok(())
     })?;
-    let n = pool.data.len();
-    let sel = round.selection.as_ref();
-    let summary = json!({
-        "command": "select",
-        "items": n,
-        "graph": pool.graph.summary(n),
-        "batch": sel.map(|s| s.picked.len()),
-        "strategy": args.select.strategy,
-        "strategy_used": sel.map(|s| s.strategy_used),
-        "duplicates": round.duplicates.as_ref().map(|d| d.summary()),
-        "autolabel": round.autolabel.as_ref().map(|a| &a.summary.counts),
-        "timings": timings,
-    });
-    out.write_json("summary.json", &summary)?;
+    Summary::of_round("select", &round, &params, &timings).write(&out)?;
     Ok(())
 }

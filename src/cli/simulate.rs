@@ -2,11 +2,11 @@
 //! on a fully labeled dataset, with the same selection code `select` runs.
 
 use clap::Args;
-use serde_json::json;
 
 use crate::cli::{AutolabelArgs, DedupArgs, GraphArgs, InputArgs, RarityArgs, RunArgs, SelectArgs};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::index::cached::CacheChoice;
+use crate::output::summary::{ClassesFoundAfter, SimulateSummary, Summary};
 use crate::output::OutDir;
 use crate::progress::Progress;
 use crate::round::RoundParams;
@@ -90,10 +90,9 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let n_classes = data.classes.len();
 
     let out = OutDir::create(&args.run.out)?;
-    out.write_with("curve.csv", |w| {
-        let mut csv = csv::Writer::from_writer(w);
-        let err = Error::internal::<csv::Error>("curve.csv");
-        csv.write_record([
+    out.write_csv(
+        "curve.csv",
+        [
             "round",
             "labels",
             "accuracy",
@@ -102,10 +101,9 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
             "auto_coverage",
             "auto_precision",
             "select_seconds",
-        ])
-        .map_err(err)?;
-        for row in &rows {
-            csv.write_record([
+        ],
+        rows.iter().map(|row| {
+            [
                 row.round.to_string(),
                 row.labels.to_string(),
                 format!("{:.6}", row.accuracy),
@@ -116,56 +114,47 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
                     .map(|p| format!("{p:.6}"))
                     .unwrap_or_default(),
                 format!("{:.3}", row.select_seconds),
-            ])
-            .map_err(err)?;
-        }
-        csv.flush().map_err(|e| Error::io("curve.csv", e))
-    })?;
-    out.write_with("selections.csv", |w| {
-        let mut csv = csv::Writer::from_writer(w);
-        let err = Error::internal::<csv::Error>("selections.csv");
-        csv.write_record(["round", "id"]).map_err(err)?;
-        for (round, i) in &selections {
-            csv.write_record([round.to_string(), prepared.data.ids[*i].clone()])
-                .map_err(err)?;
-        }
-        csv.flush().map_err(|e| Error::io("selections.csv", e))
-    })?;
+            ]
+        }),
+    )?;
+    out.write_csv(
+        "selections.csv",
+        ["round", "id"],
+        selections
+            .iter()
+            .map(|(round, i)| [round.to_string(), prepared.data.ids[*i].clone()]),
+    )?;
     let roles = split_roles(&split, data.len());
-    out.write_with("split.csv", |w| {
-        let mut csv = csv::Writer::from_writer(w);
-        let err = Error::internal::<csv::Error>("split.csv");
-        csv.write_record(["id", "split"]).map_err(err)?;
-        for (id, role) in data.ids.iter().zip(&roles) {
-            csv.write_record([id.as_str(), role]).map_err(err)?;
-        }
-        csv.flush().map_err(|e| Error::io("split.csv", e))
-    })?;
-    let found_after = |round: usize| {
-        rows.iter()
-            .find(|r| r.round == round)
-            .map(|r| r.classes_found)
-    };
-    let summary = json!({
-        "command": "simulate",
-        "strategy": args.select.strategy,
-        "batch": args.select.batch,
-        "rounds": args.rounds,
-        "seed": seed,
-        "split": split.method,
-        "pool": split.pool.len(),
-        "test": split.test.len(),
-        "classes": n_classes,
-        "graph": prepared.graph.summary(prepared.data.len()),
-        "full_pool_accuracy": full_pool.0,
-        "full_pool_macro_f1": full_pool.1,
-        "aulc": simulate::aulc(&rows),
-        "labels_to_95pct_of_full": simulate::labels_to_reach(&rows, full_pool.0, 0.95),
-        "classes_found_after": { "1": found_after(1), "3": found_after(3), "5": found_after(5) },
-        "mean_select_seconds": rows.iter().map(|r| r.select_seconds).sum::<f64>() / rows.len().max(1) as f64,
-        "curve": rows,
-        "timings": timings,
-    });
-    out.write_json("summary.json", &summary)?;
+    out.write_csv(
+        "split.csv",
+        ["id", "split"],
+        data.ids
+            .iter()
+            .zip(&roles)
+            .map(|(id, role)| [id.as_str(), role]),
+    )?;
+    Summary {
+        graph: Some(prepared.graph.summary(prepared.data.len())),
+        simulate: Some(SimulateSummary {
+            strategy: args.select.strategy,
+            batch: args.select.batch,
+            rounds: args.rounds,
+            seed,
+            split: split.method.clone(),
+            pool: split.pool.len(),
+            test: split.test.len(),
+            classes: n_classes,
+            full_pool_accuracy: full_pool.0,
+            full_pool_macro_f1: full_pool.1,
+            aulc: simulate::aulc(&rows),
+            labels_to_95pct_of_full: simulate::labels_to_reach(&rows, full_pool.0, 0.95),
+            classes_found_after: ClassesFoundAfter::from_curve(&rows),
+            mean_select_seconds: rows.iter().map(|r| r.select_seconds).sum::<f64>()
+                / rows.len().max(1) as f64,
+            curve: &rows,
+        }),
+        ..Summary::new("simulate", &timings)
+    }
+    .write(&out)?;
     Ok(())
 }

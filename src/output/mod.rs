@@ -2,8 +2,10 @@
 //! a killed run never leaves a partial file where a finished one is expected; the temp file it
 //! may leave under a hidden name is removed by the next run (see [`remove_stale_temps`]).
 
+pub mod csv;
 pub mod report;
 pub mod round_files;
+pub mod summary;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -96,6 +98,22 @@ impl OutDir {
                 .map_err(Error::internal(&format!("serializing {name}")))?;
             w.write_all(b"\n").map_err(|e| Error::io(name, e))
         })
+    }
+
+    /// Writes a CSV file: `header`, then one line per row (see [`csv::write_csv`]).
+    pub fn write_csv<H, R>(
+        &self,
+        name: &str,
+        header: H,
+        rows: impl IntoIterator<Item = R>,
+    ) -> Result<PathBuf>
+    where
+        H: IntoIterator,
+        H::Item: AsRef<[u8]>,
+        R: IntoIterator,
+        R::Item: AsRef<[u8]>,
+    {
+        self.write_with(name, |w| csv::write_csv(w, Path::new(name), header, rows))
     }
 
     /// Writes one record batch as a zstd-compressed Parquet file.

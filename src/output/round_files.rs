@@ -72,32 +72,28 @@ pub fn write_budget(round: &Round, out: &OutDir) -> Result<()> {
     let Some(b) = &round.budget else {
         return Ok(());
     };
-    out.write_with("budget.csv", |w| {
-        let mut csv = csv::Writer::from_writer(w);
-        let err = Error::internal::<csv::Error>("budget.csv");
-        csv.write_record([
+    let opt = |x: Option<f64>| x.map(|v| format!("{v:.4}")).unwrap_or_default();
+    out.write_csv(
+        "budget.csv",
+        [
             "added_labels",
             "total_labels",
             "projected_accuracy",
             "projected_auto_coverage",
             "hours",
             "cost",
-        ])
-        .map_err(err)?;
-        let opt = |x: Option<f64>| x.map(|v| format!("{v:.4}")).unwrap_or_default();
-        for r in &b.projection {
-            csv.write_record([
+        ],
+        b.projection.iter().map(|r| {
+            [
                 r.added_labels.to_string(),
                 r.total_labels.to_string(),
                 opt(r.projected_accuracy),
                 opt(r.projected_auto_coverage),
                 format!("{:.2}", r.hours),
                 format!("{:.2}", r.cost),
-            ])
-            .map_err(err)?;
-        }
-        csv.flush().map_err(|e| Error::io("budget.csv", e))
-    })?;
+            ]
+        }),
+    )?;
     Ok(())
 }
 
@@ -126,30 +122,25 @@ pub fn write_batch(round: &Round, out: &OutDir) -> Result<()> {
         return Ok(());
     };
     let data = round.data();
-    out.write_with("batch.csv", |w| {
-        let mut csv = csv::Writer::from_writer(w);
-        let err = Error::internal::<csv::Error>("batch.csv");
-        let mut header = vec![
-            "rank".to_string(),
-            "id".into(),
-            "score".into(),
-            "reasons".into(),
+    let mut header = vec![
+        "rank".to_string(),
+        "id".into(),
+        "score".into(),
+        "reasons".into(),
+    ];
+    header.extend(data.carried.iter().map(|c| c.field.name().clone()));
+    let rows = sel.picked.iter().enumerate().map(|(rank, &i)| {
+        let i = i as usize;
+        let mut row = vec![
+            (rank + 1).to_string(),
+            data.ids[i].clone(),
+            format!("{:.6}", sel.score[rank]),
+            sel.reasons[rank].clone(),
         ];
-        header.extend(data.carried.iter().map(|c| c.field.name().clone()));
-        csv.write_record(&header).map_err(err)?;
-        for (rank, &i) in sel.picked.iter().enumerate() {
-            let i = i as usize;
-            let mut row = vec![
-                (rank + 1).to_string(),
-                data.ids[i].clone(),
-                format!("{:.6}", sel.score[rank]),
-                sel.reasons[rank].clone(),
-            ];
-            row.extend((0..data.carried.len()).map(|c| data.carried_text(c, i)));
-            csv.write_record(&row).map_err(err)?;
-        }
-        csv.flush().map_err(|e| Error::io("batch.csv", e))
-    })?;
+        row.extend((0..data.carried.len()).map(|c| data.carried_text(c, i)));
+        row
+    });
+    out.write_csv("batch.csv", &header, rows)?;
     Ok(())
 }
 
@@ -263,22 +254,18 @@ pub fn write_autolabels(round: &Round, out: &OutDir, formats: &[AutolabelFormat]
     .map_err(Error::internal("autolabels table"))?;
     out.write_parquet("autolabels.parquet", &batch)?;
     if formats.contains(&AutolabelFormat::Csv) {
-        out.write_with("autolabels.csv", |w| {
-            let mut csv = csv::Writer::from_writer(w);
-            let err = Error::internal::<csv::Error>("autolabels.csv");
-            csv.write_record(["id", "label", "confidence", "source"])
-                .map_err(err)?;
-            for &i in &rows {
-                csv.write_record([
-                    data.ids[i].as_str(),
-                    label(i),
-                    &a.confidence[i].to_string(),
-                    source(i),
-                ])
-                .map_err(err)?;
-            }
-            csv.flush().map_err(|e| Error::io("autolabels.csv", e))
-        })?;
+        out.write_csv(
+            "autolabels.csv",
+            ["id", "label", "confidence", "source"],
+            rows.iter().map(|&i| {
+                [
+                    data.ids[i].clone(),
+                    label(i).to_string(),
+                    a.confidence[i].to_string(),
+                    source(i).to_string(),
+                ]
+            }),
+        )?;
     }
     if formats.contains(&AutolabelFormat::Jsonl) {
         out.write_with("autolabels.jsonl", |w| {

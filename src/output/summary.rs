@@ -1,0 +1,208 @@
+//! summary.json, typed: one [`Summary`] for every command. A stage's section has one shape
+//! whichever command ran it, and is absent when the command did not run that stage; `simulate`
+//! adds its own fields ([`SimulateSummary`]).
+//!
+//! Keys are written sorted, as summary.json has always had them (the summary goes through
+//! [`serde_json::Value`], whose map is ordered by key).
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::data::dataset::LabelMerge;
+use crate::error::{Error, Result};
+use crate::index::cached::GraphSummary;
+use crate::output::OutDir;
+use crate::round::autolabel::AutolabelSummary;
+use crate::round::budget::BudgetOutcome;
+use crate::round::dedup::DuplicatesSummary;
+use crate::round::rarity::RaritySummary;
+use crate::round::select::{Selection, Strategy};
+use crate::round::timings::Timings;
+use crate::round::{Pool, Round, RoundParams};
+use crate::simulate::CurveRow;
+
+/// The contents of summary.json.
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    /// The subcommand that wrote it.
+    pub command: &'static str,
+    /// `items`, `dimension`, `labeled`, `classes` of the loaded pool (every command but
+    /// `simulate`, which reports its split instead).
+    #[serde(flatten)]
+    pub pool: Option<PoolSummary>,
+    /// What merging `--labels FILE` did; absent without `--labels`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_merge: Option<&'a LabelMerge>,
+    /// The neighbour graph: route, recall, cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph: Option<GraphSummary>,
+    /// The near-duplicate stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicates: Option<DuplicatesSummary>,
+    /// The auto-labeling stage: counts per route, thresholds, precision estimates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autolabel: Option<&'a AutolabelSummary>,
+    /// The rarity stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rarity: Option<&'a RaritySummary>,
+    /// The batch selection stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub select: Option<SelectSummary>,
+    /// The budget stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<&'a BudgetOutcome>,
+    /// `simulate`'s own fields.
+    #[serde(flatten)]
+    pub simulate: Option<SimulateSummary<'a>>,
+    /// Wall time per stage, in run order.
+    pub timings: &'a Timings,
+}
+
+/// The pool's size and shape, at the top level of summary.json.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PoolSummary {
+    pub items: usize,
+    pub dimension: usize,
+    /// Items with a label (after `--labels`).
+    pub labeled: usize,
+    pub classes: usize,
+}
+
+/// The `select` section.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SelectSummary {
+    /// Items in the batch.
+    pub batch: usize,
+    /// The strategy asked for (`--strategy`).
+    pub strategy: Strategy,
+    /// The strategy that chose the batch (`hybrid` falls back to `typiclust` on cold start).
+    pub strategy_used: Strategy,
+}
+
+impl SelectSummary {
+    /// The section for a selection made with `requested`.
+    pub fn new(selection: &Selection, requested: Strategy) -> SelectSummary {
+        SelectSummary {
+            batch: selection.picked.len(),
+            strategy: requested,
+            strategy_used: selection.strategy_used,
+        }
+    }
+}
+
+/// `simulate`'s fields, beside `command`, `graph` (the pool's) and `timings`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimulateSummary<'a> {
+    pub strategy: Strategy,
+    /// Items picked per round.
+    pub batch: usize,
+    pub rounds: usize,
+    pub seed: u64,
+    /// How the pool/test split was made.
+    pub split: String,
+    /// Rows in the pool (selectable).
+    pub pool: usize,
+    /// Rows in the test set (scored).
+    pub test: usize,
+    pub classes: usize,
+    /// The yardstick trained on the whole pool: the ceiling the curve is read against.
+    pub full_pool_accuracy: f64,
+    pub full_pool_macro_f1: f64,
+    /// Area under the learning curve.
+    pub aulc: f64,
+    pub labels_to_95pct_of_full: Option<usize>,
+    pub classes_found_after: ClassesFoundAfter,
+    pub mean_select_seconds: f64,
+    /// curve.csv's rows.
+    pub curve: &'a [CurveRow],
+}
+
+/// Classes found after rounds 1, 3 and 5 (null when the simulation ran fewer rounds).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassesFoundAfter {
+    #[serde(rename = "1")]
+    pub round_1: Option<usize>,
+    #[serde(rename = "3")]
+    pub round_3: Option<usize>,
+    #[serde(rename = "5")]
+    pub round_5: Option<usize>,
+}
+
+impl ClassesFoundAfter {
+    /// From the curve's rows.
+    pub fn from_curve(rows: &[CurveRow]) -> ClassesFoundAfter {
+        let after = |round: usize| {
+            rows.iter()
+                .find(|r| r.round == round)
+                .map(|r| r.classes_found)
+        };
+        ClassesFoundAfter {
+            round_1: after(1),
+            round_3: after(3),
+            round_5: after(5),
+        }
+    }
+}
+
+impl<'a> Summary<'a> {
+    /// A summary holding only the command and its timings.
+    pub fn new(command: &'static str, timings: &'a Timings) -> Summary<'a> {
+        Summary {
+            command,
+            pool: None,
+            label_merge: None,
+            graph: None,
+            duplicates: None,
+            autolabel: None,
+            rarity: None,
+            select: None,
+            budget: None,
+            simulate: None,
+            timings,
+        }
+    }
+
+    /// The pool's facts, its label merge and its graph.
+    pub fn of_pool(command: &'static str, pool: &'a Pool, timings: &'a Timings) -> Summary<'a> {
+        let data = &pool.data;
+        Summary {
+            pool: Some(PoolSummary {
+                items: data.len(),
+                dimension: data.dim(),
+                labeled: data.labeled_count(),
+                classes: data.classes.len(),
+            }),
+            label_merge: data.label_merge.as_ref(),
+            graph: Some(pool.graph.summary(data.len())),
+            ..Summary::new(command, timings)
+        }
+    }
+
+    /// [`Summary::of_pool`] plus a section for every stage the round ran.
+    pub fn of_round(
+        command: &'static str,
+        round: &'a Round<'_>,
+        params: &RoundParams,
+        timings: &'a Timings,
+    ) -> Summary<'a> {
+        Summary {
+            duplicates: round.duplicates.as_ref().map(|d| d.summary()),
+            autolabel: round.autolabel.as_ref().map(|a| &a.summary),
+            rarity: round.rarity.as_ref().map(|r| &r.summary),
+            select: round
+                .selection
+                .as_ref()
+                .map(|s| SelectSummary::new(s, params.select.strategy)),
+            budget: round.budget.as_ref(),
+            ..Summary::of_pool(command, round.pool, timings)
+        }
+    }
+
+    /// Writes `summary.json` into `out` (keys sorted, pretty, trailing newline).
+    pub fn write(&self, out: &OutDir) -> Result<PathBuf> {
+        let value = serde_json::to_value(self)
+            .map_err(|e| Error::Internal(format!("serializing summary.json: {e}")))?;
+        out.write_json("summary.json", &value)
+    }
+}
