@@ -892,6 +892,32 @@ fn simulate_replays_rounds() {
         assert_eq!(r[0], (k / 10 + 1).to_string(), "10 per round, in order");
     }
 
+    // autolabels.csv: every round's auto-labels, as many as curve.csv's coverage says, never an
+    // item humans had labeled by then.
+    let (header, auto) = read_csv(&wd.path("out/autolabels.csv"));
+    assert_eq!(header, ["round", "id", "label", "source"]);
+    let (_, split) = read_csv(&wd.path("out/split.csv"));
+    let pool = split.iter().filter(|r| r[1] == "pool").count();
+    for r in &rows {
+        let round: usize = r[0].parse().unwrap();
+        let labels: usize = r[1].parse().unwrap();
+        let coverage: f64 = r[5].parse().unwrap();
+        let made: Vec<&Vec<String>> = auto.iter().filter(|a| a[0] == r[0]).collect();
+        let expected = coverage * (pool - labels) as f64;
+        assert!(
+            (made.len() as f64 - expected).abs() < 0.5,
+            "{r:?}: {}",
+            made.len()
+        );
+        let labeled: HashSet<&str> = sel
+            .iter()
+            .filter(|s| s[0].parse::<usize>().unwrap() <= round)
+            .map(|s| s[1].as_str())
+            .collect();
+        assert!(made.iter().all(|a| !labeled.contains(a[1].as_str())));
+        assert!(made.iter().all(|a| a[3] == "model" || a[3] == "duplicate"));
+    }
+
     // One unlabeled row: simulate needs the truth for every row.
     let mut l = vec![true; 400];
     l[17] = false;

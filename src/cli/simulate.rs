@@ -76,7 +76,9 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         progress,
     )?;
     let Replay {
-        rows, selections, ..
+        rows,
+        selections,
+        autolabels,
     } = replay(&mut setup, &params, &params.round.select, progress)?;
     let Setup {
         prepared,
@@ -123,6 +125,18 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         selections
             .iter()
             .map(|(round, i)| [round.to_string(), prepared.data.ids[*i].clone()]),
+    )?;
+    out.write_csv(
+        "autolabels.csv",
+        ["round", "id", "label", "source"],
+        autolabels.iter().map(|a| {
+            [
+                a.round.to_string(),
+                prepared.data.ids[a.row].clone(),
+                data.classes[a.label as usize].clone(),
+                a.source.to_string(),
+            ]
+        }),
     )?;
     let roles = split_roles(&split, data.len());
     out.write_csv(
