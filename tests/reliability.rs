@@ -422,7 +422,7 @@ fn temp_files(dir: &Path) -> Vec<String> {
 #[test]
 fn an_interrupted_graph_build_resumes_from_its_checkpoints_bit_identically() {
     use labelwise::index::{self, GraphParams, IndexKind};
-    use labelwise::output::remove_stale_temps;
+    use labelwise::store::atomic::remove_stale_temps;
     use labelwise::store::cache::{Cache, Checkpoints};
 
     let x = unit_matrix(6000, 30, 24, 7);

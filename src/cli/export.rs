@@ -21,8 +21,8 @@ use serde_json::{json, Map, Value};
 
 use crate::data::dataset::cell_json;
 use crate::error::{Error, Result};
-use crate::output::write_atomic;
 use crate::progress::Progress;
+use crate::store::atomic::write_atomic;
 
 /// Target formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

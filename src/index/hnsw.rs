@@ -142,7 +142,7 @@ impl HnswIndex {
     /// Layout: [`INDEX_MAGIC`], dim (u64), len (u64), graph file length (u64), graph file
     /// bytes, data file bytes.
     pub fn to_bytes(&self, scratch: &Path) -> Result<Vec<u8>> {
-        let dir = crate::output::temp_dir_in(scratch)?;
+        let dir = crate::store::atomic::temp_dir_in(scratch)?;
         // hnsw_rs returns the basename it actually used (it may add a suffix: pitfall P6).
         let base = self
             .inner
@@ -184,7 +184,7 @@ impl HnswIndex {
         if graph_len > bytes.len() - header {
             return Err(bad("truncated"));
         }
-        let dir = crate::output::temp_dir_in(scratch)?;
+        let dir = crate::store::atomic::temp_dir_in(scratch)?;
         let graph_path = dir.path().join("index.hnsw.graph");
         let data_path = dir.path().join("index.hnsw.data");
         std::fs::write(&graph_path, &bytes[header..header + graph_len])

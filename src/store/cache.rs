@@ -9,7 +9,7 @@
 //! entry, so concurrent readers and writers never see a torn entry (rename is atomic on POSIX
 //! file systems; two writers of the same key simply race to put identical content). Temporaries
 //! a killed run left behind are removed when the cache is next opened, without touching a
-//! concurrent run's in-flight ones (see [`crate::output::remove_stale_temps`]).
+//! concurrent run's in-flight ones (see [`crate::store::atomic::remove_stale_temps`]).
 //!
 //! [`Checkpoints`] keeps the finished pieces of an interrupted graph build as ordinary entries,
 //! so the next run resumes it.
@@ -25,7 +25,7 @@ use ndarray::ArrayView2;
 use crate::error::{Error, Result};
 use crate::index::checkpoint::CheckpointStore;
 use crate::index::graph::NeighborGraph;
-use crate::output;
+use crate::store::atomic;
 
 /// File magic of a cache entry.
 const MAGIC: &[u8; 8] = b"LWCACHE\0";
@@ -74,7 +74,7 @@ impl Cache {
     pub fn open(dir: impl AsRef<Path>) -> Result<Cache> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        output::remove_stale_temps(&dir, Some(is_legacy_temp));
+        atomic::remove_stale_temps(&dir, Some(is_legacy_temp));
         let cache = Cache { dir };
         cache.remove_old(CHECKPOINT_PREFIX, CHECKPOINT_MAX_AGE);
         Ok(cache)
@@ -127,12 +127,12 @@ impl Cache {
     }
 
     /// Stores `bytes` under `key`, atomically (locked temporary file + rename in the cache
-    /// directory, see [`output::write_atomic`]).
+    /// directory, see [`atomic::write_atomic`]).
     pub fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
         let path = self
             .path(key)
             .ok_or_else(|| Error::Internal(format!("invalid cache key {key:?}")))?;
-        output::write_atomic(&path, |w| {
+        atomic::write_atomic(&path, |w| {
             let mut write = || -> std::io::Result<()> {
                 w.write_all(MAGIC)?;
                 w.write_all(&FORMAT_VERSION.to_le_bytes())?;
@@ -178,7 +178,7 @@ impl Cache {
     }
 }
 
-/// Temporary names of cache writes before they moved to [`output::write_atomic`]
+/// Temporary names of cache writes before they moved to [`atomic::write_atomic`]
 /// (`tempfile`'s `.tmp-XXXXXX`).
 fn is_legacy_temp(name: &str) -> bool {
     name.strip_prefix(".tmp-")
