@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Issue 19's loop protocol: `simulate` with the default strategy, target precision 0.95, batch
+# ≈ 1% of the pool (banking77 100, clinc150 182, agnews 61), 10 rounds, seeds 0 and 1; then
+# benches/loop_oracle.py scores every round's done share against the oracle (scikit-learn
+# LogisticRegression(C=10) on the same human labels, threshold chosen on the hidden labels) and
+# the realized precision of the auto-labels (from simulate's autolabels.csv).
+#
+#   bash benches/loop_protocol.sh ../shared/datasets [WORKDIR]
+set -euo pipefail
+DATA=${1:?usage: loop_protocol.sh DATASETS_DIR [WORKDIR]}
+WORK=${2:-/tmp/labelwise-loop}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN="$ROOT/target/release/labelwise"
+[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --bin labelwise)
+mkdir -p "$WORK"
+for spec in banking77:100 clinc150:182 agnews:61; do
+  ds=${spec%%:*}; batch=${spec##*:}
+  for seed in 0 1; do
+    out="$WORK/$ds-s$seed"
+    "$BIN" simulate "$DATA/$ds.parquet" --batch "$batch" --rounds 10 --seed "$seed" \
+      --target-precision 0.95 --out "$out" --cache "$WORK/cache" --quiet
+  done
+  python3 "$ROOT/benches/loop_oracle.py" "$DATA/$ds.parquet" "$WORK/$ds-s0" "$WORK/$ds-s1" --rounds 10
+done
