@@ -11,6 +11,7 @@ use crate::data::dataset::LoadOptions;
 use crate::error::{Error, Result};
 use crate::index::graph::{GraphParams, IndexKind, DEFAULT_K, DEFAULT_PROBES};
 use crate::model::{GaussianNb, KnnVote, LabelSpreading, Logistic, ModelSpec, NearestCentroid};
+use crate::output::export::Format as ExportFormat;
 use crate::output::round_files::AutolabelFormat;
 use crate::round::autolabel::AutolabelParams;
 use crate::round::budget::BudgetParams;
@@ -498,4 +499,12 @@ value_enum!(AutolabelFormat {
     AutolabelFormat::Parquet => "parquet": "autolabels.parquet (always written)",
     AutolabelFormat::Csv => "csv": "autolabels.csv",
     AutolabelFormat::Jsonl => "jsonl": "autolabels.jsonl",
+});
+
+value_enum!(ExportFormat {
+    ExportFormat::LabelStudio => "label-studio": "Label Studio tasks with predictions (tasks.json)",
+    ExportFormat::Sagemaker => "sagemaker": "SageMaker Ground Truth-style output manifest (manifest.jsonl)",
+    ExportFormat::Prodigy => "prodigy": "Prodigy-style JSONL (prodigy.jsonl)",
+    ExportFormat::Jsonl => "jsonl": "One JSON object per item (items.jsonl)",
+    ExportFormat::Csv => "csv": "One CSV row per item (items.csv)",
 });

@@ -3,6 +3,7 @@
 //! partial file where a finished one is expected.
 
 pub mod csv;
+pub mod export;
 pub mod report;
 pub mod round_files;
 pub mod summary;
