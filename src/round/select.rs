@@ -797,12 +797,8 @@ fn best_kmeans(emb: ArrayView2<f32>, k: usize, params: &SelectParams) -> Result<
     let mut best: Option<(f64, kmeans::KMeans)> = None;
     for r in 0..runs {
         let km = fit(r)?;
-        let inertia: f64 = km
-            .assignment
-            .par_iter()
-            .enumerate()
-            .map(|(i, &c)| f64::from(1.0 - emb.row(i).dot(&km.centroids.row(c as usize))))
-            .sum();
+        // Order-fixed: the comparison between restarts must not depend on the thread count.
+        let inertia = kmeans::inertia(emb, &km);
         if best.as_ref().is_none_or(|(b, _)| inertia < *b) {
             best = Some((inertia, km));
         }
