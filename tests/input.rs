@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use common::*;
@@ -131,8 +132,16 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Option<Vec<u8>>)> {
 /// same way (exit 2, the same one stderr line) and leave that folder byte-for-byte as it was
 /// and nothing else written. Returns `inspect`'s output.
 fn inspect_fault(wd: &Workdir, data: &[&Path], extra: &[&str]) -> Output {
+    fault_as(wd, data, extra, None)
+}
+
+/// [`inspect_fault`] with every command run as user and group `uid` when given.
+fn fault_as(wd: &Workdir, data: &[&Path], extra: &[&str], uid: Option<u32>) -> Output {
     let before = listing(wd);
-    let o = inspect(wd, data, extra);
+    let mut args: Vec<std::ffi::OsString> = vec!["inspect".into()];
+    args.extend(data.iter().map(|p| p.as_os_str().to_owned()));
+    args.extend(extra.iter().map(Into::into));
+    let o = wd.run_as(&args, uid);
     assert_eq!(listing(wd), before, "a failing run must not write files");
     assert_nothing_written(&wd.root().join("out"));
 
@@ -153,7 +162,7 @@ fn inspect_fault(wd: &Workdir, data: &[&Path], extra: &[&str]) -> Output {
         args.extend(extra.iter().map(Into::into));
         args.extend(["--out".into(), out.clone().into_os_string()]);
         args.push("--quiet".into());
-        let c = wd.run(&args);
+        let c = wd.run_as(&args, uid);
         assert_eq!(c.code, 2, "{command}: expected exit 2:\n{c:#?}");
         assert_eq!(
             c.stderr, o.stderr,
@@ -462,16 +471,46 @@ fn fault_empty_dataset() {
 fn fault_unreadable_file() {
     use std::os::unix::fs::PermissionsExt;
     let wd = Workdir::new();
+    let readable = wd.parquet("open.parquet", pool(4, 4));
     let f = wd.parquet("locked.parquet", pool(4, 4));
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o000)).unwrap();
-    if std::fs::read(&f).is_ok() {
-        // Running as root (or with CAP_DAC_OVERRIDE): permissions do not bite, nothing to test.
-        eprintln!("skipping: file mode 000 is still readable by this user");
-        return;
+    // As root (CI) mode 000 does not bite: the binary then runs as `nobody`, for whom it does.
+    let uid = std::fs::read(&f).is_ok().then_some(NOBODY);
+    if uid.is_some() {
+        std::fs::set_permissions(wd.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Control: as that user the binary reads a readable file beside it, so the failure
+        // below is the file's mode, not an untraversable folder.
+        let o = wd.run_as([OsStr::new("inspect"), readable.as_os_str()], uid);
+        assert_eq!(o.code, 0, "nobody cannot run inspect on a readable file:\n{o:#?}");
     }
-    let o = inspect_fault(&wd, &[&f], &[]);
+    let o = fault_as(&wd, &[&f], &[], uid);
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert_fault(&o, &f, None, None, "permission denied");
+}
+
+/// User and group id of `nobody`.
+const NOBODY: u32 = 65534;
+
+#[test]
+fn fault_directory_where_a_file_is_expected() {
+    // Unreadable even by root: a folder given as the labels file. (A folder given as data, or
+    // named like a part inside one, is read as a folder of parts.)
+    let wd = Workdir::new();
+    let data = wd.parquet("pool.parquet", pool(4, 4));
+    let labels = wd.root().join("labels.csv");
+    std::fs::create_dir(&labels).unwrap();
+    let o = inspect_fault(&wd, &[&data], &["--labels", labels.to_str().unwrap()]);
+    // The loader reports it as the CSV header of row 0 ("bad CSV header: Is a directory"), so
+    // only the file and the cause are checked here, not the column/row shape.
+    assert_eq!(o.code, 2, "{o:#?}");
+    let lines = o.stderr_lines();
+    assert_eq!(lines.len(), 1, "{o:#?}");
+    assert!(
+        lines[0].starts_with(&format!("error: {}", labels.display()))
+            && lines[0].contains("Is a directory"),
+        "{}",
+        lines[0]
+    );
 }
 
 #[test]
