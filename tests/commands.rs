@@ -186,7 +186,10 @@ fn check_plan(out: &Path, input_ids: &[String], carried: &[&str], threshold: f64
     );
     for (i, p) in priority.iter().enumerate() {
         if !rep[i] {
-            assert_eq!(*p, None, "row {i} is not a representative but has a priority");
+            assert_eq!(
+                *p, None,
+                "row {i} is not a representative but has a priority"
+            );
         }
     }
 

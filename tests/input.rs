@@ -152,7 +152,9 @@ fn fault_as(wd: &Workdir, data: &[&Path], extra: &[&str], uid: Option<u32>) -> O
     }
     let before_out = snapshot(&out);
     assert!(
-        before_out.iter().any(|(p, _)| p == Path::new("summary.json")),
+        before_out
+            .iter()
+            .any(|(p, _)| p == Path::new("summary.json")),
         "the previous run is complete: {before_out:?}"
     );
     let before = listing(wd);
@@ -481,7 +483,10 @@ fn fault_unreadable_file() {
         // Control: as that user the binary reads a readable file beside it, so the failure
         // below is the file's mode, not an untraversable folder.
         let o = wd.run_as([OsStr::new("inspect"), readable.as_os_str()], uid);
-        assert_eq!(o.code, 0, "nobody cannot run inspect on a readable file:\n{o:#?}");
+        assert_eq!(
+            o.code, 0,
+            "nobody cannot run inspect on a readable file:\n{o:#?}"
+        );
     }
     let o = fault_as(&wd, &[&f], &[], uid);
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
