@@ -152,6 +152,12 @@ fn check_plan(out: &Path, input_ids: &[String], carried: &[&str], threshold: f64
             r[1], route[i]
         );
         assert!(
+            rep[i],
+            "batch item {} is not its dup_group's representative (README: only the \
+             representative is ever put in a batch)",
+            r[1]
+        );
+        assert!(
             groups_seen.insert(dup_group[i]),
             "batch holds two items of dup_group {} (issue 6)",
             dup_group[i]
@@ -164,15 +170,28 @@ fn check_plan(out: &Path, input_ids: &[String], carried: &[&str], threshold: f64
         );
         batch_ids.push(r[1].clone());
     }
-    // SPEC: priority ranks every human item (1 = label first); the batch comes first.
+    // SPEC: priority ranks every human item that stands for its group (1 = label first; the
+    // batch comes first); a group's other members are never asked about and have none.
     let mut human_priorities: Vec<i64> = priority.iter().flatten().copied().collect();
     human_priorities.sort_unstable();
-    let humans = route.iter().filter(|r| *r == "human").count();
+    let humans = route
+        .iter()
+        .zip(&rep)
+        .filter(|(r, &rep)| *r == "human" && rep)
+        .count();
     assert_eq!(
         human_priorities,
         (1..=humans as i64).collect::<Vec<_>>(),
-        "priorities of the human items are 1..{humans}"
+        "priorities of the human representatives are 1..{humans}"
     );
+    for (i, p) in priority.iter().enumerate() {
+        if !rep[i] {
+            assert_eq!(
+                *p, None,
+                "row {i} is not a representative but has a priority"
+            );
+        }
+    }
 
     // duplicate_pairs.parquet
     let pairs = read_parquet(&out.join("duplicate_pairs.parquet"));

@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use common::*;
@@ -74,6 +75,11 @@ fn assert_figures(r: &Value, rows: u64, dim: u64, labeled: u64, classes: u64) {
 
 /// The files in the work dir after a run, to prove a failing run left nothing behind.
 fn listing(wd: &Workdir) -> Vec<PathBuf> {
+    listing_of(wd.root())
+}
+
+/// Every path under `dir`, sorted.
+fn listing_of(dir: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
             let p = e.path();
@@ -84,18 +90,94 @@ fn listing(wd: &Workdir) -> Vec<PathBuf> {
         }
     }
     let mut v = Vec::new();
-    walk(wd.root(), &mut v);
+    walk(dir, &mut v);
     v.sort();
     v
 }
 
-/// Runs `inspect` on `data`, checking that the work dir is unchanged afterwards.
+/// A finished `plan` run on a small valid pool, made once per test binary: the previous run a
+/// failing `plan` or `dedup` must leave untouched.
+fn previous_run() -> PathBuf {
+    static RUN: std::sync::OnceLock<Workdir> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        let wd = Workdir::new();
+        let s = clustered(60, 3, 8, 0.3, 7);
+        let labeled: Vec<bool> = (0..60).map(|i| i % 4 == 0).collect();
+        let data = write_pool(&wd, "pool.parquet", &s, &labeled);
+        ok(
+            &wd,
+            &["plan", data.to_str().unwrap(), "--out", "out", "--no-cache"],
+        );
+        wd
+    })
+    .root()
+    .join("out")
+}
+
+/// Every file and folder under `dir` (relative path, bytes; `None` for folders), sorted.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Option<Vec<u8>>)> {
+    let mut v: Vec<(PathBuf, Option<Vec<u8>>)> = listing_of(dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = p.is_file().then(|| std::fs::read(&p).expect("read"));
+            (p.strip_prefix(dir).unwrap().to_path_buf(), bytes)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs `inspect` on `data`, checking that the work dir is unchanged afterwards; then `plan`
+/// and `dedup` on the same input into an `--out` holding a previous run, which must fail the
+/// same way (exit 2, the same one stderr line) and leave that folder byte-for-byte as it was
+/// and nothing else written. Returns `inspect`'s output.
 fn inspect_fault(wd: &Workdir, data: &[&Path], extra: &[&str]) -> Output {
+    fault_as(wd, data, extra, None)
+}
+
+/// [`inspect_fault`] with every command run as user and group `uid` when given.
+fn fault_as(wd: &Workdir, data: &[&Path], extra: &[&str], uid: Option<u32>) -> Output {
     let before = listing(wd);
-    let o = inspect(wd, data, extra);
+    let mut args: Vec<std::ffi::OsString> = vec!["inspect".into()];
+    args.extend(data.iter().map(|p| p.as_os_str().to_owned()));
+    args.extend(extra.iter().map(Into::into));
+    let o = wd.run_as(&args, uid);
     assert_eq!(listing(wd), before, "a failing run must not write files");
-    // Same contract later commands have: an `--out` folder that stays absent.
     assert_nothing_written(&wd.root().join("out"));
+
+    let out = wd.root().join("previous-run");
+    std::fs::create_dir_all(&out).unwrap();
+    for (name, bytes) in dir_files(&previous_run()) {
+        std::fs::write(out.join(name), bytes).unwrap();
+    }
+    let before_out = snapshot(&out);
+    assert!(
+        before_out
+            .iter()
+            .any(|(p, _)| p == Path::new("summary.json")),
+        "the previous run is complete: {before_out:?}"
+    );
+    let before = listing(wd);
+    for command in ["plan", "dedup"] {
+        let mut args: Vec<std::ffi::OsString> = vec![command.into()];
+        args.extend(data.iter().map(|p| p.as_os_str().to_owned()));
+        args.extend(extra.iter().map(Into::into));
+        args.extend(["--out".into(), out.clone().into_os_string()]);
+        args.push("--quiet".into());
+        let c = wd.run_as(&args, uid);
+        assert_eq!(c.code, 2, "{command}: expected exit 2:\n{c:#?}");
+        assert_eq!(
+            c.stderr, o.stderr,
+            "{command} and inspect report the fault alike"
+        );
+        assert_eq!(c.stdout, "", "{command}: nothing on stdout:\n{c:#?}");
+        assert!(
+            snapshot(&out) == before_out,
+            "{command} changed the previous run in --out"
+        );
+        assert_eq!(listing(wd), before, "{command} wrote files");
+    }
+    std::fs::remove_dir_all(&out).unwrap();
     o
 }
 
@@ -391,16 +473,49 @@ fn fault_empty_dataset() {
 fn fault_unreadable_file() {
     use std::os::unix::fs::PermissionsExt;
     let wd = Workdir::new();
+    let readable = wd.parquet("open.parquet", pool(4, 4));
     let f = wd.parquet("locked.parquet", pool(4, 4));
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o000)).unwrap();
-    if std::fs::read(&f).is_ok() {
-        // Running as root (or with CAP_DAC_OVERRIDE): permissions do not bite, nothing to test.
-        eprintln!("skipping: file mode 000 is still readable by this user");
-        return;
+    // As root (CI) mode 000 does not bite: the binary then runs as `nobody`, for whom it does.
+    let uid = std::fs::read(&f).is_ok().then_some(NOBODY);
+    if uid.is_some() {
+        std::fs::set_permissions(wd.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Control: as that user the binary reads a readable file beside it, so the failure
+        // below is the file's mode, not an untraversable folder.
+        let o = wd.run_as([OsStr::new("inspect"), readable.as_os_str()], uid);
+        assert_eq!(
+            o.code, 0,
+            "nobody cannot run inspect on a readable file:\n{o:#?}"
+        );
     }
-    let o = inspect_fault(&wd, &[&f], &[]);
+    let o = fault_as(&wd, &[&f], &[], uid);
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert_fault(&o, &f, None, None, "permission denied");
+}
+
+/// User and group id of `nobody`.
+const NOBODY: u32 = 65534;
+
+#[test]
+fn fault_directory_where_a_file_is_expected() {
+    // Unreadable even by root: a folder given as the labels file. (A folder given as data, or
+    // named like a part inside one, is read as a folder of parts.)
+    let wd = Workdir::new();
+    let data = wd.parquet("pool.parquet", pool(4, 4));
+    let labels = wd.root().join("labels.csv");
+    std::fs::create_dir(&labels).unwrap();
+    let o = inspect_fault(&wd, &[&data], &["--labels", labels.to_str().unwrap()]);
+    // The loader reports it as the CSV header of row 0 ("bad CSV header: Is a directory"), so
+    // only the file and the cause are checked here, not the column/row shape.
+    assert_eq!(o.code, 2, "{o:#?}");
+    let lines = o.stderr_lines();
+    assert_eq!(lines.len(), 1, "{o:#?}");
+    assert!(
+        lines[0].starts_with(&format!("error: {}", labels.display()))
+            && lines[0].contains("Is a directory"),
+        "{}",
+        lines[0]
+    );
 }
 
 #[test]

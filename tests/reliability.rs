@@ -98,6 +98,64 @@ fn plan_is_byte_identical_across_runs_threads_and_cache() {
     assert_same_outputs(&a, &a2);
 }
 
+#[test]
+fn plan_on_a_partitioned_pool_is_byte_identical_at_1_2_and_4_threads() {
+    // Above 20,000 rows `--index auto` takes the partitioned route (k-means lists, then
+    // matrix products per list), whose parallel loops split differently at each thread count.
+    let wd = Workdir::new();
+    let n = 21_000;
+    let mut s = clustered(n, 40, 24, 0.25, 11);
+    // Near-copies of every 50th item, so that duplicate pairs and groups exist.
+    let mut rng = Rng(12);
+    for src in (0..n).step_by(50) {
+        let v: Vec<f64> = s.vectors[src]
+            .iter()
+            .map(|x| f64::from((x + 0.002 * rng.normal()) as f32))
+            .collect();
+        s.ids.push(format!("copy{src:05}"));
+        s.vectors.push(v);
+        s.truth.push(s.truth[src]);
+    }
+    let labeled: Vec<bool> = (0..s.ids.len()).map(|_| rng.uniform() < 0.05).collect();
+    let data = write_pool(&wd, "pool.parquet", &s, &labeled);
+    let data = data.to_str().unwrap();
+    let run = |threads: &str| {
+        let out = format!("t{threads}");
+        ok(
+            &wd,
+            &[
+                "--threads",
+                threads,
+                "plan",
+                data,
+                "--out",
+                &out,
+                "--no-cache",
+            ],
+        );
+        wd.path(&out)
+    };
+    let one = run("1");
+    let summary = read_json(&one.join("summary.json"));
+    assert_eq!(summary["graph"]["index"], "partitioned", "{summary:#}");
+    for f in [
+        "items.parquet",
+        "batch.csv",
+        "autolabels.parquet",
+        "budget.csv",
+        "duplicate_pairs.parquet",
+    ] {
+        assert!(one.join(f).is_file(), "plan wrote {f}");
+    }
+    assert!(
+        read_parquet(&one.join("duplicate_pairs.parquet")).num_rows() > 0,
+        "the pool holds near-duplicates"
+    );
+    for threads in ["2", "4"] {
+        assert_same_outputs(&one, &run(threads));
+    }
+}
+
 // ---- 11. cache corruption --------------------------------------------------------------------
 
 #[test]

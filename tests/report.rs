@@ -1,6 +1,7 @@
-//! report.html from `plan`, rendered in headless Chromium (issue 6): no console message, not
-//! blank (the rendered DOM holds the batch table and the route counts), and no network requests
-//! (no http(s) URL in any src/href attribute or CSS url()).
+//! report.html from `plan`, rendered in headless Chromium (issue 6): no console message (a
+//! negative control shows that a page that logs one fails the check), not blank (the rendered
+//! DOM holds the batch table and the route counts), and no network requests (no http(s) URL in
+//! any src/href attribute or CSS url()).
 //!
 //! Chromium is the Debian package `chromium`, installed by `.ci/run`. Without it the test fails
 //! when `CI` is set and is skipped (with a note on stderr) otherwise.
@@ -94,6 +95,24 @@ fn dump_dom(bin: &str, page: &Path, profile: &Path) -> (bool, String, String) {
     )
 }
 
+/// The console messages in Chromium's stderr log (`--enable-logging=stderr`).
+fn console_messages(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.contains("CONSOLE")).collect()
+}
+
+/// Chromium, or `None` (after a note) when it is not installed outside CI.
+fn chromium_or_skip(what: &str) -> Option<String> {
+    let bin = chromium();
+    if bin.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but chromium is not installed"
+        );
+        eprintln!("note: chromium not installed; skipping {what}");
+    }
+    bin
+}
+
 #[test]
 fn report_renders_in_headless_chromium_without_errors_or_network() {
     let wd = Workdir::new();
@@ -143,19 +162,14 @@ fn report_renders_in_headless_chromium_without_errors_or_network() {
     };
     check_dom(&html, "report.html");
 
-    let Some(bin) = chromium() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but chromium is not installed"
-        );
-        eprintln!("note: chromium not installed; skipping the rendering half of this test");
+    let Some(bin) = chromium_or_skip("the rendering half of this test") else {
         return;
     };
     let profile = wd.path("chromium-profile");
     std::fs::create_dir_all(&profile).unwrap();
     let (ok, dom, stderr) = dump_dom(&bin, &page, &profile);
     assert!(ok, "chromium failed:\n{stderr}");
-    let console: Vec<&str> = stderr.lines().filter(|l| l.contains("CONSOLE")).collect();
+    let console = console_messages(&stderr);
     assert!(
         console.is_empty(),
         "the page logged to the console:\n{}",
@@ -178,4 +192,40 @@ fn external_refs_are_detected() {
         1
     );
     assert!(external_refs(r##"<svg xmlns="http://www.w3.org/2000/svg"><a href="#x">"##).is_empty());
+}
+
+#[test]
+fn console_messages_are_detected() {
+    // The console check must be able to fail: a page that logs an error, or throws, is caught
+    // by it, and the same page without the script is not.
+    let Some(bin) = chromium_or_skip("the console check's negative control") else {
+        return;
+    };
+    let wd = Workdir::new();
+    let profile = wd.path("chromium-profile");
+    std::fs::create_dir_all(&profile).unwrap();
+    let page = |name: &str, script: &str| {
+        wd.file(
+            name,
+            format!("<!doctype html><html><body><p>page</p>{script}</body></html>"),
+        )
+    };
+    for (name, script) in [
+        ("logs.html", "<script>console.error('boom')</script>"),
+        ("throws.html", "<script>undefinedFunction()</script>"),
+    ] {
+        let (ok, dom, stderr) = dump_dom(&bin, &page(name, script), &profile);
+        assert!(ok && dom.contains("<body"), "chromium failed:\n{stderr}");
+        assert!(
+            !console_messages(&stderr).is_empty(),
+            "{name}: the console message was not seen:\n{stderr}"
+        );
+    }
+    let (ok, _, stderr) = dump_dom(&bin, &page("clean.html", ""), &profile);
+    assert!(ok, "chromium failed:\n{stderr}");
+    assert!(
+        console_messages(&stderr).is_empty(),
+        "clean page: {:?}",
+        console_messages(&stderr)
+    );
 }

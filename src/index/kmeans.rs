@@ -450,6 +450,30 @@ fn update_centroids(
     empty
 }
 
+/// Inertia of a clustering of `x`: the sum over rows of `1 − cos` to the assigned centroid.
+///
+/// Summed in f64 per block of `ROW_BLOCK` rows in parallel, then over the blocks in block
+/// order: the blocks do not depend on the thread count, so neither does the result (a rayon
+/// `sum()` splits where its scheduler happens to, and f64 addition is not associative).
+pub fn inertia(x: ArrayView2<f32>, km: &KMeans) -> f64 {
+    let per_block: Vec<f64> = km
+        .assignment
+        .par_chunks(ROW_BLOCK)
+        .enumerate()
+        .map(|(b, block)| {
+            block
+                .iter()
+                .enumerate()
+                .map(|(r, &c)| {
+                    let i = b * ROW_BLOCK + r;
+                    f64::from(1.0 - x.row(i).dot(&km.centroids.row(c as usize)))
+                })
+                .sum::<f64>()
+        })
+        .collect();
+    per_block.iter().sum()
+}
+
 /// Re-seeds each empty cluster with a distinct fitted row among those farthest from their
 /// centroid (smallest best dot; ties: lowest index).
 fn reseed_empty(xs: ArrayView2<f32>, best: &[f32], empty: &[usize], centroids: &mut Array2<f32>) {
@@ -567,6 +591,27 @@ pub(crate) mod tests {
             assert_eq!(t.ids[i * 3], top1.assignment[i]);
             assert!(t.dots[i * 3] >= t.dots[i * 3 + 1] && t.dots[i * 3 + 1] >= t.dots[i * 3 + 2]);
         }
+    }
+
+    #[test]
+    fn inertia_is_the_same_whatever_the_threads() {
+        let x = clustered(20_000, 16, 10, 0.5, 4);
+        let km = fit(x.view(), 10, 10, 1).unwrap();
+        let at = |t: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+                .install(|| inertia(x.view(), &km))
+        };
+        let one = at(1);
+        for t in [2, 3, 4, 7] {
+            assert_eq!(one.to_bits(), at(t).to_bits(), "{t} threads");
+        }
+        let direct: f64 = (0..x.nrows())
+            .map(|i| f64::from(1.0 - x.row(i).dot(&km.centroids.row(km.assignment[i] as usize))))
+            .sum();
+        assert!((one - direct).abs() < 1e-6 * direct.max(1.0));
     }
 
     #[test]

@@ -58,8 +58,10 @@ pub enum Grouping {
 pub struct DupGroups {
     /// Group id per item: the smallest member index of its group (a singleton's own index).
     pub group: Vec<i64>,
-    /// True for the item that stands for its group: the member with the highest mean cosine to
-    /// the rest of the group (ties: lowest index). Singletons stand for themselves (true).
+    /// True for the item that stands for its group, the only member a batch may hold. `Star`:
+    /// the hub, the item that had the most still-ungrouped near-duplicates when its star was
+    /// formed (ties: lowest index). `Connected`: the member with the highest mean cosine to the
+    /// rest of the component (ties: lowest index). Singletons stand for themselves (true).
     pub representative: Vec<bool>,
     /// Size of each item's group (1 for singletons).
     pub group_size: Vec<u32>,

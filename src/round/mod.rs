@@ -195,14 +195,20 @@ impl<'a> Round<'a> {
     }
 
     /// Picks the batch among items routed to humans (all unlabeled ones if auto-labeling did
-    /// not run), one per near-duplicate group.
+    /// not run) that stand for their near-duplicate group: singletons and representatives, so
+    /// a group's other members are never asked about (at most one pick per group).
     pub fn run_select(&mut self, params: &SelectParams) -> Result<()> {
         let data = self.data();
         let n = data.len();
-        let eligible: Vec<bool> = match &self.autolabel {
+        let mut eligible: Vec<bool> = match &self.autolabel {
             Some(a) => a.route.iter().map(|r| *r == Route::Human).collect(),
             None => data.labels.iter().map(Option::is_none).collect(),
         };
+        if let Some(d) = &self.duplicates {
+            for (e, &rep) in eligible.iter_mut().zip(&d.groups.representative) {
+                *e &= rep;
+            }
+        }
         let probs = self
             .autolabel
             .as_ref()

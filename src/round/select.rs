@@ -26,7 +26,9 @@
 //!   the labeled ones, GEMM in blocks) and `typiclust` (the cold-start rule, always).
 //!
 //! Every strategy takes at most one item per near-duplicate group, skips groups that already
-//! hold a labeled item, and never picks an ineligible item (routed labeled/auto/duplicate).
+//! hold a labeled item, and never picks an ineligible item (routed labeled/auto/duplicate, or a
+//! group member other than the representative: [`crate::round::Round::run_select`] makes only
+//! representatives and singletons eligible).
 //! Cost: hybrid works on the `max(20,000, 20·batch)` best candidates by base score, so one
 //! round is O(n log n + candidates · (labeled + batch) · d) and never builds an n × n matrix;
 //! TypiClust costs one k-means plus, per cluster picked from, a Gram matrix of at most
@@ -210,8 +212,9 @@ impl SelectParams {
 pub struct SelectInput<'a> {
     /// Known class per item.
     pub labels: &'a [Option<u32>],
-    /// True for items a human may be asked about (routed `human`); labeled, auto-labeled and
-    /// duplicate-routed items are false.
+    /// True for items a human may be asked about: routed `human` and standing for their
+    /// near-duplicate group (a singleton or the group's representative). Labeled, auto-labeled,
+    /// duplicate-routed items and the other members of a group are false.
     pub eligible: &'a [bool],
     /// n × classes probabilities of the current ensemble, when a model exists.
     pub probs: Option<ArrayView2<'a, f32>>,
@@ -798,12 +801,8 @@ fn best_kmeans(emb: ArrayView2<f32>, k: usize, params: &SelectParams) -> Result<
     let mut best: Option<(f64, kmeans::KMeans)> = None;
     for r in 0..runs {
         let km = fit(r)?;
-        let inertia: f64 = km
-            .assignment
-            .par_iter()
-            .enumerate()
-            .map(|(i, &c)| f64::from(1.0 - emb.row(i).dot(&km.centroids.row(c as usize))))
-            .sum();
+        // Order-fixed: the comparison between restarts must not depend on the thread count.
+        let inertia = kmeans::inertia(emb, &km);
         if best.as_ref().is_none_or(|(b, _)| inertia < *b) {
             best = Some((inertia, km));
         }

@@ -59,10 +59,24 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    run_in_as(cwd, args, None)
+}
+
+/// Like [`run_in`], as user and group `uid` when given (the caller must be root): how tests
+/// that need permissions to bite run under CI, which runs as root.
+pub fn run_in_as<I, S>(cwd: Option<&Path>, args: I, uid: Option<u32>) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    use std::os::unix::process::CommandExt;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_labelwise"));
     cmd.args(args);
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
+    }
+    if let Some(id) = uid {
+        cmd.uid(id).gid(id);
     }
     // Keep the output stable whatever the developer's environment.
     cmd.env_remove("RUST_BACKTRACE").env("NO_COLOR", "1");
@@ -152,6 +166,16 @@ impl Workdir {
         S: AsRef<OsStr>,
     {
         run_in(Some(self.root()), args)
+    }
+
+    /// Runs the binary with this folder as current directory, as user and group `uid` when
+    /// given (see [`run_in_as`]).
+    pub fn run_as<I, S>(&self, args: I, uid: Option<u32>) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        run_in_as(Some(self.root()), args, uid)
     }
 
     /// Asserts that an output folder (`--out`) was never created or is still empty.
