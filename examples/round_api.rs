@@ -42,7 +42,7 @@ fn main() -> Result<()> {
         &mut timings,
     )?;
 
-    // Label-dependent: every stage, each parameter struct validated where it is built.
+    // Label-dependent: every stage; Round::run validates every parameter struct first.
     let params = RoundParams {
         select: SelectParams {
             batch: 50,
@@ -50,7 +50,6 @@ fn main() -> Result<()> {
         },
         ..RoundParams::default()
     };
-    params.select.validate()?;
     let round = Round::run(
         &pool,
         &params,

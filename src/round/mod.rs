@@ -61,6 +61,24 @@ pub struct RoundParams {
     pub target_coverage: f64,
 }
 
+impl RoundParams {
+    /// Checks every stage's parameters before any stage runs (linfa's `ParamGuard` idea), so a
+    /// bad value fails the round up front instead of after the expensive stages.
+    pub fn validate(&self) -> Result<()> {
+        DedupParams::new(self.dedup.threshold, self.dedup.grouping)?;
+        self.rarity.validate()?;
+        self.select.validate()?;
+        self.budget.validate()?;
+        if !(self.target_coverage > 0.0 && self.target_coverage < 1.0) {
+            return Err(crate::Error::Usage(format!(
+                "target coverage must be in (0, 1), got {}",
+                self.target_coverage
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Default for RoundParams {
     /// The command line's defaults.
     fn default() -> Self {
@@ -264,6 +282,7 @@ impl<'a> Round<'a> {
         progress: Progress,
         timings: &mut Timings,
     ) -> Result<Round<'a>> {
+        params.validate()?;
         let mut round = Round::new(pool);
         let seed = params.seed;
         if stages.dedup {
