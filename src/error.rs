@@ -11,10 +11,13 @@ pub enum Error {
     /// Bad input data: names the file, column and first offending row so it can be fixed.
     #[error("{}{}{}: {message}", file.display(), column.as_deref().map(|c| format!(": column '{c}'")).unwrap_or_default(), row.map(|r| format!(", row {r}")).unwrap_or_default())]
     Input {
+        /// The input file at fault.
         file: PathBuf,
+        /// The column at fault, when the problem is in one column.
         column: Option<String>,
         /// 0-based row index within `file`.
         row: Option<u64>,
+        /// What is wrong, in words the user can act on.
         message: String,
     },
     /// Bad flags or parameters (library messages name the parameter, the CLI the flag), or a
@@ -24,7 +27,9 @@ pub enum Error {
     /// An I/O failure on an output or cache path.
     #[error("{path}: {source}")]
     Io {
+        /// The output or cache path that failed.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },

@@ -7,6 +7,8 @@
 //! rerun every labeling round. Stages take plain data and return plain data; only `cmd` and
 //! `output` touch the filesystem.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod data;
 pub mod error;

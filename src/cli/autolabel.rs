@@ -14,14 +14,19 @@ use crate::round::{Round, RoundParams, Stages};
 /// Flags of `autolabel`.
 #[derive(Debug, Args)]
 pub struct Cmd {
+    /// Which embedding and label files to read, and their columns.
     #[command(flatten)]
     pub input: InputArgs,
+    /// Output folder, seed, cache and memory limit for the run.
     #[command(flatten)]
     pub run: RunArgs,
+    /// How the neighbour graph is built and cached.
     #[command(flatten)]
     pub graph: GraphArgs,
+    /// Near-duplicate threshold and grouping.
     #[command(flatten)]
     pub dedup: DedupArgs,
+    /// Auto-label precision target, model and output formats.
     #[command(flatten)]
     pub autolabel: AutolabelArgs,
 }

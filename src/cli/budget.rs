@@ -13,19 +13,25 @@ use crate::round::{Round, RoundParams, Stages};
 /// Flags of `budget`.
 #[derive(Debug, Args)]
 pub struct Cmd {
+    /// Which embedding and label files to read, and their columns.
     #[command(flatten)]
     pub input: InputArgs,
+    /// Output folder, seed, cache and memory limit for the run.
     #[command(flatten)]
     pub run: RunArgs,
     /// Labels per round; the projection table is at +1×, +2×, +5× and +10× this.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub batch: usize,
+    /// Labeling cost and time, review share and targets for the projection.
     #[command(flatten)]
     pub budget: BudgetArgs,
+    /// How the neighbour graph is built and cached.
     #[command(flatten)]
     pub graph: GraphArgs,
+    /// Near-duplicate threshold and grouping.
     #[command(flatten)]
     pub dedup: DedupArgs,
+    /// Auto-label precision target, model and output formats.
     #[command(flatten)]
     pub autolabel: AutolabelArgs,
 }

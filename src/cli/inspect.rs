@@ -11,6 +11,7 @@ use crate::progress::Progress;
 /// Flags of `inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// Which embedding and label files to read.
     #[command(flatten)]
     pub input: InputArgs,
     /// Print the report as JSON instead of text.
@@ -24,11 +25,17 @@ pub struct InspectArgs {
 /// The inspection report; `--json` prints exactly this.
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// Input files read, in the order given, so the report names its sources.
     pub files: Vec<String>,
+    /// Items (rows) across all input files.
     pub rows: usize,
+    /// Embedding width every row shares; stages refuse mixed widths.
     pub dimension: usize,
+    /// Items that already carry a human label.
     pub labeled: usize,
+    /// `labeled / rows` in 0–1, to judge whether training can start.
     pub labeled_share: f64,
+    /// Distinct classes among the labels present.
     pub classes: usize,
     /// Largest classes by labeled count, descending.
     pub largest_classes: Vec<(String, usize)>,
@@ -36,7 +43,9 @@ pub struct Report {
     pub smallest_classes: Vec<(String, usize)>,
     /// Norms before normalization.
     pub norms: NormStats,
+    /// Extra input columns passed through to the output files untouched.
     pub carried_columns: Vec<String>,
+    /// How an annotation export was merged into labels, when one was given.
     pub label_merge: Option<LabelMerge>,
     /// Non-fatal problems worth fixing before a labeling round.
     pub problems: Vec<String>,

@@ -20,20 +20,28 @@ use crate::round::{route_name, Round, RoundParams, Stages};
 /// Flags of `plan`: every stage's flags.
 #[derive(Debug, Args)]
 pub struct Cmd {
+    /// Which embedding and label files to read, and their columns.
     #[command(flatten)]
     pub input: InputArgs,
+    /// Output folder, seed, cache and memory limit for the run.
     #[command(flatten)]
     pub run: RunArgs,
+    /// Batch size, selection strategy and score weights.
     #[command(flatten)]
     pub select: SelectArgs,
+    /// Auto-label precision target, model and output formats.
     #[command(flatten)]
     pub autolabel: AutolabelArgs,
+    /// Labeling cost and time, review share and targets for the projection.
     #[command(flatten)]
     pub budget: BudgetArgs,
+    /// Near-duplicate threshold and grouping.
     #[command(flatten)]
     pub dedup: DedupArgs,
+    /// How rarity is scored.
     #[command(flatten)]
     pub rarity: RarityArgs,
+    /// How the neighbour graph is built and cached.
     #[command(flatten)]
     pub graph: GraphArgs,
 }

@@ -13,12 +13,16 @@ use crate::round::{Round, RoundParams, Stages};
 /// Flags of `score`.
 #[derive(Debug, Args)]
 pub struct Cmd {
+    /// Which embedding and label files to read, and their columns.
     #[command(flatten)]
     pub input: InputArgs,
+    /// Output folder, seed, cache and memory limit for the run.
     #[command(flatten)]
     pub run: RunArgs,
+    /// How the neighbour graph is built and cached.
     #[command(flatten)]
     pub graph: GraphArgs,
+    /// How rarity is scored.
     #[command(flatten)]
     pub rarity: RarityArgs,
 }

@@ -13,18 +13,25 @@ use crate::round::{Round, RoundParams, Stages};
 /// Flags of `select`.
 #[derive(Debug, Args)]
 pub struct Cmd {
+    /// Which embedding and label files to read, and their columns.
     #[command(flatten)]
     pub input: InputArgs,
+    /// Output folder, seed, cache and memory limit for the run.
     #[command(flatten)]
     pub run: RunArgs,
+    /// Batch size, selection strategy and score weights.
     #[command(flatten)]
     pub select: SelectArgs,
+    /// How the neighbour graph is built and cached.
     #[command(flatten)]
     pub graph: GraphArgs,
+    /// Near-duplicate threshold and grouping.
     #[command(flatten)]
     pub dedup: DedupArgs,
+    /// Auto-label precision target, model and output formats.
     #[command(flatten)]
     pub autolabel: AutolabelArgs,
+    /// How rarity is scored.
     #[command(flatten)]
     pub rarity: RarityArgs,
 }

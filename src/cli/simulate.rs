@@ -16,8 +16,10 @@ use crate::simulate::replay::{replay, setup, split_roles, Replay, Setup, Simulat
 /// Flags of `simulate`.
 #[derive(Debug, Args)]
 pub struct Cmd {
+    /// Which embedding and label files to read, and their columns.
     #[command(flatten)]
     pub input: InputArgs,
+    /// Output folder, seed, cache and memory limit for the run.
     #[command(flatten)]
     pub run: RunArgs,
     /// Labeling rounds to replay.
@@ -26,14 +28,19 @@ pub struct Cmd {
     /// Column naming each row's split (train/val rows form the pool, test rows are scored).
     #[arg(long, default_value = "split", value_name = "NAME")]
     pub split_col: String,
+    /// Batch size, selection strategy and score weights.
     #[command(flatten)]
     pub select: SelectArgs,
+    /// Auto-label precision target, model and output formats.
     #[command(flatten)]
     pub autolabel: AutolabelArgs,
+    /// How rarity is scored.
     #[command(flatten)]
     pub rarity: RarityArgs,
+    /// Near-duplicate threshold and grouping.
     #[command(flatten)]
     pub dedup: DedupArgs,
+    /// How the neighbour graph is built and cached.
     #[command(flatten)]
     pub graph: GraphArgs,
 }

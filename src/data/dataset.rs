@@ -69,14 +69,18 @@ impl Default for LoadOptions {
 /// Norms of the raw embeddings, before normalization: tells whether the input was unit-norm.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct NormStats {
+    /// Smallest embedding L2 norm; near 0 flags empty or broken vectors.
     pub min: f64,
+    /// Largest embedding L2 norm.
     pub max: f64,
+    /// Mean embedding L2 norm; near 1 means the input was already unit-norm.
     pub mean: f64,
 }
 
 /// What merging `--labels FILE` did, so users see ids that matched nothing.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LabelMerge {
+    /// The `--labels` file that was merged.
     pub file: PathBuf,
     /// Rows read from the labels file.
     pub rows: u64,
@@ -95,6 +99,7 @@ pub struct LabelMerge {
 /// A column carried through unchanged to exports, kept as the Arrow chunks it was read in.
 #[derive(Debug, Clone)]
 pub struct CarriedColumn {
+    /// Arrow field (name, type, nullability) so the column is written back as it was read.
     pub field: Arc<Field>,
     /// One array per record batch; chunk boundaries are `Dataset::chunk_starts`.
     pub chunks: Vec<ArrayRef>,

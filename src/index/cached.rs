@@ -19,7 +19,9 @@ pub const RECALL_SAMPLE: usize = 2000;
 /// Where the cache lives for a run, or that it is off.
 #[derive(Debug, Clone)]
 pub enum CacheChoice {
+    /// No cache: build the graph every run and write nothing.
     Off,
+    /// Read and write cached graphs in this directory.
     Dir(PathBuf),
 }
 
@@ -51,9 +53,13 @@ impl CacheChoice {
 /// The graph with how it was obtained, for summary.json.
 #[derive(Debug, Clone)]
 pub struct GraphOutcome {
+    /// The k-nearest-neighbour graph every label-independent stage reads.
     pub graph: NeighborGraph,
+    /// Which index built it (exact or approximate), reported so recall can be judged.
     pub route: IndexKind,
+    /// Measured recall@10 against exact search in 0–1; 1 for the exact index.
     pub recall_at_10: f64,
+    /// Whether the graph came from the cache rather than being built.
     pub cache_hit: bool,
     /// Why the cache was not used, when it was requested but unusable (e.g. read-only folder).
     pub cache_note: Option<String>,
@@ -90,13 +96,20 @@ pub struct IncrementalInfo {
 /// What summary.json says about the graph.
 #[derive(Debug, Clone, Serialize)]
 pub struct GraphSummary {
+    /// Neighbours kept per item.
     pub k: usize,
+    /// Name of the index that built the graph.
     pub index: String,
+    /// Measured recall@10 against exact search, in 0–1.
     pub recall_at_10: f64,
+    /// Items sampled to measure that recall.
     pub recall_sample: usize,
+    /// Whether the graph was read from the cache.
     pub cache_hit: bool,
+    /// Why the cache was missed or not used, when that is worth telling the user.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_note: Option<String>,
+    /// What an incremental update added to a cached graph, if one happened.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incremental: Option<IncrementalInfo>,
 }

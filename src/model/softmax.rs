@@ -21,8 +21,11 @@ const HISTORY: usize = 10;
 /// Fitted weights: `w` is d × classes, `b` per class. Classes absent from `y` keep zero columns
 /// and are excluded from the softmax while fitting.
 pub struct SoftmaxFit {
+    /// Weights, d × classes.
     pub w: Array2<f32>,
+    /// Bias, one per class.
     pub b: Array1<f32>,
+    /// Optimiser iterations used, to spot fits that hit the cap.
     pub iterations: usize,
 }
 

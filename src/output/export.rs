@@ -52,6 +52,7 @@ impl Format {
 /// What an export writes: the format, which routes, and the labeling tool's names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExportParams {
+    /// File format to write.
     pub format: Format,
     /// Routes exported (`labeled`, `auto`, `duplicate`, `human`).
     pub routes: Vec<String>,

@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 pub struct ReportData {
     /// Input files, for the header.
     pub inputs: Vec<String>,
+    /// Items in the pool.
     pub items: usize,
+    /// Embedding width.
     pub dimension: usize,
     /// (route, count) in display order.
     pub routes: Vec<(String, usize)>,
@@ -33,9 +35,13 @@ pub struct ReportData {
 /// One row of the batch table.
 #[derive(Debug, Clone)]
 pub struct BatchRow {
+    /// 1-based position in the batch, best first.
     pub rank: usize,
+    /// Item id as given in the input.
     pub id: String,
+    /// Selection score the batch was ranked by.
     pub score: f32,
+    /// Why the item was picked, in words for the labeler.
     pub reasons: String,
     /// A short preview of the first text-like carried column, if any.
     pub preview: String,
@@ -44,12 +50,17 @@ pub struct BatchRow {
 /// Auto-label figures for the page.
 #[derive(Debug, Clone)]
 pub struct AutolabelView {
+    /// Precision the auto-labels were certified against, in 0–1.
     pub target_precision: f64,
+    /// Items auto-labeled by the model.
     pub auto_labeled: usize,
+    /// Items labeled by copying from a labeled near-duplicate.
     pub duplicate_labeled: usize,
     /// Cross-validated precision above the threshold and its one-sided 95% lower bound.
     pub estimated_precision: Option<f64>,
+    /// Certified lower confidence bound on precision, in 0–1.
     pub precision_lower_bound: Option<f64>,
+    /// Score at or above which items were auto-labeled.
     pub threshold: Option<f64>,
     /// Why nothing was auto-labeled, when that is the case.
     pub note: Option<String>,
@@ -58,9 +69,13 @@ pub struct AutolabelView {
 /// Near-duplicate figures for the page.
 #[derive(Debug, Clone)]
 pub struct DuplicatesView {
+    /// Cosine similarity at or above which two items count as duplicates.
     pub threshold: f32,
+    /// Duplicate pairs found.
     pub pairs: usize,
+    /// Groups with more than one member.
     pub groups_with_duplicates: usize,
+    /// Items that belong to such a group.
     pub items_in_groups: usize,
     /// Labels saved: items that need no label of their own because a twin gets one.
     pub labels_saved: usize,
@@ -69,12 +84,17 @@ pub struct DuplicatesView {
 /// Budget figures for the page.
 #[derive(Debug, Clone)]
 pub struct BudgetView {
+    /// Currency the costs are shown in.
     pub currency: String,
+    /// Items still left for humans to label.
     pub human_items: usize,
+    /// Labeling hours for those items.
     pub hours: f64,
+    /// Labeling cost for those items, in `currency`.
     pub cost: f64,
     /// (labels added, projected accuracy, projected auto-label coverage) points.
     pub projection: Vec<(usize, f64, f64)>,
+    /// Plain-language budget lines printed at the top of the section.
     pub summary_lines: Vec<String>,
 }
 

@@ -21,8 +21,11 @@ use crate::round::{rarity, route_name, Round};
 /// Extra formats for autolabels beside autolabels.parquet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AutolabelFormat {
+    /// Parquet, for pipelines.
     Parquet,
+    /// CSV, for spreadsheets and labeling tools.
     Csv,
+    /// JSON lines, for streaming into other tools.
     Jsonl,
 }
 

@@ -62,10 +62,13 @@ pub struct Summary<'a> {
 /// The pool's size and shape, at the top level of summary.json.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PoolSummary {
+    /// Items in the pool.
     pub items: usize,
+    /// Embedding width.
     pub dimension: usize,
     /// Items with a label (after `--labels`).
     pub labeled: usize,
+    /// Distinct classes among the labels.
     pub classes: usize,
 }
 
@@ -94,10 +97,13 @@ impl SelectSummary {
 /// `simulate`'s fields, beside `command`, `graph` (the pool's) and `timings`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SimulateSummary<'a> {
+    /// Selection strategy that was replayed.
     pub strategy: Strategy,
     /// Items picked per round.
     pub batch: usize,
+    /// Labeling rounds replayed.
     pub rounds: usize,
+    /// Random seed, so the run can be repeated exactly.
     pub seed: u64,
     /// How the pool/test split was made.
     pub split: String,
@@ -105,14 +111,19 @@ pub struct SimulateSummary<'a> {
     pub pool: usize,
     /// Rows in the test set (scored).
     pub test: usize,
+    /// Distinct classes in the ground truth.
     pub classes: usize,
     /// The yardstick trained on the whole pool: the ceiling the curve is read against.
     pub full_pool_accuracy: f64,
+    /// Macro-F1 of a model trained on the whole pool: the ceiling the curve is judged against.
     pub full_pool_macro_f1: f64,
     /// Area under the learning curve.
     pub aulc: f64,
+    /// Labels needed to reach 95% of the full-pool accuracy; `None` if never reached.
     pub labels_to_95pct_of_full: Option<usize>,
+    /// Classes discovered after rounds 1, 3 and 5, to compare how fast strategies find rare classes.
     pub classes_found_after: ClassesFoundAfter,
+    /// Mean wall-clock seconds per selection step.
     pub mean_select_seconds: f64,
     /// curve.csv's rows.
     pub curve: &'a [CurveRow],
@@ -121,10 +132,13 @@ pub struct SimulateSummary<'a> {
 /// Classes found after rounds 1, 3 and 5 (null when the simulation ran fewer rounds).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClassesFoundAfter {
+    /// Classes found after round 1; `None` if the run was shorter.
     #[serde(rename = "1")]
     pub round_1: Option<usize>,
+    /// Classes found after round 3; `None` if the run was shorter.
     #[serde(rename = "3")]
     pub round_3: Option<usize>,
+    /// Classes found after round 5; `None` if the run was shorter.
     #[serde(rename = "5")]
     pub round_5: Option<usize>,
 }

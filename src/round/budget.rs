@@ -132,19 +132,27 @@ impl BudgetParams {
 /// The state of the pool this round.
 #[derive(Debug, Clone, Serialize)]
 pub struct BudgetNow {
+    /// Items in the pool.
     pub items: usize,
     /// Items that need no label of their own because a near-duplicate twin gets one.
     pub saved_by_duplicates: usize,
+    /// Items already labeled by humans.
     pub labeled: usize,
+    /// Items auto-labeled this round.
     pub auto_labeled: usize,
+    /// Items labeled from a labeled near-duplicate.
     pub duplicate_labeled: usize,
     /// Items only a human can label now (after duplicates collapse).
     pub left_for_humans: usize,
+    /// Hours to label `left_for_humans` at the configured rate.
     pub human_hours: f64,
+    /// Cost of those hours, in the configured currency.
     pub human_cost: f64,
     /// Auto-labels spot-checked at `review_fraction`.
     pub review_labels: usize,
+    /// Hours to review `review_labels`.
     pub review_hours: f64,
+    /// Cost of that review, in the configured currency.
     pub review_cost: f64,
 }
 
@@ -180,8 +188,11 @@ pub fn now(
 /// `y(n) = a − b·n^(−c)`: rises with n and levels off at `a`.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct PowerLaw {
+    /// Plateau: the value the curve levels off at.
     pub a: f64,
+    /// Gap between the plateau and the value at one label.
     pub b: f64,
+    /// Decay exponent (> 0): how fast the gap closes.
     pub c: f64,
 }
 
@@ -254,6 +265,7 @@ pub fn fit_power_law(points: &[(f64, f64)]) -> Option<PowerLaw> {
 pub struct Curve {
     /// (labels, measured value) points.
     pub points: Vec<(f64, f64)>,
+    /// Power law fitted to `points`; `None` when too few points or the fit failed.
     pub fit: Option<PowerLaw>,
     /// Refits on resampled points, for intervals.
     #[serde(skip)]
@@ -427,10 +439,15 @@ pub fn nested_subsets(
 pub struct ProjectionRow {
     /// More human labels than now.
     pub added_labels: usize,
+    /// Labels in total after adding `added_labels`.
     pub total_labels: usize,
+    /// Projected accuracy at that total, in 0–1; `None` without a fitted curve.
     pub projected_accuracy: Option<f64>,
+    /// Projected share of the pool auto-labeled at that total, in 0–1; `None` without a fitted curve.
     pub projected_auto_coverage: Option<f64>,
+    /// Labeling hours for the added labels.
     pub hours: f64,
+    /// Labeling cost for the added labels, in the configured currency.
     pub cost: f64,
 }
 
@@ -462,29 +479,42 @@ pub fn projection_table(
 /// Labels needed to reach a target, with the bootstrap interval and what they cost.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reach {
+    /// The target value (accuracy or coverage) in 0–1.
     pub target: f64,
     /// Total labels at which the fitted curve reaches the target.
     pub total_labels: Option<f64>,
     /// More labels than now (central estimate) and its 10th–90th percentile interval.
     pub more_labels: Option<f64>,
+    /// 10th percentile of `more_labels`.
     pub more_labels_low: Option<f64>,
+    /// 90th percentile of `more_labels`.
     pub more_labels_high: Option<f64>,
+    /// Labeling hours for `more_labels`.
     pub hours: Option<f64>,
+    /// Labeling cost for `more_labels`, in the configured currency.
     pub cost: Option<f64>,
 }
 
 /// The budget stage's result: counts now, curves, projection and advice.
 #[derive(Debug, Clone, Serialize)]
 pub struct BudgetOutcome {
+    /// The parameters used, echoed so the output is self-describing.
     pub params: BudgetParams,
+    /// Counts, hours and cost as things stand.
     pub now: BudgetNow,
+    /// Measured accuracy against labels, with its fit.
     pub accuracy_curve: Curve,
+    /// Measured auto-label coverage against labels, with its fit.
     pub coverage_curve: Curve,
+    /// Labels needed for the accuracy target, if one was set.
     pub accuracy_target: Option<Reach>,
+    /// Labels needed for the coverage target, if one was set.
     pub coverage_target: Option<Reach>,
+    /// Projected accuracy, coverage and cost at a few label counts.
     pub projection: Vec<ProjectionRow>,
     /// Projected accuracy gain of the next 100 labels.
     pub gain_per_100: Option<f64>,
+    /// One-sentence recommendation for the user: keep labeling, stop, or review.
     pub advice: String,
 }
 

@@ -66,6 +66,7 @@ pub struct Certificate {
     pub n_auto: usize,
     /// Draws that landed in the set's frame part, and how many of them were wrong.
     pub draws_in_set: usize,
+    /// Of those draws, how many had a wrong auto-label.
     pub errors_in_set: usize,
     /// Upper confidence bound on the auto-labels' error rate at the threshold.
     pub error_upper: f64,
@@ -334,6 +335,7 @@ pub fn certify_pooled_uniform(
 pub struct AlphaBudget {
     /// Per candidate model and scope (`[candidate][scope]`), then the duplicate route.
     pub per_test: Vec<Vec<f64>>,
+    /// Share of alpha spent on the duplicate-copy route.
     pub duplicate: f64,
 }
 

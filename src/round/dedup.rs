@@ -421,22 +421,32 @@ impl Default for DedupParams {
 /// Pairs and groups, computed once and shared by the stages that need them.
 #[derive(Debug, Clone)]
 pub struct Duplicates {
+    /// Cosine similarity at or above which two items count as duplicates.
     pub threshold: f64,
+    /// How pairs were joined into groups.
     pub grouping: Grouping,
+    /// Every pair at or above the threshold.
     pub pairs: Vec<DupPair>,
+    /// The groups the pairs form.
     pub groups: DupGroups,
 }
 
 /// summary.json's view of the duplicates.
 #[derive(Debug, Serialize)]
 pub struct DuplicatesSummary {
+    /// Cosine similarity threshold used.
     pub threshold: f64,
+    /// Grouping rule used, by name.
     pub grouping: String,
+    /// Duplicate pairs found.
     pub pairs: usize,
+    /// Groups with more than one member.
     pub groups_with_duplicates: usize,
+    /// Items that belong to such a group.
     pub items_in_groups: usize,
     /// Items that need no label of their own: group members other than the representative.
     pub labels_saved: usize,
+    /// Members of the biggest group, to spot a threshold set too low.
     pub largest_group: usize,
 }
 

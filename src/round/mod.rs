@@ -29,10 +29,15 @@ pub use pool::Pool;
 /// Which stages a round runs; each command picks its own set (`plan`: all).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stages {
+    /// Find near-duplicates (and copy labels across them).
     pub dedup: bool,
+    /// Train, calibrate and certify auto-labels.
     pub autolabel: bool,
+    /// Score how rare each item is.
     pub rarity: bool,
+    /// Pick the next batch for humans.
     pub select: bool,
+    /// Project labels, time and cost to the targets.
     pub budget: bool,
 }
 
@@ -52,10 +57,15 @@ impl Stages {
 pub struct RoundParams {
     /// Seed for every random choice of the round.
     pub seed: u64,
+    /// Parameters for the duplicates stage.
     pub dedup: DedupParams,
+    /// Parameters for the auto-label stage.
     pub autolabel: AutolabelParams,
+    /// Parameters for the rarity stage.
     pub rarity: RarityParams,
+    /// Parameters for batch selection.
     pub select: SelectParams,
+    /// Parameters for the budget projection.
     pub budget: BudgetParams,
     /// Auto-label coverage (share of unlabeled items) the budget projects labels for.
     pub target_coverage: f64,
@@ -96,11 +106,17 @@ impl Default for RoundParams {
 
 /// What a round computed; stages a command did not run stay `None`.
 pub struct Round<'a> {
+    /// The loaded data and neighbour graph the round works on.
     pub pool: &'a Pool,
+    /// Duplicates stage result, if it ran.
     pub duplicates: Option<Duplicates>,
+    /// Auto-label stage result, if it ran.
     pub autolabel: Option<AutolabelResult>,
+    /// Rarity stage result, if it ran.
     pub rarity: Option<Rarity>,
+    /// The batch for humans, if selection ran.
     pub selection: Option<Selection>,
+    /// Budget projection, if it ran.
     pub budget: Option<BudgetOutcome>,
 }
 

@@ -12,7 +12,9 @@ use crate::round::timings::Timings;
 
 /// The loaded pool and its neighbour graph.
 pub struct Pool {
+    /// The loaded embeddings, ids and labels.
     pub data: Dataset,
+    /// The neighbour graph and how it was obtained.
     pub graph: GraphOutcome,
 }
 

@@ -7,7 +7,9 @@ use serde::Serialize;
 /// Wall time of one stage.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageTime {
+    /// Stage name as shown in the timings table.
     pub stage: String,
+    /// Wall-clock seconds the stage took.
     pub seconds: f64,
 }
 

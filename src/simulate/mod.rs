@@ -19,7 +19,9 @@ use ndarray::{ArrayView2, Axis};
 /// Rows that form the pool (labels hidden, selectable) and the test set (never selected).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolSplit {
+    /// Row indices whose labels are revealed as the replay asks for them.
     pub pool: Vec<usize>,
+    /// Held-out row indices used only to score each round's model.
     pub test: Vec<usize>,
     /// How the split was made, for summary.json.
     pub method: String,
@@ -151,10 +153,15 @@ pub fn evaluate(
 /// One row of curve.csv.
 #[derive(Debug, Clone, Serialize)]
 pub struct CurveRow {
+    /// Round number, 0 for the seed labels.
     pub round: usize,
+    /// Labels revealed so far.
     pub labels: usize,
+    /// Test-set accuracy, in 0–1.
     pub accuracy: f64,
+    /// Test-set macro-F1, in 0–1, which weighs rare classes equally.
     pub macro_f1: f64,
+    /// Distinct classes among the revealed labels.
     pub classes_found: usize,
     /// Share of the still-hidden pool auto-labeled at the default target precision.
     pub auto_coverage: f64,

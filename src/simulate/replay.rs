@@ -61,17 +61,21 @@ pub struct Setup {
     pub data: Dataset,
     /// True class of every row of `data`.
     pub truth: Vec<u32>,
+    /// Which rows form the pool and which the test set.
     pub split: simulate::PoolSplit,
     /// The pool as its own dataset (labels revealed by [`replay`]) with its graph.
     pub prepared: Pool,
     /// True class of every pool row.
     pub pool_truth: Vec<u32>,
+    /// Near-duplicates within the pool.
     pub duplicates: Duplicates,
     /// Rarity's k-means on the pool: it depends on the embeddings and the seed only.
     pub rarity_clusters: KMeans,
     /// Accuracy and macro-F1 of the yardstick trained on the whole pool.
     pub full_pool: (f64, f64),
+    /// Random seed, so the replay can be repeated exactly.
     pub seed: u64,
+    /// Seconds spent in each setup stage.
     pub timings: Timings,
 }
 
@@ -175,14 +179,18 @@ pub fn setup_split(
 /// One replay: the learning curve, the picks as (round, pool row), and every round's
 /// auto-labels, so the loop can be scored by tools that are not labelwise.
 pub struct Replay {
+    /// One learning-curve row per round.
     pub rows: Vec<CurveRow>,
+    /// Items picked per round, as (round, pool row).
     pub selections: Vec<(usize, usize)>,
+    /// Auto-label results per round, when auto-labeling was on.
     pub autolabels: Vec<RoundAutolabel>,
 }
 
 /// One auto-label a round made: which pool row, the label it gave, and by which route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoundAutolabel {
+    /// Round number the auto-labels belong to.
     pub round: usize,
     /// Pool row.
     pub row: usize,

@@ -48,12 +48,19 @@ const JSON_OBJECT_OPEN: char = '{';
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
+    /// Label Studio full JSON export (tasks with nested annotations).
     LabelStudioJson,
+    /// Label Studio JSON-MIN export (one flat object per task).
     LabelStudioJsonMin,
+    /// Label Studio CSV export.
     LabelStudioCsv,
+    /// Argilla records export (JSON, responses per record).
     ArgillaRecords,
+    /// Prodigy JSONL export (one annotation per line, with `answer`).
     ProdigyJsonl,
+    /// Plain two-column CSV of item id and label.
     IdLabelCsv,
+    /// Plain two-column Parquet of item id and label.
     IdLabelParquet,
 }
 
@@ -90,12 +97,14 @@ pub struct Vote {
     /// The annotator as the tool names them (Label Studio user id or email, Argilla user id,
     /// Prodigy `_annotator_id`/`_session_id`); `None` when the format has no annotator.
     pub annotator: Option<String>,
+    /// The class this annotator chose.
     pub label: String,
 }
 
 /// Every label the file gives one item, in file order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ItemAnnotations {
+    /// Item id as it appears in the embeddings' id column, used for the join.
     pub id: String,
     /// Empty for an item that is in the file but was not labeled (e.g. a task nobody annotated).
     pub votes: Vec<Vote>,
@@ -121,7 +130,9 @@ pub struct Skipped {
 /// What one labels file says, before merging.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Annotations {
+    /// The export file these annotations were read from, for messages.
     pub file: PathBuf,
+    /// The export format it was detected or declared as.
     pub format: Format,
     /// Where the item ids were read, e.g. `data.lw_id`, `meta.lw_id`, `id`.
     pub id_field: String,
@@ -131,12 +142,14 @@ pub struct Annotations {
     pub records: u64,
     /// Items in first-seen order, each id once.
     pub items: Vec<ItemAnnotations>,
+    /// Records dropped while reading, by reason, so nothing is lost silently.
     pub skipped: Skipped,
 }
 
 /// The merged label of one item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MergedLabel {
+    /// Item id to join with the embeddings.
     pub id: String,
     /// The majority label; `None` for a tie or an item without votes.
     pub label: Option<String>,
@@ -149,10 +162,15 @@ pub struct MergedLabel {
 /// What merging did, for summary.json `label_merge` and the report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MergeReport {
+    /// The export file that was merged.
     pub file: PathBuf,
+    /// The export format it was read as.
     pub format: Format,
+    /// Field of the export used as the item id.
     pub id_field: String,
+    /// Annotation control (Label Studio `from_name`) the labels were taken from, if the export names one.
     pub control: Option<String>,
+    /// Records read from the export, before any were skipped.
     pub records: u64,
     /// Labels read (after skipping and replacing).
     pub votes: u64,
@@ -166,19 +184,24 @@ pub struct MergeReport {
     pub single_annotator: u64,
     /// Items with two votes or more; each is exactly one of the next three.
     pub multi_annotator: u64,
+    /// Multi-annotator items where every vote agreed.
     pub unanimous: u64,
+    /// Multi-annotator items settled by a strict majority over dissenting votes.
     pub majority_with_disagreement: u64,
     /// Items whose top labels tie: left unlabeled.
     pub ties: u64,
     /// Up to five tied item ids.
     pub tie_examples: Vec<String>,
+    /// Records dropped while reading, by reason.
     pub skipped: Skipped,
 }
 
 /// The merge: one entry per item of [`Annotations::items`], same order, and its report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Merged {
+    /// One resolved label per item.
     pub labels: Vec<MergedLabel>,
+    /// What the merge did, shown by `inspect` and the report.
     pub report: MergeReport,
 }
 
