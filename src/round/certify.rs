@@ -30,6 +30,7 @@
 //! whole certificate, each family then scanned in a fixed sequence at its share.
 
 use crate::error::{Error, Result};
+use crate::round::calibrate::clopper_pearson_lower;
 
 /// One audit draw.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,108 +76,14 @@ pub struct Certificate {
 // ---------------------------------------------------------------------------------------------
 // Exact binomial bounds
 
-fn ln_gamma(x: f64) -> f64 {
-    const G: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        let pi = std::f64::consts::PI;
-        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let mut a = G[0];
-    let t = x + 7.5;
-    for (i, &g) in G.iter().enumerate().skip(1) {
-        a += g / (x + i as f64);
-    }
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
-}
-
-fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
-    const TINY: f64 = 1e-300;
-    let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
-    let mut c = 1.0;
-    let mut d = 1.0 - qab * x / qap;
-    if d.abs() < TINY {
-        d = TINY;
-    }
-    d = 1.0 / d;
-    let mut h = d;
-    for m in 1..10_000 {
-        let m = m as f64;
-        let m2 = 2.0 * m;
-        for aa in [
-            m * (b - m) * x / ((qam + m2) * (a + m2)),
-            -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)),
-        ] {
-            d = 1.0 + aa * d;
-            if d.abs() < TINY {
-                d = TINY;
-            }
-            c = 1.0 + aa / c;
-            if c.abs() < TINY {
-                c = TINY;
-            }
-            d = 1.0 / d;
-            h *= d * c;
-        }
-        if (d * c - 1.0).abs() < 1e-15 {
-            break;
-        }
-    }
-    h
-}
-
-/// Regularized incomplete beta `I_x(a, b)`.
-fn beta_inc(a: f64, b: f64, x: f64) -> f64 {
-    if x <= 0.0 {
-        return 0.0;
-    }
-    if x >= 1.0 {
-        return 1.0;
-    }
-    let front =
-        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
-    if x < (a + 1.0) / (a + b + 2.0) {
-        front * beta_cf(a, b, x) / a
-    } else {
-        1.0 - front * beta_cf(b, a, 1.0 - x) / b
-    }
-}
-
 /// One-sided exact (Clopper–Pearson) upper bound on a binomial rate: the `p` with
 /// `P(Binomial(n, p) ≤ errors) = alpha`. 1 when `n == 0`.
 pub fn binomial_upper(errors: u64, n: u64, alpha: f64) -> f64 {
     if n == 0 || errors >= n {
         return 1.0;
     }
-    let alpha = alpha.clamp(1e-15, 1.0);
-    if errors == 0 {
-        return 1.0 - alpha.powf(1.0 / n as f64);
-    }
-    // P(X ≤ e) = 1 − I_p(e + 1, n − e), decreasing in p: bisect it = alpha.
-    let (a, b) = ((errors + 1) as f64, (n - errors) as f64);
-    let (mut lo, mut hi) = (0.0f64, 1.0f64);
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if 1.0 - beta_inc(a, b, mid) > alpha {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-        if hi - lo < 1e-13 {
-            break;
-        }
-    }
-    hi
+    // The upper bound on the error rate is one minus the lower bound on the success rate.
+    1.0 - clopper_pearson_lower(n - errors, n, 1.0 - alpha)
 }
 
 // ---------------------------------------------------------------------------------------------
