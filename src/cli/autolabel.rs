@@ -5,11 +5,9 @@ use clap::Args;
 
 use crate::cli::{AutolabelArgs, DedupArgs, GraphArgs, InputArgs, RunArgs};
 use crate::error::Result;
-use crate::output::summary::Summary;
-use crate::output::{round_files, OutDir};
+use crate::output::round_files;
 use crate::progress::Progress;
-use crate::round::timings::Timings;
-use crate::round::{Round, RoundParams, Stages};
+use crate::round::{RoundParams, Stages};
 
 /// Flags of `autolabel`.
 #[derive(Debug, Args)]
@@ -40,32 +38,20 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         autolabel: args.autolabel.params(seed)?,
         ..RoundParams::default()
     };
-    let mut timings = Timings::default();
-    let pool = crate::cli::load_pool(
-        &args.input,
-        &args.run,
-        &args.graph,
-        true,
-        progress,
-        &mut timings,
-    )?;
-    let round = Round::run(
-        &pool,
-        &params,
-        Stages {
+    let cmd = crate::cli::RoundCommand {
+        name: "autolabel",
+        input: &args.input,
+        run: &args.run,
+        graph: &args.graph,
+        carry_extra: true,
+        stages: Stages {
             dedup: true,
             autolabel: true,
             ..Stages::default()
         },
-        progress,
-        &mut timings,
-    )?;
-    let out = OutDir::create(&args.run.out)?;
-    timings.time("write", || -> Result<()> {
-        out.write_parquet("items.parquet", &round_files::items_table(&round)?)?;
-        round_files::write_autolabels(&round, &out, &args.autolabel.formats)?;
-        Ok(())
-    })?;
-    Summary::of_round("autolabel", &round, &params, &timings).write(&out)?;
-    Ok(())
+    };
+    crate::cli::run_round(cmd, &params, progress, |round, out| {
+        out.write_parquet("items.parquet", &round_files::items_table(round)?)?;
+        round_files::write_autolabels(round, out, &args.autolabel.formats)
+    })
 }

@@ -4,11 +4,9 @@ use clap::Args;
 
 use crate::cli::{AutolabelArgs, BudgetArgs, DedupArgs, GraphArgs, InputArgs, RunArgs};
 use crate::error::Result;
-use crate::output::summary::Summary;
-use crate::output::{round_files, OutDir};
+use crate::output::round_files;
 use crate::progress::Progress;
-use crate::round::timings::Timings;
-use crate::round::{Round, RoundParams, Stages};
+use crate::round::{RoundParams, Stages};
 
 /// Flags of `budget`.
 #[derive(Debug, Args)]
@@ -47,29 +45,20 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         target_coverage: args.budget.target_coverage,
         ..RoundParams::default()
     };
-    let mut timings = Timings::default();
-    let pool = crate::cli::load_pool(
-        &args.input,
-        &args.run,
-        &args.graph,
-        false,
-        progress,
-        &mut timings,
-    )?;
-    let round = Round::run(
-        &pool,
-        &params,
-        Stages {
+    let cmd = crate::cli::RoundCommand {
+        name: "budget",
+        input: &args.input,
+        run: &args.run,
+        graph: &args.graph,
+        carry_extra: false,
+        stages: Stages {
             dedup: true,
             autolabel: true,
             budget: true,
             ..Stages::default()
         },
-        progress,
-        &mut timings,
-    )?;
-    let out = OutDir::create(&args.run.out)?;
-    timings.time("write", || round_files::write_budget(&round, &out))?;
-    Summary::of_round("budget", &round, &params, &timings).write(&out)?;
-    Ok(())
+    };
+    crate::cli::run_round(cmd, &params, progress, |round, out| {
+        round_files::write_budget(round, out)
+    })
 }

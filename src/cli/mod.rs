@@ -16,9 +16,11 @@ pub mod args;
 
 use crate::error::Result;
 use crate::index::cached::CacheChoice;
+use crate::output::summary::Summary;
+use crate::output::OutDir;
 use crate::progress::Progress;
 use crate::round::timings::Timings;
-use crate::round::Pool;
+use crate::round::{Pool, Round, RoundParams, Stages};
 
 pub use args::*;
 
@@ -43,4 +45,48 @@ pub fn load_pool(
         progress,
         timings,
     )
+}
+
+/// What a round command reads and runs: its name (summary.json `command`), the input, run and
+/// graph flags, whether carried columns are kept, and its stages.
+pub struct RoundCommand<'a> {
+    /// The command's name, written as summary.json `command`.
+    pub name: &'static str,
+    /// Which pool.
+    pub input: &'a InputArgs,
+    /// Output folder, seed, cache and memory limit.
+    pub run: &'a RunArgs,
+    /// How the graph is built.
+    pub graph: &'a GraphArgs,
+    /// Keep the carried columns (for batch.csv, items.parquet and exports).
+    pub carry_extra: bool,
+    /// The stages the command runs.
+    pub stages: Stages,
+}
+
+/// The shape every round command shares: load the pool and its graph, run the command's
+/// stages, create `--out` (clearing the previous run only now that the work succeeded), write
+/// the command's files with `write` (timed as `write`), and summary.json last.
+pub fn run_round(
+    cmd: RoundCommand<'_>,
+    params: &RoundParams,
+    progress: Progress,
+    write: impl FnOnce(&Round<'_>, &OutDir) -> Result<()>,
+) -> Result<()> {
+    let mut timings = Timings::default();
+    let pool = load_pool(
+        cmd.input,
+        cmd.run,
+        cmd.graph,
+        cmd.carry_extra,
+        progress,
+        &mut timings,
+    )?;
+    let round = Round::run(&pool, params, cmd.stages, progress, &mut timings)?;
+    let out = OutDir::create(&cmd.run.out)?;
+    let bar = progress.spinner("write");
+    timings.time("write", || write(&round, &out))?;
+    bar.finish_and_clear();
+    Summary::of_round(cmd.name, &round, params, &timings).write(&out)?;
+    Ok(())
 }

@@ -10,11 +10,9 @@ use crate::error::Result;
 use crate::output::report::{
     self, AutolabelView, BatchRow, BudgetView, DuplicatesView, ReportData,
 };
-use crate::output::summary::Summary;
-use crate::output::{round_files, OutDir};
+use crate::output::round_files;
 use crate::progress::Progress;
 use crate::round::autolabel::Route;
-use crate::round::timings::Timings;
 use crate::round::{route_name, Round, RoundParams, Stages};
 
 /// Flags of `plan`: every stage's flags.
@@ -58,35 +56,27 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         budget: args.budget.params(args.select.batch)?,
         target_coverage: args.budget.target_coverage,
     };
-    let mut timings = Timings::default();
-    let pool = crate::cli::load_pool(
-        &args.input,
-        &args.run,
-        &args.graph,
-        true,
-        progress,
-        &mut timings,
-    )?;
-    let round = Round::run(&pool, &params, Stages::ALL, progress, &mut timings)?;
-    let out = OutDir::create(&args.run.out)?;
-    let bar = progress.spinner("write");
-    timings.time("write", || -> Result<()> {
-        out.write_parquet("items.parquet", &round_files::items_table(&round)?)?;
-        round_files::write_duplicates(&round, &out)?;
-        round_files::write_autolabels(&round, &out, &args.autolabel.formats)?;
-        round_files::write_batch(&round, &out)?;
-        round_files::write_budget(&round, &out)?;
+    let cmd = crate::cli::RoundCommand {
+        name: "plan",
+        input: &args.input,
+        run: &args.run,
+        graph: &args.graph,
+        carry_extra: true,
+        stages: Stages::ALL,
+    };
+    crate::cli::run_round(cmd, &params, progress, |round, out| {
+        out.write_parquet("items.parquet", &round_files::items_table(round)?)?;
+        round_files::write_duplicates(round, out)?;
+        round_files::write_autolabels(round, out, &args.autolabel.formats)?;
+        round_files::write_batch(round, out)?;
+        round_files::write_budget(round, out)?;
         out.write_with("report.html", |w| {
             use std::io::Write;
-            w.write_all(report::render(&report_data(&round)).as_bytes())
+            w.write_all(report::render(&report_data(round)).as_bytes())
                 .map_err(|e| crate::Error::io("report.html", e))
         })?;
         Ok(())
-    })?;
-    bar.finish_and_clear();
-
-    Summary::of_round("plan", &round, &params, &timings).write(&out)?;
-    Ok(())
+    })
 }
 
 /// The page's data, from the round's results.

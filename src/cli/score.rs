@@ -4,11 +4,9 @@ use clap::Args;
 
 use crate::cli::{GraphArgs, InputArgs, RarityArgs, RunArgs};
 use crate::error::Result;
-use crate::output::summary::Summary;
-use crate::output::{round_files, OutDir};
+use crate::output::round_files;
 use crate::progress::Progress;
-use crate::round::timings::Timings;
-use crate::round::{Round, RoundParams, Stages};
+use crate::round::{RoundParams, Stages};
 
 /// Flags of `score`.
 #[derive(Debug, Args)]
@@ -35,29 +33,19 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         rarity: args.rarity.params()?,
         ..RoundParams::default()
     };
-    let mut timings = Timings::default();
-    let pool = crate::cli::load_pool(
-        &args.input,
-        &args.run,
-        &args.graph,
-        false,
-        progress,
-        &mut timings,
-    )?;
-    let round = Round::run(
-        &pool,
-        &params,
-        Stages {
+    let cmd = crate::cli::RoundCommand {
+        name: "score",
+        input: &args.input,
+        run: &args.run,
+        graph: &args.graph,
+        carry_extra: false,
+        stages: Stages {
             rarity: true,
             ..Stages::default()
         },
-        progress,
-        &mut timings,
-    )?;
-    let out = OutDir::create(&args.run.out)?;
-    timings.time("write", || {
-        out.write_parquet("items.parquet", &round_files::items_table(&round)?)
-    })?;
-    Summary::of_round("score", &round, &params, &timings).write(&out)?;
-    Ok(())
+    };
+    crate::cli::run_round(cmd, &params, progress, |round, out| {
+        out.write_parquet("items.parquet", &round_files::items_table(round)?)?;
+        Ok(())
+    })
 }
