@@ -4,15 +4,11 @@
 use std::fs::File;
 use std::path::Path;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
-};
 use arrow_array::{Array, RecordBatch};
-use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{Annotations, Collector, Format};
+use crate::data::dataset::scalar_strings;
 use crate::error::{Error, Result};
 
 fn id_column<'a>(path: &Path, names: impl Iterator<Item = &'a str> + Clone) -> Result<&'a str> {
@@ -134,63 +130,5 @@ fn strings(path: &Path, batch: &RecordBatch, name: &str) -> Result<Vec<Option<St
             None,
             format!("wrong column type {}", arr.data_type()),
         )
-    })
-}
-
-macro_rules! ints {
-    ($arr:expr, $t:ty) => {
-        $arr.as_primitive::<$t>()
-            .iter()
-            .map(|v| v.map(|v| v.to_string()))
-            .collect()
-    };
-}
-
-/// A string, integer, boolean or dictionary-of-those column as optional strings.
-fn scalar_strings(arr: &dyn Array) -> Option<Vec<Option<String>>> {
-    Some(match arr.data_type() {
-        DataType::Utf8 => arr
-            .as_string::<i32>()
-            .iter()
-            .map(|v| v.map(str::to_string))
-            .collect(),
-        DataType::LargeUtf8 => arr
-            .as_string::<i64>()
-            .iter()
-            .map(|v| v.map(str::to_string))
-            .collect(),
-        DataType::Utf8View => arr
-            .as_string_view()
-            .iter()
-            .map(|v| v.map(str::to_string))
-            .collect(),
-        DataType::Int8 => ints!(arr, Int8Type),
-        DataType::Int16 => ints!(arr, Int16Type),
-        DataType::Int32 => ints!(arr, Int32Type),
-        DataType::Int64 => ints!(arr, Int64Type),
-        DataType::UInt8 => ints!(arr, UInt8Type),
-        DataType::UInt16 => ints!(arr, UInt16Type),
-        DataType::UInt32 => ints!(arr, UInt32Type),
-        DataType::UInt64 => ints!(arr, UInt64Type),
-        DataType::Boolean => arr
-            .as_boolean()
-            .iter()
-            .map(|v| v.map(|b| b.to_string()))
-            .collect(),
-        DataType::Dictionary(_, _) => {
-            let dict = arr.as_any_dictionary();
-            let values = scalar_strings(dict.values().as_ref())?;
-            let keys = dict.normalized_keys();
-            (0..arr.len())
-                .map(|i| {
-                    if arr.is_null(i) {
-                        None
-                    } else {
-                        values.get(keys[i]).cloned().flatten()
-                    }
-                })
-                .collect()
-        }
-        _ => return None,
     })
 }
