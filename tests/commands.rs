@@ -65,7 +65,7 @@ impl PlanOut {
 }
 
 /// Checks the SPEC contract of a `plan`/`select` output folder against the input ids (in input
-/// order) and the carried columns expected after `rank,id,score,reasons`.
+/// order) and the carried columns expected after `rank,id,score,reasons,propensity`.
 fn check_plan(out: &Path, input_ids: &[String], carried: &[&str], threshold: f64) -> PlanOut {
     let items = read_parquet(&out.join("items.parquet"));
     let ids = strs(&items, "id");
@@ -127,9 +127,12 @@ fn check_plan(out: &Path, input_ids: &[String], carried: &[&str], threshold: f64
 
     // batch.csv
     let (header, rows) = read_csv(&out.join("batch.csv"));
-    assert_eq!(&header[..4], ["rank", "id", "score", "reasons"]);
     assert_eq!(
-        &header[4..],
+        &header[..5],
+        ["rank", "id", "score", "reasons", "propensity"]
+    );
+    assert_eq!(
+        &header[5..],
         carried,
         "batch.csv carries the other input columns"
     );
@@ -146,6 +149,24 @@ fn check_plan(out: &Path, input_ids: &[String], carried: &[&str], threshold: f64
             .get(r[1].as_str())
             .unwrap_or_else(|| panic!("batch id {} is not an item", r[1]));
         r[2].parse::<f64>().expect("score is a number");
+        let propensity: f64 = r[4].parse().expect("propensity is a number");
+        if r[3] == "audit" {
+            // Audits: uniform draws from every unlabeled item (auto-labeled ones included),
+            // so their propensity is the audit count over that frame.
+            assert!(route[i] != "labeled", "audit {} is already labeled", r[1]);
+            assert!(
+                propensity > 0.0 && propensity < 1.0,
+                "audit propensity {propensity}"
+            );
+            assert_eq!(
+                priority[i],
+                Some(k as i64 + 1),
+                "audits keep their batch rank"
+            );
+            batch_ids.push(r[1].clone());
+            continue;
+        }
+        assert_eq!(propensity, 1.0, "the strategy's picks are not random draws");
         assert_eq!(
             route[i], "human",
             "batch item {} is routed {} (issue 6: never auto/duplicate/labeled)",
@@ -170,22 +191,22 @@ fn check_plan(out: &Path, input_ids: &[String], carried: &[&str], threshold: f64
         );
         batch_ids.push(r[1].clone());
     }
-    // SPEC: priority ranks every human item that stands for its group (1 = label first; the
-    // batch comes first); a group's other members are never asked about and have none.
-    let mut human_priorities: Vec<i64> = priority.iter().flatten().copied().collect();
-    human_priorities.sort_unstable();
-    let humans = route
-        .iter()
-        .zip(&rep)
-        .filter(|(r, &rep)| *r == "human" && rep)
+    // SPEC: priority ranks every human item that stands for its group, and every batch item
+    // (1 = label first; the batch comes first, audits included); a group's other members are
+    // never asked about, unless drawn as an audit, and have none.
+    let in_batch: HashSet<usize> = batch_ids.iter().map(|id| row_of[id.as_str()]).collect();
+    let mut priorities: Vec<i64> = priority.iter().flatten().copied().collect();
+    priorities.sort_unstable();
+    let ranked = (0..route.len())
+        .filter(|&i| (route[i] == "human" && rep[i]) || in_batch.contains(&i))
         .count();
     assert_eq!(
-        human_priorities,
-        (1..=humans as i64).collect::<Vec<_>>(),
-        "priorities of the human representatives are 1..{humans}"
+        priorities,
+        (1..=ranked as i64).collect::<Vec<_>>(),
+        "priorities of the human representatives and the batch are 1..{ranked}"
     );
     for (i, p) in priority.iter().enumerate() {
-        if !rep[i] {
+        if !rep[i] && !in_batch.contains(&i) {
             assert_eq!(
                 *p, None,
                 "row {i} is not a representative but has a priority"
@@ -303,7 +324,7 @@ fn plan_on_bundled_sample_meets_the_contract() {
     let p = check_plan(&out, &input_ids, &["text", "true_label", "split"], 0.95);
     assert_eq!(p.batch_ids.len(), 100, "default batch is 100");
     assert!(!p.pairs.is_empty(), "the sample holds near-duplicates");
-    assert_eq!(p.batch_header.len(), 7);
+    assert_eq!(p.batch_header.len(), 8);
 
     // The pairs' cosines are the true ones (brute force in f64 on the input vectors).
     let vecs = embeddings(&input, "embedding");
@@ -430,7 +451,7 @@ fn cold_start_batch_covers_every_cluster() {
             ],
         );
         let (header, rows) = read_csv(&wd.path(&out).join("batch.csv"));
-        assert_eq!(header, ["rank", "id", "score", "reasons"]);
+        assert_eq!(header, ["rank", "id", "score", "reasons", "propensity"]);
         assert_eq!(rows.len(), 10, "{cmd}: batch of 10");
         let classes: BTreeSet<usize> = rows.iter().map(|r| s.truth[pos[r[1].as_str()]]).collect();
         assert_eq!(

@@ -225,7 +225,7 @@ fn csv_headers_are_unchanged() {
     let header = |f: &str| read_csv(&wd.path("run").join(f)).0;
     assert_eq!(
         header("batch.csv"),
-        ["rank", "id", "score", "reasons", "text"]
+        ["rank", "id", "score", "reasons", "propensity", "text"]
     );
     assert_eq!(
         header("budget.csv"),

@@ -366,6 +366,11 @@ pub struct SelectArgs {
     /// Below this many labels, selection covers the data (TypiClust-style cold start).
     #[arg(long, default_value_t = SelectParams::default().cold_start_labels, value_name = "N")]
     pub cold_start_labels: usize,
+    /// Share of each batch drawn as audits once a model exists: uniform random draws from the
+    /// unlabeled pool, carrying the predicted label for a human to verify. Audits are the
+    /// auto-label certificate's evidence (labels the strategy picked are not); 0 turns them off.
+    #[arg(long, default_value_t = SelectParams::default().audit_share, value_name = "F")]
+    pub audit_share: f64,
 }
 
 impl SelectArgs {
@@ -396,12 +401,24 @@ impl SelectArgs {
             w_class: self.w_class,
             diversity: self.diversity,
             cold_start_labels: self.cold_start_labels,
+            audit_share: self.audit_share,
             seed,
             ..SelectParams::default()
         };
         p.validate()?;
         Ok(p)
     }
+}
+
+/// The round history, shared by `plan`, `select` and `autolabel`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// Folder keeping every round's picks and how each was chosen (created when missing; one
+    /// folder per pool). `plan` and `select` add their batch to it once everything else is
+    /// written; every command reads it so the auto-label certificate uses only unbiased
+    /// evidence: audits and labels the history has no pick for.
+    #[arg(long, value_name = "DIR")]
+    pub history: Option<PathBuf>,
 }
 
 /// Budget flags, shared by `budget` and `plan`.

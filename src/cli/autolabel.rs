@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use crate::cli::{AutolabelArgs, DedupArgs, GraphArgs, InputArgs, RunArgs};
+use crate::cli::{AutolabelArgs, DedupArgs, GraphArgs, HistoryArgs, InputArgs, RunArgs};
 use crate::error::Result;
 use crate::output::round_files;
 use crate::progress::Progress;
@@ -18,6 +18,9 @@ pub struct Cmd {
     /// Output folder, seed, cache and memory limit for the run.
     #[command(flatten)]
     pub run: RunArgs,
+    /// The round history folder.
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// How the neighbour graph is built and cached.
     #[command(flatten)]
     pub graph: GraphArgs,
@@ -44,6 +47,8 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         run: &args.run,
         graph: &args.graph,
         carry_extra: true,
+        history: args.history.history.as_deref(),
+        record: false,
         stages: Stages {
             dedup: true,
             autolabel: true,

@@ -19,8 +19,10 @@ use crate::index::cached::CacheChoice;
 use crate::output::summary::Summary;
 use crate::output::OutDir;
 use crate::progress::Progress;
+use crate::round::coverage::{explain_drop, RoundFigures};
 use crate::round::timings::Timings;
 use crate::round::{Pool, Round, RoundParams, Stages};
+use crate::store::history::{pool_fingerprint, History, RoundRecord};
 
 pub use args::*;
 
@@ -62,6 +64,10 @@ pub struct RoundCommand<'a> {
     pub carry_extra: bool,
     /// The stages the command runs.
     pub stages: Stages,
+    /// The round history folder (`--history`), when given.
+    pub history: Option<&'a std::path::Path>,
+    /// Record the round's batch in the history (`plan`, `select`).
+    pub record: bool,
 }
 
 /// The shape every round command shares: load the pool and its graph, run the command's
@@ -82,11 +88,38 @@ pub fn run_round(
         progress,
         &mut timings,
     )?;
-    let round = Round::run(&pool, params, cmd.stages, progress, &mut timings)?;
+    let history = cmd
+        .history
+        .map(|dir| History::load(dir, &pool.data.ids))
+        .transpose()?;
+    let evidence = history.as_ref().map(|h| h.evidence(&pool.data.labels));
+    let mut round =
+        Round::run_with_evidence(&pool, params, cmd.stages, evidence, progress, &mut timings)?;
+    let previous = history.as_ref().and_then(|h| h.rounds.last());
+    if let (Some(prev), Some(a)) = (
+        previous.and_then(|r| r.figures.as_ref()),
+        round.autolabel.as_mut(),
+    ) {
+        a.summary.coverage_change = explain_drop(prev, &RoundFigures::of(&a.summary));
+    }
     let out = OutDir::create(&cmd.run.out)?;
     let bar = progress.spinner("write");
     timings.time("write", || write(&round, &out))?;
     bar.finish_and_clear();
     Summary::of_round(cmd.name, &round, params, &timings).write(&out)?;
+    // Last: the history gains the round only once everything else is written.
+    if let (Some(h), Some(sel), true) = (&history, &round.selection, cmd.record) {
+        let (n_items, pool_hash) = pool_fingerprint(&pool.data.ids);
+        let record = RoundRecord {
+            round: h.next_round(),
+            n_items,
+            pool_hash,
+            figures: round
+                .autolabel
+                .as_ref()
+                .map(|a| RoundFigures::of(&a.summary)),
+        };
+        h.record(&record, sel, &pool.data.ids)?;
+    }
     Ok(())
 }

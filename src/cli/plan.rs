@@ -4,7 +4,8 @@
 use clap::Args;
 
 use crate::cli::{
-    AutolabelArgs, BudgetArgs, DedupArgs, GraphArgs, InputArgs, RarityArgs, RunArgs, SelectArgs,
+    AutolabelArgs, BudgetArgs, DedupArgs, GraphArgs, HistoryArgs, InputArgs, RarityArgs, RunArgs,
+    SelectArgs,
 };
 use crate::error::Result;
 use crate::output::report::{
@@ -24,6 +25,9 @@ pub struct Cmd {
     /// Output folder, seed, cache and memory limit for the run.
     #[command(flatten)]
     pub run: RunArgs,
+    /// The round history folder.
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Batch size, selection strategy and score weights.
     #[command(flatten)]
     pub select: SelectArgs,
@@ -62,6 +66,8 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         run: &args.run,
         graph: &args.graph,
         carry_extra: true,
+        history: args.history.history.as_deref(),
+        record: true,
         stages: Stages::ALL,
     };
     crate::cli::run_round(cmd, &params, progress, |round, out| {

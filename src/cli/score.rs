@@ -39,6 +39,8 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         run: &args.run,
         graph: &args.graph,
         carry_extra: false,
+        history: None,
+        record: false,
         stages: Stages {
             rarity: true,
             ..Stages::default()

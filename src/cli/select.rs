@@ -2,7 +2,9 @@
 
 use clap::Args;
 
-use crate::cli::{AutolabelArgs, DedupArgs, GraphArgs, InputArgs, RarityArgs, RunArgs, SelectArgs};
+use crate::cli::{
+    AutolabelArgs, DedupArgs, GraphArgs, HistoryArgs, InputArgs, RarityArgs, RunArgs, SelectArgs,
+};
 use crate::error::Result;
 use crate::output::round_files;
 use crate::progress::Progress;
@@ -17,6 +19,9 @@ pub struct Cmd {
     /// Output folder, seed, cache and memory limit for the run.
     #[command(flatten)]
     pub run: RunArgs,
+    /// The round history folder.
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Batch size, selection strategy and score weights.
     #[command(flatten)]
     pub select: SelectArgs,
@@ -51,6 +56,8 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         run: &args.run,
         graph: &args.graph,
         carry_extra: true,
+        history: args.history.history.as_deref(),
+        record: true,
         stages: Stages {
             dedup: true,
             autolabel: true,

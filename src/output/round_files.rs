@@ -119,7 +119,8 @@ fn reasons(round: &Round) -> Vec<String> {
     reasons
 }
 
-/// batch.csv: rank, id, score, reasons, then the carried columns.
+/// batch.csv: rank, id, score, reasons, propensity (the chance the pick was drawn: 1 for the
+/// strategy's picks, below 1 for audits), then the carried columns.
 pub fn write_batch(round: &Round, out: &OutDir) -> Result<()> {
     let Some(sel) = &round.selection else {
         return Ok(());
@@ -130,6 +131,7 @@ pub fn write_batch(round: &Round, out: &OutDir) -> Result<()> {
         "id".into(),
         "score".into(),
         "reasons".into(),
+        "propensity".into(),
     ];
     header.extend(data.carried.iter().map(|c| c.field.name().clone()));
     let rows = sel.picked.iter().enumerate().map(|(rank, &i)| {
@@ -139,6 +141,7 @@ pub fn write_batch(round: &Round, out: &OutDir) -> Result<()> {
             data.ids[i].clone(),
             format!("{:.6}", sel.score[rank]),
             sel.reasons[rank].clone(),
+            format!("{}", sel.propensity[rank]),
         ];
         row.extend((0..data.carried.len()).map(|c| data.carried_text(c, i)));
         row

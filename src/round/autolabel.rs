@@ -227,6 +227,14 @@ pub struct AutolabelSummary {
     pub n_items: usize,
     /// Labeled items.
     pub n_labeled: usize,
+    /// Labeled items the certificate was computed on: audits and labels with no record of how
+    /// they were chosen (every label when the round has no history). Labels the strategy picked
+    /// train the model but are not evidence.
+    #[serde(default)]
+    pub n_evidence: usize,
+    /// Why coverage fell by more than a third since the previous round (from the history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage_change: Option<crate::round::coverage::CoverageChange>,
     /// Classes.
     pub n_classes: usize,
     /// Cross-validation folds actually used (0 = none possible).
@@ -313,6 +321,9 @@ fn dup_route_possible(dup: Option<&DupInfo>, labels: &[Option<u32>]) -> bool {
         .any(|(g, l)| *g >= 0 && l.is_none() && labeled_groups.contains(g))
 }
 
+/// Labels outside the certificate's evidence needed to choose the model on them alone.
+const PRESELECT_MIN: usize = 100;
+
 /// Rows predicted per chunk: bounds the probability matrix to chunk × classes.
 const PREDICT_CHUNK: usize = 32_768;
 
@@ -348,7 +359,7 @@ fn round_model(
     model.for_workload(unlabeled, labeled)
 }
 
-/// Runs one auto-labeling round (see the module docs).
+/// Runs one auto-labeling round (see the module docs), every label counting as evidence.
 pub fn autolabel(
     emb: ArrayView2<f32>,
     labels: &[Option<u32>],
@@ -357,8 +368,31 @@ pub fn autolabel(
     dup: Option<&DupInfo>,
     params: &AutolabelParams,
 ) -> Result<AutolabelResult> {
+    autolabel_with_evidence(emb, labels, n_classes, graph, dup, None, params)
+}
+
+/// Runs one auto-labeling round whose certificate is computed only on the labeled items
+/// `evidence` marks (`None`: all of them). Every label trains the model; only labels drawn
+/// without looking at the model (audits, a random seed set) say how often it is wrong where it
+/// is confident. Labels picked for being uncertain would make the certificate pessimistic at
+/// best and, picked another way, optimistic.
+pub fn autolabel_with_evidence(
+    emb: ArrayView2<f32>,
+    labels: &[Option<u32>],
+    n_classes: usize,
+    graph: &NeighborGraph,
+    dup: Option<&DupInfo>,
+    evidence: Option<&[bool]>,
+    params: &AutolabelParams,
+) -> Result<AutolabelResult> {
     let n = emb.nrows();
     check_inputs(n, labels, n_classes, graph, dup, params)?;
+    if evidence.is_some_and(|e| e.len() != n) {
+        return Err(Error::Internal(format!(
+            "autolabel: {} evidence flags for {n} items",
+            evidence.map_or(0, <[bool]>::len)
+        )));
+    }
     let cal_params = &params.calibration;
     let target = cal_params.target_precision;
     let level = cal_params.confidence_level;
@@ -369,6 +403,11 @@ pub fn autolabel(
     let labeled: Vec<usize> = (0..n).filter(|&i| labels[i].is_some()).collect();
     let unlabeled: Vec<usize> = (0..n).filter(|&i| labels[i].is_none()).collect();
     let y: Vec<u32> = labeled.iter().filter_map(|&i| labels[i]).collect();
+    // Positions in `labeled` whose labels the certificate may use.
+    let evidence_at: Vec<usize> = match evidence {
+        Some(e) => (0..labeled.len()).filter(|&k| e[labeled[k]]).collect(),
+        None => (0..labeled.len()).collect(),
+    };
     let resolved = round_model(
         &params.model,
         graph,
@@ -391,6 +430,7 @@ pub fn autolabel(
         labeled: &labeled,
         unlabeled: &unlabeled,
         y: &y,
+        evidence_at: &evidence_at,
         params,
     };
     let mut items = Items::new(n);
@@ -432,6 +472,8 @@ pub fn autolabel(
         error_budget: budget,
         n_items: n,
         n_labeled: y.len(),
+        n_evidence: evidence_at.len(),
+        coverage_change: None,
         n_classes,
         n_folds: if calibration.is_some() {
             certified_run.n_folds
@@ -534,6 +576,8 @@ struct Job<'a, 'e> {
     labeled: &'a [usize],
     unlabeled: &'a [usize],
     y: &'a [u32],
+    /// Positions in `labeled` / `y` the certificate is computed on.
+    evidence_at: &'a [usize],
     params: &'a AutolabelParams,
 }
 
@@ -584,21 +628,45 @@ impl Job<'_, '_> {
         // chance that the kept one's threshold misses the target stays within it whichever is
         // kept.
         let m = specs.len();
+        let ev = self.evidence_at;
+        let y_ev: Vec<u32> = ev.iter().map(|&k| y[k]).collect();
+        let oofs: Vec<(Vec<u32>, Vec<f32>)> = specs
+            .iter()
+            .map(|spec| Ok(params.score.rows(&self.out_of_fold(spec, n_folds)?.proba)))
+            .collect::<Result<_>>()?;
+        // With enough labels outside the evidence, the model is chosen on those (its choice
+        // then costs the certificate nothing) and only it is certified, at the models' whole
+        // share; otherwise every candidate is certified at an equal share, so the chance that
+        // the kept one's threshold misses the target stays within it whichever is kept.
+        let preselected = self.preselect(&oofs, specs);
+        let tested = if preselected.is_some() { 1 } else { m };
         let cand_params = CalibrationParams {
-            confidence_level: 1.0 - budget.models / m as f64,
+            confidence_level: 1.0 - budget.models / tested as f64,
             ..params.calibration.clone()
         };
         let mut candidates: Vec<CandidateSummary> = Vec::with_capacity(m);
         let mut runs: Vec<(Vec<u32>, Vec<f32>, Calibration)> = Vec::with_capacity(m);
-        for spec in specs {
-            let oof = self.out_of_fold(spec, n_folds)?;
-            let (pred, score) = params.score.rows(&oof.proba);
-            let cal = calibrate(&pred, &score, y, n_classes, &cand_params)?;
+        for (k, (spec, (pred, score))) in specs.iter().zip(oofs).enumerate() {
+            let pred_ev: Vec<u32> = ev.iter().map(|&j| pred[j]).collect();
+            let score_ev: Vec<f32> = ev.iter().map(|&j| score[j]).collect();
+            let cal = if preselected.is_some_and(|c| c != k) {
+                // Not the chosen one: not certified, only its accuracy on the evidence reported.
+                let right = pred_ev.iter().zip(&y_ev).filter(|(p, t)| p == t).count();
+                Calibration {
+                    global: None,
+                    fallback: None,
+                    per_class: vec![None; n_classes],
+                    cv_accuracy: right as f64 / y_ev.len().max(1) as f64,
+                    labels_needed: None,
+                }
+            } else {
+                calibrate(&pred_ev, &score_ev, &y_ev, n_classes, &cand_params)?
+            };
             candidates.push(CandidateSummary {
                 model: spec.name(),
                 confidence_level: cand_params.confidence_level,
                 cv_accuracy: cal.cv_accuracy,
-                certified_share: certified_share(&cal, y.len()),
+                certified_share: certified_share(&cal, y_ev.len()),
                 relative_cost: spec.predict_cost(
                     self.unlabeled.len(),
                     y.len(),
@@ -618,7 +686,7 @@ impl Job<'_, '_> {
                 c.relative_cost /= cheapest;
             }
         }
-        let chosen = choose_candidate(&candidates, y.len());
+        let chosen = preselected.unwrap_or_else(|| choose_candidate(&candidates, y_ev.len()));
         candidates[chosen].chosen = true;
         let (pred, score, cal) = runs.swap_remove(chosen);
         for (k, &i) in self.labeled.iter().enumerate() {
@@ -633,6 +701,37 @@ impl Job<'_, '_> {
             n_folds,
             message: None,
         })
+    }
+
+    /// The candidate chosen on the labels that are not evidence (the strategy's picks): the
+    /// most accurate out of fold there, the cheapest within one standard error of it. `None`
+    /// when every label is evidence or fewer than [`PRESELECT_MIN`] are not.
+    fn preselect(&self, oofs: &[(Vec<u32>, Vec<f32>)], specs: &[ModelSpec]) -> Option<usize> {
+        let mut is_evidence = vec![false; self.y.len()];
+        for &k in self.evidence_at {
+            is_evidence[k] = true;
+        }
+        let others: Vec<usize> = (0..self.y.len()).filter(|&k| !is_evidence[k]).collect();
+        if others.len() < PRESELECT_MIN || specs.len() < 2 {
+            return None;
+        }
+        let accuracy: Vec<f64> = oofs
+            .iter()
+            .map(|(pred, _)| {
+                let right = others.iter().filter(|&&k| pred[k] == self.y[k]).count();
+                right as f64 / others.len() as f64
+            })
+            .collect();
+        let best = accuracy.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let se = (best * (1.0 - best) / others.len() as f64).sqrt();
+        let cost = |k: usize| {
+            let n_classes = self.n_classes;
+            let d = self.emb.ncols();
+            specs[k].predict_cost(self.unlabeled.len(), self.y.len(), n_classes, d)
+        };
+        (0..specs.len())
+            .filter(|&k| best - accuracy[k] <= se + 1e-12)
+            .min_by(|&a, &b| cost(a).total_cmp(&cost(b)).then(a.cmp(&b)))
     }
 
     /// Out-of-fold probabilities of `spec` on the labeled items.

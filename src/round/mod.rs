@@ -7,6 +7,7 @@ pub mod autolabel;
 pub mod budget;
 pub mod calibrate;
 pub mod certify;
+pub mod coverage;
 pub mod dedup;
 pub mod pool;
 pub mod rarity;
@@ -118,6 +119,9 @@ pub struct Round<'a> {
     pub selection: Option<Selection>,
     /// Budget projection, if it ran.
     pub budget: Option<BudgetOutcome>,
+    /// Which labeled items the auto-label certificate may use (`None`: all; see
+    /// [`autolabel::autolabel_with_evidence`]). Set from the round history.
+    pub evidence: Option<Vec<bool>>,
 }
 
 impl<'a> Round<'a> {
@@ -130,6 +134,7 @@ impl<'a> Round<'a> {
             rarity: None,
             selection: None,
             budget: None,
+            evidence: None,
         }
     }
 
@@ -164,12 +169,13 @@ impl<'a> Round<'a> {
         let dup = self.duplicates.as_ref().map(|d| DupInfo {
             group: d.group_or_none(),
         });
-        let result = autolabel::autolabel(
+        let result = autolabel::autolabel_with_evidence(
             data.embeddings.view(),
             &data.labels,
             data.classes.len(),
             &self.pool.graph.graph,
             dup.as_ref(),
+            self.evidence.as_deref(),
             params,
         )?;
         self.autolabel = Some(result);
@@ -298,8 +304,22 @@ impl<'a> Round<'a> {
         progress: Progress,
         timings: &mut Timings,
     ) -> Result<Round<'a>> {
+        Round::run_with_evidence(pool, params, stages, None, progress, timings)
+    }
+
+    /// [`Round::run`] with the auto-label certificate computed only on the labeled items
+    /// `evidence` marks (from the round history; `None`: every label).
+    pub fn run_with_evidence(
+        pool: &'a Pool,
+        params: &RoundParams,
+        stages: Stages,
+        evidence: Option<Vec<bool>>,
+        progress: Progress,
+        timings: &mut Timings,
+    ) -> Result<Round<'a>> {
         params.validate()?;
         let mut round = Round::new(pool);
+        round.evidence = evidence;
         let seed = params.seed;
         if stages.dedup {
             let bar = progress.spinner("dedup");

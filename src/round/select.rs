@@ -115,6 +115,11 @@ pub struct SelectParams {
     /// mean uncertainty rank), so confused regions are covered first. Default 0: weight 1 gave
     /// agnews AULC 0.833 vs 0.829 on seeds 0–2 but 0.824 vs 0.826 on seeds 3–5 (noise).
     pub coverage_need: f32,
+    /// Share of the batch drawn as audits once a model exists: uniform random draws from the
+    /// unlabeled items the active picks left (auto-labeled ones included), whose labels are the
+    /// auto-label certificate's unbiased evidence (active picks are chosen for being hard, so
+    /// their error rate is not the confident region's). 0 turns audits off.
+    pub audit_share: f64,
     /// Seed for k-means and random choices.
     pub seed: u64,
 }
@@ -146,10 +151,15 @@ impl Default for SelectParams {
             coverage_uncertainty: 0.2,
             typiclust_restarts: 1,
             coverage_need: 0.0,
+            audit_share: DEFAULT_AUDIT_SHARE,
             seed: 0,
         }
     }
 }
+
+/// Default [`SelectParams::audit_share`] (measured with benches/loop_protocol.sh; see
+/// BENCHMARKS.md, "Auto-labels in the loop").
+pub const DEFAULT_AUDIT_SHARE: f64 = 0.2;
 
 impl SelectParams {
     /// Rejects unusable values with a message naming the parameter.
@@ -185,6 +195,12 @@ impl SelectParams {
             return Err(Error::Usage(format!(
                 "select: coverage need weight must be finite and ≥ 0, got {}",
                 self.coverage_need
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.audit_share) {
+            return Err(Error::Usage(format!(
+                "select: audit share must be in [0, 1], got {}",
+                self.audit_share
             )));
         }
         if self.typiclust_restarts == 0 {
@@ -232,10 +248,19 @@ pub struct Selection {
     /// For every item: its rank among eligible items (1 = label first), `None` if ineligible.
     /// The batch holds ranks 1..=picked.len(); the rest continue by the strategy's score.
     pub priority: Vec<Option<u32>>,
+    /// Probability that this pick was drawn, given everything before the draw: 1 for the
+    /// strategy's (deterministic) picks, `audits / frame` for audits. The certificate and any
+    /// peer tool re-weighting the labels need it.
+    pub propensity: Vec<f64>,
+    /// How many of the picks (the last ones) are audits.
+    pub n_audits: usize,
     /// The strategy that actually ran (hybrid on cold start runs typiclust; margin/entropy
     /// without a model run random).
     pub strategy_used: Strategy,
 }
+
+/// The reason an audit pick carries in batch.csv and exports.
+pub const AUDIT_REASON: &str = "audit";
 
 /// Picks the next batch (see the module docs).
 ///
@@ -285,6 +310,14 @@ pub fn select(
     let has_model = input.probs.is_some();
     let cold = !has_model || n_labeled < params.cold_start_labels.max(1) || n_classes_labeled < 2;
 
+    // Audits only once a model exists: before that nothing can be auto-labeled, and the cold
+    // start's coverage of the clusters is worth more than evidence.
+    let n_audits = if cold {
+        0
+    } else {
+        (params.batch as f64 * params.audit_share).round() as usize
+    };
+    ctx.capacity = params.batch - n_audits.min(params.batch);
     let used = match params.strategy {
         Strategy::Hybrid if cold => Strategy::Typiclust,
         Strategy::Margin | Strategy::Entropy if !has_model => Strategy::Random,
@@ -316,6 +349,7 @@ pub fn select(
             ctx.hybrid(probs, rarity);
         }
     }
+    ctx.audits(n_audits);
     Ok(ctx.finish(used))
 }
 
@@ -358,6 +392,9 @@ pub fn uncertainty(probs: ArrayView2<f32>, entropy: bool) -> Vec<f32> {
         .collect()
 }
 
+/// Mixed into the seed for audit draws, so they are not the random strategy's order.
+const AUDIT_SEED: u64 = 0xa0d1_75ee_d000_0001;
+
 /// Working state shared by the strategies.
 struct Ctx<'a, 'e, 'i> {
     emb: ArrayView2<'e, f32>,
@@ -373,6 +410,9 @@ struct Ctx<'a, 'e, 'i> {
     reasons: Vec<String>,
     /// Order of the remaining eligible items after the batch (best first).
     rest_order: Vec<u32>,
+    /// Picks the strategy makes (the batch minus its audits).
+    capacity: usize,
+    propensity: Vec<f64>,
 }
 
 impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
@@ -403,6 +443,8 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
             score: Vec::new(),
             reasons: Vec::new(),
             rest_order: Vec::new(),
+            capacity: params.batch,
+            propensity: Vec::new(),
         }
     }
 
@@ -421,10 +463,36 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
         self.picked.push(i as u32);
         self.score.push(score);
         self.reasons.push(reason);
+        self.propensity.push(1.0);
     }
 
     fn full(&self) -> bool {
-        self.picked.len() >= self.params.batch
+        self.picked.len() >= self.capacity
+    }
+
+    /// Draws `n` audits uniformly, without replacement, from the unlabeled items not picked
+    /// (whatever their route or duplicate group: the frame must be the whole unlabeled pool
+    /// for the draws to be a uniform sample of whatever region the certificate later tests).
+    fn audits(&mut self, n: usize) {
+        let mut frame: Vec<u32> = (0..self.emb.nrows() as u32)
+            .filter(|&i| self.input.labels[i as usize].is_none() && !self.is_picked[i as usize])
+            .collect();
+        let n = n.min(frame.len());
+        if n == 0 {
+            return;
+        }
+        let propensity = n as f64 / frame.len() as f64;
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.params.seed ^ AUDIT_SEED);
+        let (drawn, _) = frame.partial_shuffle(&mut rng, n);
+        let mut drawn = drawn.to_vec();
+        drawn.sort_unstable();
+        for i in drawn {
+            self.is_picked[i as usize] = true;
+            self.picked.push(i);
+            self.score.push(0.0);
+            self.reasons.push(AUDIT_REASON.into());
+            self.propensity.push(propensity);
+        }
     }
 
     fn eligible_ids(&self) -> Vec<u32> {
@@ -741,11 +809,14 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
                 *p = Some(r);
             }
         }
+        let n_audits = self.reasons.iter().filter(|r| *r == AUDIT_REASON).count();
         Selection {
             picked: self.picked,
             score: self.score,
             reasons: self.reasons,
             priority,
+            propensity: self.propensity,
+            n_audits,
             strategy_used: used,
         }
     }
@@ -978,6 +1049,81 @@ mod tests {
     }
 
     #[test]
+    fn audits_are_uniform_draws_from_the_unlabeled_items_the_strategy_left() {
+        let (x, g, labels, probs) = warm_setup();
+        let n = x.nrows();
+        // Half the items ineligible (as if auto-labeled): audits may still draw them.
+        let eligible: Vec<bool> = (0..n).map(|i| labels[i].is_none() && i % 2 == 0).collect();
+        let input = SelectInput {
+            labels: &labels,
+            eligible: &eligible,
+            probs: Some(probs.view()),
+        };
+        let p = SelectParams {
+            batch: 40,
+            audit_share: 0.25,
+            ..SelectParams::default()
+        };
+        let sel = select(x.view(), &g, &input, &vec![-1; n], None, &p).unwrap();
+        assert_eq!((sel.picked.len(), sel.n_audits), (40, 10));
+        let frame = labels.iter().filter(|l| l.is_none()).count() - 30;
+        for (k, &i) in sel.picked.iter().enumerate() {
+            let audit = k >= 30;
+            assert_eq!(sel.reasons[k] == AUDIT_REASON, audit, "pick {k}");
+            assert!(labels[i as usize].is_none());
+            let expected = if audit { 10.0 / frame as f64 } else { 1.0 };
+            assert!((sel.propensity[k] - expected).abs() < 1e-12);
+        }
+        let picked: HashSet<u32> = sel.picked.iter().copied().collect();
+        assert_eq!(picked.len(), 40, "no item twice");
+        // Over many seeds every unlabeled item is audited about equally often.
+        let mut hits = vec![0usize; n];
+        for seed in 0..400 {
+            let p = SelectParams {
+                seed,
+                strategy: Strategy::Margin,
+                ..p.clone()
+            };
+            let sel = select(x.view(), &g, &input, &vec![-1; n], None, &p).unwrap();
+            for (k, &i) in sel.picked.iter().enumerate() {
+                hits[i as usize] += (k >= 30) as usize;
+            }
+        }
+        // Margin's picks are the same every seed; the other unlabeled items share 4,000 draws.
+        let first = select(
+            x.view(),
+            &g,
+            &input,
+            &vec![-1; n],
+            None,
+            &SelectParams {
+                strategy: Strategy::Margin,
+                ..p.clone()
+            },
+        )
+        .unwrap();
+        let active: HashSet<u32> = first.picked[..30].iter().copied().collect();
+        let counts: Vec<usize> = (0..n)
+            .filter(|&i| labels[i].is_none() && !active.contains(&(i as u32)))
+            .map(|i| hits[i])
+            .collect();
+        let mean = 4000.0 / counts.len() as f64;
+        assert!(
+            counts
+                .iter()
+                .all(|&c| (c as f64 - mean).abs() < 5.0 * mean.sqrt() + 1.0),
+            "{counts:?}"
+        );
+        // No audits without a model.
+        let cold = SelectInput {
+            probs: None,
+            ..input
+        };
+        let sel = select(x.view(), &g, &cold, &vec![-1; n], None, &p).unwrap();
+        assert_eq!(sel.n_audits, 0);
+    }
+
+    #[test]
     fn respects_eligibility_and_duplicate_groups_for_every_strategy() {
         let (x, g, labels, probs) = warm_setup();
         let n = x.nrows();
@@ -1000,6 +1146,7 @@ mod tests {
             let p = SelectParams {
                 batch: 40,
                 strategy,
+                audit_share: 0.0,
                 ..SelectParams::default()
             };
             let sel = select(x.view(), &g, &input, &dup, None, &p).unwrap();

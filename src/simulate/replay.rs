@@ -16,7 +16,7 @@ use crate::progress::Progress;
 use crate::round::autolabel::Route;
 use crate::round::dedup::Duplicates;
 use crate::round::rarity;
-use crate::round::select::{SelectParams, Strategy};
+use crate::round::select::{SelectParams, Strategy, AUDIT_REASON};
 use crate::round::timings::Timings;
 use crate::round::{Pool, Round, RoundParams};
 use crate::simulate::{self, CurveRow};
@@ -213,6 +213,8 @@ pub fn replay(
     let n_classes = setup.data.classes.len();
     let n_pool = setup.prepared.data.len();
     setup.prepared.data.labels = vec![None; n_pool];
+    // The simulation knows how every label was obtained: only audits are certificate evidence.
+    let mut evidence = vec![false; n_pool];
 
     let bar = progress.bar(params.rounds as u64, "rounds");
     let mut rows: Vec<CurveRow> = Vec::new();
@@ -225,6 +227,7 @@ pub fn replay(
             .collect();
         let mut round = Round::new(&setup.prepared);
         round.duplicates = Some(setup.duplicates.clone());
+        round.evidence = Some(evidence.clone());
         round.run_autolabel(auto_params)?;
         if r >= 1 {
             let train: Vec<usize> = labeled_pool.iter().map(|&i| setup.split.pool[i]).collect();
@@ -284,13 +287,16 @@ pub fn replay(
         }
         round.run_select(select_params)?;
         select_time = start.elapsed().as_secs_f64();
-        let picked = round.selection.take().map(|s| s.picked).unwrap_or_default();
+        let Some(selection) = round.selection.take() else {
+            break;
+        };
         drop(round);
-        if picked.is_empty() {
+        if selection.picked.is_empty() {
             break;
         }
-        for &i in &picked {
+        for (&i, reason) in selection.picked.iter().zip(&selection.reasons) {
             setup.prepared.data.labels[i as usize] = Some(setup.pool_truth[i as usize]);
+            evidence[i as usize] = reason == AUDIT_REASON;
             selections.push((r + 1, i as usize));
         }
         bar.inc(1);
