@@ -430,6 +430,10 @@ pub struct BudgetArgs {
     /// Seconds one annotator needs per label.
     #[arg(long, default_value_t = 30.0, value_name = "S")]
     pub seconds_per_label: f64,
+    /// Seconds one annotator needs to verify an audit's shown label [default: a third of
+    /// --seconds-per-label].
+    #[arg(long, value_name = "S")]
+    pub seconds_per_verify: Option<f64>,
     /// Annotators working in parallel (divides hours, not cost).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub annotators: usize,
@@ -451,10 +455,15 @@ pub struct BudgetArgs {
 }
 
 impl BudgetArgs {
-    /// Library parameters for these flags and the batch size the table is expressed in.
-    pub fn params(&self, batch: usize) -> Result<BudgetParams> {
+    /// Library parameters for these flags, the batch size the table is expressed in and the
+    /// share of each batch that is audits.
+    pub fn params(&self, batch: usize, audit_share: f64) -> Result<BudgetParams> {
         flag_non_negative("--cost-per-label", self.cost_per_label)?;
         flag_non_negative("--seconds-per-label", self.seconds_per_label)?;
+        let seconds_per_verify = self
+            .seconds_per_verify
+            .unwrap_or(self.seconds_per_label / 3.0);
+        flag_non_negative("--seconds-per-verify", seconds_per_verify)?;
         flag_at_least_1("--annotators", self.annotators)?;
         if !(0.0..=1.0).contains(&self.review_fraction) {
             return Err(Error::Usage(format!(
@@ -473,6 +482,8 @@ impl BudgetArgs {
         let p = BudgetParams {
             cost_per_label: self.cost_per_label,
             seconds_per_label: self.seconds_per_label,
+            seconds_per_verify,
+            audit_share,
             annotators: self.annotators,
             review_fraction: self.review_fraction,
             target_accuracy: self.target_accuracy,

@@ -2,6 +2,8 @@
 
 use clap::Args;
 
+use crate::round::select::SelectParams;
+
 use crate::cli::{AutolabelArgs, BudgetArgs, DedupArgs, GraphArgs, InputArgs, RunArgs};
 use crate::error::Result;
 use crate::output::round_files;
@@ -20,6 +22,9 @@ pub struct Cmd {
     /// Labels per round; the projection table is at +1×, +2×, +5× and +10× this.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub batch: usize,
+    /// Share of each batch drawn as audits (verifications), as `plan` and `select` draw them.
+    #[arg(long, default_value_t = SelectParams::default().audit_share, value_name = "F")]
+    pub audit_share: f64,
     /// Labeling cost and time, review share and targets for the projection.
     #[command(flatten)]
     pub budget: BudgetArgs,
@@ -41,7 +46,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         seed,
         dedup: args.dedup.params()?,
         autolabel: args.autolabel.params(seed)?,
-        budget: args.budget.params(args.batch)?,
+        budget: args.budget.params(args.batch, args.audit_share)?,
         target_coverage: args.budget.target_coverage,
         ..RoundParams::default()
     };

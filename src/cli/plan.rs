@@ -57,7 +57,9 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         autolabel: args.autolabel.params(seed)?,
         rarity: args.rarity.params()?,
         select: args.select.params(seed)?,
-        budget: args.budget.params(args.select.batch)?,
+        budget: args
+            .budget
+            .params(args.select.batch, args.select.audit_share)?,
         target_coverage: args.budget.target_coverage,
     };
     let cmd = crate::cli::RoundCommand {

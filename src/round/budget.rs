@@ -41,6 +41,12 @@ pub struct BudgetParams {
     pub cost_per_label: f64,
     /// Seconds one annotator spends on one label.
     pub seconds_per_label: f64,
+    /// Seconds one annotator spends verifying a shown label (an audit): a yes/no check instead
+    /// of a choice among every class. Default a third of a label (see the README's budget
+    /// section for where the figure comes from).
+    pub seconds_per_verify: f64,
+    /// Share of every batch that is audits (verifications), as selection draws them.
+    pub audit_share: f64,
     /// Annotators working in parallel (divides calendar hours, not cost).
     pub annotators: usize,
     /// Share of auto-labels humans spot-check (each check costs one label's time and money).
@@ -63,6 +69,8 @@ impl Default for BudgetParams {
         BudgetParams {
             cost_per_label: 0.10,
             seconds_per_label: 30.0,
+            seconds_per_verify: 10.0,
+            audit_share: crate::round::select::DEFAULT_AUDIT_SHARE,
             annotators: 1,
             review_fraction: 0.05,
             target_accuracy: None,
@@ -92,6 +100,18 @@ impl BudgetParams {
         if self.annotators == 0 {
             return bad("annotators must be at least 1".into());
         }
+        if !(self.seconds_per_verify >= 0.0 && self.seconds_per_verify.is_finite()) {
+            return bad(format!(
+                "seconds_per_verify must be ≥ 0, got {}",
+                self.seconds_per_verify
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.audit_share) {
+            return bad(format!(
+                "audit_share must be in [0, 1], got {}",
+                self.audit_share
+            ));
+        }
         if !(0.0..=1.0).contains(&self.review_fraction) {
             return bad(format!(
                 "review_fraction must be in [0, 1], got {}",
@@ -120,12 +140,52 @@ impl BudgetParams {
             .unwrap_or_else(|| DEFAULT_TARGET_SHARE * law.at(items as f64).clamp(0.0, 1.0))
     }
 
-    /// Hours (calendar, with all annotators working) and cost of `labels` human labels.
-    pub fn hours_and_cost(&self, labels: f64) -> (f64, f64) {
+    /// Hours (calendar, with all annotators working) and cost of `items` human items, of
+    /// which [`BudgetParams::audit_share`] are verifications.
+    pub fn hours_and_cost(&self, items: f64) -> (f64, f64) {
+        let verifications = items * self.audit_share;
+        self.hours_and_cost_of(items - verifications, verifications)
+    }
+
+    /// Hours and cost of `labels` labels and `verifications` verifications. A verification
+    /// costs what its time costs at the label rate.
+    pub fn hours_and_cost_of(&self, labels: f64, verifications: f64) -> (f64, f64) {
+        let seconds = labels * self.seconds_per_label + verifications * self.seconds_per_verify;
+        let verify_cost = if self.seconds_per_label > 0.0 {
+            self.cost_per_label * self.seconds_per_verify / self.seconds_per_label
+        } else {
+            self.cost_per_label
+        };
         (
-            labels * self.seconds_per_label / 3600.0 / self.annotators as f64,
-            labels * self.cost_per_label,
+            seconds / 3600.0 / self.annotators as f64,
+            labels * self.cost_per_label + verifications * verify_cost,
         )
+    }
+}
+
+/// The proposed batch's price: audits are verifications, cheaper than labels.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchCost {
+    /// Items to label from scratch.
+    pub labels: usize,
+    /// Audits: a shown label to confirm or correct.
+    pub verifications: usize,
+    /// Calendar hours with all annotators working.
+    pub hours: f64,
+    /// Money.
+    pub cost: f64,
+}
+
+impl BatchCost {
+    /// The price of `labels` labels and `verifications` verifications under `params`.
+    pub fn of(labels: usize, verifications: usize, params: &BudgetParams) -> BatchCost {
+        let (hours, cost) = params.hours_and_cost_of(labels as f64, verifications as f64);
+        BatchCost {
+            labels,
+            verifications,
+            hours,
+            cost,
+        }
     }
 }
 
@@ -516,6 +576,9 @@ pub struct BudgetOutcome {
     pub gain_per_100: Option<f64>,
     /// One-sentence recommendation for the user: keep labeling, stop, or review.
     pub advice: String,
+    /// What the proposed batch costs: its labels and its verifications (audits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchCost>,
 }
 
 /// Counts, hours and cost now, and the learning-curve projection: what the next batches
@@ -606,6 +669,7 @@ pub fn plan(
         projection,
         gain_per_100,
         advice,
+        batch: None,
     })
 }
 
@@ -938,6 +1002,8 @@ mod tests {
         let p = BudgetParams {
             cost_per_label: 0.5,
             seconds_per_label: 36.0,
+            seconds_per_verify: 12.0,
+            audit_share: 0.0,
             annotators: 2,
             review_fraction: 0.1,
             target_accuracy: None,
@@ -963,6 +1029,17 @@ mod tests {
         assert_eq!(now.review_labels, 32);
         assert!((now.human_cost - 265.0).abs() < 1e-9);
         assert!((now.human_hours - 530.0 * 36.0 / 3600.0 / 2.0).abs() < 1e-9);
+        // A verification costs its time at the label rate: 70 labels + 30 checks of 12 s.
+        let b = BatchCost::of(70, 30, &p);
+        assert!((b.hours - (70.0 * 36.0 + 30.0 * 12.0) / 3600.0 / 2.0).abs() < 1e-9);
+        assert!((b.cost - (70.0 * 0.5 + 30.0 * 0.5 / 3.0)).abs() < 1e-9);
+        // With audits a share of the human items, hours blend the two rates.
+        let mixed = BudgetParams {
+            audit_share: 0.3,
+            ..p.clone()
+        };
+        let (h, c) = mixed.hours_and_cost(100.0);
+        assert!((h - b.hours).abs() < 1e-9 && (c - b.cost).abs() < 1e-9);
     }
 }
 

@@ -292,6 +292,10 @@ impl<'a> Round<'a> {
             target_precision,
             seed,
         )?);
+        if let (Some(b), Some(sel)) = (self.budget.as_mut(), &self.selection) {
+            let labels = sel.picked.len() - sel.n_audits;
+            b.batch = Some(budget::BatchCost::of(labels, sel.n_audits, params));
+        }
         Ok(())
     }
 
