@@ -113,12 +113,10 @@ fn label_studio_tasks_carry_predictions_scores_and_human_labels() {
     let mut seen = HashSet::new();
     let (mut annotated, mut predicted) = (0, 0);
     for t in &tasks {
-        let id = t["data"]["labelwise_id"]
-            .as_str()
-            .expect("labelwise_id in data");
+        let id = t["data"]["lw_id"].as_str().expect("lw_id in data");
         assert!(seen.insert(id.to_string()), "item {id} exported twice");
         let (route, label, pred, conf) = &items[id];
-        assert_eq!(t["data"]["labelwise_route"], route.as_str());
+        assert_eq!(t["data"]["lw_route"], route.as_str());
         assert_eq!(t["data"]["text"], format!("text of {id}"), "carried column");
         assert!(
             t["data"].get("embedding").is_none(),
@@ -182,7 +180,7 @@ fn default_routes_export_no_annotations_and_humans_first_by_priority() {
     // Label Studio numbers tasks in file order, so the file order is the order annotators get.
     let priorities: Vec<i64> = tasks
         .iter()
-        .map_while(|t| t["data"]["labelwise_priority"].as_i64())
+        .map_while(|t| t["data"]["lw_priority"].as_i64())
         .collect();
     assert!(!priorities.is_empty(), "the batch comes first");
     assert!(priorities.windows(2).all(|w| w[0] < w[1]), "{priorities:?}");
@@ -190,15 +188,14 @@ fn default_routes_export_no_annotations_and_humans_first_by_priority() {
     // representative: never asked about, so without a priority; then the other routes.
     let unranked = tasks[priorities.len()..]
         .iter()
-        .take_while(|t| t["data"]["labelwise_route"] == "human")
+        .take_while(|t| t["data"]["lw_route"] == "human")
         .count();
     assert!(tasks[..priorities.len()]
         .iter()
-        .all(|t| t["data"]["labelwise_route"] == "human"));
+        .all(|t| t["data"]["lw_route"] == "human"));
     assert!(tasks[priorities.len() + unranked..]
         .iter()
-        .all(|t| t["data"]["labelwise_route"] != "human"
-            && t["data"].get("labelwise_priority").is_none()));
+        .all(|t| t["data"]["lw_route"] != "human" && t["data"].get("lw_priority").is_none()));
     for t in &tasks {
         let r = &t["predictions"][0]["result"][0];
         only_choice(r, "label", "text");

@@ -505,8 +505,8 @@ fn fault_directory_where_a_file_is_expected() {
     let labels = wd.root().join("labels.csv");
     std::fs::create_dir(&labels).unwrap();
     let o = inspect_fault(&wd, &[&data], &["--labels", labels.to_str().unwrap()]);
-    // The loader reports it as the CSV header of row 0 ("bad CSV header: Is a directory"), so
-    // only the file and the cause are checked here, not the column/row shape.
+    // The labels reader reports the OS error ("Is a directory"), so only the file and the
+    // cause are checked here, not the column/row shape.
     assert_eq!(o.code, 2, "{o:#?}");
     let lines = o.stderr_lines();
     assert_eq!(lines.len(), 1, "{o:#?}");

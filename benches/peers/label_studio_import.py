@@ -102,13 +102,13 @@ def check(file_tasks, ls_tasks, classes, errors):
         errors.append(f"task count: file {len(file_tasks)}, Label Studio {len(ls_tasks)}")
     by_id = {}
     for t in ls_tasks:
-        key = t["data"].get("labelwise_id")
+        key = t["data"].get("lw_id")
         if key in by_id:
-            errors.append(f"labelwise_id {key!r} stored twice")
+            errors.append(f"lw_id {key!r} stored twice")
         by_id[key] = t
     order = []
     for i, want in enumerate(file_tasks):
-        key = want["data"].get("labelwise_id")
+        key = want["data"].get("lw_id")
         got = by_id.get(key)
         if got is None:
             errors.append(f"task {i} ({key!r}) missing after import")
@@ -218,7 +218,7 @@ def self_test(file_tasks, classes):
         s[with_pred[0]]["predictions"][0]["result"][0]["value"]["choices"] = ["not-a-class"]
 
     def change_data(s):
-        s[0]["data"]["labelwise_route"] = "changed"
+        s[0]["data"]["lw_route"] = "changed"
 
     def drop_task(s):
         s.pop()
@@ -323,7 +323,7 @@ def main():
 
     routes = {}
     for t in file_tasks:
-        r = t["data"].get("labelwise_route")
+        r = t["data"].get("lw_route")
         routes[r] = routes.get(r, 0) + 1
     summary = {
         "label_studio": version.get("release"),

@@ -71,9 +71,12 @@ pub struct InputArgs {
     /// Column holding labels (null = unlabeled) [default: `label` when present].
     #[arg(long, value_name = "NAME")]
     pub label_col: Option<String>,
-    /// Annotators' labels (CSV or Parquet with columns id,label) applied on top of the label column.
+    /// Annotators' labels applied on top of the label column: a Label Studio (JSON, JSON_MIN, CSV), Argilla or Prodigy export, or CSV/Parquet id,label.
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
+    /// The control in the --labels export that holds the label (Label Studio from_name, Argilla question) [default: the only one].
+    #[arg(long, value_name = "NAME", requires = "labels")]
+    pub label_control: Option<String>,
 }
 
 impl InputArgs {
@@ -84,6 +87,7 @@ impl InputArgs {
             embedding_col: self.embedding_col.clone(),
             label_col: self.label_col.clone(),
             labels_file: self.labels.clone(),
+            label_control: self.label_control.clone(),
             carry_extra,
             memory_check: None,
         }

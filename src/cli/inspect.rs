@@ -4,7 +4,8 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::cli::InputArgs;
-use crate::data::dataset::{self, Dataset, LabelMerge, NormStats};
+use crate::data::dataset::{self, Dataset, NormStats};
+use crate::data::label_formats::LabelMerge;
 use crate::error::Result;
 use crate::progress::Progress;
 
@@ -79,6 +80,14 @@ pub fn report(data: &Dataset, top: usize) -> Report {
         ));
     }
     if let Some(m) = &data.label_merge {
+        if m.ties > 0 {
+            problems.push(format!(
+                "{} item(s) in {} have tied labels and were left unlabeled (e.g. {})",
+                m.ties,
+                m.file.display(),
+                m.tie_examples.join(", ")
+            ));
+        }
         if m.unknown_ids > 0 {
             problems.push(format!(
                 "{} id(s) in {} are not in the data (e.g. {})",
@@ -146,8 +155,12 @@ pub fn run(args: &InspectArgs, progress: Progress) -> Result<()> {
     }
     if let Some(m) = &r.label_merge {
         println!(
-            "labels file {}: {} rows, {} applied ({} overrode a different label), {} unknown ids, {} empty",
-            m.file.display(), m.rows, m.applied, m.overridden, m.unknown_ids, m.empty_labels
+            "labels file {} ({}): {} rows, {} applied ({} overrode a different label), {} unknown ids, {} empty",
+            m.file.display(), m.format.as_str(), m.rows, m.applied, m.overridden, m.unknown_ids, m.empty_labels
+        );
+        println!(
+            "annotators  {} items with several: {} unanimous, {} majority over disagreement, {} ties (left unlabeled)",
+            m.multi_annotator, m.unanimous, m.majority_with_disagreement, m.ties
         );
     }
     if r.problems.is_empty() {

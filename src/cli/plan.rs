@@ -94,6 +94,7 @@ fn report_data(round: &Round) -> ReportData {
         inputs: data.files.iter().map(|f| f.display().to_string()).collect(),
         items: data.len(),
         dimension: data.dim(),
+        label_merge: data.label_merge.clone(),
         ..ReportData::default()
     };
     if let Some(a) = &round.autolabel {

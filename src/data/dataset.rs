@@ -22,6 +22,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use serde::Serialize;
 
+use crate::data::label_formats::{self, Annotations, LabelMerge, ReadOptions};
 use crate::error::{Error, Result};
 
 /// Rows per record batch while streaming; 8,192 × 384 f32 is 12.6 MB in flight.
@@ -36,8 +37,12 @@ pub struct LoadOptions {
     pub embedding_col: String,
     /// Column holding labels; `None` means "`label` if present".
     pub label_col: Option<String>,
-    /// Annotator labels (CSV or Parquet with `id,label`) that add to / override the label column.
+    /// Annotators' labels that add to / override the label column: a labeling tool's export or
+    /// `id,label` CSV/Parquet, detected from content (see [`label_formats`]).
     pub labels_file: Option<PathBuf>,
+    /// The label control to read from `labels_file` (Label Studio `from_name`, Argilla
+    /// question); `None`: the only one there is.
+    pub label_control: Option<String>,
     /// Keep all other columns for exports. Commands that never export skip them to save memory.
     pub carry_extra: bool,
     /// Refuse (exit 2) before allocating the matrix when the run would not fit; see `memory`.
@@ -60,6 +65,7 @@ impl Default for LoadOptions {
             embedding_col: "embedding".into(),
             label_col: None,
             labels_file: None,
+            label_control: None,
             carry_extra: true,
             memory_check: None,
         }
@@ -75,25 +81,6 @@ pub struct NormStats {
     pub max: f64,
     /// Mean embedding L2 norm; near 1 means the input was already unit-norm.
     pub mean: f64,
-}
-
-/// What merging `--labels FILE` did, so users see ids that matched nothing.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct LabelMerge {
-    /// The `--labels` file that was merged.
-    pub file: PathBuf,
-    /// Rows read from the labels file.
-    pub rows: u64,
-    /// Rows whose id is in the data and whose label was applied.
-    pub applied: u64,
-    /// Rows that changed an existing, different label.
-    pub overridden: u64,
-    /// Rows naming ids that are not in the data (ignored).
-    pub unknown_ids: u64,
-    /// Up to five of those ids, to make the mismatch easy to diagnose.
-    pub unknown_examples: Vec<String>,
-    /// Rows with an empty or null label (ignored).
-    pub empty_labels: u64,
 }
 
 /// A column carried through unchanged to exports, kept as the Arrow chunks it was read in.
@@ -286,7 +273,7 @@ thread_local! {
     static DECODING: std::cell::RefCell<(PathBuf, u64)> = std::cell::RefCell::new((PathBuf::new(), 0));
 }
 
-fn decoding_at(file: &Path, row: u64) {
+pub(crate) fn decoding_at(file: &Path, row: u64) {
     DECODING.with(|d| *d.borrow_mut() = (file.to_path_buf(), row));
 }
 
@@ -322,11 +309,40 @@ fn load_unguarded(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
     let files = expand_paths(paths)?;
     let (total_rows, first_schema) = scan_footers(&files, opts)?;
     let label_col = resolve_label_col(&first_schema, opts);
+    let annotations = read_labels_file(opts, &first_schema, label_col.as_deref())?;
     let mut pool = PoolBuilder::new(opts, label_col, total_rows, files.len());
     for file in &files {
         pool.read_file(file, &files)?;
     }
-    pool.finish(files)
+    pool.finish(files, annotations.as_ref())
+}
+
+/// Reads `--labels` (any format `label_formats` knows) before the pool, so a bad labels file
+/// stops the run before the embeddings are decoded. The pool's other columns are named as data
+/// fields: in flat exports (Label Studio JSON_MIN, CSV) they sit beside the label control.
+fn read_labels_file(
+    opts: &LoadOptions,
+    schema: &Schema,
+    label_col: Option<&str>,
+) -> Result<Option<Annotations>> {
+    let Some(file) = &opts.labels_file else {
+        return Ok(None);
+    };
+    let data_fields = schema
+        .fields()
+        .iter()
+        .map(|f| f.name())
+        .filter(|n| {
+            **n != opts.id_col && **n != opts.embedding_col && Some(n.as_str()) != label_col
+        })
+        .cloned()
+        .collect();
+    let read = ReadOptions {
+        control: opts.label_control.clone(),
+        data_fields,
+    };
+    decoding_at(file, 0);
+    label_formats::read_annotations_with(file, &read).map(Some)
 }
 
 /// Pass 1: footers only, to size the matrix once and to check every file's schema (and that all
@@ -580,9 +596,8 @@ impl<'o> PoolBuilder<'o> {
 
     /// The finished pool: refuses an empty one, shapes the matrix, merges `--labels` over the
     /// label column and encodes the classes.
-    fn finish(self, files: Vec<PathBuf>) -> Result<Dataset> {
+    fn finish(self, files: Vec<PathBuf>, annotations: Option<&Annotations>) -> Result<Dataset> {
         let PoolBuilder {
-            opts,
             ids,
             id_index,
             mut ids_are_integers,
@@ -608,10 +623,14 @@ impl<'o> PoolBuilder<'o> {
         let embeddings = Array2::from_shape_vec((n, d), matrix)
             .map_err(Error::internal("embedding matrix shape"))?;
 
-        let mut label_merge = None;
-        if let Some(labels_file) = &opts.labels_file {
-            label_merge = Some(merge_labels(labels_file, &ids, &id_index, &mut raw_labels)?);
-        }
+        let label_merge = match annotations {
+            Some(a) => Some(label_formats::apply(
+                a,
+                |id| id_index.get(&ids, id).map(|row| row as usize),
+                &mut raw_labels,
+            )?),
+            None => None,
+        };
         let (labels, classes) = encode_labels(&raw_labels);
 
         if ids_are_integers {
@@ -1112,139 +1131,4 @@ fn encode_labels(raw: &[Option<String>]) -> (Vec<Option<u32>>, Vec<String>) {
         .collect();
     let labels = raw.iter().map(|l| l.as_deref().map(|s| index[s])).collect();
     (labels, classes)
-}
-
-/// Applies `--labels FILE` (CSV or Parquet with columns `id,label`) on top of the label column.
-fn merge_labels(
-    file: &Path,
-    ids: &[String],
-    index: &IdIndex,
-    labels: &mut [Option<String>],
-) -> Result<LabelMerge> {
-    let pairs = read_label_pairs(file)?;
-    let mut merge = LabelMerge {
-        file: file.to_path_buf(),
-        rows: pairs.len() as u64,
-        applied: 0,
-        overridden: 0,
-        unknown_ids: 0,
-        unknown_examples: Vec::new(),
-        empty_labels: 0,
-    };
-    for (id, label) in pairs {
-        let Some(label) = label.filter(|l| !l.is_empty()) else {
-            merge.empty_labels += 1;
-            continue;
-        };
-        match index.get(ids, &id) {
-            Some(row) => {
-                let slot = &mut labels[row as usize];
-                if slot.as_ref().is_some_and(|old| old != &label) {
-                    merge.overridden += 1;
-                }
-                *slot = Some(label);
-                merge.applied += 1;
-            }
-            None => {
-                merge.unknown_ids += 1;
-                if merge.unknown_examples.len() < 5 {
-                    merge.unknown_examples.push(id);
-                }
-            }
-        }
-    }
-    Ok(merge)
-}
-
-fn read_label_pairs(file: &Path) -> Result<Vec<(String, Option<String>)>> {
-    let is_parquet = {
-        use std::io::Read;
-        let mut magic = [0u8; 4];
-        let mut f = File::open(file).map_err(|e| Error::input(file, None, None, format!("{e}")))?;
-        f.read_exact(&mut magic).is_ok() && &magic == b"PAR1"
-    };
-    if is_parquet {
-        read_label_pairs_parquet(file)
-    } else {
-        read_label_pairs_csv(file)
-    }
-}
-
-fn read_label_pairs_parquet(file: &Path) -> Result<Vec<(String, Option<String>)>> {
-    decoding_at(file, 0);
-    let builder = open_parquet(file)?;
-    let schema = builder.schema().clone();
-    for col in ["id", "label"] {
-        let field = schema
-            .field_with_name(col)
-            .map_err(|_| Error::input(file, Some(col), None, "missing column"))?;
-        if !label_type_ok(field.data_type()) {
-            return Err(Error::input(
-                file,
-                Some(col),
-                None,
-                format!("wrong column type {}", field.data_type()),
-            ));
-        }
-    }
-    let reader = builder
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(|e| Error::input(file, None, None, format!("cannot read Parquet: {e}")))?;
-    let mut out = Vec::new();
-    let mut row = 0u64;
-    for batch in reader {
-        decoding_at(file, row);
-        let batch = batch.map_err(|e| {
-            Error::input(
-                file,
-                None,
-                Some(row),
-                format!("unreadable or truncated Parquet data: {e}"),
-            )
-        })?;
-        let ids = id_strings(column(&batch, "id", file)?, file, "id", row)?;
-        let labels = label_strings(column(&batch, "label", file)?, file, "label", row)?;
-        row += batch.num_rows() as u64;
-        out.extend(ids.into_iter().zip(labels));
-    }
-    Ok(out)
-}
-
-fn read_label_pairs_csv(file: &Path) -> Result<Vec<(String, Option<String>)>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_path(file)
-        .map_err(|e| Error::input(file, None, None, format!("cannot read CSV: {e}")))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| Error::input(file, None, Some(0), format!("bad CSV header: {e}")))?
-        .clone();
-    let find = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| {
-                Error::input(
-                    file,
-                    Some(name),
-                    None,
-                    "missing column (a labels file needs a header row with id,label)",
-                )
-            })
-    };
-    let (id_at, label_at) = (find("id")?, find("label")?);
-    let mut out = Vec::new();
-    for (row, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| {
-            Error::input(file, None, Some(row as u64), format!("bad CSV record: {e}"))
-        })?;
-        let id = record.get(id_at).unwrap_or("");
-        if id.is_empty() {
-            return Err(Error::input(file, Some("id"), Some(row as u64), "empty id"));
-        }
-        let label = record.get(label_at).map(str::to_string);
-        out.push((id.to_string(), label));
-    }
-    Ok(out)
 }

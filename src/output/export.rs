@@ -1,11 +1,14 @@
 //! A run's items.parquet as files labeling tools import (`labelwise export`).
 //!
-//! - `label-studio`: a tasks JSON array; `data` holds the carried columns, `predictions` the
-//!   model's label as a `choices` pre-annotation with its `score`, so annotators can sort by it,
-//!   and `annotations` the human label of items already labeled (`--routes labeled`);
+//! - `label-studio`: a tasks JSON array; `data` holds the carried columns and our own fields
+//!   (`lw_id`, the item id, which survives Label Studio's renaming of `id`; `lw_route`,
+//!   `lw_priority`), `predictions` the model's label as a `choices` pre-annotation with its
+//!   `score`, so annotators can sort by it, and `annotations` the human label of items already
+//!   labeled (`--routes labeled`);
 //! - `sagemaker`: a Ground-Truth-style output manifest (JSON Lines) with `confidence` and
 //!   `human-annotated`;
-//! - `prodigy`: Prodigy-style JSONL (`text`, `label`, `score`, `meta`, `answer`);
+//! - `prodigy`: Prodigy-style JSONL (`text`, `label`, `score`, `meta` with the item id as
+//!   `lw_id`, `answer`);
 //! - `jsonl`: one JSON object per item with every column;
 //! - `csv`: one row per item with every column.
 
@@ -262,14 +265,14 @@ fn label_studio_task(
         );
     }
     data.insert(
-        "labelwise_id".into(),
+        "lw_id".into(),
         it.cols.get("id").cloned().unwrap_or(Value::Null),
     );
     if let Some(r) = it.str("route") {
-        data.insert("labelwise_route".into(), r.into());
+        data.insert("lw_route".into(), r.into());
     }
     if let Some(p) = it.cols.get("priority").filter(|v| !v.is_null()) {
-        data.insert("labelwise_priority".into(), p.clone());
+        data.insert("lw_priority".into(), p.clone());
     }
     let mut task = json!({ "data": data });
     let id = it.cols.get("id").map(value_text).unwrap_or_default();
@@ -369,7 +372,7 @@ fn prodigy_line(it: &Item, text_col: &str) -> Value {
     }
     let mut meta = Map::new();
     meta.insert(
-        "id".into(),
+        "lw_id".into(),
         it.cols.get("id").cloned().unwrap_or(Value::Null),
     );
     if let Some(r) = it.str("route") {

@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use crate::data::label_formats::LabelMerge;
+
 /// Everything the page shows; plain data assembled by the `plan` command.
 #[derive(Debug, Clone, Default)]
 pub struct ReportData {
@@ -14,6 +16,8 @@ pub struct ReportData {
     pub items: usize,
     /// Embedding width.
     pub dimension: usize,
+    /// What `--labels FILE` brought in: labels applied, ties, disagreements, unknown ids.
+    pub label_merge: Option<LabelMerge>,
     /// (route, count) in display order.
     pub routes: Vec<(String, usize)>,
     /// The batch for humans, in rank order.
@@ -126,6 +130,9 @@ const ROUTE_COLORS: [&str; 5] = ["#2f80ed", "#27ae60", "#9b51e0", "#f2994a", "#8
 pub fn render(data: &ReportData) -> String {
     let mut h = String::new();
     write_header(&mut h, data);
+    if let Some(m) = &data.label_merge {
+        write_label_merge(&mut h, m);
+    }
     write_routes(&mut h, &data.routes);
     write_batch(&mut h, &data.batch);
     if let Some(a) = &data.autolabel {
@@ -168,6 +175,48 @@ fn write_header(h: &mut String, data: &ReportData) {
     );
     for note in &data.notes {
         let _ = write!(h, "<p>{}</p>", esc(note));
+    }
+}
+
+/// The labels file's merge: what was applied, and every annotation that did not become a label
+/// (ties, unknown ids, skipped answers), so nothing is dropped out of the reader's sight.
+fn write_label_merge(h: &mut String, m: &LabelMerge) {
+    let _ = write!(
+        h,
+        "<h2>Labels from {}</h2><p class=\"muted\">{} records read as {}, ids from {}{}</p><div class=\"cards\">",
+        esc(&m.file.display().to_string()),
+        m.rows,
+        m.format.as_str(),
+        esc(&m.id_field),
+        m.control
+            .as_deref()
+            .map(|c| format!(", labels from control {}", esc(c)))
+            .unwrap_or_default()
+    );
+    let s = &m.skipped;
+    let cards = [
+        (m.applied, "labels applied"),
+        (m.overridden, "replaced a different label"),
+        (m.multi_annotator, "items with several annotators"),
+        (m.unanimous, "unanimous"),
+        (m.majority_with_disagreement, "majority over disagreement"),
+        (m.ties, "ties, left unlabeled"),
+        (m.unknown_ids, "ids not in the data"),
+        (m.empty_labels, "empty labels"),
+        (s.cancelled + s.not_submitted, "cancelled or not submitted"),
+        (s.rejected + s.ignored, "rejected or ignored"),
+    ];
+    for (n, what) in cards {
+        let _ = write!(h, "<div class=\"card\"><b>{n}</b>{what}</div>");
+    }
+    h.push_str("</div>");
+    for (what, ids) in [
+        ("Ties", &m.tie_examples),
+        ("Unknown ids", &m.unknown_examples),
+    ] {
+        if !ids.is_empty() {
+            let _ = write!(h, "<p>{what}, e.g.: {}</p>", esc(&ids.join(", ")));
+        }
     }
 }
 

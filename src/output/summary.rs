@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::data::dataset::LabelMerge;
+use crate::data::label_formats::LabelMerge;
 use crate::error::{Error, Result};
 use crate::index::cached::GraphSummary;
 use crate::output::OutDir;

@@ -182,7 +182,7 @@ fn pick_question(
                     None,
                     None,
                     format!(
-                        "several questions ({}): name the one that holds the label",
+                        "several questions ({}): choose one as the label control",
                         questions.join(", ")
                     ),
                 )),

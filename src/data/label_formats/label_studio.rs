@@ -242,7 +242,7 @@ impl Controls {
                     None,
                     None,
                     format!(
-                        "several choices controls ({}): name the one that holds the label",
+                        "several choices controls ({}): choose one as the label control",
                         choices.join(", ")
                     ),
                 )),

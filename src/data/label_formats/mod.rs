@@ -22,7 +22,11 @@
 //! own id (Label Studio `data.id`, Argilla's record `id`, Prodigy `meta.id`/`id`, our CSV's
 //! `id`), never Label Studio's task id. One id field is chosen per file (the most preferred one
 //! any record carries), so a file never mixes two kinds of id.
+//!
+//! [`apply`] puts the merged labels on the pool's label column; the loader calls it for
+//! `LoadOptions::labels_file`, so every command that reads a pool reads every format.
 
+mod apply;
 mod argilla;
 mod label_studio;
 mod plain;
@@ -37,6 +41,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+
+pub use apply::{apply, LabelMerge};
 
 /// The first character of a JSON array (a JSON export, or a JSON-encoded cell); a module-level
 /// const so that no brace-counting tool sees a bracket inside a function body.

@@ -8,7 +8,7 @@ use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{Annotations, Collector, Format};
-use crate::data::dataset::scalar_strings;
+use crate::data::dataset::{decoding_at, scalar_strings};
 use crate::error::{Error, Result};
 
 fn id_column<'a>(path: &Path, names: impl Iterator<Item = &'a str> + Clone) -> Result<&'a str> {
@@ -87,6 +87,7 @@ pub(super) fn read_parquet(path: &Path) -> Result<Annotations> {
     let mut c = Collector::default();
     let mut row = 0u64;
     for batch in reader {
+        decoding_at(path, row);
         let batch = batch.map_err(|e| {
             Error::input(
                 path,

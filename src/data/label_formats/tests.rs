@@ -227,7 +227,7 @@ fn label_studio_json_control_choice() {
     let msg = read_err(&dir, "two.json", &text, &ReadOptions::default());
     assert_eq!(
         msg,
-        "several choices controls (label, sentiment): name the one that holds the label"
+        "several choices controls (label, sentiment): choose one as the label control"
     );
     let opts = ReadOptions {
         control: Some("sentiment".into()),
@@ -584,7 +584,7 @@ fn argilla_errors() {
     }
     assert_eq!(
         read_err(&dir, "two.json", &recs.to_string(), &none),
-        "several questions (label, quality, topic): name the one that holds the label"
+        "several questions (label, quality, topic): choose one as the label control"
     );
     let nested = r#"[{"id": "r", "_server_id": "s", "fields": {"text": "t"}, "metadata": {"lw_id": "a"},
         "responses": {"label": [{"value": "ham", "user_id": "u1"}]}, "suggestions": {}, "vectors": {}}]"#;
