@@ -12,6 +12,9 @@
 #      - checks the out folder: every non-temp file must be complete (Parquet readable by pyarrow,
 #        JSON parseable, CSV ending in a newline, HTML closed) and equal to the reference's file;
 #        `.labelwise-*.tmp` temp files are allowed but reported;
+#      - checks the round history (--history): no round, or the whole round 1 (its picks file
+#        byte-identical to the reference's), never half of one; after the rerun, those rounds
+#        plus the rerun's own;
 #      - checks the cache folder: the graph entry, if present, is byte-identical to the
 #        reference's; graph-build checkpoints (`ckpt-*.lwc`: the k-means partition and finished
 #        chunks of rows) are complete (header length = file length) and byte-identical to any
@@ -53,7 +56,7 @@ if [ ! -s "$DATA" ]; then
   cargo run --release --quiet --example synth -- --rows "$ROWS" --dim "$DIM" --out "$DATA" || exit 1
 fi
 
-PLAN=("$LABELWISE_BIN" plan "$DATA" --out "$RUN/out" --cache "$RUN/cache" -q)
+PLAN=("$LABELWISE_BIN" plan "$DATA" --out "$RUN/out" --cache "$RUN/cache" --history "$RUN/history" -q)
 plan() { "${PLAN[@]}"; }
 now() { date +%s.%N; }
 
@@ -159,6 +162,19 @@ for x in bad: print("BAD " + x)
 sys.exit(1 if bad else 0)
 PY
 }
+# The round history after a kill: nothing, or the whole round 1 (its CSV, the commit point,
+# byte-identical to the reference's, and its figures parseable); $1 = rounds expected at most.
+check_history() {
+  local h="$RUN/history" n=0
+  for csv in "$h"/round-*.csv; do
+    [ -e "$csv" ] || continue
+    n=$((n + 1))
+    cmp -s "$csv" "$REF/history/round-0001.csv" || { echo "BAD $(basename "$csv") differs from the reference round"; return 1; }
+    python3 -c "import json,sys; json.load(open(sys.argv[1]))" "${csv%.csv}.json" 2>/dev/null || { echo "BAD $(basename "$csv") without readable figures"; return 1; }
+  done
+  [ "$n" -le "$1" ] || { echo "BAD $n rounds recorded"; return 1; }
+  echo "rounds=$n"
+}
 cache_hit() { python3 -c "import json;print(json.load(open('$RUN/out/summary.json'))['graph']['cache_hit'])"; }
 
 # ---- reference run -------------------------------------------------------------------------
@@ -225,9 +241,10 @@ for m in $MOMENTS; do
     cmp -s "$e" "$REF_ENTRY" || fail "kill $i: cache entry $(basename "$e") differs from the reference entry (torn?)"
   done
   ck=$(check_ckpts) || fail "kill $i: bad checkpoint: $(echo "$ck" | grep BAD)"
+  hist=$(check_history 1) || fail "kill $i: history half-written: $hist"
   ck=$(echo "$ck" | head -1)
   ctemps=$(cache_temps)
-  note "kill $i at ${m}s (stage ~$stage, killed: $killed): out $(echo "$state" | grep '^present=' ) $(echo "$state" | grep '^temps=' | sed 's/^temps=/out-temps=/'); cache entries=$entries (checkpoints: $ck) cache-temps=${ctemps:--}"
+  note "kill $i at ${m}s (stage ~$stage, killed: $killed): out $(echo "$state" | grep '^present=' ) $(echo "$state" | grep '^temps=' | sed 's/^temps=/out-temps=/'); cache entries=$entries (checkpoints: $ck) cache-temps=${ctemps:--} history: $hist"
   t1=$(now)
   if ! plan; then
     fail "kill $i: rerun failed"
@@ -238,6 +255,7 @@ for m in $MOMENTS; do
   gs=$(graph_seconds "$RUN/out")
   RERUN_TIMES="$RERUN_TIMES $dt"
   compare_outputs "kill $i rerun" || fail "kill $i: rerun outputs differ from the uninterrupted run"
+  h_after=$(check_history 2) || fail "kill $i: history after the rerun: $h_after"
   left_out=$(ls -a "$RUN/out" | grep -c '^\.labelwise-.*\.tmp$')
   left_cache=$(cache_temps | wc -w)
   left_ckpt=$(ckpt_entries)

@@ -10,14 +10,15 @@ set -euo pipefail
 DATA=${1:?usage: loop_protocol.sh DATASETS_DIR [WORKDIR]}
 WORK=${2:-/tmp/labelwise-loop}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN="$ROOT/target/release/labelwise"
+BIN=${BIN:-"$ROOT/target/release/labelwise"}
 [ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --bin labelwise)
 mkdir -p "$WORK"
 for spec in banking77:100 clinc150:182 agnews:61; do
   ds=${spec%%:*}; batch=${spec##*:}
   for seed in 0 1; do
     out="$WORK/$ds-s$seed"
-    "$BIN" simulate "$DATA/$ds.parquet" --batch "$batch" --rounds 10 --seed "$seed" \
+    # shellcheck disable=SC2086
+    "$BIN" simulate "$DATA/$ds.parquet" --batch "$batch" --rounds 10 --seed "$seed" ${EXTRA:-} \
       --target-precision 0.95 --out "$out" --cache "$WORK/cache" --quiet
   done
   python3 "$ROOT/benches/loop_oracle.py" "$DATA/$ds.parquet" "$WORK/$ds-s0" "$WORK/$ds-s1" --rounds 10

@@ -201,3 +201,72 @@ fn default_routes_export_no_annotations_and_humans_first_by_priority() {
         only_choice(r, "label", "text");
     }
 }
+
+/// Audits are the batch's verifications: every one is exported, whatever `--routes` says,
+/// marked `lw_audit` and pre-annotated with the model's label (Label Studio) or carrying it as
+/// the open `label` (Prodigy).
+#[test]
+fn audits_are_exported_as_pre_annotated_verifications() {
+    let wd = Workdir::new();
+    // Every third item labeled, so all four classes have labels and a model exists.
+    let s = clustered(240, 4, 16, 0.1, 7);
+    let labeled: Vec<bool> = (0..s.ids.len()).map(|i| i % 3 == 0).collect();
+    let data = write_text_pool(&wd, "pool.parquet", &s, &labeled);
+    let data = data.to_str().unwrap();
+    ok(
+        &wd,
+        &["plan", data, "--out", "run", "--no-cache", "--batch", "20"],
+    );
+    let (header, rows) = read_csv(&wd.path("run/batch.csv"));
+    let reasons = header.iter().position(|h| h == "reasons").unwrap();
+    let audits: HashSet<String> = rows
+        .iter()
+        .filter(|r| r[reasons] == "audit")
+        .map(|r| r[1].clone())
+        .collect();
+    assert_eq!(audits.len(), 4, "20% of a batch of 20");
+    let items = items_by_id(&wd);
+    ok(
+        &wd,
+        &[
+            "export",
+            "run",
+            "--format",
+            "label-studio",
+            "--routes",
+            "labeled",
+        ],
+    );
+    let tasks: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(wd.path("run/tasks.json")).unwrap()).unwrap();
+    let exported: HashSet<String> = tasks
+        .iter()
+        .filter(|t| t["data"]["lw_audit"] == Value::Bool(true))
+        .map(|t| t["data"]["lw_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(exported, audits);
+    for t in tasks
+        .iter()
+        .filter(|t| t["data"]["lw_audit"] == Value::Bool(true))
+    {
+        let id = t["data"]["lw_id"].as_str().unwrap();
+        let shown = &t["predictions"][0]["result"][0]["value"]["choices"][0];
+        assert_eq!(
+            shown.as_str(),
+            items[id].2.as_deref(),
+            "{id}: the model's label"
+        );
+    }
+    ok(&wd, &["export", "run", "--format", "prodigy"]);
+    let lines = std::fs::read_to_string(wd.path("run/prodigy.jsonl")).unwrap();
+    let prodigy: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let open_audits = prodigy
+        .iter()
+        .filter(|l| l["meta"]["lw_audit"] == Value::Bool(true))
+        .inspect(|l| assert!(l.get("answer").is_none() && l["label"].is_string()))
+        .count();
+    assert_eq!(open_audits, 4);
+}

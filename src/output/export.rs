@@ -11,6 +11,11 @@
 //!   `lw_id`, `answer`);
 //! - `jsonl`: one JSON object per item with every column;
 //! - `csv`: one row per item with every column.
+//!
+//! Audit picks (reason `audit`) are always exported, whatever `--routes` says: they are the
+//! batch's verifications, carrying the model's label as the pre-annotation to confirm or
+//! correct (Label Studio `predictions` and `data.lw_audit`, Prodigy `label` and
+//! `meta.lw_audit`, the `predicted_label` and `reasons` columns in CSV and JSONL).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -23,6 +28,7 @@ use serde_json::{json, Map, Value};
 
 use crate::data::dataset::cell_json;
 use crate::error::{Error, Result};
+use crate::round::select::AUDIT_REASON;
 use crate::store::atomic::write_atomic;
 
 /// Target formats.
@@ -98,6 +104,11 @@ impl Item {
     fn f64(&self, name: &str) -> Option<f64> {
         self.cols.get(name).and_then(Value::as_f64)
     }
+    /// An audit pick: a shown label for a human to verify (`audit` among its reasons).
+    fn is_audit(&self) -> bool {
+        self.str("reasons")
+            .is_some_and(|r| r.split(';').any(|x| x == AUDIT_REASON))
+    }
     fn label(&self) -> Option<&str> {
         self.str("label").or_else(|| self.str("predicted_label"))
     }
@@ -161,14 +172,18 @@ pub fn export(
     let args = params;
     let items_path = dir.join("items.parquet");
     let (names, mut items) = read_items(&items_path)?;
+    // Audits are always tasks: they are the batch's verifications, whatever their route.
     items.retain(|it| {
-        it.str("route")
-            .is_some_and(|r| args.routes.iter().any(|x| x == r))
+        it.is_audit()
+            || it
+                .str("route")
+                .is_some_and(|r| args.routes.iter().any(|x| x == r))
     });
-    // Humans first in priority order, then pre-annotations by ascending confidence (review the
-    // least certain first), then the rest; ties keep input order.
+    // The batch first in priority order (audits included), then pre-annotations by ascending
+    // confidence (review the least certain first), then the rest; ties keep input order.
     items.sort_by(|a, b| {
         let key = |it: &Item| match it.str("route") {
+            _ if it.is_audit() => (0, it.f64("priority").unwrap_or(f64::MAX)),
             Some("human") => (0, it.f64("priority").unwrap_or(f64::MAX)),
             Some("auto") | Some("duplicate") => (1, it.f64("confidence").unwrap_or(0.0)),
             _ => (2, 0.0),
@@ -274,6 +289,10 @@ fn label_studio_task(
     if let Some(p) = it.cols.get("priority").filter(|v| !v.is_null()) {
         data.insert("lw_priority".into(), p.clone());
     }
+    if it.is_audit() {
+        // The prediction below is the pre-annotation the annotator confirms or corrects.
+        data.insert("lw_audit".into(), true.into());
+    }
     let mut task = json!({ "data": data });
     let id = it.cols.get("id").map(value_text).unwrap_or_default();
     let choice = |result_id: String, label: &str| {
@@ -375,9 +394,13 @@ fn prodigy_line(it: &Item, text_col: &str) -> Value {
         "lw_id".into(),
         it.cols.get("id").cloned().unwrap_or(Value::Null),
     );
+    if it.is_audit() {
+        // A verification: `label` is the prediction to accept or reject, never pre-answered.
+        meta.insert("lw_audit".into(), true.into());
+    }
     if let Some(r) = it.str("route") {
         meta.insert("route".into(), r.into());
-        if r != "human" {
+        if r != "human" && !it.is_audit() {
             line.insert("answer".into(), "accept".into());
         }
     }
