@@ -104,7 +104,7 @@ fn a_history_that_does_not_fit_the_data_stops_the_run() {
         "hist",
         "--quiet",
     ];
-    let o = wd.run(&args);
+    let o = wd.run(args);
     assert_eq!(o.code, 2, "{o:#?}");
     let err = o.stderr_lines();
     assert_eq!(err.len(), 1, "{o:#?}");
