@@ -224,7 +224,7 @@ fn audits_are_exported_as_pre_annotated_verifications() {
         .filter(|r| r[reasons] == "audit")
         .map(|r| r[1].clone())
         .collect();
-    assert_eq!(audits.len(), 4, "20% of a batch of 20");
+    assert_eq!(audits.len(), 6, "30% of a batch of 20");
     let items = items_by_id(&wd);
     ok(
         &wd,
@@ -268,5 +268,5 @@ fn audits_are_exported_as_pre_annotated_verifications() {
         .filter(|l| l["meta"]["lw_audit"] == Value::Bool(true))
         .inspect(|l| assert!(l.get("answer").is_none() && l["label"].is_string()))
         .count();
-    assert_eq!(open_audits, 4);
+    assert_eq!(open_audits, 6);
 }

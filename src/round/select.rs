@@ -159,7 +159,7 @@ impl Default for SelectParams {
 
 /// Default [`SelectParams::audit_share`] (measured with benches/loop_protocol.sh; see
 /// BENCHMARKS.md, "Auto-labels in the loop").
-pub const DEFAULT_AUDIT_SHARE: f64 = 0.2;
+pub const DEFAULT_AUDIT_SHARE: f64 = 0.3;
 
 impl SelectParams {
     /// Rejects unusable values with a message naming the parameter.
