@@ -85,6 +85,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let Replay {
         rows,
         selections,
+        coverage_drops,
         autolabels,
     } = replay(&mut setup, &params, &params.round.select, progress)?;
     let Setup {
@@ -128,10 +129,14 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     )?;
     out.write_csv(
         "selections.csv",
-        ["round", "id"],
-        selections
-            .iter()
-            .map(|(round, i)| [round.to_string(), prepared.data.ids[*i].clone()]),
+        ["round", "id", "reason"],
+        selections.iter().map(|(round, i, reason)| {
+            [
+                round.to_string(),
+                prepared.data.ids[*i].clone(),
+                reason.clone(),
+            ]
+        }),
     )?;
     out.write_csv(
         "autolabels.csv",
@@ -173,6 +178,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
             mean_select_seconds: rows.iter().map(|r| r.select_seconds).sum::<f64>()
                 / rows.len().max(1) as f64,
             curve: &rows,
+            coverage_drops: &coverage_drops,
         }),
         ..Summary::new("simulate", &timings)
     }

@@ -20,6 +20,7 @@ use crate::round::rarity::RaritySummary;
 use crate::round::select::{Selection, Strategy};
 use crate::round::timings::Timings;
 use crate::round::{Pool, Round, RoundParams};
+use crate::simulate::replay::RoundCoverageDrop;
 use crate::simulate::CurveRow;
 
 /// The contents of summary.json.
@@ -127,6 +128,8 @@ pub struct SimulateSummary<'a> {
     pub mean_select_seconds: f64,
     /// curve.csv's rows.
     pub curve: &'a [CurveRow],
+    /// Rounds whose auto-label coverage fell by more than a third, and why.
+    pub coverage_drops: &'a [RoundCoverageDrop],
 }
 
 /// Classes found after rounds 1, 3 and 5 (null when the simulation ran fewer rounds).

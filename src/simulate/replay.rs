@@ -14,6 +14,7 @@ use crate::index::graph::GraphParams;
 use crate::index::kmeans::KMeans;
 use crate::progress::Progress;
 use crate::round::autolabel::Route;
+use crate::round::coverage::{explain_drop, CoverageChange, RoundFigures};
 use crate::round::dedup::Duplicates;
 use crate::round::rarity;
 use crate::round::select::{SelectParams, Strategy, AUDIT_REASON};
@@ -181,10 +182,22 @@ pub fn setup_split(
 pub struct Replay {
     /// One learning-curve row per round.
     pub rows: Vec<CurveRow>,
-    /// Items picked per round, as (round, pool row).
-    pub selections: Vec<(usize, usize)>,
+    /// Items picked per round, as (round, pool row, reason).
+    pub selections: Vec<(usize, usize, String)>,
+    /// Rounds whose auto-label coverage fell by more than a third, and why.
+    pub coverage_drops: Vec<RoundCoverageDrop>,
     /// Auto-label results per round, when auto-labeling was on.
     pub autolabels: Vec<RoundAutolabel>,
+}
+
+/// A round whose coverage fell by more than a third since the round before.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RoundCoverageDrop {
+    /// The round.
+    pub round: usize,
+    /// What fell and why.
+    #[serde(flatten)]
+    pub change: CoverageChange,
 }
 
 /// One auto-label a round made: which pool row, the label it gave, and by which route.
@@ -218,7 +231,9 @@ pub fn replay(
 
     let bar = progress.bar(params.rounds as u64, "rounds");
     let mut rows: Vec<CurveRow> = Vec::new();
-    let mut selections: Vec<(usize, usize)> = Vec::new();
+    let mut selections: Vec<(usize, usize, String)> = Vec::new();
+    let mut coverage_drops: Vec<RoundCoverageDrop> = Vec::new();
+    let mut previous: Option<RoundFigures> = None;
     let mut autolabels: Vec<RoundAutolabel> = Vec::new();
     let mut select_time = 0.0;
     for r in 0..=params.rounds {
@@ -242,6 +257,11 @@ pub fn replay(
             found.sort_unstable();
             found.dedup();
             let a = round.autolabel.as_ref().expect("autolabel ran");
+            let figures = RoundFigures::of(&a.summary);
+            if let Some(change) = previous.as_ref().and_then(|p| explain_drop(p, &figures)) {
+                coverage_drops.push(RoundCoverageDrop { round: r, change });
+            }
+            previous = Some(figures);
             let hidden = n_pool - labeled_pool.len();
             let auto: Vec<usize> = (0..n_pool)
                 .filter(|&i| matches!(a.route[i], Route::Auto | Route::Duplicate))
@@ -297,7 +317,7 @@ pub fn replay(
         for (&i, reason) in selection.picked.iter().zip(&selection.reasons) {
             setup.prepared.data.labels[i as usize] = Some(setup.pool_truth[i as usize]);
             evidence[i as usize] = reason == AUDIT_REASON;
-            selections.push((r + 1, i as usize));
+            selections.push((r + 1, i as usize, reason.clone()));
         }
         bar.inc(1);
     }
@@ -305,6 +325,7 @@ pub fn replay(
     Ok(Replay {
         rows,
         selections,
+        coverage_drops,
         autolabels,
     })
 }
