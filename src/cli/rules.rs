@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, Int32Array, StringArray};
+use arrow_array::{BooleanArray, Int32Array, StringArray};
 use clap::Args;
 
 use crate::cli::{InputArgs, RulesArgs, RunArgs};
@@ -94,7 +94,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
 
 fn write_files(o: &Outcome<'_>, out: &OutDir) -> Result<()> {
     write_rules_csv(o, out)?;
-    out.write_parquet("rule_votes.parquet", &votes_table(o)?.finish()?)?;
+    out.write_parquet("rule_votes.parquet", &votes_table(o).finish()?)?;
     write_disagreements(o, out)?;
     Ok(())
 }
@@ -138,7 +138,7 @@ fn write_rules_csv(o: &Outcome<'_>, out: &OutDir) -> Result<()> {
 }
 
 /// One row per item: id, given label, majority label, vote counts, tie, the rules that fired.
-fn votes_table(o: &Outcome<'_>) -> Result<ItemsTable> {
+fn votes_table(o: &Outcome<'_>) -> ItemsTable {
     let mut t = ItemsTable::new(o.data);
     let given = StringArray::from_iter(
         o.data
@@ -158,23 +158,20 @@ fn votes_table(o: &Outcome<'_>) -> Result<ItemsTable> {
             .collect::<Vec<_>>()
             .join(";")
     });
-    let push =
-        |t: &mut ItemsTable, name: &str, a: ArrayRef, nullable: bool| t.push(name, a, nullable);
-    push(&mut t, "label", Arc::new(given), true);
-    push(&mut t, "majority_label", Arc::new(major), true);
     let votes = Int32Array::from_iter_values(o.majority.iter().map(|m| m.votes as i32));
-    push(&mut t, "votes", Arc::new(votes), false);
     let top = Int32Array::from_iter_values(o.majority.iter().map(|m| m.top as i32));
-    push(&mut t, "majority_votes", Arc::new(top), false);
     let tie = BooleanArray::from_iter(o.majority.iter().map(|m| Some(m.tie)));
-    push(&mut t, "tie", Arc::new(tie), false);
-    push(
-        &mut t,
+    t.push("label", Arc::new(given), true);
+    t.push("majority_label", Arc::new(major), true);
+    t.push("votes", Arc::new(votes), false);
+    t.push("majority_votes", Arc::new(top), false);
+    t.push("tie", Arc::new(tie), false);
+    t.push(
         "rules",
         Arc::new(StringArray::from_iter_values(names)),
         false,
     );
-    Ok(t)
+    t
 }
 
 /// The labeled items each disagreeing rule contradicts (most incorrect rule first), with the

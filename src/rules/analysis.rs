@@ -76,13 +76,13 @@ pub struct MajoritySummary {
     pub labeled: u64,
     /// Labeled items whose majority vote equals the label.
     pub correct: u64,
-    /// `correct / labeled`: tied and vote-less items count as wrong, as in Snorkel's
-    /// `MajorityLabelVoter.score` (tie-break `abstain`).
-    pub accuracy: Option<f64>,
     /// Labeled items the majority vote labels.
     pub voted_labeled: u64,
-    /// `correct / voted_labeled`: accuracy where the majority vote gives a label.
-    pub accuracy_where_voted: Option<f64>,
+    /// `correct / voted_labeled`: accuracy where the majority vote gives a label, as Snorkel's
+    /// `MajorityLabelVoter.score` (tie-break `abstain`) counts it.
+    pub accuracy: Option<f64>,
+    /// `correct / labeled`: tied and vote-less labeled items counted as wrong.
+    pub accuracy_all_labeled: Option<f64>,
 }
 
 /// The analysis of one rule set on one pool.
@@ -259,9 +259,9 @@ fn majority_summary(majority: &[MajorityVote], labels: &[Option<u32>]) -> Majori
         no_votes: majority.iter().filter(|m| m.votes == 0).count() as u64,
         labeled,
         correct,
-        accuracy: ratio(correct, labeled),
         voted_labeled,
-        accuracy_where_voted: ratio(correct, voted_labeled),
+        accuracy: ratio(correct, voted_labeled),
+        accuracy_all_labeled: ratio(correct, labeled),
     }
 }
 
@@ -379,8 +379,8 @@ mod tests {
         // Majority: item0 tie, item1 → 0 (right), item2 → 1 (wrong), item4 → 0 (wrong).
         assert_eq!(a.majority.labeled, 4);
         assert_eq!(a.majority.correct, 1);
-        assert_eq!(a.majority.accuracy, Some(0.25));
-        assert_eq!(a.majority.accuracy_where_voted, Some(1.0 / 3.0));
+        assert_eq!(a.majority.accuracy_all_labeled, Some(0.25));
+        assert_eq!(a.majority.accuracy, Some(1.0 / 3.0));
         assert_eq!((a.majority.ties, a.majority.no_votes), (1, 1));
         // c is wrong twice, a once.
         assert_eq!(a.disagreements.len(), 2);

@@ -189,10 +189,11 @@ impl Condition {
                 cosine(rows, targets.view(), *min, out)
             }
             Condition::All(parts) | Condition::Any(parts) => {
+                // An empty `all` holds everywhere, an empty `any` nowhere (files cannot say either).
                 let all = matches!(self, Condition::All(_));
-                parts[0].eval(data, block, out);
+                out.fill(all);
                 let mut tmp = vec![false; out.len()];
-                for part in &parts[1..] {
+                for part in parts {
                     part.eval(data, block, &mut tmp);
                     for (o, t) in out.iter_mut().zip(&tmp) {
                         *o = if all { *o && *t } else { *o || *t };
@@ -302,7 +303,7 @@ fn centroid(class: &str, min: f32, data: &Dataset) -> Result<Condition, String> 
         sum.zip_mut_with(&data.embeddings.row(row), |s, x| *s += *x as f64);
     }
     let norm = sum.dot(&sum).sqrt();
-    if !(norm > 1e-12) {
+    if norm.is_nan() || norm <= 1e-12 {
         return Err(format!(
             "class '{class}': its labeled items' mean is the zero vector"
         ));
