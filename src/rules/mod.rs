@@ -1,7 +1,7 @@
 //! Labeling rules users write (heuristics, in Snorkel's terms labeling functions): a TOML file
 //! of rules, each voting one label where its condition holds and abstaining elsewhere.
 //!
-//! - [`file`]: the file format, parsed without the data;
+//! - [`file`](mod@file): the file format, parsed without the data;
 //! - [`condition`]: conditions checked against the pool and evaluated over blocks of rows;
 //! - [`votes`]: which rule fired where, and the majority vote;
 //! - [`analysis`]: coverage, overlaps, conflicts and empirical accuracy per rule, defined as
