@@ -342,3 +342,61 @@ fn bad_rules_files_exit_2_with_one_line_and_write_nothing() {
         "{o:#?}"
     );
 }
+
+#[test]
+fn centroid_one_of_not_and_any_fire_where_expected() {
+    let wd = Workdir::new();
+    let data = pool(&wd);
+    // The Sports centroid (labeled i0, i3, i6) points at about (0.88, 0.47): cosine ≥ 0.8 for
+    // the sports items and the mixed i2, not for business, tech or weather.
+    wd.file(
+        "rules.toml",
+        r#"
+        [[rule]]
+        name = "sporty"
+        label = "Sports"
+        centroid = "Sports"
+        min_cosine = 0.8
+
+        [[rule]]
+        name = "wires"
+        label = "World"
+        when.all = [
+          { column = "source", one_of = ["reuters", "bbc"] },
+          { not = { keywords = ["stocks"] } },
+        ]
+
+        [[rule]]
+        name = "old_or_tech"
+        label = "Sci/Tech"
+        when.any = [{ column = "year", lt = 2000 }, { keywords = ["intel"], case_sensitive = true }]
+        "#,
+    );
+    let o = wd.run([
+        "rules",
+        &data,
+        "--rules",
+        "rules.toml",
+        "--out",
+        "out",
+        "-q",
+    ]);
+    assert_eq!(o.code, 0, "{o:#?}");
+    let votes = read_parquet(&wd.path("out/rule_votes.parquet"));
+    let names = votes.column_by_name("rules").unwrap().clone();
+    let fired: Vec<&str> = names.as_string::<i32>().iter().flatten().collect();
+    // i4 "New chip from Intel": `intel` is case-sensitive here, so it does not match "Intel".
+    assert_eq!(
+        fired,
+        [
+            "sporty",
+            "",
+            "sporty",
+            "sporty",
+            "",
+            "sporty;old_or_tech",
+            "wires",
+            "wires"
+        ]
+    );
+}
