@@ -17,6 +17,7 @@ pub mod model;
 pub mod output;
 pub mod progress;
 pub mod round;
+pub mod rules;
 pub mod simulate;
 pub mod store;
 

@@ -44,6 +44,8 @@ enum Command {
     Budget(cli::budget::Cmd),
     /// Replay labeling rounds on a fully labeled dataset to compare strategies.
     Simulate(cli::simulate::Cmd),
+    /// Analyse labeling rules: coverage, overlaps, conflicts, accuracy; majority-vote labels.
+    Rules(cli::rules::Cmd),
     /// Convert a run's outputs for labeling tools (Label Studio, SageMaker, Prodigy, JSONL, CSV).
     Export(cli::export::Cmd),
 }
@@ -68,6 +70,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Select(args) => cli::select::run(args, progress),
         Command::Budget(args) => cli::budget::run(args, progress),
         Command::Simulate(args) => cli::simulate::run(args, progress),
+        Command::Rules(args) => cli::rules::run(args, progress),
         Command::Export(args) => cli::export::run(args, progress),
     }
 }

@@ -540,3 +540,14 @@ value_enum!(ExportFormat {
     ExportFormat::Jsonl => "jsonl": "One JSON object per item (items.jsonl)",
     ExportFormat::Csv => "csv": "One CSV row per item (items.csv)",
 });
+
+/// Rules flags, for `rules`.
+#[derive(Debug, Clone, Args)]
+pub struct RulesArgs {
+    /// Rules file (TOML): each rule a name, the label it votes for and a condition (README "Rules").
+    #[arg(long, value_name = "FILE")]
+    pub rules: PathBuf,
+    /// Example ids kept per rule in rule_disagreements.csv (labeled items the rule contradicts).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub examples: usize,
+}

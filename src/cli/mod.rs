@@ -8,6 +8,7 @@ pub mod dedup;
 pub mod export;
 pub mod inspect;
 pub mod plan;
+pub mod rules;
 pub mod score;
 pub mod select;
 pub mod simulate;

@@ -20,6 +20,7 @@ use crate::round::rarity::RaritySummary;
 use crate::round::select::{Selection, Strategy};
 use crate::round::timings::Timings;
 use crate::round::{Pool, Round, RoundParams};
+use crate::rules::analysis::RulesSummary;
 use crate::simulate::replay::RoundCoverageDrop;
 use crate::simulate::CurveRow;
 
@@ -53,6 +54,9 @@ pub struct Summary<'a> {
     /// The budget stage.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget: Option<&'a BudgetOutcome>,
+    /// The rules analysis (`rules`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<&'a RulesSummary>,
     /// `simulate`'s own fields.
     #[serde(flatten)]
     pub simulate: Option<SimulateSummary<'a>>,
@@ -175,6 +179,7 @@ impl<'a> Summary<'a> {
             rarity: None,
             select: None,
             budget: None,
+            rules: None,
             simulate: None,
             timings,
         }

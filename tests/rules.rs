@@ -1,0 +1,402 @@
+//! `labelwise rules`: the analysis on a pool small enough to check by hand, and each bad rules
+//! file refused with exit 2, one line naming the file and the rule, and nothing written.
+
+mod common;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int32Type;
+use common::{emb, i64_col, ids, opt_str_col, read_csv, read_parquet, str_col, Workdir};
+
+/// Eight items: sports items near (1, 0), business near (0, 1); six labeled.
+fn pool(wd: &Workdir) -> String {
+    let text = [
+        "Goal! The striker scores",
+        "Stocks fall on Wall Street",
+        "The striker signs, shares rise",
+        "Football: a late goal",
+        "New chip from Intel",
+        "GOALKEEPER injured",
+        "Shares of the club",
+        "Weather today",
+    ];
+    let source = [
+        "espn", "reuters", "espn", "espn", "wired", "espn", "reuters", "bbc",
+    ];
+    let year = [2001, 2005, 2010, 2003, 2008, 1999, 2004, 2006];
+    let label = [
+        Some("Sports"),
+        Some("Business"),
+        Some("Business"),
+        Some("Sports"),
+        None,
+        None,
+        Some("Sports"),
+        Some("World"),
+    ];
+    let vectors = [
+        [1.0, 0.05],
+        [0.05, 1.0],
+        [0.7, 0.7],
+        [1.0, 0.05],
+        [0.3, -1.0],
+        [1.0, 0.05],
+        [0.05, 1.0],
+        [-1.0, 0.2],
+    ];
+    let p = wd.parquet(
+        "pool.parquet",
+        vec![
+            ("id", ids("i", 8)),
+            ("embedding", emb(&vectors.map(|v| v.to_vec()))),
+            ("label", opt_str_col(&label)),
+            ("text", str_col(&text)),
+            ("source", str_col(&source)),
+            ("year", i64_col(&year.map(Some))),
+        ],
+    );
+    p.to_str().unwrap().to_string()
+}
+
+const GOOD: &str = r#"
+[[rule]]
+name = "sports_kw"
+label = "Sports"
+keywords = ["goal", "striker", "football"]
+
+[[rule]]
+name = "business_kw"
+label = "Business"
+keywords = ["shares", "wall street", "stocks"]
+
+[[rule]]
+name = "espn"
+label = "Sports"
+when = { column = "source", equals = "espn" }
+
+[[rule]]
+name = "modern_tech"
+label = "Sci/Tech"
+when.all = [{ column = "year", ge = 2005 }, { regex = '\bchip\b' }]
+
+[[rule]]
+name = "near_i1"
+label = "Business"
+similar_to = ["i1"]
+min_cosine = 0.9
+"#;
+
+fn rows_by_rule(rows: &[Vec<String>], rule: &str) -> Vec<String> {
+    rows.iter().find(|r| r[0] == rule).unwrap().clone()
+}
+
+#[test]
+fn analysis_by_hand() {
+    let wd = Workdir::new();
+    let data = pool(&wd);
+    wd.file("rules.toml", GOOD);
+    let o = wd.run([
+        "rules",
+        &data,
+        "--rules",
+        "rules.toml",
+        "--out",
+        "out",
+        "-q",
+    ]);
+    assert_eq!(o.code, 0, "{o:#?}");
+    let (header, rows) = read_csv(&wd.path("out/rules.csv"));
+    assert_eq!(
+        header.join(","),
+        "rule,label,fired,coverage,overlaps,conflicts,correct,incorrect,accuracy,accuracy_low,accuracy_high"
+    );
+    // fired, coverage, overlaps, conflicts, correct, incorrect, accuracy (see `pool`).
+    let want: [(&str, [&str; 8]); 5] = [
+        (
+            "sports_kw",
+            [
+                "Sports",
+                "3",
+                "0.375",
+                "0.375",
+                "0.125",
+                "2",
+                "1",
+                "0.6666666666666666",
+            ],
+        ),
+        (
+            "business_kw",
+            [
+                "Business",
+                "3",
+                "0.375",
+                "0.375",
+                "0.125",
+                "2",
+                "1",
+                "0.6666666666666666",
+            ],
+        ),
+        (
+            "espn",
+            [
+                "Sports",
+                "4",
+                "0.5",
+                "0.375",
+                "0.125",
+                "2",
+                "1",
+                "0.6666666666666666",
+            ],
+        ),
+        (
+            "modern_tech",
+            ["Sci/Tech", "1", "0.125", "0", "0", "0", "0", ""],
+        ),
+        (
+            "near_i1",
+            ["Business", "2", "0.25", "0.25", "0", "1", "1", "0.5"],
+        ),
+    ];
+    for (rule, fields) in want {
+        let row = rows_by_rule(&rows, rule);
+        assert_eq!(&row[1..9], &fields, "{rule}: {row:?}");
+    }
+    // 2 of 3: two-sided 95% Clopper–Pearson (0.0943, 0.9916).
+    let row = rows_by_rule(&rows, "sports_kw");
+    let (lo, hi): (f64, f64) = (row[9].parse().unwrap(), row[10].parse().unwrap());
+    assert!(
+        (lo - 0.0943).abs() < 1e-3 && (hi - 0.9916).abs() < 1e-3,
+        "{row:?}"
+    );
+    assert_eq!(rows_by_rule(&rows, "modern_tech")[9], "");
+
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(wd.path("out/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(s["command"], "rules");
+    let r = &s["rules"];
+    assert_eq!(
+        (r["coverage"].as_f64(), r["overlaps"].as_f64()),
+        (Some(0.875), Some(0.625))
+    );
+    assert_eq!(r["conflicts"], 0.125);
+    let m = &r["majority"];
+    // Majority on the labeled: i0 right, i1 right, i2 wrong (Sports 2 : Business 1), i3 right,
+    // i6 wrong, i7 no vote.
+    assert_eq!(
+        (m["labeled"].as_u64(), m["voted_labeled"].as_u64()),
+        (Some(6), Some(5))
+    );
+    assert_eq!(
+        (m["correct"].as_u64(), m["accuracy"].as_f64()),
+        (Some(3), Some(0.6))
+    );
+    assert_eq!(m["accuracy_all_labeled"], 0.5);
+    assert_eq!(
+        (m["labeled_items"].as_u64(), m["no_votes"].as_u64()),
+        (Some(7), Some(1))
+    );
+    // All four disagreeing rules are wrong once; the least accurate comes first.
+    let worst: Vec<&str> = r["disagree_most"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(worst, ["near_i1", "sports_kw", "business_kw", "espn"]);
+    assert_eq!(r["disagree_most"][0]["examples"], serde_json::json!(["i6"]));
+
+    let votes = read_parquet(&wd.path("out/rule_votes.parquet"));
+    let col = |name: &str| votes.column_by_name(name).unwrap().clone();
+    let majority: Vec<Option<String>> = col("majority_label")
+        .as_string::<i32>()
+        .iter()
+        .map(|s| s.map(str::to_string))
+        .collect();
+    let want = [
+        "Sports", "Business", "Sports", "Sports", "Sci/Tech", "Sports", "Business",
+    ];
+    for (i, w) in want.iter().enumerate() {
+        assert_eq!(majority[i].as_deref(), Some(*w), "item {i}");
+    }
+    assert_eq!(majority[7], None);
+    let names = col("rules");
+    let fired: Vec<&str> = names.as_string::<i32>().iter().flatten().collect();
+    assert_eq!(fired[2], "sports_kw;business_kw;espn");
+    assert_eq!(fired[5], "espn", "GOALKEEPER is not the word goal");
+    assert_eq!(col("votes").as_primitive::<Int32Type>().value(2), 3);
+
+    let (header, rows) = read_csv(&wd.path("out/rule_disagreements.csv"));
+    assert_eq!(
+        header.join(","),
+        "rule,rule_label,incorrect,labeled_votes,id,label,text,source,year"
+    );
+    assert_eq!(
+        rows[0][..6],
+        ["near_i1", "Business", "1", "2", "i6", "Sports"]
+    );
+    assert_eq!(rows[0][6], "Shares of the club");
+}
+
+#[test]
+fn outputs_do_not_depend_on_threads() {
+    let wd = Workdir::new();
+    let data = pool(&wd);
+    wd.file("rules.toml", GOOD);
+    for (threads, out) in [("1", "a"), ("2", "b")] {
+        let o = wd.run([
+            "rules",
+            &data,
+            "--rules",
+            "rules.toml",
+            "--out",
+            out,
+            "-q",
+            "--threads",
+            threads,
+        ]);
+        assert_eq!(o.code, 0, "{o:#?}");
+    }
+    for f in ["rules.csv", "rule_votes.parquet", "rule_disagreements.csv"] {
+        let a = std::fs::read(wd.path(&format!("a/{f}"))).unwrap();
+        let b = std::fs::read(wd.path(&format!("b/{f}"))).unwrap();
+        assert!(a == b, "{f} differs between thread counts");
+    }
+}
+
+#[test]
+fn bad_rules_files_exit_2_with_one_line_and_write_nothing() {
+    let wd = Workdir::new();
+    let data = pool(&wd);
+    let head = "[[rule]]\nname = \"r1\"\nlabel = \"Sports\"\n";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("{head}when = {{ column = \"sauce\", equals = \"x\" }}"),
+            "rule 'r1': unknown column 'sauce' (columns rules can read: text, source, year)",
+        ),
+        (
+            format!("{head}regex = \"(unclosed\""),
+            "rule 'r1': invalid regex '(unclosed'",
+        ),
+        (
+            "[[rule]]\nname = \"r1\"\nlabel = 7\nkeywords = [\"goal\"]".into(),
+            "rule 'r1': label must be a string, got integer 7",
+        ),
+        (
+            format!("{head}similar_to = [\"i1\", \"nope\"]\nmin_cosine = 0.5"),
+            "rule 'r1': unknown example id 'nope' in similar_to",
+        ),
+        (
+            format!("{head}keywords = [\"cricket\"]"),
+            "rule 'r1': fires on none of the 8 items",
+        ),
+        (
+            format!("{head}when = {{ column = \"year\", gt = 2020 }}"),
+            "rule 'r1': fires on none of the 8 items",
+        ),
+        (
+            format!("{head}keywords = [\"goal\"]\ncolumn = \"year\""),
+            "rule 'r1': column 'year' holds Int64; keywords and regex need a string column",
+        ),
+        (
+            format!("{head}when = {{ column = \"year\", equals = \"2001\" }}"),
+            "rule 'r1': column 'year' holds Int64; cannot compare it with string \"2001\"",
+        ),
+        (
+            format!("{head}centroid = \"Sci/Tech\"\nmin_cosine = 0.5"),
+            "rule 'r1': class 'Sci/Tech' has no labeled items",
+        ),
+        (format!("{head}keywords = [\"goal\""), "line 4:"),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let file = format!("bad{i}.toml");
+        wd.file(&file, text);
+        let out = format!("out{i}");
+        let o = wd.run(["rules", &data, "--rules", &file, "--out", &out, "-q"]);
+        assert_eq!(o.code, 2, "{text}:\n{o:#?}");
+        let lines = o.stderr_lines();
+        assert_eq!(lines.len(), 1, "{o:#?}");
+        let wanted = format!("error: {file}: {want}");
+        assert!(
+            lines[0].starts_with(&wanted),
+            "wants {wanted:?}, got {:?}",
+            lines[0]
+        );
+        wd.assert_no_output(&wd.root().join(&out));
+    }
+    let o = wd.run([
+        "rules",
+        &data,
+        "--rules",
+        "missing.toml",
+        "--out",
+        "o",
+        "-q",
+    ]);
+    assert_eq!(o.code, 2, "{o:#?}");
+    assert!(
+        o.stderr
+            .starts_with("error: missing.toml: cannot read the rules file"),
+        "{o:#?}"
+    );
+}
+
+#[test]
+fn centroid_one_of_not_and_any_fire_where_expected() {
+    let wd = Workdir::new();
+    let data = pool(&wd);
+    // The Sports centroid (labeled i0, i3, i6) points at about (0.88, 0.47): cosine ≥ 0.8 for
+    // the sports items and the mixed i2, not for business, tech or weather.
+    wd.file(
+        "rules.toml",
+        r#"
+        [[rule]]
+        name = "sporty"
+        label = "Sports"
+        centroid = "Sports"
+        min_cosine = 0.8
+
+        [[rule]]
+        name = "wires"
+        label = "World"
+        when.all = [
+          { column = "source", one_of = ["reuters", "bbc"] },
+          { not = { keywords = ["stocks"] } },
+        ]
+
+        [[rule]]
+        name = "old_or_tech"
+        label = "Sci/Tech"
+        when.any = [{ column = "year", lt = 2000 }, { keywords = ["intel"], case_sensitive = true }]
+        "#,
+    );
+    let o = wd.run([
+        "rules",
+        &data,
+        "--rules",
+        "rules.toml",
+        "--out",
+        "out",
+        "-q",
+    ]);
+    assert_eq!(o.code, 0, "{o:#?}");
+    let votes = read_parquet(&wd.path("out/rule_votes.parquet"));
+    let names = votes.column_by_name("rules").unwrap().clone();
+    let fired: Vec<&str> = names.as_string::<i32>().iter().flatten().collect();
+    // i4 "New chip from Intel": `intel` is case-sensitive here, so it does not match "Intel".
+    assert_eq!(
+        fired,
+        [
+            "sporty",
+            "",
+            "sporty",
+            "sporty",
+            "",
+            "sporty;old_or_tech",
+            "wires",
+            "wires"
+        ]
+    );
+}
