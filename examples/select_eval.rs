@@ -89,6 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let input = SelectInput {
             labels: &none,
             eligible: &all,
+            representative: None,
             probs: None,
         };
         for strat in [
@@ -149,6 +150,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let input = SelectInput {
                     labels: &labels,
                     eligible: &eligible,
+                    representative: None,
                     probs: probs.as_ref().map(|p| p.view()),
                 };
                 let env = |k: &str, d: f32| -> f32 {

@@ -158,6 +158,7 @@ fn simulate_keeps_its_own_fields() {
             "classes",
             "classes_found_after",
             "command",
+            "coverage_drops",
             "curve",
             "full_pool_accuracy",
             "full_pool_macro_f1",
@@ -200,7 +201,7 @@ fn simulate_keeps_its_own_fields() {
             "select_seconds",
         ]
     );
-    assert_eq!(header("selections.csv"), ["round", "id"]);
+    assert_eq!(header("selections.csv"), ["round", "id", "reason"]);
     assert_eq!(header("split.csv"), ["id", "split"]);
 }
 

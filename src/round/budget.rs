@@ -576,8 +576,8 @@ pub struct BudgetOutcome {
     pub gain_per_100: Option<f64>,
     /// One-sentence recommendation for the user: keep labeling, stop, or review.
     pub advice: String,
-    /// What the proposed batch costs: its labels and its verifications (audits).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// What the proposed batch costs: its labels and its verifications (audits); null when
+    /// the command selects no batch.
     pub batch: Option<BatchCost>,
 }
 

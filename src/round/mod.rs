@@ -260,6 +260,10 @@ impl<'a> Round<'a> {
         let input = SelectInput {
             labels: &data.labels,
             eligible: &eligible,
+            representative: self
+                .duplicates
+                .as_ref()
+                .map(|d| d.groups.representative.as_slice()),
             probs: probs.as_ref().map(|p| p.view()),
         };
         let selection = select::select(

@@ -232,6 +232,9 @@ pub struct SelectInput<'a> {
     /// near-duplicate group (a singleton or the group's representative). Labeled, auto-labeled,
     /// duplicate-routed items and the other members of a group are false.
     pub eligible: &'a [bool],
+    /// Which item stands for its near-duplicate group (`None`: every item stands for itself).
+    /// An audit draws a whole group through its representative, like every other pick.
+    pub representative: Option<&'a [bool]>,
     /// n × classes probabilities of the current ensemble, when a model exists.
     pub probs: Option<ArrayView2<'a, f32>>,
 }
@@ -470,13 +473,31 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
         self.picked.len() >= self.capacity
     }
 
-    /// Draws `n` audits uniformly, without replacement, from the unlabeled items not picked
-    /// (whatever their route or duplicate group: the frame must be the whole unlabeled pool
-    /// for the draws to be a uniform sample of whatever region the certificate later tests).
+    /// Draws `n` audits uniformly, without replacement, from the frame: every unlabeled item
+    /// not picked, whatever its route (auto-labeled ones included, or the draws would not be a
+    /// uniform sample of the region the certificate tests), counting a near-duplicate group as
+    /// one unit drawn through its representative (groups holding a label or a pick are out:
+    /// their members are the duplicate route's, certified on its own record).
     fn audits(&mut self, n: usize) {
-        let mut frame: Vec<u32> = (0..self.emb.nrows() as u32)
-            .filter(|&i| self.input.labels[i as usize].is_none() && !self.is_picked[i as usize])
+        let representative = self.input.representative;
+        let mut frame: Vec<u32> = (0..self.emb.nrows())
+            .filter(|&i| {
+                let g = self.dup_group[i];
+                self.input.labels[i].is_none()
+                    && !self.is_picked[i]
+                    && (g < 0
+                        || (!self.used_groups.contains(&g) && representative.is_none_or(|r| r[i])))
+            })
+            .map(|i| i as u32)
             .collect();
+        if representative.is_none() {
+            // Without representatives, a group's first member stands for it.
+            let mut seen = HashSet::new();
+            frame.retain(|&i| {
+                let g = self.dup_group[i as usize];
+                g < 0 || seen.insert(g)
+            });
+        }
         let n = n.min(frame.len());
         if n == 0 {
             return;
@@ -488,6 +509,9 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
         drawn.sort_unstable();
         for i in drawn {
             self.is_picked[i as usize] = true;
+            if self.dup_group[i as usize] >= 0 {
+                self.used_groups.insert(self.dup_group[i as usize]);
+            }
             self.picked.push(i);
             self.score.push(0.0);
             self.reasons.push(AUDIT_REASON.into());
@@ -1012,6 +1036,7 @@ mod tests {
         let input = SelectInput {
             labels: &vec![None; n],
             eligible: &vec![true; n],
+            representative: None,
             probs: None,
         };
         let p = SelectParams {
@@ -1057,6 +1082,7 @@ mod tests {
         let input = SelectInput {
             labels: &labels,
             eligible: &eligible,
+            representative: None,
             probs: Some(probs.view()),
         };
         let p = SelectParams {
@@ -1133,6 +1159,7 @@ mod tests {
         let input = SelectInput {
             labels: &labels,
             eligible: &eligible,
+            representative: None,
             probs: Some(probs.view()),
         };
         for strategy in [
@@ -1190,6 +1217,7 @@ mod tests {
                         let input = SelectInput {
                             labels: &labels,
                             eligible: &eligible,
+                            representative: None,
                             probs: Some(probs.view()),
                         };
                         let p = SelectParams {
@@ -1215,6 +1243,7 @@ mod tests {
         let input = SelectInput {
             labels: &labels,
             eligible: &eligible,
+            representative: None,
             probs: Some(probs.view()),
         };
         let mut p = SelectParams {
@@ -1259,6 +1288,7 @@ mod tests {
         let input = SelectInput {
             labels: &vec![None; n],
             eligible: &vec![true; n],
+            representative: None,
             probs: None,
         };
         let p = SelectParams {
@@ -1281,6 +1311,7 @@ mod tests {
         let input = SelectInput {
             labels: &labels,
             eligible: &eligible,
+            representative: None,
             probs: Some(probs.view()),
         };
         let p = SelectParams {
@@ -1320,6 +1351,7 @@ mod tests {
         let input = SelectInput {
             labels: &labels,
             eligible: &vec![true; n],
+            representative: None,
             probs: None,
         };
         let p = SelectParams {
