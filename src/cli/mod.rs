@@ -83,10 +83,33 @@ pub fn run_round(
         &mut timings,
     )?;
     let round = Round::run(&pool, params, cmd.stages, progress, &mut timings)?;
-    let out = OutDir::create(&cmd.run.out)?;
+    write_round(
+        cmd.name,
+        &round,
+        params,
+        &cmd.run.out,
+        progress,
+        &mut timings,
+        write,
+    )
+}
+
+/// The end of [`run_round`], for callers that loaded the pool and ran the round themselves (the
+/// Python bindings): creates `out` (clearing the previous run's results), writes the command's
+/// files with `write` (timed as `write`), then summary.json for command `name`.
+pub fn write_round<'p>(
+    name: &'static str,
+    round: &Round<'p>,
+    params: &RoundParams,
+    out: &std::path::Path,
+    progress: Progress,
+    timings: &mut Timings,
+    write: impl FnOnce(&Round<'p>, &OutDir) -> Result<()>,
+) -> Result<()> {
+    let out = OutDir::create(out)?;
     let bar = progress.spinner("write");
-    timings.time("write", || write(&round, &out))?;
+    timings.time("write", || write(round, &out))?;
     bar.finish_and_clear();
-    Summary::of_round(cmd.name, &round, params, &timings).write(&out)?;
+    Summary::of_round(name, round, params, timings).write(&out)?;
     Ok(())
 }
