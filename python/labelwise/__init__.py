@@ -293,8 +293,10 @@ def _run(
     else:
         labels = None
     positionals, stream, name = _source(data, ids, labels)
-    if labels is not None and stream is not None and name != "<numpy.ndarray>":
-        raise TypeError("per-row labels= go with a numpy embedding matrix; pass a labels file path otherwise")
+    if labels is not None and name != "<numpy.ndarray>":
+        raise TypeError(
+            "per-row labels= go with a numpy embedding matrix; otherwise labels= is a labels file path"
+        )
     argv = _argv(command, positionals, flags)
     argv += ["--out", os.fspath(out) if out is not None else "<no output>"]
     callback, bar = _progress_callback(command, progress, out is not None)

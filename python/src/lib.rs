@@ -199,10 +199,15 @@ fn detached<T: Send>(
 
 /// Where the pool comes from: the Parquet paths in the flags, or Arrow record batches.
 enum Source {
+    /// The `DATA` paths of the flags, read as the CLI reads them.
     Paths,
+    /// An Arrow stream's batches (sharing the producer's buffers).
     Arrow {
+        /// Stands for the file name in messages (`<pyarrow.Table>`).
         name: PathBuf,
+        /// The stream's schema.
         schema: SchemaRef,
+        /// The stream's record batches.
         batches: Vec<RecordBatch>,
     },
 }
@@ -288,8 +293,11 @@ fn arrow_cache(run: &cli::RunArgs) -> CacheChoice {
 
 /// The round commands' shared shape, implemented by each command's flags.
 trait RoundCmd: Args + FromArgMatches + Sync {
+    /// The round's parameters, from the flags.
     fn params(&self) -> labelwise::Result<RoundParams>;
+    /// Name, input, run and graph flags, carried columns and stages.
     fn command(&self) -> RoundCommand<'_>;
+    /// The command's files (all but summary.json), as the CLI writes them.
     fn write(&self, round: &Round, out: &OutDir) -> labelwise::Result<()>;
 }
 
@@ -313,10 +321,13 @@ round_cmd!(plan, score, autolabel, select, budget);
 /// What a command computed, as Arrow batches and summary.json's text.
 #[derive(Default)]
 struct Outcome {
+    /// Result tables by name (`items`, `pairs`, `autolabels`, `batch`, `budget`, …).
     tables: Vec<(&'static str, RecordBatch)>,
+    /// summary.json's contents, as JSON text.
     summary: String,
 }
 
+/// A summary as JSON text, keys sorted as in summary.json.
 fn summary_json(summary: &Summary<'_>) -> labelwise::Result<String> {
     let value = serde_json::to_value(summary)
         .map_err(|e| labelwise::Error::Internal(format!("serializing summary: {e}")))?;
