@@ -9,6 +9,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
     visible: bool,
+    /// Told each stage's name as its bar or spinner starts (see [`Progress::with_observer`]).
+    observer: Option<fn(&str)>,
 }
 
 impl Progress {
@@ -16,16 +18,37 @@ impl Progress {
     pub fn new(quiet: bool) -> Progress {
         Progress {
             visible: !quiet && std::io::stderr().is_terminal(),
+            observer: None,
         }
     }
 
     /// A progress bar that never draws, for library callers and tests.
     pub fn hidden() -> Progress {
-        Progress { visible: false }
+        Progress {
+            visible: false,
+            observer: None,
+        }
+    }
+
+    /// The same, and `observer` is called with the stage's name (`load`, `graph`, `dedup`,
+    /// `autolabel`, `rarity`, `select`, `budget`, `write`, …) on the calling thread each time a
+    /// stage starts its bar or spinner, drawn or not: how the Python bindings drive a tqdm bar.
+    pub fn with_observer(self, observer: fn(&str)) -> Progress {
+        Progress {
+            observer: Some(observer),
+            ..self
+        }
+    }
+
+    fn observe(&self, stage: &str) {
+        if let Some(f) = self.observer {
+            f(stage);
+        }
     }
 
     /// A bar over `len` units of work, labeled with the stage name.
     pub fn bar(&self, len: u64, stage: &str) -> ProgressBar {
+        self.observe(stage);
         if !self.visible {
             return ProgressBar::hidden();
         }
@@ -42,6 +65,7 @@ impl Progress {
 
     /// A spinner for work whose length is unknown (e.g. reading Parquet).
     pub fn spinner(&self, stage: &str) -> ProgressBar {
+        self.observe(stage);
         if !self.visible {
             return ProgressBar::hidden();
         }

@@ -3,11 +3,14 @@
 
 use clap::Args;
 
-use crate::cli::{AutolabelArgs, DedupArgs, GraphArgs, HistoryArgs, InputArgs, RunArgs};
+use crate::cli::{
+    AutolabelArgs, DedupArgs, GraphArgs, HistoryArgs, InputArgs, RoundCommand, RunArgs,
+};
 use crate::error::Result;
 use crate::output::round_files;
+use crate::output::OutDir;
 use crate::progress::Progress;
-use crate::round::{RoundParams, Stages};
+use crate::round::{Round, RoundParams, Stages};
 
 /// Flags of `autolabel`.
 #[derive(Debug, Args)]
@@ -32,31 +35,47 @@ pub struct Cmd {
     pub autolabel: AutolabelArgs,
 }
 
+impl Cmd {
+    /// The round's parameters, from these flags.
+    pub fn params(&self) -> Result<RoundParams> {
+        let seed = self.run.seed;
+        Ok(RoundParams {
+            seed,
+            dedup: self.dedup.params()?,
+            autolabel: self.autolabel.params(seed)?,
+            ..RoundParams::default()
+        })
+    }
+
+    /// What `autolabel` reads and runs.
+    pub fn command(&self) -> RoundCommand<'_> {
+        RoundCommand {
+            name: "autolabel",
+            input: &self.input,
+            run: &self.run,
+            graph: &self.graph,
+            carry_extra: true,
+            history: self.history.history.as_deref(),
+            record: false,
+            stages: Stages {
+                dedup: true,
+                autolabel: true,
+                ..Stages::default()
+            },
+        }
+    }
+
+    /// Writes `autolabel`'s files for `round` into `out` (all but summary.json).
+    pub fn write(&self, round: &Round, out: &OutDir) -> Result<()> {
+        out.write_parquet("items.parquet", &round_files::items_table(round)?)?;
+        round_files::write_autolabels(round, out, &self.autolabel.formats)
+    }
+}
+
 /// Runs `autolabel`.
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
-    let seed = args.run.seed;
-    let params = RoundParams {
-        seed,
-        dedup: args.dedup.params()?,
-        autolabel: args.autolabel.params(seed)?,
-        ..RoundParams::default()
-    };
-    let cmd = crate::cli::RoundCommand {
-        name: "autolabel",
-        input: &args.input,
-        run: &args.run,
-        graph: &args.graph,
-        carry_extra: true,
-        history: args.history.history.as_deref(),
-        record: false,
-        stages: Stages {
-            dedup: true,
-            autolabel: true,
-            ..Stages::default()
-        },
-    };
-    crate::cli::run_round(cmd, &params, progress, |round, out| {
-        out.write_parquet("items.parquet", &round_files::items_table(round)?)?;
-        round_files::write_autolabels(round, out, &args.autolabel.formats)
+    let params = args.params()?;
+    crate::cli::run_round(args.command(), &params, progress, |round, out| {
+        args.write(round, out)
     })
 }

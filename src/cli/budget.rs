@@ -4,11 +4,14 @@ use clap::Args;
 
 use crate::round::select::SelectParams;
 
-use crate::cli::{AutolabelArgs, BudgetArgs, DedupArgs, GraphArgs, InputArgs, RunArgs};
+use crate::cli::{
+    AutolabelArgs, BudgetArgs, DedupArgs, GraphArgs, InputArgs, RoundCommand, RunArgs,
+};
 use crate::error::Result;
 use crate::output::round_files;
+use crate::output::OutDir;
 use crate::progress::Progress;
-use crate::round::{RoundParams, Stages};
+use crate::round::{Round, RoundParams, Stages};
 
 /// Flags of `budget`.
 #[derive(Debug, Args)]
@@ -39,33 +42,49 @@ pub struct Cmd {
     pub autolabel: AutolabelArgs,
 }
 
+impl Cmd {
+    /// The round's parameters, from these flags.
+    pub fn params(&self) -> Result<RoundParams> {
+        let seed = self.run.seed;
+        Ok(RoundParams {
+            seed,
+            dedup: self.dedup.params()?,
+            autolabel: self.autolabel.params(seed)?,
+            budget: self.budget.params(self.batch, self.audit_share)?,
+            target_coverage: self.budget.target_coverage,
+            ..RoundParams::default()
+        })
+    }
+
+    /// What `budget` reads and runs.
+    pub fn command(&self) -> RoundCommand<'_> {
+        RoundCommand {
+            name: "budget",
+            input: &self.input,
+            run: &self.run,
+            graph: &self.graph,
+            carry_extra: false,
+            history: None,
+            record: false,
+            stages: Stages {
+                dedup: true,
+                autolabel: true,
+                budget: true,
+                ..Stages::default()
+            },
+        }
+    }
+
+    /// Writes `budget`'s files for `round` into `out` (all but summary.json).
+    pub fn write(&self, round: &Round, out: &OutDir) -> Result<()> {
+        round_files::write_budget(round, out)
+    }
+}
+
 /// Runs `budget`.
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
-    let seed = args.run.seed;
-    let params = RoundParams {
-        seed,
-        dedup: args.dedup.params()?,
-        autolabel: args.autolabel.params(seed)?,
-        budget: args.budget.params(args.batch, args.audit_share)?,
-        target_coverage: args.budget.target_coverage,
-        ..RoundParams::default()
-    };
-    let cmd = crate::cli::RoundCommand {
-        name: "budget",
-        input: &args.input,
-        run: &args.run,
-        graph: &args.graph,
-        carry_extra: false,
-        history: None,
-        record: false,
-        stages: Stages {
-            dedup: true,
-            autolabel: true,
-            budget: true,
-            ..Stages::default()
-        },
-    };
-    crate::cli::run_round(cmd, &params, progress, |round, out| {
-        round_files::write_budget(round, out)
+    let params = args.params()?;
+    crate::cli::run_round(args.command(), &params, progress, |round, out| {
+        args.write(round, out)
     })
 }

@@ -3,6 +3,7 @@
 use clap::Args;
 
 use crate::cli::{DedupArgs, GraphArgs, InputArgs, RunArgs};
+use crate::data::dataset::Dataset;
 use crate::error::Result;
 use crate::output::round_files;
 use crate::output::summary::Summary;
@@ -10,6 +11,8 @@ use crate::output::{ItemsTable, OutDir};
 use crate::progress::Progress;
 use crate::round::dedup::Duplicates;
 use crate::round::timings::Timings;
+use crate::round::Pool;
+use arrow_array::RecordBatch;
 
 /// Flags of `dedup`.
 #[derive(Debug, Args)]
@@ -28,6 +31,30 @@ pub struct Cmd {
     pub dedup: DedupArgs,
 }
 
+/// items.parquet of `dedup`: `id`, `dup_group`, `dup_representative`.
+pub fn items_table(dups: &Duplicates, data: &Dataset) -> Result<RecordBatch> {
+    let mut items = ItemsTable::new(data);
+    round_files::add_duplicate_columns(dups, &mut items);
+    items.finish()
+}
+
+/// Writes `dedup`'s files into `out` (all but summary.json), timed as `write`.
+pub fn write(dups: &Duplicates, data: &Dataset, out: &OutDir, timings: &mut Timings) -> Result<()> {
+    timings.time("write", || -> Result<()> {
+        round_files::write_pairs(dups, data, out)?;
+        out.write_parquet("items.parquet", &items_table(dups, data)?)?;
+        Ok(())
+    })
+}
+
+/// `dedup`'s summary.json: the pool's facts and the duplicates section.
+pub fn summary<'a>(dups: &Duplicates, pool: &'a Pool, timings: &'a Timings) -> Summary<'a> {
+    Summary {
+        duplicates: Some(dups.summary()),
+        ..Summary::of_pool("dedup", pool, timings)
+    }
+}
+
 /// Runs `dedup`.
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let params = args.dedup.params()?;
@@ -44,17 +71,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         Duplicates::find(ctx.data.embeddings.view(), &ctx.graph.graph, &params)
     });
     let out = OutDir::create(&args.run.out)?;
-    let mut items = ItemsTable::new(&ctx.data);
-    round_files::add_duplicate_columns(&dups, &mut items);
-    timings.time("write", || -> Result<()> {
-        round_files::write_pairs(&dups, &ctx.data, &out)?;
-        out.write_parquet("items.parquet", &items.finish()?)?;
-        Ok(())
-    })?;
-    Summary {
-        duplicates: Some(dups.summary()),
-        ..Summary::of_pool("dedup", &ctx, &timings)
-    }
-    .write(&out)?;
+    write(&dups, &ctx.data, &out, &mut timings)?;
+    summary(&dups, &ctx, &timings).write(&out)?;
     Ok(())
 }

@@ -103,11 +103,15 @@ pub fn run_round(
     ) {
         a.summary.coverage_change = explain_drop(prev, &RoundFigures::of(&a.summary));
     }
-    let out = OutDir::create(&cmd.run.out)?;
-    let bar = progress.spinner("write");
-    timings.time("write", || write(&round, &out))?;
-    bar.finish_and_clear();
-    Summary::of_round(cmd.name, &round, params, &timings).write(&out)?;
+    write_round(
+        cmd.name,
+        &round,
+        params,
+        &cmd.run.out,
+        progress,
+        &mut timings,
+        write,
+    )?;
     // Last: the history gains the round only once everything else is written.
     if let (Some(h), Some(sel), true) = (&history, &round.selection, cmd.record) {
         let (n_items, pool_hash) = pool_fingerprint(&pool.data.ids);
@@ -122,5 +126,25 @@ pub fn run_round(
         };
         h.record(&record, sel, &pool.data.ids)?;
     }
+    Ok(())
+}
+
+/// The end of [`run_round`], for callers that loaded the pool and ran the round themselves (the
+/// Python bindings): creates `out` (clearing the previous run's results), writes the command's
+/// files with `write` (timed as `write`), then summary.json for command `name`.
+pub fn write_round<'p>(
+    name: &'static str,
+    round: &Round<'p>,
+    params: &RoundParams,
+    out: &std::path::Path,
+    progress: Progress,
+    timings: &mut Timings,
+    write: impl FnOnce(&Round<'p>, &OutDir) -> Result<()>,
+) -> Result<()> {
+    let out = OutDir::create(out)?;
+    let bar = progress.spinner("write");
+    timings.time("write", || write(round, &out))?;
+    bar.finish_and_clear();
+    Summary::of_round(name, round, params, timings).write(&out)?;
     Ok(())
 }

@@ -4,14 +4,15 @@
 use clap::Args;
 
 use crate::cli::{
-    AutolabelArgs, BudgetArgs, DedupArgs, GraphArgs, HistoryArgs, InputArgs, RarityArgs, RunArgs,
-    SelectArgs,
+    AutolabelArgs, BudgetArgs, DedupArgs, GraphArgs, HistoryArgs, InputArgs, RarityArgs,
+    RoundCommand, RunArgs, SelectArgs,
 };
 use crate::error::Result;
 use crate::output::report::{
     self, AutolabelView, BatchRow, BudgetView, DuplicatesView, ReportData,
 };
 use crate::output::round_files;
+use crate::output::OutDir;
 use crate::progress::Progress;
 use crate::round::autolabel::Route;
 use crate::round::{route_name, Round, RoundParams, Stages};
@@ -48,34 +49,42 @@ pub struct Cmd {
     pub graph: GraphArgs,
 }
 
-/// Runs `plan`.
-pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
-    let seed = args.run.seed;
-    let params = RoundParams {
-        seed,
-        dedup: args.dedup.params()?,
-        autolabel: args.autolabel.params(seed)?,
-        rarity: args.rarity.params()?,
-        select: args.select.params(seed)?,
-        budget: args
-            .budget
-            .params(args.select.batch, args.select.audit_share)?,
-        target_coverage: args.budget.target_coverage,
-    };
-    let cmd = crate::cli::RoundCommand {
-        name: "plan",
-        input: &args.input,
-        run: &args.run,
-        graph: &args.graph,
-        carry_extra: true,
-        history: args.history.history.as_deref(),
-        record: true,
-        stages: Stages::ALL,
-    };
-    crate::cli::run_round(cmd, &params, progress, |round, out| {
+impl Cmd {
+    /// The round's parameters, from these flags.
+    pub fn params(&self) -> Result<RoundParams> {
+        let seed = self.run.seed;
+        Ok(RoundParams {
+            seed,
+            dedup: self.dedup.params()?,
+            autolabel: self.autolabel.params(seed)?,
+            rarity: self.rarity.params()?,
+            select: self.select.params(seed)?,
+            budget: self
+                .budget
+                .params(self.select.batch, self.select.audit_share)?,
+            target_coverage: self.budget.target_coverage,
+        })
+    }
+
+    /// What `plan` reads and runs: every stage, carried columns kept.
+    pub fn command(&self) -> RoundCommand<'_> {
+        RoundCommand {
+            name: "plan",
+            input: &self.input,
+            run: &self.run,
+            graph: &self.graph,
+            carry_extra: true,
+            history: self.history.history.as_deref(),
+            record: true,
+            stages: Stages::ALL,
+        }
+    }
+
+    /// Writes `plan`'s files for `round` into `out` (all but summary.json).
+    pub fn write(&self, round: &Round, out: &OutDir) -> Result<()> {
         out.write_parquet("items.parquet", &round_files::items_table(round)?)?;
         round_files::write_duplicates(round, out)?;
-        round_files::write_autolabels(round, out, &args.autolabel.formats)?;
+        round_files::write_autolabels(round, out, &self.autolabel.formats)?;
         round_files::write_batch(round, out)?;
         round_files::write_budget(round, out)?;
         out.write_with("report.html", |w| {
@@ -84,6 +93,14 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
                 .map_err(|e| crate::Error::io("report.html", e))
         })?;
         Ok(())
+    }
+}
+
+/// Runs `plan`.
+pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
+    let params = args.params()?;
+    crate::cli::run_round(args.command(), &params, progress, |round, out| {
+        args.write(round, out)
     })
 }
 

@@ -2,11 +2,12 @@
 
 use clap::Args;
 
-use crate::cli::{GraphArgs, InputArgs, RarityArgs, RunArgs};
+use crate::cli::{GraphArgs, InputArgs, RarityArgs, RoundCommand, RunArgs};
 use crate::error::Result;
 use crate::output::round_files;
+use crate::output::OutDir;
 use crate::progress::Progress;
-use crate::round::{RoundParams, Stages};
+use crate::round::{Round, RoundParams, Stages};
 
 /// Flags of `score`.
 #[derive(Debug, Args)]
@@ -25,29 +26,45 @@ pub struct Cmd {
     pub rarity: RarityArgs,
 }
 
-/// Runs `score`.
-pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
-    let seed = args.run.seed;
-    let params = RoundParams {
-        seed,
-        rarity: args.rarity.params()?,
-        ..RoundParams::default()
-    };
-    let cmd = crate::cli::RoundCommand {
-        name: "score",
-        input: &args.input,
-        run: &args.run,
-        graph: &args.graph,
-        carry_extra: false,
-        history: None,
-        record: false,
-        stages: Stages {
-            rarity: true,
-            ..Stages::default()
-        },
-    };
-    crate::cli::run_round(cmd, &params, progress, |round, out| {
+impl Cmd {
+    /// The round's parameters, from these flags.
+    pub fn params(&self) -> Result<RoundParams> {
+        let seed = self.run.seed;
+        Ok(RoundParams {
+            seed,
+            rarity: self.rarity.params()?,
+            ..RoundParams::default()
+        })
+    }
+
+    /// What `score` reads and runs.
+    pub fn command(&self) -> RoundCommand<'_> {
+        RoundCommand {
+            name: "score",
+            input: &self.input,
+            run: &self.run,
+            graph: &self.graph,
+            carry_extra: false,
+            history: None,
+            record: false,
+            stages: Stages {
+                rarity: true,
+                ..Stages::default()
+            },
+        }
+    }
+
+    /// Writes `score`'s files for `round` into `out` (all but summary.json).
+    pub fn write(&self, round: &Round, out: &OutDir) -> Result<()> {
         out.write_parquet("items.parquet", &round_files::items_table(round)?)?;
         Ok(())
+    }
+}
+
+/// Runs `score`.
+pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
+    let params = args.params()?;
+    crate::cli::run_round(args.command(), &params, progress, |round, out| {
+        args.write(round, out)
     })
 }

@@ -3,12 +3,14 @@
 use clap::Args;
 
 use crate::cli::{
-    AutolabelArgs, DedupArgs, GraphArgs, HistoryArgs, InputArgs, RarityArgs, RunArgs, SelectArgs,
+    AutolabelArgs, DedupArgs, GraphArgs, HistoryArgs, InputArgs, RarityArgs, RoundCommand, RunArgs,
+    SelectArgs,
 };
 use crate::error::Result;
 use crate::output::round_files;
+use crate::output::OutDir;
 use crate::progress::Progress;
-use crate::round::{RoundParams, Stages};
+use crate::round::{Round, RoundParams, Stages};
 
 /// Flags of `select`.
 #[derive(Debug, Args)]
@@ -39,35 +41,51 @@ pub struct Cmd {
     pub rarity: RarityArgs,
 }
 
-/// Runs `select`: duplicates, auto-labels (so auto-labeled items are never asked), rarity, batch.
-pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
-    let seed = args.run.seed;
-    let params = RoundParams {
-        seed,
-        dedup: args.dedup.params()?,
-        autolabel: args.autolabel.params(seed)?,
-        rarity: args.rarity.params()?,
-        select: args.select.params(seed)?,
-        ..RoundParams::default()
-    };
-    let cmd = crate::cli::RoundCommand {
-        name: "select",
-        input: &args.input,
-        run: &args.run,
-        graph: &args.graph,
-        carry_extra: true,
-        history: args.history.history.as_deref(),
-        record: true,
-        stages: Stages {
-            dedup: true,
-            autolabel: true,
-            rarity: true,
-            select: true,
-            ..Stages::default()
-        },
-    };
-    crate::cli::run_round(cmd, &params, progress, |round, out| {
+impl Cmd {
+    /// The round's parameters, from these flags.
+    pub fn params(&self) -> Result<RoundParams> {
+        let seed = self.run.seed;
+        Ok(RoundParams {
+            seed,
+            dedup: self.dedup.params()?,
+            autolabel: self.autolabel.params(seed)?,
+            rarity: self.rarity.params()?,
+            select: self.select.params(seed)?,
+            ..RoundParams::default()
+        })
+    }
+
+    /// What `select` reads and runs.
+    pub fn command(&self) -> RoundCommand<'_> {
+        RoundCommand {
+            name: "select",
+            input: &self.input,
+            run: &self.run,
+            graph: &self.graph,
+            carry_extra: true,
+            history: self.history.history.as_deref(),
+            record: true,
+            stages: Stages {
+                dedup: true,
+                autolabel: true,
+                rarity: true,
+                select: true,
+                ..Stages::default()
+            },
+        }
+    }
+
+    /// Writes `select`'s files for `round` into `out` (all but summary.json).
+    pub fn write(&self, round: &Round, out: &OutDir) -> Result<()> {
         out.write_parquet("items.parquet", &round_files::items_table(round)?)?;
         round_files::write_batch(round, out)
+    }
+}
+
+/// Runs `select`: duplicates, auto-labels (so auto-labeled items are never asked), rarity, batch.
+pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
+    let params = args.params()?;
+    crate::cli::run_round(args.command(), &params, progress, |round, out| {
+        args.write(round, out)
     })
 }

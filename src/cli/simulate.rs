@@ -82,24 +82,28 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         &params,
         progress,
     )?;
+    let replay = replay(&mut setup, &params, &params.round.select, progress)?;
+    let out = OutDir::create(&args.run.out)?;
+    write(&setup, &replay, &out)?;
+    summary(args, &setup, &replay).write(&out)?;
+    Ok(())
+}
+
+/// Writes `simulate`'s files into `out` (all but summary.json): curve.csv, selections.csv,
+/// autolabels.csv and split.csv.
+pub fn write(setup: &Setup, replay: &Replay, out: &OutDir) -> Result<()> {
     let Replay {
         rows,
         selections,
-        coverage_drops,
         autolabels,
-    } = replay(&mut setup, &params, &params.round.select, progress)?;
+        ..
+    } = replay;
     let Setup {
         prepared,
         split,
-        full_pool,
-        timings,
-        seed,
         data,
         ..
     } = setup;
-    let n_classes = data.classes.len();
-
-    let out = OutDir::create(&args.run.out)?;
     out.write_csv(
         "curve.csv",
         [
@@ -150,7 +154,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
             ]
         }),
     )?;
-    let roles = split_roles(&split, data.len());
+    let roles = split_roles(split, data.len());
     out.write_csv(
         "split.csv",
         ["id", "split"],
@@ -159,29 +163,43 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
             .zip(&roles)
             .map(|(id, role)| [id.as_str(), role]),
     )?;
+    Ok(())
+}
+
+/// `simulate`'s summary.json.
+pub fn summary<'a>(args: &Cmd, setup: &'a Setup, replay: &'a Replay) -> Summary<'a> {
+    let Setup {
+        prepared,
+        split,
+        full_pool,
+        timings,
+        seed,
+        data,
+        ..
+    } = setup;
+    let rows = &replay.rows;
+    let n_classes = data.classes.len();
     Summary {
         graph: Some(prepared.graph.summary(prepared.data.len())),
         simulate: Some(SimulateSummary {
             strategy: args.select.strategy,
             batch: args.select.batch,
             rounds: args.rounds,
-            seed,
+            seed: *seed,
             split: split.method.clone(),
             pool: split.pool.len(),
             test: split.test.len(),
             classes: n_classes,
             full_pool_accuracy: full_pool.0,
             full_pool_macro_f1: full_pool.1,
-            aulc: simulate::aulc(&rows),
-            labels_to_95pct_of_full: simulate::labels_to_reach(&rows, full_pool.0, 0.95),
-            classes_found_after: ClassesFoundAfter::from_curve(&rows),
+            aulc: simulate::aulc(rows),
+            labels_to_95pct_of_full: simulate::labels_to_reach(rows, full_pool.0, 0.95),
+            classes_found_after: ClassesFoundAfter::from_curve(rows),
             mean_select_seconds: rows.iter().map(|r| r.select_seconds).sum::<f64>()
                 / rows.len().max(1) as f64,
-            curve: &rows,
-            coverage_drops: &coverage_drops,
+            curve: rows,
+            coverage_drops: &replay.coverage_drops,
         }),
-        ..Summary::new("simulate", &timings)
+        ..Summary::new("simulate", timings)
     }
-    .write(&out)?;
-    Ok(())
 }

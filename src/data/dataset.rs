@@ -305,6 +305,51 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
     guard_decoder(|| load_unguarded(paths, opts))
 }
 
+/// Validates and normalizes a pool already in memory as Arrow record batches (the Python
+/// bindings' tables, or any other in-process producer), exactly as [`load`] does a Parquet
+/// file's: the same schema checks, the same per-row validation and the same messages, with
+/// `source` standing where a file name would (e.g. `<pyarrow.Table>`) and rows counted from 0
+/// across the batches. `opts.labels_file` is merged on top, and `opts.memory_check` is run once
+/// the dimension is known. The batches' buffers are read in place; the only copy made is the
+/// normalized `f32` matrix (and, with `opts.carry_extra`, the carried columns share the
+/// batches' buffers).
+pub fn load_batches(
+    source: &Path,
+    schema: &Schema,
+    batches: &[RecordBatch],
+    opts: &LoadOptions,
+) -> Result<Dataset> {
+    guard_decoder(|| {
+        check_schema(source, schema, opts)?;
+        let total_rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        if total_rows > u32::MAX as u64 {
+            return Err(Error::Usage(format!(
+                "{total_rows} rows: more than {} items are not supported",
+                u32::MAX
+            )));
+        }
+        let label_col = resolve_label_col(schema, opts);
+        let annotations = read_labels_file(opts, schema, label_col.as_deref())?;
+        let mut pool = PoolBuilder::new(opts, label_col, total_rows, 1);
+        let files = [source.to_path_buf()];
+        pool.file_starts.push(0);
+        let mut row: u64 = 0;
+        for batch in batches {
+            if batch.schema().fields() != schema.fields() {
+                return Err(Error::input(
+                    source,
+                    None,
+                    Some(row),
+                    "record batch schema differs from the table's",
+                ));
+            }
+            decoding_at(source, row);
+            row += pool.push_batch(batch, source, row, &files)?;
+        }
+        pool.finish(files.to_vec(), annotations.as_ref())
+    })
+}
+
 fn load_unguarded(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
     let files = expand_paths(paths)?;
     let (total_rows, first_schema) = scan_footers(&files, opts)?;
@@ -465,19 +510,31 @@ impl<'o> PoolBuilder<'o> {
                     format!("unreadable or truncated Parquet data: {e}"),
                 )
             })?;
-            let n = batch.num_rows();
-            if n == 0 {
-                continue;
-            }
-            self.push_ids(&batch, file, file_row, files)?;
-            self.push_embeddings(&batch, file, file_row)?;
-            self.push_labels(&batch, file, file_row)?;
-            if self.opts.carry_extra {
-                self.push_carried(&batch);
-            }
-            file_row += n as u64;
+            file_row += self.push_batch(&batch, file, file_row, files)?;
         }
         Ok(())
+    }
+
+    /// Appends one record batch of `file`, whose first row is `file_row` within it; returns
+    /// its row count.
+    fn push_batch(
+        &mut self,
+        batch: &RecordBatch,
+        file: &Path,
+        file_row: u64,
+        files: &[PathBuf],
+    ) -> Result<u64> {
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(0);
+        }
+        self.push_ids(batch, file, file_row, files)?;
+        self.push_embeddings(batch, file, file_row)?;
+        self.push_labels(batch, file, file_row)?;
+        if self.opts.carry_extra {
+            self.push_carried(batch);
+        }
+        Ok(n as u64)
     }
 
     /// Appends a batch's ids, refusing one already seen (in any file) with both places named.

@@ -43,8 +43,9 @@ pub fn add_duplicate_columns(d: &Duplicates, items: &mut ItemsTable) {
     );
 }
 
-/// Writes duplicate_pairs.parquet (`id_a`, `id_b`, `cosine`; id_a first in input order).
-pub fn write_pairs(d: &Duplicates, data: &Dataset, out: &OutDir) -> Result<()> {
+/// The near-duplicate pairs as a table: `id_a`, `id_b` (typed like the input ids), `cosine`;
+/// each pair once, `id_a` first in input order.
+pub fn pairs_table(d: &Duplicates, data: &Dataset) -> Result<RecordBatch> {
     let ids_a = id_array(data, d.pairs.iter().map(|p| p.a as usize));
     let ids_b = id_array(data, d.pairs.iter().map(|p| p.b as usize));
     let id_type: DataType = ids_a.data_type().clone();
@@ -56,9 +57,13 @@ pub fn write_pairs(d: &Duplicates, data: &Dataset, out: &OutDir) -> Result<()> {
     let cos = Arc::new(Float64Array::from_iter_values(
         d.pairs.iter().map(|p| p.cosine),
     ));
-    let batch = RecordBatch::try_new(Arc::new(schema), vec![ids_a, ids_b, cos])
-        .map_err(Error::internal("pairs table"))?;
-    out.write_parquet("duplicate_pairs.parquet", &batch)?;
+    RecordBatch::try_new(Arc::new(schema), vec![ids_a, ids_b, cos])
+        .map_err(Error::internal("pairs table"))
+}
+
+/// Writes duplicate_pairs.parquet ([`pairs_table`]).
+pub fn write_pairs(d: &Duplicates, data: &Dataset, out: &OutDir) -> Result<()> {
+    out.write_parquet("duplicate_pairs.parquet", &pairs_table(d, data)?)?;
     Ok(())
 }
 
@@ -68,6 +73,46 @@ pub fn write_duplicates(round: &Round, out: &OutDir) -> Result<()> {
         Some(d) => write_pairs(d, round.data(), out),
         None => Ok(()),
     }
+}
+
+/// The budget projection as a table (budget.csv's columns, typed: `added_labels` and
+/// `total_labels` Int64, the rest Float64, projections null where there is no fit); `None`
+/// when the budget stage did not run.
+pub fn budget_table(round: &Round) -> Result<Option<RecordBatch>> {
+    let Some(b) = &round.budget else {
+        return Ok(None);
+    };
+    let p = &b.projection;
+    let int = |f: fn(&crate::round::budget::ProjectionRow) -> usize| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(p.iter().map(|r| f(r) as i64)))
+    };
+    let opt = |f: fn(&crate::round::budget::ProjectionRow) -> Option<f64>| -> ArrayRef {
+        Arc::new(Float64Array::from(p.iter().map(f).collect::<Vec<_>>()))
+    };
+    let float = |f: fn(&crate::round::budget::ProjectionRow) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter_values(p.iter().map(f)))
+    };
+    let schema = Schema::new(vec![
+        Field::new("added_labels", DataType::Int64, false),
+        Field::new("total_labels", DataType::Int64, false),
+        Field::new("projected_accuracy", DataType::Float64, true),
+        Field::new("projected_auto_coverage", DataType::Float64, true),
+        Field::new("hours", DataType::Float64, false),
+        Field::new("cost", DataType::Float64, false),
+    ]);
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            int(|r| r.added_labels),
+            int(|r| r.total_labels),
+            opt(|r| r.projected_accuracy),
+            opt(|r| r.projected_auto_coverage),
+            float(|r| r.hours),
+            float(|r| r.cost),
+        ],
+    )
+    .map(Some)
+    .map_err(Error::internal("budget table"))
 }
 
 /// budget.csv: the projection table.
@@ -117,6 +162,44 @@ fn reasons(round: &Round) -> Vec<String> {
         }
     }
     reasons
+}
+
+/// The batch as a table: `rank` (Int64, 1 = label first), `id` (typed like the input ids),
+/// `score` (Float32), `reasons`, `propensity` (Float64), then the carried columns with their
+/// own types; `None` when
+/// selection did not run. batch.csv holds the same rows.
+pub fn batch_table(round: &Round) -> Result<Option<RecordBatch>> {
+    let Some(sel) = &round.selection else {
+        return Ok(None);
+    };
+    let data = round.data();
+    let rows: Vec<usize> = sel.picked.iter().map(|&i| i as usize).collect();
+    let ids = id_array(data, rows.iter().copied());
+    let mut fields = vec![
+        Field::new("rank", DataType::Int64, false),
+        Field::new("id", ids.data_type().clone(), false),
+        Field::new("score", DataType::Float32, false),
+        Field::new("reasons", DataType::Utf8, false),
+        Field::new("propensity", DataType::Float64, false),
+    ];
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(1..=rows.len() as i64)),
+        ids,
+        Arc::new(Float32Array::from(sel.score.clone())),
+        Arc::new(StringArray::from_iter_values(sel.reasons.iter())),
+        Arc::new(Float64Array::from(sel.propensity.clone())),
+    ];
+    let take = UInt32Array::from_iter_values(sel.picked.iter().copied());
+    for (c, col) in data.carried.iter().enumerate() {
+        let whole = concat_chunks(data, c)?;
+        let picked = arrow_select::take::take(whole.as_ref(), &take, None)
+            .map_err(Error::internal("batch table"))?;
+        fields.push(col.field.as_ref().clone().with_nullable(true));
+        columns.push(picked);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map(Some)
+        .map_err(Error::internal("batch table"))
 }
 
 /// batch.csv: rank, id, score, reasons, propensity (the chance the pick was drawn: 1 for the
@@ -221,20 +304,16 @@ pub fn items_table(round: &Round) -> Result<RecordBatch> {
     items.finish()
 }
 
-/// autolabels.parquet (+ csv/jsonl): the items labeled by the model or by a duplicate.
-pub fn write_autolabels(round: &Round, out: &OutDir, formats: &[AutolabelFormat]) -> Result<()> {
+/// The auto-labels as a table: `id` (typed like the input ids), `label`, `confidence`,
+/// `source` (`model` or `duplicate`), one row per item routed auto or duplicate, in input
+/// order; `None` when auto-labeling did not run.
+pub fn autolabels_table(round: &Round) -> Result<Option<RecordBatch>> {
     let Some(a) = &round.autolabel else {
-        return Ok(());
+        return Ok(None);
     };
     let data = round.data();
-    let rows: Vec<usize> = (0..data.len())
-        .filter(|&i| matches!(a.route[i], Route::Auto | Route::Duplicate))
-        .collect();
+    let rows = autolabel_rows(round);
     let label = |i: usize| data.classes[a.predicted[i].unwrap_or(0) as usize].as_str();
-    let source = |i: usize| match a.source[i] {
-        Source::Duplicate => "duplicate",
-        _ => "model",
-    };
     let ids = id_array(data, rows.iter().copied());
     let schema = Schema::new(vec![
         Field::new("id", ids.data_type().clone(), false),
@@ -242,7 +321,7 @@ pub fn write_autolabels(round: &Round, out: &OutDir, formats: &[AutolabelFormat]
         Field::new("confidence", DataType::Float32, false),
         Field::new("source", DataType::Utf8, false),
     ]);
-    let batch = RecordBatch::try_new(
+    RecordBatch::try_new(
         Arc::new(schema),
         vec![
             ids,
@@ -253,11 +332,42 @@ pub fn write_autolabels(round: &Round, out: &OutDir, formats: &[AutolabelFormat]
                 rows.iter().map(|&i| a.confidence[i]),
             )),
             Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|&i| source(i)),
+                rows.iter().map(|&i| source_name(a.source[i])),
             )),
         ],
     )
-    .map_err(Error::internal("autolabels table"))?;
+    .map(Some)
+    .map_err(Error::internal("autolabels table"))
+}
+
+/// Rows routed auto or duplicate, in input order (none when auto-labeling did not run).
+fn autolabel_rows(round: &Round) -> Vec<usize> {
+    match &round.autolabel {
+        Some(a) => (0..round.data().len())
+            .filter(|&i| matches!(a.route[i], Route::Auto | Route::Duplicate))
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// An auto-label's source as written in outputs.
+fn source_name(source: Source) -> &'static str {
+    match source {
+        Source::Duplicate => "duplicate",
+        _ => "model",
+    }
+}
+
+/// autolabels.parquet ([`autolabels_table`]) (+ csv/jsonl): the items labeled by the model or
+/// by a duplicate.
+pub fn write_autolabels(round: &Round, out: &OutDir, formats: &[AutolabelFormat]) -> Result<()> {
+    let (Some(a), Some(batch)) = (&round.autolabel, autolabels_table(round)?) else {
+        return Ok(());
+    };
+    let data = round.data();
+    let rows = autolabel_rows(round);
+    let label = |i: usize| data.classes[a.predicted[i].unwrap_or(0) as usize].as_str();
+    let source = |i: usize| source_name(a.source[i]);
     out.write_parquet("autolabels.parquet", &batch)?;
     if formats.contains(&AutolabelFormat::Csv) {
         out.write_csv(

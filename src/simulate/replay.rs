@@ -89,7 +89,6 @@ pub fn setup(
     progress: Progress,
 ) -> Result<Setup> {
     simulate::validate(params.round.select.batch, params.rounds)?;
-    let seed = params.round.seed;
     let mut timings = Timings::default();
 
     let mut opts = opts.clone();
@@ -98,6 +97,20 @@ pub fn setup(
         k: params.graph.k as u64,
     });
     let data = timings.time("load", || dataset::load(paths, &opts))?;
+    setup_data(data, params, progress, timings)
+}
+
+/// [`setup`] on data already loaded (the Python bindings load Arrow tables themselves):
+/// checks every row is labeled, splits, and computes the label-independent work for the pool.
+/// `timings` holds what loading took.
+pub fn setup_data(
+    data: Dataset,
+    params: &SimulateParams,
+    progress: Progress,
+    timings: Timings,
+) -> Result<Setup> {
+    simulate::validate(params.round.select.batch, params.rounds)?;
+    let seed = params.round.seed;
     if let Some(row) = data.labels.iter().position(Option::is_none) {
         return Err(Error::Usage(format!(
             "simulate needs a fully labeled dataset; {} of {} rows have no label (first: id '{}')",

@@ -1,0 +1,642 @@
+//! `labelwise._labelwise`: the Rust half of the `labelwise` Python package.
+//!
+//! Every command is run through the library's own pieces, never the binary: its flags are parsed
+//! by the command line's own definitions (`labelwise::cli::*::Cmd`, so every default, range check
+//! and message is the CLI's), the pool is loaded from Parquet paths (`cli::load_pool`) or from
+//! Arrow record batches handed over through the Arrow C stream interface without a copy
+//! (`data::dataset::load_batches`), the round runs through `round::Round::run`, and files are
+//! written by the same `output` writers the CLI uses. The GIL is released while Rust works.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::ffi_stream::RecordBatchStreamReader;
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, RecordBatchReader, StringArray};
+use arrow_pyarrow::{IntoPyArrow, PyArrowType, Table};
+use arrow_schema::{Field, Schema, SchemaRef};
+use clap::{Args, FromArgMatches};
+use labelwise::cli::{self, RoundCommand};
+use labelwise::data::dataset::{self, MemoryCheck};
+use labelwise::index::cached::CacheChoice;
+use labelwise::output::summary::Summary;
+use labelwise::output::{round_files, OutDir};
+use labelwise::progress::Progress;
+use labelwise::round::timings::Timings;
+use labelwise::round::{Pool, Round, RoundParams};
+use labelwise::simulate::replay;
+use pyo3::create_exception;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// The CLI's allocator, so the package runs as fast as the binary (see the main Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+create_exception!(
+    _labelwise,
+    InputError,
+    PyValueError,
+    "Bad input or a bad parameter: the CLI's one-line message (the CLI exits with code 2)."
+);
+
+/// A labelwise error as a Python exception: bad input and bad usage (the CLI's exit code 2)
+/// become `InputError` with the CLI's message, everything else `RuntimeError`.
+fn py_err(e: labelwise::Error) -> PyErr {
+    if e.exit_code() == 2 {
+        InputError::new_err(e.to_string())
+    } else {
+        PyRuntimeError::new_err(e.to_string())
+    }
+}
+
+/// A clap error (unknown value, bad number) as `InputError`: its first line, as the CLI prints
+/// it, without the `error: ` prefix.
+fn clap_err(e: clap::Error) -> PyErr {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("").trim();
+    InputError::new_err(first.strip_prefix("error: ").unwrap_or(first).to_string())
+}
+
+/// Parses `argv` (flags and positionals, no command name) with command `name`'s own flag
+/// definitions.
+fn parse<C: Args + FromArgMatches>(name: &'static str, argv: &[String]) -> PyResult<C> {
+    let command = C::augment_args(clap::Command::new(name));
+    let matches = command
+        .try_get_matches_from(std::iter::once(name.to_string()).chain(argv.iter().cloned()))
+        .map_err(clap_err)?;
+    C::from_arg_matches(&matches).map_err(clap_err)
+}
+
+/// One flag of a command, for the Python signatures and docstrings.
+#[derive(IntoPyObject)]
+struct Param {
+    /// The long flag without dashes (`target-precision`), or the positional's name.
+    flag: String,
+    /// Whether the flag takes a value (`--batch 100`) or is a switch (`--no-cache`).
+    takes_value: bool,
+    /// Whether it is positional (`DATA`, `DIR`).
+    positional: bool,
+    /// Whether it takes several values (comma-separated for flags).
+    multiple: bool,
+    /// The CLI's default, as the CLI shows it (empty when it has none).
+    default: Vec<String>,
+    /// The allowed values, for enumerations.
+    choices: Vec<String>,
+    /// The flag's one-line help.
+    help: String,
+}
+
+/// The flags of `command` with their defaults and help, read from the CLI's definitions.
+fn params_of<C: Args>(name: &'static str) -> Vec<Param> {
+    let command = C::augment_args(clap::Command::new(name));
+    command
+        .get_arguments()
+        .filter(|a| a.get_id() != "help")
+        .map(|a| Param {
+            flag: a
+                .get_long()
+                .map(str::to_string)
+                .unwrap_or_else(|| a.get_id().to_string()),
+            takes_value: a.get_action().takes_values(),
+            positional: a.is_positional(),
+            multiple: a
+                .get_num_args()
+                .map(|n| n.max_values() > 1)
+                .unwrap_or(false)
+                || a.get_value_delimiter().is_some(),
+            default: a
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect(),
+            choices: a
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_string())
+                .collect(),
+            help: a.get_help().map(|h| h.to_string()).unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// `parameters(command)`: the flags a command takes, from the CLI's definitions.
+#[pyfunction]
+fn parameters(command: &str) -> PyResult<Vec<Param>> {
+    Ok(match command {
+        "plan" => params_of::<cli::plan::Cmd>("plan"),
+        "dedup" => params_of::<cli::dedup::Cmd>("dedup"),
+        "score" => params_of::<cli::score::Cmd>("score"),
+        "autolabel" => params_of::<cli::autolabel::Cmd>("autolabel"),
+        "select" => params_of::<cli::select::Cmd>("select"),
+        "budget" => params_of::<cli::budget::Cmd>("budget"),
+        "simulate" => params_of::<cli::simulate::Cmd>("simulate"),
+        "export" => params_of::<cli::export::Cmd>("export"),
+        other => return Err(PyValueError::new_err(format!("unknown command '{other}'"))),
+    })
+}
+
+thread_local! {
+    /// The Python progress callback of the call running on this thread, if any.
+    static OBSERVER: RefCell<Option<Py<PyAny>>> = const { RefCell::new(None) };
+}
+
+/// `Progress`'s observer: hands the stage name to this thread's Python callback (taking the
+/// GIL just for that call). A failing callback never stops the run.
+fn observe(stage: &str) {
+    OBSERVER.with(|o| {
+        if let Some(cb) = o.borrow().as_ref() {
+            Python::attach(|py| {
+                if let Err(e) = cb.call1(py, (stage,)) {
+                    e.write_unraisable(py, None);
+                }
+            });
+        }
+    });
+}
+
+/// Runs `work` without the GIL, on a pool of `threads` workers when asked (the CLI's
+/// `--threads`; otherwise rayon's global pool), with `callback` told each stage's name.
+fn detached<T: Send>(
+    py: Python<'_>,
+    threads: Option<usize>,
+    callback: Option<Py<PyAny>>,
+    work: impl FnOnce(Progress) -> labelwise::Result<T> + Send,
+) -> PyResult<T> {
+    if threads == Some(0) {
+        return Err(InputError::new_err("--threads must be at least 1"));
+    }
+    let pool = match threads {
+        Some(n) => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| PyRuntimeError::new_err(format!("thread pool: {e}")))?,
+        ),
+        None => None,
+    };
+    let has_callback = callback.is_some();
+    let run = move || {
+        OBSERVER.with(|o| *o.borrow_mut() = callback);
+        let progress = if has_callback {
+            Progress::hidden().with_observer(observe)
+        } else {
+            Progress::hidden()
+        };
+        let result = work(progress);
+        let cb = OBSERVER.with(|o| o.borrow_mut().take());
+        (result, cb)
+    };
+    let (result, cb) = py.detach(|| match &pool {
+        Some(p) => p.install(run),
+        None => run(),
+    });
+    // The callback is dropped with the GIL held.
+    drop(cb);
+    result.map_err(py_err)
+}
+
+/// Where the pool comes from: the Parquet paths in the flags, or Arrow record batches.
+enum Source {
+    /// The `DATA` paths of the flags, read as the CLI reads them.
+    Paths,
+    /// An Arrow stream's batches (sharing the producer's buffers).
+    Arrow {
+        /// Stands for the file name in messages (`<pyarrow.Table>`).
+        name: PathBuf,
+        /// The stream's schema.
+        schema: SchemaRef,
+        /// The stream's record batches.
+        batches: Vec<RecordBatch>,
+    },
+}
+
+impl Source {
+    /// Reads `data` (anything with `__arrow_c_stream__`, or None for paths) through the Arrow
+    /// C stream interface: the batches share the producer's buffers.
+    fn from_py(data: Option<PyArrowType<RecordBatchStreamReader>>, name: &str) -> PyResult<Source> {
+        let Some(PyArrowType(reader)) = data else {
+            return Ok(Source::Paths);
+        };
+        let schema = reader.schema();
+        let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| {
+            InputError::new_err(format!("{name}: cannot read the Arrow stream: {e}"))
+        })?;
+        Ok(Source::Arrow {
+            name: PathBuf::from(name),
+            schema,
+            batches,
+        })
+    }
+
+    /// The pool, loaded the way the CLI would (memory check, then the graph from the cache or
+    /// built). Arrow data is cached only with `--cache DIR`: it has no folder to sit beside.
+    fn pool(
+        &self,
+        cmd: &RoundCommand<'_>,
+        progress: Progress,
+        timings: &mut Timings,
+    ) -> labelwise::Result<Pool> {
+        match self {
+            Source::Paths => cli::load_pool(
+                cmd.input,
+                cmd.run,
+                cmd.graph,
+                cmd.carry_extra,
+                progress,
+                timings,
+            ),
+            Source::Arrow {
+                name,
+                schema,
+                batches,
+            } => {
+                let graph = cmd.graph.params(cmd.run.seed)?;
+                let mut opts = cmd.input.load_options(cmd.carry_extra);
+                opts.memory_check = Some(MemoryCheck {
+                    limit: cmd.run.max_memory,
+                    k: graph.k as u64,
+                });
+                let data = load_arrow(name, schema, batches, &opts, progress, timings)?;
+                let cache = arrow_cache(cmd.run);
+                Pool::from_data(data, &graph, &cache, progress, timings)
+            }
+        }
+    }
+}
+
+/// Loads Arrow batches into a dataset, timed as `load`.
+fn load_arrow(
+    name: &Path,
+    schema: &Schema,
+    batches: &[RecordBatch],
+    opts: &dataset::LoadOptions,
+    progress: Progress,
+    timings: &mut Timings,
+) -> labelwise::Result<dataset::Dataset> {
+    timings.time("load", || {
+        let spinner = progress.spinner("load");
+        let data = dataset::load_batches(name, schema, batches, opts);
+        spinner.finish_and_clear();
+        data
+    })
+}
+
+/// The cache for Arrow data: `--cache DIR` when given (and not `--no-cache`), else none.
+fn arrow_cache(run: &cli::RunArgs) -> CacheChoice {
+    match (&run.cache, run.no_cache) {
+        (Some(dir), false) => CacheChoice::Dir(dir.clone()),
+        _ => CacheChoice::Off,
+    }
+}
+
+/// The round commands' shared shape, implemented by each command's flags.
+trait RoundCmd: Args + FromArgMatches + Sync {
+    /// The round's parameters, from the flags.
+    fn params(&self) -> labelwise::Result<RoundParams>;
+    /// Name, input, run and graph flags, carried columns and stages.
+    fn command(&self) -> RoundCommand<'_>;
+    /// The command's files (all but summary.json), as the CLI writes them.
+    fn write(&self, round: &Round, out: &OutDir) -> labelwise::Result<()>;
+}
+
+macro_rules! round_cmd {
+    ($($m:ident),+) => {$(
+        impl RoundCmd for cli::$m::Cmd {
+            fn params(&self) -> labelwise::Result<RoundParams> {
+                cli::$m::Cmd::params(self)
+            }
+            fn command(&self) -> RoundCommand<'_> {
+                cli::$m::Cmd::command(self)
+            }
+            fn write(&self, round: &Round, out: &OutDir) -> labelwise::Result<()> {
+                cli::$m::Cmd::write(self, round, out)
+            }
+        }
+    )+};
+}
+round_cmd!(plan, score, autolabel, select, budget);
+
+/// What a command computed, as Arrow batches and summary.json's text.
+#[derive(Default)]
+struct Outcome {
+    /// Result tables by name (`items`, `pairs`, `autolabels`, `batch`, `budget`, …).
+    tables: Vec<(&'static str, RecordBatch)>,
+    /// summary.json's contents, as JSON text.
+    summary: String,
+}
+
+/// A summary as JSON text, keys sorted as in summary.json.
+fn summary_json(summary: &Summary<'_>) -> labelwise::Result<String> {
+    let value = serde_json::to_value(summary)
+        .map_err(|e| labelwise::Error::Internal(format!("serializing summary: {e}")))?;
+    Ok(value.to_string())
+}
+
+/// Runs a round command: params (checked first, as the CLI does), pool, round, tables, and the
+/// CLI's files when `write_out`.
+fn run_round<C: RoundCmd>(
+    args: &C,
+    source: &Source,
+    write_out: bool,
+    tables: &[&'static str],
+    progress: Progress,
+) -> labelwise::Result<Outcome> {
+    let params = args.params()?;
+    let cmd = args.command();
+    let mut timings = Timings::default();
+    let pool = source.pool(&cmd, progress, &mut timings)?;
+    let round = Round::run(&pool, &params, cmd.stages, progress, &mut timings)?;
+    let mut out = Outcome::default();
+    for &t in tables {
+        let batch = match t {
+            "items" => Some(round_files::items_table(&round)?),
+            "pairs" => match &round.duplicates {
+                Some(d) => Some(round_files::pairs_table(d, round.data())?),
+                None => None,
+            },
+            "autolabels" => round_files::autolabels_table(&round)?,
+            "batch" => round_files::batch_table(&round)?,
+            "budget" => round_files::budget_table(&round)?,
+            _ => None,
+        };
+        if let Some(b) = batch {
+            out.tables.push((t, b));
+        }
+    }
+    if write_out {
+        cli::write_round(
+            cmd.name,
+            &round,
+            &params,
+            &cmd.run.out,
+            progress,
+            &mut timings,
+            |r, o| args.write(r, o),
+        )?;
+    }
+    out.summary = summary_json(&Summary::of_round(cmd.name, &round, &params, &timings))?;
+    Ok(out)
+}
+
+/// `dedup`: the duplicates stage alone, as the CLI runs it.
+fn run_dedup(
+    args: &cli::dedup::Cmd,
+    source: &Source,
+    write_out: bool,
+    progress: Progress,
+) -> labelwise::Result<Outcome> {
+    let params = args.dedup.params()?;
+    let mut timings = Timings::default();
+    let cmd = RoundCommand {
+        name: "dedup",
+        input: &args.input,
+        run: &args.run,
+        graph: &args.graph,
+        carry_extra: false,
+        stages: Default::default(),
+    };
+    let pool = source.pool(&cmd, progress, &mut timings)?;
+    let mut round = Round::new(&pool);
+    round.run_dedup(&params, &mut timings);
+    let Some(dups) = round.duplicates.as_ref() else {
+        return Err(labelwise::Error::Internal("dedup found no groups".into()));
+    };
+    let mut out = Outcome::default();
+    out.tables
+        .push(("items", cli::dedup::items_table(dups, &pool.data)?));
+    out.tables
+        .push(("pairs", round_files::pairs_table(dups, &pool.data)?));
+    if write_out {
+        let dir = OutDir::create(&args.run.out)?;
+        cli::dedup::write(dups, &pool.data, &dir, &mut timings)?;
+        cli::dedup::summary(dups, &pool, &timings).write(&dir)?;
+    }
+    out.summary = summary_json(&cli::dedup::summary(dups, &pool, &timings))?;
+    Ok(out)
+}
+
+/// `simulate`: the replay, as the CLI runs it.
+fn run_simulate(
+    args: &cli::simulate::Cmd,
+    source: &Source,
+    write_out: bool,
+    progress: Progress,
+) -> labelwise::Result<Outcome> {
+    let params = args.params()?;
+    let opts = args.input.load_options(true);
+    let mut setup = match source {
+        Source::Paths => replay::setup(
+            &args.input.data,
+            &opts,
+            args.run.max_memory,
+            &params,
+            progress,
+        )?,
+        Source::Arrow {
+            name,
+            schema,
+            batches,
+        } => {
+            let mut opts = opts.clone();
+            opts.memory_check = Some(MemoryCheck {
+                limit: args.run.max_memory,
+                k: params.graph.k as u64,
+            });
+            let mut timings = Timings::default();
+            let data = load_arrow(name, schema, batches, &opts, progress, &mut timings)?;
+            let mut params = params.clone();
+            params.cache = arrow_cache(&args.run);
+            replay::setup_data(data, &params, progress, timings)?
+        }
+    };
+    let result = replay::replay(&mut setup, &params, &params.round.select, progress)?;
+    let mut out = Outcome::default();
+    let ids = &setup.prepared.data.ids;
+    let int = |v: Vec<i64>| -> ArrayRef { Arc::new(Int64Array::from(v)) };
+    let text = |v: Vec<&str>| -> ArrayRef { Arc::new(StringArray::from(v)) };
+    let table = |cols: Vec<(&str, ArrayRef)>| -> labelwise::Result<RecordBatch> {
+        let fields: Vec<Field> = cols
+            .iter()
+            .map(|(n, a)| Field::new(*n, a.data_type().clone(), false))
+            .collect();
+        RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            cols.into_iter().map(|(_, a)| a).collect(),
+        )
+        .map_err(labelwise::Error::internal("simulate table"))
+    };
+    out.tables.push((
+        "selections",
+        table(vec![
+            (
+                "round",
+                int(result.selections.iter().map(|s| s.0 as i64).collect()),
+            ),
+            (
+                "id",
+                text(
+                    result
+                        .selections
+                        .iter()
+                        .map(|s| ids[s.1].as_str())
+                        .collect(),
+                ),
+            ),
+        ])?,
+    ));
+    let classes = &setup.data.classes;
+    out.tables.push((
+        "autolabels",
+        table(vec![
+            (
+                "round",
+                int(result.autolabels.iter().map(|a| a.round as i64).collect()),
+            ),
+            (
+                "id",
+                text(
+                    result
+                        .autolabels
+                        .iter()
+                        .map(|a| ids[a.row].as_str())
+                        .collect(),
+                ),
+            ),
+            (
+                "label",
+                text(
+                    result
+                        .autolabels
+                        .iter()
+                        .map(|a| classes[a.label as usize].as_str())
+                        .collect(),
+                ),
+            ),
+            (
+                "source",
+                text(result.autolabels.iter().map(|a| a.source).collect()),
+            ),
+        ])?,
+    ));
+    let roles = replay::split_roles(&setup.split, setup.data.len());
+    out.tables.push((
+        "split",
+        table(vec![
+            (
+                "id",
+                text(setup.data.ids.iter().map(String::as_str).collect()),
+            ),
+            ("split", text(roles)),
+        ])?,
+    ));
+    if write_out {
+        let dir = OutDir::create(&args.run.out)?;
+        cli::simulate::write(&setup, &result, &dir)?;
+        cli::simulate::summary(args, &setup, &result).write(&dir)?;
+    }
+    out.summary = summary_json(&cli::simulate::summary(args, &setup, &result))?;
+    Ok(out)
+}
+
+/// `run(command, argv, data, source_name, write_out, progress, threads, tables)`: runs one
+/// command. `argv` holds its flags and positionals as the CLI takes them (the Python layer
+/// builds it from keyword arguments); `data`, when given, is the pool as an Arrow stream and
+/// the `DATA` positional is a placeholder. Returns `(tables, summary_json)`, tables as
+/// `{name: pyarrow.Table}`.
+#[pyfunction]
+#[pyo3(signature = (command, argv, data=None, source_name="<table>", write_out=false, progress=None, threads=None, tables=Vec::new()))]
+#[allow(clippy::too_many_arguments)]
+fn run(
+    py: Python<'_>,
+    command: &str,
+    argv: Vec<String>,
+    data: Option<PyArrowType<RecordBatchStreamReader>>,
+    source_name: &str,
+    write_out: bool,
+    progress: Option<Py<PyAny>>,
+    threads: Option<usize>,
+    tables: Vec<String>,
+) -> PyResult<(Py<PyDict>, String)> {
+    let source = Source::from_py(data, source_name)?;
+    let wanted: Vec<&'static str> = ["items", "pairs", "autolabels", "batch", "budget"]
+        .into_iter()
+        .filter(|t| tables.iter().any(|w| w == t))
+        .collect();
+    let outcome = match command {
+        "plan" => {
+            let args: cli::plan::Cmd = parse("plan", &argv)?;
+            detached(py, threads, progress, |p| {
+                run_round(&args, &source, write_out, &wanted, p)
+            })?
+        }
+        "score" => {
+            let args: cli::score::Cmd = parse("score", &argv)?;
+            detached(py, threads, progress, |p| {
+                run_round(&args, &source, write_out, &wanted, p)
+            })?
+        }
+        "autolabel" => {
+            let args: cli::autolabel::Cmd = parse("autolabel", &argv)?;
+            detached(py, threads, progress, |p| {
+                run_round(&args, &source, write_out, &wanted, p)
+            })?
+        }
+        "select" => {
+            let args: cli::select::Cmd = parse("select", &argv)?;
+            detached(py, threads, progress, |p| {
+                run_round(&args, &source, write_out, &wanted, p)
+            })?
+        }
+        "budget" => {
+            let args: cli::budget::Cmd = parse("budget", &argv)?;
+            detached(py, threads, progress, |p| {
+                run_round(&args, &source, write_out, &wanted, p)
+            })?
+        }
+        "dedup" => {
+            let args: cli::dedup::Cmd = parse("dedup", &argv)?;
+            detached(py, threads, progress, |p| {
+                run_dedup(&args, &source, write_out, p)
+            })?
+        }
+        "simulate" => {
+            let args: cli::simulate::Cmd = parse("simulate", &argv)?;
+            detached(py, threads, progress, |p| {
+                run_simulate(&args, &source, write_out, p)
+            })?
+        }
+        other => return Err(PyValueError::new_err(format!("unknown command '{other}'"))),
+    };
+    let dict = PyDict::new(py);
+    for (name, batch) in outcome.tables {
+        let schema = batch.schema();
+        let table = Table::try_new(vec![batch], schema)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        dict.set_item(name, table.into_pyarrow(py)?)?;
+    }
+    Ok((dict.unbind(), outcome.summary))
+}
+
+/// `export(argv)`: `labelwise export` with the CLI's flags; returns the file written and the
+/// number of items in it.
+#[pyfunction]
+fn export(py: Python<'_>, argv: Vec<String>) -> PyResult<(PathBuf, usize)> {
+    let args: cli::export::Cmd = parse("export", &argv)?;
+    detached(py, None, None, |_| {
+        let params = args.params()?;
+        labelwise::output::export::export(&args.dir, args.output.as_deref(), &params)
+    })
+}
+
+/// The extension module.
+#[pymodule]
+fn _labelwise(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("InputError", m.py().get_type::<InputError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(parameters, m)?)?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(export, m)?)?;
+    Ok(())
+}
