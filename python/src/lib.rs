@@ -4,8 +4,8 @@
 //! by the command line's own definitions (`labelwise::cli::*::Cmd`, so every default, range check
 //! and message is the CLI's), the pool is loaded from Parquet paths (`cli::load_pool`) or from
 //! Arrow record batches handed over through the Arrow C stream interface without a copy
-//! (`data::dataset::load_batches`), the round runs through `round::Round::run`, and files are
-//! written by the same `output` writers the CLI uses. The GIL is released while Rust works.
+//! (`data::dataset::load_batches`), the round runs through `cli::run_recorded` (the CLI's round,
+//! `--history` included), and files are written by the same `output` writers the CLI uses. The GIL is released while Rust works.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -347,7 +347,8 @@ fn run_round<C: RoundCmd>(
     let cmd = args.command();
     let mut timings = Timings::default();
     let pool = source.pool(&cmd, progress, &mut timings)?;
-    let round = Round::run(&pool, &params, cmd.stages, progress, &mut timings)?;
+    // `history=DIR` works as `--history`: evidence from it, the batch recorded last.
+    let (round, history) = cli::run_recorded(&cmd, &pool, &params, progress, &mut timings)?;
     let mut out = Outcome::default();
     for &t in tables {
         let batch = match t {
@@ -377,6 +378,7 @@ fn run_round<C: RoundCmd>(
         )?;
     }
     out.summary = summary_json(&Summary::of_round(cmd.name, &round, &params, &timings))?;
+    cli::record_round(&cmd, history.as_ref(), &round)?;
     Ok(out)
 }
 
@@ -395,6 +397,8 @@ fn run_dedup(
         run: &args.run,
         graph: &args.graph,
         carry_extra: false,
+        history: None,
+        record: false,
         stages: Default::default(),
     };
     let pool = source.pool(&cmd, progress, &mut timings)?;

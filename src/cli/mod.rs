@@ -89,20 +89,7 @@ pub fn run_round(
         progress,
         &mut timings,
     )?;
-    let history = cmd
-        .history
-        .map(|dir| History::load(dir, &pool.data.ids))
-        .transpose()?;
-    let evidence = history.as_ref().map(|h| h.evidence(&pool.data.labels));
-    let mut round =
-        Round::run_with_evidence(&pool, params, cmd.stages, evidence, progress, &mut timings)?;
-    let previous = history.as_ref().and_then(|h| h.rounds.last());
-    if let (Some(prev), Some(a)) = (
-        previous.and_then(|r| r.figures.as_ref()),
-        round.autolabel.as_mut(),
-    ) {
-        a.summary.coverage_change = explain_drop(prev, &RoundFigures::of(&a.summary));
-    }
+    let (round, history) = run_recorded(&cmd, &pool, params, progress, &mut timings)?;
     write_round(
         cmd.name,
         &round,
@@ -113,20 +100,58 @@ pub fn run_round(
         write,
     )?;
     // Last: the history gains the round only once everything else is written.
-    if let (Some(h), Some(sel), true) = (&history, &round.selection, cmd.record) {
-        let (n_items, pool_hash) = pool_fingerprint(&pool.data.ids);
-        let record = RoundRecord {
-            round: h.next_round(),
-            n_items,
-            pool_hash,
-            figures: round
-                .autolabel
-                .as_ref()
-                .map(|a| RoundFigures::of(&a.summary)),
-        };
-        h.record(&record, sel, &pool.data.ids)?;
+    record_round(&cmd, history.as_ref(), &round)
+}
+
+/// Runs `cmd`'s stages on `pool` with the auto-label certificate on the evidence `--history`
+/// allows, and explains a coverage drop since the last recorded round; returns the history for
+/// [`record_round`].
+pub fn run_recorded<'p>(
+    cmd: &RoundCommand<'_>,
+    pool: &'p Pool,
+    params: &RoundParams,
+    progress: Progress,
+    timings: &mut Timings,
+) -> Result<(Round<'p>, Option<History>)> {
+    let history = cmd
+        .history
+        .map(|dir| History::load(dir, &pool.data.ids))
+        .transpose()?;
+    let evidence = history.as_ref().map(|h| h.evidence(&pool.data.labels));
+    let mut round =
+        Round::run_with_evidence(pool, params, cmd.stages, evidence, progress, timings)?;
+    let previous = history.as_ref().and_then(|h| h.rounds.last());
+    if let (Some(prev), Some(a)) = (
+        previous.and_then(|r| r.figures.as_ref()),
+        round.autolabel.as_mut(),
+    ) {
+        a.summary.coverage_change = explain_drop(prev, &RoundFigures::of(&a.summary));
     }
-    Ok(())
+    Ok((round, history))
+}
+
+/// Adds the round's batch to the history when the command records (`plan`, `select`); call it
+/// after every other output is written, so a killed run never leaves half a round.
+pub fn record_round(
+    cmd: &RoundCommand<'_>,
+    history: Option<&History>,
+    round: &Round<'_>,
+) -> Result<()> {
+    let (Some(h), Some(sel), true) = (history, &round.selection, cmd.record) else {
+        return Ok(());
+    };
+    let ids = &round.pool.data.ids;
+    let (n_items, pool_hash) = pool_fingerprint(ids);
+    let record = RoundRecord {
+        round: h.next_round(),
+        n_items,
+        pool_hash,
+        figures: round
+            .autolabel
+            .as_ref()
+            .map(|a| RoundFigures::of(&a.summary)),
+    };
+    h.record(&record, sel, ids)
 }
 
 /// The end of [`run_round`], for callers that loaded the pool and ran the round themselves (the
