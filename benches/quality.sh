@@ -6,6 +6,8 @@
 #
 #   bash benches/quality.sh                      # all strategies, all datasets, seeds 0 1 2
 #   STRATEGIES="random hybrid" SEEDS=0 bash benches/quality.sh
+#   HOLDOUT=0.1 bash benches/quality.sh           # simulate --holdout (default 0 here: the
+#                                                # figures in BENCHMARKS.md kept the pool whole)
 #
 # Python peers on exactly our splits (optional; needs scikit-learn, scikit-activeml, pyarrow):
 #   PEER_PYTHON=/tmp/lw-al-venv/bin/python PEER_DATASETS=agnews bash benches/quality.sh
@@ -38,7 +40,7 @@ for ds in $DATASETS; do
       if [ -f "$dir/summary.json" ]; then continue; fi
       echo "== $ds $strategy seed $seed (batch $batch, rounds $ROUNDS)" >&2
       "$bin" simulate "$DATA/$ds.parquet" --strategy "$strategy" --batch "$batch" \
-        --rounds "$ROUNDS" --seed "$seed" --out "$dir" --cache "$OUT/cache" --quiet
+        --rounds "$ROUNDS" --seed "$seed" --holdout "${HOLDOUT:-0}" --out "$dir" --cache "$OUT/cache" --quiet
     done
   done
 done

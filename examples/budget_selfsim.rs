@@ -175,6 +175,7 @@ fn main() -> labelwise::Result<()> {
         simulate::PoolSplit {
             pool: ppool,
             test: ptest,
+            holdout: Vec::new(),
             method: "pseudo".into(),
         },
         progress,

@@ -907,18 +907,25 @@ fn simulate_replays_rounds() {
     );
     let (header, rows) = read_csv(&wd.path("out/curve.csv"));
     assert_eq!(
-        &header[..5],
-        ["round", "labels", "accuracy", "macro_f1", "classes_found"]
+        &header[..6],
+        [
+            "round",
+            "labels",
+            "accuracy",
+            "holdout_accuracy",
+            "macro_f1",
+            "classes_found"
+        ]
     );
     assert_eq!(rows.len(), 3, "{rows:?}");
     let labels: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
     assert_eq!(labels, ["10", "20", "30"]);
     for r in &rows {
-        for v in &r[2..4] {
+        for v in &r[2..5] {
             let x: f64 = v.parse().unwrap();
             assert!((0.0..=1.0).contains(&x), "{r:?}");
         }
-        let found: usize = r[4].parse().unwrap();
+        let found: usize = r[5].parse().unwrap();
         assert!((1..=5).contains(&found), "{r:?}");
     }
     let (header, sel) = read_csv(&wd.path("out/selections.csv"));
@@ -938,10 +945,19 @@ fn simulate_replays_rounds() {
     assert_eq!(header, ["round", "id", "label", "source"]);
     let (_, split) = read_csv(&wd.path("out/split.csv"));
     let pool = split.iter().filter(|r| r[1] == "pool").count();
+    // The default holdout: 10% of the 320 pool rows, never selected nor auto-labeled.
+    let holdout: HashSet<&str> = split
+        .iter()
+        .filter(|r| r[1] == "holdout")
+        .map(|r| r[0].as_str())
+        .collect();
+    assert_eq!((pool, holdout.len()), (288, 32));
+    assert!(sel.iter().all(|r| !holdout.contains(r[1].as_str())));
+    assert!(auto.iter().all(|a| !holdout.contains(a[1].as_str())));
     for r in &rows {
         let round: usize = r[0].parse().unwrap();
         let labels: usize = r[1].parse().unwrap();
-        let coverage: f64 = r[5].parse().unwrap();
+        let coverage: f64 = r[6].parse().unwrap();
         let made: Vec<&Vec<String>> = auto.iter().filter(|a| a[0] == r[0]).collect();
         let expected = coverage * (pool - labels) as f64;
         assert!(

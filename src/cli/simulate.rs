@@ -28,6 +28,11 @@ pub struct Cmd {
     /// Column naming each row's split (train/val rows form the pool, test rows are scored).
     #[arg(long, default_value = "split", value_name = "NAME")]
     pub split_col: String,
+    /// Share of the pool held out: never offered for selection, never auto-labeled, scored
+    /// each round as curve.csv's `holdout_accuracy` (the pool's accuracy, which the test rows
+    /// need not measure); 0 turns it off.
+    #[arg(long, default_value_t = 0.1, value_name = "F")]
+    pub holdout: f64,
     /// Batch size, selection strategy and score weights.
     #[command(flatten)]
     pub select: SelectArgs,
@@ -67,6 +72,7 @@ impl Cmd {
                 self.run.no_cache,
                 &self.input.data[0],
             ),
+            holdout: self.holdout,
         })
     }
 }
@@ -110,6 +116,7 @@ pub fn write(setup: &Setup, replay: &Replay, out: &OutDir) -> Result<()> {
             "round",
             "labels",
             "accuracy",
+            "holdout_accuracy",
             "macro_f1",
             "classes_found",
             "auto_coverage",
@@ -121,6 +128,9 @@ pub fn write(setup: &Setup, replay: &Replay, out: &OutDir) -> Result<()> {
                 row.round.to_string(),
                 row.labels.to_string(),
                 format!("{:.6}", row.accuracy),
+                row.holdout_accuracy
+                    .map(|a| format!("{a:.6}"))
+                    .unwrap_or_default(),
                 format!("{:.6}", row.macro_f1),
                 row.classes_found.to_string(),
                 format!("{:.6}", row.auto_coverage),

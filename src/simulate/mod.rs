@@ -23,9 +23,33 @@ pub struct PoolSplit {
     pub pool: Vec<usize>,
     /// Held-out row indices used only to score each round's model.
     pub test: Vec<usize>,
+    /// Pool rows set aside before the replay ([`hold_out`]): never offered for selection, never
+    /// auto-labeled, scored like the test rows. Unlike the test rows they are drawn from the
+    /// pool, so their accuracy is the pool's (what `budget` projects).
+    pub holdout: Vec<usize>,
     /// How the split was made, for summary.json.
     pub method: String,
 }
+
+/// Moves a seeded random `share` of the pool rows into the holdout (rounded; 0 leaves the pool
+/// whole).
+pub fn hold_out(split: &mut PoolSplit, share: f64, seed: u64) {
+    let n = (split.pool.len() as f64 * share).round() as usize;
+    if n == 0 {
+        return;
+    }
+    let mut rows = split.pool.clone();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ HOLDOUT_SEED);
+    rows.shuffle(&mut rng);
+    let mut holdout = rows[..n].to_vec();
+    holdout.sort_unstable();
+    let held: std::collections::HashSet<usize> = holdout.iter().copied().collect();
+    split.pool.retain(|i| !held.contains(i));
+    split.holdout = holdout;
+}
+
+/// Mixed into the seed for the holdout draw, so it is not the 80/20 split's stream.
+const HOLDOUT_SEED: u64 = 0x401d_0a7e_5eed_0001;
 
 /// Pool = rows whose split is `train` or `val`, test = `test`. Without a split column, or when
 /// no row is train/val, a seeded stratified 80/20 split of all rows.
@@ -41,6 +65,7 @@ pub fn split_pool(split: Option<&[Option<String>]>, labels: &[u32], seed: u64) -
             return PoolSplit {
                 pool,
                 test,
+                holdout: Vec::new(),
                 method: "split column: train+val pool, test rows scored".into(),
             };
         }
@@ -63,6 +88,7 @@ pub fn split_pool(split: Option<&[Option<String>]>, labels: &[u32], seed: u64) -
     PoolSplit {
         pool,
         test,
+        holdout: Vec::new(),
         method: format!("seeded stratified 80/20 split (seed {seed})"),
     }
 }
@@ -128,26 +154,39 @@ pub fn evaluate(
     test: &[usize],
     n_classes: usize,
 ) -> Result<(f64, f64)> {
+    Ok(evaluate_on(emb, labels, train, &[test], n_classes)?[0])
+}
+
+/// [`evaluate`] on several scored sets with one fit of the yardstick: (accuracy, macro-F1) per
+/// set, in order.
+pub fn evaluate_on(
+    emb: ArrayView2<f32>,
+    labels: &[u32],
+    train: &[usize],
+    sets: &[&[usize]],
+    n_classes: usize,
+) -> Result<Vec<(f64, f64)>> {
     let y: Vec<u32> = train.iter().map(|&i| labels[i]).collect();
     let mut distinct = y.clone();
     distinct.sort_unstable();
     distinct.dedup();
-    let truth: Vec<u32> = test.iter().map(|&i| labels[i]).collect();
-    if distinct.len() < 2 {
-        // One class known: predicting it is what any model would do.
-        let c = distinct.first().copied().unwrap_or(0);
-        return Ok(accuracy_and_macro_f1(
-            &truth,
-            &vec![c; truth.len()],
-            n_classes,
-        ));
-    }
-    let x = emb.select(Axis(0), train);
-    let model = yardstick().fit(x.view(), &y, n_classes)?;
-    let xt = emb.select(Axis(0), test);
-    let proba = model.predict_proba(xt.view())?;
-    let (pred, _) = argmax_rows(&proba);
-    Ok(accuracy_and_macro_f1(&truth, &pred, n_classes))
+    let model = if distinct.len() < 2 {
+        None
+    } else {
+        let x = emb.select(Axis(0), train);
+        Some(yardstick().fit(x.view(), &y, n_classes)?)
+    };
+    sets.iter()
+        .map(|set| {
+            let truth: Vec<u32> = set.iter().map(|&i| labels[i]).collect();
+            let pred = match &model {
+                Some(m) => argmax_rows(&m.predict_proba(emb.select(Axis(0), set).view())?).0,
+                // One class known: predicting it is what any model would do.
+                None => vec![distinct.first().copied().unwrap_or(0); truth.len()],
+            };
+            Ok(accuracy_and_macro_f1(&truth, &pred, n_classes))
+        })
+        .collect()
 }
 
 /// One row of curve.csv.
@@ -159,6 +198,8 @@ pub struct CurveRow {
     pub labels: usize,
     /// Test-set accuracy, in 0–1.
     pub accuracy: f64,
+    /// Accuracy on the pool's held-out rows (`None` without a holdout).
+    pub holdout_accuracy: Option<f64>,
     /// Test-set macro-F1, in 0–1, which weighs rare classes equally.
     pub macro_f1: f64,
     /// Distinct classes among the revealed labels.

@@ -35,6 +35,9 @@ pub struct SimulateParams {
     pub graph: GraphParams,
     /// Where the pool's graph is cached.
     pub cache: CacheChoice,
+    /// Share of the pool held out ([`simulate::hold_out`]): scored each round, never selected
+    /// or auto-labeled. 0 keeps the pool whole.
+    pub holdout: f64,
 }
 
 /// The pool as its own dataset: the pool rows' embeddings and ids, every label hidden.
@@ -89,6 +92,12 @@ pub fn setup(
     progress: Progress,
 ) -> Result<Setup> {
     simulate::validate(params.round.select.batch, params.rounds)?;
+    if !(0.0..=0.5).contains(&params.holdout) {
+        return Err(Error::Usage(format!(
+            "holdout share must be in [0, 0.5], got {}",
+            params.holdout
+        )));
+    }
     let mut timings = Timings::default();
 
     let mut opts = opts.clone();
@@ -129,7 +138,8 @@ pub fn setup_data(
                 .map(|i| Some(data.carried_text(c, i)).filter(|s| !s.is_empty()))
                 .collect::<Vec<_>>()
         });
-    let split = simulate::split_pool(split_values.as_deref(), &truth, seed);
+    let mut split = simulate::split_pool(split_values.as_deref(), &truth, seed);
+    simulate::hold_out(&mut split, params.holdout, seed);
     setup_split(params, data, truth, split, progress, timings)
 }
 
@@ -259,13 +269,20 @@ pub fn replay(
         round.run_autolabel(auto_params)?;
         if r >= 1 {
             let train: Vec<usize> = labeled_pool.iter().map(|&i| setup.split.pool[i]).collect();
-            let (accuracy, macro_f1) = simulate::evaluate(
+            let sets: Vec<&[usize]> = [&setup.split.test, &setup.split.holdout]
+                .into_iter()
+                .filter(|set| !set.is_empty())
+                .map(Vec::as_slice)
+                .collect();
+            let scores = simulate::evaluate_on(
                 setup.data.embeddings.view(),
                 &setup.truth,
                 &train,
-                &setup.split.test,
+                &sets,
                 n_classes,
             )?;
+            let (accuracy, macro_f1) = scores[0];
+            let holdout_accuracy = (!setup.split.holdout.is_empty()).then(|| scores[1].0);
             let mut found: Vec<u32> = labeled_pool.iter().map(|&i| setup.pool_truth[i]).collect();
             found.sort_unstable();
             found.dedup();
@@ -299,6 +316,7 @@ pub fn replay(
                 round: r,
                 labels: labeled_pool.len(),
                 accuracy,
+                holdout_accuracy,
                 macro_f1,
                 classes_found: found.len(),
                 auto_coverage: if hidden == 0 {
@@ -344,7 +362,8 @@ pub fn replay(
 }
 
 /// Each row's role in the replay, in input order: `pool` (selectable, labels hidden), `test`
-/// (scored) or `unused` (a split value that is neither). Written as split.csv so a peer tool can
+/// (scored), `holdout` (pool rows set aside and scored) or `unused` (a split value that is
+/// neither). Written as split.csv so a peer tool can
 /// be run on exactly the same pool and test rows: the seeded 80/20 split cannot be rebuilt
 /// outside this program.
 pub fn split_roles(split: &simulate::PoolSplit, n_rows: usize) -> Vec<&'static str> {
@@ -354,6 +373,9 @@ pub fn split_roles(split: &simulate::PoolSplit, n_rows: usize) -> Vec<&'static s
     }
     for &i in &split.test {
         roles[i] = "test";
+    }
+    for &i in &split.holdout {
+        roles[i] = "holdout";
     }
     roles
 }
