@@ -194,6 +194,7 @@ fn simulate_keeps_its_own_fields() {
             "round",
             "labels",
             "accuracy",
+            "holdout_accuracy",
             "macro_f1",
             "classes_found",
             "auto_coverage",
