@@ -20,7 +20,7 @@ use crate::index::cached::CacheChoice;
 use crate::output::summary::Summary;
 use crate::output::OutDir;
 use crate::progress::Progress;
-use crate::round::coverage::{explain_drop, RoundFigures};
+use crate::round::coverage::explain_drop;
 use crate::round::timings::Timings;
 use crate::round::{Pool, Round, RoundParams, Stages};
 use crate::store::history::{pool_fingerprint, History, RoundRecord};
@@ -125,7 +125,7 @@ pub fn run_recorded<'p>(
         previous.and_then(|r| r.figures.as_ref()),
         round.autolabel.as_mut(),
     ) {
-        a.summary.coverage_change = explain_drop(prev, &RoundFigures::of(&a.summary));
+        a.summary.coverage_change = explain_drop(prev, &a.summary.figures());
     }
     Ok((round, history))
 }
@@ -146,10 +146,7 @@ pub fn record_round(
         round: h.next_round(),
         n_items,
         pool_hash,
-        figures: round
-            .autolabel
-            .as_ref()
-            .map(|a| RoundFigures::of(&a.summary)),
+        figures: round.autolabel.as_ref().map(|a| a.summary.figures()),
     };
     h.record(&record, sel, ids)
 }

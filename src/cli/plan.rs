@@ -15,6 +15,7 @@ use crate::output::round_files;
 use crate::output::OutDir;
 use crate::progress::Progress;
 use crate::round::autolabel::Route;
+use crate::round::budget::BudgetOutcome;
 use crate::round::{route_name, Round, RoundParams, Stages};
 
 /// Flags of `plan`: every stage's flags.
@@ -175,54 +176,57 @@ fn report_data(round: &Round) -> ReportData {
     if let Some(rar) = &round.rarity {
         r.rarity = rar.rarity.clone();
     }
-    if let Some(b) = &round.budget {
-        let mut lines = vec![b.advice.clone()];
-        if let Some(t) = &b.accuracy_target {
-            if let (Some(m), Some(lo), Some(cost)) = (t.more_labels, t.more_labels_low, t.cost) {
-                lines.push(format!(
-                    "To reach accuracy {:.3}: about {:.0} more labels (at least {:.0}{}), {:.2} {} and {:.1} hours.",
-                    t.target,
-                    m,
-                    lo,
-                    t.more_labels_high
-                        .map(|h| format!(", at most {h:.0}"))
-                        .unwrap_or_default(),
-                    cost,
-                    b.params.currency,
-                    t.hours.unwrap_or(0.0)
-                ));
-            }
-        }
-        let mut projection = vec![(
-            0usize,
-            b.accuracy_curve
-                .fit
-                .map(|l| l.at(b.now.labeled as f64))
-                .unwrap_or(0.0),
-            b.coverage_curve
-                .fit
-                .map(|l| l.at(b.now.labeled as f64))
-                .unwrap_or(0.0),
-        )];
-        projection.extend(b.projection.iter().map(|p| {
-            (
-                p.added_labels,
-                p.projected_accuracy.unwrap_or(0.0),
-                p.projected_auto_coverage.unwrap_or(0.0),
-            )
-        }));
-        r.budget = Some(BudgetView {
-            currency: b.params.currency.clone(),
-            human_items: b.now.left_for_humans,
-            hours: b.now.human_hours,
-            cost: b.now.human_cost,
-            projection: if b.accuracy_curve.fit.is_some() {
-                projection
-            } else {
-                Vec::new()
-            },
-            summary_lines: lines,
-        });
-    }
+    r.budget = round.budget.as_ref().map(budget_view);
     r
+}
+
+/// The report's budget section: the advice, the way to the accuracy target, and the projection.
+fn budget_view(b: &BudgetOutcome) -> BudgetView {
+    let mut lines = vec![b.advice.clone()];
+    if let Some(t) = &b.accuracy_target {
+        if let (Some(m), Some(lo), Some(cost)) = (t.more_labels, t.more_labels_low, t.cost) {
+            lines.push(format!(
+                "To reach accuracy {:.3}: about {:.0} more labels (at least {:.0}{}), {:.2} {} and {:.1} hours.",
+                t.target,
+                m,
+                lo,
+                t.more_labels_high
+                    .map(|h| format!(", at most {h:.0}"))
+                    .unwrap_or_default(),
+                cost,
+                b.params.currency,
+                t.hours.unwrap_or(0.0)
+            ));
+        }
+    }
+    let mut projection = vec![(
+        0usize,
+        b.accuracy_curve
+            .fit
+            .map(|l| l.at(b.now.labeled as f64))
+            .unwrap_or(0.0),
+        b.coverage_curve
+            .fit
+            .map(|l| l.at(b.now.labeled as f64))
+            .unwrap_or(0.0),
+    )];
+    projection.extend(b.projection.iter().map(|p| {
+        (
+            p.added_labels,
+            p.projected_accuracy.unwrap_or(0.0),
+            p.projected_auto_coverage.unwrap_or(0.0),
+        )
+    }));
+    BudgetView {
+        currency: b.params.currency.clone(),
+        human_items: b.now.left_for_humans,
+        hours: b.now.human_hours,
+        cost: b.now.human_cost,
+        projection: if b.accuracy_curve.fit.is_some() {
+            projection
+        } else {
+            Vec::new()
+        },
+        summary_lines: lines,
+    }
 }

@@ -25,6 +25,7 @@ use crate::round::calibrate::{
     calibrate, clopper_pearson_lower, min_count_for, Calibration, CalibrationParams, Score,
     ThresholdChoice,
 };
+use crate::round::coverage::{CoverageChange, RoundFigures};
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -234,7 +235,7 @@ pub struct AutolabelSummary {
     pub n_evidence: usize,
     /// Why coverage fell by more than a third since the previous round (from the history).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub coverage_change: Option<crate::round::coverage::CoverageChange>,
+    pub coverage_change: Option<CoverageChange>,
     /// Classes.
     pub n_classes: usize,
     /// Cross-validation folds actually used (0 = none possible).
@@ -387,11 +388,9 @@ pub fn autolabel_with_evidence(
 ) -> Result<AutolabelResult> {
     let n = emb.nrows();
     check_inputs(n, labels, n_classes, graph, dup, params)?;
-    if evidence.is_some_and(|e| e.len() != n) {
-        return Err(Error::Internal(format!(
-            "autolabel: {} evidence flags for {n} items",
-            evidence.map_or(0, <[bool]>::len)
-        )));
+    if let Some(e) = evidence.filter(|e| e.len() != n) {
+        let msg = format!("autolabel: {} evidence flags for {n} items", e.len());
+        return Err(Error::Internal(msg));
     }
     let cal_params = &params.calibration;
     let target = cal_params.target_precision;
@@ -454,15 +453,13 @@ pub fn autolabel_with_evidence(
     let calibration = certified_run.calibration;
     let counts = RouteCounts::of(&items.route);
     let classes = class_summaries(&job, calibration.as_ref(), &applied, &items);
-    let certified = calibration.as_ref().is_some_and(Calibration::certified);
-    let labels_needed = match &calibration {
-        Some(c) if !c.certified() => c.labels_needed,
-        Some(_) => None,
-        None => Some(min_count_for(target, level).max(y.len() + 1)),
-    };
-    let message = certified_run.message.or_else(|| {
-        (!certified).then(|| not_certified_message(y.len(), target, level, labels_needed))
-    });
+    let (certified, labels_needed, message) = outcome(
+        calibration.as_ref(),
+        certified_run.message,
+        y.len(),
+        target,
+        level,
+    );
     let summary = AutolabelSummary {
         model: chosen_spec.name(),
         candidates: certified_run.candidates,
@@ -503,6 +500,43 @@ pub fn autolabel_with_evidence(
         source: items.source,
         summary,
     })
+}
+
+impl AutolabelSummary {
+    /// The figures the next round compares its own with to explain a coverage drop.
+    pub fn figures(&self) -> RoundFigures {
+        let t = self.shared.as_ref().or(self.global.as_ref());
+        RoundFigures {
+            coverage: self.coverage,
+            model: self.model.clone(),
+            n_evidence: self.n_evidence,
+            n_labeled: self.n_labeled,
+            threshold: t.map(|t| t.threshold),
+            above: t.map(|t| (t.n_above, t.n_correct)),
+            evidence_accuracy: self.cv_accuracy,
+        }
+    }
+}
+
+/// Whether anything was certified, the labels estimated to certify the target when not, and
+/// the message saying why nothing was (the candidates' own, or the one labels_needed gives).
+fn outcome(
+    calibration: Option<&Calibration>,
+    message: Option<String>,
+    n_labels: usize,
+    target: f64,
+    level: f64,
+) -> (bool, Option<usize>, Option<String>) {
+    let certified = calibration.is_some_and(Calibration::certified);
+    let labels_needed = match calibration {
+        Some(c) if !c.certified() => c.labels_needed,
+        Some(_) => None,
+        None => Some(min_count_for(target, level).max(n_labels + 1)),
+    };
+    let message = message.or_else(|| {
+        (!certified).then(|| not_certified_message(n_labels, target, level, labels_needed))
+    });
+    (certified, labels_needed, message)
 }
 
 /// Rejects inputs whose shapes disagree (our own bug: internal) and parameters out of range.

@@ -70,7 +70,9 @@ impl Default for BudgetParams {
             cost_per_label: 0.10,
             seconds_per_label: 30.0,
             seconds_per_verify: 10.0,
-            audit_share: crate::round::select::DEFAULT_AUDIT_SHARE,
+            // select::DEFAULT_AUDIT_SHARE (a test keeps them equal; importing it would make
+            // budget depend on selection).
+            audit_share: 0.3,
             annotators: 1,
             review_fraction: 0.05,
             target_accuracy: None,
@@ -995,6 +997,14 @@ mod tests {
         assert!((m.coverage[0].1 - 0.3).abs() < 1e-12);
         assert!((m.coverage[1].1 - 0.2).abs() < 1e-12);
         assert_eq!(m.class_share.len(), 3);
+    }
+
+    #[test]
+    fn default_audit_share_is_selections() {
+        assert_eq!(
+            BudgetParams::default().audit_share,
+            crate::round::select::DEFAULT_AUDIT_SHARE
+        );
     }
 
     #[test]

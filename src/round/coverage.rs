@@ -7,9 +7,6 @@
 //! them when coverage drops by more than a third.
 
 use serde::{Deserialize, Serialize};
-
-use crate::round::autolabel::AutolabelSummary;
-
 /// The figures of one round's auto-labeling that explain its coverage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoundFigures {
@@ -27,22 +24,6 @@ pub struct RoundFigures {
     pub above: Option<(usize, usize)>,
     /// Out-of-fold accuracy on the evidence.
     pub evidence_accuracy: Option<f64>,
-}
-
-impl RoundFigures {
-    /// The figures of a round's auto-label summary.
-    pub fn of(s: &AutolabelSummary) -> RoundFigures {
-        let t = s.shared.as_ref().or(s.global.as_ref());
-        RoundFigures {
-            coverage: s.coverage,
-            model: s.model.clone(),
-            n_evidence: s.n_evidence,
-            n_labeled: s.n_labeled,
-            threshold: t.map(|t| t.threshold),
-            above: t.map(|t| (t.n_above, t.n_correct)),
-            evidence_accuracy: s.cv_accuracy,
-        }
-    }
 }
 
 /// A coverage drop of more than a third, and its likely causes.

@@ -246,7 +246,6 @@ pub fn replay(
 ) -> Result<Replay> {
     let auto_params = &params.round.autolabel;
     let rarity_params = &params.round.rarity;
-    let n_classes = setup.data.classes.len();
     let n_pool = setup.prepared.data.len();
     setup.prepared.data.labels = vec![None; n_pool];
     // The simulation knows how every label was obtained: only audits are certificate evidence.
@@ -268,26 +267,12 @@ pub fn replay(
         round.evidence = Some(evidence.clone());
         round.run_autolabel(auto_params)?;
         if r >= 1 {
-            let train: Vec<usize> = labeled_pool.iter().map(|&i| setup.split.pool[i]).collect();
-            let sets: Vec<&[usize]> = [&setup.split.test, &setup.split.holdout]
-                .into_iter()
-                .filter(|set| !set.is_empty())
-                .map(Vec::as_slice)
-                .collect();
-            let scores = simulate::evaluate_on(
-                setup.data.embeddings.view(),
-                &setup.truth,
-                &train,
-                &sets,
-                n_classes,
-            )?;
-            let (accuracy, macro_f1) = scores[0];
-            let holdout_accuracy = (!setup.split.holdout.is_empty()).then(|| scores[1].0);
+            let (accuracy, macro_f1, holdout_accuracy) = yardstick_scores(setup, &labeled_pool)?;
             let mut found: Vec<u32> = labeled_pool.iter().map(|&i| setup.pool_truth[i]).collect();
             found.sort_unstable();
             found.dedup();
             let a = round.autolabel.as_ref().expect("autolabel ran");
-            let figures = RoundFigures::of(&a.summary);
+            let figures = a.summary.figures();
             if let Some(change) = previous.as_ref().and_then(|p| explain_drop(p, &figures)) {
                 coverage_drops.push(RoundCoverageDrop { round: r, change });
             }
@@ -359,6 +344,27 @@ pub fn replay(
         coverage_drops,
         autolabels,
     })
+}
+
+/// The yardstick trained on the labeled pool rows: test accuracy and macro-F1, and the
+/// holdout's accuracy when there is a holdout (one fit for both).
+fn yardstick_scores(setup: &Setup, labeled_pool: &[usize]) -> Result<(f64, f64, Option<f64>)> {
+    let train: Vec<usize> = labeled_pool.iter().map(|&i| setup.split.pool[i]).collect();
+    let sets: Vec<&[usize]> = [&setup.split.test, &setup.split.holdout]
+        .into_iter()
+        .filter(|set| !set.is_empty())
+        .map(Vec::as_slice)
+        .collect();
+    let scores = simulate::evaluate_on(
+        setup.data.embeddings.view(),
+        &setup.truth,
+        &train,
+        &sets,
+        setup.data.classes.len(),
+    )?;
+    let (accuracy, macro_f1) = scores[0];
+    let holdout = (!setup.split.holdout.is_empty()).then(|| scores[1].0);
+    Ok((accuracy, macro_f1, holdout))
 }
 
 /// Each row's role in the replay, in input order: `pool` (selectable, labels hidden), `test`

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::output::csv::write_csv;
 use crate::round::coverage::RoundFigures;
 use crate::round::select::{Selection, AUDIT_REASON};
 use crate::store::atomic::write_atomic;
@@ -151,16 +152,14 @@ impl History {
         })?;
         let csv_path = round_path(&self.dir, record.round, "csv");
         write_atomic(&csv_path, |w| {
-            let mut out = csv::Writer::from_writer(w);
-            let io = |e: csv::Error| Error::io(&csv_path, std::io::Error::other(e));
-            out.write_record(["id", "reason", "propensity"])
-                .map_err(io)?;
-            for (k, &i) in selection.picked.iter().enumerate() {
-                let p = format!("{}", selection.propensity[k]);
-                out.write_record([ids[i as usize].as_str(), &selection.reasons[k], &p])
-                    .map_err(io)?;
-            }
-            out.flush().map_err(|e| Error::io(&csv_path, e))
+            let rows = selection.picked.iter().enumerate().map(|(k, &i)| {
+                [
+                    ids[i as usize].clone(),
+                    selection.reasons[k].clone(),
+                    selection.propensity[k].to_string(),
+                ]
+            });
+            write_csv(w, &csv_path, ["id", "reason", "propensity"], rows)
         })?;
         Ok(())
     }
