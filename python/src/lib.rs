@@ -398,6 +398,7 @@ fn run_dedup(
         graph: &args.graph,
         carry_extra: false,
         history: None,
+        rules: None,
         record: false,
         stages: Default::default(),
     };

@@ -12,7 +12,10 @@ import pytest
 
 import labelwise
 
-from conftest import files, run_cli, strip_run_facts, summary_without_run_facts
+from conftest import REPO, files, run_cli, strip_run_facts, summary_without_run_facts
+
+#: Hand-written keyword rules for Banking77 (the bundled sample is a slice of it).
+RULES = str(REPO / "examples" / "banking77_rules.toml")
 
 #: Files whose bytes depend on nothing but the inputs and the seed.
 DETERMINISTIC = {
@@ -27,6 +30,7 @@ DETERMINISTIC = {
 
 CASES = [
     ("plan", {"batch": 50}, ["--batch", "50"]),
+    ("plan", {"batch": 50, "rules": RULES}, ["--batch", "50", "--rules", RULES]),
     ("dedup", {"threshold": 0.9}, ["--threshold", "0.9"]),
     ("score", {}, []),
     ("autolabel", {"target_precision": 0.9, "format": ["csv"]}, ["--target-precision", "0.9", "--format", "csv"]),
@@ -35,7 +39,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("command,kwargs,flags", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    "command,kwargs,flags", CASES, ids=[c[0] + ("-rules" if "rules" in c[1] else "") for c in CASES]
+)
 def test_command_matches_cli(
     cli: pathlib.Path,
     sample: pathlib.Path,

@@ -425,6 +425,16 @@ pub struct HistoryArgs {
     pub history: Option<PathBuf>,
 }
 
+/// The users' rules in the round, shared by `plan`, `select` and `autolabel`.
+#[derive(Debug, Clone, Args)]
+pub struct RoundRulesArgs {
+    /// Rules file (TOML; see README "Rules"): where its rules fire, their votes combined with the
+    /// model become one more auto-label route (source `rules`), certified on the same evidence
+    /// and error budget as the models; items.parquet's reasons name the rules that fired.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+}
+
 /// Budget flags, shared by `budget` and `plan`.
 #[derive(Debug, Clone, Args)]
 pub struct BudgetArgs {

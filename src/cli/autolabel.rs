@@ -4,7 +4,8 @@
 use clap::Args;
 
 use crate::cli::{
-    AutolabelArgs, DedupArgs, GraphArgs, HistoryArgs, InputArgs, RoundCommand, RunArgs,
+    AutolabelArgs, DedupArgs, GraphArgs, HistoryArgs, InputArgs, RoundCommand, RoundRulesArgs,
+    RunArgs,
 };
 use crate::error::Result;
 use crate::output::round_files;
@@ -24,6 +25,9 @@ pub struct Cmd {
     /// The round history folder.
     #[command(flatten)]
     pub history: HistoryArgs,
+    /// The users' rules as an auto-label route.
+    #[command(flatten)]
+    pub rules: RoundRulesArgs,
     /// How the neighbour graph is built and cached.
     #[command(flatten)]
     pub graph: GraphArgs,
@@ -56,6 +60,7 @@ impl Cmd {
             graph: &self.graph,
             carry_extra: true,
             history: self.history.history.as_deref(),
+            rules: self.rules.rules.as_deref(),
             record: false,
             stages: Stages {
                 dedup: true,

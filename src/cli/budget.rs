@@ -65,6 +65,7 @@ impl Cmd {
             graph: &self.graph,
             carry_extra: false,
             history: None,
+            rules: None,
             record: false,
             stages: Stages {
                 dedup: true,

@@ -22,7 +22,7 @@ use crate::output::OutDir;
 use crate::progress::Progress;
 use crate::round::coverage::explain_drop;
 use crate::round::timings::Timings;
-use crate::round::{Pool, Round, RoundParams, Stages};
+use crate::round::{LabelInputs, Pool, Round, RoundParams, RoundRules, Stages};
 use crate::store::history::{pool_fingerprint, History, RoundRecord};
 
 pub use args::*;
@@ -67,6 +67,8 @@ pub struct RoundCommand<'a> {
     pub stages: Stages,
     /// The round history folder (`--history`), when given.
     pub history: Option<&'a std::path::Path>,
+    /// The rules file (`--rules`), when given.
+    pub rules: Option<&'a std::path::Path>,
     /// Record the round's batch in the history (`plan`, `select`).
     pub record: bool,
 }
@@ -81,6 +83,10 @@ pub fn run_round(
     write: impl FnOnce(&Round<'_>, &OutDir) -> Result<()>,
 ) -> Result<()> {
     let mut timings = Timings::default();
+    // A rules file that cannot parse fails before the graph is built.
+    if let Some(path) = cmd.rules {
+        crate::rules::RuleSet::read_specs(path)?;
+    }
     let pool = load_pool(
         cmd.input,
         cmd.run,
@@ -117,9 +123,14 @@ pub fn run_recorded<'p>(
         .history
         .map(|dir| History::load(dir, &pool.data.ids))
         .transpose()?;
-    let evidence = history.as_ref().map(|h| h.evidence(&pool.data.labels));
-    let mut round =
-        Round::run_with_evidence(pool, params, cmd.stages, evidence, progress, timings)?;
+    let inputs = LabelInputs {
+        evidence: history.as_ref().map(|h| h.evidence(&pool.data.labels)),
+        rules: cmd
+            .rules
+            .map(|path| RoundRules::load(path, &pool.data))
+            .transpose()?,
+    };
+    let mut round = Round::run_with_evidence(pool, params, cmd.stages, inputs, progress, timings)?;
     let previous = history.as_ref().and_then(|h| h.rounds.last());
     if let (Some(prev), Some(a)) = (
         previous.and_then(|r| r.figures.as_ref()),

@@ -5,7 +5,7 @@ use clap::Args;
 
 use crate::cli::{
     AutolabelArgs, BudgetArgs, DedupArgs, GraphArgs, HistoryArgs, InputArgs, RarityArgs,
-    RoundCommand, RunArgs, SelectArgs,
+    RoundCommand, RoundRulesArgs, RunArgs, SelectArgs,
 };
 use crate::error::Result;
 use crate::output::report::{
@@ -30,6 +30,9 @@ pub struct Cmd {
     /// The round history folder.
     #[command(flatten)]
     pub history: HistoryArgs,
+    /// The users' rules as an auto-label route.
+    #[command(flatten)]
+    pub rules: RoundRulesArgs,
     /// Batch size, selection strategy and score weights.
     #[command(flatten)]
     pub select: SelectArgs,
@@ -76,6 +79,7 @@ impl Cmd {
             graph: &self.graph,
             carry_extra: true,
             history: self.history.history.as_deref(),
+            rules: self.rules.rules.as_deref(),
             record: true,
             stages: Stages::ALL,
         }

@@ -46,6 +46,7 @@ impl Cmd {
             graph: &self.graph,
             carry_extra: false,
             history: None,
+            rules: None,
             record: false,
             stages: Stages {
                 rarity: true,

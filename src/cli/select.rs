@@ -3,8 +3,8 @@
 use clap::Args;
 
 use crate::cli::{
-    AutolabelArgs, DedupArgs, GraphArgs, HistoryArgs, InputArgs, RarityArgs, RoundCommand, RunArgs,
-    SelectArgs,
+    AutolabelArgs, DedupArgs, GraphArgs, HistoryArgs, InputArgs, RarityArgs, RoundCommand,
+    RoundRulesArgs, RunArgs, SelectArgs,
 };
 use crate::error::Result;
 use crate::output::round_files;
@@ -24,6 +24,9 @@ pub struct Cmd {
     /// The round history folder.
     #[command(flatten)]
     pub history: HistoryArgs,
+    /// The users' rules as an auto-label route.
+    #[command(flatten)]
+    pub rules: RoundRulesArgs,
     /// Batch size, selection strategy and score weights.
     #[command(flatten)]
     pub select: SelectArgs,
@@ -64,6 +67,7 @@ impl Cmd {
             graph: &self.graph,
             carry_extra: true,
             history: self.history.history.as_deref(),
+            rules: self.rules.rules.as_deref(),
             record: true,
             stages: Stages {
                 dedup: true,

@@ -3,7 +3,9 @@
 
 use clap::Args;
 
-use crate::cli::{AutolabelArgs, DedupArgs, GraphArgs, InputArgs, RarityArgs, RunArgs, SelectArgs};
+use crate::cli::{
+    AutolabelArgs, DedupArgs, GraphArgs, InputArgs, RarityArgs, RoundRulesArgs, RunArgs, SelectArgs,
+};
 use crate::error::Result;
 use crate::index::cached::CacheChoice;
 use crate::output::summary::{ClassesFoundAfter, SimulateSummary, Summary};
@@ -45,6 +47,9 @@ pub struct Cmd {
     /// Near-duplicate threshold and grouping.
     #[command(flatten)]
     pub dedup: DedupArgs,
+    /// The users' rules as auto-label candidates.
+    #[command(flatten)]
+    pub rules: RoundRulesArgs,
     /// How the neighbour graph is built and cached.
     #[command(flatten)]
     pub graph: GraphArgs,
@@ -80,6 +85,10 @@ impl Cmd {
 /// Runs `simulate`.
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let params = args.params()?;
+    // A rules file that cannot parse fails before the graph is built.
+    if let Some(path) = &args.rules.rules {
+        crate::rules::RuleSet::read_specs(path)?;
+    }
     let opts = args.input.load_options(true);
     let mut setup = setup(
         &args.input.data,
@@ -88,6 +97,9 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         &params,
         progress,
     )?;
+    if let Some(path) = &args.rules.rules {
+        setup.rules = Some(simulate::replay::pool_rules(&mut setup, path)?);
+    }
     let replay = replay(&mut setup, &params, &params.round.select, progress)?;
     let out = OutDir::create(&args.run.out)?;
     write(&setup, &replay, &out)?;

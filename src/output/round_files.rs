@@ -161,6 +161,17 @@ fn reasons(round: &Round) -> Vec<String> {
             reasons[i as usize] = sel.reasons[rank].clone();
         }
     }
+    if let Some(rules) = &round.rules {
+        for (i, r) in reasons.iter_mut().enumerate() {
+            for k in rules.votes.fired_on(i) {
+                if !r.is_empty() {
+                    r.push(';');
+                }
+                r.push_str("rule:");
+                r.push_str(&rules.names[k]);
+            }
+        }
+    }
     reasons
 }
 
@@ -287,7 +298,7 @@ pub fn items_table(round: &Round) -> Result<RecordBatch> {
             true,
         );
     }
-    if round.rarity.is_some() || round.selection.is_some() {
+    if round.rarity.is_some() || round.selection.is_some() || round.rules.is_some() {
         items.push(
             "reasons",
             Arc::new(StringArray::from_iter_values(reasons(round))),
@@ -354,6 +365,7 @@ fn autolabel_rows(round: &Round) -> Vec<usize> {
 fn source_name(source: Source) -> &'static str {
     match source {
         Source::Duplicate => "duplicate",
+        Source::Rules => "rules",
         _ => "model",
     }
 }

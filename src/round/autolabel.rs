@@ -26,6 +26,8 @@ use crate::round::calibrate::{
     ThresholdChoice,
 };
 use crate::round::coverage::{CoverageChange, RoundFigures};
+use crate::round::rule_route::{self, RuleRecord, RulesSummary};
+use crate::rules::RuleVotes;
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -65,6 +67,8 @@ pub enum Source {
     Model,
     /// Copied from labeled near-duplicates.
     Duplicate,
+    /// The users' rules, combined with the model ([`crate::round::rule_route`]).
+    Rules,
     /// No prediction (no labels to learn from).
     None,
 }
@@ -256,6 +260,9 @@ pub struct AutolabelSummary {
     pub coverage: f64,
     /// Duplicate route evidence.
     pub duplicate: DuplicateSummary,
+    /// What the rules did (only with a rules file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<RulesSummary>,
     /// Estimated total labels needed to certify the target when it is not certified yet.
     pub labels_needed: Option<usize>,
     /// Human-readable explanation when nothing could be certified.
@@ -293,7 +300,8 @@ pub struct ErrorBudget {
 }
 
 impl ErrorBudget {
-    /// Splits `alpha`: a quarter to the duplicate route when it can fire, the rest to the models.
+    /// Splits `alpha`: a quarter to the duplicate route when it can fire, the rest to the models
+    /// (their rule-combining twins among them).
     pub fn split(alpha: f64, duplicate_route: bool) -> ErrorBudget {
         let duplicates = if duplicate_route { alpha / 4.0 } else { 0.0 };
         ErrorBudget {
@@ -386,12 +394,46 @@ pub fn autolabel_with_evidence(
     evidence: Option<&[bool]>,
     params: &AutolabelParams,
 ) -> Result<AutolabelResult> {
+    let input = AutolabelInput {
+        emb: emb.view(),
+        labels,
+        n_classes,
+        graph,
+        dup,
+        evidence,
+        rules: None,
+    };
+    autolabel_round(&input, params)
+}
+
+/// What one auto-labeling round reads besides its parameters.
+pub struct AutolabelInput<'a> {
+    /// One embedding per item.
+    pub emb: ArrayView2<'a, f32>,
+    /// Human labels (class indices), `None` where unlabeled.
+    pub labels: &'a [Option<u32>],
+    /// Classes the labels index into.
+    pub n_classes: usize,
+    /// The neighbour graph (kNN votes, label spreading, duplicates).
+    pub graph: &'a NeighborGraph,
+    /// Near-duplicate groups, for the duplicate route.
+    pub dup: Option<&'a DupInfo>,
+    /// Labeled items the certificate may use (`None`: all; see [`autolabel_with_evidence`]).
+    pub evidence: Option<&'a [bool]>,
+    /// The users' rules' votes, for the rules route ([`crate::round::rule_route`]).
+    pub rules: Option<&'a RuleVotes>,
+}
+
+/// [`autolabel_with_evidence`] with every input, the rules among them.
+pub fn autolabel_round(
+    input: &AutolabelInput<'_>,
+    params: &AutolabelParams,
+) -> Result<AutolabelResult> {
+    let (emb, labels, n_classes) = (input.emb, input.labels, input.n_classes);
+    let (graph, dup, evidence) = (input.graph, input.dup, input.evidence);
     let n = emb.nrows();
     check_inputs(n, labels, n_classes, graph, dup, params)?;
-    if let Some(e) = evidence.filter(|e| e.len() != n) {
-        let msg = format!("autolabel: {} evidence flags for {n} items", e.len());
-        return Err(Error::Internal(msg));
-    }
+    check_item_counts(input)?;
     let cal_params = &params.calibration;
     let target = cal_params.target_precision;
     let level = cal_params.confidence_level;
@@ -399,14 +441,7 @@ pub fn autolabel_with_evidence(
         1.0 - level,
         dup_route_possible(dup, labels) && params.certify_duplicates,
     );
-    let labeled: Vec<usize> = (0..n).filter(|&i| labels[i].is_some()).collect();
-    let unlabeled: Vec<usize> = (0..n).filter(|&i| labels[i].is_none()).collect();
-    let y: Vec<u32> = labeled.iter().filter_map(|&i| labels[i]).collect();
-    // Positions in `labeled` whose labels the certificate may use.
-    let evidence_at: Vec<usize> = match evidence {
-        Some(e) => (0..labeled.len()).filter(|&k| e[labeled[k]]).collect(),
-        None => (0..labeled.len()).collect(),
-    };
+    let (labeled, unlabeled, y, evidence_at) = split_labels(labels, evidence);
     let resolved = round_model(
         &params.model,
         graph,
@@ -417,6 +452,7 @@ pub fn autolabel_with_evidence(
         labeled.len(),
     );
     let spread_graph = resolved.is_transductive().then(|| SpreadGraph::new(graph));
+    let rule_record = input.rules.map(|v| (v, RuleRecord::of(v, &labeled, &y)));
     let specs: Vec<ModelSpec> = match resolved {
         ModelSpec::Select(c) if !c.is_empty() => c,
         m => vec![m],
@@ -430,6 +466,7 @@ pub fn autolabel_with_evidence(
         unlabeled: &unlabeled,
         y: &y,
         evidence_at: &evidence_at,
+        rules: rule_record.as_ref().map(|(v, r)| (*v, r)),
         params,
     };
     let mut items = Items::new(n);
@@ -440,17 +477,20 @@ pub fn autolabel_with_evidence(
         items.route[i] = Route::Labeled;
     }
     // 2. Final model on all labels, predicting unlabeled items chunk by chunk.
-    let chosen_spec = &specs[certified_run.chosen];
-    let probabilities = job.predict_unlabeled(chosen_spec, &mut items)?;
+    let chosen_spec = &specs[certified_run.spec];
+    let probabilities = job.predict_unlabeled(chosen_spec, certified_run.with_rules, &mut items)?;
     // 3. Duplicate propagation and its leave-one-out precision.
     let duplicate = job.propagate_duplicates(graph, dup, &budget, &mut items);
-    // 4. Thresholds, transferred from the cross-validated models to the final one.
-    let applied = match &certified_run.calibration {
-        Some(cal) => job.apply_thresholds(cal, &mut items),
-        None => vec![None; n_classes],
-    };
+    // 4. Thresholds, transferred from the cross-validated models to the final one; auto-labels
+    // a rule voted for are the rules'.
+    let applied = job.apply_certified(&certified_run, &mut items);
+    let rules = job.credit_rules(&certified_run, &mut items);
 
     let calibration = certified_run.calibration;
+    let chosen_accuracy = certified_run
+        .candidates
+        .get(certified_run.chosen)
+        .map(|c| c.cv_accuracy);
     let counts = RouteCounts::of(&items.route);
     let classes = class_summaries(&job, calibration.as_ref(), &applied, &items);
     let (certified, labels_needed, message) = outcome(
@@ -461,7 +501,10 @@ pub fn autolabel_with_evidence(
         level,
     );
     let summary = AutolabelSummary {
-        model: chosen_spec.name(),
+        model: certified_run
+            .candidates
+            .get(certified_run.chosen)
+            .map_or_else(|| chosen_spec.name(), |c| c.model.clone()),
         candidates: certified_run.candidates,
         score: params.score,
         target_precision: target,
@@ -478,17 +521,14 @@ pub fn autolabel_with_evidence(
             0
         },
         certified,
-        cv_accuracy: calibration.as_ref().map(|c| c.cv_accuracy),
+        cv_accuracy: chosen_accuracy.or(calibration.as_ref().map(|c| c.cv_accuracy)),
         global: calibration.as_ref().and_then(|c| c.global.clone()),
         shared: calibration.as_ref().and_then(|c| c.fallback.clone()),
         classes,
-        coverage: if unlabeled.is_empty() {
-            0.0
-        } else {
-            (counts.auto + counts.duplicate) as f64 / unlabeled.len() as f64
-        },
+        coverage: (counts.auto + counts.duplicate) as f64 / unlabeled.len().max(1) as f64,
         counts,
         duplicate,
+        rules,
         labels_needed,
         message,
     };
@@ -516,6 +556,37 @@ impl AutolabelSummary {
             evidence_accuracy: self.cv_accuracy,
         }
     }
+}
+
+/// The labeled items, the unlabeled ones, the labels, and the positions in `labeled` whose
+/// labels the certificate may use.
+fn split_labels(
+    labels: &[Option<u32>],
+    evidence: Option<&[bool]>,
+) -> (Vec<usize>, Vec<usize>, Vec<u32>, Vec<usize>) {
+    let n = labels.len();
+    let labeled: Vec<usize> = (0..n).filter(|&i| labels[i].is_some()).collect();
+    let unlabeled: Vec<usize> = (0..n).filter(|&i| labels[i].is_none()).collect();
+    let y: Vec<u32> = labeled.iter().filter_map(|&i| labels[i]).collect();
+    let evidence_at: Vec<usize> = match evidence {
+        Some(e) => (0..labeled.len()).filter(|&k| e[labeled[k]]).collect(),
+        None => (0..labeled.len()).collect(),
+    };
+    (labeled, unlabeled, y, evidence_at)
+}
+
+/// The evidence flags and the rules' votes cover the pool's items.
+fn check_item_counts(input: &AutolabelInput<'_>) -> Result<()> {
+    let n = input.emb.nrows();
+    if let Some(e) = input.evidence.filter(|e| e.len() != n) {
+        let msg = format!("autolabel: {} evidence flags for {n} items", e.len());
+        return Err(Error::Internal(msg));
+    }
+    if let Some(v) = input.rules.filter(|v| v.items() != n) {
+        let msg = format!("autolabel: rule votes on {} items for {n}", v.items());
+        return Err(Error::Internal(msg));
+    }
+    Ok(())
 }
 
 /// Whether anything was certified, the labels estimated to certify the target when not, and
@@ -612,13 +683,41 @@ struct Job<'a, 'e> {
     y: &'a [u32],
     /// Positions in `labeled` / `y` the certificate is computed on.
     evidence_at: &'a [usize],
+    /// The rules' votes and their record on the labeled items.
+    rules: Option<(&'a RuleVotes, &'a RuleRecord)>,
     params: &'a AutolabelParams,
+}
+
+/// Out-of-fold predicted class and score per labeled item.
+type OutOfFoldRows = (Vec<u32>, Vec<f32>);
+
+/// One candidate's certificate on its out-of-fold predictions: thresholds (of the `model`
+/// source scope for a rules twin) and a rules twin's `rules` scope thresholds.
+struct CandidateRun {
+    pred: Vec<u32>,
+    score: Vec<f32>,
+    calibration: Calibration,
+    rules_calibration: Option<Calibration>,
+}
+
+/// One candidate: a model, alone or combined with the users' rules.
+struct Twin {
+    /// Index into the round's model specs.
+    spec: usize,
+    /// Whether the rules' votes are combined with the model's probabilities.
+    rules: bool,
 }
 
 /// The candidates' cross-validation: the kept one's calibration (none when cross-validation
 /// was impossible), every candidate's record, and why nothing could be tried.
 struct CertifiedRun {
+    /// Thresholds of the kept candidate (of its `model` source scope when it is a rules twin).
     calibration: Option<Calibration>,
+    /// A rules twin's thresholds for the items a fired rule voted the prediction for.
+    rules_calibration: Option<Calibration>,
+    /// The kept candidate's model (index into the specs) and whether it combines the rules.
+    spec: usize,
+    with_rules: bool,
     chosen: usize,
     candidates: Vec<CandidateSummary>,
     n_folds: usize,
@@ -642,74 +741,66 @@ impl Job<'_, '_> {
             .count();
         let n_folds = params.n_folds.min(y.len());
         if n_folds < 2 || n_present < 2 {
-            for &i in self.labeled {
-                items.predicted[i] = self.labels[i];
-                items.confidence[i] = 1.0;
-                items.source[i] = Source::CrossValidation;
-            }
-            return Ok(CertifiedRun {
-                calibration: None,
-                chosen: 0,
-                candidates: Vec::new(),
-                n_folds,
-                message: Some(format!(
-                    "{} labeled items in {n_present} classes: cross-validation needs at least 2 of each",
-                    y.len()
-                )),
-            });
+            return Ok(self.nothing_to_cross_validate(n_folds, n_present, items));
         }
-        // Each candidate is certified at an equal share of the models' error rate, so the
-        // chance that the kept one's threshold misses the target stays within it whichever is
-        // kept.
-        let m = specs.len();
         let ev = self.evidence_at;
         let y_ev: Vec<u32> = ev.iter().map(|&k| y[k]).collect();
-        let oofs: Vec<(Vec<u32>, Vec<f32>)> = specs
-            .iter()
-            .map(|spec| Ok(params.score.rows(&self.out_of_fold(spec, n_folds)?.proba)))
-            .collect::<Result<_>>()?;
+        let (twins, oofs) = self.candidate_oofs(specs, n_folds)?;
+        let m = twins.len();
+        let cost = |t: &Twin| {
+            let (u, l, d) = (self.unlabeled.len(), y.len(), self.emb.ncols());
+            specs[t.spec].predict_cost(u, l, n_classes, d)
+        };
+        let costs: Vec<f64> = twins.iter().map(cost).collect();
         // With enough labels outside the evidence, the model is chosen on those (its choice
         // then costs the certificate nothing) and only it is certified, at the models' whole
         // share; otherwise every candidate is certified at an equal share, so the chance that
         // the kept one's threshold misses the target stays within it whichever is kept.
-        let preselected = self.preselect(&oofs, specs);
+        let preselected = self.preselect(&oofs, &costs);
         let tested = if preselected.is_some() { 1 } else { m };
         let cand_params = CalibrationParams {
             confidence_level: 1.0 - budget.models / tested as f64,
             ..params.calibration.clone()
         };
         let mut candidates: Vec<CandidateSummary> = Vec::with_capacity(m);
-        let mut runs: Vec<(Vec<u32>, Vec<f32>, Calibration)> = Vec::with_capacity(m);
-        for (k, (spec, (pred, score))) in specs.iter().zip(oofs).enumerate() {
-            let pred_ev: Vec<u32> = ev.iter().map(|&j| pred[j]).collect();
-            let score_ev: Vec<f32> = ev.iter().map(|&j| score[j]).collect();
-            let cal = if preselected.is_some_and(|c| c != k) {
+        let mut runs: Vec<CandidateRun> = Vec::with_capacity(m);
+        for (k, (twin, (pred, score))) in twins.iter().zip(oofs).enumerate() {
+            let right = ev.iter().filter(|&&j| pred[j] == y[j]).count();
+            let accuracy = right as f64 / ev.len().max(1) as f64;
+            let (cal, rules_cal) = if preselected.is_some_and(|c| c != k) {
                 // Not the chosen one: not certified, only its accuracy on the evidence reported.
-                let right = pred_ev.iter().zip(&y_ev).filter(|(p, t)| p == t).count();
-                Calibration {
-                    global: None,
-                    fallback: None,
-                    per_class: vec![None; n_classes],
-                    cv_accuracy: right as f64 / y_ev.len().max(1) as f64,
-                    labels_needed: None,
-                }
+                (Calibration::uncertified(n_classes, accuracy), None)
+            } else if twin.rules {
+                self.calibrate_rules_twin(&pred, &score, &cand_params)?
             } else {
-                calibrate(&pred_ev, &score_ev, &y_ev, n_classes, &cand_params)?
+                (
+                    self.calibrate_on_evidence(&pred, &score, ev, &cand_params)?,
+                    None,
+                )
             };
+            let share = certified_share(&cal, ev.len())
+                + rules_cal
+                    .as_ref()
+                    .map_or(0.0, |c| certified_share(c, ev.len()));
+            let name = specs[twin.spec].name();
             candidates.push(CandidateSummary {
-                model: spec.name(),
+                model: if twin.rules {
+                    format!("{name}+rules")
+                } else {
+                    name
+                },
                 confidence_level: cand_params.confidence_level,
-                cv_accuracy: cal.cv_accuracy,
-                certified_share: certified_share(&cal, y_ev.len()),
-                relative_cost: spec.predict_cost(
-                    self.unlabeled.len(),
-                    y.len(),
-                    n_classes,
-                    self.emb.ncols(),
-                ),
+                cv_accuracy: accuracy,
+                certified_share: share,
+                relative_cost: costs[k],
                 chosen: false,
             });
-            runs.push((pred, score, cal));
+            runs.push(CandidateRun {
+                pred,
+                score,
+                calibration: cal,
+                rules_calibration: rules_cal,
+            });
         }
         let cheapest = candidates
             .iter()
@@ -722,7 +813,12 @@ impl Job<'_, '_> {
         }
         let chosen = preselected.unwrap_or_else(|| choose_candidate(&candidates, y_ev.len()));
         candidates[chosen].chosen = true;
-        let (pred, score, cal) = runs.swap_remove(chosen);
+        let CandidateRun {
+            pred,
+            score,
+            calibration: cal,
+            rules_calibration: rules_cal,
+        } = runs.swap_remove(chosen);
         for (k, &i) in self.labeled.iter().enumerate() {
             items.predicted[i] = Some(pred[k]);
             items.confidence[i] = score[k];
@@ -730,6 +826,9 @@ impl Job<'_, '_> {
         }
         Ok(CertifiedRun {
             calibration: Some(cal),
+            rules_calibration: rules_cal,
+            spec: twins[chosen].spec,
+            with_rules: twins[chosen].rules,
             chosen,
             candidates,
             n_folds,
@@ -737,16 +836,124 @@ impl Job<'_, '_> {
         })
     }
 
+    /// Too few labels or classes to cross-validate: the labeled items keep their own labels
+    /// and nothing is certified.
+    fn nothing_to_cross_validate(
+        &self,
+        n_folds: usize,
+        n_present: usize,
+        items: &mut Items,
+    ) -> CertifiedRun {
+        for &i in self.labeled {
+            items.predicted[i] = self.labels[i];
+            items.confidence[i] = 1.0;
+            items.source[i] = Source::CrossValidation;
+        }
+        CertifiedRun {
+            calibration: None,
+            rules_calibration: None,
+            spec: 0,
+            with_rules: false,
+            chosen: 0,
+            candidates: Vec::new(),
+            n_folds,
+            message: Some(format!(
+                "{} labeled items in {n_present} classes: cross-validation needs at least 2 of each",
+                self.y.len()
+            )),
+        }
+    }
+
+    /// Calibrates out-of-fold predictions `pred` / `score` (one per labeled item) on the
+    /// evidence positions `at`.
+    fn calibrate_on_evidence(
+        &self,
+        pred: &[u32],
+        score: &[f32],
+        at: &[usize],
+        params: &CalibrationParams,
+    ) -> Result<Calibration> {
+        let p: Vec<u32> = at.iter().map(|&k| pred[k]).collect();
+        let s: Vec<f32> = at.iter().map(|&k| score[k]).collect();
+        let y: Vec<u32> = at.iter().map(|&k| self.y[k]).collect();
+        calibrate(&p, &s, &y, self.n_classes, params)
+    }
+
+    /// A rules twin is certified on two disjoint scopes at half its share each: the evidence a
+    /// fired rule voted the prediction for (source `rules`), then the rest (source `model`),
+    /// so each source's auto-labels meet the target on their own. Returns (model, rules).
+    fn calibrate_rules_twin(
+        &self,
+        pred: &[u32],
+        score: &[f32],
+        params: &CalibrationParams,
+    ) -> Result<(Calibration, Option<Calibration>)> {
+        let Some((votes, _)) = self.rules else {
+            let all = self.calibrate_on_evidence(pred, score, self.evidence_at, params)?;
+            return Ok((all, None));
+        };
+        let half = CalibrationParams {
+            confidence_level: 1.0 - (1.0 - params.confidence_level) / 2.0,
+            ..params.clone()
+        };
+        let (by_rules, by_model): (Vec<usize>, Vec<usize>) = self
+            .evidence_at
+            .iter()
+            .partition(|&&k| rule_route::voted_for(votes, self.labeled[k], pred[k]));
+        let model = self.calibrate_on_evidence(pred, score, &by_model, &half)?;
+        let rules = self.calibrate_on_evidence(pred, score, &by_rules, &half)?;
+        Ok((model, Some(rules)))
+    }
+
+    /// Out-of-fold predictions and scores of every candidate: each model, then (with rules)
+    /// each model combined with the rules, whose labeled items' combinations leave their own
+    /// labels out of the rules' accuracies.
+    fn candidate_oofs(
+        &self,
+        specs: &[ModelSpec],
+        n_folds: usize,
+    ) -> Result<(Vec<Twin>, Vec<OutOfFoldRows>)> {
+        let score = self.params.score;
+        let mut twins = Vec::new();
+        let mut oofs = Vec::new();
+        let mut combined = Vec::new();
+        for (k, spec) in specs.iter().enumerate() {
+            let mut proba = self.out_of_fold(spec, n_folds)?.proba;
+            twins.push(Twin {
+                spec: k,
+                rules: false,
+            });
+            oofs.push(score.rows(&proba));
+            if let Some((votes, record)) = self.rules {
+                rule_route::combine_rows(&mut proba, self.labeled, votes, record, Some(self.y));
+                combined.push((
+                    Twin {
+                        spec: k,
+                        rules: true,
+                    },
+                    score.rows(&proba),
+                ));
+            }
+        }
+        for (twin, oof) in combined {
+            twins.push(twin);
+            oofs.push(oof);
+        }
+        Ok((twins, oofs))
+    }
+
     /// The candidate chosen on the labels that are not evidence (the strategy's picks): the
-    /// most accurate out of fold there, the cheapest within one standard error of it. `None`
-    /// when every label is evidence or fewer than [`PRESELECT_MIN`] are not.
-    fn preselect(&self, oofs: &[(Vec<u32>, Vec<f32>)], specs: &[ModelSpec]) -> Option<usize> {
+    /// most accurate out of fold there, the cheapest (`costs`) within one standard error of
+    /// it, the first listed among equally cheap ones: a rules twin (listed after the models,
+    /// and certified on two scopes at half its share each) only when it is clearly the more
+    /// accurate. `None` when every label is evidence or fewer than [`PRESELECT_MIN`] are not.
+    fn preselect(&self, oofs: &[OutOfFoldRows], costs: &[f64]) -> Option<usize> {
         let mut is_evidence = vec![false; self.y.len()];
         for &k in self.evidence_at {
             is_evidence[k] = true;
         }
         let others: Vec<usize> = (0..self.y.len()).filter(|&k| !is_evidence[k]).collect();
-        if others.len() < PRESELECT_MIN || specs.len() < 2 {
+        if others.len() < PRESELECT_MIN || oofs.len() < 2 {
             return None;
         }
         let accuracy: Vec<f64> = oofs
@@ -758,14 +965,9 @@ impl Job<'_, '_> {
             .collect();
         let best = accuracy.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let se = (best * (1.0 - best) / others.len() as f64).sqrt();
-        let cost = |k: usize| {
-            let n_classes = self.n_classes;
-            let d = self.emb.ncols();
-            specs[k].predict_cost(self.unlabeled.len(), self.y.len(), n_classes, d)
-        };
-        (0..specs.len())
+        (0..oofs.len())
             .filter(|&k| best - accuracy[k] <= se + 1e-12)
-            .min_by(|&a, &b| cost(a).total_cmp(&cost(b)).then(a.cmp(&b)))
+            .min_by(|&a, &b| costs[a].total_cmp(&costs[b]).then(a.cmp(&b)))
     }
 
     /// Out-of-fold probabilities of `spec` on the labeled items.
@@ -800,6 +1002,7 @@ impl Job<'_, '_> {
     fn predict_unlabeled(
         &self,
         spec: &ModelSpec,
+        with_rules: bool,
         items: &mut Items,
     ) -> Result<Option<Array2<f32>>> {
         let (n, n_classes) = (self.emb.nrows(), self.n_classes);
@@ -831,7 +1034,7 @@ impl Job<'_, '_> {
             .keep_probabilities
             .then(|| Array2::<f32>::zeros((n, n_classes)));
         for (ci, chunk) in self.unlabeled.chunks(PREDICT_CHUNK).enumerate() {
-            let p = match &last {
+            let mut p = match &last {
                 Final::Whole(w) => {
                     let s = ci * PREDICT_CHUNK;
                     w.slice(ndarray::s![s..s + chunk.len(), ..]).to_owned()
@@ -843,6 +1046,9 @@ impl Job<'_, '_> {
                     all.row_mut(i).assign(&p.row(k));
                 }
             }
+            if let (true, Some((votes, record))) = (with_rules, self.rules) {
+                rule_route::combine_rows(&mut p, chunk, votes, record, None);
+            }
             let (pc, cc) = self.params.score.rows(&p);
             for (k, &i) in chunk.iter().enumerate() {
                 items.predicted[i] = Some(pc[k]);
@@ -851,6 +1057,61 @@ impl Job<'_, '_> {
             }
         }
         Ok(probabilities)
+    }
+
+    /// Applies the kept candidate's thresholds (a rules twin's two scopes are disjoint: items
+    /// a fired rule voted the prediction for, and the rest); returns the threshold applied per
+    /// class in the `model` scope.
+    fn apply_certified(&self, run: &CertifiedRun, items: &mut Items) -> Vec<Option<f32>> {
+        let n = self.emb.nrows();
+        let rule_scope: Vec<bool> = match (run.with_rules, self.rules) {
+            (true, Some((votes, _))) => (0..n)
+                .map(|i| items.predicted[i].is_some_and(|c| rule_route::voted_for(votes, i, c)))
+                .collect(),
+            _ => vec![false; n],
+        };
+        let applied = match &run.calibration {
+            Some(cal) => self.apply_thresholds(cal, &|i| !rule_scope[i], items),
+            None => vec![None; self.n_classes],
+        };
+        if let Some(cal) = &run.rules_calibration {
+            self.apply_thresholds(cal, &|i| rule_scope[i], items);
+        }
+        applied
+    }
+
+    /// Auto-labels on which a fired rule voted for the label get source `rules` (when the
+    /// chosen candidate combines the rules); the rules' part of the summary.
+    fn credit_rules(&self, run: &CertifiedRun, items: &mut Items) -> Option<RulesSummary> {
+        let (votes, _) = self.rules?;
+        let with_rules = run.with_rules;
+        let mut n_auto = 0;
+        if with_rules {
+            for &i in self.unlabeled {
+                let voted = items.predicted[i].is_some_and(|c| rule_route::voted_for(votes, i, c));
+                if items.route[i] == Route::Auto && voted {
+                    items.source[i] = Source::Rules;
+                    n_auto += 1;
+                }
+            }
+        }
+        let items_fired = (0..votes.items())
+            .filter(|&i| votes.fired_on(i).next().is_some())
+            .count();
+        Some(RulesSummary {
+            rules: votes.rules(),
+            items_fired,
+            chosen: with_rules,
+            n_auto,
+            certified: run
+                .rules_calibration
+                .as_ref()
+                .is_some_and(Calibration::certified),
+            shared: run
+                .rules_calibration
+                .as_ref()
+                .and_then(|c| c.fallback.clone()),
+        })
     }
 
     /// Copies labels from agreeing labeled near-duplicates when the route's leave-one-out
@@ -906,7 +1167,12 @@ impl Job<'_, '_> {
     /// Routes to auto the unlabeled items each scope's certified threshold covers (each class
     /// with its own threshold, plus one shared scope for the rest); returns the threshold
     /// applied per class.
-    fn apply_thresholds(&self, cal: &Calibration, items: &mut Items) -> Vec<Option<f32>> {
+    fn apply_thresholds(
+        &self,
+        cal: &Calibration,
+        in_scope: &dyn Fn(usize) -> bool,
+        items: &mut Items,
+    ) -> Vec<Option<f32>> {
         let n_classes = self.n_classes;
         let mut applied: Vec<Option<f32>> = vec![None; n_classes];
         let scope_of = |c: u32| -> usize {
@@ -916,7 +1182,7 @@ impl Job<'_, '_> {
             }
         };
         let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_classes + 1];
-        for &i in self.unlabeled {
+        for &i in self.unlabeled.iter().filter(|&&i| in_scope(i)) {
             if let Some(c) = items.predicted[i] {
                 members[scope_of(c)].push(i);
             }
@@ -951,26 +1217,39 @@ impl Job<'_, '_> {
         items: &mut Items,
     ) -> Option<f32> {
         let confidence = &items.confidence;
-        scope_items.sort_by(|&a, &b| confidence[b].total_cmp(&confidence[a]).then(a.cmp(&b)));
-        let take = match self.params.transfer {
-            ThresholdTransfer::Confidence => scope_items.len(),
-            // Same share of the scope as cross-validation certified (rounded down).
-            ThresholdTransfer::Rank => (choice.n_above as f64 / choice.n_scope.max(1) as f64
-                * scope_items.len() as f64)
-                .floor() as usize,
-        };
-        let mut last = None;
-        for &i in scope_items.iter().take(take) {
-            if items.confidence[i] < choice.threshold {
-                break;
-            }
-            last = Some(items.confidence[i]);
+        let take = scope_take(choice, scope_items, |i| confidence[i], self.params.transfer);
+        for &i in &scope_items[..take] {
             if items.route[i] == Route::Human {
                 items.route[i] = Route::Auto;
             }
         }
-        last.map(|l| l.max(choice.threshold))
+        take.checked_sub(1)
+            .map(|last| items.confidence[scope_items[last]].max(choice.threshold))
     }
+}
+
+/// How many of a scope's items a certified `choice` takes, once sorted here from the highest
+/// `score` down: as many as the threshold transfer allows and none below the certified
+/// threshold.
+fn scope_take(
+    choice: &ThresholdChoice,
+    scope_items: &mut [usize],
+    score: impl Fn(usize) -> f32,
+    transfer: ThresholdTransfer,
+) -> usize {
+    scope_items.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
+    let cap = match transfer {
+        ThresholdTransfer::Confidence => scope_items.len(),
+        // Same share of the scope as cross-validation certified (rounded down).
+        ThresholdTransfer::Rank => (choice.n_above as f64 / choice.n_scope.max(1) as f64
+            * scope_items.len() as f64)
+            .floor() as usize,
+    };
+    scope_items
+        .iter()
+        .take(cap)
+        .take_while(|&&i| score(i) >= choice.threshold)
+        .count()
 }
 
 impl RouteCounts {

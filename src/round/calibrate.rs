@@ -439,6 +439,18 @@ impl Calibration {
         }
     }
 
+    /// A candidate that was not certified (the round chose another one on other labels): only
+    /// its accuracy on the evidence is reported.
+    pub fn uncertified(n_classes: usize, cv_accuracy: f64) -> Calibration {
+        Calibration {
+            global: None,
+            fallback: None,
+            per_class: vec![None; n_classes],
+            cv_accuracy,
+            labels_needed: None,
+        }
+    }
+
     /// True when at least one class can be auto-labeled.
     pub fn certified(&self) -> bool {
         self.fallback.is_some() || self.per_class.iter().any(Option::is_some)

@@ -11,6 +11,7 @@ pub mod coverage;
 pub mod dedup;
 pub mod pool;
 pub mod rarity;
+pub mod rule_route;
 pub mod select;
 pub mod timings;
 
@@ -24,6 +25,7 @@ use crate::round::dedup::{DedupParams, Duplicates};
 use crate::round::rarity::{Rarity, RarityParams};
 use crate::round::select::{SelectInput, SelectParams, Selection};
 use crate::round::timings::Timings;
+pub use rule_route::RoundRules;
 
 pub use pool::Pool;
 
@@ -105,6 +107,15 @@ impl Default for RoundParams {
     }
 }
 
+/// What the auto-label stage reads besides the labels, from outside the pool.
+#[derive(Debug, Clone, Default)]
+pub struct LabelInputs {
+    /// Which labeled items the certificate may use (`None`: all), from the round history.
+    pub evidence: Option<Vec<bool>>,
+    /// The users' rules and their votes on the pool.
+    pub rules: Option<RoundRules>,
+}
+
 /// What a round computed; stages a command did not run stay `None`.
 pub struct Round<'a> {
     /// The loaded data and neighbour graph the round works on.
@@ -122,6 +133,8 @@ pub struct Round<'a> {
     /// Which labeled items the auto-label certificate may use (`None`: all; see
     /// [`autolabel::autolabel_with_evidence`]). Set from the round history.
     pub evidence: Option<Vec<bool>>,
+    /// The users' rules, when given: one more auto-label route ([`rule_route`]).
+    pub rules: Option<RoundRules>,
 }
 
 impl<'a> Round<'a> {
@@ -135,6 +148,7 @@ impl<'a> Round<'a> {
             selection: None,
             budget: None,
             evidence: None,
+            rules: None,
         }
     }
 
@@ -169,15 +183,16 @@ impl<'a> Round<'a> {
         let dup = self.duplicates.as_ref().map(|d| DupInfo {
             group: d.group_or_none(),
         });
-        let result = autolabel::autolabel_with_evidence(
-            data.embeddings.view(),
-            &data.labels,
-            data.classes.len(),
-            &self.pool.graph.graph,
-            dup.as_ref(),
-            self.evidence.as_deref(),
-            params,
-        )?;
+        let input = autolabel::AutolabelInput {
+            emb: data.embeddings.view(),
+            labels: &data.labels,
+            n_classes: data.classes.len(),
+            graph: &self.pool.graph.graph,
+            dup: dup.as_ref(),
+            evidence: self.evidence.as_deref(),
+            rules: self.rules.as_ref().map(|r| &r.votes),
+        };
+        let result = autolabel::autolabel_round(&input, params)?;
         self.autolabel = Some(result);
         Ok(())
     }
@@ -312,22 +327,30 @@ impl<'a> Round<'a> {
         progress: Progress,
         timings: &mut Timings,
     ) -> Result<Round<'a>> {
-        Round::run_with_evidence(pool, params, stages, None, progress, timings)
+        Round::run_with_evidence(
+            pool,
+            params,
+            stages,
+            LabelInputs::default(),
+            progress,
+            timings,
+        )
     }
 
-    /// [`Round::run`] with the auto-label certificate computed only on the labeled items
-    /// `evidence` marks (from the round history; `None`: every label).
+    /// [`Round::run`] with what the auto-label stage reads besides the labels: the evidence
+    /// its certificate is computed on (from the round history) and the users' rules.
     pub fn run_with_evidence(
         pool: &'a Pool,
         params: &RoundParams,
         stages: Stages,
-        evidence: Option<Vec<bool>>,
+        inputs: LabelInputs,
         progress: Progress,
         timings: &mut Timings,
     ) -> Result<Round<'a>> {
         params.validate()?;
         let mut round = Round::new(pool);
-        round.evidence = evidence;
+        round.evidence = inputs.evidence;
+        round.rules = inputs.rules;
         let seed = params.seed;
         if stages.dedup {
             let bar = progress.spinner("dedup");

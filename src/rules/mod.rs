@@ -65,11 +65,16 @@ impl RuleSet {
     /// and fit their conditions, regexes compile, example ids exist, centroid classes have
     /// labeled items. Any problem is an input error naming the file and the rule.
     pub fn load(path: &Path, data: &Dataset) -> Result<RuleSet> {
+        RuleSet::from_specs(path, &RuleSet::read_specs(path)?, data)
+    }
+
+    /// Reads and parses the rules file at `path` without the data: what can be checked before
+    /// a pool is loaded (the syntax, every rule's name, label and condition shape).
+    pub fn read_specs(path: &Path) -> Result<Vec<RuleSpec>> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::input(path, None, None, format!("cannot read the rules file: {e}"))
         })?;
-        let specs = file::parse(&text).map_err(|m| Error::input(path, None, None, m))?;
-        RuleSet::from_specs(path, &specs, data)
+        file::parse(&text).map_err(|m| Error::input(path, None, None, m))
     }
 
     /// Compiles parsed `specs` against `data`; `file` names the source in errors.

@@ -71,6 +71,16 @@ impl RuleVotes {
         (0..self.rules()).filter(move |&r| self.fired[r][item])
     }
 
+    /// The votes on the items `rows` (in that order): a pool carved out of a larger file.
+    pub fn select(&self, rows: &[usize]) -> RuleVotes {
+        let fired = self
+            .fired
+            .iter()
+            .map(|f| rows.iter().map(|&i| f[i]).collect())
+            .collect();
+        RuleVotes::new(self.classes.clone(), self.rule_class.clone(), fired)
+    }
+
     /// Items each rule fired on.
     pub fn fired_counts(&self) -> Vec<u64> {
         self.fired

@@ -2,7 +2,7 @@
 //! label-independent work done once ([`setup`]), then rounds that reveal the picked items'
 //! labels ([`replay`]) with the same stages `plan` runs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ndarray::Axis;
@@ -13,12 +13,13 @@ use crate::index::cached::{self, CacheChoice};
 use crate::index::graph::GraphParams;
 use crate::index::kmeans::KMeans;
 use crate::progress::Progress;
-use crate::round::autolabel::Route;
+use crate::round::autolabel::{Route, Source};
 use crate::round::coverage::{explain_drop, CoverageChange, RoundFigures};
 use crate::round::dedup::Duplicates;
 use crate::round::rarity;
 use crate::round::select::{SelectParams, Strategy, AUDIT_REASON};
 use crate::round::timings::Timings;
+use crate::round::RoundRules;
 use crate::round::{Pool, Round, RoundParams};
 use crate::simulate::{self, CurveRow};
 
@@ -81,6 +82,23 @@ pub struct Setup {
     pub seed: u64,
     /// Seconds spent in each setup stage.
     pub timings: Timings,
+    /// The users' rules on the pool rows, when given ([`pool_rules`]).
+    pub rules: Option<RoundRules>,
+}
+
+/// The rules at `path` evaluated on the whole file with every label hidden (a rule comparing
+/// with a class's labeled centroid cannot see the answers the replay reveals round by round, so
+/// it is refused), then restricted to the pool rows.
+pub fn pool_rules(setup: &mut Setup, path: &Path) -> Result<RoundRules> {
+    let n = setup.data.len();
+    let labels = std::mem::replace(&mut setup.data.labels, vec![None; n]);
+    let loaded = RoundRules::load(path, &setup.data);
+    setup.data.labels = labels;
+    let rules = loaded?;
+    Ok(RoundRules {
+        votes: rules.votes.select(&setup.split.pool),
+        names: rules.names,
+    })
 }
 
 /// Loads the data, splits it, and computes the label-independent work for the pool.
@@ -197,6 +215,7 @@ pub fn setup_split(
         full_pool,
         seed,
         timings,
+        rules: None,
     })
 }
 
@@ -232,7 +251,7 @@ pub struct RoundAutolabel {
     pub row: usize,
     /// Class index.
     pub label: u32,
-    /// `model` or `duplicate`.
+    /// `model`, `duplicate` or `rules`.
     pub source: &'static str,
 }
 
@@ -265,6 +284,7 @@ pub fn replay(
         let mut round = Round::new(&setup.prepared);
         round.duplicates = Some(setup.duplicates.clone());
         round.evidence = Some(evidence.clone());
+        round.rules = setup.rules.clone();
         round.run_autolabel(auto_params)?;
         if r >= 1 {
             let (accuracy, macro_f1, holdout_accuracy) = yardstick_scores(setup, &labeled_pool)?;
@@ -290,10 +310,10 @@ pub fn replay(
                     round: r,
                     row: i,
                     label: a.predicted[i]?,
-                    source: if a.route[i] == Route::Duplicate {
-                        "duplicate"
-                    } else {
-                        "model"
+                    source: match a.source[i] {
+                        Source::Duplicate => "duplicate",
+                        Source::Rules => "rules",
+                        _ => "model",
                     },
                 })
             }));
