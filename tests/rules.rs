@@ -526,6 +526,25 @@ fn rules_in_the_round_label_what_the_embeddings_cannot_and_stay_precise() {
         let precision = *right as f64 / *n as f64;
         assert!(precision >= 0.95, "{source}: {right}/{n}");
     }
+    // summary.json and the report carry the rules' analysis on the round's labels.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(wd.path("with/summary.json")).unwrap())
+            .unwrap();
+    let per_rule = summary["rules"]["per_rule"].as_array().unwrap();
+    assert_eq!(per_rule.len(), 2);
+    assert_eq!(per_rule[0]["rule"], "says_alpha");
+    assert_eq!(per_rule[0]["accuracy"], 1.0, "{per_rule:?}");
+    assert!(
+        summary["rules"]["majority"]["voted_labeled"]
+            .as_u64()
+            .unwrap()
+            > 100
+    );
+    let report = std::fs::read_to_string(wd.path("with/report.html")).unwrap();
+    assert!(report.contains("<h2>Rules</h2>") && report.contains("says_bravo"));
+    assert!(!std::fs::read_to_string(wd.path("without/report.html"))
+        .unwrap()
+        .contains("<h2>Rules</h2>"));
     // items.parquet names the rules that fired on each item.
     let items = read_parquet(&wd.path("with/items.parquet"));
     let (id, reasons) = (

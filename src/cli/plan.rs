@@ -117,6 +117,7 @@ fn report_data(round: &Round) -> ReportData {
         items: data.len(),
         dimension: data.dim(),
         label_merge: data.label_merge.clone(),
+        rules: round.rules.as_ref().map(|r| r.analysis.clone()),
         ..ReportData::default()
     };
     if let Some(a) = &round.autolabel {

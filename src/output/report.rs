@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::data::label_formats::LabelMerge;
+use crate::rules::analysis::RulesSummary;
 
 /// Everything the page shows; plain data assembled by the `plan` command.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +31,8 @@ pub struct ReportData {
     pub rarity: Vec<f32>,
     /// Budget figures and projection.
     pub budget: Option<BudgetView>,
+    /// The rules' analysis, when the round ran with `--rules`.
+    pub rules: Option<RulesSummary>,
     /// Free-text notes (e.g. cold start, warnings).
     pub notes: Vec<String>,
     /// Stage timings in seconds.
@@ -146,6 +149,9 @@ pub fn render(data: &ReportData) -> String {
     }
     if let Some(b) = &data.budget {
         write_budget(&mut h, b);
+    }
+    if let Some(r) = &data.rules {
+        write_rules(&mut h, r);
     }
     if !data.timings.is_empty() {
         write_timings(&mut h, &data.timings);
@@ -322,6 +328,55 @@ fn write_budget(h: &mut String, b: &BudgetView) {
 }
 
 /// The stage timings table.
+/// The rules' analysis: per rule what `labelwise rules` reports, then the rules that contradict
+/// the labels most with the items they contradict.
+fn write_rules(h: &mut String, r: &RulesSummary) {
+    let pct = |x: f64| format!("{:.1}%", 100.0 * x);
+    let _ = write!(
+        h,
+        "<h2>Rules</h2><p class=\"muted\">{} rules from {}: they fire on {} of the items, overlap on {}, conflict on {}; their majority vote is {} accurate on the {} labeled items it votes on.</p>",
+        r.rules,
+        esc(&r.file),
+        pct(r.coverage),
+        pct(r.overlaps),
+        pct(r.conflicts),
+        r.majority.accuracy.map_or_else(|| "–".to_string(), pct),
+        r.majority.voted_labeled,
+    );
+    h.push_str("<table><tr><th>rule</th><th>label</th><th class=\"num\">coverage</th><th class=\"num\">overlaps</th><th class=\"num\">conflicts</th><th class=\"num\">right / wrong</th><th class=\"num\">accuracy (95% interval)</th></tr>");
+    for s in &r.per_rule {
+        let accuracy = match (s.accuracy, s.accuracy_low, s.accuracy_high) {
+            (Some(a), Some(lo), Some(hi)) => format!("{} ({}–{})", pct(a), pct(lo), pct(hi)),
+            _ => "–".to_string(),
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{}</td></tr>",
+            esc(&s.rule),
+            esc(&s.label),
+            pct(s.coverage),
+            pct(s.overlaps),
+            pct(s.conflicts),
+            s.correct,
+            s.incorrect,
+            accuracy,
+        );
+    }
+    h.push_str("</table>");
+    for d in r.disagree_most.iter().filter(|d| d.incorrect > 0) {
+        let examples: Vec<String> = d.examples.iter().map(|e| esc(e)).collect();
+        let _ = write!(
+            h,
+            "<p class=\"muted\">{} ({}) contradicts {} of the {} labels where it fires, e.g. {}.</p>",
+            esc(&d.rule),
+            esc(&d.label),
+            d.incorrect,
+            d.labeled_votes,
+            examples.join(", "),
+        );
+    }
+}
+
 fn write_timings(h: &mut String, timings: &[(String, f64)]) {
     h.push_str("<h2>Timings</h2><table><tr><th>stage</th><th class=\"num\">seconds</th></tr>");
     for (stage, s) in timings {

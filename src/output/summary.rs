@@ -217,6 +217,7 @@ impl<'a> Summary<'a> {
                 .as_ref()
                 .map(|s| SelectSummary::new(s, params.select.strategy)),
             budget: round.budget.as_ref(),
+            rules: round.rules.as_ref().map(|r| &r.analysis),
             ..Summary::of_pool(command, round.pool, timings)
         }
     }

@@ -26,7 +26,7 @@ use crate::round::calibrate::{
     ThresholdChoice,
 };
 use crate::round::coverage::{CoverageChange, RoundFigures};
-use crate::round::rule_route::{self, RuleRecord, RulesSummary};
+use crate::round::rule_route::{self, RuleRecord, RulesInRound};
 use crate::rules::RuleVotes;
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -262,7 +262,7 @@ pub struct AutolabelSummary {
     pub duplicate: DuplicateSummary,
     /// What the rules did (only with a rules file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rules: Option<RulesSummary>,
+    pub rules: Option<RulesInRound>,
     /// Estimated total labels needed to certify the target when it is not certified yet.
     pub labels_needed: Option<usize>,
     /// Human-readable explanation when nothing could be certified.
@@ -1082,7 +1082,7 @@ impl Job<'_, '_> {
 
     /// Auto-labels on which a fired rule voted for the label get source `rules` (when the
     /// chosen candidate combines the rules); the rules' part of the summary.
-    fn credit_rules(&self, run: &CertifiedRun, items: &mut Items) -> Option<RulesSummary> {
+    fn credit_rules(&self, run: &CertifiedRun, items: &mut Items) -> Option<RulesInRound> {
         let (votes, _) = self.rules?;
         let with_rules = run.with_rules;
         let mut n_auto = 0;
@@ -1098,7 +1098,7 @@ impl Job<'_, '_> {
         let items_fired = (0..votes.items())
             .filter(|&i| votes.fired_on(i).next().is_some())
             .count();
-        Some(RulesSummary {
+        Some(RulesInRound {
             rules: votes.rules(),
             items_fired,
             chosen: with_rules,

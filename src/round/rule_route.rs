@@ -22,17 +22,25 @@ use serde::{Deserialize, Serialize};
 use crate::data::dataset::Dataset;
 use crate::error::Result;
 use crate::round::calibrate::ThresholdChoice;
+use crate::rules::analysis::{Analysis, RulesSummary};
 use crate::rules::RuleVotes;
 
-/// The rules a round runs with: their names (items' reasons name the rules that fired) and
-/// their votes on the pool, evaluated once (they do not depend on labels).
+/// The rules a round runs with: their names (items' reasons name the rules that fired), their
+/// votes on the pool, evaluated once (they do not depend on labels), and their analysis on the
+/// labels the round has (summary.json `rules`, the report's section).
 #[derive(Debug, Clone)]
 pub struct RoundRules {
     /// Rule names, indexed like the votes' rules.
     pub names: Vec<String>,
     /// Which rule fired on which item.
     pub votes: RuleVotes,
+    /// Coverage, overlaps, conflicts and accuracy on the labeled items, as `rules` reports them.
+    pub analysis: RulesSummary,
 }
+
+/// Example ids kept per rule among the labeled items it contradicts (the `rules` command's
+/// default).
+const ANALYSIS_EXAMPLES: usize = 5;
 
 impl RoundRules {
     /// Loads the rules file at `path` against the pool `data`, evaluates every rule and refuses
@@ -40,13 +48,20 @@ impl RoundRules {
     pub fn load(path: &Path, data: &Dataset) -> Result<RoundRules> {
         let (set, votes) = crate::rules::load_and_vote(path, data)?;
         let names = set.rules.iter().map(|r| r.name.clone()).collect();
-        Ok(RoundRules { names, votes })
+        let majority = votes.majority();
+        let analysis = Analysis::compute(&set, &votes, &majority, &data.labels, ANALYSIS_EXAMPLES);
+        let analysis = RulesSummary::new(&set, &analysis, &data.ids);
+        Ok(RoundRules {
+            names,
+            votes,
+            analysis,
+        })
     }
 }
 
 /// What the rules did in the round, for summary.json `autolabel.rules`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RulesSummary {
+pub struct RulesInRound {
     /// Rules in the file.
     pub rules: usize,
     /// Items at least one rule fired on.

@@ -97,7 +97,7 @@ pub fn pool_rules(setup: &mut Setup, path: &Path) -> Result<RoundRules> {
     let rules = loaded?;
     Ok(RoundRules {
         votes: rules.votes.select(&setup.split.pool),
-        names: rules.names,
+        ..rules
     })
 }
 
