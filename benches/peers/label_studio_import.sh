@@ -96,6 +96,9 @@ say "self-test of the comparison (no server): corrupted copies must be reported"
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 TOKEN="lw$("$PY" -c 'import secrets; print(secrets.token_hex(16))')"
 mkdir -p "$WORK/ls-data"
+# Created here: the background subshell below opens it only once it runs, and the start-up loop
+# reads it at once.
+: >"$WORK/server.log"
 say "starting label-studio $LS_VERSION on 127.0.0.1:$PORT (data dir $WORK/ls-data)"
 (
     cd "$WORK"

@@ -37,7 +37,7 @@ pub struct LabelStudio {
     /// Routes to send, comma-separated (labeled, auto, duplicate, human); audit picks always go.
     #[arg(long, value_delimiter = ',', default_value = "human,auto,duplicate")]
     pub routes: Vec<String>,
-    /// `name` of the <Choices> control to pre-annotate [default: the project's only one].
+    /// `name` of the Choices control to pre-annotate [default: the project's only one].
     #[arg(long, value_name = "NAME")]
     pub from_name: Option<String>,
     /// `toName` of that control (the object labeled) [default: its only one].
