@@ -178,6 +178,17 @@ impl State {
             }
             ("GET", "/api/projects/3/") => (200, self.project.to_string()),
             ("PATCH", "/api/projects/3/") => {
+                // As Label Studio 1.23 does: a model_version no prediction has is refused.
+                if let Some(v) = r.body.get("model_version") {
+                    if !self.has_model_version(v) {
+                        let msg = "Model version doesn't exist either as live model or as static predictions.";
+                        return reply(
+                            400,
+                            json!({"detail": "Validation error",
+                                                 "validation_errors": {"model_version": [msg]}}),
+                        );
+                    }
+                }
                 for (k, v) in r.body.as_object().unwrap() {
                     self.project[k] = v.clone();
                 }
@@ -214,6 +225,16 @@ impl State {
             }
             _ => not_found(),
         }
+    }
+
+    fn has_model_version(&self, v: &Value) -> bool {
+        self.tasks.iter().any(|t| {
+            t["predictions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| &p["model_version"] == v)
+        })
     }
 
     fn task_page(&self, q: &BTreeMap<&str, &str>) -> (u16, String) {
@@ -421,13 +442,17 @@ fn push_without_a_project_model_version_sets_ours_on_the_project() {
     let patches = sent(&reqs, "PATCH", "/api/projects/3/");
     assert_eq!(patches.len(), 1);
     assert_eq!(patches[0].body, json!({ "model_version": want }));
-    // The project is changed before any task goes in, so Label Studio shows every prediction.
-    let first_import = reqs
+    // After the import: before it, the server refuses a version no prediction has.
+    let last_import = reqs
         .iter()
-        .position(|r| r.url.ends_with("/import"))
+        .rposition(|r| r.url.ends_with("/import"))
         .unwrap();
     let patch_at = reqs.iter().position(|r| r.method == "PATCH").unwrap();
-    assert!(patch_at < first_import);
+    assert!(patch_at > last_import);
+    assert_eq!(
+        stub.with(|s| s.project["model_version"].clone()),
+        json!(want)
+    );
     let tasks = stub.with(|s| s.tasks.clone());
     assert!(tasks
         .iter()

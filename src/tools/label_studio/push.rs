@@ -352,10 +352,7 @@ pub fn push(
     };
     let tasks = label_studio_tasks(dir, &export)?;
     check_tasks(&tasks, &control, id, dir)?;
-    if project_version != model_version {
-        let body = json!({ "model_version": model_version });
-        client.call(Method::Patch, &format!("/api/projects/{id}/"), Some(&body))?;
-    }
+    let predicts = tasks.iter().any(|t| t.get("predictions").is_some());
     let existing = existing_tasks(client, id)?;
     let mut report = PushReport {
         tasks: tasks.len(),
@@ -384,6 +381,12 @@ pub fn push(
     }
     (report.imported, report.predictions, report.annotations) =
         import(client, id, &missing, params.chunk, progress)?;
+    // After the import: Label Studio accepts a project model_version only once predictions of
+    // that version exist (HTTP 400 "Model version doesn't exist" before).
+    if predicts && project_version != report.model_version {
+        let body = json!({ "model_version": report.model_version });
+        client.call(Method::Patch, &format!("/api/projects/{id}/"), Some(&body))?;
+    }
     report.view = ensure_view(client, id)?;
     Ok(report)
 }
