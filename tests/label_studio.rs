@@ -678,6 +678,23 @@ fn server_errors_exit_2_with_the_servers_message_and_write_nothing() {
     assert!(!out.exists());
     let o = run_with_key(&wd, Some("wrong"), &push_args(&stub, &[]));
     assert_one_line_exit_2(&o, "HTTP 401: Invalid token.");
+    // A folder that is not a run: named, before any request.
+    let before = stub.with(|s| s.requests.len());
+    let o = run_with_key(
+        &wd,
+        Some(LEGACY),
+        &[
+            "push",
+            "label-studio",
+            "nowhere",
+            "--url",
+            &stub.url,
+            "--project",
+            "3",
+        ],
+    );
+    assert_one_line_exit_2(&o, "nowhere/items.parquet: no such file (run plan");
+    assert_eq!(stub.with(|s| s.requests.len()), before);
     // No key at all.
     let o = pull_to(&wd, &stub.url, None, "3");
     assert_one_line_exit_2(&o, "LABEL_STUDIO_API_KEY is not set");

@@ -77,6 +77,16 @@ impl LabelStudio {
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let Tool::LabelStudio(ls) = &args.tool;
     let params = ls.params()?;
+    // Before any request: a wrong folder is the user's to fix, whatever the server says.
+    let items = ls.dir.join("items.parquet");
+    if !items.is_file() {
+        return Err(Error::input(
+            &items,
+            None,
+            None,
+            "no such file (run plan, autolabel or select first)",
+        ));
+    }
     let client = ls.server.connect()?;
     let r = push(&client, &ls.dir, &params, progress)?;
     eprintln!(
