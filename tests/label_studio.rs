@@ -583,6 +583,11 @@ fn pull_writes_the_json_export_that_labels_reads() {
         .cloned()
         .zip(s.truth.iter().map(|c| format!("c{c}")))
         .collect();
+    // Before anyone labeled: an empty export, said so.
+    let o = pull_to(&wd, &stub.url, Some(LEGACY), "3");
+    assert_eq!(o.code, 0, "{o:#?}");
+    assert!(o.stderr.contains("nothing to read"), "{}", o.stderr);
+    assert_eq!(read_json(&wd.path("labels.json")), json!([]));
     let (_, batch) = read_csv(&wd.path("r1/batch.csv"));
     let batch: BTreeSet<String> = batch.iter().map(|r| r[1].clone()).collect();
     stub.with(|st| {

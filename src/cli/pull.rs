@@ -52,5 +52,8 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         ls.server.project,
         ls.out.display()
     );
+    if r.tasks == 0 {
+        eprintln!("no task of this project is annotated yet: --labels has nothing to read in it");
+    }
     Ok(())
 }
