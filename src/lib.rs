@@ -20,5 +20,6 @@ pub mod round;
 pub mod rules;
 pub mod simulate;
 pub mod store;
+pub mod tools;
 
 pub use error::{Error, Result};

@@ -48,6 +48,10 @@ enum Command {
     Rules(cli::rules::Cmd),
     /// Convert a run's outputs for labeling tools (Label Studio, SageMaker, Prodigy, JSONL, CSV).
     Export(cli::export::Cmd),
+    /// Send a round's tasks to a labeling tool's server (Label Studio).
+    Push(cli::push::Cmd),
+    /// Fetch the annotations from a labeling tool's server as a file --labels reads.
+    Pull(cli::pull::Cmd),
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -72,6 +76,8 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Simulate(args) => cli::simulate::run(args, progress),
         Command::Rules(args) => cli::rules::run(args, progress),
         Command::Export(args) => cli::export::run(args, progress),
+        Command::Push(args) => cli::push::run(args, progress),
+        Command::Pull(args) => cli::pull::run(args, progress),
     }
 }
 

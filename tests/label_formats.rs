@@ -1,8 +1,11 @@
 //! `--labels` reads labeling tools' exports as the tools write them (issue 16, point 2): each
 //! test writes a pool and an export, runs the real binary, and checks that exactly the expected
 //! labels arrive (items.parquet's `label` column) and that summary.json `label_merge` counts
-//! every tie, disagreement and skipped answer. Then a round trip through `export --format
-//! label-studio`, and the errors: one line naming the file, exit 2, nothing written.
+//! every tie, disagreement and skipped answer. Then round trips: `export --format label-studio`
+//! answered as Label Studio exports it, and our JSONL and Prodigy exports answered as Argilla
+//! (`records.to_list(flatten=True)`) and `prodigy db-out` write them, each giving exactly the
+//! round 2 a plain id,label CSV of the same labels gives. And the errors: one line naming the
+//! file, exit 2, nothing written.
 
 mod common;
 
@@ -440,6 +443,174 @@ fn exports_carry_lw_id() {
         lines.iter().all(|l| l["meta"]["lw_id"].is_string()),
         "{lines:?}"
     );
+}
+
+// ---- round trips through Argilla and Prodigy (issue 16, point 4) ------------------------------
+
+/// Round 1 on 240 items in 4 classes (every third labeled, batch 20 with 6 audits); returns
+/// the work dir, the pool, every item's true label and round 1's batch ids.
+fn round_one() -> (Workdir, PathBuf, BTreeMap<String, String>, Vec<String>) {
+    let wd = Workdir::new();
+    let s = clustered(240, 4, 16, 0.1, 7);
+    let labeled: Vec<bool> = (0..s.ids.len()).map(|i| i % 3 == 0).collect();
+    let pool = write_text_pool(&wd, "pool.parquet", &s, &labeled);
+    let p = pool.to_str().unwrap();
+    ok(
+        &wd,
+        &["plan", p, "--out", "r1", "--no-cache", "--batch", "20"],
+    );
+    let truth = s
+        .ids
+        .iter()
+        .cloned()
+        .zip(s.truth.iter().map(|c| format!("c{c}")))
+        .collect();
+    let (header, rows) = read_csv(&wd.path("r1/batch.csv"));
+    let id = header.iter().position(|h| h == "id").unwrap();
+    let batch = rows.iter().map(|r| r[id].clone()).collect();
+    (wd, pool, truth, batch)
+}
+
+/// Round 2 from `labels` into `out`: its batch.csv bytes and every item's label.
+fn round_two(
+    wd: &Workdir,
+    pool: &Path,
+    labels: &Path,
+    out: &str,
+) -> (Vec<u8>, Vec<Option<String>>) {
+    ok(
+        wd,
+        &[
+            "plan",
+            pool.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--out",
+            out,
+            "--no-cache",
+            "--batch",
+            "20",
+        ],
+    );
+    let batch = std::fs::read(wd.path(&format!("{out}/batch.csv"))).unwrap();
+    let items = read_parquet(&wd.path(&format!("{out}/items.parquet")));
+    (batch, strings(&items, "label"))
+}
+
+/// The reference round 2: the batch's true labels as a plain id,label CSV.
+fn plain_round_two(
+    wd: &Workdir,
+    pool: &Path,
+    truth: &BTreeMap<String, String>,
+    batch: &[String],
+) -> (Vec<u8>, Vec<Option<String>>) {
+    let mut csv = String::from("id,label\n");
+    for id in batch {
+        csv.push_str(&format!("{id},{}\n", truth[id]));
+    }
+    let f = wd.file("plain.csv", csv);
+    round_two(wd, pool, &f, "r2-plain")
+}
+
+#[test]
+fn round_trip_through_argilla_records_equals_the_plain_csv_round() {
+    let (wd, pool, truth, batch) = round_one();
+    // Records built from our JSONL export (the item id in metadata as lw_id), answered in
+    // Argilla, exported with records.to_list(flatten=True): metadata flattened to the top level,
+    // one key per question field; the model's label as a suggestion. A draft response on a
+    // non-batch item is not a label.
+    ok(&wd, &["export", "r1", "--format", "jsonl"]);
+    let items = read_jsonl(&wd.path("r1/items.jsonl"));
+    let records: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .map(|(k, it)| {
+            let id = it["id"].as_str().unwrap();
+            let mut r = json!({"id": format!("rec-{k}"), "_server_id": format!("0000-{k:04}"),
+                "status": "pending", "text": it["text"], "lw_id": id, "lw_route": it["route"],
+                "label.suggestion": it["predicted_label"],
+                "label.suggestion.score": it["confidence"],
+                "label.suggestion.agent": "labelwise"});
+            if batch.iter().any(|b| b == id) {
+                r["status"] = json!("completed");
+                r["label.responses"] = json!([truth[id]]);
+                r["label.responses.users"] = json!(["a1b2c3d4-0000-4000-8000-000000000001"]);
+                r["label.responses.status"] = json!(["submitted"]);
+            } else if k % 7 == 0 {
+                r["label.responses"] = json!(["c0"]);
+                r["label.responses.users"] = json!(["a1b2c3d4-0000-4000-8000-000000000002"]);
+                r["label.responses.status"] = json!(["draft"]);
+            }
+            r
+        })
+        .collect();
+    assert!(records.len() > batch.len());
+    let f = wd.file("argilla-records.json", Value::Array(records).to_string());
+    let (tool_batch, tool_labels) = round_two(&wd, &pool, &f, "r2-argilla");
+    let (plain_batch, plain_labels) = plain_round_two(&wd, &pool, &truth, &batch);
+    assert_eq!(tool_labels, plain_labels, "the same labels arrived");
+    assert_eq!(tool_batch, plain_batch, "round 2's batch.csv is identical");
+    let m = &read_json(&wd.path("r2-argilla/summary.json"))["label_merge"];
+    assert_eq!(m["format"], "argilla-records", "{m:#}");
+    assert_eq!(m["applied"], 20, "{m:#}");
+    assert!(m["skipped"]["not_submitted"].as_u64().unwrap() > 0, "{m:#}");
+}
+
+#[test]
+fn round_trip_through_prodigy_db_out_equals_the_plain_csv_round() {
+    let (wd, pool, truth, batch) = round_one();
+    // Our Prodigy export, annotated and written back by `prodigy db-out`: every other batch item
+    // whose shown label is right is accepted as a binary task; the others are answered in the
+    // choice interface (`accept` holds the chosen option). Only answered examples are in db-out.
+    ok(&wd, &["export", "r1", "--format", "prodigy"]);
+    let tasks = read_jsonl(&wd.path("r1/prodigy.jsonl"));
+    let options: Vec<Value> = (0..4)
+        .map(|c| json!({"id": format!("c{c}"), "text": format!("c{c}")}))
+        .collect();
+    let (mut binary, mut choice) = (0, 0);
+    let mut lines = String::new();
+    for (k, t) in tasks.iter().enumerate() {
+        let id = t["meta"]["lw_id"].as_str().unwrap();
+        if !batch.iter().any(|b| b == id) {
+            continue;
+        }
+        let mut l = t.clone();
+        for (key, v) in [
+            ("_input_hash", json!(k as i64 * 31 - 7)),
+            ("_task_hash", json!(k as i64 * 17 + 3)),
+            ("_annotator_id", json!("labels-ann1")),
+            ("_session_id", json!("labels-ann1")),
+            ("_timestamp", json!(1_765_000_000 + k as i64)),
+            ("answer", json!("accept")),
+        ] {
+            l[key] = v;
+        }
+        if l["label"].as_str() == Some(truth[id].as_str()) && (binary + choice) % 2 == 0 {
+            l["_view_id"] = json!("classification");
+            binary += 1;
+        } else {
+            l.as_object_mut().unwrap().remove("label");
+            l["_view_id"] = json!("choice");
+            l["options"] = json!(options);
+            l["accept"] = json!([truth[id]]);
+            choice += 1;
+        }
+        lines.push_str(&format!("{l}\n"));
+    }
+    assert_eq!(binary + choice, 20);
+    assert!(
+        binary > 0 && choice > 0,
+        "both shapes used: {binary} binary, {choice} choice"
+    );
+    let f = wd.file("db-out.jsonl", lines);
+    let (tool_batch, tool_labels) = round_two(&wd, &pool, &f, "r2-prodigy");
+    let (plain_batch, plain_labels) = plain_round_two(&wd, &pool, &truth, &batch);
+    assert_eq!(tool_labels, plain_labels, "the same labels arrived");
+    assert_eq!(tool_batch, plain_batch, "round 2's batch.csv is identical");
+    let m = &read_json(&wd.path("r2-prodigy/summary.json"))["label_merge"];
+    assert_eq!(m["format"], "prodigy-jsonl", "{m:#}");
+    assert_eq!(m["id_field"], "meta.lw_id", "{m:#}");
+    assert_eq!(m["applied"], 20, "{m:#}");
 }
 
 // ---- errors ----------------------------------------------------------------------------------

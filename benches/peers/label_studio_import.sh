@@ -17,10 +17,20 @@
 #      /api/projects/{id}/import, then label_studio_import.py reads everything back and checks it;
 #      run A also checks that the server rejects a prediction with an unknown choice or control
 #      (so the validation that passed is really on);
-#   5. stops the server (trap) and prints a summary. Exit status non-zero on any mismatch.
+#   5. the round trip with `labelwise push/pull label-studio` (issue 16), on the sample without
+#      its `true_label` column (kept aside as the hidden truth): plan round 1; push it into a
+#      fresh project, killed (SIGKILL) as soon as the first tasks are in, then pushed again, and
+#      checked: every task once, predictions with the project's model_version, the priority
+#      view listing the tasks in numeric priority order; the true labels of the batch posted as
+#      annotations through the API (the annotators); `pull` with a personal access token (JWT)
+#      and Label Studio's own JSON, JSON_MIN and CSV exports; round 2 (`plan --labels`) from each
+#      and from a plain id,label CSV; checked: every batch label arrived exactly, and round 2's
+#      batch.csv is byte-identical whichever path the labels took (label_studio_roundtrip.py);
+#   6. stops the server (trap) and prints a summary. Exit status non-zero on any mismatch.
 #
 # Environment: LABELWISE_LS_VENV (default /tmp/labelwise-ls-venv), LABEL_STUDIO_VERSION (default
-# 1.23.2), KEEP_WORK=1 keeps the scratch folder, LABELWISE_LS_SUMMARY=FILE writes the summaries.
+# 1.23.2), KEEP_WORK=1 keeps the scratch folder, LABELWISE_LS_SUMMARY=FILE writes the summaries,
+# LABELWISE_LS_PARTS (default "import,roundtrip") picks the parts run against the server.
 # Network: only PyPI (pip). The server listens on 127.0.0.1 only; telemetry and update checks off.
 set -euo pipefail
 
@@ -86,6 +96,9 @@ say "self-test of the comparison (no server): corrupted copies must be reported"
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 TOKEN="lw$("$PY" -c 'import secrets; print(secrets.token_hex(16))')"
 mkdir -p "$WORK/ls-data"
+# Created here: the background subshell below opens it only once it runs, and the start-up loop
+# reads it at once.
+: >"$WORK/server.log"
 say "starting label-studio $LS_VERSION on 127.0.0.1:$PORT (data dir $WORK/ls-data)"
 (
     cd "$WORK"
@@ -123,8 +136,12 @@ if [[ -z "$URL" ]]; then
 fi
 say "label-studio up at $URL"
 
-# 4. Import and read back.
+PARTS=${LABELWISE_LS_PARTS:-import,roundtrip}
+RT="$ROOT/benches/peers/label_studio_roundtrip.py"
 status=0
+
+# 4. Import and read back.
+if [[ ",$PARTS," == *",import,"* ]]; then
 say "import A: $(basename "$WORK")/a/tasks.json"
 "$PY" "$ROOT/benches/peers/label_studio_import.py" --url "$URL" --token "$TOKEN" \
     --tasks "$WORK/a/tasks.json" --classes-from "$DATA" \
@@ -138,13 +155,67 @@ say "import B: $(basename "$WORK")/b/tasks-all-routes.json"
     --title "labelwise run B (all routes)" \
     --summary-json "$WORK/summary-b.json" || status=1
 
+fi
+
+# 5. The round trip through push and pull.
+roundtrip() {
+    local rt="$WORK/rt" pid total
+    mkdir -p "$rt"
+    say "round trip: pool without true_label, plan round 1"
+    "$PY" "$RT" prepare --data "$DATA" --pool "$rt/pool.parquet" --truth "$rt/truth.json" || return 1
+    nice -n 10 "$LW" plan "$rt/pool.parquet" --out "$rt/r1" --no-cache --quiet || return 1
+    "$LW" export "$rt/r1" --format label-studio --quiet --output "$rt/r1-tasks.json" || return 1
+    total=$("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$rt/r1-tasks.json")
+    local pid_project
+    pid_project=$("$PY" "$RT" project --url "$URL" --token "$TOKEN" --truth "$rt/truth.json" \
+        --title "labelwise round trip") || return 1
+    say "push round 1 ($total tasks) into project $pid_project, killed mid-way"
+    LABEL_STUDIO_API_KEY="$TOKEN" "$LW" push label-studio "$rt/r1" --url "$URL" \
+        --project "$pid_project" --chunk 100 --quiet 2>"$rt/push-killed.log" &
+    pid=$!
+    "$PY" "$RT" interrupt --url "$URL" --token "$TOKEN" --project "$pid_project" \
+        --pid "$pid" --total "$total" || return 1
+    wait "$pid" 2>/dev/null || true
+    say "push again (resumes: sends only the missing tasks)"
+    LABEL_STUDIO_API_KEY="$TOKEN" "$LW" push label-studio "$rt/r1" --url "$URL" \
+        --project "$pid_project" --chunk 100 --quiet || return 1
+    say "push a third time (nothing to send)"
+    LABEL_STUDIO_API_KEY="$TOKEN" "$LW" push label-studio "$rt/r1" --url "$URL" \
+        --project "$pid_project" --chunk 100 --quiet || return 1
+    "$PY" "$RT" check-push --url "$URL" --token "$TOKEN" --project "$pid_project" \
+        --tasks "$rt/r1-tasks.json" || return 1
+    say "annotators: the batch's true labels posted through the API"
+    "$PY" "$RT" annotate --url "$URL" --token "$TOKEN" --project "$pid_project" \
+        --truth "$rt/truth.json" --batch "$rt/r1/batch.csv" || return 1
+    say "pull with a personal access token (JWT refresh token, exchanged for a Bearer token)"
+    local pat
+    pat=$("$PY" "$RT" pat --url "$URL" --token "$TOKEN") || return 1
+    LABEL_STUDIO_API_KEY="$pat" "$LW" pull label-studio --url "$URL" --project "$pid_project" \
+        --out "$rt/pulled.json" --quiet || return 1
+    say "Label Studio's own exports: JSON, JSON_MIN, CSV; and a plain id,label CSV"
+    "$PY" "$RT" exports --url "$URL" --token "$TOKEN" --project "$pid_project" --out-dir "$rt" || return 1
+    "$PY" "$RT" plain --truth "$rt/truth.json" --batch "$rt/r1/batch.csv" --out "$rt/plain.csv" || return 1
+    say "round 2 from each"
+    local f runs=()
+    for f in plain.csv pulled.json ls-json.json ls-json-min.json ls.csv; do
+        nice -n 10 "$LW" plan "$rt/pool.parquet" --labels "$rt/$f" --out "$rt/r2-$f" --no-cache --quiet || return 1
+        runs+=("$rt/r2-$f")
+    done
+    "$PY" "$RT" check-round2 --pool "$rt/pool.parquet" --truth "$rt/truth.json" \
+        --batch "$rt/r1/batch.csv" "${runs[@]}" || return 1
+    say "round trip passed"
+}
+if [[ ",$PARTS," == *",roundtrip,"* ]]; then
+    roundtrip || { say "round trip FAILED"; status=1; }
+fi
+
 if [[ -n "${LABELWISE_LS_SUMMARY:-}" ]]; then
     "$PY" -c 'import json,sys; print(json.dumps([json.load(open(p)) for p in sys.argv[1:]], indent=1))' \
         "$WORK/summary-a.json" "$WORK/summary-b.json" >"$LABELWISE_LS_SUMMARY" 2>/dev/null || true
 fi
 
 if [[ $status -eq 0 ]]; then
-    say "PASS: label-studio $LS_VERSION imported both exports; every task, prediction, score, choice and annotation read back intact"
+    say "PASS ($PARTS): label-studio $LS_VERSION; every check above held"
 else
     say "FAIL: see MISMATCH lines above"
 fi

@@ -561,3 +561,31 @@ pub struct RulesArgs {
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub examples: usize,
 }
+
+/// Which Label Studio server and project, for `push label-studio` and `pull label-studio`; the
+/// API key comes from the environment (`LABEL_STUDIO_API_KEY`, as Label Studio's SDK reads it),
+/// never from a flag, so it stays out of shell history and process lists.
+#[derive(Debug, Clone, Args)]
+pub struct LabelStudioArgs {
+    /// Label Studio's base URL, e.g. http://localhost:8080 (the API key is read from LABEL_STUDIO_API_KEY: a legacy token or a personal access token).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// The project's id (the number in its URL, /projects/ID).
+    #[arg(long, value_name = "ID")]
+    pub project: u64,
+}
+
+impl LabelStudioArgs {
+    /// Connects with the key in `LABEL_STUDIO_API_KEY` (a personal access token is exchanged
+    /// for an access token now, so a wrong one fails before any work).
+    pub fn connect(&self) -> Result<crate::tools::label_studio::Client> {
+        use crate::tools::label_studio::{Client, API_KEY_ENV};
+        let key = std::env::var(API_KEY_ENV).map_err(|_| {
+            Error::Usage(format!(
+                "{API_KEY_ENV} is not set: export it with your Label Studio access token \
+                 (Account & Settings > Access Token)"
+            ))
+        })?;
+        Client::connect(&self.url, &key)
+    }
+}

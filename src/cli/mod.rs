@@ -8,6 +8,8 @@ pub mod dedup;
 pub mod export;
 pub mod inspect;
 pub mod plan;
+pub mod pull;
+pub mod push;
 pub mod rules;
 pub mod score;
 pub mod select;

@@ -161,14 +161,9 @@ fn read_items(path: &Path) -> Result<(Vec<String>, Vec<Item>)> {
     Ok((names, items))
 }
 
-/// Runs `export`.
-/// Writes the run in `dir` (its items.parquet) for a labeling tool; returns the file written
-/// and how many items it holds.
-pub fn export(
-    dir: &Path,
-    output: Option<&Path>,
-    params: &ExportParams,
-) -> Result<(PathBuf, usize)> {
+/// The run's items in `dir` that `params` exports, in task order: the batch first in priority
+/// order (audits included), then pre-annotations by ascending confidence, then the rest.
+fn export_items(dir: &Path, params: &ExportParams) -> Result<(PathBuf, Vec<String>, Vec<Item>)> {
     let args = params;
     let items_path = dir.join("items.parquet");
     let (names, mut items) = read_items(&items_path)?;
@@ -191,10 +186,48 @@ pub fn export(
         let (ka, kb) = (key(a), key(b));
         ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
     });
-    let carried: Vec<&String> = names
+    Ok((items_path, names, items))
+}
+
+/// The carried columns of items.parquet (everything labelwise did not write itself).
+fn carried_columns(names: &[String]) -> Vec<&String> {
+    names
         .iter()
         .filter(|n| !OWN_COLUMNS.contains(&n.as_str()))
-        .collect();
+        .collect()
+}
+
+/// The `model_version` predictions carry: `params.model_version`, else `labelwise-VERSION`.
+fn model_version_of(params: &ExportParams) -> String {
+    params
+        .model_version
+        .clone()
+        .unwrap_or_else(|| format!("labelwise-{}", env!("CARGO_PKG_VERSION")))
+}
+
+/// The Label Studio tasks `export --format label-studio` writes, in the same order, for callers
+/// that send them elsewhere (`push label-studio`) rather than to a file.
+pub fn label_studio_tasks(dir: &Path, params: &ExportParams) -> Result<Vec<Value>> {
+    let (_, names, items) = export_items(dir, params)?;
+    let carried = carried_columns(&names);
+    let model_version = model_version_of(params);
+    Ok(items
+        .iter()
+        .map(|it| label_studio_task(it, &carried, params, &model_version))
+        .collect())
+}
+
+/// Runs `export`.
+/// Writes the run in `dir` (its items.parquet) for a labeling tool; returns the file written
+/// and how many items it holds.
+pub fn export(
+    dir: &Path,
+    output: Option<&Path>,
+    params: &ExportParams,
+) -> Result<(PathBuf, usize)> {
+    let args = params;
+    let (items_path, names, items) = export_items(dir, params)?;
+    let carried = carried_columns(&names);
     let text_col = match &args.text_col {
         Some(c) => {
             if !names.contains(c) {
@@ -205,10 +238,7 @@ pub fn export(
         None if names.iter().any(|n| n == "text") => "text".into(),
         None => "id".into(),
     };
-    let model_version = args
-        .model_version
-        .clone()
-        .unwrap_or_else(|| format!("labelwise-{}", env!("CARGO_PKG_VERSION")));
+    let model_version = model_version_of(args);
     let out_path = output
         .map(Path::to_path_buf)
         .unwrap_or_else(|| dir.join(args.format.default_file()));
