@@ -181,7 +181,23 @@ def test_a_rerun_after_the_driver_died_resumes_from_the_finished_stages(
 def test_bad_input_is_the_cli_message(cluster: str, tmp_path: pathlib.Path) -> None:
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"not parquet")
-    with pytest.raises(Exception) as e:
+    with pytest.raises(labelwise.InputError, match="bad.parquet: not a Parquet file"):
         distributed.plan(bad, out=tmp_path / "out")
-    assert "bad.parquet" in str(e.value)
     assert not (tmp_path / "out").exists()
+    # A shard the loader refuses (a zero vector) fails in its task with the loader's message.
+    import numpy as np
+    import pyarrow as pa
+
+    emb = np.ones((40, 8), dtype=np.float32)
+    emb[17] = 0.0
+    t = labelwise.table(emb, ids=[f"i{i}" for i in range(40)])
+    pq.write_table(t, tmp_path / "zero.parquet")
+    with pytest.raises(labelwise.InputError, match="zero vector"):
+        distributed.plan(tmp_path / "zero.parquet", out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    proc = subprocess.run(
+        [sys.executable, "-m", "labelwise.distributed", "plan", str(bad), "--out", str(tmp_path / "o2"),
+         "--address", cluster], capture_output=True, text=True,
+    )
+    assert proc.returncode == 2 and "not a Parquet file" in proc.stderr
+    del pa

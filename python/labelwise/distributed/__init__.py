@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import Result, _argv, _labelwise, parameters
+from .. import InputError, Result, _argv, _labelwise, parameters
 from .. import plan as _plan
 from ._tasks import FAULT_ENV, Shard
 
@@ -106,7 +106,10 @@ def _shards(files: list[str], shard_rows: int) -> list[Shard]:
     shards: list[Shard] = []
     start = 0
     for path in files:
-        md = pq.ParquetFile(path).metadata
+        try:
+            md = pq.ParquetFile(path).metadata
+        except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+            raise InputError(f"{path}: not a Parquet file, or truncated ({e})") from None
         groups: list[int] = []
         rows = 0
         for g in range(md.num_row_groups):
@@ -186,6 +189,19 @@ class _Run:
         if os.environ.get(FAULT_ENV, "") == f"driver:after-{name}":
             os.kill(os.getpid(), 9)
 
+    def _get(self, refs: Any) -> Any:
+        """``ray.get``, with a task's bad-input error raised as the :class:`InputError` it was
+        (the CLI's one-line message) rather than wrapped in Ray's traceback."""
+        try:
+            return self.ray.get(refs)
+        except Exception as e:  # noqa: BLE001 - Ray's task error class is made at run time
+            cause = getattr(e, "cause", None)
+            # By name: the worker's class is unpickled as `_labelwise.InputError`, which a
+            # driver may hold as a second copy of the extension module.
+            if type(cause).__name__ == "InputError" and isinstance(cause, ValueError):
+                raise InputError(str(cause)) from None
+            raise
+
     def _task_args(self) -> dict[str, Any]:
         """Ray options of every task: one CPU, retried when its worker dies; the fault hook
         (tests) travels to the workers in their environment."""
@@ -207,7 +223,7 @@ class _Run:
         outs = [self.work / "normalised" / f"{_source_key(s, self.id_col, self.emb_col)}.npy" for s in shards]
         resumed = all(o.exists() for o in outs)
         task = self._remote(_tasks.normalise_shard)
-        metas = self.ray.get([task.remote(s, self.id_col, self.emb_col, o) for s, o in zip(shards, outs)])
+        metas = self._get([task.remote(s, self.id_col, self.emb_col, o) for s, o in zip(shards, outs)])
         pool_key = _sha(STAGE_VERSION, [m["sha"] for m in metas])
         n = sum(m["rows"] for m in metas)
         d = metas[0]["dim"]
@@ -234,7 +250,7 @@ class _Run:
             local = idx[(idx >= s.start) & (idx < s.start + s.rows)] - s.start
             if local.size:
                 refs.append(task.remote(o, local))
-        sample = np.concatenate(self.ray.get(refs)).astype("<f4")
+        sample = np.concatenate(self._get(refs)).astype("<f4")
         d = sample.shape[1]
         raw = _labelwise.kmeans_fit(sample.tobytes(), d, nlist, FIT_ITERS, self.seed, None)
         c = np.frombuffer(raw, dtype="<f4").reshape(nlist, d)
@@ -256,7 +272,7 @@ class _Run:
                 c, counts = z["centroids"], z["counts"]
                 self._record(f"lloyd{it + 1}", t0, True, 0)
                 continue
-            parts = self.ray.get([task.remote(o, c, i) for i, o in enumerate(outs)])
+            parts = self._get([task.remote(o, c, i) for i, o in enumerate(outs)])
             sums = np.zeros_like(parts[0][0])
             counts = np.zeros_like(parts[0][1])
             for s, k in parts:  # shard order: the reduce is deterministic
@@ -322,7 +338,7 @@ class _Run:
         outs = [gdir / f"group-{i:05d}.parquet" for i in range(len(groups))]
         done = sum(o.exists() for o in outs)
         task = self._remote(_tasks.search_group)
-        stats = self.ray.get([
+        stats = self._get([
             task.remote(i, g, lists_dir, nlist, k, self.threshold, o) for i, (g, o) in enumerate(zip(groups, outs))
         ])
         halo = sum(s.get("lw_halo_bytes", 0) for s in stats)
@@ -351,7 +367,7 @@ class _Run:
                 home[_tasks.list_rows(lists_dir, l)] = l
         home_ref = self.ray.put(home)
         task = self._remote(_tasks.refine_group)
-        stats = self.ray.get([
+        stats = self._get([
             task.remote(i, home_ref, group_of_list, lists_dir, gdir, k, o) for i, o in enumerate(outs)
         ])
         halo = sum(s.get("lw_halo_bytes", 0) for s in stats)
