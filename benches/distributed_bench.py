@@ -47,8 +47,8 @@ class RssSampler:
             for p in psutil.process_iter(["pid", "name", "cmdline"]):
                 try:
                     cmd = " ".join(p.info["cmdline"] or [])
-                    if p.info["pid"] != me and not cmd.startswith("ray::"):
-                        continue
+                    if p.info["pid"] != me and (not cmd.startswith("ray::") or "Agent" in cmd):
+                        continue  # Ray's own agents (dashboard, runtime env) are not workers
                     rss = p.memory_info().rss
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue

@@ -937,30 +937,6 @@ fn cache_graph(
     })
 }
 
-/// `recall_at_10(rows, dim, neighbors, k, sample, seed)`: a graph's recall@10 against exact
-/// search on a seeded sample (`index::graph::recall_at_10`, as summary.json measures it).
-#[pyfunction]
-fn recall_at_10(
-    py: Python<'_>,
-    rows: Vec<u8>,
-    dim: usize,
-    neighbors: Vec<u8>,
-    k: usize,
-    sample: usize,
-    seed: u64,
-) -> PyResult<f64> {
-    let x = matrix(&rows, dim, "recall_at_10 rows")?;
-    let neighbors = u32s(&neighbors, "recall_at_10 neighbors")?;
-    detached(py, None, None, |_| {
-        let g = labelwise::index::NeighborGraph {
-            k,
-            cosines: vec![0.0; neighbors.len()],
-            neighbors,
-        };
-        Ok(labelwise::index::recall_at_10(x.view(), &g, sample, seed))
-    })
-}
-
 /// The extension module.
 #[pymodule]
 fn _labelwise(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -979,7 +955,6 @@ fn _labelwise(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(search_group, m)?,
         wrap_pyfunction!(refine_group, m)?,
         wrap_pyfunction!(cache_graph, m)?,
-        wrap_pyfunction!(recall_at_10, m)?,
     ] {
         m.add_function(f)?;
     }

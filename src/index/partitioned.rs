@@ -160,12 +160,7 @@ pub(crate) fn partitioned(
                 m_off,
                 m_ord,
             };
-            let p = top.p;
-            let queries: Vec<u32> = (rows.start as u32..rows.end as u32).collect();
-            lists.search(&queries, &top.ids[rows.start * p..rows.end * p], p, nb, cs)?;
-            // Rows whose probed lists hold fewer than k others: search them exactly.
-            complete_short_rows(emb, rows, k, nb, cs);
-            Ok(())
+            search_chunk(&lists, top, rows, nb, cs)
         },
     )?;
     drop(lists);
@@ -193,6 +188,22 @@ pub(crate) fn partitioned(
         cosines,
     };
     Ok((graph, stats))
+}
+
+/// One chunk of rows searched among their probed lists; rows whose probed lists hold fewer
+/// than k others are then searched exactly.
+fn search_chunk(
+    lists: &Lists<'_, '_>,
+    top: &TopCentroids,
+    rows: Range<usize>,
+    nb: &mut [u32],
+    cs: &mut [f32],
+) -> Result<()> {
+    let p = top.p;
+    let queries: Vec<u32> = (rows.start as u32..rows.end as u32).collect();
+    lists.search(&queries, &top.ids[rows.start * p..rows.end * p], p, nb, cs)?;
+    complete_short_rows(lists.emb, rows, lists.k, nb, cs);
+    Ok(())
 }
 
 /// The partition the partitioned route searches: the rows of `emb` and the members of each

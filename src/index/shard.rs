@@ -275,7 +275,7 @@ pub struct Refine<'a> {
 impl Refine<'_> {
     /// The single-process route's neighbour-of-neighbour pass
     /// ([`crate::index::partitioned`]'s `refine_rows`) for the global rows `owners`: each also
-    /// considers the lists of its first [`REFINE_EXPAND`] neighbours. Needs the searched lists
+    /// considers the lists of its first 8 (`REFINE_EXPAND`) neighbours. Needs the searched lists
     /// of the owners and of those neighbours, and the rows of every candidate; given them the
     /// result is bit-identical to the single-process pass. Returns neighbours and cosines.
     pub fn refine(&self, owners: &[u32]) -> Result<(Vec<u32>, Vec<f32>)> {
