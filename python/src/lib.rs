@@ -796,7 +796,7 @@ type GroupBytes = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
 
 /// `search_group(rows, dim, ids, home, owner, probes, p, nlist, k, threshold, threads)`: one
 /// group of lists (`index::shard::Group::search`): rows (owners and halo, increasing global
-/// ids as u32 bytes), each row's home list, owner flags (one byte each), the owners' probed
+/// ids as u32 bytes), each row's home list, owner flags (one byte each), every row's probed
 /// lists. Returns `(owner ids u32, neighbours u32, cosines f32, pair a u32, pair b u32, pair
 /// cosine f64)` as little-endian bytes.
 #[pyfunction]

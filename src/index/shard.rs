@@ -99,9 +99,9 @@ pub struct Group<'a> {
     pub home: &'a [u32],
     /// Whether each row is an owner (its neighbours are computed here).
     pub owner: &'a [bool],
-    /// Probed lists of the owners, `p` per owner, in owner order.
+    /// Probed lists of every row, `p` per row (nearest first; the first is its home).
     pub probes: &'a [u32],
-    /// Lists each owner probes.
+    /// Lists each row probes.
     pub p: usize,
     /// Lists in the whole partition.
     pub nlist: usize,
@@ -110,7 +110,7 @@ pub struct Group<'a> {
 /// A near-duplicate pair found by a group: `a < b` global indices, `cosine` recomputed in f64.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GroupPair {
-    /// The earlier item (its owner: pairs are emitted by the group owning `a`).
+    /// The earlier item.
     pub a: u32,
     /// The later item.
     pub b: u32,
@@ -127,9 +127,10 @@ pub struct GroupResult {
     pub neighbors: Vec<u32>,
     /// The matching cosines.
     pub cosines: Vec<f32>,
-    /// Every pair `(a, b)` with `a` an owner, `b > a` in one of `a`'s probed lists (or among
-    /// its neighbours) and cosine ≥ the threshold; each pair of the pool is emitted once, by
-    /// the group owning its earlier item. Sorted by `(a, b)`.
+    /// The pairs with cosine ≥ the threshold this group owns, sorted by `(a, b)`. A pair is
+    /// found when either item's probed lists hold the other; it is owned by `a`'s group when
+    /// `a` probes `b`'s list, otherwise by `b`'s group — so every pair of the pool is emitted
+    /// once, whichever side found it.
     pub pairs: Vec<GroupPair>,
 }
 
@@ -150,10 +151,9 @@ impl Group<'_> {
             return bad("global ids must be strictly increasing".into());
         }
         let owners: Vec<u32> = (0..n as u32).filter(|&i| self.owner[i as usize]).collect();
-        if self.p == 0 || self.probes.len() != owners.len() * self.p {
+        if self.p == 0 || self.probes.len() != n * self.p {
             return bad(format!(
-                "{} owners need {} probes each, got {} values",
-                owners.len(),
+                "{n} rows need {} probes each, got {} values",
                 self.p,
                 self.probes.len()
             ));
@@ -192,7 +192,12 @@ impl Group<'_> {
         };
         let mut nb = vec![0u32; owners.len() * k];
         let mut cs = vec![0f32; owners.len() * k];
-        lists.search(&owners, self.probes, self.p, &mut nb, &mut cs)?;
+        let p = self.p;
+        let probed: Vec<u32> = owners
+            .iter()
+            .flat_map(|&u| self.probes_of(u).iter().copied())
+            .collect();
+        lists.search(&owners, &probed, p, &mut nb, &mut cs)?;
         complete_short(emb, &owners, k, &mut nb, &mut cs);
         let pairs = match threshold {
             Some(t) => self.pairs(emb, &owners, (&nb, &cs), (&m_off, &m_ord), t),
@@ -206,8 +211,19 @@ impl Group<'_> {
         })
     }
 
-    /// The pairs owned by the owners: candidates from each owner's neighbours, plus, for an
-    /// owner whose k-th neighbour is still ≥ T (saturated), every member of its probed lists.
+    /// Probed lists of local row `r`.
+    fn probes_of(&self, r: u32) -> &[u32] {
+        &self.probes[r as usize * self.p..(r as usize + 1) * self.p]
+    }
+
+    /// Whether local row `a` probes the home list of local row `b`.
+    fn probes_home(&self, a: u32, b: u32) -> bool {
+        self.probes_of(a).contains(&self.home[b as usize])
+    }
+
+    /// The pairs the owners own: candidates from each owner's neighbours, plus, for an owner
+    /// whose k-th neighbour is still ≥ T (saturated), every member of its probed lists; a
+    /// candidate `j` is kept when the owner `q` owns the pair (see [`GroupResult::pairs`]).
     fn pairs(
         &self,
         emb: ArrayView2<f32>,
@@ -218,7 +234,6 @@ impl Group<'_> {
     ) -> Vec<GroupPair> {
         let k = nb.len() / owners.len().max(1);
         let lo = threshold as f32 - SLACK;
-        let p = self.p;
         let mut found: Vec<GroupPair> = owners
             .par_iter()
             .enumerate()
@@ -226,7 +241,8 @@ impl Group<'_> {
                 let row = &nb[u * k..(u + 1) * k];
                 let sc = &cs[u * k..(u + 1) * k];
                 let mut cand: Vec<u32> = if sc[k - 1] >= lo {
-                    let members = self.probes[u * p..(u + 1) * p]
+                    let members = self
+                        .probes_of(q)
                         .iter()
                         .flat_map(|&l| &m_ord[m_off[l as usize]..m_off[l as usize + 1]]);
                     above(emb, q, members.copied().collect(), lo)
@@ -237,16 +253,16 @@ impl Group<'_> {
                         .map(|(&j, _)| j)
                         .collect()
                 };
-                cand.retain(|&j| j > q);
+                // q owns (q, j) when q probes j's list; (j, q) when j does not probe q's.
+                cand.retain(|&j| {
+                    (j > q && self.probes_home(q, j)) || (j < q && !self.probes_home(j, q))
+                });
                 cand.sort_unstable();
                 cand.dedup();
                 cand.into_iter().filter_map(move |j| {
                     let c = cosine64(emb.row(q as usize), emb.row(j as usize));
-                    (c >= threshold).then_some(GroupPair {
-                        a: self.ids[q as usize],
-                        b: self.ids[j as usize],
-                        cosine: c,
-                    })
+                    let (a, b) = (self.ids[q.min(j) as usize], self.ids[q.max(j) as usize]);
+                    (c >= threshold).then_some(GroupPair { a, b, cosine: c })
                 })
             })
             .collect();
@@ -436,7 +452,6 @@ mod tests {
             .collect();
         let probes: Vec<u32> = rows
             .iter()
-            .filter(|&&i| owner[i])
             .flat_map(|&i| top.ids[i * p..(i + 1) * p].to_vec())
             .collect();
         let emb = x.select(Axis(0), &rows);

@@ -273,7 +273,7 @@ def search_group(
     d = rows_t.column("embedding").type.list_size
     emb = np.asarray(rows_t.column("embedding").combine_chunks().flatten(), dtype="<f4")
     allp = np.asarray(rows_t.column("probes").combine_chunks().flatten()).reshape(-1, p)
-    probes = allp[owner].astype("<u4")
+    probes = allp.astype("<u4")
     r = _labelwise.search_group(
         emb.tobytes(), d, row.astype("<u4").tobytes(), home.astype("<u4").tobytes(),
         owner.astype(np.uint8).tobytes(), probes.tobytes(), p, nlist, k, threshold, threads(),
