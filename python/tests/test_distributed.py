@@ -200,4 +200,8 @@ def test_bad_input_is_the_cli_message(cluster: str, tmp_path: pathlib.Path) -> N
          "--address", cluster], capture_output=True, text=True,
     )
     assert proc.returncode == 2 and "not a Parquet file" in proc.stderr
+    helped = subprocess.run(
+        [sys.executable, "-m", "labelwise.distributed", "plan", "--help"], capture_output=True, text=True
+    )
+    assert helped.returncode == 0 and "--target-precision" in helped.stdout
     del pa

@@ -33,9 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         if param.positional:
             continue
         if param.takes_value:
-            p.add_argument(param.flag, dest=name, help=param.help)
+            p.add_argument(param.flag, dest=name, help=param.help.replace("%", "%%"))
         else:
-            p.add_argument(param.flag, dest=name, action="store_true", default=None, help=param.help)
+            p.add_argument(
+                param.flag, dest=name, action="store_true", default=None,
+                help=param.help.replace("%", "%%"),
+            )
     return ap
 
 
