@@ -23,3 +23,47 @@ def run(
     tables: list[str] = ...,
 ) -> tuple[dict[str, pa.Table], str]: ...
 def export(argv: list[str]) -> tuple[Path, int]: ...
+
+# The sharded kernels `labelwise.distributed` runs on Ray workers (index::shard). Matrices and
+# id arrays travel as little-endian bytes (numpy `tobytes()` / `frombuffer`).
+def expand_paths(paths: list[str | Path]) -> list[Path]: ...
+def normalized_embeddings(
+    data: Any, source_name: str, id_col: str, embedding_col: str
+) -> tuple[bytes, int, int]: ...
+def kmeans_fit(
+    rows: bytes, dim: int, k: int, iters: int, seed: int, threads: int | None
+) -> bytes: ...
+def centroid_sums(
+    rows: bytes, centroids: bytes, dim: int, threads: int | None
+) -> tuple[bytes, bytes]: ...
+def centroids_from_sums(sums: bytes, counts: bytes, previous: bytes, dim: int) -> bytes: ...
+def assign_top(
+    rows: bytes, centroids: bytes, dim: int, p: int, threads: int | None
+) -> tuple[bytes, int]: ...
+def search_group(
+    rows: bytes,
+    dim: int,
+    ids: bytes,
+    home: bytes,
+    owner: bytes,
+    probes: bytes,
+    p: int,
+    nlist: int,
+    k: int,
+    threshold: float | None = None,
+    threads: int | None = None,
+) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]: ...
+def refine_group(
+    rows: bytes,
+    dim: int,
+    ids: bytes,
+    searched_rows: bytes,
+    neighbors: bytes,
+    cosines: bytes,
+    k: int,
+    owners: bytes,
+    threads: int | None = None,
+) -> tuple[bytes, bytes]: ...
+def cache_graph(
+    argv: list[str], neighbors: bytes, cosines: bytes, k: int
+) -> tuple[str, float, int]: ...

@@ -16,9 +16,11 @@ use arrow_array::{ArrayRef, Int64Array, RecordBatch, RecordBatchReader, StringAr
 use arrow_pyarrow::{IntoPyArrow, PyArrowType, Table};
 use arrow_schema::{Field, Schema, SchemaRef};
 use clap::{Args, FromArgMatches};
+use ndarray::Array2;
 use labelwise::cli::{self, RoundCommand};
 use labelwise::data::dataset::{self, MemoryCheck};
-use labelwise::index::cached::CacheChoice;
+use labelwise::index::cached::{self, CacheChoice};
+use labelwise::index::{kmeans, shard};
 use labelwise::output::summary::Summary;
 use labelwise::output::{round_files, OutDir};
 use labelwise::progress::Progress;
@@ -635,6 +637,307 @@ fn export(py: Python<'_>, argv: Vec<String>) -> PyResult<(PathBuf, usize)> {
     })
 }
 
+/// `expand_paths(paths)`: the Parquet files a `DATA` argument stands for, in the order the CLI
+/// reads them (folders recursively, sorted, hidden entries skipped), so a cluster numbers the
+/// pool's rows as the single-machine run does.
+#[pyfunction]
+fn expand_paths(paths: Vec<PathBuf>) -> PyResult<Vec<PathBuf>> {
+    dataset::expand_paths(&paths).map_err(py_err)
+}
+
+/// `normalized_embeddings(data, source_name, id_col, embedding_col)`: one shard of a pool
+/// (an Arrow stream), validated and L2-normalised exactly as the loader does it (same checks,
+/// same messages naming `source_name`), as `(f32 bytes row-major, rows, dim)`.
+#[pyfunction]
+fn normalized_embeddings(
+    py: Python<'_>,
+    data: PyArrowType<RecordBatchStreamReader>,
+    source_name: &str,
+    id_col: &str,
+    embedding_col: &str,
+) -> PyResult<(Vec<u8>, usize, usize)> {
+    let Source::Arrow {
+        name,
+        schema,
+        batches,
+    } = Source::from_py(Some(data), source_name)?
+    else {
+        return Err(PyRuntimeError::new_err("no Arrow stream"));
+    };
+    let opts = dataset::LoadOptions {
+        id_col: id_col.to_string(),
+        embedding_col: embedding_col.to_string(),
+        label_col: None,
+        carry_extra: false,
+        ..dataset::LoadOptions::default()
+    };
+    detached(py, Some(1), None, |_| {
+        let data = dataset::load_batches(&name, &schema, &batches, &opts)?;
+        let (n, d) = data.embeddings.dim();
+        Ok((f32_bytes(data.embeddings.iter().copied()), n, d))
+    })
+}
+
+/// Little-endian bytes of f32 values (what numpy's `frombuffer(dtype="<f4")` reads).
+fn f32_bytes(v: impl Iterator<Item = f32>) -> Vec<u8> {
+    v.flat_map(f32::to_le_bytes).collect()
+}
+
+/// `n × d` f32 matrix from little-endian bytes; `InputError` when the length does not match.
+fn matrix(bytes: &[u8], d: usize, what: &str) -> PyResult<Array2<f32>> {
+    if d == 0 || bytes.len() % (4 * d) != 0 {
+        return Err(InputError::new_err(format!(
+            "{what}: {} bytes is not a whole number of {d}-dim f32 rows",
+            bytes.len()
+        )));
+    }
+    let v: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Array2::from_shape_vec((v.len() / d, d), v).map_err(|e| PyRuntimeError::new_err(e.to_string()))
+}
+
+/// u32 values from little-endian bytes.
+fn u32s(bytes: &[u8], what: &str) -> PyResult<Vec<u32>> {
+    if bytes.len() % 4 != 0 {
+        return Err(InputError::new_err(format!("{what}: not whole u32 values")));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+/// `kmeans_fit(rows, dim, k, iters, seed, threads)`: spherical k-means (the library's own,
+/// `index::kmeans::fit`) on unit rows; returns the centroids as f32 bytes.
+#[pyfunction]
+fn kmeans_fit(
+    py: Python<'_>,
+    rows: Vec<u8>,
+    dim: usize,
+    k: usize,
+    iters: usize,
+    seed: u64,
+    threads: Option<usize>,
+) -> PyResult<Vec<u8>> {
+    let x = matrix(&rows, dim, "kmeans_fit rows")?;
+    detached(py, threads, None, |_| {
+        let km = kmeans::fit(x.view(), k, iters, seed)?;
+        Ok(f32_bytes(km.centroids.iter().copied()))
+    })
+}
+
+/// `centroid_sums(rows, centroids, dim, threads)`: one shard's half of a Lloyd step
+/// (`index::shard::centroid_sums`): `(f64 sums bytes k × d, u64 counts bytes)`.
+#[pyfunction]
+fn centroid_sums(
+    py: Python<'_>,
+    rows: Vec<u8>,
+    centroids: Vec<u8>,
+    dim: usize,
+    threads: Option<usize>,
+) -> PyResult<(Vec<u8>, Vec<u8>)> {
+    let x = matrix(&rows, dim, "centroid_sums rows")?;
+    let c = matrix(&centroids, dim, "centroid_sums centroids")?;
+    detached(py, threads, None, |_| {
+        let s = shard::centroid_sums(x.view(), c.view())?;
+        Ok((
+            s.sums.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            s.counts.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ))
+    })
+}
+
+/// `centroids_from_sums(sums, counts, previous, dim)`: the driver's reduce
+/// (`index::shard::centroids_from_sums`) over sums already added in shard order.
+#[pyfunction]
+fn centroids_from_sums(
+    sums: Vec<u8>,
+    counts: Vec<u8>,
+    previous: Vec<u8>,
+    dim: usize,
+) -> PyResult<Vec<u8>> {
+    let prev = matrix(&previous, dim, "centroids_from_sums previous")?;
+    let total = shard::CentroidSums {
+        sums: sums
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect(),
+        counts: counts
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect(),
+    };
+    let c = shard::centroids_from_sums(&total, prev.view()).map_err(py_err)?;
+    Ok(f32_bytes(c.iter().copied()))
+}
+
+/// `assign_top(rows, centroids, dim, p, threads)`: each row's `p` nearest centroids
+/// (`index::kmeans::assign_top`), nearest first, as u32 bytes (rows × p).
+#[pyfunction]
+fn assign_top(
+    py: Python<'_>,
+    rows: Vec<u8>,
+    centroids: Vec<u8>,
+    dim: usize,
+    p: usize,
+    threads: Option<usize>,
+) -> PyResult<(Vec<u8>, usize)> {
+    let x = matrix(&rows, dim, "assign_top rows")?;
+    let c = matrix(&centroids, dim, "assign_top centroids")?;
+    detached(py, threads, None, |_| {
+        let top = kmeans::assign_top(x.view(), c.view(), p)?;
+        Ok((top.ids.iter().flat_map(|v| v.to_le_bytes()).collect(), top.p))
+    })
+}
+
+/// What `search_group` returns: owners, neighbours, cosines, pairs `(a, b, cosine)` as bytes.
+type GroupBytes = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
+/// `search_group(rows, dim, ids, home, owner, probes, p, nlist, k, threshold, threads)`: one
+/// group of lists (`index::shard::Group::search`): rows (owners and halo, increasing global
+/// ids as u32 bytes), each row's home list, owner flags (one byte each), every row's probed
+/// lists. Returns `(owner ids u32, neighbours u32, cosines f32, pair a u32, pair b u32, pair
+/// cosine f64)` as little-endian bytes.
+#[pyfunction]
+#[pyo3(signature = (rows, dim, ids, home, owner, probes, p, nlist, k, threshold=None, threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn search_group(
+    py: Python<'_>,
+    rows: Vec<u8>,
+    dim: usize,
+    ids: Vec<u8>,
+    home: Vec<u8>,
+    owner: Vec<u8>,
+    probes: Vec<u8>,
+    p: usize,
+    nlist: usize,
+    k: usize,
+    threshold: Option<f64>,
+    threads: Option<usize>,
+) -> PyResult<GroupBytes> {
+    let x = matrix(&rows, dim, "search_group rows")?;
+    let ids = u32s(&ids, "search_group ids")?;
+    let home = u32s(&home, "search_group home")?;
+    let probes = u32s(&probes, "search_group probes")?;
+    let owner: Vec<bool> = owner.iter().map(|&b| b != 0).collect();
+    detached(py, threads, None, |_| {
+        let g = shard::Group {
+            emb: x.view(),
+            ids: &ids,
+            home: &home,
+            owner: &owner,
+            probes: &probes,
+            p,
+            nlist,
+        };
+        let r = g.search(k, threshold)?;
+        let le = |v: &[u32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+        let a: Vec<u32> = r.pairs.iter().map(|q| q.a).collect();
+        let b: Vec<u32> = r.pairs.iter().map(|q| q.b).collect();
+        Ok((
+            le(&r.rows),
+            le(&r.neighbors),
+            f32_bytes(r.cosines.iter().copied()),
+            le(&a),
+            le(&b),
+            r.pairs.iter().flat_map(|q| q.cosine.to_le_bytes()).collect(),
+        ))
+    })
+}
+
+/// `refine_group(rows, dim, ids, searched_rows, neighbors, cosines, k, owners, threads)`: the
+/// neighbour-of-neighbour pass for the global rows `owners` (`index::shard::Refine`), given the
+/// searched lists of the owners and of their first neighbours, and the unit rows (`ids`,
+/// increasing) of every candidate. Returns `(neighbours u32, cosines f32)` bytes in owner order.
+#[pyfunction]
+#[pyo3(signature = (rows, dim, ids, searched_rows, neighbors, cosines, k, owners, threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn refine_group(
+    py: Python<'_>,
+    rows: Vec<u8>,
+    dim: usize,
+    ids: Vec<u8>,
+    searched_rows: Vec<u8>,
+    neighbors: Vec<u8>,
+    cosines: Vec<u8>,
+    k: usize,
+    owners: Vec<u8>,
+    threads: Option<usize>,
+) -> PyResult<(Vec<u8>, Vec<u8>)> {
+    let x = matrix(&rows, dim, "refine_group rows")?;
+    let ids = u32s(&ids, "refine_group ids")?;
+    let searched = u32s(&searched_rows, "refine_group searched_rows")?;
+    let neighbors = u32s(&neighbors, "refine_group neighbors")?;
+    let owners = u32s(&owners, "refine_group owners")?;
+    let cosines: Vec<f32> = cosines
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    detached(py, threads, None, |_| {
+        let r = shard::Refine {
+            emb: x.view(),
+            ids: &ids,
+            rows: &searched,
+            neighbors: &neighbors,
+            cosines: &cosines,
+            k,
+        };
+        let (nb, cs) = r.refine(&owners)?;
+        Ok((
+            nb.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            f32_bytes(cs.into_iter()),
+        ))
+    })
+}
+
+/// `cache_graph(argv, neighbors, cosines, k, route)`: loads the pool `plan`'s flags `argv`
+/// name (as the CLI does) and stores the graph built elsewhere in its cache, under the key a
+/// `plan` with these flags looks up (`index::cached::store_graph`). Returns `(key, recall@10,
+/// items)`.
+#[pyfunction]
+fn cache_graph(
+    py: Python<'_>,
+    argv: Vec<String>,
+    neighbors: Vec<u8>,
+    cosines: Vec<u8>,
+    k: usize,
+) -> PyResult<(String, f64, usize)> {
+    let args: cli::plan::Cmd = parse("plan", &argv)?;
+    let neighbors = u32s(&neighbors, "cache_graph neighbors")?;
+    let cosines: Vec<f32> = cosines
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    detached(py, None, None, |_| {
+        let cmd = cli::plan::Cmd::command(&args);
+        let params = cmd.graph.params(cmd.run.seed)?;
+        let opts = cmd.input.load_options(false);
+        let data = dataset::load(&cmd.input.data, &opts)?;
+        let choice = CacheChoice::from_flags(
+            cmd.run.cache.as_deref(),
+            cmd.run.no_cache,
+            &cmd.input.data[0],
+        );
+        let CacheChoice::Dir(dir) = choice else {
+            return Err(labelwise::Error::Usage(
+                "the distributed plan hands its graph over through the cache: drop --no-cache"
+                    .into(),
+            ));
+        };
+        let cache = labelwise::store::cache::Cache::open(&dir)?;
+        let graph = labelwise::index::NeighborGraph {
+            k,
+            neighbors,
+            cosines,
+        };
+        let route = labelwise::index::IndexKind::Partitioned;
+        let (key, recall) = cached::store_graph(&cache, data.embeddings.view(), &params, graph, route)?;
+        Ok((key, recall, data.len()))
+    })
+}
+
 /// The extension module.
 #[pymodule]
 fn _labelwise(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -643,5 +946,18 @@ fn _labelwise(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parameters, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(export, m)?)?;
+    for f in [
+        wrap_pyfunction!(expand_paths, m)?,
+        wrap_pyfunction!(normalized_embeddings, m)?,
+        wrap_pyfunction!(kmeans_fit, m)?,
+        wrap_pyfunction!(centroid_sums, m)?,
+        wrap_pyfunction!(centroids_from_sums, m)?,
+        wrap_pyfunction!(assign_top, m)?,
+        wrap_pyfunction!(search_group, m)?,
+        wrap_pyfunction!(refine_group, m)?,
+        wrap_pyfunction!(cache_graph, m)?,
+    ] {
+        m.add_function(f)?;
+    }
     Ok(())
 }

@@ -162,6 +162,55 @@ fn decode_graph_entry(bytes: &[u8], n: usize) -> Option<(NeighborGraph, IndexKin
     (graph.len() == n || graph.k == 0).then_some((graph, route, recall))
 }
 
+/// Cache key of the graph of the pool whose embeddings hash to `pool_hash`, built with
+/// `params`.
+fn graph_key(pool_hash: &blake3::Hash, params: &GraphParams) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(pool_hash.as_bytes());
+    h.update(&params.cache_key_bytes());
+    format!("graph-{}", h.finalize().to_hex())
+}
+
+/// Stores a graph built elsewhere (by a cluster, `labelwise.distributed`) under the key a run
+/// on the same embeddings with `params` looks up, with its recall@10 measured here as
+/// [`neighbor_graph`] measures it; that run then reads it as a cache hit and its every other
+/// stage is the single-machine one. `route` is what summary.json reports. Returns the key and
+/// the recall.
+pub fn store_graph(
+    cache: &Cache,
+    emb: ndarray::ArrayView2<f32>,
+    params: &GraphParams,
+    graph: NeighborGraph,
+    route: IndexKind,
+) -> Result<(String, f64)> {
+    let n = emb.nrows();
+    params.validate(n)?;
+    let k = params.k.min(n - 1);
+    if graph.len() != n || graph.k != k {
+        return Err(crate::error::Error::Usage(format!(
+            "the graph has {} rows of {} neighbours, the pool {n} items (k = {k})",
+            graph.len(),
+            graph.k
+        )));
+    }
+    // The same validation a cached graph passes on the way in.
+    let graph = cache::graph_from_bytes(&cache::graph_to_bytes(&graph))?;
+    let key = graph_key(&cache::embedding_hash(emb), params);
+    let recall = graph::recall_at_10(emb, &graph, RECALL_SAMPLE, params.seed);
+    let outcome = GraphOutcome {
+        graph,
+        route,
+        recall_at_10: recall,
+        cache_hit: false,
+        cache_note: None,
+        incremental: None,
+        pool_cache: None,
+    };
+    cache.put(&key, &encode_graph_entry(&outcome))?;
+    incremental::remember(cache, emb, params, &key)?;
+    Ok((key, recall))
+}
+
 /// Builds (or loads from the cache) the neighbour graph of the pool.
 pub fn neighbor_graph(
     data: &Dataset,
@@ -184,12 +233,7 @@ pub fn neighbor_graph(
         cache: c.clone(),
         pool_key: h.to_hex().to_string(),
     });
-    let key = pool_hash.map(|pool_hash| {
-        let mut h = blake3::Hasher::new();
-        h.update(pool_hash.as_bytes());
-        h.update(&params.cache_key_bytes());
-        format!("graph-{}", h.finalize().to_hex())
-    });
+    let key = pool_hash.map(|pool_hash| graph_key(&pool_hash, params));
     if let (Some(c), Some(key)) = (&cache, &key) {
         if let Some((graph, route, recall)) = c.get(key).and_then(|b| decode_graph_entry(&b, n)) {
             return Ok(GraphOutcome {

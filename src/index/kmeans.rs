@@ -257,7 +257,7 @@ fn sorted_sample(rng: &mut Xoshiro256PlusPlus, n: usize, m: usize) -> Vec<usize>
 
 /// Best centroid (largest dot, ties lowest id) and its dot for every row; GEMM in row blocks,
 /// parallel over blocks.
-fn assign_best(x: ArrayView2<f32>, c: ArrayView2<f32>) -> (Vec<u32>, Vec<f32>) {
+pub(crate) fn assign_best(x: ArrayView2<f32>, c: ArrayView2<f32>) -> (Vec<u32>, Vec<f32>) {
     let n = x.nrows();
     let k = c.nrows();
     let mut ids = vec![0u32; n];

@@ -153,15 +153,14 @@ pub(crate) fn partitioned(
             let Some((top, m_off, m_ord)) = &lists else {
                 return Err(Error::Internal("partition lists missing".into()));
             };
-            Lists {
+            let lists = Lists {
                 emb,
                 k,
                 nlist,
-                top,
                 m_off,
                 m_ord,
-            }
-            .search(rows, nb, cs)
+            };
+            search_chunk(&lists, top, rows, nb, cs)
         },
     )?;
     drop(lists);
@@ -191,35 +190,58 @@ pub(crate) fn partitioned(
     Ok((graph, stats))
 }
 
-/// The partition the partitioned route searches: list members and each row's probed lists.
-struct Lists<'e, 'a> {
-    emb: ArrayView2<'e, f32>,
-    k: usize,
-    nlist: usize,
-    top: &'a TopCentroids,
+/// One chunk of rows searched among their probed lists; rows whose probed lists hold fewer
+/// than k others are then searched exactly.
+fn search_chunk(
+    lists: &Lists<'_, '_>,
+    top: &TopCentroids,
+    rows: Range<usize>,
+    nb: &mut [u32],
+    cs: &mut [f32],
+) -> Result<()> {
+    let p = top.p;
+    let queries: Vec<u32> = (rows.start as u32..rows.end as u32).collect();
+    lists.search(&queries, &top.ids[rows.start * p..rows.end * p], p, nb, cs)?;
+    complete_short_rows(lists.emb, rows, lists.k, nb, cs);
+    Ok(())
+}
+
+/// The partition the partitioned route searches: the rows of `emb` and the members of each
+/// list. Also used on one group of lists at a time by a sharded build (`index::shard`), with
+/// `emb` holding only the rows that group needs, in increasing global order.
+pub(crate) struct Lists<'e, 'a> {
+    pub(crate) emb: ArrayView2<'e, f32>,
+    pub(crate) k: usize,
+    pub(crate) nlist: usize,
     /// Members of list L: `m_ord[m_off[L]..m_off[L + 1]]`, increasing.
-    m_off: &'a [usize],
-    m_ord: &'a [u32],
+    pub(crate) m_off: &'a [usize],
+    pub(crate) m_ord: &'a [u32],
 }
 
 impl Lists<'_, '_> {
-    /// Top-k of the rows `rows` among the members of their probed lists, into `nb`/`cs`
-    /// (`rows.len() · k` each). Work is organised by list: the chunk's queries probing list L
-    /// are gathered and multiplied with L's members in one GEMM, and each query's top-k is
-    /// merged under its own lock (the merge result does not depend on the order, see the module
-    /// docs). Rows whose probed lists hold fewer than k others are then searched exactly.
-    fn search(&self, rows: Range<usize>, nb: &mut [u32], cs: &mut [f32]) -> Result<()> {
-        let (emb, k, nlist, p) = (self.emb, self.k, self.nlist, self.top.p);
+    /// Top-k of the rows `queries` (increasing) among the members of their probed lists
+    /// (`probed[u * p..(u + 1) * p]` for query u), into `nb`/`cs` (`queries.len() · k` each,
+    /// sentinels left where fewer than k candidates exist). Work is organised by list: the
+    /// queries probing list L are gathered and multiplied with L's members in one GEMM, and
+    /// each query's top-k is merged under its own lock (the merge result does not depend on
+    /// the order, see the module docs).
+    pub(crate) fn search(
+        &self,
+        queries: &[u32],
+        probed: &[u32],
+        p: usize,
+        nb: &mut [u32],
+        cs: &mut [f32],
+    ) -> Result<()> {
+        let (emb, k, nlist) = (self.emb, self.k, self.nlist);
         let (m_off, m_ord) = (self.m_off, self.m_ord);
-        let r0 = rows.start;
-        // Queries per list: row i probes lists top.ids[i*p..(i+1)*p].
-        let probed = &self.top.ids[rows.start * p..rows.end * p];
+        // Queries per list, as positions u in `queries`.
         let (q_off, mut q_ord) = crate::index::kmeans::bucket_by(probed, nlist);
         for e in &mut q_ord {
-            *e = (r0 + *e as usize / p) as u32;
+            *e /= p as u32;
         }
-        let bufs: Vec<Mutex<(Vec<u32>, Vec<f32>)>> = rows
-            .clone()
+        let bufs: Vec<Mutex<(Vec<u32>, Vec<f32>)>> = queries
+            .iter()
             .map(|_| Mutex::new((vec![u32::MAX; k], vec![f32::NEG_INFINITY; k])))
             .collect();
         // Largest lists first, for load balance (the result does not depend on the order).
@@ -230,20 +252,24 @@ impl Lists<'_, '_> {
         let poisoned = || Error::Internal("a worker thread panicked".into());
         order.par_iter().try_for_each(|&l| -> Result<()> {
             let members = &m_ord[m_off[l]..m_off[l + 1]];
-            let queries = &q_ord[q_off[l]..q_off[l + 1]];
-            if members.is_empty() || queries.is_empty() {
+            let positions = &q_ord[q_off[l]..q_off[l + 1]];
+            if members.is_empty() || positions.is_empty() {
                 return Ok(());
             }
             for mchunk in members.chunks(PART_MEMBER_TILE) {
                 let midx: Vec<usize> = mchunk.iter().map(|&i| i as usize).collect();
                 let mv = emb.select(Axis(0), &midx);
-                for qchunk in queries.chunks(PART_QUERY_BLOCK) {
-                    let qidx: Vec<usize> = qchunk.iter().map(|&i| i as usize).collect();
+                for pchunk in positions.chunks(PART_QUERY_BLOCK) {
+                    let qidx: Vec<usize> = pchunk
+                        .iter()
+                        .map(|&u| queries[u as usize] as usize)
+                        .collect();
                     let qv = emb.select(Axis(0), &qidx);
-                    let mut sc = Array2::<f32>::zeros((qchunk.len(), mchunk.len()));
+                    let mut sc = Array2::<f32>::zeros((pchunk.len(), mchunk.len()));
                     general_mat_mul(1.0, &qv, &mv.t(), 0.0, &mut sc);
-                    for (r, &q) in qchunk.iter().enumerate() {
-                        let mut guard = bufs[q as usize - r0].lock().map_err(|_| poisoned())?;
+                    for (r, &u) in pchunk.iter().enumerate() {
+                        let q = queries[u as usize];
+                        let mut guard = bufs[u as usize].lock().map_err(|_| poisoned())?;
                         let (ids, scs) = &mut *guard;
                         let mut worst_s = scs[k - 1];
                         let mut worst_i = ids[k - 1];
@@ -264,14 +290,12 @@ impl Lists<'_, '_> {
             nb[u * k..(u + 1) * k].copy_from_slice(&ids);
             cs[u * k..(u + 1) * k].copy_from_slice(&scs);
         }
-        // Rows whose probed lists hold fewer than k others: search them exactly.
-        complete_short_rows(emb, rows, k, nb, cs);
         Ok(())
     }
 }
 
 /// Neighbours whose own lists are scanned in the refinement pass.
-const REFINE_EXPAND: usize = 8;
+pub(crate) const REFINE_EXPAND: usize = 8;
 
 /// One neighbour-of-neighbour pass (as in NN-descent) over the rows `rows`, into `nb`/`cs`:
 /// every item also considers the neighbours of its first `expand` neighbours, which recovers

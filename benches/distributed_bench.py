@@ -1,0 +1,185 @@
+"""labelwise.distributed against one process, on a local Ray cluster of two 1-CPU nodes.
+
+    python benches/distributed_bench.py --pool /tmp/synth200k.parquet --out benches/results/distributed_200k.json
+
+Starts the cluster (``ray.cluster_utils.Cluster``), runs
+
+1. the single-process partitioned route (``labelwise.plan(index="partitioned")``, both cores);
+2. the distributed plan (fresh cache and work dir);
+3. the distributed plan again with a worker killed in the middle of the search
+   (``--kill``), in a fresh cache;
+
+and records wall time, peak RSS (the driver, and per Ray worker process, sampled every 0.2 s
+with psutil), recall@10 of both graphs, the pair sets at T = 0.90 / 0.95, whether the output
+files are byte-identical, and each stage's time and bytes. Stops the cluster at the end.
+Needs the wheel built with ``maturin build --release`` for meaningful times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import pathlib
+import resource
+import shutil
+import tempfile
+import threading
+import time
+from typing import Any
+
+import psutil
+import pyarrow.parquet as pq
+
+
+class RssSampler:
+    """Peak RSS per process of the Ray workers (``ray::`` processes) and of this driver."""
+
+    def __init__(self) -> None:
+        self.peak: dict[int, tuple[str, int]] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        me = os.getpid()
+        while not self.stop.is_set():
+            for p in psutil.process_iter(["pid", "name", "cmdline"]):
+                try:
+                    cmd = " ".join(p.info["cmdline"] or [])
+                    if p.info["pid"] != me and (not cmd.startswith("ray::") or "Agent" in cmd):
+                        continue  # Ray's own agents (dashboard, runtime env) are not workers
+                    rss = p.memory_info().rss
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+                name = "driver" if p.info["pid"] == me else cmd.split()[0]
+                old = self.peak.get(p.info["pid"], ("", 0))
+                if rss > old[1]:
+                    self.peak[p.info["pid"]] = (name if rss > old[1] else old[0], rss)
+            time.sleep(0.2)
+
+    def __enter__(self) -> RssSampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def summary(self) -> dict[str, Any]:
+        workers = {pid: v for pid, v in self.peak.items() if v[0] != "driver"}
+        return {
+            "driver_peak_rss_mb": round(max((v[1] for v in self.peak.values() if v[0] == "driver"), default=0) / 2**20),
+            "worker_peak_rss_mb": round(max((v[1] for v in workers.values()), default=0) / 2**20),
+            "worker_processes": len(workers),
+        }
+
+
+def pairs_by_ids(t: Any, ids: list[str] | None, at: float) -> set[tuple[str, str]]:
+    cos = t.column("cosine").to_pylist()
+    if ids is None:
+        a, b = t.column("id_a").to_pylist(), t.column("id_b").to_pylist()
+    else:
+        a = [ids[i] for i in t.column("a").to_pylist()]
+        b = [ids[i] for i in t.column("b").to_pylist()]
+    return {(x, y) for x, y, c in zip(a, b, cos) if c >= at}
+
+
+def files(d: pathlib.Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())
+            if p.is_file() and p.name not in ("summary.json", "report.html")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pool", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
+    ap.add_argument("--threshold", type=float, default=0.90)
+    ap.add_argument("--kill", action="store_true", help="also run with a worker killed mid-search")
+    ap.add_argument("--skip-single", action="store_true")
+    args = ap.parse_args()
+
+    import ray
+    from ray.cluster_utils import Cluster
+
+    import labelwise
+    from labelwise import distributed
+
+    scratch = pathlib.Path(args.work or tempfile.mkdtemp(prefix="lw-dist-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    pool = pathlib.Path(args.pool)
+    flags = {"threshold": args.threshold, "seed": 0}
+    report: dict[str, Any] = {"pool": str(pool), "rows": pq.read_metadata(pool).num_rows,
+                              "machine": "2 shared cores, 23 GB", "flags": flags}
+    ids = pq.read_table(pool, columns=["id"]).column("id").to_pylist()
+
+    single = None
+    if not args.skip_single:
+        t0 = time.perf_counter()
+        with RssSampler() as s:
+            single = labelwise.plan(pool, out=scratch / "single" / "out", index="partitioned",
+                                    cache=scratch / "single" / "cache", **flags)
+        report["single"] = {"seconds": round(time.perf_counter() - t0, 1), **s.summary(),
+                            "ru_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                            "graph": single.summary["graph"], "timings": single.summary.get("timings")}
+        print(json.dumps(report["single"]), flush=True)
+
+    t_c = time.perf_counter()
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    c.add_node(num_cpus=1)
+    c.wait_for_nodes()
+    ray.init(address=c.address, log_to_driver=False)
+    report["cluster_start_seconds"] = round(time.perf_counter() - t_c, 1)
+    runs = [("distributed", None)] + ([("worker_killed", "search:1")] if args.kill else [])
+    try:
+        for name, fault in runs:
+            d = scratch / name
+            if d.exists():
+                shutil.rmtree(d)
+            if fault:
+                os.environ[distributed.FAULT_ENV] = f"{fault}:{d}.killed"
+            t0 = time.perf_counter()
+            with RssSampler() as s:
+                r = distributed.plan(pool, out=d / "out", cache=d / "cache", **flags)
+            os.environ.pop(distributed.FAULT_ENV, None)
+            rec: dict[str, Any] = {
+                "seconds": round(time.perf_counter() - t0, 1), **s.summary(),
+                "graph": r.result.summary["graph"],
+                "stages": [dataclasses.asdict(x) for x in r.stages],
+                "pairs": r.pairs.num_rows,
+            }
+            if fault:
+                rec["killed"] = pathlib.Path(f"{d}.killed").read_text().strip()
+                rec["files_identical_to_distributed"] = files(d / "out") == files(scratch / "distributed" / "out")
+            if single is not None:
+                rec["recall_single"] = single.summary["graph"]["recall_at_10"]
+                rec["recall_distributed"] = r.graph_recall_at_10
+                for t in (0.90, 0.95):
+                    a, b = pairs_by_ids(r.pairs, ids, t), pairs_by_ids(single.pairs, None, t)
+                    rec[f"pairs_{t}"] = {"distributed": len(a), "single": len(b), "same_set": a == b,
+                                         "only_distributed": len(a - b), "only_single": len(b - a)}
+                bd = set(r.result.batch.column("id").to_pylist())
+                bs = set(single.batch.column("id").to_pylist())
+                rec["batch_overlap_with_single_graph"] = round(len(bd & bs) / max(1, len(bs)), 4)
+            # The single-machine plan on the distributed graph (same cache): identical files?
+            again = labelwise.plan(pool, out=d / "again", index="partitioned", cache=d / "cache", **flags)
+            rec["single_machine_on_same_graph_identical_files"] = files(d / "again") == files(d / "out")
+            rec["single_machine_on_same_graph_cache_hit"] = again.summary["graph"]["cache_hit"]
+            report[name] = rec
+            print(json.dumps({k: v for k, v in rec.items() if k != "stages"}), flush=True)
+            for x in rec["stages"]:
+                print("  ", json.dumps(x), flush=True)
+    finally:
+        ray.shutdown()
+        c.shutdown()
+    if single is not None and "distributed" in report:
+        report["overhead_ratio"] = round(report["distributed"]["seconds"] / report["single"]["seconds"], 2)
+    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(args.out).write_text(json.dumps(report, indent=1, default=str) + "\n")
+    if not args.work:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,475 @@
+"""``labelwise.distributed``: the label-independent half of ``plan`` on a Ray cluster.
+
+The neighbour graph and the near-duplicate pairs are what does not fit one machine at 10^8
+items; they are built here as Ray tasks over Parquet shards, with the library's own Rust
+kernels (the wheel runs on every worker):
+
+1. **normalise**: each shard's embeddings validated and L2-normalised as the loader does;
+2. **fit**: spherical k-means into ~sqrt(n) lists on a seeded sample (on the driver);
+3. **lloyd**: Lloyd steps over all the data, per-shard sums (map) added on the driver (reduce);
+4. **assign**: each row's home list and its ``probes`` nearest lists, written as Parquet
+   partitioned by home list with Ray Data (the one shuffle);
+5. **search**: per group of adjacent lists, a task reads its lists plus the *halo* (the lists
+   its rows probe) and computes its rows' top-k neighbours and every pair >= T they own;
+6. **refine**: per group, the single-process route's neighbour-of-neighbour pass, reading the
+   searched lists of its rows' first neighbours and the rows of their candidates;
+7. **merge**: the driver assembles the graph and stores it in the single-machine cache under
+   the key ``plan --index partitioned`` looks up, then runs ``labelwise.plan`` on the driver:
+   duplicates, auto-labels, rarity, the batch and the budget are the single-machine code on
+   that graph, and the output files are the single-machine ones.
+
+Every stage's output is named by a hash of its inputs (shard contents, centroids, parameters),
+under ``work_dir``: a rerun after the driver died resumes from the finished stages (and the
+finished groups of an unfinished search), and a retried task rewrites the same bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import InputError, Result, _argv, _labelwise, parameters
+from .. import plan as _plan
+from ._tasks import FAULT_ENV, Shard
+
+__all__ = ["DistributedPlan", "StageRecord", "plan", "FAULT_ENV"]
+
+#: Rows per shard of the input (whole row groups are packed up to this).
+SHARD_ROWS = 65_536
+#: Rows the k-means fit samples (the single-machine fit's own cap, `kmeans::FIT_SAMPLE_MAX`).
+FIT_SAMPLE = 100_000
+#: Lloyd iterations on the sample (the partitioned route's `PARTITION_ITERS`).
+FIT_ITERS = 10
+#: Version of the stage layout: bump to invalidate every stage output.
+STAGE_VERSION = "labelwise-distributed-v1"
+
+
+@dataclasses.dataclass
+class StageRecord:
+    """One stage of a run: wall time, whether it was resumed, and what it moved."""
+
+    name: str
+    seconds: float
+    resumed: bool
+    tasks: int
+    bytes_read: int = 0
+    bytes_written: int = 0
+    detail: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class DistributedPlan:
+    """What :func:`plan` did: the single-machine plan's result on the distributed graph, the
+    stages, the near-duplicate pairs the cluster found, and where the stage outputs live."""
+
+    result: Result
+    stages: list[StageRecord]
+    pairs: Any
+    work_dir: Path
+    graph_recall_at_10: float
+
+    def stage(self, name: str) -> StageRecord:
+        """The record of stage ``name``."""
+        return next(s for s in self.stages if s.name == name)
+
+
+def _sha(*parts: Any) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(json.dumps(p, sort_keys=True, default=str).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:32]
+
+
+def _cache_dir(paths: list[str], cache: Any) -> Path:
+    """The cache the single-machine run would use (``CacheChoice::from_flags``)."""
+    if cache is not None:
+        return Path(cache)
+    first = Path(paths[0])
+    base = first if first.is_dir() else (first.parent if str(first.parent) else Path("."))
+    return base / ".labelwise-cache"
+
+
+def _shards(files: list[str], shard_rows: int) -> list[Shard]:
+    """Whole row groups of each file packed into shards of about ``shard_rows`` rows."""
+    import pyarrow.parquet as pq
+
+    shards: list[Shard] = []
+    start = 0
+    for path in files:
+        try:
+            md = pq.ParquetFile(path).metadata
+        except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+            raise InputError(f"{path}: not a Parquet file, or truncated ({e})") from None
+        groups: list[int] = []
+        rows = 0
+        for g in range(md.num_row_groups):
+            groups.append(g)
+            rows += md.row_group(g).num_rows
+            if rows >= shard_rows:
+                shards.append(Shard(len(shards), path, tuple(groups), start, rows))
+                start += rows
+                groups, rows = [], 0
+        if groups:
+            shards.append(Shard(len(shards), path, tuple(groups), start, rows))
+            start += rows
+    return shards
+
+
+def _source_key(s: Shard, id_col: str, emb_col: str) -> str:
+    st = os.stat(s.path)
+    return _sha("source", os.path.abspath(s.path), st.st_size, st.st_mtime_ns, s.row_groups, id_col, emb_col)
+
+
+def _chain(centroids: np.ndarray) -> list[int]:
+    """Lists in a greedy nearest-neighbour chain through the centroids, so that cutting the
+    chain gives groups of adjacent lists (whose halos overlap)."""
+    n = centroids.shape[0]
+    sims = centroids @ centroids.T
+    seen = np.zeros(n, dtype=bool)
+    order = [0]
+    seen[0] = True
+    for _ in range(n - 1):
+        s = np.where(seen, -np.inf, sims[order[-1]])
+        nxt = int(np.argmax(s))
+        order.append(nxt)
+        seen[nxt] = True
+    return order
+
+
+def _groups(order: list[int], sizes: np.ndarray, group_rows: int) -> list[list[int]]:
+    """The chain cut into groups of about ``group_rows`` rows (each list in one group)."""
+    groups: list[list[int]] = [[]]
+    rows = 0
+    for l in order:
+        if rows >= group_rows and groups[-1]:
+            groups.append([])
+            rows = 0
+        groups[-1].append(l)
+        rows += int(sizes[l])
+    return groups
+
+
+class _Run:
+    """The driver of one distributed plan: stages in order, each resumable."""
+
+    def __init__(self, paths: list[str], flags: dict[str, Any], work: Path, opts: dict[str, Any]):
+        import ray
+
+        self.ray = ray
+        self.paths = paths
+        self.flags = flags
+        self.work = work
+        self.opts = opts
+        self.stages: list[StageRecord] = []
+        defaults = parameters("plan")
+
+        def flag(name: str) -> Any:
+            v = flags.get(name)
+            return v if v is not None else defaults[name].default
+
+        self.k = int(flag("k"))
+        self.probes = int(flag("probes"))
+        self.seed = int(flag("seed"))
+        self.threshold = float(flag("threshold"))
+        self.id_col = str(flag("id_col"))
+        self.emb_col = str(flag("embedding_col"))
+
+    def _record(self, name: str, t0: float, resumed: bool, tasks: int, **kw: Any) -> None:
+        self.stages.append(StageRecord(name, time.perf_counter() - t0, resumed, tasks, **kw))
+        if os.environ.get(FAULT_ENV, "") == f"driver:after-{name}":
+            os.kill(os.getpid(), 9)
+
+    def _get(self, refs: Any) -> Any:
+        """``ray.get``, with a task's bad-input error raised as the :class:`InputError` it was
+        (the CLI's one-line message) rather than wrapped in Ray's traceback."""
+        try:
+            return self.ray.get(refs)
+        except Exception as e:  # noqa: BLE001 - Ray's task error class is made at run time
+            cause = getattr(e, "cause", None)
+            # By name: the worker's class is unpickled as `_labelwise.InputError`, which a
+            # driver may hold as a second copy of the extension module.
+            if type(cause).__name__ == "InputError" and isinstance(cause, ValueError):
+                raise InputError(str(cause)) from None
+            raise
+
+    def _task_args(self) -> dict[str, Any]:
+        """Ray options of every task: one CPU, retried when its worker dies; the fault hook
+        (tests) travels to the workers in their environment."""
+        args: dict[str, Any] = {"num_cpus": 1, "max_retries": 4}
+        spec = os.environ.get(FAULT_ENV, "")
+        if spec and not spec.startswith("driver:"):
+            args["runtime_env"] = {"env_vars": {FAULT_ENV: spec}}
+        return args
+
+    def _remote(self, fn: Any) -> Any:
+        return self.ray.remote(**self._task_args())(fn)
+
+    def normalise(self) -> tuple[list[Shard], list[Path], str, int, int]:
+        t0 = time.perf_counter()
+        from . import _tasks
+
+        files = [str(p) for p in _labelwise.expand_paths(self.paths)]
+        shards = _shards(files, self.opts["shard_rows"])
+        outs = [self.work / "normalised" / f"{_source_key(s, self.id_col, self.emb_col)}.npy" for s in shards]
+        resumed = all(o.exists() for o in outs)
+        task = self._remote(_tasks.normalise_shard)
+        metas = self._get([task.remote(s, self.id_col, self.emb_col, o) for s, o in zip(shards, outs)])
+        pool_key = _sha(STAGE_VERSION, [m["sha"] for m in metas])
+        n = sum(m["rows"] for m in metas)
+        d = metas[0]["dim"]
+        src = sum(os.stat(s.path).st_size for s in {s.path: s for s in shards}.values())
+        self._record("normalise", t0, resumed, len(shards), bytes_read=src,
+                     bytes_written=sum(m["bytes"] for m in metas), detail={"rows": n, "dim": d})
+        return shards, outs, pool_key, n, d
+
+    def fit(self, shards: list[Shard], outs: list[Path], pool_key: str, n: int, nlist: int) -> np.ndarray:
+        t0 = time.perf_counter()
+        from . import _tasks
+
+        m = min(n, max(FIT_SAMPLE, 4 * nlist))
+        key = _sha("fit", pool_key, nlist, m, FIT_ITERS, self.seed)
+        path = self.work / "stages" / f"fit-{key}.npy"
+        if path.exists():
+            self._record("fit", t0, True, 0)
+            return np.load(path)
+        rng = np.random.default_rng(self.seed)
+        idx = np.sort(rng.choice(n, size=m, replace=False))
+        task = self._remote(_tasks.sample_rows)
+        refs = []
+        for s, o in zip(shards, outs):
+            local = idx[(idx >= s.start) & (idx < s.start + s.rows)] - s.start
+            if local.size:
+                refs.append(task.remote(o, local))
+        sample = np.concatenate(self._get(refs)).astype("<f4")
+        d = sample.shape[1]
+        raw = _labelwise.kmeans_fit(sample.tobytes(), d, nlist, FIT_ITERS, self.seed, None)
+        c = np.frombuffer(raw, dtype="<f4").reshape(nlist, d)
+        _tasks.atomic_write(path, lambda f: np.save(open(f, "wb"), c))
+        self._record("fit", t0, False, len(refs), bytes_written=sample.nbytes, detail={"sample": m})
+        return c
+
+    def lloyd(self, outs: list[Path], pool_key: str, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from . import _tasks
+
+        task = self._remote(_tasks.lloyd_map)
+        counts = np.zeros(c.shape[0], dtype=np.uint64)
+        for it in range(self.opts["lloyd_iters"]):
+            t0 = time.perf_counter()
+            key = _sha("lloyd", pool_key, hashlib.sha256(c.tobytes()).hexdigest())
+            path = self.work / "stages" / f"lloyd-{key}.npz"
+            if path.exists():
+                z = np.load(path)
+                c, counts = z["centroids"], z["counts"]
+                self._record(f"lloyd{it + 1}", t0, True, 0)
+                continue
+            parts = self._get([task.remote(o, c, i) for i, o in enumerate(outs)])
+            sums = np.zeros_like(parts[0][0])
+            counts = np.zeros_like(parts[0][1])
+            for s, k in parts:  # shard order: the reduce is deterministic
+                sums += s
+                counts += k
+            d = c.shape[1]
+            raw = _labelwise.centroids_from_sums(sums.tobytes(), counts.tobytes(), c.astype("<f4").tobytes(), d)
+            c = np.frombuffer(raw, dtype="<f4").reshape(c.shape).copy()
+            _tasks.atomic_write(path, lambda f: np.savez(open(f, "wb"), centroids=c, counts=counts))
+            moved = sum(p[0].nbytes + p[1].nbytes for p in parts)
+            self._record(f"lloyd{it + 1}", t0, False, len(outs), bytes_read=sum(o.stat().st_size for o in outs),
+                         detail={"reduce_bytes": moved})
+        return c, counts
+
+    def assign(self, outs: list[Path], shards: list[Shard], pool_key: str, c: np.ndarray) -> Path:
+        t0 = time.perf_counter()
+        from . import _tasks
+
+        key = _sha("assign", pool_key, hashlib.sha256(c.tobytes()).hexdigest(), self.probes)
+        lists_dir = self.work / "stages" / f"lists-{key}"
+        if (lists_dir / "_SUCCESS").exists():
+            self._record("assign", t0, True, 0)
+            return lists_dir
+        ray = self.ray
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        tmp = lists_dir.with_name(lists_dir.name + f".tmp{os.getpid()}")
+        ds = ray.data.from_items([{"shard": s.index} for s in shards], override_num_blocks=len(shards))
+        ds = ds.map_batches(
+            _tasks.assign_batch,
+            batch_size=1,
+            batch_format="pyarrow",
+            **self._task_args(),
+            fn_kwargs={"paths": [str(o) for o in outs], "starts": [s.start for s in shards],
+                       "centroids": c, "p": min(self.probes, c.shape[0])},
+        )
+        ds.write_parquet(str(tmp), partition_cols=["home"])
+        (tmp / "_SUCCESS").write_text("ok\n")
+        if lists_dir.exists():
+            import shutil
+
+            shutil.rmtree(lists_dir)
+        os.replace(tmp, lists_dir)
+        written = sum(f.stat().st_size for f in lists_dir.rglob("*.parquet"))
+        self._record("assign", t0, False, len(shards), bytes_read=sum(o.stat().st_size for o in outs),
+                     bytes_written=written, detail={"shuffle_bytes": written})
+        return lists_dir
+
+    def search(self, lists_dir: Path, c: np.ndarray, counts: np.ndarray, n: int) -> tuple[Path, list[list[int]]]:
+        t0 = time.perf_counter()
+        from . import _tasks
+
+        nlist = c.shape[0]
+        sizes = np.zeros(nlist, dtype=np.int64)
+        for d in lists_dir.glob("home=*"):
+            import pyarrow.parquet as pq
+
+            sizes[int(d.name.split("=")[1])] = sum(pq.read_metadata(f).num_rows for f in d.glob("*.parquet"))
+        group_rows = self.opts["group_rows"] or max(1, math.ceil(n / (4 * self.opts["workers"])))
+        groups = _groups(_chain(c), sizes, group_rows)
+        k = min(self.k, n - 1)
+        key = _sha("search", lists_dir.name, k, self.threshold, groups)
+        gdir = self.work / "stages" / f"graph-{key}"
+        outs = [gdir / f"group-{i:05d}.parquet" for i in range(len(groups))]
+        done = sum(o.exists() for o in outs)
+        task = self._remote(_tasks.search_group)
+        stats = self._get([
+            task.remote(i, g, lists_dir, nlist, k, self.threshold, o) for i, (g, o) in enumerate(zip(groups, outs))
+        ])
+        halo = sum(s.get("lw_halo_bytes", 0) for s in stats)
+        own = sum(s.get("lw_own_bytes", 0) for s in stats)
+        self._record("search", t0, done == len(groups), len(groups), bytes_read=own + halo,
+                     bytes_written=sum(o.stat().st_size for o in outs),
+                     detail={"groups": len(groups), "groups_resumed": done, "halo_bytes": halo,
+                             "own_bytes": own, "rows_loaded": sum(s.get("lw_rows_loaded", 0) for s in stats),
+                             "group_rows": group_rows})
+        return gdir, groups
+
+    def refine(self, lists_dir: Path, gdir: Path, groups: list[list[int]], n: int) -> Path:
+        t0 = time.perf_counter()
+        from . import _tasks
+
+        k = min(self.k, n - 1)
+        rdir = gdir.with_name(gdir.name.replace("graph-", "refined-"))
+        outs = [rdir / f"group-{i:05d}.parquet" for i in range(len(groups))]
+        done = sum(o.exists() for o in outs)
+        nlist = sum(len(g) for g in groups)
+        home = np.zeros(n, dtype=np.uint32)
+        group_of_list = np.zeros(nlist, dtype=np.uint32)
+        for gi, g in enumerate(groups):
+            for l in g:
+                group_of_list[l] = gi
+                home[_tasks.list_rows(lists_dir, l)] = l
+        home_ref = self.ray.put(home)
+        task = self._remote(_tasks.refine_group)
+        stats = self._get([
+            task.remote(i, home_ref, group_of_list, lists_dir, gdir, k, o) for i, o in enumerate(outs)
+        ])
+        halo = sum(s.get("lw_halo_bytes", 0) for s in stats)
+        graph = sum(s.get("lw_graph_bytes", 0) for s in stats)
+        self._record("refine", t0, done == len(groups), len(groups), bytes_read=halo + graph,
+                     bytes_written=sum(o.stat().st_size for o in outs),
+                     detail={"groups_resumed": done, "halo_bytes": halo, "graph_bytes": graph,
+                             "broadcast_bytes": home.nbytes,
+                             "candidates": sum(s.get("lw_candidates", 0) for s in stats)})
+        return rdir
+
+    def merge(self, gdir: Path, rdir: Path, ngroups: int, n: int) -> tuple[Any, float]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        t0 = time.perf_counter()
+        k = min(self.k, n - 1)
+        nb = np.full((n, k), np.iinfo(np.uint32).max, dtype="<u4")
+        cs = np.zeros((n, k), dtype="<f4")
+        pairs = []
+        read = 0
+        from . import _tasks
+
+        for i in range(ngroups):
+            f = rdir / f"group-{i:05d}.parquet"
+            read += f.stat().st_size
+            rows, gnb, gcs = _tasks.read_graph(f, k)
+            nb[rows] = gnb
+            cs[rows] = gcs
+            pairs.append(pq.read_table(gdir / f"group-{i:05d}.pairs.parquet"))
+        if (nb == np.iinfo(np.uint32).max).any():
+            raise RuntimeError("distributed graph: some rows were not searched by any group")
+        pairs_t = pa.concat_tables(pairs).sort_by([("a", "ascending"), ("b", "ascending")])
+        argv = self.plan_argv()
+        key, recall, items = _labelwise.cache_graph(argv, nb.tobytes(), cs.tobytes(), k)
+        if items != n:
+            raise RuntimeError(f"the driver loaded {items} items, the cluster {n}")
+        self._record("merge", t0, False, 1, bytes_read=read, detail={"cache_key": key, "pairs": pairs_t.num_rows})
+        return pairs_t, recall
+
+    def plan_argv(self) -> list[str]:
+        return _argv("plan", self.paths, self.plan_flags()) + ["--out", "<no output>"]
+
+    def plan_flags(self) -> dict[str, Any]:
+        f = dict(self.flags)
+        f["index"] = "partitioned"
+        f["cache"] = str(self.opts["cache"])
+        f.pop("no_cache", None)
+        return f
+
+
+def plan(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str] | None = None,
+    *,
+    work_dir: str | os.PathLike[str] | None = None,
+    shard_rows: int = SHARD_ROWS,
+    group_rows: int | None = None,
+    lloyd_iters: int = 2,
+    address: str | None = None,
+    **flags: Any,
+) -> DistributedPlan:
+    """``labelwise plan`` with its label-independent stages on the Ray cluster.
+
+    ``paths`` are Parquet files or folders (read as the CLI reads them); keyword arguments are
+    ``plan``'s flags (``k``, ``probes``, ``threshold``, ``seed``, ``target_precision``...).
+    The graph is stored in the cache (``cache=`` or ``.labelwise-cache`` beside the first
+    input) under the key of ``plan --index partitioned`` with the same flags; the driver then
+    runs the single-machine ``plan`` on it, which writes the usual files to ``out``.
+
+    ``work_dir`` holds the stage outputs (default: ``distributed/`` in the cache); a rerun with
+    the same inputs resumes from them. ``shard_rows`` sizes the map tasks, ``group_rows`` the
+    search groups (default: the rows over 4 × the cluster's CPUs), ``lloyd_iters`` the Lloyd
+    steps over all the data after the sampled fit. Connects with ``ray.init(address)`` unless
+    Ray is already initialised.
+    """
+    import ray
+
+    path_list = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]
+    if flags.get("no_cache"):
+        raise ValueError("the distributed plan hands its graph to the driver through the cache: drop no_cache")
+    if flags.get("index") not in (None, "partitioned"):
+        raise ValueError("the distributed graph is the partitioned route's: index must be 'partitioned'")
+    cache = _cache_dir(path_list, flags.get("cache"))
+    work = Path(work_dir) if work_dir is not None else cache / "distributed"
+    if not ray.is_initialized():
+        ray.init(address=address, log_to_driver=False)
+    workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    opts = {"shard_rows": shard_rows, "group_rows": group_rows, "lloyd_iters": lloyd_iters,
+            "workers": workers, "cache": cache}
+    run = _Run(path_list, {k: v for k, v in flags.items() if k not in ("index", "cache")}, work, opts)
+    shards, outs, pool_key, n, d = run.normalise()
+    if n < 2:
+        raise ValueError("the distributed plan needs at least two items")
+    nlist = max(1, min(n, round(math.sqrt(n))))
+    c = run.fit(shards, outs, pool_key, n, nlist)
+    c, counts = run.lloyd(outs, pool_key, c)
+    lists_dir = run.assign(outs, shards, pool_key, c)
+    gdir, groups = run.search(lists_dir, c, counts, n)
+    rdir = run.refine(lists_dir, gdir, groups, n)
+    pairs, recall = run.merge(gdir, rdir, len(groups), n)
+    t0 = time.perf_counter()
+    result = _plan(path_list, out, **run.plan_flags())
+    run._record("plan", t0, False, 1, detail={"graph_cache_hit": result.summary["graph"]["cache_hit"]})
+    return DistributedPlan(result=result, stages=run.stages, pairs=pairs, work_dir=work, graph_recall_at_10=recall)

@@ -1,0 +1,301 @@
+"""What runs on the Ray workers: each function reads its inputs from files, calls the wheel's
+Rust kernels, and writes its output atomically (a temporary name, then ``os.replace``), so a
+retried task overwrites nothing half-written and a rerun finds finished outputs whole.
+
+Every output name carries the hash of everything it depends on (see ``_stages``), so a file
+that exists is a finished, valid result of the same inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import _labelwise
+
+#: Test hook: ``<stage>:<index>:<marker file>`` makes the task of that stage and index kill its
+#: own worker process (SIGKILL) the first time it runs, as a crashed node would; the marker
+#: file records that it happened, so Ray's retry then runs normally.
+FAULT_ENV = "LABELWISE_DISTRIBUTED_FAULT"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A slice of one input file: whole row groups, and where its rows start in the pool."""
+
+    index: int
+    path: str
+    row_groups: tuple[int, ...]
+    start: int
+    rows: int
+
+
+def maybe_fail(stage: str, index: int) -> None:
+    """Kills this worker process when the fault hook names this task (tests only)."""
+    spec = os.environ.get(FAULT_ENV, "")
+    parts = spec.split(":", 2)
+    if len(parts) != 3 or parts[0] != stage or parts[1] != str(index):
+        return
+    marker = Path(parts[2])
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.write(fd, f"{stage} {index} pid {os.getpid()}\n".encode())
+    os.close(fd)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def threads() -> int:
+    """CPUs Ray gave this task (the Rust kernels use that many threads)."""
+    try:
+        import ray
+
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
+        return max(1, int(cpus))
+    except Exception:  # noqa: BLE001 - outside a Ray task
+        return 1
+
+
+def atomic_write(path: Path, write: Any) -> int:
+    """Calls ``write(tmp_path)`` then renames the file into place; returns its size."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    size = tmp.stat().st_size
+    os.replace(tmp, path)
+    return size
+
+
+def load_matrix(path: Path) -> np.ndarray:
+    """A normalised shard matrix written by :func:`normalise_shard`."""
+    return np.load(path, allow_pickle=False)
+
+
+def normalise_shard(shard: Shard, id_col: str, embedding_col: str, out: Path) -> dict[str, Any]:
+    """Stage 0: reads one shard's ids and embeddings, validates and normalises them exactly as
+    the loader does (in Rust), and saves the f32 matrix. Returns its content hash and bytes."""
+    maybe_fail("normalise", shard.index)
+    if not out.exists():
+        f = pq.ParquetFile(shard.path)
+        table = f.read_row_groups(list(shard.row_groups), columns=[id_col, embedding_col])
+        name = f"{shard.path} (row groups {shard.row_groups[0]}..{shard.row_groups[-1]})"
+        raw, n, d = _labelwise.normalized_embeddings(table, name, id_col, embedding_col)
+        m = np.frombuffer(raw, dtype="<f4").reshape(n, d)
+        atomic_write(out, lambda p: np.save(open(p, "wb"), m, allow_pickle=False))
+    m = load_matrix(out)
+    digest = hashlib.sha256(m.tobytes()).hexdigest()
+    return {"rows": m.shape[0], "dim": m.shape[1], "sha": digest, "bytes": out.stat().st_size}
+
+
+def sample_rows(path: Path, local: np.ndarray) -> np.ndarray:
+    """Stage 1 (map): the rows ``local`` of one normalised shard (the driver's seeded sample)."""
+    return load_matrix(path)[local]
+
+
+def lloyd_map(path: Path, centroids: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 2 (map): one shard's per-centroid sums and counts for a Lloyd step (in Rust)."""
+    maybe_fail("lloyd", index)
+    m = load_matrix(path)
+    d = m.shape[1]
+    sums, counts = _labelwise.centroid_sums(
+        m.tobytes(), centroids.astype("<f4").tobytes(), d, threads()
+    )
+    return np.frombuffer(sums, dtype="<f8").copy(), np.frombuffer(counts, dtype="<u8").copy()
+
+
+def assign_batch(batch: pa.Table, paths: list[str], starts: list[int], centroids: np.ndarray, p: int) -> pa.Table:
+    """Stage 3 (Ray Data map): each row of the shards named in ``batch`` with its home list and
+    its ``p`` probed lists, ready for the Parquet write partitioned by home list."""
+    tables = []
+    for i in batch.column("shard").to_pylist():
+        maybe_fail("assign", i)
+        m = load_matrix(Path(paths[i]))
+        n, d = m.shape
+        ids, pp = _labelwise.assign_top(m.tobytes(), centroids.astype("<f4").tobytes(), d, p, threads())
+        top = np.frombuffer(ids, dtype="<u4").reshape(n, pp).astype(np.int32)
+        emb = pa.FixedSizeListArray.from_arrays(pa.array(m.reshape(-1)), d)
+        probes = pa.FixedSizeListArray.from_arrays(pa.array(top.reshape(-1)), pp)
+        tables.append(
+            pa.table(
+                {
+                    "row": pa.array(np.arange(starts[i], starts[i] + n, dtype=np.int64)),
+                    "home": pa.array(top[:, 0]),
+                    "probes": probes,
+                    "embedding": emb,
+                }
+            )
+        )
+    return pa.concat_tables(tables)
+
+
+def read_lists(
+    lists_dir: Path, lists: Any, columns: tuple[str, ...] = ("row", "probes", "embedding")
+) -> tuple[pa.Table, int]:
+    """The rows of the given lists from the partitioned write, and the bytes read."""
+    parts = []
+    nbytes = 0
+    for l in lists:
+        d = lists_dir / f"home={int(l)}"
+        if not d.exists():
+            continue
+        for f in sorted(d.glob("*.parquet")):
+            nbytes += f.stat().st_size
+            t = pq.read_table(f, columns=list(columns))
+            parts.append(t.append_column("home", pa.array(np.full(t.num_rows, l, dtype=np.int32))))
+    return pa.concat_tables(parts), nbytes
+
+
+def list_rows(lists_dir: Path, l: int) -> np.ndarray:
+    """The global rows whose home is list ``l``."""
+    d = lists_dir / f"home={l}"
+    parts = [np.asarray(pq.read_table(f, columns=["row"]).column("row")) for f in sorted(d.glob("*.parquet"))]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def read_graph(path: Path, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, neighbours (rows × k) and cosines of one group's graph file."""
+    t = pq.read_table(path)
+    rows = np.asarray(t.column("row")).astype(np.uint32)
+    nb = np.asarray(t.column("neighbors").combine_chunks().flatten()).reshape(-1, k)
+    cs = np.asarray(t.column("cosines").combine_chunks().flatten()).reshape(-1, k)
+    return rows, nb, cs
+
+
+def write_graph(out: Path, rows: np.ndarray, nb: np.ndarray, cs: np.ndarray, k: int, stats: dict[str, int]) -> int:
+    """Writes one group's graph file atomically, its stats in the Parquet metadata."""
+    table = pa.table(
+        {
+            "row": pa.array(rows.astype(np.uint32)),
+            "neighbors": pa.FixedSizeListArray.from_arrays(pa.array(nb.reshape(-1).astype(np.uint32)), k),
+            "cosines": pa.FixedSizeListArray.from_arrays(pa.array(cs.reshape(-1).astype(np.float32)), k),
+        }
+    )
+    meta = {k_.encode(): str(v).encode() for k_, v in stats.items()}
+    return atomic_write(out, lambda f: pq.write_table(table.replace_schema_metadata(meta), f))
+
+
+def stats_of(out: Path) -> dict[str, int]:
+    """The stats a finished group file carries."""
+    meta = pq.read_metadata(out).metadata or {}
+    return {k_.decode(): int(v) for k_, v in meta.items() if k_.startswith(b"lw_")}
+
+
+#: Neighbours whose lists the refinement scans (the single-process `REFINE_EXPAND`).
+REFINE_EXPAND = 8
+
+
+def refine_group(
+    index: int,
+    home: np.ndarray,
+    group_of_list: np.ndarray,
+    lists_dir: Path,
+    searched_dir: Path,
+    k: int,
+    out: Path,
+) -> dict[str, int]:
+    """Stage 5: the neighbour-of-neighbour pass for one group's rows. Reads the searched lists
+    of its rows and of their first neighbours (the groups holding them), and the rows of every
+    candidate (the lists holding them), then refines in Rust as the single process does."""
+    maybe_fail("refine", index)
+    if out.exists():
+        return stats_of(out)
+    own_path = searched_dir / f"group-{index:05d}.parquet"
+    owners, own_nb, _ = read_graph(own_path, k)
+    first = np.unique(own_nb[:, :REFINE_EXPAND])
+    groups = np.unique(np.concatenate([[index], group_of_list[home[first]]]))
+    parts = []
+    graph_bytes = 0
+    for g in groups.tolist():
+        f = searched_dir / f"group-{g:05d}.parquet"
+        graph_bytes += f.stat().st_size
+        parts.append(read_graph(f, k))
+    rows = np.concatenate([p[0] for p in parts])
+    nb = np.concatenate([p[1] for p in parts])
+    cs = np.concatenate([p[2] for p in parts])
+    order = np.argsort(rows, kind="stable")
+    rows, nb, cs = rows[order], nb[order], cs[order]
+    firsts = np.isin(rows, first)
+    cand = np.unique(np.concatenate([nb[firsts].reshape(-1), owners]))
+    lists = np.unique(home[cand])
+    t, emb_bytes = read_lists(lists_dir, lists.tolist(), ("row", "embedding"))
+    keep = np.isin(np.asarray(t.column("row")), cand)
+    t = t.filter(pa.array(keep))
+    t = t.take(pa.array(np.argsort(np.asarray(t.column("row")), kind="stable")))
+    d = t.column("embedding").type.list_size
+    emb = np.asarray(t.column("embedding").combine_chunks().flatten(), dtype="<f4")
+    ids = np.asarray(t.column("row")).astype("<u4")
+    rnb, rcs = _labelwise.refine_group(
+        emb.tobytes(), d, ids.tobytes(), rows.astype("<u4").tobytes(), nb.astype("<u4").tobytes(),
+        cs.astype("<f4").tobytes(), k, owners.astype("<u4").tobytes(), threads(),
+    )
+    stats = {"lw_owners": int(owners.size), "lw_graph_bytes": graph_bytes, "lw_halo_bytes": emb_bytes,
+             "lw_candidates": int(cand.size)}
+    stats["lw_out_bytes"] = write_graph(
+        out, owners, np.frombuffer(rnb, dtype="<u4"), np.frombuffer(rcs, dtype="<f4"), k, stats
+    )
+    return stats
+
+
+def search_group(
+    index: int,
+    lists: list[int],
+    lists_dir: Path,
+    nlist: int,
+    k: int,
+    threshold: float,
+    out: Path,
+) -> dict[str, Any]:
+    """Stage 4: one group of lists. Reads its lists, then the halo (the other lists its rows
+    probe), searches its rows' neighbours and pairs in Rust, and writes them."""
+    maybe_fail("search", index)
+    if out.exists():
+        return stats_of(out)
+    own, own_bytes = read_lists(lists_dir, lists)
+    p = own.column("probes").type.list_size
+    probed = np.asarray(own.column("probes").combine_chunks().flatten()).reshape(-1, p)
+    halo = sorted(set(np.unique(probed).tolist()) - set(lists))
+    halo_t, halo_bytes = read_lists(lists_dir, halo)
+    rows_t = pa.concat_tables([own, halo_t])
+    order = np.argsort(np.asarray(rows_t.column("row")), kind="stable")
+    rows_t = rows_t.take(pa.array(order))
+    row = np.asarray(rows_t.column("row")).astype(np.uint32)
+    home = np.asarray(rows_t.column("home")).astype(np.uint32)
+    owner = np.isin(home, np.asarray(lists, dtype=np.uint32))
+    d = rows_t.column("embedding").type.list_size
+    emb = np.asarray(rows_t.column("embedding").combine_chunks().flatten(), dtype="<f4")
+    allp = np.asarray(rows_t.column("probes").combine_chunks().flatten()).reshape(-1, p)
+    probes = allp.astype("<u4")
+    r = _labelwise.search_group(
+        emb.tobytes(), d, row.astype("<u4").tobytes(), home.astype("<u4").tobytes(),
+        owner.astype(np.uint8).tobytes(), probes.tobytes(), p, nlist, k, threshold, threads(),
+    )
+    owners = np.frombuffer(r[0], dtype="<u4")
+    stats = {
+        "lw_owners": int(owners.size),
+        "lw_rows_loaded": int(row.size),
+        "lw_own_bytes": own_bytes,
+        "lw_halo_bytes": halo_bytes,
+        "lw_pairs": len(r[3]) // 4,
+    }
+    pairs = pa.table(
+        {
+            "a": pa.array(np.frombuffer(r[3], dtype="<u4")),
+            "b": pa.array(np.frombuffer(r[4], dtype="<u4")),
+            "cosine": pa.array(np.frombuffer(r[5], dtype="<f8")),
+        }
+    )
+    pairs_out = out.with_name(out.stem + ".pairs.parquet")
+    atomic_write(pairs_out, lambda f: pq.write_table(pairs, f))
+    nb = np.frombuffer(r[1], dtype="<u4")
+    cs = np.frombuffer(r[2], dtype="<f4")
+    stats["lw_out_bytes"] = write_graph(out, owners, nb, cs, k, stats)
+    return stats

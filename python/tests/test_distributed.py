@@ -1,0 +1,207 @@
+"""labelwise.distributed on a local Ray cluster of two 1-CPU nodes: the same round as one
+machine (recall, pairs, outputs), a worker killed mid-stage, and a driver killed between
+stages. Skipped when Ray is not installed (``pip install "ray[data]"``)."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import pathlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+ray = pytest.importorskip("ray")
+
+import labelwise  # noqa: E402
+from labelwise import distributed  # noqa: E402
+
+from conftest import REPO, strip_run_facts  # noqa: E402
+
+#: The test pool: small enough for CI, large enough for ~170 lists and 8 search groups.
+ROWS, DIM = 30_000, 96
+#: Flags shared by every run (the lowest threshold; 0.95 is checked by filtering).
+FLAGS: dict[str, Any] = {"threshold": 0.90, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """Two 1-CPU Ray nodes on loopback, started and stopped here; yields the address."""
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    c.add_node(num_cpus=1)
+    c.wait_for_nodes()
+    ray.init(address=c.address, log_to_driver=False)
+    assert ray.cluster_resources()["CPU"] == 2
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+    yield c.address
+    ray.shutdown()
+    c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A seeded synthetic pool from examples/synth.rs (5% labeled, 1% near-copies)."""
+    path = tmp_path_factory.mktemp("pool") / "synth.parquet"
+    args = ["--rows", str(ROWS), "--dim", str(DIM), "--out", str(path), "--seed", "3", "--quiet"]
+    synth = os.environ.get("LABELWISE_SYNTH")  # a built examples/synth binary, if at hand
+    cmd = [synth] if synth else ["cargo", "run", "--quiet", "--example", "synth", "--"]
+    subprocess.run(cmd + args, cwd=REPO, check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def single(pool: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> labelwise.Result:
+    """The single-process partitioned route, in its own cache."""
+    d = tmp_path_factory.mktemp("single")
+    return labelwise.plan(pool, out=d / "out", index="partitioned", cache=d / "cache", **FLAGS)
+
+
+@pytest.fixture(scope="module")
+def dist(cluster: str, pool: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> distributed.DistributedPlan:
+    """The distributed plan, in its own cache."""
+    d = tmp_path_factory.mktemp("dist")
+    return distributed.plan(pool, out=d / "out", cache=d / "cache", shard_rows=8192, **FLAGS)
+
+
+def pair_set(t: Any, ids: list[str] | None, at: float) -> set[tuple[str, str]]:
+    """Pairs with cosine >= ``at`` as id pairs (row pairs mapped through ``ids``)."""
+    cos = t.column("cosine").to_pylist()
+    if ids is None:
+        a, b = t.column("id_a").to_pylist(), t.column("id_b").to_pylist()
+    else:
+        a = [ids[i] for i in t.column("a").to_pylist()]
+        b = [ids[i] for i in t.column("b").to_pylist()]
+    return {(x, y) for x, y, c in zip(a, b, cos) if c >= at}
+
+
+def test_same_graph_quality_and_pairs_as_one_process(
+    dist: distributed.DistributedPlan, single: labelwise.Result, pool: pathlib.Path
+) -> None:
+    g_single = single.summary["graph"]
+    g_dist = dist.result.summary["graph"]
+    assert g_dist["cache_hit"], "the driver's plan read the cluster's graph"
+    assert g_dist["index"] == g_single["index"] == "partitioned"
+    assert abs(g_dist["recall_at_10"] - g_single["recall_at_10"]) <= 0.005, (g_dist, g_single)
+    assert g_dist["recall_at_10"] == dist.graph_recall_at_10
+    ids = pq.read_table(pool, columns=["id"]).column("id").to_pylist()
+    for t in (0.90, 0.95):
+        cluster_pairs = pair_set(dist.pairs, ids, t)
+        assert cluster_pairs == pair_set(single.pairs, None, t), t
+        assert cluster_pairs == pair_set(dist.result.pairs, None, t), t
+    assert len(pair_set(dist.pairs, ids, 0.95)) >= 200
+    search = dist.stage("search")
+    assert search.detail["groups"] >= 4 and search.detail["halo_bytes"] > 0
+    assert dist.stage("assign").detail["shuffle_bytes"] > 0
+
+
+def test_batch_and_autolabels_are_the_single_machine_ones_given_the_graph(
+    dist: distributed.DistributedPlan, pool: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """The single-machine plan on the same graph (read from the same cache) writes the same
+    files, byte for byte, as the distributed plan."""
+    out = dist.result.summary
+    cache = dist.work_dir.parent
+    again = labelwise.plan(pool, out=tmp_path / "again", index="partitioned", cache=cache, **FLAGS)
+    assert again.summary["graph"]["cache_hit"]
+    assert strip_run_facts(again.summary) == strip_run_facts(out)
+    assert again.batch.equals(dist.result.batch)
+    assert again.autolabels.equals(dist.result.autolabels)
+    assert again.items.equals(dist.result.items)
+    assert dist.result.batch.num_rows > 0 and dist.result.autolabels.num_rows > 0
+
+
+def test_output_files_have_the_single_machine_schema(
+    dist: distributed.DistributedPlan, single: labelwise.Result
+) -> None:
+    for name in ("items", "pairs", "autolabels", "batch", "budget"):
+        assert getattr(dist.result, name).schema == getattr(single, name).schema, name
+
+
+def run_files(d: pathlib.Path) -> dict[str, bytes]:
+    """The run folder's files (summary.json and report.html hold timings: left out)."""
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(d.iterdir())
+        if p.is_file() and p.name not in ("summary.json", "report.html")
+    }
+
+
+def test_a_worker_killed_mid_search_is_retried_and_changes_nothing(
+    cluster: str, dist: distributed.DistributedPlan, pool: pathlib.Path, tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    marker = tmp_path / "killed"
+    monkeypatch.setenv(distributed.FAULT_ENV, f"search:2:{marker}")
+    r = distributed.plan(pool, out=tmp_path / "out", cache=tmp_path / "cache", shard_rows=8192, **FLAGS)
+    assert marker.exists(), "the worker was killed"
+    assert r.stage("search").detail["groups_resumed"] == 0
+    ref = dist.work_dir.parent.parent / "out"
+    assert run_files(tmp_path / "out") == run_files(ref)
+    assert r.pairs.equals(dist.pairs)
+
+
+def cli_plan(address: str, pool: pathlib.Path, d: pathlib.Path, fault: str | None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop(distributed.FAULT_ENV, None)
+    if fault:
+        env[distributed.FAULT_ENV] = fault
+    return subprocess.run(
+        [sys.executable, "-m", "labelwise.distributed", "plan", str(pool), "--out", str(d / "out"),
+         "--cache", str(d / "cache"), "--threshold", "0.9", "--seed", "0", "--shard-rows", "8192",
+         "--address", address],
+        capture_output=True, text=True, env=env,
+    )
+
+
+def test_a_rerun_after_the_driver_died_resumes_from_the_finished_stages(
+    cluster: str, dist: distributed.DistributedPlan, pool: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    died = cli_plan(cluster, pool, tmp_path, "driver:after-assign")
+    assert died.returncode == -9, died.stderr
+    assert not (tmp_path / "out").exists()
+    rerun = cli_plan(cluster, pool, tmp_path, None)
+    assert rerun.returncode == 0, rerun.stderr
+    import json
+
+    stages = {s["name"]: s for s in map(json.loads, rerun.stdout.splitlines()) if "name" in s}
+    for name in ("normalise", "fit", "lloyd1", "lloyd2", "assign"):
+        assert stages[name]["resumed"], name
+    assert not stages["search"]["resumed"]
+    ref = dist.work_dir.parent.parent / "out"
+    assert run_files(tmp_path / "out") == run_files(ref)
+    assert filecmp.cmp(tmp_path / "out" / "batch.csv", ref / "batch.csv", shallow=False)
+
+
+def test_bad_input_is_the_cli_message(cluster: str, tmp_path: pathlib.Path) -> None:
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet")
+    with pytest.raises(labelwise.InputError, match="bad.parquet: not a Parquet file"):
+        distributed.plan(bad, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    # A shard the loader refuses (a zero vector) fails in its task with the loader's message.
+    import numpy as np
+    import pyarrow as pa
+
+    emb = np.ones((40, 8), dtype=np.float32)
+    emb[17] = 0.0
+    t = labelwise.table(emb, ids=[f"i{i}" for i in range(40)])
+    pq.write_table(t, tmp_path / "zero.parquet")
+    with pytest.raises(labelwise.InputError, match="zero vector"):
+        distributed.plan(tmp_path / "zero.parquet", out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    proc = subprocess.run(
+        [sys.executable, "-m", "labelwise.distributed", "plan", str(bad), "--out", str(tmp_path / "o2"),
+         "--address", cluster], capture_output=True, text=True,
+    )
+    assert proc.returncode == 2 and "not a Parquet file" in proc.stderr
+    helped = subprocess.run(
+        [sys.executable, "-m", "labelwise.distributed", "plan", "--help"], capture_output=True, text=True
+    )
+    assert helped.returncode == 0 and "--target-precision" in helped.stdout
+    del pa

@@ -1,0 +1,642 @@
+//! The partitioned route cut into pieces that run apart, for a cluster (`labelwise.distributed`
+//! runs them as Ray tasks over Parquet shards): the map and reduce halves of a Lloyd step over
+//! shards, and the search of one group of lists given its members and the *halo* (the lists
+//! its items probe).
+//!
+//! The kernels are the single-process route's ([`crate::index::partitioned`]): the same
+//! list-by-list GEMMs and the same strict order (higher cosine, then lower index). A group's
+//! rows are passed in increasing global order, so local indices order like global ones and a
+//! row's neighbours among the rows it probes are exactly those the single-process search finds
+//! for the same centroids. The single-process route's neighbour-of-neighbour refinement reads
+//! other rows' lists, so it is a second pass ([`Refine`]) over the searched lists: given the
+//! same centroids, the refined lists are bit-identical to the single-process ones.
+
+use ndarray::{linalg::general_mat_mul, Array2, ArrayView1, ArrayView2, Axis};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::index::kmeans::{assign_best, bucket_by};
+use crate::index::partitioned::{Lists, REFINE_EXPAND};
+use crate::index::topk::{dot, exact_topk, topk_push};
+
+/// Candidate slack below a pair threshold, covering f32 GEMM rounding (as `round::dedup`).
+const SLACK: f32 = 1e-4;
+
+/// One shard's half of a Lloyd step: per centroid, the f64 sum of the rows nearest to it and
+/// their count. Shards' sums add up (in a fixed shard order) to the whole data's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CentroidSums {
+    /// `k × d`, row-major: sum of the rows assigned to each centroid.
+    pub sums: Vec<f64>,
+    /// Rows assigned to each centroid.
+    pub counts: Vec<u64>,
+}
+
+/// The map half of a Lloyd step on the unit rows `x` of one shard: each row goes to its nearest
+/// centroid (largest dot, ties lowest id) and is added, in row order, to that centroid's sum.
+pub fn centroid_sums(x: ArrayView2<f32>, centroids: ArrayView2<f32>) -> Result<CentroidSums> {
+    let (k, d) = centroids.dim();
+    if x.ncols() != d || k == 0 {
+        return Err(Error::Usage(format!(
+            "centroid sums: rows have dimension {}, centroids {d} (k = {k})",
+            x.ncols()
+        )));
+    }
+    let (assign, _) = assign_best(x, centroids);
+    let (offsets, order) = bucket_by(&assign, k);
+    let per: Vec<Vec<f64>> = (0..k)
+        .into_par_iter()
+        .map(|c| {
+            let mut acc = vec![0f64; d];
+            for &i in &order[offsets[c]..offsets[c + 1]] {
+                for (a, &v) in acc.iter_mut().zip(x.row(i as usize).iter()) {
+                    *a += f64::from(v);
+                }
+            }
+            acc
+        })
+        .collect();
+    Ok(CentroidSums {
+        sums: per.concat(),
+        counts: (0..k)
+            .map(|c| (offsets[c + 1] - offsets[c]) as u64)
+            .collect(),
+    })
+}
+
+/// The reduce half: new centroids from the summed shards' sums, each the normalised sum; a
+/// centroid nobody chose (or whose sum is zero) keeps its `previous` value.
+pub fn centroids_from_sums(total: &CentroidSums, previous: ArrayView2<f32>) -> Result<Array2<f32>> {
+    let (k, d) = previous.dim();
+    if total.sums.len() != k * d || total.counts.len() != k {
+        return Err(Error::Usage(format!(
+            "centroid sums hold {} values and {} counts, expected {k} × {d}",
+            total.sums.len(),
+            total.counts.len()
+        )));
+    }
+    let mut out = previous.to_owned();
+    for c in 0..k {
+        let acc = &total.sums[c * d..(c + 1) * d];
+        let norm = acc.iter().map(|a| a * a).sum::<f64>().sqrt();
+        if total.counts[c] > 0 && norm > 0.0 && norm.is_finite() {
+            for (dst, a) in out.row_mut(c).iter_mut().zip(acc) {
+                *dst = (a / norm) as f32;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One group of lists to search: its own rows (the owners) and the halo rows they probe.
+#[derive(Debug, Clone, Copy)]
+pub struct Group<'a> {
+    /// Unit rows, owners and halo together, in increasing global order.
+    pub emb: ArrayView2<'a, f32>,
+    /// Global index of every row, strictly increasing.
+    pub ids: &'a [u32],
+    /// Home list (nearest centroid) of every row: the list it is a member of.
+    pub home: &'a [u32],
+    /// Whether each row is an owner (its neighbours are computed here).
+    pub owner: &'a [bool],
+    /// Probed lists of every row, `p` per row (nearest first; the first is its home).
+    pub probes: &'a [u32],
+    /// Lists each row probes.
+    pub p: usize,
+    /// Lists in the whole partition.
+    pub nlist: usize,
+}
+
+/// A near-duplicate pair found by a group: `a < b` global indices, `cosine` recomputed in f64.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GroupPair {
+    /// The earlier item.
+    pub a: u32,
+    /// The later item.
+    pub b: u32,
+    /// Dot over the product of norms, f32 products summed in f64 in index order.
+    pub cosine: f64,
+}
+
+/// What one group computed for its owners.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupResult {
+    /// Global index of each owner, increasing.
+    pub rows: Vec<u32>,
+    /// Neighbours per owner (row-major `rows.len() × k`, global indices, best first).
+    pub neighbors: Vec<u32>,
+    /// The matching cosines.
+    pub cosines: Vec<f32>,
+    /// The pairs with cosine ≥ the threshold this group owns, sorted by `(a, b)`. A pair is
+    /// found when either item's probed lists hold the other; it is owned by `a`'s group when
+    /// `a` probes `b`'s list, otherwise by `b`'s group — so every pair of the pool is emitted
+    /// once, whichever side found it.
+    pub pairs: Vec<GroupPair>,
+}
+
+impl Group<'_> {
+    /// Checks the shapes and that `ids` increase and `home`/`probes` are valid lists.
+    fn validate(&self) -> Result<Vec<u32>> {
+        let n = self.emb.nrows();
+        let bad = |m: String| Err(Error::Usage(format!("search group: {m}")));
+        if self.ids.len() != n || self.home.len() != n || self.owner.len() != n {
+            return bad(format!(
+                "{n} rows but {} ids, {} homes, {} owner flags",
+                self.ids.len(),
+                self.home.len(),
+                self.owner.len()
+            ));
+        }
+        if self.ids.windows(2).any(|w| w[0] >= w[1]) {
+            return bad("global ids must be strictly increasing".into());
+        }
+        let owners: Vec<u32> = (0..n as u32).filter(|&i| self.owner[i as usize]).collect();
+        if self.p == 0 || self.probes.len() != n * self.p {
+            return bad(format!(
+                "{n} rows need {} probes each, got {} values",
+                self.p,
+                self.probes.len()
+            ));
+        }
+        if self
+            .home
+            .iter()
+            .chain(self.probes)
+            .any(|&l| l as usize >= self.nlist)
+        {
+            return bad(format!("a list id is not below {}", self.nlist));
+        }
+        Ok(owners)
+    }
+
+    /// The owners' top-`k` among the members of their probed lists (rows whose probed lists
+    /// hold fewer than `k` others: among all the group's rows), and, with a threshold, their
+    /// near-duplicate pairs (see [`GroupResult::pairs`]).
+    pub fn search(&self, k: usize, threshold: Option<f64>) -> Result<GroupResult> {
+        let owners = self.validate()?;
+        if k == 0 || k >= self.emb.nrows() {
+            return Err(Error::Usage(format!(
+                "search group: k = {k} with {} rows loaded",
+                self.emb.nrows()
+            )));
+        }
+        let emb = self.emb.as_standard_layout();
+        let emb = emb.view();
+        let (m_off, m_ord) = bucket_by(self.home, self.nlist);
+        let lists = Lists {
+            emb,
+            k,
+            nlist: self.nlist,
+            m_off: &m_off,
+            m_ord: &m_ord,
+        };
+        let mut nb = vec![0u32; owners.len() * k];
+        let mut cs = vec![0f32; owners.len() * k];
+        let p = self.p;
+        let probed: Vec<u32> = owners
+            .iter()
+            .flat_map(|&u| self.probes_of(u).iter().copied())
+            .collect();
+        lists.search(&owners, &probed, p, &mut nb, &mut cs)?;
+        complete_short(emb, &owners, k, &mut nb, &mut cs);
+        let pairs = match threshold {
+            Some(t) => self.pairs(emb, &owners, (&nb, &cs), (&m_off, &m_ord), t),
+            None => Vec::new(),
+        };
+        Ok(GroupResult {
+            rows: owners.iter().map(|&u| self.ids[u as usize]).collect(),
+            neighbors: nb.iter().map(|&j| self.ids[j as usize]).collect(),
+            cosines: cs,
+            pairs,
+        })
+    }
+
+    /// Probed lists of local row `r`.
+    fn probes_of(&self, r: u32) -> &[u32] {
+        &self.probes[r as usize * self.p..(r as usize + 1) * self.p]
+    }
+
+    /// Whether local row `a` probes the home list of local row `b`.
+    fn probes_home(&self, a: u32, b: u32) -> bool {
+        self.probes_of(a).contains(&self.home[b as usize])
+    }
+
+    /// The pairs the owners own: candidates from each owner's neighbours, plus, for an owner
+    /// whose k-th neighbour is still ≥ T (saturated), every member of its probed lists; a
+    /// candidate `j` is kept when the owner `q` owns the pair (see [`GroupResult::pairs`]).
+    fn pairs(
+        &self,
+        emb: ArrayView2<f32>,
+        owners: &[u32],
+        (nb, cs): (&[u32], &[f32]),
+        (m_off, m_ord): (&[usize], &[u32]),
+        threshold: f64,
+    ) -> Vec<GroupPair> {
+        let k = nb.len() / owners.len().max(1);
+        let lo = threshold as f32 - SLACK;
+        let mut found: Vec<GroupPair> = owners
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(u, &q)| {
+                let row = &nb[u * k..(u + 1) * k];
+                let sc = &cs[u * k..(u + 1) * k];
+                let mut cand: Vec<u32> = if sc[k - 1] >= lo {
+                    let members = self
+                        .probes_of(q)
+                        .iter()
+                        .flat_map(|&l| &m_ord[m_off[l as usize]..m_off[l as usize + 1]]);
+                    above(emb, q, members.copied().collect(), lo)
+                } else {
+                    row.iter()
+                        .zip(sc)
+                        .filter(|(_, &c)| c >= lo)
+                        .map(|(&j, _)| j)
+                        .collect()
+                };
+                // q owns (q, j) when q probes j's list; (j, q) when j does not probe q's.
+                cand.retain(|&j| {
+                    (j > q && self.probes_home(q, j)) || (j < q && !self.probes_home(j, q))
+                });
+                cand.sort_unstable();
+                cand.dedup();
+                cand.into_iter().filter_map(move |j| {
+                    let c = cosine64(emb.row(q as usize), emb.row(j as usize));
+                    let (a, b) = (self.ids[q.min(j) as usize], self.ids[q.max(j) as usize]);
+                    (c >= threshold).then_some(GroupPair { a, b, cosine: c })
+                })
+            })
+            .collect();
+        found.sort_unstable_by_key(|pr| (pr.a, pr.b));
+        found
+    }
+}
+
+/// The searched rows a refinement task holds, and the unit rows of every item it may compare.
+#[derive(Debug, Clone, Copy)]
+pub struct Refine<'a> {
+    /// Unit rows of the owners and of every candidate, in increasing global order.
+    pub emb: ArrayView2<'a, f32>,
+    /// Global index of each row of `emb`, strictly increasing.
+    pub ids: &'a [u32],
+    /// Global indices whose searched neighbour lists are held here, strictly increasing.
+    pub rows: &'a [u32],
+    /// Their searched neighbours (`rows.len() × k`, global indices).
+    pub neighbors: &'a [u32],
+    /// The matching cosines.
+    pub cosines: &'a [f32],
+    /// Neighbours per row.
+    pub k: usize,
+}
+
+impl Refine<'_> {
+    /// The single-process route's neighbour-of-neighbour pass
+    /// ([`crate::index::partitioned`]'s `refine_rows`) for the global rows `owners`: each also
+    /// considers the lists of its first 8 (`REFINE_EXPAND`) neighbours. Needs the searched lists
+    /// of the owners and of those neighbours, and the rows of every candidate; given them the
+    /// result is bit-identical to the single-process pass. Returns neighbours and cosines.
+    pub fn refine(&self, owners: &[u32]) -> Result<(Vec<u32>, Vec<f32>)> {
+        let k = self.k;
+        let n = self.rows.len();
+        if self.neighbors.len() != n * k
+            || self.cosines.len() != n * k
+            || self.ids.len() != self.emb.nrows()
+        {
+            return Err(Error::Usage("refine: shapes do not match".into()));
+        }
+        let emb = self.emb.as_standard_layout();
+        let row_of = |g: u32| -> Result<usize> {
+            self.rows
+                .binary_search(&g)
+                .map_err(|_| Error::Usage(format!("refine: no searched list for item {g}")))
+        };
+        let emb_of = |g: u32| -> Result<usize> {
+            self.ids
+                .binary_search(&g)
+                .map_err(|_| Error::Usage(format!("refine: no embedding for item {g}")))
+        };
+        let out: Vec<Result<(Vec<u32>, Vec<f32>)>> = owners
+            .par_iter()
+            .map(|&i| {
+                let r = row_of(i)?;
+                let own = &self.neighbors[r * k..(r + 1) * k];
+                let mut nb = own.to_vec();
+                let mut cs = self.cosines[r * k..(r + 1) * k].to_vec();
+                let mut cand: Vec<u32> = Vec::new();
+                for &j in own.iter().take(REFINE_EXPAND) {
+                    let rj = row_of(j)?;
+                    cand.extend(
+                        self.neighbors[rj * k..(rj + 1) * k]
+                            .iter()
+                            .filter(|&&l| l != i),
+                    );
+                }
+                cand.sort_unstable();
+                cand.dedup();
+                let ri = emb.row(emb_of(i)?);
+                let ri = ri
+                    .as_slice()
+                    .ok_or_else(|| Error::Internal("refine: row layout".into()))?;
+                for &c in &cand {
+                    if own.contains(&c) {
+                        continue;
+                    }
+                    let rc = emb.row(emb_of(c)?);
+                    if let Some(rc) = rc.as_slice() {
+                        topk_push(&mut nb, &mut cs, c, dot(ri, rc));
+                    }
+                }
+                Ok((nb, cs))
+            })
+            .collect();
+        let mut nb = Vec::with_capacity(owners.len() * k);
+        let mut cs = Vec::with_capacity(owners.len() * k);
+        for o in out {
+            let (a, b) = o?;
+            nb.extend(a);
+            cs.extend(b);
+        }
+        Ok((nb, cs))
+    }
+}
+
+/// The rows of `members` whose dot with row `q` is at least `lo` (one GEMM row).
+fn above(emb: ArrayView2<f32>, q: u32, members: Vec<u32>, lo: f32) -> Vec<u32> {
+    let idx: Vec<usize> = members.iter().map(|&j| j as usize).collect();
+    let mv = emb.select(Axis(0), &idx);
+    let qv = emb.select(Axis(0), &[q as usize]);
+    let mut sc = Array2::<f32>::zeros((1, idx.len()));
+    general_mat_mul(1.0, &qv, &mv.t(), 0.0, &mut sc);
+    members
+        .into_iter()
+        .zip(sc.iter())
+        .filter(|(j, &v)| v >= lo && *j != q)
+        .map(|(j, _)| j)
+        .collect()
+}
+
+/// Owners whose probed lists held fewer than `k` others are searched exactly among all rows.
+fn complete_short(emb: ArrayView2<f32>, owners: &[u32], k: usize, nb: &mut [u32], cs: &mut [f32]) {
+    let short: Vec<usize> = (0..owners.len())
+        .filter(|&u| nb[u * k + k - 1] == u32::MAX)
+        .collect();
+    if short.is_empty() {
+        return;
+    }
+    let rows: Vec<usize> = short.iter().map(|&u| owners[u] as usize).collect();
+    let qv = emb.select(Axis(0), &rows);
+    let self_ids: Vec<u32> = rows.iter().map(|&i| i as u32).collect();
+    let mut snb = vec![0u32; short.len() * k];
+    let mut scs = vec![0f32; short.len() * k];
+    exact_topk(emb, qv.view(), &self_ids, k, &mut snb, &mut scs, None);
+    for (s, &u) in short.iter().enumerate() {
+        nb[u * k..(u + 1) * k].copy_from_slice(&snb[s * k..(s + 1) * k]);
+        cs[u * k..(u + 1) * k].copy_from_slice(&scs[s * k..(s + 1) * k]);
+    }
+}
+
+/// Cosine in f64 as `round::dedup` computes it: f32 products summed in f64 in index order, over
+/// the product of the norms.
+fn cosine64(a: ArrayView1<f32>, b: ArrayView1<f32>) -> f64 {
+    let dot = |x: ArrayView1<f32>, y: ArrayView1<f32>| -> f64 {
+        x.iter()
+            .zip(y.iter())
+            .map(|(&u, &v)| f64::from(u) * f64::from(v))
+            .sum()
+    };
+    let d = dot(a, b);
+    let (na, nb) = (dot(a, a).sqrt(), dot(b, b).sqrt());
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        d / (na * nb)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::kmeans::{self, tests::clustered};
+
+    /// A pool with near-copies: clustered rows, then every 50th row copied with tiny noise.
+    fn pool() -> Array2<f32> {
+        let base = clustered(3000, 24, 20, 0.8, 9);
+        let mut rows: Vec<f32> = base.iter().copied().collect();
+        for i in (0..3000).step_by(50) {
+            let mut r: Vec<f32> = base.row(i).iter().map(|v| v + 0.001).collect();
+            let nn = r.iter().map(|v| v * v).sum::<f32>().sqrt();
+            r.iter_mut().for_each(|v| *v /= nn);
+            rows.extend(r);
+        }
+        Array2::from_shape_vec((rows.len() / 24, 24), rows).unwrap()
+    }
+
+    /// Runs the lists `owned` as one group: owners plus the members of every list they probe.
+    fn run_group(
+        x: ArrayView2<f32>,
+        top: &kmeans::TopCentroids,
+        nlist: usize,
+        owned: &[u32],
+        t: f64,
+    ) -> GroupResult {
+        let p = top.p;
+        let home: Vec<u32> = (0..x.nrows()).map(|i| top.ids[i * p]).collect();
+        let owner: Vec<bool> = home.iter().map(|h| owned.contains(h)).collect();
+        let mut need = vec![false; nlist];
+        for i in (0..x.nrows()).filter(|&i| owner[i]) {
+            for &l in &top.ids[i * p..(i + 1) * p] {
+                need[l as usize] = true;
+            }
+        }
+        let rows: Vec<usize> = (0..x.nrows())
+            .filter(|&i| owner[i] || need[home[i] as usize])
+            .collect();
+        let probes: Vec<u32> = rows
+            .iter()
+            .flat_map(|&i| top.ids[i * p..(i + 1) * p].to_vec())
+            .collect();
+        let emb = x.select(Axis(0), &rows);
+        let ids: Vec<u32> = rows.iter().map(|&i| i as u32).collect();
+        let h: Vec<u32> = rows.iter().map(|&i| home[i]).collect();
+        let o: Vec<bool> = rows.iter().map(|&i| owner[i]).collect();
+        let g = Group {
+            emb: emb.view(),
+            ids: &ids,
+            home: &h,
+            owner: &o,
+            probes: &probes,
+            p,
+            nlist,
+        };
+        g.search(8, Some(t)).unwrap()
+    }
+
+    #[test]
+    fn groups_with_halos_give_the_whole_search_and_every_pair_once() {
+        let x = pool();
+        let n = x.nrows();
+        let nlist = 40;
+        let km = kmeans::fit(x.view(), nlist, 10, 3).unwrap();
+        let top = kmeans::assign_top(x.view(), km.centroids.view(), 6).unwrap();
+        let all: Vec<u32> = (0..nlist as u32).collect();
+        let whole = run_group(x.view(), &top, nlist, &all, 0.99);
+        assert_eq!(whole.rows, (0..n as u32).collect::<Vec<_>>());
+        // Three groups of adjacent lists, each with its halo, merged by row.
+        let mut rows = Vec::new();
+        let mut nb = Vec::new();
+        let mut cs = Vec::new();
+        let mut pairs = Vec::new();
+        for part in all.chunks(14) {
+            let r = run_group(x.view(), &top, nlist, part, 0.99);
+            rows.extend(r.rows);
+            nb.extend(r.neighbors);
+            cs.extend(r.cosines);
+            pairs.extend(r.pairs);
+        }
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&u| rows[u]);
+        let nb: Vec<u32> = order
+            .iter()
+            .flat_map(|&u| nb[u * 8..u * 8 + 8].to_vec())
+            .collect();
+        let cs: Vec<f32> = order
+            .iter()
+            .flat_map(|&u| cs[u * 8..u * 8 + 8].to_vec())
+            .collect();
+        assert_eq!(nb, whole.neighbors, "groups see what one process sees");
+        assert_eq!(cs, whole.cosines);
+        pairs.sort_unstable_by_key(|p| (p.a, p.b));
+        assert_eq!(
+            pairs, whole.pairs,
+            "each pair once, by the group owning its first item"
+        );
+        // Every injected near-copy pair is there (brute force), nothing below the threshold.
+        let mut brute = Vec::new();
+        for a in 0..n {
+            for b in a + 1..n {
+                if cosine64(x.row(a), x.row(b)) >= 0.99 {
+                    brute.push((a as u32, b as u32));
+                }
+            }
+        }
+        let got: Vec<(u32, u32)> = pairs.iter().map(|p| (p.a, p.b)).collect();
+        assert_eq!(got, brute);
+        assert!(brute.len() >= 60);
+        // Recall of the search alone against exact top-8.
+        let graph = crate::index::graph::NeighborGraph {
+            k: 8,
+            neighbors: nb,
+            cosines: cs,
+        };
+        let r = crate::index::graph::recall_at_10(x.view(), &graph, 500, 1);
+        assert!(r > 0.97, "recall {r}");
+    }
+
+    #[test]
+    fn groups_then_refinement_are_the_single_process_route_bit_for_bit() {
+        use crate::index::graph::{GraphParams, IndexKind};
+        use crate::index::partitioned::{partition_lists, PARTITION_ITERS};
+        let x = pool();
+        let n = x.nrows();
+        let params = GraphParams {
+            k: 8,
+            index: IndexKind::Partitioned,
+            probes: 6,
+            seed: 3,
+        };
+        let hidden = indicatif::ProgressBar::hidden();
+        let (single, _) = crate::index::build::build(x.view(), &params, &hidden).unwrap();
+        // The same centroids as the single process (same fit, same seed), then groups.
+        let nlist = partition_lists(n);
+        let km = kmeans::fit(x.view(), nlist, PARTITION_ITERS, 3).unwrap();
+        let top = kmeans::assign_top(x.view(), km.centroids.view(), 6).unwrap();
+        let all: Vec<u32> = (0..nlist as u32).collect();
+        let mut nb = vec![0u32; n * 8];
+        let mut cs = vec![0f32; n * 8];
+        let mut owners_of = Vec::new();
+        for part in all.chunks(nlist / 3 + 1) {
+            let r = run_group(x.view(), &top, nlist, part, 0.99);
+            for (u, &row) in r.rows.iter().enumerate() {
+                let i = row as usize;
+                nb[i * 8..i * 8 + 8].copy_from_slice(&r.neighbors[u * 8..u * 8 + 8]);
+                cs[i * 8..i * 8 + 8].copy_from_slice(&r.cosines[u * 8..u * 8 + 8]);
+            }
+            owners_of.push(r.rows);
+        }
+        let ids: Vec<u32> = (0..n as u32).collect();
+        let refine = Refine {
+            emb: x.view(),
+            ids: &ids,
+            rows: &ids,
+            neighbors: &nb,
+            cosines: &cs,
+            k: 8,
+        };
+        let mut rnb = vec![0u32; n * 8];
+        let mut rcs = vec![0f32; n * 8];
+        for owners in &owners_of {
+            let (gnb, gcs) = refine.refine(owners).unwrap();
+            for (u, &row) in owners.iter().enumerate() {
+                let i = row as usize;
+                rnb[i * 8..i * 8 + 8].copy_from_slice(&gnb[u * 8..u * 8 + 8]);
+                rcs[i * 8..i * 8 + 8].copy_from_slice(&gcs[u * 8..u * 8 + 8]);
+            }
+        }
+        assert_eq!(rnb, single.neighbors);
+        assert_eq!(rcs, single.cosines);
+        // A refinement missing a neighbour's list says so.
+        let short = Refine {
+            rows: &ids[1..],
+            neighbors: &nb[8..],
+            cosines: &cs[8..],
+            ..refine
+        };
+        assert!(short.refine(&[0]).is_err());
+    }
+
+    #[test]
+    fn lloyd_over_shards_is_lloyd_over_the_whole() {
+        let x = clustered(2000, 16, 8, 0.6, 2);
+        let km = kmeans::fit(x.view(), 8, 2, 5).unwrap();
+        let whole = centroid_sums(x.view(), km.centroids.view()).unwrap();
+        let a = centroid_sums(x.slice(ndarray::s![..700, ..]), km.centroids.view()).unwrap();
+        let b = centroid_sums(x.slice(ndarray::s![700.., ..]), km.centroids.view()).unwrap();
+        let summed = CentroidSums {
+            sums: a.sums.iter().zip(&b.sums).map(|(u, v)| u + v).collect(),
+            counts: a.counts.iter().zip(&b.counts).map(|(u, v)| u + v).collect(),
+        };
+        assert_eq!(summed.counts, whole.counts);
+        assert_eq!(summed.counts.iter().sum::<u64>(), 2000);
+        let c1 = centroids_from_sums(&summed, km.centroids.view()).unwrap();
+        let c0 = centroids_from_sums(&whole, km.centroids.view()).unwrap();
+        assert!(c1.iter().zip(c0.iter()).all(|(u, v)| (u - v).abs() < 1e-6));
+        for r in c1.outer_iter() {
+            assert!((r.dot(&r) - 1.0).abs() < 1e-5);
+        }
+        assert!(centroids_from_sums(&a, km.centroids.slice(ndarray::s![..3, ..])).is_err());
+    }
+
+    #[test]
+    fn bad_groups_are_errors() {
+        let x = clustered(50, 4, 2, 0.5, 1);
+        let ids: Vec<u32> = (0..50).rev().collect();
+        let home = vec![0u32; 50];
+        let owner = vec![true; 50];
+        let probes = vec![0u32; 50];
+        let g = Group {
+            emb: x.view(),
+            ids: &ids,
+            home: &home,
+            owner: &owner,
+            probes: &probes,
+            p: 1,
+            nlist: 1,
+        };
+        assert!(g.search(4, None).is_err(), "decreasing ids");
+        let ids: Vec<u32> = (0..50).collect();
+        let g = Group { ids: &ids, ..g };
+        assert!(g.search(4, None).is_ok());
+        assert!(g.search(50, None).is_err(), "k ≥ rows");
+        let g = Group { nlist: 0, ..g };
+        assert!(g.search(4, None).is_err(), "list out of range");
+    }
+}
