@@ -118,8 +118,12 @@ pub fn run_recorded<'p>(
         .map(|dir| History::load(dir, &pool.data.ids))
         .transpose()?;
     let evidence = history.as_ref().map(|h| h.evidence(&pool.data.labels));
+    let mut params = params.clone();
+    if let Some(h) = &history {
+        params.budget.measured_coverage = h.measured_coverage();
+    }
     let mut round =
-        Round::run_with_evidence(pool, params, cmd.stages, evidence, progress, timings)?;
+        Round::run_with_evidence(pool, &params, cmd.stages, evidence, progress, timings)?;
     let previous = history.as_ref().and_then(|h| h.rounds.last());
     if let (Some(prev), Some(a)) = (
         previous.and_then(|r| r.figures.as_ref()),
