@@ -161,7 +161,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     for sim_dir in sorted(Path(args.sims).iterdir()):
-        if not (sim_dir / "curve.csv").exists():
+        if not (sim_dir / "curve.csv").exists() or (args.only and sim_dir.name not in args.only):
             continue
         sim = load_sim(sim_dir)
         pool, ids, truth = prepare_pool(Path(args.data), sim, work)
@@ -343,6 +343,7 @@ def main() -> None:
         s.add_argument("--bin", default=os.environ.get("BIN", "target/release/labelwise"))
         s.add_argument("--max-rounds", type=int, default=40)
         s.add_argument("--stop-scan", action="store_true", help="also ask budget at STOP_SCAN rounds until it says stop")
+        s.add_argument("--only", nargs="*", help="only these runs (e.g. banking77-s0)")
     s = sub.add_parser("report")
     s.add_argument("sims")
     s.add_argument("work")

@@ -684,6 +684,7 @@ fn outcome(
         (params.stop_gain_per_100, params.stop_coverage_gain_per_100),
         gain_per_100,
         coverage_gain,
+        trend.at(at),
     );
     let hours_and_cost = |items: f64| params.hours_and_cost(items);
     let pace = forecast::Pace {
