@@ -236,12 +236,23 @@ def pct(xs: list[bool]) -> str:
     return f"{sum(xs)}/{len(xs)} ({100.0 * sum(xs) / max(1, len(xs)):.0f}%)" if xs else "–"
 
 
+def load_results(run_dir: Path) -> list[dict[str, Any]]:
+    """Every budget run of one simulation, by round (also those of an interrupted scan)."""
+    out = []
+    for d in sorted(run_dir.glob("r*/out/summary.json")):
+        r = int(d.parent.parent.name[1:])
+        secs = d.parent.parent / "seconds"
+        out.append({"round": r, "budget": json.loads(d.read_text())["budget"],
+                    "seconds": float(secs.read_text()) if secs.exists() else float("nan")})
+    return sorted(out, key=lambda x: x["round"])
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     work = Path(args.work)
-    sims = {p.name: load_sim(Path(args.sims) / p.name) for p in sorted(work.iterdir()) if (p / "results.json").exists()}
+    sims = {p.name: load_sim(Path(args.sims) / p.name) for p in sorted(work.iterdir()) if list(p.glob("r*/out/summary.json"))}
     cells: list[dict[str, Any]] = []
     for name, sim in sims.items():
-        for res in json.loads((work / name / "results.json").read_text()):
+        for res in load_results(work / name):
             r = res["round"]
             b = res["budget"]
             for row, m in zip(b["projection"], HORIZONS):
@@ -290,7 +301,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     out.append("| --- | --- | --- | --- | --- | --- |")
     ok = []
     for name, sim in sims.items():
-        res = [x for x in json.loads((work / name / "results.json").read_text()) if x["round"] == 5]
+        res = [x for x in load_results(work / name) if x["round"] == 5]
         if not res:
             continue
         f = res[0]["budget"]["finish"]
@@ -306,8 +317,11 @@ def cmd_report(args: argparse.Namespace) -> None:
     out.append("| --- | --- | --- | --- | --- | --- | --- |")
     holds = []
     for name, sim in sims.items():
-        kappa = json.loads((work / name / "kappa.json").read_text()) if (work / name / "kappa.json").exists() else {}
-        res = json.loads((work / name / "results.json").read_text())
+        kappa = {"kappa_average": "not run", "classification_change": "not run"}
+        if (work / name / "kappa.json").exists():
+            got = json.loads((work / name / "kappa.json").read_text())
+            kappa = {k: (f"round {v}" if v is not None else f"not by round {args.max_rounds}") for k, v in got.items()}
+        res = load_results(work / name)
         stop = next((x for x in res if x["budget"]["advice"]["stop"]), None)
         if stop is None:
             out.append(f"| {name} | never (asked up to round {res[-1]['round']}) | | | | {kappa.get('kappa_average')} | {kappa.get('classification_change')} |")
@@ -325,7 +339,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         holds.append(good)
         out.append(f"| {name} | {r} ({int(now['labels'])}) | {a['accuracy_gain_per_100']:.4f}, {a['coverage_gain_per_100']:.4f} | {ga:.4f}, {gc:.4f} | {'yes' if good else 'no'} | {kappa.get('kappa_average')} | {kappa.get('classification_change')} |")
     out.append(f"\nStop advice holds: {pct(holds)}")
-    secs = [x["seconds"] for name in sims for x in json.loads((work / name / "results.json").read_text())]
+    secs = [x["seconds"] for name in sims for x in load_results(work / name)]
     out.append(f"\nbudget runs: {len(secs)}, median {np.median(secs):.1f} s, max {max(secs):.1f} s")
     text = "\n".join(out)
     (work / "report.md").write_text(text + "\n")
@@ -347,6 +361,7 @@ def main() -> None:
     s = sub.add_parser("report")
     s.add_argument("sims")
     s.add_argument("work")
+    s.add_argument("--max-rounds", type=int, default=40, help="the kappa run's --max-rounds")
     a = p.parse_args()
     {"run": cmd_run, "kappa": cmd_kappa, "report": cmd_report}[a.cmd](a)
 
