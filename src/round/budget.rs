@@ -1027,6 +1027,8 @@ mod tests {
             review_fraction: 0.1,
             target_accuracy: None,
             stop_gain_per_100: 0.005,
+            stop_coverage_gain_per_100: 0.005,
+            measured_coverage: Vec::new(),
             batch: 100,
             currency: "USD".into(),
         };

@@ -442,11 +442,13 @@ mod tests {
     #[test]
     fn advice_stops_only_when_both_gains_are_small() {
         let p = (0.002, 0.005);
-        assert!(advice(&p, Some(0.0001), 0.0001).stop);
-        assert!(!advice(&p, Some(0.0001), 0.05).stop);
-        assert!(!advice(&p, Some(0.05), 0.0).stop);
-        assert!(!advice(&p, None, 0.0).stop);
-        assert!(advice(&p, Some(0.0001), 0.0001)
+        assert!(advice(p, Some(0.0001), 0.0001, 0.5).stop);
+        assert!(!advice(p, Some(0.0001), 0.05, 0.5).stop);
+        assert!(!advice(p, Some(0.05), 0.0, 0.5).stop);
+        assert!(!advice(p, None, 0.0, 0.5).stop);
+        // Nothing certified yet: a flat trend of zeros is no reason to stop.
+        assert!(!advice(p, Some(0.0001), 0.0, 0.0).stop);
+        assert!(advice(p, Some(0.0001), 0.0001, 0.5)
             .text
             .starts_with("stop: the next 100 labels"));
     }
