@@ -80,7 +80,7 @@ fn main() -> Result<()> {
             .collect::<Vec<_>>()
     });
     if let Some(budget) = &round.budget {
-        println!("budget: {}", budget.advice);
+        println!("budget: {}", budget.advice.text);
     }
 
     // The batch must be non-empty, every pick routed to humans, and the routes cover the pool.

@@ -1072,6 +1072,69 @@ fn budget_projection_and_counts_add_up() {
     );
     // The injected near-copies save labels.
     assert!(n("saved_by_duplicates") > 0, "{now}");
+    budget_intervals_finish_and_advice(&header, &rows, &s["budget"], 25);
+}
+
+/// budget.csv's intervals hold their central value, verifications are the audit share of the
+/// added items, and summary.json's cost to finish and stop advice are complete and consistent.
+fn budget_intervals_finish_and_advice(
+    header: &[String],
+    rows: &[Vec<String>],
+    b: &serde_json::Value,
+    batch: usize,
+) {
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("budget.csv has no {name}: {header:?}"))
+    };
+    for r in rows {
+        let f = |name: &str| -> f64 { r[col(name)].parse().unwrap_or(f64::NAN) };
+        for (lo, mid, hi) in [
+            ("accuracy_low", "projected_accuracy", "accuracy_high"),
+            ("coverage_low", "projected_auto_coverage", "coverage_high"),
+        ] {
+            assert!(
+                f(lo) <= f(mid) && f(mid) <= f(hi) && f(hi) <= 1.0,
+                "{lo} ≤ {mid} ≤ {hi}: {r:?}"
+            );
+        }
+        let added: f64 = f("added_labels");
+        assert_eq!(f("verifications"), (added * 0.3).round(), "{r:?}");
+    }
+    let finish = &b["finish"];
+    let g = |k: &str| {
+        finish[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("budget.finish.{k}: {finish}"))
+    };
+    let items = g("human_labels") + g("verifications");
+    // The measured interval (forecast::FINISH_RATIO) scales the central figure.
+    assert!(
+        items > 0.0 && 0.0 < g("low") && g("low") < g("high"),
+        "{finish}"
+    );
+    assert!((g("verifications") / items - 0.3).abs() < 1e-9, "{finish}");
+    // Whole batches, the last one partial.
+    let rounds = g("rounds");
+    assert!(
+        items <= rounds * batch as f64 + 1e-6 && items > (rounds - 1.0) * batch as f64 - 1e-6,
+        "{finish}"
+    );
+    // The items left for humans now are at most what finishing costs, plus duplicates' savings.
+    assert!(g("hours") > 0.0 && g("cost") > 0.0, "{finish}");
+    let advice = &b["advice"];
+    let stop = advice["stop"].as_bool().expect("budget.advice.stop");
+    let text = advice["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(if stop {
+            "stop: the next 100 labels"
+        } else {
+            "continue"
+        }),
+        "{advice}"
+    );
 }
 
 // ---- 9. usage errors -------------------------------------------------------------------------

@@ -159,6 +159,13 @@ fn report_renders_in_headless_chromium_without_errors_or_network() {
             );
         }
         assert!(dom.contains("<svg"), "{what}: no chart");
+        // The cost to finish comes first, with its chart.
+        let finish = dom.find("Cost to finish").expect("no cost to finish");
+        assert!(
+            finish < dom.find("<table").unwrap(),
+            "{what}: finish not first"
+        );
+        assert!(dom.contains("aria-label=\"cost to finish\""), "{what}");
     };
     check_dom(&html, "report.html");
 

@@ -235,7 +235,12 @@ fn csv_headers_are_unchanged() {
             "added_labels",
             "total_labels",
             "projected_accuracy",
+            "accuracy_low",
+            "accuracy_high",
             "projected_auto_coverage",
+            "coverage_low",
+            "coverage_high",
+            "verifications",
             "hours",
             "cost",
         ]

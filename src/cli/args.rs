@@ -463,6 +463,10 @@ pub struct BudgetArgs {
     /// Suggest stopping when 100 more labels are projected to add less accuracy than this.
     #[arg(long, default_value_t = 0.002, value_name = "GAIN")]
     pub stop_gain: f64,
+    /// Suggest stopping when 100 more labels are also projected to add less certified
+    /// auto-label coverage than this (share of the unlabeled pool).
+    #[arg(long, default_value_t = 0.005, value_name = "GAIN")]
+    pub stop_coverage_gain: f64,
     /// Currency shown next to costs.
     #[arg(long, default_value = "USD", value_name = "CODE")]
     pub currency: String,
@@ -502,6 +506,8 @@ impl BudgetArgs {
             review_fraction: self.review_fraction,
             target_accuracy: self.target_accuracy,
             stop_gain_per_100: self.stop_gain,
+            stop_coverage_gain_per_100: self.stop_coverage_gain,
+            measured_coverage: Vec::new(),
             batch,
             currency: self.currency.clone(),
         };

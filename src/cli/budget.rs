@@ -5,7 +5,7 @@ use clap::Args;
 use crate::round::select::SelectParams;
 
 use crate::cli::{
-    AutolabelArgs, BudgetArgs, DedupArgs, GraphArgs, InputArgs, RoundCommand, RunArgs,
+    AutolabelArgs, BudgetArgs, DedupArgs, GraphArgs, HistoryArgs, InputArgs, RoundCommand, RunArgs,
 };
 use crate::error::Result;
 use crate::output::round_files;
@@ -40,6 +40,10 @@ pub struct Cmd {
     /// Auto-label precision target, model and output formats.
     #[command(flatten)]
     pub autolabel: AutolabelArgs,
+    /// The round history `plan` and `select` keep: read only (its audits are the certificate's
+    /// evidence, its rounds' coverage is what the coverage projection extrapolates).
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 impl Cmd {
@@ -64,7 +68,7 @@ impl Cmd {
             run: &self.run,
             graph: &self.graph,
             carry_extra: false,
-            history: None,
+            history: self.history.history.as_deref(),
             rules: None,
             record: false,
             stages: Stages {

@@ -132,7 +132,11 @@ pub fn run_recorded<'p>(
             .map(|path| RoundRules::load(path, &pool.data))
             .transpose()?,
     };
-    let mut round = Round::run_with_evidence(pool, params, cmd.stages, inputs, progress, timings)?;
+    let mut params = params.clone();
+    if let Some(h) = &history {
+        params.budget.measured_coverage = h.measured_coverage();
+    }
+    let mut round = Round::run_with_evidence(pool, &params, cmd.stages, inputs, progress, timings)?;
     let previous = history.as_ref().and_then(|h| h.rounds.last());
     if let (Some(prev), Some(a)) = (
         previous.and_then(|r| r.figures.as_ref()),

@@ -9,7 +9,7 @@ use crate::cli::{
 };
 use crate::error::Result;
 use crate::output::report::{
-    self, AutolabelView, BatchRow, BudgetView, DuplicatesView, ReportData,
+    self, AutolabelView, BatchRow, BudgetView, DuplicatesView, FinishView, ReportData,
 };
 use crate::output::round_files;
 use crate::output::OutDir;
@@ -187,7 +187,7 @@ fn report_data(round: &Round) -> ReportData {
 
 /// The report's budget section: the advice, the way to the accuracy target, and the projection.
 fn budget_view(b: &BudgetOutcome) -> BudgetView {
-    let mut lines = vec![b.advice.clone()];
+    let mut lines = vec![b.advice.text.clone()];
     if let Some(t) = &b.accuracy_target {
         if let (Some(m), Some(lo), Some(cost)) = (t.more_labels, t.more_labels_low, t.cost) {
             lines.push(format!(
@@ -233,5 +233,22 @@ fn budget_view(b: &BudgetOutcome) -> BudgetView {
             Vec::new()
         },
         summary_lines: lines,
+        finish: Some(finish_view(b)),
+    }
+}
+
+/// The report's cost-to-finish chart: the finish figures and the path to it.
+fn finish_view(b: &BudgetOutcome) -> FinishView {
+    let f = &b.finish;
+    let at = |items: f64| b.params.hours_and_cost(b.now.labeled as f64 + items).1;
+    FinishView {
+        currency: b.params.currency.clone(),
+        human_labels: f.human_labels,
+        verifications: f.verifications,
+        hours: f.hours,
+        cost: f.cost,
+        rounds: f.rounds,
+        finish_cost_interval: (at(f.low), at(f.high)),
+        path: f.path.iter().map(|p| (p.round, p.cost, p.done)).collect(),
     }
 }

@@ -103,6 +103,31 @@ pub struct BudgetView {
     pub projection: Vec<(usize, f64, f64)>,
     /// Plain-language budget lines printed at the top of the section.
     pub summary_lines: Vec<String>,
+    /// The cost to finish the pool, shown first on the page.
+    pub finish: Option<FinishView>,
+}
+
+/// The cost to finish the pool, for the page's first chart.
+#[derive(Debug, Clone)]
+pub struct FinishView {
+    /// Currency the costs are shown in.
+    pub currency: String,
+    /// Human labels until the pool is done.
+    pub human_labels: f64,
+    /// Verifications (audits) until then.
+    pub verifications: f64,
+    /// Calendar hours of both.
+    pub hours: f64,
+    /// Cost of both, in `currency`.
+    pub cost: f64,
+    /// Rounds until the pool is done.
+    pub rounds: usize,
+    /// Cumulative cost (since the first label) at the 10th and 90th percentile of the items to
+    /// finish: where the projection's interval puts the finish.
+    pub finish_cost_interval: (f64, f64),
+    /// (round from now, cumulative cost, share of the pool done): measured rounds (≤ 0) and the
+    /// projection (> 0).
+    pub path: Vec<(i64, f64, f64)>,
 }
 
 fn esc(s: &str) -> String {
@@ -133,6 +158,9 @@ const ROUTE_COLORS: [&str; 5] = ["#2f80ed", "#27ae60", "#9b51e0", "#f2994a", "#8
 pub fn render(data: &ReportData) -> String {
     let mut h = String::new();
     write_header(&mut h, data);
+    if let Some(f) = data.budget.as_ref().and_then(|b| b.finish.as_ref()) {
+        write_finish(&mut h, f);
+    }
     if let Some(m) = &data.label_merge {
         write_label_merge(&mut h, m);
     }
@@ -325,6 +353,78 @@ fn write_budget(h: &mut String, b: &BudgetView) {
     if !b.projection.is_empty() {
         h.push_str(&projection_chart(&b.projection));
     }
+}
+
+/// The cost to finish: the figures, then the chart of done share against human cost.
+fn write_finish(h: &mut String, f: &FinishView) {
+    let cur = esc(&f.currency);
+    let _ = write!(
+        h,
+        "<h2>Cost to finish</h2><div class=\"cards\"><div class=\"card\"><b>{:.0}</b>human labels</div><div class=\"card\"><b>{:.0}</b>verifications</div><div class=\"card\"><b>{:.1}</b>hours</div><div class=\"card\"><b>{:.2} {cur}</b>cost</div><div class=\"card\"><b>{}</b>rounds</div></div>",
+        f.human_labels, f.verifications, f.hours, f.cost, f.rounds
+    );
+    let (lo, hi) = f.finish_cost_interval;
+    let _ = write!(
+        h,
+        "<p class=\"muted\">Done = labeled by a human, auto-labeled at the target precision, or a labeled item's duplicate. The pool is projected done at a total cost between {lo:.2} and {hi:.2} {cur} (80% interval, measured on simulated loops).</p>"
+    );
+    h.push_str(&finish_chart(&f.path, (lo, hi)));
+}
+
+/// Share of the pool done against cumulative human cost: measured rounds (solid, dots), the
+/// projection (dashed) and the interval of the finish (a bar at 100%).
+fn finish_chart(path: &[(i64, f64, f64)], (lo, hi): (f64, f64)) -> String {
+    let (w, hgt, left, bottom) = (800.0, 220.0, 40.0, 24.0);
+    let max_x = path.iter().map(|p| p.1).fold(hi, f64::max).max(1e-9);
+    let px = |x: f64| left + (w - left - 10.0) * x / max_x;
+    let py = |y: f64| 8.0 + (hgt - 8.0) * (1.0 - y.clamp(0.0, 1.0));
+    let pts = |keep: &dyn Fn(i64) -> bool| {
+        path.iter()
+            .filter(|p| keep(p.0))
+            .map(|p| format!("{:.1},{:.1}", px(p.1), py(p.2)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut s = format!(
+        "<svg role=\"img\" aria-label=\"cost to finish\" width=\"100%\" viewBox=\"0 0 {w} {}\" xmlns=\"http://www.w3.org/2000/svg\">",
+        hgt + bottom
+    );
+    for tick in [0.0, 0.25, 0.5, 0.75, 1.0] {
+        let _ = write!(
+            s,
+            "<line x1=\"{left}\" x2=\"{w}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eef2f6\"/><text x=\"0\" y=\"{:.1}\">{:.0}%</text>",
+            py(tick) + 4.0,
+            100.0 * tick,
+            y = py(tick)
+        );
+    }
+    let _ = write!(
+        s,
+        "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"8\" fill=\"#f2994a\" opacity=\"0.5\"/>",
+        px(lo),
+        py(1.0) - 4.0,
+        (px(hi) - px(lo)).max(1.0)
+    );
+    let _ = write!(
+        s,
+        "<polyline fill=\"none\" stroke=\"#2f80ed\" stroke-width=\"2\" stroke-dasharray=\"6 4\" points=\"{}\"/><polyline fill=\"none\" stroke=\"#1f2933\" stroke-width=\"2\" points=\"{}\"/>",
+        pts(&|r| r >= 0),
+        pts(&|r| r <= 0)
+    );
+    for p in path.iter().filter(|p| p.0 <= 0) {
+        let _ = write!(
+            s,
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#1f2933\"/>",
+            px(p.1),
+            py(p.2)
+        );
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{left}\" y=\"{}\">human cost →  ● measured rounds  <tspan fill=\"#2f80ed\">- - projection</tspan>  <tspan fill=\"#f2994a\">▬ 80% interval of the finish</tspan>  (max {max_x:.2})</text></svg>",
+        hgt + 18.0
+    );
+    s
 }
 
 /// The stage timings table.

@@ -29,6 +29,8 @@ use crate::data::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::round::autolabel::{AutolabelResult, Route};
 use crate::round::dedup::Duplicates;
+use crate::round::forecast::{self, Advice, CoverageTrend, Finish, PoolState};
+pub use crate::round::power_law::{fit_power_law, PowerLaw};
 
 /// Share of the projected full-pool accuracy that `budget` targets when `--target-accuracy` is
 /// absent.
@@ -55,8 +57,16 @@ pub struct BudgetParams {
     /// the accuracy the fitted law projects with every pool item labeled (see
     /// [`BudgetParams::accuracy_target`]).
     pub target_accuracy: Option<f64>,
-    /// Stop suggestion: below this projected accuracy gain per 100 more labels, stop labeling.
+    /// Stop suggestion: below this projected accuracy gain per 100 more labels (and below
+    /// `stop_coverage_gain_per_100`), stop labeling.
     pub stop_gain_per_100: f64,
+    /// Stop suggestion: below this projected certified-coverage gain per 100 more labels (and
+    /// below `stop_gain_per_100`), stop labeling.
+    pub stop_coverage_gain_per_100: f64,
+    /// (labels, certified coverage) of the earlier rounds `--history` recorded: what the
+    /// coverage projection extrapolates. Empty without a history.
+    #[serde(skip)]
+    pub measured_coverage: Vec<(f64, f64)>,
     /// Batch size the projection table is expressed in (+1×, +2×, +5×, +10×).
     pub batch: usize,
     /// Currency label for display.
@@ -77,6 +87,8 @@ impl Default for BudgetParams {
             review_fraction: 0.05,
             target_accuracy: None,
             stop_gain_per_100: 0.002,
+            stop_coverage_gain_per_100: 0.005,
+            measured_coverage: Vec::new(),
             batch: 100,
             currency: "USD".into(),
         }
@@ -124,6 +136,13 @@ impl BudgetParams {
             if !(t > 0.0 && t < 1.0) {
                 return bad(format!("target_accuracy must be in (0, 1), got {t}"));
             }
+        }
+        if !(self.stop_coverage_gain_per_100 >= 0.0 && self.stop_coverage_gain_per_100.is_finite())
+        {
+            return bad(format!(
+                "stop_coverage_gain_per_100 must be ≥ 0, got {}",
+                self.stop_coverage_gain_per_100
+            ));
         }
         if self.batch == 0 {
             return bad("batch must be at least 1".into());
@@ -245,81 +264,6 @@ pub fn now(
         review_hours,
         review_cost,
     }
-}
-
-/// `y(n) = a − b·n^(−c)`: rises with n and levels off at `a`.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
-pub struct PowerLaw {
-    /// Plateau: the value the curve levels off at.
-    pub a: f64,
-    /// Gap between the plateau and the value at one label.
-    pub b: f64,
-    /// Decay exponent (> 0): how fast the gap closes.
-    pub c: f64,
-}
-
-impl PowerLaw {
-    /// Predicted value at `n` labels.
-    pub fn at(&self, n: f64) -> f64 {
-        self.a - self.b * n.max(1.0).powf(-self.c)
-    }
-
-    /// Labels at which the curve reaches `y`, if it ever does.
-    pub fn labels_for(&self, y: f64) -> Option<f64> {
-        if y >= self.a || self.b <= 0.0 || self.c <= 0.0 {
-            return None;
-        }
-        Some((self.b / (self.a - y)).powf(1.0 / self.c))
-    }
-
-    /// Derivative: gain per extra label at `n`.
-    pub fn slope(&self, n: f64) -> f64 {
-        self.b * self.c * n.max(1.0).powf(-self.c - 1.0)
-    }
-}
-
-/// Least-squares fit of `a − b·n^(−c)` to `(n, y)` points: a grid over `c`, closed-form `a, b`
-/// for each, then the best; `a` is capped at 1 (accuracy and coverage are shares).
-pub fn fit_power_law(points: &[(f64, f64)]) -> Option<PowerLaw> {
-    if points.len() < 3 {
-        return None;
-    }
-    let mut best: Option<(f64, PowerLaw)> = None;
-    let mut c = 0.05;
-    while c <= 2.0 + 1e-9 {
-        // y = a + β·x with x = n^(−c), β = −b.
-        let xs: Vec<f64> = points.iter().map(|p| p.0.max(1.0).powf(-c)).collect();
-        let m = points.len() as f64;
-        let mx = xs.iter().sum::<f64>() / m;
-        let my = points.iter().map(|p| p.1).sum::<f64>() / m;
-        let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
-        let sxy: f64 = xs
-            .iter()
-            .zip(points)
-            .map(|(x, p)| (x - mx) * (p.1 - my))
-            .sum();
-        if sxx > 1e-15 {
-            let beta = sxy / sxx;
-            let mut a = my - beta * mx;
-            let mut b = -beta;
-            if a > 1.0 {
-                // Refit b with a pinned at 1.
-                a = 1.0;
-                let num: f64 = xs.iter().zip(points).map(|(x, p)| x * (a - p.1)).sum();
-                let den: f64 = xs.iter().map(|x| x * x).sum();
-                b = num / den;
-            }
-            if b >= 0.0 {
-                let law = PowerLaw { a, b, c };
-                let sse: f64 = points.iter().map(|p| (law.at(p.0) - p.1).powi(2)).sum();
-                if best.as_ref().is_none_or(|(s, _)| sse < *s) {
-                    best = Some((sse, law));
-                }
-            }
-        }
-        c += 0.01;
-    }
-    best.map(|(_, law)| law)
 }
 
 /// A measured learning curve and its fitted law, with bootstrap refits for uncertainty.
@@ -496,41 +440,72 @@ pub fn nested_subsets(
         .collect()
 }
 
-/// One row of the projection table.
+/// One row of the projection table (budget.csv).
 #[derive(Debug, Clone, Serialize)]
 pub struct ProjectionRow {
-    /// More human labels than now.
+    /// More human items (labels and verifications) than now.
     pub added_labels: usize,
     /// Labels in total after adding `added_labels`.
     pub total_labels: usize,
-    /// Projected accuracy at that total, in 0–1; `None` without a fitted curve.
+    /// Projected pool accuracy of the yardstick model at that total, in 0–1; `None` without a
+    /// fitted curve.
     pub projected_accuracy: Option<f64>,
-    /// Projected share of the pool auto-labeled at that total, in 0–1; `None` without a fitted curve.
+    /// 10th percentile of the pool accuracy (the measured residuals, [`forecast`]).
+    pub accuracy_low: Option<f64>,
+    /// 90th percentile of the pool accuracy.
+    pub accuracy_high: Option<f64>,
+    /// Projected share of the unlabeled pool auto-labeled at the target precision.
     pub projected_auto_coverage: Option<f64>,
-    /// Labeling hours for the added labels.
+    /// 10th percentile of that coverage.
+    pub coverage_low: Option<f64>,
+    /// 90th percentile of that coverage.
+    pub coverage_high: Option<f64>,
+    /// How many of `added_labels` are verifications (audits).
+    pub verifications: usize,
+    /// Hours for the added labels and verifications.
     pub hours: f64,
-    /// Labeling cost for the added labels, in the configured currency.
+    /// Cost of the added labels and verifications, in the configured currency.
     pub cost: f64,
 }
 
-/// The projection table at +1×, +2×, +5×, +10× the batch.
+/// Pool accuracy with `total` labels: the law's value now plus [`forecast::ACCURACY_GAIN_SHARE`]
+/// of its rise from `now` labels.
+pub fn projected_accuracy(law: &PowerLaw, now: f64, total: f64) -> f64 {
+    let base = law.at(now);
+    (base + forecast::ACCURACY_GAIN_SHARE * (law.at(total) - base)).clamp(0.0, 1.0)
+}
+
+/// The projection table at +1×, +2×, +5×, +10× the batch: the accuracy law and the coverage
+/// trend, each with its measured 80% interval.
 pub fn projection_table(
     params: &BudgetParams,
     labeled_now: usize,
     accuracy: &Curve,
-    coverage: &Curve,
+    coverage: &CoverageTrend,
 ) -> Vec<ProjectionRow> {
+    use forecast::{share_interval, ACCURACY_RESIDUALS, COVERAGE_RESIDUALS};
     [1usize, 2, 5, 10]
         .iter()
         .map(|&m| {
             let added = m * params.batch;
             let total = labeled_now + added;
             let (hours, cost) = params.hours_and_cost(added as f64);
+            let acc = accuracy
+                .fit
+                .map(|l| projected_accuracy(&l, labeled_now as f64, total as f64));
+            let acc_band = acc.map(|a| share_interval(&ACCURACY_RESIDUALS, a, m as f64));
+            let cov = coverage.at(total as f64);
+            let (cov_low, cov_high) = share_interval(&COVERAGE_RESIDUALS, cov, m as f64);
             ProjectionRow {
                 added_labels: added,
                 total_labels: total,
-                projected_accuracy: accuracy.fit.map(|l| l.at(total as f64).clamp(0.0, 1.0)),
-                projected_auto_coverage: coverage.fit.map(|l| l.at(total as f64).clamp(0.0, 1.0)),
+                projected_accuracy: acc,
+                accuracy_low: acc_band.map(|b| b.0),
+                accuracy_high: acc_band.map(|b| b.1),
+                projected_auto_coverage: Some(cov),
+                coverage_low: Some(cov_low),
+                coverage_high: Some(cov_high),
+                verifications: (added as f64 * params.audit_share).round() as usize,
                 hours,
                 cost,
             }
@@ -566,18 +541,23 @@ pub struct BudgetOutcome {
     pub now: BudgetNow,
     /// Measured accuracy against labels, with its fit.
     pub accuracy_curve: Curve,
-    /// Measured auto-label coverage against labels, with its fit.
+    /// Auto-label coverage against labels measured by the learning curve, with its fit (the
+    /// fallback of `coverage_trend`).
     pub coverage_curve: Curve,
+    /// Certified coverage the loop measured round after round, and the law projected from it.
+    pub coverage_trend: CoverageTrend,
     /// Labels needed for the accuracy target, if one was set.
     pub accuracy_target: Option<Reach>,
     /// Labels needed for the coverage target, if one was set.
     pub coverage_target: Option<Reach>,
     /// Projected accuracy, coverage and cost at a few label counts.
     pub projection: Vec<ProjectionRow>,
-    /// Projected accuracy gain of the next 100 labels.
+    /// Projected accuracy gain of the next 100 labels ([`projected_accuracy`]).
     pub gain_per_100: Option<f64>,
-    /// One-sentence recommendation for the user: keep labeling, stop, or review.
-    pub advice: String,
+    /// Human labels, verifications, hours, cost and rounds until the pool is done.
+    pub finish: Finish,
+    /// Stop or continue, with the projected gains it rests on.
+    pub advice: Advice,
     /// What the proposed batch costs: its labels and its verifications (audits); null when
     /// the command selects no batch.
     pub batch: Option<BatchCost>,
@@ -656,23 +636,77 @@ pub fn plan(
     let coverage_target = coverage
         .fit
         .map(|_| reach(params, &coverage, target_coverage, labeled));
-    let projection = projection_table(params, labeled, &accuracy, &coverage);
+    let unlabeled = n - labeled;
+    let coverage_now = if unlabeled == 0 {
+        0.0
+    } else {
+        (auto + dup) as f64 / unlabeled as f64
+    };
+    let trend = CoverageTrend::new(
+        &params.measured_coverage,
+        (labeled as f64, coverage_now),
+        coverage.fit,
+    );
+    let state = PoolState {
+        items: n as f64,
+        labeled: labeled as f64,
+        left_for_humans: now.left_for_humans as f64,
+    };
+    Ok(outcome(
+        params,
+        now,
+        accuracy,
+        coverage,
+        trend,
+        state,
+        (accuracy_target, coverage_target),
+    ))
+}
+
+/// The projection table, the cost to finish and the advice, from the fitted curves.
+fn outcome(
+    params: &BudgetParams,
+    now: BudgetNow,
+    accuracy: Curve,
+    coverage: Curve,
+    trend: CoverageTrend,
+    state: PoolState,
+    (accuracy_target, coverage_target): (Option<Reach>, Option<Reach>),
+) -> BudgetOutcome {
+    let labeled = now.labeled;
+    let projection = projection_table(params, labeled, &accuracy, &trend);
+    let at = labeled as f64;
     let gain_per_100 = accuracy
         .fit
-        .map(|law| law.at(labeled as f64 + 100.0) - law.at(labeled as f64));
-    let advice = advice(params, gain_per_100, accuracy_target.as_ref());
-    Ok(BudgetOutcome {
+        .map(|law| projected_accuracy(&law, at, at + 100.0) - projected_accuracy(&law, at, at));
+    let coverage_gain = trend.at(at + 100.0) - trend.at(at);
+    let advice = forecast::advice(
+        (params.stop_gain_per_100, params.stop_coverage_gain_per_100),
+        gain_per_100,
+        coverage_gain,
+        trend.at(at),
+    );
+    let hours_and_cost = |items: f64| params.hours_and_cost(items);
+    let pace = forecast::Pace {
+        batch: params.batch as f64,
+        audit_share: params.audit_share,
+        hours_and_cost: &hours_and_cost,
+    };
+    let finish = forecast::finish(state, &trend, &pace);
+    BudgetOutcome {
         params: params.clone(),
         now,
         accuracy_curve: accuracy,
         coverage_curve: coverage,
+        coverage_trend: trend,
         accuracy_target,
         coverage_target,
         projection,
         gain_per_100,
+        finish,
         advice,
         batch: None,
-    })
+    }
 }
 
 /// The labels, hours and cost from `labeled` labels to `target` on `curve` (central estimate
@@ -696,31 +730,6 @@ fn reach(params: &BudgetParams, curve: &Curve, target: f64, labeled: usize) -> R
         more_labels_high: est.map(|e| more(e.2)).filter(|x| x.is_finite()),
         hours,
         cost,
-    }
-}
-
-/// The one-line stop/continue advice: stop once the next 100 labels are projected to add less
-/// than `params.stop_gain_per_100`.
-fn advice(
-    params: &BudgetParams,
-    gain_per_100: Option<f64>,
-    accuracy_target: Option<&Reach>,
-) -> String {
-    match (gain_per_100, accuracy_target) {
-        (None, _) => "too few labels to project a learning curve yet: label the batch and rerun".to_string(),
-        (Some(g), _) if g < params.stop_gain_per_100 => format!(
-            "stop: 100 more labels are projected to add {:.2} accuracy points (below the {:.2} threshold)",
-            100.0 * g,
-            100.0 * params.stop_gain_per_100
-        ),
-        (Some(g), Some(Reach { more_labels: Some(m), target, .. })) => format!(
-            "continue: 100 more labels are projected to add {:.2} accuracy points; about {:.0} more reach accuracy {:.3}",
-            100.0 * g, m, target
-        ),
-        (Some(g), _) => format!(
-            "continue: 100 more labels are projected to add {:.2} accuracy points",
-            100.0 * g
-        ),
     }
 }
 
@@ -1018,6 +1027,8 @@ mod tests {
             review_fraction: 0.1,
             target_accuracy: None,
             stop_gain_per_100: 0.005,
+            stop_coverage_gain_per_100: 0.005,
+            measured_coverage: Vec::new(),
             batch: 100,
             currency: "USD".into(),
         };

@@ -118,6 +118,16 @@ impl History {
         Ok(history)
     }
 
+    /// (labels, certified coverage) of every recorded round that auto-labeled: what the
+    /// budget's coverage projection extrapolates.
+    pub fn measured_coverage(&self) -> Vec<(f64, f64)> {
+        self.rounds
+            .iter()
+            .filter_map(|r| r.figures.as_ref())
+            .map(|f| (f.n_labeled as f64, f.coverage))
+            .collect()
+    }
+
     /// The round a new run records: one past the last committed.
     pub fn next_round(&self) -> u32 {
         self.rounds.len() as u32 + 1
