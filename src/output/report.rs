@@ -385,19 +385,7 @@ fn finish_chart(path: &[(i64, f64, f64)], (lo, hi): (f64, f64)) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let mut s = format!(
-        "<svg role=\"img\" aria-label=\"cost to finish\" width=\"100%\" viewBox=\"0 0 {w} {}\" xmlns=\"http://www.w3.org/2000/svg\">",
-        hgt + bottom
-    );
-    for tick in [0.0, 0.25, 0.5, 0.75, 1.0] {
-        let _ = write!(
-            s,
-            "<line x1=\"{left}\" x2=\"{w}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eef2f6\"/><text x=\"0\" y=\"{:.1}\">{:.0}%</text>",
-            py(tick) + 4.0,
-            100.0 * tick,
-            y = py(tick)
-        );
-    }
+    let mut s = share_chart_frame("cost to finish", (w, hgt, left, bottom), &py);
     let _ = write!(
         s,
         "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"8\" fill=\"#f2994a\" opacity=\"0.5\"/>",
@@ -569,6 +557,30 @@ fn histogram(values: &[f32], bins: usize) -> String {
     s
 }
 
+/// The opening of a chart whose y axis is a share (0–100%): the svg element sized
+/// (width, plot height, left margin, bottom margin) and its horizontal grid lines with their
+/// labels, `py` mapping a share to its y coordinate.
+fn share_chart_frame(
+    label: &str,
+    (w, hgt, left, bottom): (f64, f64, f64, f64),
+    py: &dyn Fn(f64) -> f64,
+) -> String {
+    let mut s = format!(
+        "<svg role=\"img\" aria-label=\"{label}\" width=\"100%\" viewBox=\"0 0 {w} {}\" xmlns=\"http://www.w3.org/2000/svg\">",
+        hgt + bottom
+    );
+    for tick in [0.0, 0.25, 0.5, 0.75, 1.0] {
+        let _ = write!(
+            s,
+            "<line x1=\"{left}\" x2=\"{w}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eef2f6\"/><text x=\"0\" y=\"{:.1}\">{:.0}%</text>",
+            py(tick) + 4.0,
+            100.0 * tick,
+            y = py(tick)
+        );
+    }
+    s
+}
+
 /// Line chart of projected accuracy and auto-label coverage against labels added.
 fn projection_chart(points: &[(usize, f64, f64)]) -> String {
     let (w, hgt, left, bottom) = (800.0, 220.0, 40.0, 24.0);
@@ -582,19 +594,7 @@ fn projection_chart(points: &[(usize, f64, f64)]) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let mut s = format!(
-        "<svg role=\"img\" aria-label=\"budget projection\" width=\"100%\" viewBox=\"0 0 {w} {}\" xmlns=\"http://www.w3.org/2000/svg\">",
-        hgt + bottom
-    );
-    for tick in [0.0, 0.25, 0.5, 0.75, 1.0] {
-        let _ = write!(
-            s,
-            "<line x1=\"{left}\" x2=\"{w}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eef2f6\"/><text x=\"0\" y=\"{:.1}\">{:.0}%</text>",
-            py(tick) + 4.0,
-            100.0 * tick,
-            y = py(tick)
-        );
-    }
+    let mut s = share_chart_frame("budget projection", (w, hgt, left, bottom), &py);
     let _ = write!(
         s,
         "<polyline fill=\"none\" stroke=\"#2f80ed\" stroke-width=\"2\" points=\"{}\"/><polyline fill=\"none\" stroke=\"#27ae60\" stroke-width=\"2\" stroke-dasharray=\"6 4\" points=\"{}\"/>",
