@@ -483,8 +483,9 @@ pub fn autolabel_round(
     let duplicate = job.propagate_duplicates(graph, dup, &budget, &mut items);
     // 4. Thresholds, transferred from the cross-validated models to the final one; auto-labels
     // a rule voted for are the rules'.
-    let applied = job.apply_certified(&certified_run, &mut items);
-    let rules = job.credit_rules(&certified_run, &mut items);
+    let rule_scope = job.rule_scope(&certified_run, &items);
+    let applied = job.apply_certified(&certified_run, &rule_scope, &mut items);
+    let rules = job.credit_rules(&certified_run, &rule_scope, &mut items);
 
     let calibration = certified_run.calibration;
     let chosen_accuracy = certified_run
@@ -1059,17 +1060,27 @@ impl Job<'_, '_> {
         Ok(probabilities)
     }
 
-    /// Applies the kept candidate's thresholds (a rules twin's two scopes are disjoint: items
-    /// a fired rule voted the prediction for, and the rest); returns the threshold applied per
-    /// class in the `model` scope.
-    fn apply_certified(&self, run: &CertifiedRun, items: &mut Items) -> Vec<Option<f32>> {
+    /// Per item, whether it is in a rules twin's `rules` scope: a fired rule voted its
+    /// prediction (all false unless the kept candidate is a rules twin).
+    fn rule_scope(&self, run: &CertifiedRun, items: &Items) -> Vec<bool> {
         let n = self.emb.nrows();
-        let rule_scope: Vec<bool> = match (run.with_rules, self.rules) {
+        match (run.with_rules, self.rules) {
             (true, Some((votes, _))) => (0..n)
                 .map(|i| items.predicted[i].is_some_and(|c| rule_route::voted_for(votes, i, c)))
                 .collect(),
             _ => vec![false; n],
-        };
+        }
+    }
+
+    /// Applies the kept candidate's thresholds (a rules twin's two scopes are disjoint: items
+    /// in `rule_scope`, and the rest); returns the threshold applied per class in the `model`
+    /// scope.
+    fn apply_certified(
+        &self,
+        run: &CertifiedRun,
+        rule_scope: &[bool],
+        items: &mut Items,
+    ) -> Vec<Option<f32>> {
         let applied = match &run.calibration {
             Some(cal) => self.apply_thresholds(cal, &|i| !rule_scope[i], items),
             None => vec![None; self.n_classes],
@@ -1082,14 +1093,18 @@ impl Job<'_, '_> {
 
     /// Auto-labels on which a fired rule voted for the label get source `rules` (when the
     /// chosen candidate combines the rules); the rules' part of the summary.
-    fn credit_rules(&self, run: &CertifiedRun, items: &mut Items) -> Option<RulesInRound> {
+    fn credit_rules(
+        &self,
+        run: &CertifiedRun,
+        rule_scope: &[bool],
+        items: &mut Items,
+    ) -> Option<RulesInRound> {
         let (votes, _) = self.rules?;
         let with_rules = run.with_rules;
         let mut n_auto = 0;
         if with_rules {
             for &i in self.unlabeled {
-                let voted = items.predicted[i].is_some_and(|c| rule_route::voted_for(votes, i, c));
-                if items.route[i] == Route::Auto && voted {
+                if items.route[i] == Route::Auto && rule_scope[i] {
                     items.source[i] = Source::Rules;
                     n_auto += 1;
                 }
