@@ -507,7 +507,6 @@ impl BudgetArgs {
             target_accuracy: self.target_accuracy,
             stop_gain_per_100: self.stop_gain,
             stop_coverage_gain_per_100: self.stop_coverage_gain,
-            measured_coverage: Vec::new(),
             batch,
             currency: self.currency.clone(),
         };

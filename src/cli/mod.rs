@@ -131,12 +131,12 @@ pub fn run_recorded<'p>(
             .rules
             .map(|path| RoundRules::load(path, &pool.data))
             .transpose()?,
+        measured_coverage: history
+            .as_ref()
+            .map(History::measured_coverage)
+            .unwrap_or_default(),
     };
-    let mut params = params.clone();
-    if let Some(h) = &history {
-        params.budget.measured_coverage = h.measured_coverage();
-    }
-    let mut round = Round::run_with_evidence(pool, &params, cmd.stages, inputs, progress, timings)?;
+    let mut round = Round::run_with_evidence(pool, params, cmd.stages, inputs, progress, timings)?;
     let previous = history.as_ref().and_then(|h| h.rounds.last());
     if let (Some(prev), Some(a)) = (
         previous.and_then(|r| r.figures.as_ref()),

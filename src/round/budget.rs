@@ -63,10 +63,6 @@ pub struct BudgetParams {
     /// Stop suggestion: below this projected certified-coverage gain per 100 more labels (and
     /// below `stop_gain_per_100`), stop labeling.
     pub stop_coverage_gain_per_100: f64,
-    /// (labels, certified coverage) of the earlier rounds `--history` recorded: what the
-    /// coverage projection extrapolates. Empty without a history.
-    #[serde(skip)]
-    pub measured_coverage: Vec<(f64, f64)>,
     /// Batch size the projection table is expressed in (+1×, +2×, +5×, +10×).
     pub batch: usize,
     /// Currency label for display.
@@ -88,7 +84,6 @@ impl Default for BudgetParams {
             target_accuracy: None,
             stop_gain_per_100: 0.002,
             stop_coverage_gain_per_100: 0.005,
-            measured_coverage: Vec::new(),
             batch: 100,
             currency: "USD".into(),
         }
@@ -563,18 +558,35 @@ pub struct BudgetOutcome {
     pub batch: Option<BatchCost>,
 }
 
+/// What the budget reads of the round besides the data: the stages it builds on and what the
+/// round history measured.
+#[derive(Clone, Copy, Default)]
+pub struct BudgetInputs<'a> {
+    /// The auto-label stage (routes and certified coverage now).
+    pub autolabel: Option<&'a AutolabelResult>,
+    /// Near-duplicate groups (humans label one item per group).
+    pub duplicates: Option<&'a Duplicates>,
+    /// (labels, certified coverage) of the earlier rounds `--history` recorded: what the
+    /// coverage projection extrapolates. Empty without a history.
+    pub measured_coverage: &'a [(f64, f64)],
+}
+
 /// Counts, hours and cost now, and the learning-curve projection: what the next batches
 /// buy and the labels to reach the targets. Humans label one item per near-duplicate group.
 pub fn plan(
     data: &Dataset,
-    autolabel: Option<&AutolabelResult>,
-    duplicates: Option<&Duplicates>,
+    inputs: BudgetInputs<'_>,
     params: &BudgetParams,
     target_coverage: f64,
     target_precision: f64,
     seed: u64,
 ) -> Result<BudgetOutcome> {
     let n = data.len();
+    let BudgetInputs {
+        autolabel,
+        duplicates,
+        measured_coverage,
+    } = inputs;
     let counts = autolabel
         .map(|a| a.summary.counts.clone())
         .unwrap_or_default();
@@ -643,7 +655,7 @@ pub fn plan(
         (auto + dup) as f64 / unlabeled as f64
     };
     let trend = CoverageTrend::new(
-        &params.measured_coverage,
+        measured_coverage,
         (labeled as f64, coverage_now),
         coverage.fit,
     );
@@ -1028,7 +1040,6 @@ mod tests {
             target_accuracy: None,
             stop_gain_per_100: 0.005,
             stop_coverage_gain_per_100: 0.005,
-            measured_coverage: Vec::new(),
             batch: 100,
             currency: "USD".into(),
         };

@@ -109,13 +109,16 @@ impl Default for RoundParams {
     }
 }
 
-/// What the auto-label stage reads besides the labels, from outside the pool.
+/// What the round reads besides the pool and its labels: the round history and the users' rules.
 #[derive(Debug, Clone, Default)]
 pub struct LabelInputs {
     /// Which labeled items the certificate may use (`None`: all), from the round history.
     pub evidence: Option<Vec<bool>>,
     /// The users' rules and their votes on the pool.
     pub rules: Option<RoundRules>,
+    /// (labels, certified coverage) of the earlier recorded rounds, for the budget's coverage
+    /// projection (empty without a history).
+    pub measured_coverage: Vec<(f64, f64)>,
 }
 
 /// What a round computed; stages a command did not run stay `None`.
@@ -137,6 +140,8 @@ pub struct Round<'a> {
     pub evidence: Option<Vec<bool>>,
     /// The users' rules, when given: one more auto-label route ([`rule_route`]).
     pub rules: Option<RoundRules>,
+    /// What the round history measured of certified coverage (see [`LabelInputs`]).
+    pub measured_coverage: Vec<(f64, f64)>,
 }
 
 impl<'a> Round<'a> {
@@ -151,6 +156,7 @@ impl<'a> Round<'a> {
             budget: None,
             evidence: None,
             rules: None,
+            measured_coverage: Vec::new(),
         }
     }
 
@@ -304,10 +310,14 @@ impl<'a> Round<'a> {
         target_precision: f64,
         seed: u64,
     ) -> Result<()> {
+        let inputs = budget::BudgetInputs {
+            autolabel: self.autolabel.as_ref(),
+            duplicates: self.duplicates.as_ref(),
+            measured_coverage: &self.measured_coverage,
+        };
         self.budget = Some(budget::plan(
             self.data(),
-            self.autolabel.as_ref(),
-            self.duplicates.as_ref(),
+            inputs,
             params,
             target_coverage,
             target_precision,
@@ -353,6 +363,7 @@ impl<'a> Round<'a> {
         let mut round = Round::new(pool);
         round.evidence = inputs.evidence;
         round.rules = inputs.rules;
+        round.measured_coverage = inputs.measured_coverage;
         let seed = params.seed;
         if stages.dedup {
             let bar = progress.spinner("dedup");
