@@ -398,6 +398,26 @@ pub fn uncertainty(probs: ArrayView2<f32>, entropy: bool) -> Vec<f32> {
 /// Mixed into the seed for audit draws, so they are not the random strategy's order.
 const AUDIT_SEED: u64 = 0xa0d1_75ee_d000_0001;
 
+/// The seed of one round's random choices: `seed` mixed with which items are labeled (never
+/// with the labels' values). One `--seed` serves every round of a loop, so a stream seeded by it
+/// alone would repeat each round; on a shrinking frame it then draws the *neighbours* of the
+/// last round's picks (row order is often class order), and a loop's audits become a few
+/// clusters of look-alike items instead of independent uniform draws. Deterministic: rerunning
+/// a round on the same labels draws the same items.
+fn round_seed(seed: u64, labels: &[Option<u32>]) -> u64 {
+    // SplitMix64's finaliser over the labeled positions.
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    labels
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.is_some())
+        .fold(mix(seed), |h, (i, _)| mix(h ^ mix(i as u64 + 1)))
+}
+
 /// Working state shared by the strategies.
 struct Ctx<'a, 'e, 'i> {
     emb: ArrayView2<'e, f32>,
@@ -416,6 +436,8 @@ struct Ctx<'a, 'e, 'i> {
     /// Picks the strategy makes (the batch minus its audits).
     capacity: usize,
     propensity: Vec<f64>,
+    /// Seed of this round's random choices ([`round_seed`]).
+    rng_seed: u64,
 }
 
 impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
@@ -448,6 +470,7 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
             rest_order: Vec::new(),
             capacity: params.batch,
             propensity: Vec::new(),
+            rng_seed: round_seed(params.seed, input.labels),
         }
     }
 
@@ -503,7 +526,7 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
             return;
         }
         let propensity = n as f64 / frame.len() as f64;
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.params.seed ^ AUDIT_SEED);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.rng_seed ^ AUDIT_SEED);
         let (drawn, _) = frame.partial_shuffle(&mut rng, n);
         let mut drawn = drawn.to_vec();
         drawn.sort_unstable();
@@ -540,7 +563,7 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
 
     fn random(&mut self) {
         let mut ids = self.eligible_ids();
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.params.seed);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.rng_seed);
         ids.shuffle(&mut rng);
         let total = ids.len().max(1) as f32;
         for (r, &i) in ids.iter().enumerate() {
@@ -1051,14 +1074,26 @@ mod tests {
     }
 
     fn warm_setup() -> (Array2<f32>, NeighborGraph, Vec<Option<u32>>, Array2<f32>) {
+        warm_setup_sized(80)
+    }
+
+    /// Three blobs of `per_class` items, the first 10 of each labeled, with fake probabilities.
+    fn warm_setup_sized(
+        per_class: usize,
+    ) -> (Array2<f32>, NeighborGraph, Vec<Option<u32>>, Array2<f32>) {
         let d = 8;
-        let x = blobs(&[unit(d, 0), unit(d, 1), unit(d, 2)], &[80, 80, 80], 0.5, 5);
+        let x = blobs(
+            &[unit(d, 0), unit(d, 1), unit(d, 2)],
+            &[per_class; 3],
+            0.5,
+            5,
+        );
         let n = x.nrows();
         let g = exact_graph(x.view(), 8);
         let mut labels = vec![None; n];
         for c in 0..3 {
             for j in 0..10 {
-                labels[c * 80 + j] = Some(c as u32);
+                labels[c * per_class + j] = Some(c as u32);
             }
         }
         // Fake probabilities: cosine-softmax to the three directions.
@@ -1147,6 +1182,47 @@ mod tests {
         };
         let sel = select(x.view(), &g, &cold, &vec![-1; n], None, &p).unwrap();
         assert_eq!(sel.n_audits, 0);
+    }
+
+    #[test]
+    fn the_next_rounds_audits_are_not_the_last_rounds_neighbours() {
+        // A loop under one seed: round 2's labels are round 1's plus its batch, 1% of the pool.
+        // Drawn from a stream seeded by `--seed` alone, round 2's audits sat a few rows from
+        // round 1's (each draw lands at the same relative position of a frame 1% shorter).
+        // Independent uniform draws put about 20 × 7 / 3,000 ≈ 0.05 of them within ±3 rows of
+        // any one of round 1's 20, so about 1 of 20 in all.
+        let (x, g, mut labels, probs) = warm_setup_sized(1000);
+        let n = x.nrows();
+        let p = SelectParams {
+            batch: 30,
+            audit_share: 0.67,
+            strategy: Strategy::Margin,
+            ..SelectParams::default()
+        };
+        let eligible = |labels: &[Option<u32>]| labels.iter().map(Option::is_none).collect();
+        let audits = |labels: &[Option<u32>]| {
+            let eligible: Vec<bool> = eligible(labels);
+            let input = SelectInput {
+                labels,
+                eligible: &eligible,
+                representative: None,
+                probs: Some(probs.view()),
+            };
+            let sel = select(x.view(), &g, &input, &vec![-1; n], None, &p).unwrap();
+            let audits: Vec<u32> = sel.picked[sel.picked.len() - sel.n_audits..].to_vec();
+            (sel.picked, audits)
+        };
+        let (picked, first) = audits(&labels);
+        for &i in &picked {
+            labels[i as usize] = Some(0);
+        }
+        let (_, second) = audits(&labels);
+        assert_eq!((first.len(), second.len()), (20, 20));
+        let near = second
+            .iter()
+            .filter(|&&b| first.iter().any(|&a| a.abs_diff(b) <= 3))
+            .count();
+        assert!(near <= 5, "{near} of 20 audits next to last round's");
     }
 
     #[test]
