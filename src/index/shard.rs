@@ -9,7 +9,10 @@
 //! row's neighbours among the rows it probes are exactly those the single-process search finds
 //! for the same centroids. The single-process route's neighbour-of-neighbour refinement reads
 //! other rows' lists, so it is a second pass ([`Refine`]) over the searched lists: given the
-//! same centroids, the refined lists are bit-identical to the single-process ones.
+//! same centroids, the refined lists are bit-identical to the single-process ones. The
+//! near-duplicate pairs are taken from the refined lists as `round::dedup` takes them from the
+//! single process's graph: each refinement task's list edges ([`threshold_pairs`]), and the
+//! saturated rows compared exactly with each other in tiles ([`tile_pairs`]).
 
 use ndarray::{linalg::general_mat_mul, s, Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -599,7 +602,7 @@ mod tests {
             }
         }
         let mut out: Vec<(u32, u32, f64)> = pairs.iter().map(|p| (p.a, p.b, p.cosine)).collect();
-        out.sort_by(|p, q| (p.0, p.1).cmp(&(q.0, q.1)));
+        out.sort_by_key(|p| (p.0, p.1));
         out.dedup();
         (out, sat.len())
     }
