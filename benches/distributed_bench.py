@@ -2,6 +2,13 @@
 
     python benches/distributed_bench.py --pool /tmp/synth200k.parquet --out benches/results/distributed_200k.json
 
+At 1M, run the two sides in separate processes (each peak RSS its own, nothing left over from
+the other), the second comparing with the first's saved pairs:
+
+    python benches/distributed_bench.py --pool P --out single.json --work W --single-only
+    python benches/distributed_bench.py --pool P --out dist.json --work W --single-from single.json \
+        --group-rows 25000
+
 Starts the cluster (``ray.cluster_utils.Cluster``), runs
 
 1. the single-process partitioned route (``labelwise.plan(index="partitioned")``, both cores);
@@ -90,6 +97,17 @@ def files(d: pathlib.Path) -> dict[str, bytes]:
             if p.is_file() and p.name not in ("summary.json", "report.html")}
 
 
+def _csv(path: pathlib.Path) -> Any:
+    import pyarrow.csv as pcsv
+
+    return pcsv.read_csv(path)
+
+
+def _write(path: str, report: dict[str, Any]) -> None:
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(path).write_text(json.dumps(report, indent=1, default=str) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pool", required=True)
@@ -98,7 +116,16 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=0.90)
     ap.add_argument("--kill", action="store_true", help="also run with a worker killed mid-search")
     ap.add_argument("--skip-single", action="store_true")
+    ap.add_argument("--single-only", action="store_true", help="run the single process only")
+    ap.add_argument("--single-from", help="a --single-only report (and its --work): compare with it")
+    ap.add_argument("--group-rows", type=int, default=None, help="rows per search group")
+    ap.add_argument("--shard-rows", type=int, default=None)
+    ap.add_argument("--saturated-block", type=int, default=None)
+    ap.add_argument("--skip-again", action="store_true",
+                    help="skip re-running the single-machine plan on the distributed graph")
     args = ap.parse_args()
+    sizing = {k: v for k, v in (("group_rows", args.group_rows), ("shard_rows", args.shard_rows),
+                                ("saturated_block", args.saturated_block)) if v is not None}
 
     import ray
     from ray.cluster_utils import Cluster
@@ -111,19 +138,32 @@ def main() -> None:
     pool = pathlib.Path(args.pool)
     flags = {"threshold": args.threshold, "seed": 0}
     report: dict[str, Any] = {"pool": str(pool), "rows": pq.read_metadata(pool).num_rows,
-                              "machine": "2 shared cores, 23 GB", "flags": flags}
+                              "machine": "2 shared cores, 23 GB", "flags": flags,
+                              "load_average_start": os.getloadavg()}
     ids = pq.read_table(pool, columns=["id"]).column("id").to_pylist()
 
-    single = None
-    if not args.skip_single:
+    single: Any = None
+    if args.single_from:
+        report["single"] = json.loads(pathlib.Path(args.single_from).read_text())["single"]
+        out = scratch / "single" / "out"
+        single = argparse.Namespace(
+            summary={"graph": report["single"]["graph"]},
+            pairs=pq.read_table(out / "duplicate_pairs.parquet"),
+            batch=_csv(out / "batch.csv"),
+        )
+    elif not args.skip_single:
         t0 = time.perf_counter()
         with RssSampler() as s:
             single = labelwise.plan(pool, out=scratch / "single" / "out", index="partitioned",
                                     cache=scratch / "single" / "cache", **flags)
         report["single"] = {"seconds": round(time.perf_counter() - t0, 1), **s.summary(),
+                            "load_average_end": os.getloadavg(),
                             "ru_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                             "graph": single.summary["graph"], "timings": single.summary.get("timings")}
         print(json.dumps(report["single"]), flush=True)
+    if args.single_only:
+        _write(args.out, report)
+        return
 
     t_c = time.perf_counter()
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
@@ -141,13 +181,16 @@ def main() -> None:
                 os.environ[distributed.FAULT_ENV] = f"{fault}:{d}.killed"
             t0 = time.perf_counter()
             with RssSampler() as s:
-                r = distributed.plan(pool, out=d / "out", cache=d / "cache", **flags)
+                r = distributed.plan(pool, out=d / "out", cache=d / "cache", **sizing, **flags)
             os.environ.pop(distributed.FAULT_ENV, None)
             rec: dict[str, Any] = {
                 "seconds": round(time.perf_counter() - t0, 1), **s.summary(),
                 "graph": r.result.summary["graph"],
                 "stages": [dataclasses.asdict(x) for x in r.stages],
                 "pairs": r.pairs.num_rows,
+                # The cluster's pairs against the driver's single-machine plan on the same graph.
+                "pairs_same_set_as_plan_on_same_graph": pairs_by_ids(r.pairs, ids, 0.0)
+                == pairs_by_ids(r.result.pairs, None, 0.0),
             }
             if fault:
                 rec["killed"] = pathlib.Path(f"{d}.killed").read_text().strip()
@@ -162,10 +205,12 @@ def main() -> None:
                 bd = set(r.result.batch.column("id").to_pylist())
                 bs = set(single.batch.column("id").to_pylist())
                 rec["batch_overlap_with_single_graph"] = round(len(bd & bs) / max(1, len(bs)), 4)
-            # The single-machine plan on the distributed graph (same cache): identical files?
-            again = labelwise.plan(pool, out=d / "again", index="partitioned", cache=d / "cache", **flags)
-            rec["single_machine_on_same_graph_identical_files"] = files(d / "again") == files(d / "out")
-            rec["single_machine_on_same_graph_cache_hit"] = again.summary["graph"]["cache_hit"]
+            rec["load_average_end"] = os.getloadavg()
+            if not args.skip_again:
+                # The single-machine plan on the distributed graph (same cache): identical files?
+                again = labelwise.plan(pool, out=d / "again", index="partitioned", cache=d / "cache", **flags)
+                rec["single_machine_on_same_graph_identical_files"] = files(d / "again") == files(d / "out")
+                rec["single_machine_on_same_graph_cache_hit"] = again.summary["graph"]["cache_hit"]
             report[name] = rec
             print(json.dumps({k: v for k, v in rec.items() if k != "stages"}), flush=True)
             for x in rec["stages"]:
@@ -175,8 +220,8 @@ def main() -> None:
         c.shutdown()
     if single is not None and "distributed" in report:
         report["overhead_ratio"] = round(report["distributed"]["seconds"] / report["single"]["seconds"], 2)
-    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    pathlib.Path(args.out).write_text(json.dumps(report, indent=1, default=str) + "\n")
+    report["sizing"] = sizing
+    _write(args.out, report)
     if not args.work:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -50,9 +50,8 @@ def search_group(
     p: int,
     nlist: int,
     k: int,
-    threshold: float | None = None,
     threads: int | None = None,
-) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]: ...
+) -> tuple[bytes, bytes, bytes]: ...
 def refine_group(
     rows: bytes,
     dim: int,
@@ -62,8 +61,18 @@ def refine_group(
     cosines: bytes,
     k: int,
     owners: bytes,
+    threshold: float | None = None,
     threads: int | None = None,
-) -> tuple[bytes, bytes]: ...
+) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]: ...
+def tile_pairs(
+    first_rows: bytes,
+    first_ids: bytes,
+    second_rows: bytes,
+    second_ids: bytes,
+    dim: int,
+    threshold: float,
+    threads: int | None = None,
+) -> tuple[bytes, bytes, bytes]: ...
 def cache_graph(
     argv: list[str], neighbors: bytes, cosines: bytes, k: int
 ) -> tuple[str, float, int]: ...

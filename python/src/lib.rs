@@ -792,16 +792,39 @@ fn assign_top(
     })
 }
 
-/// What `search_group` returns: owners, neighbours, cosines, pairs `(a, b, cosine)` as bytes.
-type GroupBytes = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+/// Little-endian bytes of u32 values.
+fn u32_bytes(v: &[u32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
 
-/// `search_group(rows, dim, ids, home, owner, probes, p, nlist, k, threshold, threads)`: one
-/// group of lists (`index::shard::Group::search`): rows (owners and halo, increasing global
-/// ids as u32 bytes), each row's home list, owner flags (one byte each), every row's probed
-/// lists. Returns `(owner ids u32, neighbours u32, cosines f32, pair a u32, pair b u32, pair
-/// cosine f64)` as little-endian bytes.
+/// f32 values from little-endian bytes.
+fn f32s(bytes: &[u8], what: &str) -> PyResult<Vec<f32>> {
+    if bytes.len() % 4 != 0 {
+        return Err(InputError::new_err(format!("{what}: not whole f32 values")));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+/// Pairs as `(a u32, b u32, cosine f64)` little-endian bytes.
+fn pair_bytes(pairs: &[shard::GroupPair]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let a: Vec<u32> = pairs.iter().map(|q| q.a).collect();
+    let b: Vec<u32> = pairs.iter().map(|q| q.b).collect();
+    (
+        u32_bytes(&a),
+        u32_bytes(&b),
+        pairs.iter().flat_map(|q| q.cosine.to_le_bytes()).collect(),
+    )
+}
+
+/// `search_group(rows, dim, ids, home, owner, probes, p, nlist, k, threads)`: one group of
+/// lists (`index::shard::Group::search`): rows (owners and halo, increasing global ids as u32
+/// bytes), each row's home list, owner flags (one byte each), every row's probed lists.
+/// Returns `(owner ids u32, neighbours u32, cosines f32)` as little-endian bytes.
 #[pyfunction]
-#[pyo3(signature = (rows, dim, ids, home, owner, probes, p, nlist, k, threshold=None, threads=None))]
+#[pyo3(signature = (rows, dim, ids, home, owner, probes, p, nlist, k, threads=None))]
 #[allow(clippy::too_many_arguments)]
 fn search_group(
     py: Python<'_>,
@@ -814,10 +837,10 @@ fn search_group(
     p: usize,
     nlist: usize,
     k: usize,
-    threshold: Option<f64>,
     threads: Option<usize>,
-) -> PyResult<GroupBytes> {
+) -> PyResult<(Vec<u8>, Vec<u8>, Vec<u8>)> {
     let x = matrix(&rows, dim, "search_group rows")?;
+    drop(rows);
     let ids = u32s(&ids, "search_group ids")?;
     let home = u32s(&home, "search_group home")?;
     let probes = u32s(&probes, "search_group probes")?;
@@ -832,27 +855,27 @@ fn search_group(
             p,
             nlist,
         };
-        let r = g.search(k, threshold)?;
-        let le = |v: &[u32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
-        let a: Vec<u32> = r.pairs.iter().map(|q| q.a).collect();
-        let b: Vec<u32> = r.pairs.iter().map(|q| q.b).collect();
+        let r = g.search(k)?;
         Ok((
-            le(&r.rows),
-            le(&r.neighbors),
+            u32_bytes(&r.rows),
+            u32_bytes(&r.neighbors),
             f32_bytes(r.cosines.iter().copied()),
-            le(&a),
-            le(&b),
-            r.pairs.iter().flat_map(|q| q.cosine.to_le_bytes()).collect(),
         ))
     })
 }
 
-/// `refine_group(rows, dim, ids, searched_rows, neighbors, cosines, k, owners, threads)`: the
-/// neighbour-of-neighbour pass for the global rows `owners` (`index::shard::Refine`), given the
-/// searched lists of the owners and of their first neighbours, and the unit rows (`ids`,
-/// increasing) of every candidate. Returns `(neighbours u32, cosines f32)` bytes in owner order.
+/// What `refine_group` returns: neighbours, cosines, pairs `(a, b, cosine)`, saturated owners.
+type RefineBytes = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
+/// `refine_group(rows, dim, ids, searched_rows, neighbors, cosines, k, owners, threshold,
+/// threads)`: the neighbour-of-neighbour pass for the global rows `owners`
+/// (`index::shard::Refine`), given the searched lists of the owners and of their first
+/// neighbours, and the unit rows (`ids`, increasing) of every candidate and every owner's
+/// neighbour. With a threshold, also the pairs the refined lists link and the saturated owners
+/// (`index::shard::threshold_pairs`). Returns `(neighbours u32, cosines f32, pair a u32, pair b
+/// u32, pair cosine f64, saturated u32)` bytes, neighbours in owner order.
 #[pyfunction]
-#[pyo3(signature = (rows, dim, ids, searched_rows, neighbors, cosines, k, owners, threads=None))]
+#[pyo3(signature = (rows, dim, ids, searched_rows, neighbors, cosines, k, owners, threshold=None, threads=None))]
 #[allow(clippy::too_many_arguments)]
 fn refine_group(
     py: Python<'_>,
@@ -864,17 +887,16 @@ fn refine_group(
     cosines: Vec<u8>,
     k: usize,
     owners: Vec<u8>,
+    threshold: Option<f64>,
     threads: Option<usize>,
-) -> PyResult<(Vec<u8>, Vec<u8>)> {
+) -> PyResult<RefineBytes> {
     let x = matrix(&rows, dim, "refine_group rows")?;
+    drop(rows);
     let ids = u32s(&ids, "refine_group ids")?;
     let searched = u32s(&searched_rows, "refine_group searched_rows")?;
     let neighbors = u32s(&neighbors, "refine_group neighbors")?;
     let owners = u32s(&owners, "refine_group owners")?;
-    let cosines: Vec<f32> = cosines
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    let cosines = f32s(&cosines, "refine_group cosines")?;
     detached(py, threads, None, |_| {
         let r = shard::Refine {
             emb: x.view(),
@@ -885,10 +907,49 @@ fn refine_group(
             k,
         };
         let (nb, cs) = r.refine(&owners)?;
+        let tp = match threshold {
+            Some(t) => shard::threshold_pairs(x.view(), &ids, &owners, &nb, &cs, k, t)?,
+            None => shard::ThresholdPairs {
+                pairs: Vec::new(),
+                saturated: Vec::new(),
+            },
+        };
+        let (a, b, c) = pair_bytes(&tp.pairs);
         Ok((
-            nb.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            u32_bytes(&nb),
             f32_bytes(cs.into_iter()),
+            a,
+            b,
+            c,
+            u32_bytes(&tp.saturated),
         ))
+    })
+}
+
+/// `tile_pairs(first_rows, first_ids, second_rows, second_ids, dim, threshold, threads)`: one
+/// tile of the exact search among saturated items (`index::shard::tile_pairs`): every pair
+/// `a` from the first block, `b` from the second, `a < b`, with cosine ≥ `threshold`.
+/// Returns `(a u32, b u32, cosine f64)` bytes, sorted by `(a, b)`.
+#[pyfunction]
+#[pyo3(signature = (first_rows, first_ids, second_rows, second_ids, dim, threshold, threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn tile_pairs(
+    py: Python<'_>,
+    first_rows: Vec<u8>,
+    first_ids: Vec<u8>,
+    second_rows: Vec<u8>,
+    second_ids: Vec<u8>,
+    dim: usize,
+    threshold: f64,
+    threads: Option<usize>,
+) -> PyResult<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+    let xa = matrix(&first_rows, dim, "tile_pairs first rows")?;
+    let xb = matrix(&second_rows, dim, "tile_pairs second rows")?;
+    let ia = u32s(&first_ids, "tile_pairs first ids")?;
+    let ib = u32s(&second_ids, "tile_pairs second ids")?;
+    detached(py, threads, None, |_| {
+        let pairs = shard::tile_pairs((xa.view(), &ia), (xb.view(), &ib), threshold)?;
+        Ok(pair_bytes(&pairs))
     })
 }
 
@@ -955,6 +1016,7 @@ fn _labelwise(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(assign_top, m)?,
         wrap_pyfunction!(search_group, m)?,
         wrap_pyfunction!(refine_group, m)?,
+        wrap_pyfunction!(tile_pairs, m)?,
         wrap_pyfunction!(cache_graph, m)?,
     ] {
         m.add_function(f)?;

@@ -94,6 +94,14 @@ def test_same_graph_quality_and_pairs_as_one_process(
         cluster_pairs = pair_set(dist.pairs, ids, t)
         assert cluster_pairs == pair_set(single.pairs, None, t), t
         assert cluster_pairs == pair_set(dist.result.pairs, None, t), t
+    # Given the graph, the cluster's pairs (taken after the refinement, saturated rows compared
+    # in tiles) are the single-machine plan's, cosines bit for bit.
+    mine = sorted(zip((ids[a] for a in dist.pairs.column("a").to_pylist()),
+                      (ids[b] for b in dist.pairs.column("b").to_pylist()), dist.pairs.column("cosine").to_pylist()))
+    theirs = dist.result.pairs
+    assert mine == sorted(zip(theirs.column("id_a").to_pylist(), theirs.column("id_b").to_pylist(),
+                              theirs.column("cosine").to_pylist()))
+    assert dist.stage("saturated").detail["saturated"] > 0
     assert len(pair_set(dist.pairs, ids, 0.95)) >= 200
     search = dist.stage("search")
     assert search.detail["groups"] >= 4 and search.detail["halo_bytes"] > 0

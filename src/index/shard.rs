@@ -9,9 +9,12 @@
 //! row's neighbours among the rows it probes are exactly those the single-process search finds
 //! for the same centroids. The single-process route's neighbour-of-neighbour refinement reads
 //! other rows' lists, so it is a second pass ([`Refine`]) over the searched lists: given the
-//! same centroids, the refined lists are bit-identical to the single-process ones.
+//! same centroids, the refined lists are bit-identical to the single-process ones. The
+//! near-duplicate pairs are taken from the refined lists as `round::dedup` takes them from the
+//! single process's graph: each refinement task's list edges ([`threshold_pairs`]), and the
+//! saturated rows compared exactly with each other in tiles ([`tile_pairs`]).
 
-use ndarray::{linalg::general_mat_mul, Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{linalg::general_mat_mul, s, Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -107,7 +110,7 @@ pub struct Group<'a> {
     pub nlist: usize,
 }
 
-/// A near-duplicate pair found by a group: `a < b` global indices, `cosine` recomputed in f64.
+/// A near-duplicate pair found on the cluster: `a < b` global indices, `cosine` recomputed in f64.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GroupPair {
     /// The earlier item.
@@ -127,11 +130,6 @@ pub struct GroupResult {
     pub neighbors: Vec<u32>,
     /// The matching cosines.
     pub cosines: Vec<f32>,
-    /// The pairs with cosine ≥ the threshold this group owns, sorted by `(a, b)`. A pair is
-    /// found when either item's probed lists hold the other; it is owned by `a`'s group when
-    /// `a` probes `b`'s list, otherwise by `b`'s group — so every pair of the pool is emitted
-    /// once, whichever side found it.
-    pub pairs: Vec<GroupPair>,
 }
 
 impl Group<'_> {
@@ -170,9 +168,9 @@ impl Group<'_> {
     }
 
     /// The owners' top-`k` among the members of their probed lists (rows whose probed lists
-    /// hold fewer than `k` others: among all the group's rows), and, with a threshold, their
-    /// near-duplicate pairs (see [`GroupResult::pairs`]).
-    pub fn search(&self, k: usize, threshold: Option<f64>) -> Result<GroupResult> {
+    /// hold fewer than `k` others: among all the group's rows). Pairs are taken after the
+    /// refinement ([`threshold_pairs`], [`tile_pairs`]), as the single process takes them.
+    pub fn search(&self, k: usize) -> Result<GroupResult> {
         let owners = self.validate()?;
         if k == 0 || k >= self.emb.nrows() {
             return Err(Error::Usage(format!(
@@ -199,75 +197,16 @@ impl Group<'_> {
             .collect();
         lists.search(&owners, &probed, p, &mut nb, &mut cs)?;
         complete_short(emb, &owners, k, &mut nb, &mut cs);
-        let pairs = match threshold {
-            Some(t) => self.pairs(emb, &owners, (&nb, &cs), (&m_off, &m_ord), t),
-            None => Vec::new(),
-        };
         Ok(GroupResult {
             rows: owners.iter().map(|&u| self.ids[u as usize]).collect(),
             neighbors: nb.iter().map(|&j| self.ids[j as usize]).collect(),
             cosines: cs,
-            pairs,
         })
     }
 
     /// Probed lists of local row `r`.
     fn probes_of(&self, r: u32) -> &[u32] {
         &self.probes[r as usize * self.p..(r as usize + 1) * self.p]
-    }
-
-    /// Whether local row `a` probes the home list of local row `b`.
-    fn probes_home(&self, a: u32, b: u32) -> bool {
-        self.probes_of(a).contains(&self.home[b as usize])
-    }
-
-    /// The pairs the owners own: candidates from each owner's neighbours, plus, for an owner
-    /// whose k-th neighbour is still ≥ T (saturated), every member of its probed lists; a
-    /// candidate `j` is kept when the owner `q` owns the pair (see [`GroupResult::pairs`]).
-    fn pairs(
-        &self,
-        emb: ArrayView2<f32>,
-        owners: &[u32],
-        (nb, cs): (&[u32], &[f32]),
-        (m_off, m_ord): (&[usize], &[u32]),
-        threshold: f64,
-    ) -> Vec<GroupPair> {
-        let k = nb.len() / owners.len().max(1);
-        let lo = threshold as f32 - SLACK;
-        let mut found: Vec<GroupPair> = owners
-            .par_iter()
-            .enumerate()
-            .flat_map_iter(|(u, &q)| {
-                let row = &nb[u * k..(u + 1) * k];
-                let sc = &cs[u * k..(u + 1) * k];
-                let mut cand: Vec<u32> = if sc[k - 1] >= lo {
-                    let members = self
-                        .probes_of(q)
-                        .iter()
-                        .flat_map(|&l| &m_ord[m_off[l as usize]..m_off[l as usize + 1]]);
-                    above(emb, q, members.copied().collect(), lo)
-                } else {
-                    row.iter()
-                        .zip(sc)
-                        .filter(|(_, &c)| c >= lo)
-                        .map(|(&j, _)| j)
-                        .collect()
-                };
-                // q owns (q, j) when q probes j's list; (j, q) when j does not probe q's.
-                cand.retain(|&j| {
-                    (j > q && self.probes_home(q, j)) || (j < q && !self.probes_home(j, q))
-                });
-                cand.sort_unstable();
-                cand.dedup();
-                cand.into_iter().filter_map(move |j| {
-                    let c = cosine64(emb.row(q as usize), emb.row(j as usize));
-                    let (a, b) = (self.ids[q.min(j) as usize], self.ids[q.max(j) as usize]);
-                    (c >= threshold).then_some(GroupPair { a, b, cosine: c })
-                })
-            })
-            .collect();
-        found.sort_unstable_by_key(|pr| (pr.a, pr.b));
-        found
     }
 }
 
@@ -359,19 +298,133 @@ impl Refine<'_> {
     }
 }
 
-/// The rows of `members` whose dot with row `q` is at least `lo` (one GEMM row).
-fn above(emb: ArrayView2<f32>, q: u32, members: Vec<u32>, lo: f32) -> Vec<u32> {
-    let idx: Vec<usize> = members.iter().map(|&j| j as usize).collect();
-    let mv = emb.select(Axis(0), &idx);
-    let qv = emb.select(Axis(0), &[q as usize]);
-    let mut sc = Array2::<f32>::zeros((1, idx.len()));
-    general_mat_mul(1.0, &qv, &mv.t(), 0.0, &mut sc);
-    members
-        .into_iter()
-        .zip(sc.iter())
-        .filter(|(j, &v)| v >= lo && *j != q)
-        .map(|(j, _)| j)
-        .collect()
+/// What one refinement task contributes to the near-duplicate pairs at a threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdPairs {
+    /// Pairs with cosine ≥ the threshold that the owners' refined lists link, each once,
+    /// sorted by `(a, b)`. A pair linked from both ends comes from both ends' tasks; the
+    /// driver keeps one.
+    pub pairs: Vec<GroupPair>,
+    /// Owners whose k-th neighbour is still ≥ the threshold (saturated), increasing: their
+    /// partners may not all fit in k, so they are compared exactly among themselves
+    /// ([`tile_pairs`]).
+    pub saturated: Vec<u32>,
+}
+
+/// The single process's near-duplicate pairs (`round::dedup::find_pairs`) cut by owners: the
+/// edges of the rows `owners`' refined lists (`neighbors`/`cosines`, `owners.len() × k`) whose
+/// cosine is within the f32 slack of `threshold`, kept when the cosine recomputed in f64 is
+/// ≥ `threshold`; and which owners are saturated. `emb`/`ids` (increasing) hold the unit rows
+/// of the owners and of every item in their lists. Given the same graph, the union of every
+/// task's pairs and of the saturated tiles is the single process's set, cosines bit for bit.
+pub fn threshold_pairs(
+    emb: ArrayView2<f32>,
+    ids: &[u32],
+    owners: &[u32],
+    neighbors: &[u32],
+    cosines: &[f32],
+    k: usize,
+    threshold: f64,
+) -> Result<ThresholdPairs> {
+    if k == 0
+        || neighbors.len() != owners.len() * k
+        || cosines.len() != neighbors.len()
+        || ids.len() != emb.nrows()
+    {
+        return Err(Error::Usage("threshold pairs: shapes do not match".into()));
+    }
+    let lo = threshold as f32 - SLACK;
+    let mut cand: Vec<(u32, u32)> = Vec::new();
+    let mut saturated = Vec::new();
+    for (u, &q) in owners.iter().enumerate() {
+        let (nb, cs) = (&neighbors[u * k..(u + 1) * k], &cosines[u * k..(u + 1) * k]);
+        cand.extend(
+            nb.iter()
+                .zip(cs)
+                .filter(|(&j, &c)| c >= lo && j != q)
+                .map(|(&j, _)| (q.min(j), q.max(j))),
+        );
+        if cs[k - 1] >= lo {
+            saturated.push(q);
+        }
+    }
+    cand.sort_unstable();
+    cand.dedup();
+    saturated.sort_unstable();
+    let emb = emb.as_standard_layout();
+    let at = |g: u32| -> Result<usize> {
+        ids.binary_search(&g)
+            .map_err(|_| Error::Usage(format!("threshold pairs: no embedding for item {g}")))
+    };
+    let found: Vec<Result<Option<GroupPair>>> = cand
+        .par_iter()
+        .map(|&(a, b)| {
+            let c = cosine64(emb.row(at(a)?), emb.row(at(b)?));
+            Ok((c >= threshold).then_some(GroupPair { a, b, cosine: c }))
+        })
+        .collect();
+    let mut pairs = Vec::new();
+    for f in found {
+        pairs.extend(f?);
+    }
+    Ok(ThresholdPairs { pairs, saturated })
+}
+
+/// Rows of the first block per GEMM in [`tile_pairs`].
+const TILE_ROWS: usize = 512;
+
+/// One tile of the exact search among saturated items (the single process's, cut into tiles
+/// so that no task holds them all): every `(a, b)`, `a` from block `first`, `b` from block
+/// `second`, `a < b`, whose GEMM cosine is within the f32 slack of `threshold` and whose cosine
+/// recomputed in f64 is ≥ `threshold`, sorted by `(a, b)`. A block is `(unit rows, global
+/// ids)`; a diagonal tile passes the same block twice.
+pub fn tile_pairs(
+    first: (ArrayView2<f32>, &[u32]),
+    second: (ArrayView2<f32>, &[u32]),
+    threshold: f64,
+) -> Result<Vec<GroupPair>> {
+    let ((xa, ia), (xb, ib)) = (first, second);
+    if xa.nrows() != ia.len() || xb.nrows() != ib.len() || xa.ncols() != xb.ncols() {
+        return Err(Error::Usage(format!(
+            "saturated tile: {} × {} rows for {} ids against {} × {} rows for {} ids",
+            xa.nrows(),
+            xa.ncols(),
+            ia.len(),
+            xb.nrows(),
+            xb.ncols(),
+            ib.len()
+        )));
+    }
+    let (xa, xb) = (xa.as_standard_layout(), xb.as_standard_layout());
+    let lo = threshold as f32 - SLACK;
+    let per_chunk: Vec<Vec<GroupPair>> = (0..xa.nrows().div_ceil(TILE_ROWS))
+        .into_par_iter()
+        .map(|c| {
+            let (r0, r1) = (c * TILE_ROWS, ((c + 1) * TILE_ROWS).min(xa.nrows()));
+            let mut sc = Array2::<f32>::zeros((r1 - r0, xb.nrows()));
+            general_mat_mul(1.0, &xa.slice(s![r0..r1, ..]), &xb.t(), 0.0, &mut sc);
+            let mut out = Vec::new();
+            for (r, row) in sc.outer_iter().enumerate() {
+                let a = ia[r0 + r];
+                for (j, &v) in row.iter().enumerate() {
+                    if ib[j] > a && v >= lo {
+                        let cosine = cosine64(xa.row(r0 + r), xb.row(j));
+                        if cosine >= threshold {
+                            out.push(GroupPair {
+                                a,
+                                b: ib[j],
+                                cosine,
+                            });
+                        }
+                    }
+                }
+            }
+            out
+        })
+        .collect();
+    let mut pairs = per_chunk.concat();
+    pairs.sort_unstable_by_key(|p| (p.a, p.b));
+    Ok(pairs)
 }
 
 /// Owners whose probed lists held fewer than `k` others are searched exactly among all rows.
@@ -436,7 +489,6 @@ mod tests {
         top: &kmeans::TopCentroids,
         nlist: usize,
         owned: &[u32],
-        t: f64,
     ) -> GroupResult {
         let p = top.p;
         let home: Vec<u32> = (0..x.nrows()).map(|i| top.ids[i * p]).collect();
@@ -467,30 +519,28 @@ mod tests {
             p,
             nlist,
         };
-        g.search(8, Some(t)).unwrap()
+        g.search(8).unwrap()
     }
 
     #[test]
-    fn groups_with_halos_give_the_whole_search_and_every_pair_once() {
+    fn groups_with_halos_give_the_whole_search() {
         let x = pool();
         let n = x.nrows();
         let nlist = 40;
         let km = kmeans::fit(x.view(), nlist, 10, 3).unwrap();
         let top = kmeans::assign_top(x.view(), km.centroids.view(), 6).unwrap();
         let all: Vec<u32> = (0..nlist as u32).collect();
-        let whole = run_group(x.view(), &top, nlist, &all, 0.99);
+        let whole = run_group(x.view(), &top, nlist, &all);
         assert_eq!(whole.rows, (0..n as u32).collect::<Vec<_>>());
         // Three groups of adjacent lists, each with its halo, merged by row.
         let mut rows = Vec::new();
         let mut nb = Vec::new();
         let mut cs = Vec::new();
-        let mut pairs = Vec::new();
         for part in all.chunks(14) {
-            let r = run_group(x.view(), &top, nlist, part, 0.99);
+            let r = run_group(x.view(), &top, nlist, part);
             rows.extend(r.rows);
             nb.extend(r.neighbors);
             cs.extend(r.cosines);
-            pairs.extend(r.pairs);
         }
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by_key(|&u| rows[u]);
@@ -504,23 +554,6 @@ mod tests {
             .collect();
         assert_eq!(nb, whole.neighbors, "groups see what one process sees");
         assert_eq!(cs, whole.cosines);
-        pairs.sort_unstable_by_key(|p| (p.a, p.b));
-        assert_eq!(
-            pairs, whole.pairs,
-            "each pair once, by the group owning its first item"
-        );
-        // Every injected near-copy pair is there (brute force), nothing below the threshold.
-        let mut brute = Vec::new();
-        for a in 0..n {
-            for b in a + 1..n {
-                if cosine64(x.row(a), x.row(b)) >= 0.99 {
-                    brute.push((a as u32, b as u32));
-                }
-            }
-        }
-        let got: Vec<(u32, u32)> = pairs.iter().map(|p| (p.a, p.b)).collect();
-        assert_eq!(got, brute);
-        assert!(brute.len() >= 60);
         // Recall of the search alone against exact top-8.
         let graph = crate::index::graph::NeighborGraph {
             k: 8,
@@ -529,6 +562,49 @@ mod tests {
         };
         let r = crate::index::graph::recall_at_10(x.view(), &graph, 500, 1);
         assert!(r > 0.97, "recall {r}");
+    }
+
+    /// The cluster's pairs from refined lists cut into `groups` of owners: each group's edge
+    /// pairs, then the saturated owners compared exactly in tiles of `tile` rows; one of each.
+    fn cluster_pairs(
+        x: ArrayView2<f32>,
+        groups: &[Vec<u32>],
+        (nb, cs): (&[u32], &[f32]),
+        t: f64,
+        tile: usize,
+    ) -> (Vec<(u32, u32, f64)>, usize) {
+        let ids: Vec<u32> = (0..x.nrows() as u32).collect();
+        let mut pairs = Vec::new();
+        let mut sat = Vec::new();
+        for owners in groups {
+            let (gnb, gcs): (Vec<u32>, Vec<f32>) = owners
+                .iter()
+                .flat_map(|&i| (0..8).map(move |c| i as usize * 8 + c))
+                .map(|e| (nb[e], cs[e]))
+                .unzip();
+            let r = threshold_pairs(x, &ids, owners, &gnb, &gcs, 8, t).unwrap();
+            pairs.extend(r.pairs);
+            sat.extend(r.saturated);
+        }
+        sat.sort_unstable();
+        // tile = 0: the edge pairs alone.
+        let blocks: Vec<(Array2<f32>, &[u32])> = sat
+            .chunks(tile.max(1))
+            .filter(|_| tile > 0)
+            .map(|b| {
+                let rows: Vec<usize> = b.iter().map(|&i| i as usize).collect();
+                (x.select(Axis(0), &rows), b)
+            })
+            .collect();
+        for (i, a) in blocks.iter().enumerate() {
+            for b in &blocks[i..] {
+                pairs.extend(tile_pairs((a.0.view(), a.1), (b.0.view(), b.1), t).unwrap());
+            }
+        }
+        let mut out: Vec<(u32, u32, f64)> = pairs.iter().map(|p| (p.a, p.b, p.cosine)).collect();
+        out.sort_by_key(|p| (p.0, p.1));
+        out.dedup();
+        (out, sat.len())
     }
 
     #[test]
@@ -554,7 +630,7 @@ mod tests {
         let mut cs = vec![0f32; n * 8];
         let mut owners_of = Vec::new();
         for part in all.chunks(nlist / 3 + 1) {
-            let r = run_group(x.view(), &top, nlist, part, 0.99);
+            let r = run_group(x.view(), &top, nlist, part);
             for (u, &row) in r.rows.iter().enumerate() {
                 let i = row as usize;
                 nb[i * 8..i * 8 + 8].copy_from_slice(&r.neighbors[u * 8..u * 8 + 8]);
@@ -583,6 +659,38 @@ mod tests {
         }
         assert_eq!(rnb, single.neighbors);
         assert_eq!(rcs, single.cosines);
+        // The pairs come from the refined lists as the single process's do: the same set and
+        // cosines at a threshold nobody saturates (the near-copies: every brute-force pair),
+        // and at one half the items saturate (their 8th cosine's median), where saturated
+        // items pair beyond their lists.
+        let mut kth: Vec<f32> = rcs.chunks(8).map(|c| c[7]).collect();
+        kth.sort_by(f32::total_cmp);
+        let half = f64::from(kth[n / 2]);
+        for (t, tile) in [(0.99, 64), (half, 300)] {
+            let (got, nsat) = cluster_pairs(x.view(), &owners_of, (&rnb, &rcs), t, tile);
+            let want: Vec<(u32, u32, f64)> = crate::round::dedup::find_pairs(x.view(), &single, t)
+                .iter()
+                .map(|p| (p.a, p.b, p.cosine))
+                .collect();
+            assert_eq!(got, want, "pairs at T = {t}");
+            let (edges_only, _) = cluster_pairs(x.view(), &owners_of, (&rnb, &rcs), t, 0);
+            if t > 0.95 {
+                assert_eq!(nsat, 0);
+                let brute: Vec<(u32, u32)> = (0..n)
+                    .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+                    .filter(|&(a, b)| cosine64(x.row(a), x.row(b)) >= t)
+                    .map(|(a, b)| (a as u32, b as u32))
+                    .collect();
+                assert_eq!(got.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(), brute);
+                assert!(brute.len() >= 60);
+            } else {
+                assert!(nsat > 2 * tile, "{nsat} saturated: several tiles");
+                assert!(
+                    got.len() > edges_only.len(),
+                    "the tiles add pairs beyond the lists"
+                );
+            }
+        }
         // A refinement missing a neighbour's list says so.
         let short = Refine {
             rows: &ids[1..],
@@ -631,12 +739,16 @@ mod tests {
             p: 1,
             nlist: 1,
         };
-        assert!(g.search(4, None).is_err(), "decreasing ids");
+        assert!(g.search(4).is_err(), "decreasing ids");
         let ids: Vec<u32> = (0..50).collect();
         let g = Group { ids: &ids, ..g };
-        assert!(g.search(4, None).is_ok());
-        assert!(g.search(50, None).is_err(), "k ≥ rows");
+        assert!(g.search(4).is_ok());
+        assert!(g.search(50).is_err(), "k ≥ rows");
         let g = Group { nlist: 0, ..g };
-        assert!(g.search(4, None).is_err(), "list out of range");
+        assert!(g.search(4).is_err(), "list out of range");
+        let one = ids[..3].to_vec();
+        assert!(threshold_pairs(x.view(), &one, &one, &[0; 8], &[0.0; 8], 4, 0.9).is_err());
+        let t = tile_pairs((x.view(), &ids), (x.view(), &ids[1..]), 0.9);
+        assert!(t.is_err(), "ids do not match rows");
     }
 }

@@ -10,10 +10,14 @@ kernels (the wheel runs on every worker):
 4. **assign**: each row's home list and its ``probes`` nearest lists, written as Parquet
    partitioned by home list with Ray Data (the one shuffle);
 5. **search**: per group of adjacent lists, a task reads its lists plus the *halo* (the lists
-   its rows probe) and computes its rows' top-k neighbours and every pair >= T they own;
+   its rows probe) and computes its rows' top-k neighbours;
 6. **refine**: per group, the single-process route's neighbour-of-neighbour pass, reading the
-   searched lists of its rows' first neighbours and the rows of their candidates;
-7. **merge**: the driver assembles the graph and stores it in the single-machine cache under
+   searched lists of its rows' first neighbours and the rows of their candidates; it also
+   emits the pairs >= T its rows' refined lists link, and its *saturated* rows (whose k-th
+   neighbour is still >= T);
+7. **saturated**: the saturated rows compared exactly with each other in tiles (as the single
+   process compares them), so the cluster's pairs are the single process's given the graph;
+8. **merge**: the driver assembles the graph and stores it in the single-machine cache under
    the key ``plan --index partitioned`` looks up, then runs ``labelwise.plan`` on the driver:
    duplicates, auto-labels, rarity, the batch and the budget are the single-machine code on
    that graph, and the output files are the single-machine ones.
@@ -49,6 +53,8 @@ SHARD_ROWS = 65_536
 FIT_SAMPLE = 100_000
 #: Lloyd iterations on the sample (the partitioned route's `PARTITION_ITERS`).
 FIT_ITERS = 10
+#: Saturated rows per block of the exact search among them (a tile holds two blocks).
+SATURATED_BLOCK = 16_384
 #: Version of the stage layout: bump to invalidate every stage output.
 STAGE_VERSION = "labelwise-distributed-v1"
 
@@ -333,13 +339,13 @@ class _Run:
         group_rows = self.opts["group_rows"] or max(1, math.ceil(n / (4 * self.opts["workers"])))
         groups = _groups(_chain(c), sizes, group_rows)
         k = min(self.k, n - 1)
-        key = _sha("search", lists_dir.name, k, self.threshold, groups)
+        key = _sha("search", lists_dir.name, k, groups)
         gdir = self.work / "stages" / f"graph-{key}"
         outs = [gdir / f"group-{i:05d}.parquet" for i in range(len(groups))]
         done = sum(o.exists() for o in outs)
         task = self._remote(_tasks.search_group)
         stats = self._get([
-            task.remote(i, g, lists_dir, nlist, k, self.threshold, o) for i, (g, o) in enumerate(zip(groups, outs))
+            task.remote(i, g, lists_dir, nlist, k, o) for i, (g, o) in enumerate(zip(groups, outs))
         ])
         halo = sum(s.get("lw_halo_bytes", 0) for s in stats)
         own = sum(s.get("lw_own_bytes", 0) for s in stats)
@@ -355,7 +361,7 @@ class _Run:
         from . import _tasks
 
         k = min(self.k, n - 1)
-        rdir = gdir.with_name(gdir.name.replace("graph-", "refined-"))
+        rdir = self.work / "stages" / f"refined-{_sha('refine', gdir.name, self.threshold)}"
         outs = [rdir / f"group-{i:05d}.parquet" for i in range(len(groups))]
         done = sum(o.exists() for o in outs)
         nlist = sum(len(g) for g in groups)
@@ -368,7 +374,7 @@ class _Run:
         home_ref = self.ray.put(home)
         task = self._remote(_tasks.refine_group)
         stats = self._get([
-            task.remote(i, home_ref, group_of_list, lists_dir, gdir, k, o) for i, o in enumerate(outs)
+            task.remote(i, home_ref, group_of_list, lists_dir, gdir, k, self.threshold, o) for i, o in enumerate(outs)
         ])
         halo = sum(s.get("lw_halo_bytes", 0) for s in stats)
         graph = sum(s.get("lw_graph_bytes", 0) for s in stats)
@@ -376,10 +382,41 @@ class _Run:
                      bytes_written=sum(o.stat().st_size for o in outs),
                      detail={"groups_resumed": done, "halo_bytes": halo, "graph_bytes": graph,
                              "broadcast_bytes": home.nbytes,
-                             "candidates": sum(s.get("lw_candidates", 0) for s in stats)})
+                             "candidates": sum(s.get("lw_candidates", 0) for s in stats),
+                             "edge_pairs": sum(s.get("lw_pairs", 0) for s in stats),
+                             "saturated": sum(s.get("lw_saturated", 0) for s in stats)})
         return rdir
 
-    def merge(self, gdir: Path, rdir: Path, ngroups: int, n: int) -> tuple[Any, float]:
+    def saturated(self, outs: list[Path], shards: list[Shard], rdir: Path, ngroups: int) -> list[Path]:
+        """The exact search among the saturated rows, in tiles of two blocks (upper triangle)."""
+        t0 = time.perf_counter()
+        from . import _tasks
+
+        sat = np.sort(np.concatenate(
+            [np.load(rdir / f"group-{i:05d}.saturated.npy") for i in range(ngroups)] + [np.zeros(0, "<u4")]
+        ))
+        size = self.opts["saturated_block"]
+        blocks = [sat[i:i + size] for i in range(0, sat.size, size)]
+        tiles = [(i, j) for i in range(len(blocks)) for j in range(i, len(blocks))]
+        sdir = self.work / "stages" / f"saturated-{_sha('saturated', rdir.name, size)}"
+        files = [sdir / f"tile-{i:05d}-{j:05d}.parquet" for i, j in tiles]
+        done = sum(f.exists() for f in files)
+        task = self._remote(_tasks.saturated_tile)
+        refs = [self.ray.put(b) for b in blocks]
+        paths, starts = [str(o) for o in outs], [s.start for s in shards]
+        stats = self._get([
+            task.remote(t, refs[i], refs[j], paths, starts, self.threshold, f)
+            for t, ((i, j), f) in enumerate(zip(tiles, files))
+        ])
+        d = int(np.load(outs[0], mmap_mode="r").shape[1])
+        self._record("saturated", t0, done == len(tiles), len(tiles),
+                     bytes_read=sum(s["lw_rows_read"] for s in stats) * d * 4,
+                     bytes_written=sum(f.stat().st_size for f in files),
+                     detail={"saturated": int(sat.size), "blocks": len(blocks), "tiles_resumed": done,
+                             "pairs": sum(s["lw_pairs"] for s in stats)})
+        return files
+
+    def merge(self, rdir: Path, tiles: list[Path], ngroups: int, n: int) -> tuple[Any, float]:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -397,10 +434,11 @@ class _Run:
             rows, gnb, gcs = _tasks.read_graph(f, k)
             nb[rows] = gnb
             cs[rows] = gcs
-            pairs.append(pq.read_table(gdir / f"group-{i:05d}.pairs.parquet"))
+            pairs.append(pq.read_table(rdir / f"group-{i:05d}.pairs.parquet"))
         if (nb == np.iinfo(np.uint32).max).any():
             raise RuntimeError("distributed graph: some rows were not searched by any group")
-        pairs_t = pa.concat_tables(pairs).sort_by([("a", "ascending"), ("b", "ascending")])
+        pairs += [pq.read_table(f) for f in tiles]
+        pairs_t = _unique_pairs(pa.concat_tables(pairs))
         argv = self.plan_argv()
         key, recall, items = _labelwise.cache_graph(argv, nb.tobytes(), cs.tobytes(), k)
         if items != n:
@@ -419,6 +457,18 @@ class _Run:
         return f
 
 
+def _unique_pairs(t: Any) -> Any:
+    """Pairs sorted by ``(a, b)``, each once: a pair two tasks found (both ends' lists link it,
+    or a list edge between saturated rows) carries the same cosine from both."""
+    import pyarrow as pa
+
+    t = t.sort_by([("a", "ascending"), ("b", "ascending")])
+    a, b = np.asarray(t.column("a")), np.asarray(t.column("b"))
+    keep = np.ones(t.num_rows, dtype=bool)
+    keep[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    return t.filter(pa.array(keep))
+
+
 def plan(
     paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str] | None = None,
@@ -427,6 +477,7 @@ def plan(
     shard_rows: int = SHARD_ROWS,
     group_rows: int | None = None,
     lloyd_iters: int = 2,
+    saturated_block: int = SATURATED_BLOCK,
     address: str | None = None,
     **flags: Any,
 ) -> DistributedPlan:
@@ -441,7 +492,8 @@ def plan(
     ``work_dir`` holds the stage outputs (default: ``distributed/`` in the cache); a rerun with
     the same inputs resumes from them. ``shard_rows`` sizes the map tasks, ``group_rows`` the
     search groups (default: the rows over 4 × the cluster's CPUs), ``lloyd_iters`` the Lloyd
-    steps over all the data after the sampled fit. Connects with ``ray.init(address)`` unless
+    steps over all the data after the sampled fit, ``saturated_block`` the blocks of the exact
+    search among saturated rows (a task compares two). Connects with ``ray.init(address)`` unless
     Ray is already initialised.
     """
     import ray
@@ -457,7 +509,7 @@ def plan(
         ray.init(address=address, log_to_driver=False)
     workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
     opts = {"shard_rows": shard_rows, "group_rows": group_rows, "lloyd_iters": lloyd_iters,
-            "workers": workers, "cache": cache}
+            "saturated_block": saturated_block, "workers": workers, "cache": cache}
     run = _Run(path_list, {k: v for k, v in flags.items() if k not in ("index", "cache")}, work, opts)
     shards, outs, pool_key, n, d = run.normalise()
     if n < 2:
@@ -468,7 +520,8 @@ def plan(
     lists_dir = run.assign(outs, shards, pool_key, c)
     gdir, groups = run.search(lists_dir, c, counts, n)
     rdir = run.refine(lists_dir, gdir, groups, n)
-    pairs, recall = run.merge(gdir, rdir, len(groups), n)
+    tiles = run.saturated(outs, shards, rdir, len(groups))
+    pairs, recall = run.merge(rdir, tiles, len(groups), n)
     t0 = time.perf_counter()
     result = _plan(path_list, out, **run.plan_flags())
     run._record("plan", t0, False, 1, detail={"graph_cache_hit": result.summary["graph"]["cache_hit"]})

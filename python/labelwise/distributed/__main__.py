@@ -3,7 +3,7 @@
 The label-independent stages on the Ray cluster (``--address``, or ``RAY_ADDRESS``, or a local
 one), then the single-machine ``plan`` on the driver. Every flag of ``labelwise plan`` is
 accepted (``--k 16 --threshold 0.9 ...``), plus this module's own (``--work-dir``,
-``--shard-rows``, ``--group-rows``, ``--lloyd-iters``, ``--address``). Prints one JSON line per
+``--shard-rows``, ``--group-rows``, ``--lloyd-iters``, ``--saturated-block``, ``--address``). Prints one JSON line per
 stage, then the plan's summary path. Bad input exits with code 2 and the CLI's message.
 """
 
@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-rows", type=int, default=65_536)
     p.add_argument("--group-rows", type=int)
     p.add_argument("--lloyd-iters", type=int, default=2)
+    p.add_argument("--saturated-block", type=int, default=16_384)
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or a local one)")
     for name, param in parameters("plan").items():
         if param.positional:
@@ -46,12 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit code."""
     args = vars(_parser().parse_args(argv))
     args.pop("command")
-    own = {k: args.pop(k) for k in ("data", "work_dir", "shard_rows", "group_rows", "lloyd_iters", "address")}
+    own = {k: args.pop(k) for k in ("data", "work_dir", "shard_rows", "group_rows", "lloyd_iters", "saturated_block",
+                                   "address")}
     flags: dict[str, Any] = {k: v for k, v in args.items() if v is not None}
     out = flags.pop("out", None)
     try:
         r = plan(own["data"], out, work_dir=own["work_dir"], shard_rows=own["shard_rows"],
-                 group_rows=own["group_rows"], lloyd_iters=own["lloyd_iters"], address=own["address"],
+                 group_rows=own["group_rows"], lloyd_iters=own["lloyd_iters"],
+                 saturated_block=own["saturated_block"], address=own["address"],
                  **flags)
     except (InputError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

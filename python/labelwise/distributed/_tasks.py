@@ -200,11 +200,14 @@ def refine_group(
     lists_dir: Path,
     searched_dir: Path,
     k: int,
+    threshold: float,
     out: Path,
 ) -> dict[str, int]:
     """Stage 5: the neighbour-of-neighbour pass for one group's rows. Reads the searched lists
     of its rows and of their first neighbours (the groups holding them), and the rows of every
-    candidate (the lists holding them), then refines in Rust as the single process does."""
+    candidate and of every row's own neighbours (the lists holding them), then refines in Rust
+    as the single process does; writes the refined lists, the pairs >= ``threshold`` they link
+    and the rows still saturated (k-th neighbour >= ``threshold``)."""
     maybe_fail("refine", index)
     if out.exists():
         return stats_of(out)
@@ -224,7 +227,7 @@ def refine_group(
     order = np.argsort(rows, kind="stable")
     rows, nb, cs = rows[order], nb[order], cs[order]
     firsts = np.isin(rows, first)
-    cand = np.unique(np.concatenate([nb[firsts].reshape(-1), owners]))
+    cand = np.unique(np.concatenate([nb[firsts].reshape(-1), own_nb.reshape(-1), owners]))
     lists = np.unique(home[cand])
     t, emb_bytes = read_lists(lists_dir, lists.tolist(), ("row", "embedding"))
     keep = np.isin(np.asarray(t.column("row")), cand)
@@ -233,12 +236,18 @@ def refine_group(
     d = t.column("embedding").type.list_size
     emb = np.asarray(t.column("embedding").combine_chunks().flatten(), dtype="<f4")
     ids = np.asarray(t.column("row")).astype("<u4")
-    rnb, rcs = _labelwise.refine_group(
+    del t
+    r = _labelwise.refine_group(
         emb.tobytes(), d, ids.tobytes(), rows.astype("<u4").tobytes(), nb.astype("<u4").tobytes(),
-        cs.astype("<f4").tobytes(), k, owners.astype("<u4").tobytes(), threads(),
+        cs.astype("<f4").tobytes(), k, owners.astype("<u4").tobytes(), threshold, threads(),
     )
+    rnb, rcs = r[0], r[1]
+    saturated = np.frombuffer(r[5], dtype="<u4")
     stats = {"lw_owners": int(owners.size), "lw_graph_bytes": graph_bytes, "lw_halo_bytes": emb_bytes,
-             "lw_candidates": int(cand.size)}
+             "lw_candidates": int(cand.size), "lw_pairs": len(r[2]) // 4, "lw_saturated": int(saturated.size)}
+    write_pairs(out.with_name(out.stem + ".pairs.parquet"), r[2], r[3], r[4])
+    atomic_write(out.with_name(out.stem + ".saturated.npy"),
+                 lambda f: np.save(open(f, "wb"), saturated, allow_pickle=False))
     stats["lw_out_bytes"] = write_graph(
         out, owners, np.frombuffer(rnb, dtype="<u4"), np.frombuffer(rcs, dtype="<f4"), k, stats
     )
@@ -251,11 +260,10 @@ def search_group(
     lists_dir: Path,
     nlist: int,
     k: int,
-    threshold: float,
     out: Path,
 ) -> dict[str, Any]:
     """Stage 4: one group of lists. Reads its lists, then the halo (the other lists its rows
-    probe), searches its rows' neighbours and pairs in Rust, and writes them."""
+    probe), searches its rows' neighbours in Rust, and writes them."""
     maybe_fail("search", index)
     if out.exists():
         return stats_of(out)
@@ -265,18 +273,19 @@ def search_group(
     halo = sorted(set(np.unique(probed).tolist()) - set(lists))
     halo_t, halo_bytes = read_lists(lists_dir, halo)
     rows_t = pa.concat_tables([own, halo_t])
+    del own, halo_t
     order = np.argsort(np.asarray(rows_t.column("row")), kind="stable")
     rows_t = rows_t.take(pa.array(order))
     row = np.asarray(rows_t.column("row")).astype(np.uint32)
     home = np.asarray(rows_t.column("home")).astype(np.uint32)
     owner = np.isin(home, np.asarray(lists, dtype=np.uint32))
     d = rows_t.column("embedding").type.list_size
-    emb = np.asarray(rows_t.column("embedding").combine_chunks().flatten(), dtype="<f4")
-    allp = np.asarray(rows_t.column("probes").combine_chunks().flatten()).reshape(-1, p)
-    probes = allp.astype("<u4")
+    probes = np.asarray(rows_t.column("probes").combine_chunks().flatten()).astype("<u4").tobytes()
+    emb = np.asarray(rows_t.column("embedding").combine_chunks().flatten(), dtype="<f4").tobytes()
+    del rows_t
     r = _labelwise.search_group(
-        emb.tobytes(), d, row.astype("<u4").tobytes(), home.astype("<u4").tobytes(),
-        owner.astype(np.uint8).tobytes(), probes.tobytes(), p, nlist, k, threshold, threads(),
+        emb, d, row.astype("<u4").tobytes(), home.astype("<u4").tobytes(),
+        owner.astype(np.uint8).tobytes(), probes, p, nlist, k, threads(),
     )
     owners = np.frombuffer(r[0], dtype="<u4")
     stats = {
@@ -284,18 +293,57 @@ def search_group(
         "lw_rows_loaded": int(row.size),
         "lw_own_bytes": own_bytes,
         "lw_halo_bytes": halo_bytes,
-        "lw_pairs": len(r[3]) // 4,
     }
-    pairs = pa.table(
-        {
-            "a": pa.array(np.frombuffer(r[3], dtype="<u4")),
-            "b": pa.array(np.frombuffer(r[4], dtype="<u4")),
-            "cosine": pa.array(np.frombuffer(r[5], dtype="<f8")),
-        }
-    )
-    pairs_out = out.with_name(out.stem + ".pairs.parquet")
-    atomic_write(pairs_out, lambda f: pq.write_table(pairs, f))
     nb = np.frombuffer(r[1], dtype="<u4")
     cs = np.frombuffer(r[2], dtype="<f4")
     stats["lw_out_bytes"] = write_graph(out, owners, nb, cs, k, stats)
     return stats
+
+
+def write_pairs(out: Path, a: bytes, b: bytes, cosine: bytes) -> int:
+    """Writes pairs given as the wheel's little-endian bytes, atomically."""
+    pairs = pa.table(
+        {
+            "a": pa.array(np.frombuffer(a, dtype="<u4")),
+            "b": pa.array(np.frombuffer(b, dtype="<u4")),
+            "cosine": pa.array(np.frombuffer(cosine, dtype="<f8")),
+        }
+    )
+    return atomic_write(out, lambda f: pq.write_table(pairs, f))
+
+
+def rows_of(paths: list[str], starts: list[int], ids: np.ndarray) -> np.ndarray:
+    """The normalised rows of the global (increasing) ``ids``, read from the shards that hold
+    them (memory-mapped: only those rows are read)."""
+    parts = []
+    bounds = np.searchsorted(ids, np.asarray(starts[1:]), side="left")
+    for path, start, chunk in zip(paths, starts, np.split(ids, bounds)):
+        if chunk.size:
+            m = np.load(path, mmap_mode="r", allow_pickle=False)
+            parts.append(np.asarray(m[chunk.astype(np.int64) - start], dtype="<f4"))
+    return np.concatenate(parts)
+
+
+def saturated_tile(
+    index: int,
+    first: np.ndarray,
+    second: np.ndarray,
+    paths: list[str],
+    starts: list[int],
+    threshold: float,
+    out: Path,
+) -> dict[str, int]:
+    """Stage 6: one tile of the exact search among the saturated rows (the single process
+    compares them all with each other): the pairs >= ``threshold`` between the blocks ``first``
+    and ``second`` (global rows, increasing; the same block for a diagonal tile)."""
+    maybe_fail("saturated", index)
+    if not out.exists():
+        xa = rows_of(paths, starts, first)
+        xb = xa if second is first or np.array_equal(first, second) else rows_of(paths, starts, second)
+        a, b, c = _labelwise.tile_pairs(
+            xa.tobytes(), first.astype("<u4").tobytes(), xb.tobytes(), second.astype("<u4").tobytes(),
+            xa.shape[1], threshold, threads(),
+        )
+        write_pairs(out, a, b, c)
+    rows = first.size + (0 if np.array_equal(first, second) else second.size)
+    return {"lw_rows_read": int(rows), "lw_pairs": pq.read_metadata(out).num_rows}
