@@ -16,7 +16,7 @@ use crate::output::{ItemsTable, OutDir};
 use crate::progress::Progress;
 use crate::round::timings::Timings;
 use crate::rules::analysis::{Analysis, RulesSummary};
-use crate::rules::{self, MajorityVote, RuleSet, RuleVotes};
+use crate::rules::{MajorityVote, RuleSet, RuleVotes};
 
 /// Flags of `rules`.
 #[derive(Debug, Args)]
@@ -59,7 +59,7 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     })?;
     let (rules, votes) = timings.time("votes", || {
         let spinner = progress.spinner("rules");
-        let out = rules::load_and_vote(&args.rules.rules, &data);
+        let out = args.rules.inputs().load_and_vote(&data);
         spinner.finish_and_clear();
         out
     })?;
