@@ -577,7 +577,8 @@ value_enum!(ExportFormat {
 #[derive(Debug, Clone, Args)]
 pub struct RulesArgs {
     /// Rules file (TOML): each rule a name, the label it votes for and a condition (README "Rules").
-    #[arg(long, value_name = "FILE", required_unless_present = "rule_votes")]
+    /// One of --rules and --rule-votes is needed (or rule functions, from Python).
+    #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
     /// Rule votes computed elsewhere (CSV or Parquet, columns id,rule,label; one row per vote,
     /// an absent row abstains), analysed beside the rules file's rules.

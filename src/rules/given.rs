@@ -128,8 +128,9 @@ impl<'a> RuleInputs<'a> {
     /// Builds the rule set on `data`, evaluates it and refuses a rule that never fires.
     pub fn load_and_vote(&self, data: &Dataset) -> Result<(RuleSet, RuleVotes)> {
         let specs = self.file.map(RuleSet::read_specs).transpose()?;
+        let taken: Vec<&str> = specs.iter().flatten().map(|s| s.name.as_str()).collect();
         let mut given = match self.votes_file {
-            Some(path) => read_votes_file(path, data)?,
+            Some(path) => read_votes_file(path, data, &taken)?,
             None => Vec::new(),
         };
         if let Some(source) = self.given {
@@ -145,9 +146,10 @@ impl<'a> RuleInputs<'a> {
 
 /// Reads a votes file (CSV, or Parquet by its `.parquet` extension) with columns
 /// `id,rule,label` into one rule per distinct `rule`, in first-seen order. An unknown id, an
-/// empty id, rule or label, or a second vote of one rule on one item is an input error naming
-/// the file, the column and the row (0-based, data rows).
-pub fn read_votes_file(path: &Path, data: &Dataset) -> Result<Vec<GivenRule>> {
+/// empty id, rule or label, a rule named as one in `taken` (the rules file's), or a second
+/// vote of one rule on one item is an input error naming the file, the column and the row
+/// (0-based, data rows).
+pub fn read_votes_file(path: &Path, data: &Dataset, taken: &[&str]) -> Result<Vec<GivenRule>> {
     let rows = if path.extension().is_some_and(|e| e == "parquet") {
         parquet_rows(path)?
     } else {
@@ -175,6 +177,10 @@ pub fn read_votes_file(path: &Path, data: &Dataset) -> Result<Vec<GivenRule>> {
             ));
         }
         super::file::check_name(&rule).map_err(|m| at("rule", format!("'{rule}': {m}")))?;
+        if taken.contains(&rule.as_str()) {
+            let msg = format!("rule '{rule}' is also a rule of the rules file (names are unique)");
+            return Err(at("rule", msg));
+        }
         let r = match rules.iter().position(|r| r.name == rule) {
             Some(r) => r,
             None => {
