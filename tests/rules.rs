@@ -609,11 +609,13 @@ fn votes_csv(rule_votes: &std::path::Path, label_of: &[(&str, &str)]) -> String 
         b.column_by_name("id").unwrap().as_string::<i32>(),
         b.column_by_name("rules").unwrap().as_string::<i32>(),
     );
+    // Rule by rule: a votes file's rules come in the order they first appear.
     let mut csv = String::from("id,rule,label\n");
-    for k in 0..b.num_rows() {
-        for rule in fired.value(k).split(';').filter(|r| !r.is_empty()) {
-            let label = label_of.iter().find(|(r, _)| *r == rule).unwrap().1;
-            csv.push_str(&format!("{},{rule},{label}\n", id.value(k)));
+    for (rule, label) in label_of {
+        for k in 0..b.num_rows() {
+            if fired.value(k).split(';').any(|r| r == *rule) {
+                csv.push_str(&format!("{},{rule},{label}\n", id.value(k)));
+            }
         }
     }
     csv

@@ -491,7 +491,7 @@ fn run_dedup(
         graph: &args.graph,
         carry_extra: false,
         history: None,
-        rules: None,
+        rules: Default::default(),
         record: false,
         stages: Default::default(),
     };
