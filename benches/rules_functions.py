@@ -110,7 +110,8 @@ def main() -> None:
         f"{len(patterns)} rules, labels kept on {a.share:.0%})",
         "",
         f"`python3 benches/rules_functions.py --repeat {a.repeat}` on {platform.node()} "
-        f"({os.cpu_count()} cores, shared), median of {a.repeat}.",
+        f"({os.cpu_count()} cores, shared, load average {os.getloadavg()[0]:.1f}), median of "
+        f"{a.repeat}; the package as `maturin develop` builds it (dev profile).",
         "",
         "| rules given as | per-rule analysis and majority = TOML's | votes stage s | inside the functions s |",
         "| --- | --- | --- | --- |",

@@ -645,7 +645,7 @@ fn rule_votes_analyse_exactly_as_the_rules_they_stand_for() {
     ];
     wd.file(
         "votes.csv",
-        &votes_csv(&wd.path("toml/rule_votes.parquet"), &labels),
+        votes_csv(&wd.path("toml/rule_votes.parquet"), &labels),
     );
     let o = wd.run([
         "rules",
@@ -668,14 +668,14 @@ fn rule_votes_analyse_exactly_as_the_rules_they_stand_for() {
         .take(3)
         .collect::<Vec<_>>()
         .join("[[rule]]");
-    wd.file("half.toml", &file_half);
+    wd.file("half.toml", file_half);
     let rest: String = std::fs::read_to_string(wd.path("votes.csv"))
         .unwrap()
         .lines()
         .filter(|l| !l.contains(",sports_kw,") && !l.contains(",business_kw,"))
         .map(|l| format!("{l}\n"))
         .collect();
-    wd.file("rest.csv", &rest);
+    wd.file("rest.csv", rest);
     let args = ["--rules", "half.toml", "--rule-votes", "rest.csv"];
     let o = wd.run(
         ["rules", &data, "--out", "mixed", "-q"]
@@ -699,7 +699,7 @@ fn a_round_with_rule_votes_is_the_round_with_the_rules_file() {
     let labels = [("says_alpha", "alpha"), ("says_bravo", "bravo")];
     wd.file(
         "votes.csv",
-        &votes_csv(&wd.path("a/rule_votes.parquet"), &labels),
+        votes_csv(&wd.path("a/rule_votes.parquet"), &labels),
     );
     for (out, flag, file) in [
         ("toml", "--rules", "rules.toml"),
