@@ -16,7 +16,6 @@ use arrow_array::{ArrayRef, Int64Array, RecordBatch, RecordBatchReader, StringAr
 use arrow_pyarrow::{IntoPyArrow, PyArrowType, Table};
 use arrow_schema::{Field, Schema, SchemaRef};
 use clap::{Args, FromArgMatches};
-use ndarray::Array2;
 use labelwise::cli::{self, RoundCommand};
 use labelwise::data::dataset::{self, MemoryCheck};
 use labelwise::index::cached::{self, CacheChoice};
@@ -28,6 +27,7 @@ use labelwise::round::timings::Timings;
 use labelwise::round::{Pool, Round, RoundParams};
 use labelwise::rules::{GivenRule, VoteSource};
 use labelwise::simulate::replay;
+use ndarray::Array2;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -339,7 +339,11 @@ impl PyRules {
                 let part: Vec<Option<String>> = f.call1(py, (batch, *start))?.extract(py)?;
                 labels.extend(part);
             }
-            out.push(GivenRule::from_labels(name, source, labels.iter().map(|l| l.as_deref())));
+            out.push(GivenRule::from_labels(
+                name,
+                source,
+                labels.iter().map(|l| l.as_deref()),
+            ));
         }
         Ok(out)
     }
@@ -711,8 +715,10 @@ fn run(
         .collect();
     let py_rules = PyRules::new(rule_functions);
     let given = py_rules.as_ref();
-    let outcome = run_command(py, command, &argv, &source, given, write_out, progress, threads, &wanted)
-        .map_err(|e| PyRules::take_err(given, e))?;
+    let outcome = run_command(
+        py, command, &argv, &source, given, write_out, progress, threads, &wanted,
+    )
+    .map_err(|e| PyRules::take_err(given, e))?;
     let dict = PyDict::new(py);
     for (name, batch) in outcome.tables {
         let schema = batch.schema();
@@ -951,7 +957,10 @@ fn assign_top(
     let c = matrix(&centroids, dim, "assign_top centroids")?;
     detached(py, threads, None, |_| {
         let top = kmeans::assign_top(x.view(), c.view(), p)?;
-        Ok((top.ids.iter().flat_map(|v| v.to_le_bytes()).collect(), top.p))
+        Ok((
+            top.ids.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            top.p,
+        ))
     })
 }
 
@@ -1005,7 +1014,10 @@ fn search_group(
             f32_bytes(r.cosines.iter().copied()),
             le(&a),
             le(&b),
-            r.pairs.iter().flat_map(|q| q.cosine.to_le_bytes()).collect(),
+            r.pairs
+                .iter()
+                .flat_map(|q| q.cosine.to_le_bytes())
+                .collect(),
         ))
     })
 }
@@ -1096,7 +1108,8 @@ fn cache_graph(
             cosines,
         };
         let route = labelwise::index::IndexKind::Partitioned;
-        let (key, recall) = cached::store_graph(&cache, data.embeddings.view(), &params, graph, route)?;
+        let (key, recall) =
+            cached::store_graph(&cache, data.embeddings.view(), &params, graph, route)?;
         Ok((key, recall, data.len()))
     })
 }
