@@ -238,4 +238,21 @@ mod tests {
         assert_eq!(v.fired_on(1).collect::<Vec<_>>(), vec![0, 1, 2]);
         assert_eq!(v.fired_counts(), vec![2, 1, 3]);
     }
+
+    #[test]
+    fn a_rule_voting_per_item_counts_its_own_class_on_each() {
+        // r0 votes 0 everywhere; r1 (given per item) votes 1 on item 0 and 0 on item 1.
+        let fired = vec![vec![true, true, false], vec![true, true, false]];
+        let class = vec![RuleClass::One(0), RuleClass::PerItem(vec![1, 0, 7])];
+        let v = RuleVotes::with_classes(vec!["a".into(), "b".into()], class, fired);
+        let m = v.majority();
+        assert!(m[0].tie && m[0].label.is_none());
+        assert_eq!((m[1].label, m[1].top), (Some(0), 2));
+        assert_eq!(v.vote(0, 1), Some(1));
+        assert_eq!(v.vote(2, 1), None);
+        assert_eq!(v.classes_voted(1), vec![0, 1]);
+        let picked = v.select(&[1, 0]);
+        assert_eq!(picked.vote(0, 1), Some(0));
+        assert_eq!(picked.vote(1, 1), Some(1));
+    }
 }
