@@ -553,7 +553,7 @@ def rules(
     data: Data,
     out: PathLike | None = None,
     *,
-    rules: RulesArg,
+    rules: RulesArg | None = None,
     ids: Any = None,
     progress: ProgressArg = False,
     threads: int | None = None,
@@ -564,7 +564,7 @@ def rules(
     95% interval), and the majority vote. Builds no neighbour graph.
 
     ``rules`` is a rules file path or a list of at most one path and rule functions (see the
-    module's docstring). Returns the ``rules`` table (rules.csv), the ``votes`` table
+    module's docstring); ``rule_votes=`` a votes file (``id,rule,label``) from another tool. Returns the ``rules`` table (rules.csv), the ``votes`` table
     (rule_votes.parquet) and the summary (``summary["rules"]``); with ``out=`` also the CLI's
     files.
     """
