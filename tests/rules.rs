@@ -599,3 +599,192 @@ fn a_bad_rules_file_stops_a_plan_before_anything_is_written() {
         wd.assert_no_output(&out);
     }
 }
+
+/// `id,rule,label` rows standing for the rules that fired per item in a `rules` run's
+/// rule_votes.parquet (`label_of` gives each rule's label): the votes a rules file cast,
+/// handed over as if another tool had computed them.
+fn votes_csv(rule_votes: &std::path::Path, label_of: &[(&str, &str)]) -> String {
+    let b = read_parquet(rule_votes);
+    let (id, fired) = (
+        b.column_by_name("id").unwrap().as_string::<i32>(),
+        b.column_by_name("rules").unwrap().as_string::<i32>(),
+    );
+    // Rule by rule: a votes file's rules come in the order they first appear.
+    let mut csv = String::from("id,rule,label\n");
+    for (rule, label) in label_of {
+        for k in 0..b.num_rows() {
+            if fired.value(k).split(';').any(|r| r == *rule) {
+                csv.push_str(&format!("{},{rule},{label}\n", id.value(k)));
+            }
+        }
+    }
+    csv
+}
+
+#[test]
+fn rule_votes_analyse_exactly_as_the_rules_they_stand_for() {
+    let wd = Workdir::new();
+    let data = pool(&wd);
+    wd.file("rules.toml", GOOD);
+    let o = wd.run([
+        "rules",
+        &data,
+        "--rules",
+        "rules.toml",
+        "--out",
+        "toml",
+        "-q",
+    ]);
+    assert_eq!(o.code, 0, "{o:#?}");
+    let labels = [
+        ("sports_kw", "Sports"),
+        ("business_kw", "Business"),
+        ("espn", "Sports"),
+        ("modern_tech", "Sci/Tech"),
+        ("near_i1", "Business"),
+    ];
+    wd.file(
+        "votes.csv",
+        votes_csv(&wd.path("toml/rule_votes.parquet"), &labels),
+    );
+    let o = wd.run([
+        "rules",
+        &data,
+        "--rule-votes",
+        "votes.csv",
+        "--out",
+        "votes",
+        "-q",
+    ]);
+    assert_eq!(o.code, 0, "{o:#?}");
+    for f in ["rules.csv", "rule_votes.parquet", "rule_disagreements.csv"] {
+        let a = std::fs::read(wd.path(&format!("toml/{f}"))).unwrap();
+        let b = std::fs::read(wd.path(&format!("votes/{f}"))).unwrap();
+        assert!(a == b, "{f} differs between the rules file and its votes");
+    }
+    // Half from the file, half as votes: the same table again.
+    let file_half: String = GOOD
+        .split("[[rule]]")
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("[[rule]]");
+    wd.file("half.toml", file_half);
+    let rest: String = std::fs::read_to_string(wd.path("votes.csv"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains(",sports_kw,") && !l.contains(",business_kw,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    wd.file("rest.csv", rest);
+    let args = ["--rules", "half.toml", "--rule-votes", "rest.csv"];
+    let o = wd.run(
+        ["rules", &data, "--out", "mixed", "-q"]
+            .into_iter()
+            .chain(args),
+    );
+    assert_eq!(o.code, 0, "{o:#?}");
+    assert_eq!(
+        std::fs::read(wd.path("toml/rules.csv")).unwrap(),
+        std::fs::read(wd.path("mixed/rules.csv")).unwrap()
+    );
+}
+
+#[test]
+fn a_round_with_rule_votes_is_the_round_with_the_rules_file() {
+    let wd = Workdir::new();
+    let (data, _) = rule_pool(&wd);
+    wd.file("rules.toml", ROUND_RULES);
+    let o = wd.run(["rules", &data, "--rules", "rules.toml", "--out", "a", "-q"]);
+    assert_eq!(o.code, 0, "{o:#?}");
+    let labels = [("says_alpha", "alpha"), ("says_bravo", "bravo")];
+    wd.file(
+        "votes.csv",
+        votes_csv(&wd.path("a/rule_votes.parquet"), &labels),
+    );
+    for (out, flag, file) in [
+        ("toml", "--rules", "rules.toml"),
+        ("votes", "--rule-votes", "votes.csv"),
+    ] {
+        let o = wd.run(["autolabel", &data, flag, file, "--out", out, "-q"]);
+        assert_eq!(o.code, 0, "{o:#?}");
+    }
+    for f in ["items.parquet", "autolabels.parquet"] {
+        let a = std::fs::read(wd.path(&format!("toml/{f}"))).unwrap();
+        let b = std::fs::read(wd.path(&format!("votes/{f}"))).unwrap();
+        assert!(a == b, "{f} differs between the rules file and its votes");
+    }
+    let summary = |out: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(wd.path(&format!("{out}/summary.json"))).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let (a, b) = (summary("toml"), summary("votes"));
+    assert!(
+        a["autolabel"]["rules"]["n_auto"].as_u64().unwrap() > 0,
+        "{a:#}"
+    );
+    assert_eq!(a["autolabel"], b["autolabel"]);
+    assert_eq!(a["rules"]["per_rule"], b["rules"]["per_rule"]);
+    assert_eq!(b["rules"]["file"], "votes.csv");
+}
+
+#[test]
+fn bad_rule_votes_exit_2_naming_file_row_and_column_and_write_nothing() {
+    let wd = Workdir::new();
+    let data = pool(&wd);
+    wd.file("rules.toml", GOOD);
+    let cases = [
+        (
+            "id,rule,label\ni0,kw,Sports\nnope,kw,Sports\n",
+            "column 'id', row 1: unknown id 'nope'",
+        ),
+        (
+            "id,rule,label\ni0,kw,Sports\ni1,kw,\n",
+            "column 'label', row 1: empty label",
+        ),
+        (
+            "id,rule,label\ni0,espn,Sports\n",
+            "column 'rule', row 0: rule 'espn' is also a rule of the rules file",
+        ),
+        (
+            "id,rule,label\ni0,kw,Sports\ni0,kw,World\n",
+            "column 'id', row 1: rule 'kw' votes twice on id 'i0'",
+        ),
+        (
+            "id,rule,label\ni0,bad name,Sports\n",
+            "column 'rule', row 0: 'bad name': name must be",
+        ),
+        ("id,label\ni0,Sports\n", "column 'rule': missing column"),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let file = format!("votes{i}.csv");
+        wd.file(&file, text);
+        for (command, out) in [("rules", format!("r{i}")), ("plan", format!("p{i}"))] {
+            let args = [
+                "--rules",
+                "rules.toml",
+                "--rule-votes",
+                &file,
+                "--out",
+                &out,
+                "-q",
+            ];
+            let o = wd.run([command, &data].into_iter().chain(args));
+            assert_eq!(o.code, 2, "{command} {text}: {o:#?}");
+            let lines = o.stderr_lines();
+            assert_eq!(lines.len(), 1, "{o:#?}");
+            let wanted = format!("error: {file}: {want}");
+            assert!(
+                lines[0].starts_with(&wanted),
+                "wants {wanted:?}, got {:?}",
+                lines[0]
+            );
+            wd.assert_no_output(&wd.root().join(&out));
+        }
+    }
+    let o = wd.run(["rules", &data, "--out", "none", "-q"]);
+    assert_eq!(o.code, 2, "{o:#?}");
+    assert!(
+        o.stderr.contains("--rules FILE or --rule-votes FILE"),
+        "{o:#?}"
+    );
+}

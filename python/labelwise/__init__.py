@@ -16,6 +16,13 @@ message is the CLI's. ``help(labelwise.plan)`` lists them. Results are pyarrow T
 summary as a dict (:class:`Result`); with ``out=DIR`` the same files as the CLI are written.
 Bad input raises :class:`InputError` (a ``ValueError``) with the CLI's one-line message, and
 nothing is written. The GIL is released while Rust works.
+
+``rules=`` (``plan``, ``autolabel``, ``select``, ``simulate``, ``rules``) takes a rules file path
+or a list mixing at most one path with rule functions: ``fn`` (named by its ``__name__``) or
+``("name", fn)``. A rule function is called on the pool's carried columns, one
+``pyarrow.RecordBatch`` at a time in row order, and returns per row a label (str) or None to
+abstain, as a list, a pyarrow array or a numpy array; its votes are analysed, combined and
+certified exactly as a rules file's (see :func:`rules`).
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ __all__ = [
     "export",
     "parameters",
     "plan",
+    "rules",
     "score",
     "select",
     "simulate",
@@ -65,6 +73,7 @@ _TABLES: dict[str, tuple[str, ...]] = {
     "select": ("items", "batch"),
     "budget": ("budget",),
     "simulate": ("curve", "selections", "autolabels", "split"),
+    "rules": ("votes",),
 }
 
 #: The stages a command reports to ``progress`` (a cached graph reports no ``graph``).
@@ -76,7 +85,11 @@ _STAGES: dict[str, tuple[str, ...]] = {
     "select": ("load", "graph", "dedup", "autolabel", "rarity", "select"),
     "budget": ("load", "graph", "dedup", "autolabel", "budget"),
     "simulate": ("load", "graph", "rounds"),
+    "rules": ("load", "rules"),
 }
+
+#: Names rule functions' votes in messages and summary.json (a rules file is named by its path).
+_PY_RULES = "<python>"
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,9 @@ class Result:
         curve: simulate's curve.csv (from ``summary["curve"]``).
         selections: simulate's selections.csv: ``round``, ``id``.
         split: simulate's split.csv: ``id``, ``split``.
+        rules: rules' rules.csv: per rule coverage, overlaps, conflicts and accuracy
+            (from ``summary["rules"]["per_rule"]``).
+        votes: rules' rule_votes.parquet: per item the majority label and the rules that fired.
     """
 
     summary: dict[str, Any]
@@ -105,6 +121,8 @@ class Result:
     curve: pa.Table | None = None
     selections: pa.Table | None = None
     split: pa.Table | None = None
+    rules: pa.Table | None = None
+    votes: pa.Table | None = None
 
 
 @dataclass(frozen=True)
@@ -276,6 +294,99 @@ def _progress_callback(command: str, progress: ProgressArg, out: bool) -> tuple[
     return advance, bar
 
 
+#: ``rules=``: a rules file path, or a list of at most one path and rule functions.
+RulesArg = Union[PathLike, Sequence[Any]]
+
+
+class _RuleFunction:
+    """A user's rule function, checked: called with (batch, first row), it returns one label
+    or None per row, or raises :class:`InputError` naming the rule, the row and the problem."""
+
+    def __init__(self, name: str, fn: Callable[[pa.RecordBatch], Any]) -> None:
+        self.name = name
+        self.fn = fn
+
+    def _error(self, row: int | None, problem: str) -> InputError:
+        where = f", row {row}" if row is not None else ""
+        return InputError(f"{_PY_RULES}: rule '{self.name}'{where}: {problem}")
+
+    def __call__(self, batch: pa.RecordBatch, start: int) -> list[str | None]:
+        n = batch.num_rows
+        try:
+            out = self.fn(batch)
+        except Exception as e:
+            raise self._error(
+                start, f"raised {type(e).__name__}: {e} (on the batch of rows {start}..{start + n - 1})"
+            ) from e
+        values = self._values(out, start)
+        if len(values) != n:
+            raise self._error(
+                start,
+                f"returned {len(values)} values for a batch of {n} rows "
+                f"(rows {start}..{start + n - 1}); return one label or None per row",
+            )
+        for i, v in enumerate(values):
+            if v is None or (type(v) is str and v):
+                continue
+            problem = (
+                "returned an empty label (return None to abstain)"
+                if isinstance(v, str)
+                else f"returned {v!r} ({type(v).__name__}), not a label string or None"
+            )
+            raise self._error(start + i, problem)
+        return values
+
+    def _values(self, out: Any, start: int) -> list[Any]:
+        if isinstance(out, (pa.Array, pa.ChunkedArray)):
+            return out.to_pylist()
+        if type(out).__module__ == "numpy" and hasattr(out, "tolist"):
+            if getattr(out, "ndim", 1) != 1:
+                raise self._error(start, f"returned a {out.ndim}-D array; return one label per row")
+            return list(out.tolist())
+        if isinstance(out, (str, bytes)) or not isinstance(out, Sequence):
+            raise self._error(
+                start,
+                f"returned {type(out).__name__}; return a list, pyarrow array or numpy array "
+                "with one label or None per row",
+            )
+        return list(out)
+
+
+def _rule_inputs(rules: Any) -> tuple[str | None, list[tuple[str, _RuleFunction]]]:
+    """(rules file path or None, checked rule functions) from ``rules=``."""
+    if rules is None or isinstance(rules, (str, os.PathLike)):
+        return (os.fspath(rules) if rules is not None else None), []
+    entries = list(rules) if isinstance(rules, (list, tuple)) else [rules]
+    path: str | None = None
+    functions: list[tuple[str, _RuleFunction]] = []
+    for entry in entries:
+        if isinstance(entry, (str, os.PathLike)):
+            if path is not None:
+                raise InputError(f"rules=: one rules file at most ({path}, {os.fspath(entry)})")
+            path = os.fspath(entry)
+            continue
+        if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str):
+            name, fn = entry
+        elif callable(entry):
+            name, fn = getattr(entry, "__name__", None), entry
+            if not isinstance(name, str) or name == "<lambda>":
+                raise InputError(
+                    f"{_PY_RULES}: rules=: a lambda or other nameless callable needs a name; "
+                    "pass it as ('name', fn)"
+                )
+        else:
+            raise TypeError(
+                f"rules= entries are a rules file path, a function or ('name', function), "
+                f"not {type(entry).__name__}"
+            )
+        if not callable(fn):
+            raise TypeError(f"rules=: ('{name}', ...) holds {type(fn).__name__}, not a function")
+        if any(n == name for n, _ in functions):
+            raise InputError(f"{_PY_RULES}: rule '{name}': two rule functions have this name")
+        functions.append((name, _RuleFunction(name, fn)))
+    return path, functions
+
+
 def _run(
     command: str,
     data: Data,
@@ -292,6 +403,9 @@ def _run(
         flags = {k: v for k, v in flags.items() if k != "labels"}
     else:
         labels = None
+    rules_path, functions = _rule_inputs(flags.get("rules"))
+    if "rules" in flags:
+        flags = {**flags, "rules": rules_path}
     positionals, stream, name = _source(data, ids, labels)
     if labels is not None and name != "<numpy.ndarray>":
         raise TypeError(
@@ -310,6 +424,7 @@ def _run(
             progress=callback,
             threads=threads,
             tables=list(_TABLES[command]),
+            rule_functions=functions,
         )
     finally:
         if bar is not None:
@@ -319,6 +434,8 @@ def _run(
     summary_dict = json.loads(summary)
     if command == "simulate":
         tables["curve"] = pa.Table.from_pylist(summary_dict.get("curve", []))
+    if command == "rules":
+        tables["rules"] = pa.Table.from_pylist(summary_dict["rules"]["per_rule"])
     return Result(summary=summary_dict, **tables)
 
 
@@ -432,6 +549,30 @@ def simulate(
     return _run("simulate", data, out, flags, ids=ids, progress=progress, threads=threads)
 
 
+def rules(
+    data: Data,
+    out: PathLike | None = None,
+    *,
+    rules: RulesArg | None = None,
+    ids: Any = None,
+    progress: ProgressArg = False,
+    threads: int | None = None,
+    **flags: Any,
+) -> Result:
+    """The rules' analysis (``labelwise rules``), as Snorkel's ``LFAnalysis`` reports it: per
+    rule coverage, overlaps, conflicts and empirical accuracy on the labeled items (with its
+    95% interval), and the majority vote. Builds no neighbour graph.
+
+    ``rules`` is a rules file path or a list of at most one path and rule functions (see the
+    module's docstring); ``rule_votes=`` a votes file (``id,rule,label``) from another tool. Returns the ``rules`` table (rules.csv), the ``votes`` table
+    (rule_votes.parquet) and the summary (``summary["rules"]``); with ``out=`` also the CLI's
+    files.
+    """
+    return _run(
+        "rules", data, out, {"rules": rules, **flags}, ids=ids, progress=progress, threads=threads
+    )
+
+
 def export(run_dir: PathLike, format: str, **flags: Any) -> pathlib.Path:
     """A run's items for labeling tools (``labelwise export DIR --format F``).
 
@@ -446,7 +587,7 @@ def export(run_dir: PathLike, format: str, **flags: Any) -> pathlib.Path:
 def _document() -> None:
     """Appends each command's keyword arguments (the CLI's flags, defaults and help) to its
     docstring, from the CLI's definitions."""
-    for fn in (plan, dedup, score, autolabel, select, budget, simulate, export):
+    for fn in (plan, dedup, score, autolabel, select, budget, simulate, rules, export):
         lines = ["", "Keyword arguments (the CLI's flags):", ""]
         for p in parameters(fn.__name__).values():
             if p.positional or p.name == "out":

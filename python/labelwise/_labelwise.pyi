@@ -21,6 +21,7 @@ def run(
     progress: Callable[[str], Any] | None = None,
     threads: int | None = None,
     tables: list[str] = ...,
+    rule_functions: list[tuple[str, Callable[[pa.RecordBatch, int], list[str | None]]]] = ...,
 ) -> tuple[dict[str, pa.Table], str]: ...
 def export(argv: list[str]) -> tuple[Path, int]: ...
 

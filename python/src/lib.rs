@@ -9,14 +9,13 @@
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow_array::ffi_stream::RecordBatchStreamReader;
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, RecordBatchReader, StringArray};
 use arrow_pyarrow::{IntoPyArrow, PyArrowType, Table};
 use arrow_schema::{Field, Schema, SchemaRef};
 use clap::{Args, FromArgMatches};
-use ndarray::Array2;
 use labelwise::cli::{self, RoundCommand};
 use labelwise::data::dataset::{self, MemoryCheck};
 use labelwise::index::cached::{self, CacheChoice};
@@ -26,7 +25,9 @@ use labelwise::output::{round_files, OutDir};
 use labelwise::progress::Progress;
 use labelwise::round::timings::Timings;
 use labelwise::round::{Pool, Round, RoundParams};
+use labelwise::rules::{GivenRule, VoteSource};
 use labelwise::simulate::replay;
+use ndarray::Array2;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -135,6 +136,7 @@ fn parameters(command: &str) -> PyResult<Vec<Param>> {
         "budget" => params_of::<cli::budget::Cmd>("budget"),
         "simulate" => params_of::<cli::simulate::Cmd>("simulate"),
         "export" => params_of::<cli::export::Cmd>("export"),
+        "rules" => params_of::<cli::rules::Cmd>("rules"),
         other => return Err(PyValueError::new_err(format!("unknown command '{other}'"))),
     })
 }
@@ -293,6 +295,97 @@ fn arrow_cache(run: &cli::RunArgs) -> CacheChoice {
     }
 }
 
+/// Rules written as Python functions (`rules=[fn, ...]`): each is called on the pool's carried
+/// columns, one pyarrow RecordBatch per chunk in row order, and returns a label or None per
+/// row. They run with the GIL taken back inside the detached work, once the pool is loaded and
+/// before the round or analysis uses their votes (as the progress callback does).
+struct PyRules {
+    /// (rule name, the package's checking wrapper around the user's function); the wrapper
+    /// takes (batch, first row) and returns a list of str | None or raises `InputError`.
+    functions: Vec<(String, Py<PyAny>)>,
+    /// The Python exception that stopped the evaluation, re-raised as it is (with the user's
+    /// exception as its cause) once the work returns.
+    failure: Mutex<Option<PyErr>>,
+}
+
+/// Names the functions' rules in messages and summary.json.
+const PY_RULES_SOURCE: &str = "<python>";
+
+impl PyRules {
+    fn new(functions: Vec<(String, Py<PyAny>)>) -> Option<PyRules> {
+        (!functions.is_empty()).then(|| PyRules {
+            functions,
+            failure: Mutex::new(None),
+        })
+    }
+
+    /// The evaluation's own exception when it failed, else `e` as a Python exception.
+    fn take_err(rules: Option<&PyRules>, e: PyErr) -> PyErr {
+        rules
+            .and_then(|r| r.failure.lock().ok().and_then(|mut f| f.take()))
+            .unwrap_or(e)
+    }
+
+    fn evaluate(&self, py: Python<'_>, data: &dataset::Dataset) -> PyResult<Vec<GivenRule>> {
+        let mut batches = Vec::new();
+        for (start, batch) in carried_batches(data).map_err(py_err)? {
+            batches.push((start, batch.into_pyarrow(py)?));
+        }
+        let source = Path::new(PY_RULES_SOURCE);
+        let mut out = Vec::with_capacity(self.functions.len());
+        for (name, f) in &self.functions {
+            let mut labels: Vec<Option<String>> = Vec::with_capacity(data.len());
+            for (start, batch) in &batches {
+                let part: Vec<Option<String>> = f.call1(py, (batch, *start))?.extract(py)?;
+                labels.extend(part);
+            }
+            out.push(GivenRule::from_labels(
+                name,
+                source,
+                labels.iter().map(|l| l.as_deref()),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+impl VoteSource for PyRules {
+    fn rules(&self, data: &dataset::Dataset) -> labelwise::Result<Vec<GivenRule>> {
+        Python::attach(|py| {
+            self.evaluate(py, data).map_err(|e| {
+                let message = e.value(py).to_string();
+                if let Ok(mut f) = self.failure.lock() {
+                    *f = Some(e);
+                }
+                labelwise::Error::Usage(message)
+            })
+        })
+    }
+}
+
+/// The pool's carried columns as record batches, one per loaded chunk, with each chunk's
+/// first row (a pool without carried columns: one batch of no columns).
+fn carried_batches(data: &dataset::Dataset) -> labelwise::Result<Vec<(usize, RecordBatch)>> {
+    let fields: Vec<_> = data.carried.iter().map(|c| c.field.clone()).collect();
+    let schema = Arc::new(Schema::new(fields));
+    if data.carried.is_empty() || data.chunk_starts.is_empty() {
+        let opts = arrow_array::RecordBatchOptions::new().with_row_count(Some(data.len()));
+        let batch = RecordBatch::try_new_with_options(schema, Vec::new(), &opts)
+            .map_err(labelwise::Error::internal("carried batch"))?;
+        return Ok(vec![(0, batch)]);
+    }
+    data.chunk_starts
+        .iter()
+        .enumerate()
+        .map(|(k, &start)| {
+            let columns = data.carried.iter().map(|c| c.chunks[k].clone()).collect();
+            let batch = RecordBatch::try_new(schema.clone(), columns)
+                .map_err(labelwise::Error::internal("carried batch"))?;
+            Ok((start, batch))
+        })
+        .collect()
+}
+
 /// The round commands' shared shape, implemented by each command's flags.
 trait RoundCmd: Args + FromArgMatches + Sync {
     /// The round's parameters, from the flags.
@@ -341,12 +434,14 @@ fn summary_json(summary: &Summary<'_>) -> labelwise::Result<String> {
 fn run_round<C: RoundCmd>(
     args: &C,
     source: &Source,
+    given: Option<&PyRules>,
     write_out: bool,
     tables: &[&'static str],
     progress: Progress,
 ) -> labelwise::Result<Outcome> {
     let params = args.params()?;
-    let cmd = args.command();
+    let mut cmd = args.command();
+    cmd.rules.given = given.map(|g| g as &dyn VoteSource);
     let mut timings = Timings::default();
     let pool = source.pool(&cmd, progress, &mut timings)?;
     // `history=DIR` works as `--history`: evidence from it, the batch recorded last.
@@ -400,7 +495,7 @@ fn run_dedup(
         graph: &args.graph,
         carry_extra: false,
         history: None,
-        rules: None,
+        rules: Default::default(),
         record: false,
         stages: Default::default(),
     };
@@ -424,14 +519,57 @@ fn run_dedup(
     Ok(out)
 }
 
+/// `rules`: the rules' analysis, as the CLI runs it; the `votes` table is rule_votes.parquet.
+fn run_rules(
+    args: &cli::rules::Cmd,
+    source: &Source,
+    given: Option<&PyRules>,
+    write_out: bool,
+    progress: Progress,
+) -> labelwise::Result<Outcome> {
+    let given = given.map(|g| g as &dyn VoteSource);
+    let o = match source {
+        Source::Paths => cli::rules::compute(args, given, progress)?,
+        Source::Arrow {
+            name,
+            schema,
+            batches,
+        } => {
+            let mut opts = args.input.load_options(true);
+            opts.memory_check = Some(MemoryCheck {
+                limit: args.run.max_memory,
+                k: 0,
+            });
+            let mut timings = Timings::default();
+            let data = load_arrow(name, schema, batches, &opts, progress, &mut timings)?;
+            cli::rules::compute_on(args, data, given, progress, timings)?
+        }
+    };
+    if write_out {
+        cli::rules::write(args, &o)?;
+    }
+    let section = labelwise::rules::analysis::RulesSummary::new(&o.rules, &o.analysis, &o.data.ids);
+    Ok(Outcome {
+        tables: vec![("votes", cli::rules::votes_table(&o).finish()?)],
+        summary: summary_json(&cli::rules::summary(&o, &section, &o.timings))?,
+    })
+}
+
 /// `simulate`: the replay, as the CLI runs it.
 fn run_simulate(
     args: &cli::simulate::Cmd,
     source: &Source,
+    given: Option<&PyRules>,
     write_out: bool,
     progress: Progress,
 ) -> labelwise::Result<Outcome> {
     let params = args.params()?;
+    let rules = labelwise::rules::RuleInputs {
+        given: given.map(|g| g as &dyn VoteSource),
+        ..args.rules.inputs()
+    };
+    // A rules file that cannot parse fails before the graph is built, as in the CLI.
+    rules.check_early()?;
     let opts = args.input.load_options(true);
     let mut setup = match source {
         Source::Paths => replay::setup(
@@ -458,6 +596,9 @@ fn run_simulate(
             replay::setup_data(data, &params, progress, timings)?
         }
     };
+    if rules.any() {
+        setup.rules = Some(replay::pool_rules(&mut setup, &rules)?);
+    }
     let result = replay::replay(&mut setup, &params, &params.round.select, progress)?;
     let mut out = Outcome::default();
     let ids = &setup.prepared.data.ids;
@@ -553,7 +694,7 @@ fn run_simulate(
 /// the `DATA` positional is a placeholder. Returns `(tables, summary_json)`, tables as
 /// `{name: pyarrow.Table}`.
 #[pyfunction]
-#[pyo3(signature = (command, argv, data=None, source_name="<table>", write_out=false, progress=None, threads=None, tables=Vec::new()))]
+#[pyo3(signature = (command, argv, data=None, source_name="<table>", write_out=false, progress=None, threads=None, tables=Vec::new(), rule_functions=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn run(
     py: Python<'_>,
@@ -565,57 +706,19 @@ fn run(
     progress: Option<Py<PyAny>>,
     threads: Option<usize>,
     tables: Vec<String>,
+    rule_functions: Vec<(String, Py<PyAny>)>,
 ) -> PyResult<(Py<PyDict>, String)> {
     let source = Source::from_py(data, source_name)?;
     let wanted: Vec<&'static str> = ["items", "pairs", "autolabels", "batch", "budget"]
         .into_iter()
         .filter(|t| tables.iter().any(|w| w == t))
         .collect();
-    let outcome = match command {
-        "plan" => {
-            let args: cli::plan::Cmd = parse("plan", &argv)?;
-            detached(py, threads, progress, |p| {
-                run_round(&args, &source, write_out, &wanted, p)
-            })?
-        }
-        "score" => {
-            let args: cli::score::Cmd = parse("score", &argv)?;
-            detached(py, threads, progress, |p| {
-                run_round(&args, &source, write_out, &wanted, p)
-            })?
-        }
-        "autolabel" => {
-            let args: cli::autolabel::Cmd = parse("autolabel", &argv)?;
-            detached(py, threads, progress, |p| {
-                run_round(&args, &source, write_out, &wanted, p)
-            })?
-        }
-        "select" => {
-            let args: cli::select::Cmd = parse("select", &argv)?;
-            detached(py, threads, progress, |p| {
-                run_round(&args, &source, write_out, &wanted, p)
-            })?
-        }
-        "budget" => {
-            let args: cli::budget::Cmd = parse("budget", &argv)?;
-            detached(py, threads, progress, |p| {
-                run_round(&args, &source, write_out, &wanted, p)
-            })?
-        }
-        "dedup" => {
-            let args: cli::dedup::Cmd = parse("dedup", &argv)?;
-            detached(py, threads, progress, |p| {
-                run_dedup(&args, &source, write_out, p)
-            })?
-        }
-        "simulate" => {
-            let args: cli::simulate::Cmd = parse("simulate", &argv)?;
-            detached(py, threads, progress, |p| {
-                run_simulate(&args, &source, write_out, p)
-            })?
-        }
-        other => return Err(PyValueError::new_err(format!("unknown command '{other}'"))),
-    };
+    let py_rules = PyRules::new(rule_functions);
+    let given = py_rules.as_ref();
+    let outcome = run_command(
+        py, command, &argv, &source, given, write_out, progress, threads, &wanted,
+    )
+    .map_err(|e| PyRules::take_err(given, e))?;
     let dict = PyDict::new(py);
     for (name, batch) in outcome.tables {
         let schema = batch.schema();
@@ -624,6 +727,72 @@ fn run(
         dict.set_item(name, table.into_pyarrow(py)?)?;
     }
     Ok((dict.unbind(), outcome.summary))
+}
+
+/// Parses `argv` for `command` and runs it without the GIL (see [`run`]).
+#[allow(clippy::too_many_arguments)]
+fn run_command(
+    py: Python<'_>,
+    command: &str,
+    argv: &[String],
+    source: &Source,
+    given: Option<&PyRules>,
+    write_out: bool,
+    progress: Option<Py<PyAny>>,
+    threads: Option<usize>,
+    wanted: &[&'static str],
+) -> PyResult<Outcome> {
+    Ok(match command {
+        "plan" => {
+            let args: cli::plan::Cmd = parse("plan", argv)?;
+            detached(py, threads, progress, |p| {
+                run_round(&args, source, given, write_out, wanted, p)
+            })?
+        }
+        "score" => {
+            let args: cli::score::Cmd = parse("score", argv)?;
+            detached(py, threads, progress, |p| {
+                run_round(&args, source, given, write_out, wanted, p)
+            })?
+        }
+        "autolabel" => {
+            let args: cli::autolabel::Cmd = parse("autolabel", argv)?;
+            detached(py, threads, progress, |p| {
+                run_round(&args, source, given, write_out, wanted, p)
+            })?
+        }
+        "select" => {
+            let args: cli::select::Cmd = parse("select", argv)?;
+            detached(py, threads, progress, |p| {
+                run_round(&args, source, given, write_out, wanted, p)
+            })?
+        }
+        "budget" => {
+            let args: cli::budget::Cmd = parse("budget", argv)?;
+            detached(py, threads, progress, |p| {
+                run_round(&args, source, given, write_out, wanted, p)
+            })?
+        }
+        "dedup" => {
+            let args: cli::dedup::Cmd = parse("dedup", argv)?;
+            detached(py, threads, progress, |p| {
+                run_dedup(&args, source, write_out, p)
+            })?
+        }
+        "rules" => {
+            let args: cli::rules::Cmd = parse("rules", argv)?;
+            detached(py, threads, progress, |p| {
+                run_rules(&args, source, given, write_out, p)
+            })?
+        }
+        "simulate" => {
+            let args: cli::simulate::Cmd = parse("simulate", argv)?;
+            detached(py, threads, progress, |p| {
+                run_simulate(&args, source, given, write_out, p)
+            })?
+        }
+        other => return Err(PyValueError::new_err(format!("unknown command '{other}'"))),
+    })
 }
 
 /// `export(argv)`: `labelwise export` with the CLI's flags; returns the file written and the
@@ -788,7 +957,10 @@ fn assign_top(
     let c = matrix(&centroids, dim, "assign_top centroids")?;
     detached(py, threads, None, |_| {
         let top = kmeans::assign_top(x.view(), c.view(), p)?;
-        Ok((top.ids.iter().flat_map(|v| v.to_le_bytes()).collect(), top.p))
+        Ok((
+            top.ids.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            top.p,
+        ))
     })
 }
 
@@ -994,7 +1166,8 @@ fn cache_graph(
             cosines,
         };
         let route = labelwise::index::IndexKind::Partitioned;
-        let (key, recall) = cached::store_graph(&cache, data.embeddings.view(), &params, graph, route)?;
+        let (key, recall) =
+            cached::store_graph(&cache, data.embeddings.view(), &params, graph, route)?;
         Ok((key, recall, data.len()))
     })
 }

@@ -433,6 +433,22 @@ pub struct RoundRulesArgs {
     /// and error budget as the models; items.parquet's reasons name the rules that fired.
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
+    /// Rule votes computed elsewhere (CSV or Parquet, columns id,rule,label; one row per vote,
+    /// an absent row abstains): each rule named in it joins --rules' rules and is analysed,
+    /// combined and certified exactly as they are.
+    #[arg(long, value_name = "FILE")]
+    pub rule_votes: Option<PathBuf>,
+}
+
+impl RoundRulesArgs {
+    /// The rules these flags give.
+    pub fn inputs(&self) -> crate::rules::RuleInputs<'_> {
+        crate::rules::RuleInputs {
+            file: self.rules.as_deref(),
+            votes_file: self.rule_votes.as_deref(),
+            given: None,
+        }
+    }
 }
 
 /// Budget flags, shared by `budget` and `plan`.
@@ -560,11 +576,27 @@ value_enum!(ExportFormat {
 #[derive(Debug, Clone, Args)]
 pub struct RulesArgs {
     /// Rules file (TOML): each rule a name, the label it votes for and a condition (README "Rules").
+    /// One of --rules and --rule-votes is needed (or rule functions, from Python).
     #[arg(long, value_name = "FILE")]
-    pub rules: PathBuf,
+    pub rules: Option<PathBuf>,
+    /// Rule votes computed elsewhere (CSV or Parquet, columns id,rule,label; one row per vote,
+    /// an absent row abstains), analysed beside the rules file's rules.
+    #[arg(long, value_name = "FILE")]
+    pub rule_votes: Option<PathBuf>,
     /// Example ids kept per rule in rule_disagreements.csv (labeled items the rule contradicts).
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub examples: usize,
+}
+
+impl RulesArgs {
+    /// The rules these flags give.
+    pub fn inputs(&self) -> crate::rules::RuleInputs<'_> {
+        crate::rules::RuleInputs {
+            file: self.rules.as_deref(),
+            votes_file: self.rule_votes.as_deref(),
+            given: None,
+        }
+    }
 }
 
 /// Which Label Studio server and project, for `push label-studio` and `pull label-studio`; the

@@ -60,7 +60,7 @@ impl Cmd {
             graph: &self.graph,
             carry_extra: true,
             history: self.history.history.as_deref(),
-            rules: self.rules.rules.as_deref(),
+            rules: self.rules.inputs(),
             record: false,
             stages: Stages {
                 dedup: true,

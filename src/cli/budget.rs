@@ -69,7 +69,7 @@ impl Cmd {
             graph: &self.graph,
             carry_extra: false,
             history: self.history.history.as_deref(),
-            rules: None,
+            rules: Default::default(),
             record: false,
             stages: Stages {
                 dedup: true,

@@ -69,8 +69,8 @@ pub struct RoundCommand<'a> {
     pub stages: Stages,
     /// The round history folder (`--history`), when given.
     pub history: Option<&'a std::path::Path>,
-    /// The rules file (`--rules`), when given.
-    pub rules: Option<&'a std::path::Path>,
+    /// The rules (`--rules`, `--rule-votes`, or evaluated by the caller).
+    pub rules: crate::rules::RuleInputs<'a>,
     /// Record the round's batch in the history (`plan`, `select`).
     pub record: bool,
 }
@@ -86,9 +86,7 @@ pub fn run_round(
 ) -> Result<()> {
     let mut timings = Timings::default();
     // A rules file that cannot parse fails before the graph is built.
-    if let Some(path) = cmd.rules {
-        crate::rules::RuleSet::read_specs(path)?;
-    }
+    cmd.rules.check_early()?;
     let pool = load_pool(
         cmd.input,
         cmd.run,
@@ -129,7 +127,8 @@ pub fn run_recorded<'p>(
         evidence: history.as_ref().map(|h| h.evidence(&pool.data.labels)),
         rules: cmd
             .rules
-            .map(|path| RoundRules::load(path, &pool.data))
+            .any()
+            .then(|| RoundRules::load(&cmd.rules, &pool.data))
             .transpose()?,
         measured_coverage: history
             .as_ref()

@@ -10,13 +10,13 @@ use clap::Args;
 
 use crate::cli::{InputArgs, RulesArgs, RunArgs};
 use crate::data::dataset::{self, Dataset, LoadOptions, MemoryCheck};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::output::summary::{PoolSummary, Summary};
 use crate::output::{ItemsTable, OutDir};
 use crate::progress::Progress;
 use crate::round::timings::Timings;
 use crate::rules::analysis::{Analysis, RulesSummary};
-use crate::rules::{self, MajorityVote, RuleSet, RuleVotes};
+use crate::rules::{MajorityVote, RuleInputs, RuleSet, RuleVotes, VoteSource};
 
 /// Flags of `rules`.
 #[derive(Debug, Args)]
@@ -32,18 +32,31 @@ pub struct Cmd {
     pub rules: RulesArgs,
 }
 
-/// What `rules` computed, for the writers.
-struct Outcome<'a> {
-    data: &'a Dataset,
-    rules: &'a RuleSet,
-    votes: &'a RuleVotes,
-    majority: &'a [MajorityVote],
-    analysis: &'a Analysis,
+/// What `rules` computed: the pool, the rules, their votes, majority and analysis.
+pub struct Outcome {
+    /// The pool.
+    pub data: Dataset,
+    /// The rules, checked against the pool.
+    pub rules: RuleSet,
+    /// Their votes on every item.
+    pub votes: RuleVotes,
+    /// The majority vote per item.
+    pub majority: Vec<MajorityVote>,
+    /// Coverage, overlaps, conflicts and accuracy per rule.
+    pub analysis: Analysis,
+    /// Seconds per stage.
+    pub timings: Timings,
 }
 
 /// Runs `rules`.
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
-    let mut timings = Timings::default();
+    let outcome = compute(args, None, progress)?;
+    write(args, &outcome)
+}
+
+/// Loads the pool and evaluates and analyses the rules the flags give, with `given` rules (the
+/// caller's, e.g. Python functions) beside them.
+pub fn compute(args: &Cmd, given: Option<&dyn VoteSource>, progress: Progress) -> Result<Outcome> {
     let opts = LoadOptions {
         memory_check: Some(MemoryCheck {
             limit: args.run.max_memory,
@@ -51,15 +64,46 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         }),
         ..args.input.load_options(true)
     };
+    require_rules(&RuleInputs {
+        given,
+        ..args.rules.inputs()
+    })?;
+    let mut timings = Timings::default();
     let data = timings.time("load", || {
         let spinner = progress.spinner("load");
         let data = dataset::load(&args.input.data, &opts);
         spinner.finish_and_clear();
         data
     })?;
+    compute_on(args, data, given, progress, timings)
+}
+
+/// Refuses a run without rules.
+fn require_rules(inputs: &RuleInputs<'_>) -> Result<()> {
+    match inputs.any() {
+        true => Ok(()),
+        false => Err(Error::Usage(
+            "rules needs --rules FILE or --rule-votes FILE".into(),
+        )),
+    }
+}
+
+/// [`compute`] on a pool already loaded (`timings` holds its load).
+pub fn compute_on(
+    args: &Cmd,
+    data: Dataset,
+    given: Option<&dyn VoteSource>,
+    progress: Progress,
+    mut timings: Timings,
+) -> Result<Outcome> {
+    let inputs = RuleInputs {
+        given,
+        ..args.rules.inputs()
+    };
+    require_rules(&inputs)?;
     let (rules, votes) = timings.time("votes", || {
         let spinner = progress.spinner("rules");
-        let out = rules::load_and_vote(&args.rules.rules, &data);
+        let out = inputs.load_and_vote(&data);
         spinner.finish_and_clear();
         out
     })?;
@@ -67,32 +111,43 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let analysis = timings.time("analysis", || {
         Analysis::compute(&rules, &votes, &majority, &data.labels, args.rules.examples)
     });
-    let outcome = Outcome {
-        data: &data,
-        rules: &rules,
-        votes: &votes,
-        majority: &majority,
-        analysis: &analysis,
-    };
+    Ok(Outcome {
+        data,
+        rules,
+        votes,
+        majority,
+        analysis,
+        timings,
+    })
+}
+
+/// Writes `rules`' files into `--out`: rules.csv, rule_votes.parquet,
+/// rule_disagreements.csv, then summary.json.
+pub fn write(args: &Cmd, o: &Outcome) -> Result<()> {
     let out = OutDir::create(&args.run.out)?;
-    timings.time("write", || write_files(&outcome, &out))?;
-    let section = RulesSummary::new(&rules, &analysis, &data.ids);
-    Summary {
-        pool: Some(PoolSummary {
-            items: data.len(),
-            dimension: data.dim(),
-            labeled: data.labeled_count(),
-            classes: data.classes.len(),
-        }),
-        label_merge: data.label_merge.as_ref(),
-        rules: Some(&section),
-        ..Summary::new("rules", &timings)
-    }
-    .write(&out)?;
+    let mut timings = o.timings.clone();
+    timings.time("write", || write_files(o, &out))?;
+    let section = RulesSummary::new(&o.rules, &o.analysis, &o.data.ids);
+    summary(o, &section, &timings).write(&out)?;
     Ok(())
 }
 
-fn write_files(o: &Outcome<'_>, out: &OutDir) -> Result<()> {
+/// summary.json of `rules` (`section` is its `rules` part).
+pub fn summary<'a>(o: &'a Outcome, section: &'a RulesSummary, timings: &'a Timings) -> Summary<'a> {
+    Summary {
+        pool: Some(PoolSummary {
+            items: o.data.len(),
+            dimension: o.data.dim(),
+            labeled: o.data.labeled_count(),
+            classes: o.data.classes.len(),
+        }),
+        label_merge: o.data.label_merge.as_ref(),
+        rules: Some(section),
+        ..Summary::new("rules", timings)
+    }
+}
+
+fn write_files(o: &Outcome, out: &OutDir) -> Result<()> {
     write_rules_csv(o, out)?;
     out.write_parquet("rule_votes.parquet", &votes_table(o).finish()?)?;
     write_disagreements(o, out)?;
@@ -104,7 +159,7 @@ fn num(x: Option<f64>) -> String {
     x.map(|x| x.to_string()).unwrap_or_default()
 }
 
-fn write_rules_csv(o: &Outcome<'_>, out: &OutDir) -> Result<()> {
+fn write_rules_csv(o: &Outcome, out: &OutDir) -> Result<()> {
     let header = [
         "rule",
         "label",
@@ -137,9 +192,10 @@ fn write_rules_csv(o: &Outcome<'_>, out: &OutDir) -> Result<()> {
     Ok(())
 }
 
-/// One row per item: id, given label, majority label, vote counts, tie, the rules that fired.
-fn votes_table(o: &Outcome<'_>) -> ItemsTable {
-    let mut t = ItemsTable::new(o.data);
+/// rule_votes.parquet: one row per item: id, given label, majority label, vote counts, tie,
+/// the rules that fired.
+pub fn votes_table(o: &Outcome) -> ItemsTable {
+    let mut t = ItemsTable::new(&o.data);
     let given = StringArray::from_iter(
         o.data
             .labels
@@ -176,8 +232,8 @@ fn votes_table(o: &Outcome<'_>) -> ItemsTable {
 
 /// The labeled items each disagreeing rule contradicts (most incorrect rule first), with the
 /// carried columns so the text can be read beside the verdict.
-fn write_disagreements(o: &Outcome<'_>, out: &OutDir) -> Result<()> {
-    let data = o.data;
+fn write_disagreements(o: &Outcome, out: &OutDir) -> Result<()> {
+    let data = &o.data;
     let mut header: Vec<String> = [
         "rule",
         "rule_label",

@@ -46,7 +46,7 @@ impl Cmd {
             graph: &self.graph,
             carry_extra: false,
             history: None,
-            rules: None,
+            rules: Default::default(),
             record: false,
             stages: Stages {
                 rarity: true,

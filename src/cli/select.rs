@@ -67,7 +67,7 @@ impl Cmd {
             graph: &self.graph,
             carry_extra: true,
             history: self.history.history.as_deref(),
-            rules: self.rules.rules.as_deref(),
+            rules: self.rules.inputs(),
             record: true,
             stages: Stages {
                 dedup: true,

@@ -86,9 +86,8 @@ impl Cmd {
 pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     let params = args.params()?;
     // A rules file that cannot parse fails before the graph is built.
-    if let Some(path) = &args.rules.rules {
-        crate::rules::RuleSet::read_specs(path)?;
-    }
+    let rules = args.rules.inputs();
+    rules.check_early()?;
     let opts = args.input.load_options(true);
     let mut setup = setup(
         &args.input.data,
@@ -97,8 +96,8 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
         &params,
         progress,
     )?;
-    if let Some(path) = &args.rules.rules {
-        setup.rules = Some(simulate::replay::pool_rules(&mut setup, path)?);
+    if rules.any() {
+        setup.rules = Some(simulate::replay::pool_rules(&mut setup, &rules)?);
     }
     let replay = replay(&mut setup, &params, &params.round.select, progress)?;
     let out = OutDir::create(&args.run.out)?;

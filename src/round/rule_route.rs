@@ -14,8 +14,6 @@
 //! Beta(1, 1) prior would). A labeled item's out-of-fold combination uses accuracies that leave
 //! its own label out, so the certificate is computed on labels its scores did not see.
 
-use std::path::Path;
-
 use ndarray::{Array2, ArrayViewMut1};
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +21,7 @@ use crate::data::dataset::Dataset;
 use crate::error::Result;
 use crate::round::calibrate::ThresholdChoice;
 use crate::rules::analysis::{Analysis, RulesSummary};
-use crate::rules::RuleVotes;
+use crate::rules::{RuleInputs, RuleVotes};
 
 /// The rules a round runs with: their names (items' reasons name the rules that fired), their
 /// votes on the pool, evaluated once (they do not depend on labels), and their analysis on the
@@ -43,10 +41,10 @@ pub struct RoundRules {
 const ANALYSIS_EXAMPLES: usize = 5;
 
 impl RoundRules {
-    /// Loads the rules file at `path` against the pool `data`, evaluates every rule and refuses
-    /// one that never fires (an input error naming the file and the rule).
-    pub fn load(path: &Path, data: &Dataset) -> Result<RoundRules> {
-        let (set, votes) = crate::rules::load_and_vote(path, data)?;
+    /// Loads the rules `inputs` give against the pool `data`, evaluates every rule and refuses
+    /// one that never fires (an input error naming the source and the rule).
+    pub fn load(inputs: &RuleInputs<'_>, data: &Dataset) -> Result<RoundRules> {
+        let (set, votes) = inputs.load_and_vote(data)?;
         let names = set.rules.iter().map(|r| r.name.clone()).collect();
         let majority = votes.majority();
         let analysis = Analysis::compute(&set, &votes, &majority, &data.labels, ANALYSIS_EXAMPLES);
@@ -92,7 +90,7 @@ impl RuleRecord {
         for (&i, &label) in labeled.iter().zip(y) {
             for r in votes.fired_on(i) {
                 fired[r] += 1;
-                correct[r] += u32::from(votes.rule_class[r] == label);
+                correct[r] += u32::from(votes.class_of(r, i) == label);
             }
         }
         RuleRecord { fired, correct }
@@ -152,7 +150,7 @@ pub fn fired_with_accuracy(
     votes
         .fired_on(item)
         .map(|r| {
-            let class = votes.rule_class[r];
+            let class = votes.class_of(r, item);
             let own = own_label.map(|y| y == class);
             (class, record.accuracy(r, own))
         })
@@ -178,7 +176,9 @@ pub fn combine_rows(
 
 /// Whether a rule that fired on `item` voted for `class`: its auto-label is then the rules'.
 pub fn voted_for(votes: &RuleVotes, item: usize, class: u32) -> bool {
-    votes.fired_on(item).any(|r| votes.rule_class[r] == class)
+    votes
+        .fired_on(item)
+        .any(|r| votes.class_of(r, item) == class)
 }
 
 #[cfg(test)]

@@ -122,7 +122,7 @@ fn item_facts(votes: &RuleVotes) -> Vec<ItemFacts> {
             let mut first = None;
             for r in votes.fired_on(i) {
                 facts.fired += 1;
-                let class = votes.rule_class[r];
+                let class = votes.class_of(r, i);
                 match first {
                     None => first = Some(class),
                     Some(c) if c != class => facts.conflicted = true,
@@ -200,7 +200,6 @@ fn rule_stats(
     examples: usize,
     share: &dyn Fn(u64) -> f64,
 ) -> (RuleStats, Disagreement) {
-    let class = votes.rule_class[r];
     let (mut fired, mut overlaps, mut conflicts, mut correct, mut incorrect) = (0, 0, 0, 0, 0);
     let mut wrong_rows = Vec::new();
     for (i, _) in votes.fired(r).iter().enumerate().filter(|(_, &f)| f) {
@@ -208,7 +207,7 @@ fn rule_stats(
         overlaps += u64::from(facts[i].fired >= 2);
         conflicts += u64::from(facts[i].conflicted);
         match labels[i] {
-            Some(l) if l == class => correct += 1,
+            Some(l) if l == votes.class_of(r, i) => correct += 1,
             Some(_) => {
                 incorrect += 1;
                 if wrong_rows.len() < examples {
@@ -333,7 +332,7 @@ impl RulesSummary {
 mod tests {
     use super::*;
     use crate::rules::condition::Condition;
-    use crate::rules::Rule;
+    use crate::rules::{Rule, RuleKind};
 
     fn set(labels: &[(&str, u32)]) -> RuleSet {
         RuleSet {
@@ -343,8 +342,10 @@ mod tests {
                 .map(|(name, class)| Rule {
                     name: name.to_string(),
                     label: format!("c{class}"),
-                    class: *class,
-                    condition: Condition::All(vec![]),
+                    kind: RuleKind::Condition {
+                        class: *class,
+                        condition: Condition::All(vec![]),
+                    },
                 })
                 .collect(),
             classes: vec!["c0".into(), "c1".into()],

@@ -232,7 +232,8 @@ fn parse_rule(i: usize, table: &toml::Table, text_column: &str) -> Result<RuleSp
     Ok(RuleSpec { name, label, when })
 }
 
-fn check_name(name: &str) -> Result<(), String> {
+/// Refuses a rule name that is not letters, digits, `_`, `-` or `.`.
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
     if name.is_empty() || !name.chars().all(ok) {
         return Err("name must be letters, digits, '_', '-' or '.'".into());

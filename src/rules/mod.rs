@@ -21,6 +21,7 @@
 pub mod analysis;
 pub mod condition;
 pub mod file;
+pub mod given;
 pub mod votes;
 
 use std::path::{Path, PathBuf};
@@ -31,7 +32,8 @@ use crate::data::dataset::Dataset;
 use crate::error::{Error, Result};
 use condition::{Block, CompileCtx, Condition};
 use file::RuleSpec;
-pub use votes::{MajorityVote, RuleVotes};
+pub use given::{GivenRule, RuleInputs, VoteSource};
+pub use votes::{MajorityVote, RuleClass, RuleVotes};
 
 /// Rows per parallel evaluation task.
 const BLOCK_ROWS: usize = 4096;
@@ -41,20 +43,40 @@ const BLOCK_ROWS: usize = 4096;
 pub struct Rule {
     /// The rule's name.
     pub name: String,
-    /// The label it votes for.
+    /// The label it votes for (a given rule voting several: each, in class order, `|`-joined).
     pub label: String,
-    /// `label`'s index in [`RuleSet::classes`].
-    pub class: u32,
-    /// Where it fires.
-    pub condition: Condition,
+    /// How its votes are known.
+    pub kind: RuleKind,
 }
 
-/// The rules of one file, checked against one pool.
+/// How a rule's votes are known: its condition is evaluated on the pool, or they were given
+/// per item from outside (a Python function, another tool's votes file). Both end as the same
+/// [`RuleVotes`], so the analysis and the round treat them alike.
+#[derive(Debug, Clone)]
+pub enum RuleKind {
+    /// A rules-file rule: votes `class` where `condition` holds.
+    Condition {
+        /// The label's index in [`RuleSet::classes`].
+        class: u32,
+        /// Where it fires.
+        condition: Condition,
+    },
+    /// Votes given per item (index into [`RuleSet::classes`], `None` = abstain).
+    Given {
+        /// Where they came from (named in errors).
+        source: PathBuf,
+        /// One vote per item of the pool.
+        votes: Vec<Option<u32>>,
+    },
+}
+
+/// The rules of one run, checked against one pool: a rules file's, then any given ones.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
-    /// The rules file (named in errors).
+    /// Where the rules come from, as errors and summary.json name it: the rules file, then
+    /// the given votes' sources, ` + `-joined.
     pub file: PathBuf,
-    /// The rules, in file order.
+    /// The rules, in file order, then the given rules in their order.
     pub rules: Vec<Rule>,
     /// The pool's classes (same indices), then labels only rules name, sorted.
     pub classes: Vec<String>,
@@ -79,32 +101,62 @@ impl RuleSet {
 
     /// Compiles parsed `specs` against `data`; `file` names the source in errors.
     pub fn from_specs(file: &Path, specs: &[RuleSpec], data: &Dataset) -> Result<RuleSet> {
-        let mut classes = data.classes.clone();
-        let mut new: Vec<&str> = specs
-            .iter()
-            .map(|s| s.label.as_str())
-            .filter(|l| !data.classes.iter().any(|c| c == l))
-            .collect();
-        new.sort_unstable();
-        new.dedup();
-        classes.extend(new.into_iter().map(str::to_string));
-        let mut ctx = CompileCtx::new(data);
-        let rules = specs
-            .iter()
-            .map(|s| {
+        RuleSet::build(Some((file, specs)), Vec::new(), data)
+    }
+
+    /// The rules of a file (`specs` parsed from it, when there is one) and `given` rules,
+    /// checked against `data`: conditions compile, given votes cover the pool with non-empty
+    /// labels, no two rules share a name.
+    pub fn build(
+        file: Option<(&Path, &[RuleSpec])>,
+        given: Vec<GivenRule>,
+        data: &Dataset,
+    ) -> Result<RuleSet> {
+        let specs = file.map_or(&[][..], |f| f.1);
+        let classes = rule_classes(data, specs, &given);
+        let class_of = |l: &str| classes.iter().position(|c| c == l).unwrap_or(0) as u32;
+        let mut rules = Vec::with_capacity(specs.len() + given.len());
+        let mut sources: Vec<String> = Vec::new();
+        if let Some((path, specs)) = file {
+            sources.push(path.display().to_string());
+            let mut ctx = CompileCtx::new(data);
+            for s in specs {
                 let condition = Condition::compile(&s.when, &mut ctx).map_err(|m| {
-                    Error::input(file, None, None, format!("rule '{}': {m}", s.name))
+                    Error::input(path, None, None, format!("rule '{}': {m}", s.name))
                 })?;
-                Ok(Rule {
-                    name: s.name.clone(),
-                    label: s.label.clone(),
-                    class: classes.iter().position(|c| *c == s.label).unwrap_or(0) as u32,
-                    condition,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+                let class = class_of(&s.label);
+                let kind = RuleKind::Condition { class, condition };
+                rules.push(Rule::new(&s.name, s.label.clone(), kind));
+            }
+        }
+        for g in given {
+            g.check(data.len())?;
+            if let Some(prev) = rules.iter().find(|r| r.name == g.name) {
+                let other = prev.source(file.map(|f| f.0));
+                return Err(g.error(format!("name also used by a rule in {}", other.display())));
+            }
+            let source = g.source.display().to_string();
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+            let map: Vec<u32> = g.labels.iter().map(|l| class_of(l)).collect();
+            let votes: Vec<Option<u32>> =
+                g.votes.iter().map(|v| v.map(|k| map[k as usize])).collect();
+            let mut voted: Vec<u32> = votes.iter().flatten().copied().collect();
+            voted.sort_unstable();
+            voted.dedup();
+            let label: Vec<&str> = voted
+                .iter()
+                .map(|&c| classes[c as usize].as_str())
+                .collect();
+            let kind = RuleKind::Given {
+                source: g.source,
+                votes,
+            };
+            rules.push(Rule::new(&g.name, label.join("|"), kind));
+        }
         Ok(RuleSet {
-            file: file.to_path_buf(),
+            file: PathBuf::from(sources.join(" + ")),
             rules,
             classes,
         })
@@ -121,7 +173,16 @@ impl RuleSet {
                     .iter()
                     .map(|r| {
                         let mut out = vec![false; b.len];
-                        r.condition.eval(data, *b, &mut out);
+                        match &r.kind {
+                            RuleKind::Condition { condition, .. } => {
+                                condition.eval(data, *b, &mut out)
+                            }
+                            RuleKind::Given { votes, .. } => {
+                                for (o, v) in out.iter_mut().zip(&votes[b.start..b.start + b.len]) {
+                                    *o = v.is_some();
+                                }
+                            }
+                        }
                         out
                     })
                     .collect()
@@ -135,17 +196,18 @@ impl RuleSet {
                 f.extend_from_slice(&part);
             }
         }
-        let rule_class = self.rules.iter().map(|r| r.class).collect();
-        RuleVotes::new(self.classes.clone(), rule_class, fired)
+        let class = self.rules.iter().map(Rule::class).collect();
+        RuleVotes::with_classes(self.classes.clone(), class, fired)
     }
 
     /// Refuses a rule that fired on no item: it can never fire on this data (a misspelt
-    /// keyword, an impossible range), so its analysis would be empty.
+    /// keyword, an impossible range, a function that always returns None), so its analysis
+    /// would be empty.
     pub fn check_fires(&self, votes: &RuleVotes) -> Result<()> {
         let counts = votes.fired_counts();
         match self.rules.iter().zip(&counts).find(|(_, &n)| n == 0) {
             Some((rule, _)) => Err(Error::input(
-                &self.file,
+                rule.source(Some(&self.file)),
                 None,
                 None,
                 format!(
@@ -159,13 +221,62 @@ impl RuleSet {
     }
 }
 
+impl Rule {
+    fn new(name: &str, label: String, kind: RuleKind) -> Rule {
+        Rule {
+            name: name.to_string(),
+            label,
+            kind,
+        }
+    }
+
+    /// Where the rule came from: its given votes' source, else `file` (the rules file).
+    fn source<'a>(&'a self, file: Option<&'a Path>) -> &'a Path {
+        match (&self.kind, file) {
+            (RuleKind::Given { source, .. }, _) => source,
+            (_, Some(f)) => f,
+            (_, None) => Path::new(""),
+        }
+    }
+
+    /// The class(es) it votes, as [`RuleVotes`] holds them.
+    fn class(&self) -> RuleClass {
+        match &self.kind {
+            RuleKind::Condition { class, .. } => RuleClass::One(*class),
+            RuleKind::Given { votes, .. } => {
+                RuleClass::PerItem(votes.iter().map(|v| v.unwrap_or(0)).collect())
+            }
+        }
+    }
+}
+
+/// The pool's classes, then the labels only the rules name (in `specs` or `given`), sorted.
+fn rule_classes(data: &Dataset, specs: &[RuleSpec], given: &[GivenRule]) -> Vec<String> {
+    let mut classes = data.classes.clone();
+    let mut new: Vec<&str> = specs
+        .iter()
+        .map(|s| s.label.as_str())
+        .chain(
+            given
+                .iter()
+                .flat_map(|g| g.labels.iter().map(String::as_str)),
+        )
+        .filter(|l| !data.classes.iter().any(|c| c == l))
+        .collect();
+    new.sort_unstable();
+    new.dedup();
+    classes.extend(new.into_iter().map(str::to_string));
+    classes
+}
+
 /// Loads the rules at `path` against `data`, evaluates them and refuses a rule that never
 /// fires: [`RuleSet::load`], [`RuleSet::votes`] and [`RuleSet::check_fires`] in one call.
 pub fn load_and_vote(path: &Path, data: &Dataset) -> Result<(RuleSet, RuleVotes)> {
-    let rules = RuleSet::load(path, data)?;
-    let votes = rules.votes(data);
-    rules.check_fires(&votes)?;
-    Ok((rules, votes))
+    RuleInputs {
+        file: Some(path),
+        ..RuleInputs::default()
+    }
+    .load_and_vote(data)
 }
 
 /// The pool cut into blocks of at most [`BLOCK_ROWS`] rows, none straddling a carried chunk.

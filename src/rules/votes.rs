@@ -5,17 +5,28 @@ use rayon::prelude::*;
 /// Items per parallel task when combining votes.
 const ITEMS_PER_TASK: usize = 8192;
 
-/// Per rule, per item: whether the rule fired (it then votes its class) or abstained.
+/// Per rule, per item: whether the rule fired (it then votes a class) or abstained.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleVotes {
     /// Class names votes index into: the pool's classes (same indices as `Dataset::classes`),
     /// then the labels only rules name, sorted.
     pub classes: Vec<String>,
     /// The class each rule votes for, indexed like the rules.
-    pub rule_class: Vec<u32>,
+    class: Vec<RuleClass>,
     /// `fired[r][i]`: rule `r` fired on item `i`.
     fired: Vec<Vec<bool>>,
     items: usize,
+}
+
+/// The class a rule votes for where it fires: one class everywhere (a rules-file rule, whose
+/// condition decides only where), or one per item (votes given from outside, e.g. a Python
+/// function that returns a label per row).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleClass {
+    /// The same class on every item.
+    One(u32),
+    /// `classes[i]` on item `i` (meaningful only where the rule fired).
+    PerItem(Vec<u32>),
 }
 
 /// The majority vote on one item.
@@ -33,16 +44,58 @@ pub struct MajorityVote {
 }
 
 impl RuleVotes {
-    /// Votes from each rule's fired flags (every vector `items` long) and class.
+    /// Votes of rules that each vote one class (`rule_class`), from their fired flags (every
+    /// vector `items` long).
     pub fn new(classes: Vec<String>, rule_class: Vec<u32>, fired: Vec<Vec<bool>>) -> RuleVotes {
+        let class = rule_class.into_iter().map(RuleClass::One).collect();
+        RuleVotes::with_classes(classes, class, fired)
+    }
+
+    /// Votes from each rule's class (one, or one per item) and fired flags (every vector
+    /// `items` long).
+    pub fn with_classes(
+        classes: Vec<String>,
+        class: Vec<RuleClass>,
+        fired: Vec<Vec<bool>>,
+    ) -> RuleVotes {
         let items = fired.first().map_or(0, Vec::len);
         debug_assert!(fired.iter().all(|f| f.len() == items));
-        debug_assert_eq!(rule_class.len(), fired.len());
+        debug_assert_eq!(class.len(), fired.len());
+        debug_assert!(class.iter().all(|c| match c {
+            RuleClass::One(_) => true,
+            RuleClass::PerItem(v) => v.len() == items,
+        }));
         RuleVotes {
             classes,
-            rule_class,
+            class,
             fired,
             items,
+        }
+    }
+
+    /// The class rule `rule` votes on `item` where it fires.
+    pub fn class_of(&self, rule: usize, item: usize) -> u32 {
+        match &self.class[rule] {
+            RuleClass::One(c) => *c,
+            RuleClass::PerItem(v) => v[item],
+        }
+    }
+
+    /// The classes rule `rule` voted for on at least one item, ascending.
+    pub fn classes_voted(&self, rule: usize) -> Vec<u32> {
+        match &self.class[rule] {
+            RuleClass::One(c) => vec![*c],
+            RuleClass::PerItem(v) => {
+                let mut seen: Vec<u32> = v
+                    .iter()
+                    .zip(&self.fired[rule])
+                    .filter(|(_, &f)| f)
+                    .map(|(&c, _)| c)
+                    .collect();
+                seen.sort_unstable();
+                seen.dedup();
+                seen
+            }
         }
     }
 
@@ -63,7 +116,7 @@ impl RuleVotes {
 
     /// Rule `rule`'s vote on `item`: its class, or `None` where it abstained.
     pub fn vote(&self, item: usize, rule: usize) -> Option<u32> {
-        self.fired[rule][item].then_some(self.rule_class[rule])
+        self.fired[rule][item].then(|| self.class_of(rule, item))
     }
 
     /// The rules that fired on `item`, in rule order.
@@ -78,7 +131,15 @@ impl RuleVotes {
             .iter()
             .map(|f| rows.iter().map(|&i| f[i]).collect())
             .collect();
-        RuleVotes::new(self.classes.clone(), self.rule_class.clone(), fired)
+        let class = self
+            .class
+            .iter()
+            .map(|c| match c {
+                RuleClass::One(c) => RuleClass::One(*c),
+                RuleClass::PerItem(v) => RuleClass::PerItem(rows.iter().map(|&i| v[i]).collect()),
+            })
+            .collect();
+        RuleVotes::with_classes(self.classes.clone(), class, fired)
     }
 
     /// Items each rule fired on.
@@ -115,7 +176,7 @@ impl RuleVotes {
     fn majority_of(&self, item: usize, counts: &mut Vec<(u32, u32)>) -> MajorityVote {
         counts.clear();
         for r in self.fired_on(item) {
-            let class = self.rule_class[r];
+            let class = self.class_of(r, item);
             match counts.iter_mut().find(|(c, _)| *c == class) {
                 Some((_, n)) => *n += 1,
                 None => counts.push((class, 1)),
@@ -176,5 +237,22 @@ mod tests {
         assert_eq!(v.vote(3, 2), Some(1));
         assert_eq!(v.fired_on(1).collect::<Vec<_>>(), vec![0, 1, 2]);
         assert_eq!(v.fired_counts(), vec![2, 1, 3]);
+    }
+
+    #[test]
+    fn a_rule_voting_per_item_counts_its_own_class_on_each() {
+        // r0 votes 0 everywhere; r1 (given per item) votes 1 on item 0 and 0 on item 1.
+        let fired = vec![vec![true, true, false], vec![true, true, false]];
+        let class = vec![RuleClass::One(0), RuleClass::PerItem(vec![1, 0, 7])];
+        let v = RuleVotes::with_classes(vec!["a".into(), "b".into()], class, fired);
+        let m = v.majority();
+        assert!(m[0].tie && m[0].label.is_none());
+        assert_eq!((m[1].label, m[1].top), (Some(0), 2));
+        assert_eq!(v.vote(0, 1), Some(1));
+        assert_eq!(v.vote(2, 1), None);
+        assert_eq!(v.classes_voted(1), vec![0, 1]);
+        let picked = v.select(&[1, 0]);
+        assert_eq!(picked.vote(0, 1), Some(0));
+        assert_eq!(picked.vote(1, 1), Some(1));
     }
 }

@@ -2,7 +2,7 @@
 //! label-independent work done once ([`setup`]), then rounds that reveal the picked items'
 //! labels ([`replay`]) with the same stages `plan` runs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use ndarray::Axis;
@@ -21,6 +21,7 @@ use crate::round::select::{SelectParams, Strategy, AUDIT_REASON};
 use crate::round::timings::Timings;
 use crate::round::RoundRules;
 use crate::round::{Pool, Round, RoundParams};
+use crate::rules::RuleInputs;
 use crate::simulate::{self, CurveRow};
 
 /// What a replay runs: rounds, where the split comes from, and every stage's parameters.
@@ -89,10 +90,10 @@ pub struct Setup {
 /// The rules at `path` evaluated on the whole file with every label hidden (a rule comparing
 /// with a class's labeled centroid cannot see the answers the replay reveals round by round, so
 /// it is refused), then restricted to the pool rows.
-pub fn pool_rules(setup: &mut Setup, path: &Path) -> Result<RoundRules> {
+pub fn pool_rules(setup: &mut Setup, inputs: &RuleInputs<'_>) -> Result<RoundRules> {
     let n = setup.data.len();
     let labels = std::mem::replace(&mut setup.data.labels, vec![None; n]);
-    let loaded = RoundRules::load(path, &setup.data);
+    let loaded = RoundRules::load(inputs, &setup.data);
     setup.data.labels = labels;
     let rules = loaded?;
     Ok(RoundRules {
