@@ -997,6 +997,20 @@ fn id_strings(arr: &ArrayRef, file: &Path, col: &str, first_row: u64) -> Result<
         .collect()
 }
 
+/// A batch's column `name` as optional strings: a missing column (`missing` says what the file
+/// should hold) or an unsupported type is an input error naming `path` and the column.
+pub(crate) fn batch_strings(
+    path: &Path,
+    batch: &RecordBatch,
+    name: &str,
+    missing: &str,
+) -> Result<Vec<Option<String>>> {
+    let arr = batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::input(path, Some(name), None, missing))?;
+    label_strings(arr, path, name, 0)
+}
+
 fn label_strings(
     arr: &ArrayRef,
     file: &Path,

@@ -15,7 +15,7 @@ use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{RuleSet, RuleVotes};
-use crate::data::dataset::{scalar_strings, Dataset};
+use crate::data::dataset::{batch_strings, Dataset};
 use crate::error::{Error, Result};
 
 /// One rule's votes on every item of a pool, as labels interned in `labels`.
@@ -258,20 +258,10 @@ fn parquet_rows(path: &Path) -> Result<Vec<[String; 3]>> {
 }
 
 fn column(path: &Path, batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
-    let arr = batch.column_by_name(name).ok_or_else(|| {
-        Error::input(
-            path,
-            Some(name),
-            None,
-            "missing column (a votes file has id,rule,label)",
-        )
-    })?;
-    scalar_strings(arr.as_ref()).ok_or_else(|| {
-        Error::input(
-            path,
-            Some(name),
-            None,
-            format!("wrong column type {}", arr.data_type()),
-        )
-    })
+    batch_strings(
+        path,
+        batch,
+        name,
+        "missing column (a votes file has id,rule,label)",
+    )
 }

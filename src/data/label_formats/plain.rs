@@ -4,11 +4,11 @@
 use std::fs::File;
 use std::path::Path;
 
-use arrow_array::{Array, RecordBatch};
+use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{Annotations, Collector, Format};
-use crate::data::dataset::{decoding_at, scalar_strings};
+use crate::data::dataset::{batch_strings, decoding_at};
 use crate::error::{Error, Result};
 
 fn id_column<'a>(path: &Path, names: impl Iterator<Item = &'a str> + Clone) -> Result<&'a str> {
@@ -121,15 +121,5 @@ pub(super) fn read_parquet(path: &Path) -> Result<Annotations> {
 }
 
 fn strings(path: &Path, batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
-    let arr = batch
-        .column_by_name(name)
-        .ok_or_else(|| Error::input(path, Some(name), None, "missing column"))?;
-    scalar_strings(arr.as_ref()).ok_or_else(|| {
-        Error::input(
-            path,
-            Some(name),
-            None,
-            format!("wrong column type {}", arr.data_type()),
-        )
-    })
+    batch_strings(path, batch, name, "missing column")
 }
