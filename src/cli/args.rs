@@ -443,11 +443,20 @@ pub struct RoundRulesArgs {
 impl RoundRulesArgs {
     /// The rules these flags give.
     pub fn inputs(&self) -> crate::rules::RuleInputs<'_> {
-        crate::rules::RuleInputs {
-            file: self.rules.as_deref(),
-            votes_file: self.rule_votes.as_deref(),
-            given: None,
-        }
+        rule_inputs(&self.rules, &self.rule_votes)
+    }
+}
+
+/// The rules `--rules` and `--rule-votes` give (the round's flags and `rules`' own differ only
+/// in their help).
+fn rule_inputs<'a>(
+    file: &'a Option<PathBuf>,
+    votes_file: &'a Option<PathBuf>,
+) -> crate::rules::RuleInputs<'a> {
+    crate::rules::RuleInputs {
+        file: file.as_deref(),
+        votes_file: votes_file.as_deref(),
+        given: None,
     }
 }
 
@@ -591,11 +600,7 @@ pub struct RulesArgs {
 impl RulesArgs {
     /// The rules these flags give.
     pub fn inputs(&self) -> crate::rules::RuleInputs<'_> {
-        crate::rules::RuleInputs {
-            file: self.rules.as_deref(),
-            votes_file: self.rule_votes.as_deref(),
-            given: None,
-        }
+        rule_inputs(&self.rules, &self.rule_votes)
     }
 }
 
