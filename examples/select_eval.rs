@@ -91,6 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             eligible: &all,
             representative: None,
             probs: None,
+            audited: None,
         };
         for strat in [
             Strategy::Random,
@@ -152,6 +153,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     eligible: &eligible,
                     representative: None,
                     probs: probs.as_ref().map(|p| p.view()),
+                    audited: None,
                 };
                 let env = |k: &str, d: f32| -> f32 {
                     std::env::var(k)

@@ -125,6 +125,7 @@ pub fn run_recorded<'p>(
         .transpose()?;
     let inputs = LabelInputs {
         evidence: history.as_ref().map(|h| h.evidence(&pool.data.labels)),
+        audited: history.as_ref().map(|h| h.audited(&pool.data.labels)),
         rules: cmd
             .rules
             .any()

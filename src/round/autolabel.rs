@@ -300,10 +300,17 @@ pub struct ErrorBudget {
 }
 
 impl ErrorBudget {
+    /// The duplicate route's share of the error budget when it can fire.
+    pub const DUPLICATE_SHARE: f64 = 0.25;
+
     /// Splits `alpha`: a quarter to the duplicate route when it can fire, the rest to the models
     /// (their rule-combining twins among them).
     pub fn split(alpha: f64, duplicate_route: bool) -> ErrorBudget {
-        let duplicates = if duplicate_route { alpha / 4.0 } else { 0.0 };
+        let duplicates = if duplicate_route {
+            alpha * Self::DUPLICATE_SHARE
+        } else {
+            0.0
+        };
         ErrorBudget {
             models: alpha - duplicates,
             duplicates,
@@ -311,23 +318,36 @@ impl ErrorBudget {
     }
 }
 
-/// Whether some unlabeled item shares a near-duplicate group with a labeled one: decided from
-/// the groups and which items are labeled, never from whether labels agree, so spending part of
-/// the error budget on the route does not depend on the evidence it is judged on.
-fn dup_route_possible(dup: Option<&DupInfo>, labels: &[Option<u32>]) -> bool {
+/// Whether the duplicate route could certify anything this round: some unlabeled item shares a
+/// near-duplicate group with a labeled one, and enough labeled items share a group with another
+/// labeled one that a leave-one-out record all right but one (the route's one-error floor) would
+/// reach `target` at the route's share of the error budget. Decided from the groups and which
+/// items are labeled, never from the labels' values, so spending part of the budget on the route
+/// does not depend on the evidence it is judged on; a route that cannot pass spends nothing.
+fn dup_route_possible(
+    dup: Option<&DupInfo>,
+    labels: &[Option<u32>],
+    target: f64,
+    alpha: f64,
+) -> bool {
     let Some(d) = dup else {
         return false;
     };
-    let mut labeled_groups = std::collections::HashSet::new();
+    let mut labeled_in_group: HashMap<i64, u64> = HashMap::new();
     for (g, l) in d.group.iter().zip(labels) {
         if *g >= 0 && l.is_some() {
-            labeled_groups.insert(*g);
+            *labeled_in_group.entry(*g).or_default() += 1;
         }
     }
-    d.group
+    let reaches_unlabeled = d
+        .group
         .iter()
         .zip(labels)
-        .any(|(g, l)| *g >= 0 && l.is_none() && labeled_groups.contains(g))
+        .any(|(g, l)| *g >= 0 && l.is_none() && labeled_in_group.contains_key(g));
+    // Leave-one-out trials possible at most: labeled items with a labeled group mate.
+    let trials: u64 = labeled_in_group.values().filter(|&&c| c >= 2).sum();
+    let level = 1.0 - alpha * ErrorBudget::DUPLICATE_SHARE;
+    reaches_unlabeled && trials >= 1 && clopper_pearson_lower(trials - 1, trials, level) >= target
 }
 
 /// Labels outside the certificate's evidence needed to choose the model on them alone.
@@ -401,6 +421,7 @@ pub fn autolabel_with_evidence(
         graph,
         dup,
         evidence,
+        audited: None,
         rules: None,
     };
     autolabel_round(&input, params)
@@ -420,6 +441,9 @@ pub struct AutolabelInput<'a> {
     pub dup: Option<&'a DupInfo>,
     /// Labeled items the certificate may use (`None`: all; see [`autolabel_with_evidence`]).
     pub evidence: Option<&'a [bool]>,
+    /// Audited items (`None`: none): the probabilities kept for selection come from the model
+    /// fitted without them, so an audit never steers the picks that follow it.
+    pub audited: Option<&'a [bool]>,
     /// The users' rules' votes, for the rules route ([`crate::round::rule_route`]).
     pub rules: Option<&'a RuleVotes>,
 }
@@ -439,7 +463,7 @@ pub fn autolabel_round(
     let level = cal_params.confidence_level;
     let budget = ErrorBudget::split(
         1.0 - level,
-        dup_route_possible(dup, labels) && params.certify_duplicates,
+        params.certify_duplicates && dup_route_possible(dup, labels, target, 1.0 - level),
     );
     let (labeled, unlabeled, y, evidence_at) = split_labels(labels, evidence);
     let resolved = round_model(
@@ -478,7 +502,11 @@ pub fn autolabel_round(
     }
     // 2. Final model on all labels, predicting unlabeled items chunk by chunk.
     let chosen_spec = &specs[certified_run.spec];
-    let probabilities = job.predict_unlabeled(chosen_spec, certified_run.with_rules, &mut items)?;
+    let mut probabilities =
+        job.predict_unlabeled(chosen_spec, certified_run.with_rules, &mut items)?;
+    if let (Some(p), Some(audited)) = (probabilities.as_mut(), input.audited) {
+        job.blind_to_audits(chosen_spec, audited, p)?;
+    }
     // 3. Duplicate propagation and its leave-one-out precision.
     let duplicate = job.propagate_duplicates(graph, dup, &budget, &mut items);
     // 4. Thresholds, transferred from the cross-validated models to the final one; auto-labels
@@ -1058,6 +1086,39 @@ impl Job<'_, '_> {
             }
         }
         Ok(probabilities)
+    }
+
+    /// Replaces the kept probabilities with those of `spec` fitted on the labels that are not
+    /// audits, on the unlabeled and the audited items. The certificate's out-of-fold record on
+    /// an audit is exchangeable with the unlabeled pool only if the audit did not steer which
+    /// items were labeled around it; picks ranked by a model that learned from it do.
+    fn blind_to_audits(
+        &self,
+        spec: &ModelSpec,
+        audited: &[bool],
+        probabilities: &mut Array2<f32>,
+    ) -> Result<()> {
+        if !self.labeled.iter().any(|&i| audited[i]) {
+            return Ok(());
+        }
+        let (train, y): (Vec<usize>, Vec<u32>) = self
+            .labeled
+            .iter()
+            .zip(self.y)
+            .filter(|(&i, _)| !audited[i])
+            .map(|(&i, &c)| (i, c))
+            .unzip();
+        if train.is_empty() {
+            return Ok(());
+        }
+        let query: Vec<usize> = (0..self.emb.nrows())
+            .filter(|&i| self.labels[i].is_none() || audited[i])
+            .collect();
+        let p = predict_items(spec, self.emb, self.sg, &train, &y, &query, self.n_classes)?;
+        for (k, &i) in query.iter().enumerate() {
+            probabilities.row_mut(i).assign(&p.row(k));
+        }
+        Ok(())
     }
 
     /// Per item, whether it is in a rules twin's `rules` scope: a fired rule voted its
@@ -1801,6 +1862,52 @@ mod tests {
         let none = vec![None; y.len()];
         let r = run_default(&x, &none, 4).unwrap();
         assert_eq!(r.summary.counts.human, y.len());
+    }
+
+    #[test]
+    fn audit_labels_never_reach_the_probabilities_selection_ranks_by() {
+        // The batch after an audit must be the batch without it: flipping every audited label
+        // leaves the kept probabilities of the unlabeled items as they were (the auto-labels
+        // may change: audits are the certificate's evidence).
+        let (x, y) = clusters(4, 200, 16, 0.8, 21);
+        let labels = labels_where(&y, |i| i % 5 == 0);
+        let audited: Vec<bool> = (0..y.len()).map(|i| i % 20 == 0).collect();
+        let flipped: Vec<Option<u32>> = labels
+            .iter()
+            .zip(&audited)
+            .map(|(l, &a)| l.map(|c| if a { (c + 1) % 4 } else { c }))
+            .collect();
+        let params = AutolabelParams {
+            model: ModelSpec::Centroid(Default::default()),
+            keep_probabilities: true,
+            ..AutolabelParams::default()
+        };
+        let run = |labels: &[Option<u32>], audited: Option<&[bool]>| {
+            let input = AutolabelInput {
+                emb: x.view(),
+                labels,
+                n_classes: 4,
+                graph: &empty_graph(),
+                dup: None,
+                evidence: audited,
+                audited,
+                rules: None,
+            };
+            autolabel_round(&input, &params)
+                .unwrap()
+                .probabilities
+                .unwrap()
+        };
+        let unlabeled: Vec<usize> = (0..y.len()).filter(|&i| labels[i].is_none()).collect();
+        let rows = |p: &Array2<f32>| p.select(Axis(0), &unlabeled);
+        let blind = run(&labels, Some(&audited));
+        assert_eq!(rows(&blind), rows(&run(&flipped, Some(&audited))));
+        // Without the flags the audits train the ranking model, and the flip shows.
+        assert_ne!(rows(&run(&labels, None)), rows(&run(&flipped, None)));
+        // Audited items get the blind model's probabilities too (they are ranked as unlabeled).
+        assert!((0..y.len())
+            .filter(|&i| audited[i])
+            .all(|i| (blind.row(i).sum() - 1.0).abs() < 1e-4));
     }
 
     #[test]

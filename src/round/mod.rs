@@ -114,6 +114,9 @@ impl Default for RoundParams {
 pub struct LabelInputs {
     /// Which labeled items the certificate may use (`None`: all), from the round history.
     pub evidence: Option<Vec<bool>>,
+    /// Which labeled items were audits (`None`: none), from the round history: the batch is
+    /// chosen as if they were not labeled ([`Round::audited`]).
+    pub audited: Option<Vec<bool>>,
     /// The users' rules and their votes on the pool.
     pub rules: Option<RoundRules>,
     /// (labels, certified coverage) of the earlier recorded rounds, for the budget's coverage
@@ -138,6 +141,10 @@ pub struct Round<'a> {
     /// Which labeled items the auto-label certificate may use (`None`: all; see
     /// [`autolabel::autolabel_with_evidence`]). Set from the round history.
     pub evidence: Option<Vec<bool>>,
+    /// Which labeled items were audits. Rarity and the batch treat them as unlabeled and not
+    /// pickable, and rank by a model fitted without them: an audit that steered the picks
+    /// around it would no longer be a fair sample of what the model has to vouch for.
+    pub audited: Option<Vec<bool>>,
     /// The users' rules, when given: one more auto-label route ([`rule_route`]).
     pub rules: Option<RoundRules>,
     /// What the round history measured of certified coverage (see [`LabelInputs`]).
@@ -155,6 +162,7 @@ impl<'a> Round<'a> {
             selection: None,
             budget: None,
             evidence: None,
+            audited: None,
             rules: None,
             measured_coverage: Vec::new(),
         }
@@ -198,6 +206,7 @@ impl<'a> Round<'a> {
             graph: &self.pool.graph.graph,
             dup: dup.as_ref(),
             evidence: self.evidence.as_deref(),
+            audited: self.audited.as_deref(),
             rules: self.rules.as_ref().map(|r| &r.votes),
         };
         let result = autolabel::autolabel_round(&input, params)?;
@@ -220,10 +229,11 @@ impl<'a> Round<'a> {
     ) -> Result<()> {
         let data = &self.pool.data;
         let predicted = self.autolabel.as_ref().map(|a| a.predicted.as_slice());
+        let labels = self.labels_for_selection();
         self.rarity = Some(rarity::score_with_clusters(
             data.embeddings.view(),
             &self.pool.graph.graph,
-            &data.labels,
+            &labels,
             predicted,
             params,
             clusters,
@@ -263,6 +273,7 @@ impl<'a> Round<'a> {
     pub fn run_select(&mut self, params: &SelectParams) -> Result<()> {
         let data = self.data();
         let n = data.len();
+        let labels = self.labels_for_selection();
         let mut eligible: Vec<bool> = match &self.autolabel {
             Some(a) => a.route.iter().map(|r| *r == Route::Human).collect(),
             None => data.labels.iter().map(Option::is_none).collect(),
@@ -281,13 +292,14 @@ impl<'a> Round<'a> {
             None => vec![-1; n],
         };
         let input = SelectInput {
-            labels: &data.labels,
+            labels: &labels,
             eligible: &eligible,
             representative: self
                 .duplicates
                 .as_ref()
                 .map(|d| d.groups.representative.as_slice()),
             probs: probs.as_ref().map(|p| p.view()),
+            audited: self.audited.as_deref(),
         };
         let selection = select::select(
             data.embeddings.view(),
@@ -299,6 +311,19 @@ impl<'a> Round<'a> {
         )?;
         self.selection = Some(selection);
         Ok(())
+    }
+
+    /// The labels rarity and the batch see: audited items' hidden (see [`Round::audited`]).
+    fn labels_for_selection(&self) -> std::borrow::Cow<'_, [Option<u32>]> {
+        let labels = &self.pool.data.labels;
+        match &self.audited {
+            Some(a) if a.iter().any(|&x| x) => labels
+                .iter()
+                .zip(a)
+                .map(|(l, &audit)| if audit { None } else { *l })
+                .collect(),
+            _ => std::borrow::Cow::Borrowed(labels.as_slice()),
+        }
     }
 
     /// Counts, hours and cost now, and the projection ([`budget::plan`]; needs auto-labeling
@@ -362,6 +387,7 @@ impl<'a> Round<'a> {
         params.validate()?;
         let mut round = Round::new(pool);
         round.evidence = inputs.evidence;
+        round.audited = inputs.audited;
         round.rules = inputs.rules;
         round.measured_coverage = inputs.measured_coverage;
         let seed = params.seed;

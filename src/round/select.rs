@@ -237,6 +237,9 @@ pub struct SelectInput<'a> {
     pub representative: Option<&'a [bool]>,
     /// n × classes probabilities of the current ensemble, when a model exists.
     pub probs: Option<ArrayView2<'a, f32>>,
+    /// Items audited in earlier rounds (`None`: none). `labels` shows them unlabeled, so the
+    /// strategy ranks as if they were not there; they are never drawn again.
+    pub audited: Option<&'a [bool]>,
 }
 
 /// The batch, in the order humans should label it, plus a priority for every item.
@@ -282,6 +285,9 @@ pub fn select(
     let n = emb.nrows();
     check_len("labels", input.labels.len(), n)?;
     check_len("eligible flags", input.eligible.len(), n)?;
+    if let Some(a) = input.audited {
+        check_len("audit flags", a.len(), n)?;
+    }
     check_len("duplicate groups", dup_group.len(), n)?;
     if let Some(r) = rarity {
         check_len("rarity scores", r.len(), n)?;
@@ -507,6 +513,7 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
             .filter(|&i| {
                 let g = self.dup_group[i];
                 self.input.labels[i].is_none()
+                    && !self.input.audited.is_some_and(|a| a[i])
                     && !self.is_picked[i]
                     && (g < 0
                         || (!self.used_groups.contains(&g) && representative.is_none_or(|r| r[i])))
@@ -1061,6 +1068,7 @@ mod tests {
             eligible: &vec![true; n],
             representative: None,
             probs: None,
+            audited: None,
         };
         let p = SelectParams {
             batch: 5,
@@ -1119,6 +1127,7 @@ mod tests {
             eligible: &eligible,
             representative: None,
             probs: Some(probs.view()),
+            audited: None,
         };
         let p = SelectParams {
             batch: 40,
@@ -1185,6 +1194,49 @@ mod tests {
     }
 
     #[test]
+    fn audited_items_look_unlabeled_to_the_strategy_and_are_never_drawn_again() {
+        let (x, g, labels, probs) = warm_setup();
+        let n = x.nrows();
+        // A third of the unlabeled items were audited: the caller shows them unlabeled (so the
+        // strategy ranks as if they were not there) and not eligible.
+        let audited: Vec<bool> = (0..n).map(|i| labels[i].is_none() && i % 3 == 0).collect();
+        let eligible: Vec<bool> = (0..n).map(|i| labels[i].is_none() && !audited[i]).collect();
+        let input = SelectInput {
+            labels: &labels,
+            eligible: &eligible,
+            representative: None,
+            probs: Some(probs.view()),
+            audited: Some(&audited),
+        };
+        let mut drawn = 0;
+        for seed in 0..50 {
+            let p = SelectParams {
+                seed,
+                batch: 40,
+                audit_share: 0.5,
+                strategy: Strategy::Margin,
+                ..SelectParams::default()
+            };
+            let sel = select(x.view(), &g, &input, &vec![-1; n], None, &p).unwrap();
+            let audits = &sel.picked[sel.picked.len() - sel.n_audits..];
+            assert_eq!(audits.len(), 20);
+            assert!(audits.iter().all(|&i| !audited[i as usize]));
+            // Without the flags a third of the draws would land on audited items.
+            let blind = SelectInput {
+                audited: None,
+                ..input
+            };
+            let sel = select(x.view(), &g, &blind, &vec![-1; n], None, &p).unwrap();
+            let audits = &sel.picked[sel.picked.len() - sel.n_audits..];
+            drawn += audits.iter().filter(|&&i| audited[i as usize]).count();
+        }
+        assert!(
+            drawn > 100,
+            "{drawn} of 1,000 draws on audited items without the flags"
+        );
+    }
+
+    #[test]
     fn the_next_rounds_audits_are_not_the_last_rounds_neighbours() {
         // A loop under one seed: round 2's labels are round 1's plus its batch, 1% of the pool.
         // Drawn from a stream seeded by `--seed` alone, round 2's audits sat a few rows from
@@ -1207,6 +1259,7 @@ mod tests {
                 eligible: &eligible,
                 representative: None,
                 probs: Some(probs.view()),
+                audited: None,
             };
             let sel = select(x.view(), &g, &input, &vec![-1; n], None, &p).unwrap();
             let audits: Vec<u32> = sel.picked[sel.picked.len() - sel.n_audits..].to_vec();
@@ -1237,6 +1290,7 @@ mod tests {
             eligible: &eligible,
             representative: None,
             probs: Some(probs.view()),
+            audited: None,
         };
         for strategy in [
             Strategy::Random,
@@ -1295,6 +1349,7 @@ mod tests {
                             eligible: &eligible,
                             representative: None,
                             probs: Some(probs.view()),
+                            audited: None,
                         };
                         let p = SelectParams {
                             batch: 30,
@@ -1321,6 +1376,7 @@ mod tests {
             eligible: &eligible,
             representative: None,
             probs: Some(probs.view()),
+            audited: None,
         };
         let mut p = SelectParams {
             batch: 12,
@@ -1366,6 +1422,7 @@ mod tests {
             eligible: &vec![true; n],
             representative: None,
             probs: None,
+            audited: None,
         };
         let p = SelectParams {
             batch: 1,
@@ -1389,6 +1446,7 @@ mod tests {
             eligible: &eligible,
             representative: None,
             probs: Some(probs.view()),
+            audited: None,
         };
         let p = SelectParams {
             batch: 20,
@@ -1429,6 +1487,7 @@ mod tests {
             eligible: &vec![true; n],
             representative: None,
             probs: None,
+            audited: None,
         };
         let p = SelectParams {
             batch: 0,

@@ -147,6 +147,16 @@ impl History {
         evidence
     }
 
+    /// Which labeled items were audits (their last recorded pick): the batch is chosen as if
+    /// they were not labeled ([`crate::round::Round::audited`]).
+    pub fn audited(&self, labels: &[Option<u32>]) -> Vec<bool> {
+        let mut audited = vec![false; labels.len()];
+        for p in &self.picks {
+            audited[p.item] = labels[p.item].is_some() && p.reason == AUDIT_REASON;
+        }
+        audited
+    }
+
     /// Commits a new round: its figures, then its picks (the commit point).
     pub fn record(
         &self,
