@@ -854,7 +854,7 @@ fn f32_bytes(v: impl Iterator<Item = f32>) -> Vec<u8> {
 
 /// `n × d` f32 matrix from little-endian bytes; `InputError` when the length does not match.
 fn matrix(bytes: &[u8], d: usize, what: &str) -> PyResult<Array2<f32>> {
-    if d == 0 || bytes.len() % (4 * d) != 0 {
+    if d == 0 || !bytes.len().is_multiple_of(4 * d) {
         return Err(InputError::new_err(format!(
             "{what}: {} bytes is not a whole number of {d}-dim f32 rows",
             bytes.len()
@@ -869,7 +869,7 @@ fn matrix(bytes: &[u8], d: usize, what: &str) -> PyResult<Array2<f32>> {
 
 /// u32 values from little-endian bytes.
 fn u32s(bytes: &[u8], what: &str) -> PyResult<Vec<u32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(InputError::new_err(format!("{what}: not whole u32 values")));
     }
     Ok(bytes
@@ -971,7 +971,7 @@ fn u32_bytes(v: &[u32]) -> Vec<u8> {
 
 /// f32 values from little-endian bytes.
 fn f32s(bytes: &[u8], what: &str) -> PyResult<Vec<f32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(InputError::new_err(format!("{what}: not whole f32 values")));
     }
     Ok(bytes
