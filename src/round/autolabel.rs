@@ -522,10 +522,14 @@ pub fn autolabel_round(
         .map(|c| c.cv_accuracy);
     let counts = RouteCounts::of(&items.route);
     let classes = class_summaries(&job, calibration.as_ref(), &applied, &items);
+    let label_counts = LabelCounts {
+        labels: y.len(),
+        evidence: evidence_at.len(),
+    };
     let (certified, labels_needed, message) = outcome(
         calibration.as_ref(),
         certified_run.message,
-        y.len(),
+        label_counts,
         target,
         level,
     );
@@ -618,23 +622,35 @@ fn check_item_counts(input: &AutolabelInput<'_>) -> Result<()> {
     Ok(())
 }
 
+/// How many labels the certificate had, of how many: its evidence (audits and labels with no
+/// record of how they were picked) is what an estimate of the labels still needed counts.
+#[derive(Debug, Clone, Copy)]
+struct LabelCounts {
+    labels: usize,
+    evidence: usize,
+}
+
 /// Whether anything was certified, the labels estimated to certify the target when not, and
 /// the message saying why nothing was (the candidates' own, or the one labels_needed gives).
+/// The calibration's estimate counts evidence; the labels that are not evidence (the strategy's
+/// picks) are added, so `labels_needed` stays a total of labels, the rest of them audits.
 fn outcome(
     calibration: Option<&Calibration>,
     message: Option<String>,
-    n_labels: usize,
+    counts: LabelCounts,
     target: f64,
     level: f64,
 ) -> (bool, Option<usize>, Option<String>) {
     let certified = calibration.is_some_and(Calibration::certified);
-    let labels_needed = match calibration {
+    let evidence_needed = match calibration {
         Some(c) if !c.certified() => c.labels_needed,
         Some(_) => None,
-        None => Some(min_count_for(target, level).max(n_labels + 1)),
+        None => Some(min_count_for(target, level).max(counts.evidence + 1)),
     };
+    let others = counts.labels - counts.evidence;
+    let labels_needed = evidence_needed.map(|k| k.max(counts.evidence + 1) + others);
     let message = message.or_else(|| {
-        (!certified).then(|| not_certified_message(n_labels, target, level, labels_needed))
+        (!certified).then(|| not_certified_message(counts, target, level, labels_needed))
     });
     (certified, labels_needed, message)
 }
@@ -1390,21 +1406,35 @@ fn class_summaries(
 
 /// Why nothing is auto-labeled by the model, and roughly what it would take.
 fn not_certified_message(
-    n_labels: usize,
+    counts: LabelCounts,
     target: f64,
     level: f64,
     labels_needed: Option<usize>,
 ) -> String {
+    let LabelCounts { labels, evidence } = counts;
+    let what = if evidence < labels {
+        format!(
+            "the {evidence} labels drawn at random (audits, and labels the history has no pick \
+             for) of the {labels}"
+        )
+    } else {
+        format!("the {labels} labels")
+    };
+    let needed = match labels_needed {
+        Some(k) if evidence < labels => format!(
+            " (roughly {k} labels in total would be needed: {} more audits; the strategy's \
+             picks do not count as evidence)",
+            k.saturating_sub(labels)
+        ),
+        Some(k) => format!(" (roughly {k} labels in total would be needed)"),
+        None => " (the model's cross-validated precision is below the target at every \
+                 threshold; more labels alone may not help)"
+            .into(),
+    };
     format!(
-        "the {n_labels} labels cannot certify precision {target} at {:.0}% confidence; nothing is \
-         auto-labeled by the model{}",
-        level * 100.0,
-        match labels_needed {
-            Some(k) => format!(" (roughly {k} labels in total would be needed)"),
-            None => " (the model's cross-validated precision is below the target at every \
-                     threshold; more labels alone may not help)"
-                .into(),
-        }
+        "{what} cannot certify precision {target} at {:.0}% confidence; nothing is auto-labeled \
+         by the model{needed}",
+        level * 100.0
     )
 }
 
@@ -1908,6 +1938,37 @@ mod tests {
         assert!((0..y.len())
             .filter(|&i| audited[i])
             .all(|i| (blind.row(i).sum() - 1.0).abs() < 1e-4));
+    }
+
+    #[test]
+    fn labels_needed_counts_the_evidence_still_missing() {
+        // 400 labels, 50 of them audits: what is missing is audits (the strategy's picks do not
+        // count), so the estimate is the 350 picks plus the evidence a perfect record needs.
+        let counts = LabelCounts {
+            labels: 400,
+            evidence: 50,
+        };
+        let (certified, needed, message) = outcome(None, None, counts, 0.95, 0.95);
+        let evidence_needed = min_count_for(0.95, 0.95);
+        assert!(!certified);
+        assert_eq!(needed, Some(350 + evidence_needed));
+        let message = message.unwrap();
+        assert!(
+            message.contains("the 50 labels drawn at random"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("{} more audits", evidence_needed - 50)),
+            "{message}"
+        );
+        // Without a history every label is evidence, and the estimate is a plain count.
+        let all = LabelCounts {
+            labels: 40,
+            evidence: 40,
+        };
+        let (_, needed, message) = outcome(None, None, all, 0.95, 0.95);
+        assert_eq!(needed, Some(evidence_needed));
+        assert!(!message.unwrap().contains("audits"));
     }
 
     #[test]
