@@ -278,6 +278,13 @@ impl<'a> Round<'a> {
             Some(a) => a.route.iter().map(|r| *r == Route::Human).collect(),
             None => data.labels.iter().map(Option::is_none).collect(),
         };
+        // Audited items are pickable as if never audited (a pick promotes them; see
+        // `SelectInput::audited`).
+        if let Some(a) = &self.audited {
+            for (e, &audit) in eligible.iter_mut().zip(a) {
+                *e |= audit;
+            }
+        }
         if let Some(d) = &self.duplicates {
             for (e, &rep) in eligible.iter_mut().zip(&d.groups.representative) {
                 *e &= rep;

@@ -237,8 +237,12 @@ pub struct SelectInput<'a> {
     pub representative: Option<&'a [bool]>,
     /// n × classes probabilities of the current ensemble, when a model exists.
     pub probs: Option<ArrayView2<'a, f32>>,
-    /// Items audited in earlier rounds (`None`: none). `labels` shows them unlabeled, so the
-    /// strategy ranks as if they were not there; they are never drawn again.
+    /// Items audited in earlier rounds (`None`: none). `labels` shows them unlabeled and the
+    /// caller makes them eligible, so the strategy ranks as if they had never been audited; a
+    /// pick of one is *promoted* ([`Selection::promoted`]) instead of sent to a human (its label
+    /// is known), and audits never draw one again. Either way an audit leaves the pool of
+    /// unlabeled-looking items exactly when an unaudited item would have, which is what keeps the
+    /// audits a uniform sample of what the certificate vouches for.
     pub audited: Option<&'a [bool]>,
 }
 
@@ -263,7 +267,13 @@ pub struct Selection {
     /// The strategy that actually ran (hybrid on cold start runs typiclust; margin/entropy
     /// without a model run random).
     pub strategy_used: Strategy,
+    /// Audited items the strategy picked (see [`SelectInput::audited`]): not in the batch, their
+    /// labels known; from now on they are the strategy's picks, not evidence.
+    pub promoted: Vec<u32>,
 }
+
+/// The reason a promoted audit is recorded with in the round history.
+pub const PROMOTED_REASON: &str = "promoted";
 
 /// The reason an audit pick carries in batch.csv and exports.
 pub const AUDIT_REASON: &str = "audit";
@@ -358,8 +368,11 @@ pub fn select(
             ctx.hybrid(probs, rarity);
         }
     }
+    let promoted = ctx.promote_audited();
     ctx.audits(n_audits);
-    Ok(ctx.finish(used))
+    let mut selection = ctx.finish(used);
+    selection.promoted = promoted;
+    Ok(selection)
 }
 
 fn check_len(what: &str, got: usize, n: usize) -> Result<()> {
@@ -841,8 +854,32 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
         self.rest_order = order;
     }
 
+    /// Takes the audited items out of the strategy's picks (see [`SelectInput::audited`]).
+    fn promote_audited(&mut self) -> Vec<u32> {
+        let Some(audited) = self.input.audited else {
+            return Vec::new();
+        };
+        let mut promoted = Vec::new();
+        let mut k = 0;
+        while k < self.picked.len() {
+            let i = self.picked[k];
+            if audited[i as usize] {
+                promoted.push(i);
+                self.picked.remove(k);
+                self.score.remove(k);
+                self.reasons.remove(k);
+                self.propensity.remove(k);
+            } else {
+                k += 1;
+            }
+        }
+        promoted
+    }
+
     fn finish(self, used: Strategy) -> Selection {
         let n = self.emb.nrows();
+        let audited = self.input.audited;
+        let is_audited = |i: usize| audited.is_some_and(|a| a[i]);
         let mut priority = vec![None; n];
         let mut r = 0u32;
         for &i in &self.picked {
@@ -851,14 +888,14 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
         }
         for &i in &self.rest_order {
             let i = i as usize;
-            if self.input.eligible[i] && priority[i].is_none() {
+            if self.input.eligible[i] && !is_audited(i) && priority[i].is_none() {
                 r += 1;
                 priority[i] = Some(r);
             }
         }
         // Anything eligible the strategy did not order (none today) goes last, by index.
-        for (p, &e) in priority.iter_mut().zip(self.input.eligible) {
-            if e && p.is_none() {
+        for (i, (p, &e)) in priority.iter_mut().zip(self.input.eligible).enumerate() {
+            if e && !is_audited(i) && p.is_none() {
                 r += 1;
                 *p = Some(r);
             }
@@ -872,6 +909,7 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
             propensity: self.propensity,
             n_audits,
             strategy_used: used,
+            promoted: Vec::new(),
         }
     }
 }
@@ -1194,13 +1232,13 @@ mod tests {
     }
 
     #[test]
-    fn audited_items_look_unlabeled_to_the_strategy_and_are_never_drawn_again() {
+    fn audited_items_are_ranked_as_unlabeled_promoted_when_picked_and_never_drawn_again() {
         let (x, g, labels, probs) = warm_setup();
         let n = x.nrows();
-        // A third of the unlabeled items were audited: the caller shows them unlabeled (so the
-        // strategy ranks as if they were not there) and not eligible.
+        // A third of the unlabeled items were audited: the caller shows them unlabeled and
+        // eligible, so the strategy ranks as if they had never been audited.
         let audited: Vec<bool> = (0..n).map(|i| labels[i].is_none() && i % 3 == 0).collect();
-        let eligible: Vec<bool> = (0..n).map(|i| labels[i].is_none() && !audited[i]).collect();
+        let eligible: Vec<bool> = labels.iter().map(Option::is_none).collect();
         let input = SelectInput {
             labels: &labels,
             eligible: &eligible,
@@ -1208,7 +1246,11 @@ mod tests {
             probs: Some(probs.view()),
             audited: Some(&audited),
         };
-        let mut drawn = 0;
+        let blind = SelectInput {
+            audited: None,
+            ..input
+        };
+        let (mut promoted, mut redrawn) = (0, 0);
         for seed in 0..50 {
             let p = SelectParams {
                 seed,
@@ -1218,21 +1260,38 @@ mod tests {
                 ..SelectParams::default()
             };
             let sel = select(x.view(), &g, &input, &vec![-1; n], None, &p).unwrap();
-            let audits = &sel.picked[sel.picked.len() - sel.n_audits..];
-            assert_eq!(audits.len(), 20);
-            assert!(audits.iter().all(|&i| !audited[i as usize]));
-            // Without the flags a third of the draws would land on audited items.
-            let blind = SelectInput {
-                audited: None,
-                ..input
-            };
-            let sel = select(x.view(), &g, &blind, &vec![-1; n], None, &p).unwrap();
-            let audits = &sel.picked[sel.picked.len() - sel.n_audits..];
-            drawn += audits.iter().filter(|&&i| audited[i as usize]).count();
+            // The strategy's picks are those of a run that never heard of the audits, the
+            // audited ones taken out (promoted); audits never land on an audited item.
+            let unaware = select(x.view(), &g, &blind, &vec![-1; n], None, &p).unwrap();
+            let strategy = &unaware.picked[..unaware.picked.len() - unaware.n_audits];
+            let kept: Vec<u32> = strategy
+                .iter()
+                .copied()
+                .filter(|&i| !audited[i as usize])
+                .collect();
+            let moved: Vec<u32> = strategy
+                .iter()
+                .copied()
+                .filter(|&i| audited[i as usize])
+                .collect();
+            assert_eq!(&sel.picked[..sel.picked.len() - sel.n_audits], &kept[..]);
+            assert_eq!(sel.promoted, moved);
+            assert!(sel.picked.iter().all(|&i| !audited[i as usize]));
+            assert!(sel
+                .picked
+                .iter()
+                .all(|&i| sel.priority[i as usize].is_some()));
+            assert!((0..n).all(|i| !audited[i] || sel.priority[i].is_none()));
+            promoted += moved.len();
+            let audits = &unaware.picked[unaware.picked.len() - unaware.n_audits..];
+            redrawn += audits.iter().filter(|&&i| audited[i as usize]).count();
         }
+        // Both paths were exercised: without the flags a third of the draws land on audited
+        // items, and the strategy does pick some.
+        assert!(promoted > 0);
         assert!(
-            drawn > 100,
-            "{drawn} of 1,000 draws on audited items without the flags"
+            redrawn > 100,
+            "{redrawn} of 1,000 draws on audited items without the flags"
         );
     }
 

@@ -357,6 +357,10 @@ pub fn replay(
             evidence[i as usize] = reason == AUDIT_REASON;
             selections.push((r + 1, i as usize, reason.clone()));
         }
+        // A promoted audit (already labeled) is the strategy's pick from now on.
+        for &i in &selection.promoted {
+            evidence[i as usize] = false;
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();

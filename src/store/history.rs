@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::output::csv::write_csv;
 use crate::round::coverage::RoundFigures;
-use crate::round::select::{Selection, AUDIT_REASON};
+use crate::round::select::{Selection, AUDIT_REASON, PROMOTED_REASON};
 use crate::store::atomic::write_atomic;
 
 /// One pick of an earlier round.
@@ -172,13 +172,22 @@ impl History {
         })?;
         let csv_path = round_path(&self.dir, record.round, "csv");
         write_atomic(&csv_path, |w| {
-            let rows = selection.picked.iter().enumerate().map(|(k, &i)| {
+            let picks = selection.picked.iter().enumerate().map(|(k, &i)| {
                 [
                     ids[i as usize].clone(),
                     selection.reasons[k].clone(),
                     selection.propensity[k].to_string(),
                 ]
             });
+            // Promoted audits: the strategy's picks from now on, no longer evidence.
+            let promoted = selection.promoted.iter().map(|&i| {
+                [
+                    ids[i as usize].clone(),
+                    PROMOTED_REASON.to_string(),
+                    "1".to_string(),
+                ]
+            });
+            let rows = picks.chain(promoted);
             write_csv(w, &csv_path, ["id", "reason", "propensity"], rows)
         })?;
         Ok(())
@@ -280,6 +289,7 @@ mod tests {
             priority: Vec::new(),
             n_audits: audits,
             strategy_used: crate::round::select::Strategy::Hybrid,
+            promoted: Vec::new(),
         }
     }
 
@@ -301,6 +311,32 @@ mod tests {
         // 0: the user's own label (evidence); 1: the strategy's pick (not); 3: an audit.
         let ev = h.evidence(&labels);
         assert_eq!(&ev[..4], &[true, false, false, true]);
+    }
+
+    #[test]
+    fn a_promoted_audit_is_no_longer_evidence_nor_hidden_from_the_strategy() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = ids(10);
+        let h = History::load(dir.path(), &ids).unwrap();
+        // Round 1 audits 3 and 4; round 2's strategy picks 3 again (promoted: not in the batch).
+        h.record(&record(1, &ids), &selection(vec![1, 3, 4], 2), &ids)
+            .unwrap();
+        let mut round2 = selection(vec![5], 0);
+        round2.promoted = vec![3];
+        h.record(&record(2, &ids), &round2, &ids).unwrap();
+        let h = History::load(dir.path(), &ids).unwrap();
+        let mut labels = vec![None; 10];
+        for i in [1, 3, 4, 5] {
+            labels[i] = Some(0);
+        }
+        assert_eq!(
+            &h.evidence(&labels)[1..6],
+            &[false, false, false, true, false]
+        );
+        assert_eq!(
+            &h.audited(&labels)[1..6],
+            &[false, false, false, true, false]
+        );
     }
 
     #[test]
