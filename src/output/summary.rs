@@ -86,6 +86,14 @@ pub struct SelectSummary {
     pub strategy: Strategy,
     /// The strategy that chose the batch (`hybrid` falls back to `typiclust` on cold start).
     pub strategy_used: Strategy,
+    /// Audited items the strategy picked again: not in the batch (their labels are known), so
+    /// the batch is smaller by as many; recorded in the history as reason `promoted`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub promoted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl SelectSummary {
@@ -95,6 +103,7 @@ impl SelectSummary {
             batch: selection.picked.len(),
             strategy: requested,
             strategy_used: selection.strategy_used,
+            promoted: selection.promoted.len(),
         }
     }
 }
@@ -227,5 +236,35 @@ impl<'a> Summary<'a> {
         let value = serde_json::to_value(self)
             .map_err(|e| Error::Internal(format!("serializing summary.json: {e}")))?;
         out.write_json("summary.json", &value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn selection(promoted: Vec<u32>) -> Selection {
+        Selection {
+            picked: vec![0, 1],
+            score: vec![1.0, 0.5],
+            reasons: vec!["uncertain".into(), "rare".into()],
+            priority: vec![Some(1), Some(2)],
+            propensity: vec![1.0, 1.0],
+            n_audits: 0,
+            strategy_used: Strategy::Hybrid,
+            promoted,
+        }
+    }
+
+    #[test]
+    fn the_select_section_counts_promoted_audits_only_when_there_are_some() {
+        let with =
+            serde_json::to_value(SelectSummary::new(&selection(vec![4, 7]), Strategy::Hybrid))
+                .unwrap();
+        assert_eq!(with["promoted"], 2);
+        assert_eq!(with["batch"], 2);
+        let without =
+            serde_json::to_value(SelectSummary::new(&selection(vec![]), Strategy::Hybrid)).unwrap();
+        assert!(without.get("promoted").is_none(), "{without}");
     }
 }
