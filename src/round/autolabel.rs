@@ -388,6 +388,26 @@ fn round_model(
     model.for_workload(unlabeled, labeled)
 }
 
+/// The candidates a round certifies ([`round_model`]'s spec, a selection's members listed), and
+/// whether the spec holds a transductive model (which needs the graph prepared for spreading).
+fn round_specs(
+    params: &AutolabelParams,
+    graph: &NeighborGraph,
+    n: usize,
+    n_classes: usize,
+    unlabeled: &[usize],
+    labeled: &[usize],
+) -> (Vec<ModelSpec>, bool) {
+    let (folds, u, l) = (params.n_folds, unlabeled.len(), labeled.len());
+    let resolved = round_model(&params.model, graph, n, n_classes, folds, u, l);
+    let transductive = resolved.is_transductive();
+    let specs = match resolved {
+        ModelSpec::Select(c) if !c.is_empty() => c,
+        m => vec![m],
+    };
+    (specs, transductive)
+}
+
 /// Runs one auto-labeling round (see the module docs), every label counting as evidence.
 pub fn autolabel(
     emb: ArrayView2<f32>,
@@ -466,21 +486,9 @@ pub fn autolabel_round(
         params.certify_duplicates && dup_route_possible(dup, labels, target, 1.0 - level),
     );
     let (labeled, unlabeled, y, evidence_at) = split_labels(labels, evidence);
-    let resolved = round_model(
-        &params.model,
-        graph,
-        n,
-        n_classes,
-        params.n_folds,
-        unlabeled.len(),
-        labeled.len(),
-    );
-    let spread_graph = resolved.is_transductive().then(|| SpreadGraph::new(graph));
+    let (specs, transductive) = round_specs(params, graph, n, n_classes, &unlabeled, &labeled);
+    let spread_graph = transductive.then(|| SpreadGraph::new(graph));
     let rule_record = input.rules.map(|v| (v, RuleRecord::of(v, &labeled, &y)));
-    let specs: Vec<ModelSpec> = match resolved {
-        ModelSpec::Select(c) if !c.is_empty() => c,
-        m => vec![m],
-    };
     let job = Job {
         emb,
         labels,
