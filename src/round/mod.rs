@@ -141,9 +141,10 @@ pub struct Round<'a> {
     /// Which labeled items the auto-label certificate may use (`None`: all; see
     /// [`autolabel::autolabel_with_evidence`]). Set from the round history.
     pub evidence: Option<Vec<bool>>,
-    /// Which labeled items were audits. Rarity and the batch treat them as unlabeled and not
-    /// pickable, and rank by a model fitted without them: an audit that steered the picks
-    /// around it would no longer be a fair sample of what the model has to vouch for.
+    /// Which labeled items were audits. Rarity and the batch treat them as unlabeled (a pick of
+    /// one promotes it; see [`select::SelectInput::audited`]) and rank by a model fitted without
+    /// them: an audit that steered the picks around it would no longer be a fair sample of what
+    /// the model has to vouch for.
     pub audited: Option<Vec<bool>>,
     /// The users' rules, when given: one more auto-label route ([`rule_route`]).
     pub rules: Option<RoundRules>,
@@ -228,13 +229,13 @@ impl<'a> Round<'a> {
         clusters: &KMeans,
     ) -> Result<()> {
         let data = &self.pool.data;
-        let predicted = self.autolabel.as_ref().map(|a| a.predicted.as_slice());
+        let predicted = self.predicted_for_selection();
         let labels = self.labels_for_selection();
         self.rarity = Some(rarity::score_with_clusters(
             data.embeddings.view(),
             &self.pool.graph.graph,
             &labels,
-            predicted,
+            predicted.as_deref(),
             params,
             clusters,
         )?);
@@ -331,6 +332,17 @@ impl<'a> Round<'a> {
                 .collect(),
             _ => std::borrow::Cow::Borrowed(labels.as_slice()),
         }
+    }
+
+    /// The predicted classes rarity sees ([`blind_predictions`]).
+    fn predicted_for_selection(&self) -> Option<std::borrow::Cow<'_, [Option<u32>]>> {
+        let a = self.autolabel.as_ref()?;
+        Some(match (&self.audited, &a.probabilities) {
+            (Some(audited), Some(p)) => {
+                std::borrow::Cow::Owned(blind_predictions(&a.predicted, audited, p.view()))
+            }
+            _ => std::borrow::Cow::Borrowed(a.predicted.as_slice()),
+        })
     }
 
     /// Counts, hours and cost now, and the projection ([`budget::plan`]; needs auto-labeling
@@ -433,6 +445,24 @@ impl<'a> Round<'a> {
     }
 }
 
+/// `predicted`, with each audited item given the class it would have had unaudited: the argmax
+/// (first on ties) of its row of `probabilities`, which come from the model fitted without the
+/// audits. Without it an audited item has no prediction, so rarity would never find its class
+/// rare, and the strategy would not rank it as it ranks the unaudited items like it.
+pub fn blind_predictions(
+    predicted: &[Option<u32>],
+    audited: &[bool],
+    probabilities: ndarray::ArrayView2<f32>,
+) -> Vec<Option<u32>> {
+    let mut out = predicted.to_vec();
+    for (i, _) in audited.iter().enumerate().filter(|(_, &a)| a) {
+        let row = probabilities.row(i);
+        let best = (0..row.len()).max_by(|&x, &y| row[x].total_cmp(&row[y]).then(y.cmp(&x)));
+        out[i] = best.map(|c| c as u32);
+    }
+    out
+}
+
 /// The route's name in outputs.
 pub fn route_name(route: Route) -> &'static str {
     match route {
@@ -440,5 +470,25 @@ pub fn route_name(route: Route) -> &'static str {
         Route::Auto => "auto",
         Route::Duplicate => "duplicate",
         Route::Human => "human",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audited_items_get_the_blind_models_class_and_the_others_keep_theirs() {
+        let predicted = [Some(2), None, None, Some(0)];
+        let audited = [false, true, true, false];
+        let probabilities = ndarray::array![
+            [0.1f32, 0.2, 0.7],
+            [0.1, 0.8, 0.1],
+            [0.4, 0.4, 0.2],
+            [0.9, 0.05, 0.05],
+        ];
+        let blind = blind_predictions(&predicted, &audited, probabilities.view());
+        // Item 1: its blind class; item 2: a tie goes to the first class; 0 and 3 unchanged.
+        assert_eq!(blind, [Some(2), Some(1), Some(0), Some(0)]);
     }
 }

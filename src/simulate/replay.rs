@@ -285,6 +285,7 @@ pub fn replay(
         let mut round = Round::new(&setup.prepared);
         round.duplicates = Some(setup.duplicates.clone());
         round.evidence = Some(evidence.clone());
+        // The simulation's only evidence is audits (it knows how every label was obtained).
         round.audited = Some(evidence.clone());
         round.rules = setup.rules.clone();
         round.run_autolabel(auto_params)?;
