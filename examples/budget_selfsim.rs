@@ -76,12 +76,14 @@ fn main() -> labelwise::Result<()> {
     for (row, line) in text.lines().enumerate().skip(1) {
         let bad = || {
             labelwise::Error::Usage(format!(
-                "{}: row {}: expected `round,id` with an id of the pool",
+                "{}: row {}: expected `round,id[,reason]` with an id of the pool",
                 args.selections.display(),
                 row + 1
             ))
         };
-        let (r, id) = line.split_once(',').ok_or_else(bad)?;
+        // simulate's selections.csv: round,id,reason (older files: round,id).
+        let mut cols = line.split(',');
+        let (r, id) = (cols.next().ok_or_else(bad)?, cols.next().ok_or_else(bad)?);
         if r.parse::<usize>().map_err(|_| bad())? <= args.after {
             labeled.push(*index.get(id).ok_or_else(bad)?);
         }
