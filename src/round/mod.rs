@@ -454,11 +454,11 @@ pub fn blind_predictions(
     audited: &[bool],
     probabilities: ndarray::ArrayView2<f32>,
 ) -> Vec<Option<u32>> {
+    let rows: Vec<usize> = (0..audited.len()).filter(|&i| audited[i]).collect();
+    let (classes, _) = crate::model::argmax_rows(&probabilities.select(ndarray::Axis(0), &rows));
     let mut out = predicted.to_vec();
-    for (i, _) in audited.iter().enumerate().filter(|(_, &a)| a) {
-        let row = probabilities.row(i);
-        let best = (0..row.len()).max_by(|&x, &y| row[x].total_cmp(&row[y]).then(y.cmp(&x)));
-        out[i] = best.map(|c| c as u32);
+    for (&i, c) in rows.iter().zip(classes) {
+        out[i] = Some(c);
     }
     out
 }

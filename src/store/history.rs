@@ -133,28 +133,37 @@ impl History {
         self.rounds.len() as u32 + 1
     }
 
+    /// Per item, whether its last recorded pick was an audit (`None`: the history never picked
+    /// it). A later pick of the same item overrides an earlier one.
+    fn last_pick_was_audit(&self, n: usize) -> Vec<Option<bool>> {
+        let mut last = vec![None; n];
+        for p in &self.picks {
+            last[p.item] = Some(p.reason == AUDIT_REASON);
+        }
+        last
+    }
+
     /// Which labeled items are certificate evidence: audits, and labels the history has no
     /// pick for (the user's own labels, taken to be a random sample of the pool). The
-    /// strategy's picks train the model but are not evidence. A later pick of the same item
-    /// overrides an earlier one.
+    /// strategy's picks (promoted audits among them) train the model but are not evidence.
     pub fn evidence(&self, labels: &[Option<u32>]) -> Vec<bool> {
-        let mut evidence: Vec<bool> = labels.iter().map(Option::is_some).collect();
-        for p in &self.picks {
-            if labels[p.item].is_some() {
-                evidence[p.item] = p.reason == AUDIT_REASON;
-            }
-        }
-        evidence
+        let last = self.last_pick_was_audit(labels.len());
+        labels
+            .iter()
+            .zip(last)
+            .map(|(l, audit)| l.is_some() && audit.unwrap_or(true))
+            .collect()
     }
 
     /// Which labeled items were audits (their last recorded pick): the batch is chosen as if
     /// they were not labeled ([`crate::round::Round::audited`]).
     pub fn audited(&self, labels: &[Option<u32>]) -> Vec<bool> {
-        let mut audited = vec![false; labels.len()];
-        for p in &self.picks {
-            audited[p.item] = labels[p.item].is_some() && p.reason == AUDIT_REASON;
-        }
-        audited
+        let last = self.last_pick_was_audit(labels.len());
+        labels
+            .iter()
+            .zip(last)
+            .map(|(l, audit)| l.is_some() && audit == Some(true))
+            .collect()
     }
 
     /// Commits a new round: its figures, then its picks (the commit point).
