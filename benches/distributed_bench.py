@@ -19,7 +19,8 @@ Starts the cluster (``ray.cluster_utils.Cluster``), runs
 and records wall time, peak RSS (the driver, and per Ray worker process, sampled every 0.2 s
 with psutil), recall@10 of both graphs, the pair sets at T = 0.90 / 0.95, whether the output
 files are byte-identical, and each stage's time and bytes. Stops the cluster at the end.
-Needs the wheel built with ``maturin build --release`` for meaningful times.
+Needs ``pip install "ray[data]" psutil`` and the wheel built with ``maturin build --release``
+for meaningful times.
 """
 
 from __future__ import annotations

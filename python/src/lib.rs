@@ -878,27 +878,50 @@ fn u32s(bytes: &[u8], what: &str) -> PyResult<Vec<u32>> {
         .collect())
 }
 
-/// `kmeans_fit(rows, dim, k, iters, seed, threads)`: spherical k-means (the library's own,
-/// `index::kmeans::fit`) on unit rows; returns the centroids as f32 bytes.
+/// `kmeans_sample_rows(pool_rows, k, seed)`: the rows the library's k-means fit
+/// (`index::kmeans::fit_sample_rows`) samples from a pool, as u64 bytes; `None` when it fits on
+/// every row. The driver gathers exactly these rows, so its partition is one machine's.
 #[pyfunction]
+fn kmeans_sample_rows(pool_rows: usize, k: usize, seed: u64) -> Option<Vec<u8>> {
+    kmeans::fit_sample_rows(pool_rows, k, seed).map(|rows| {
+        rows.iter()
+            .flat_map(|&r| (r as u64).to_le_bytes())
+            .collect()
+    })
+}
+
+/// `kmeans_fit(sample, dim, pool_rows, k, iters, seed, threads)`: the centroids of the library's
+/// spherical k-means (`index::kmeans::fit_centroids`) from the rows `kmeans_sample_rows` names,
+/// as f32 bytes.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
 fn kmeans_fit(
     py: Python<'_>,
-    rows: Vec<u8>,
+    sample: Vec<u8>,
     dim: usize,
+    pool_rows: usize,
     k: usize,
     iters: usize,
     seed: u64,
     threads: Option<usize>,
 ) -> PyResult<Vec<u8>> {
-    let x = matrix(&rows, dim, "kmeans_fit rows")?;
+    let x = matrix(&sample, dim, "kmeans_fit sample")?;
     detached(py, threads, None, |_| {
-        let km = kmeans::fit(x.view(), k, iters, seed)?;
-        Ok(f32_bytes(km.centroids.iter().copied()))
+        let c = kmeans::fit_centroids(x.view(), pool_rows, k, iters, seed)?;
+        Ok(f32_bytes(c.iter().copied()))
     })
 }
 
+/// `kmeans_refine_steps(pool_rows, k)`: the Lloyd steps over every row that follow the fit
+/// (`index::kmeans::refine_steps`), so the cluster refines exactly as one machine does.
+#[pyfunction]
+fn kmeans_refine_steps(pool_rows: usize, k: usize) -> usize {
+    kmeans::refine_steps(pool_rows, k)
+}
+
 /// `centroid_sums(rows, centroids, dim, threads)`: one shard's half of a Lloyd step
-/// (`index::shard::centroid_sums`): `(f64 sums bytes k × d, u64 counts bytes)`.
+/// (`index::kmeans::centroid_sums`): `(i64 fixed-point sums bytes k × d, u64 counts bytes)`;
+/// integer sums, so the driver's numpy int64 addition is exact in any shard order.
 #[pyfunction]
 fn centroid_sums(
     py: Python<'_>,
@@ -910,7 +933,7 @@ fn centroid_sums(
     let x = matrix(&rows, dim, "centroid_sums rows")?;
     let c = matrix(&centroids, dim, "centroid_sums centroids")?;
     detached(py, threads, None, |_| {
-        let s = shard::centroid_sums(x.view(), c.view())?;
+        let s = kmeans::centroid_sums(x.view(), c.view())?;
         Ok((
             s.sums.iter().flat_map(|v| v.to_le_bytes()).collect(),
             s.counts.iter().flat_map(|v| v.to_le_bytes()).collect(),
@@ -919,7 +942,7 @@ fn centroid_sums(
 }
 
 /// `centroids_from_sums(sums, counts, previous, dim)`: the driver's reduce
-/// (`index::shard::centroids_from_sums`) over sums already added in shard order.
+/// (`index::kmeans::centroids_from_sums`) over the shards' summed sums.
 #[pyfunction]
 fn centroids_from_sums(
     sums: Vec<u8>,
@@ -928,17 +951,17 @@ fn centroids_from_sums(
     dim: usize,
 ) -> PyResult<Vec<u8>> {
     let prev = matrix(&previous, dim, "centroids_from_sums previous")?;
-    let total = shard::CentroidSums {
+    let total = kmeans::CentroidSums {
         sums: sums
             .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
             .collect(),
         counts: counts
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
             .collect(),
     };
-    let c = shard::centroids_from_sums(&total, prev.view()).map_err(py_err)?;
+    let c = kmeans::centroids_from_sums(&total, prev.view()).map_err(py_err)?;
     Ok(f32_bytes(c.iter().copied()))
 }
 
@@ -1183,7 +1206,9 @@ fn _labelwise(m: &Bound<'_, PyModule>) -> PyResult<()> {
     for f in [
         wrap_pyfunction!(expand_paths, m)?,
         wrap_pyfunction!(normalized_embeddings, m)?,
+        wrap_pyfunction!(kmeans_sample_rows, m)?,
         wrap_pyfunction!(kmeans_fit, m)?,
+        wrap_pyfunction!(kmeans_refine_steps, m)?,
         wrap_pyfunction!(centroid_sums, m)?,
         wrap_pyfunction!(centroids_from_sums, m)?,
         wrap_pyfunction!(assign_top, m)?,

@@ -152,8 +152,10 @@ impl GraphParams {
     /// Stable bytes describing every parameter that changes the graph, for the cache key
     /// (combine with the cache's `embedding_hash`). Probes only matter for partitioned
     /// builds but are always included, which is simpler and merely costs a rare cache miss.
+    /// The tag's version goes up whenever a route computes a different graph from the same
+    /// inputs, so no cache serves a graph the current code would not build.
     pub fn cache_key_bytes(&self) -> Vec<u8> {
-        let mut v = b"labelwise-graph-v1".to_vec();
+        let mut v = b"labelwise-graph-v2".to_vec();
         v.extend_from_slice(&(self.k as u64).to_le_bytes());
         v.push(self.index.code());
         v.extend_from_slice(&(self.probes as u64).to_le_bytes());

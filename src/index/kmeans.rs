@@ -119,11 +119,65 @@ pub fn default_k(n: usize) -> usize {
 /// Fits spherical k-means with `k` clusters on the unit rows of `x`.
 ///
 /// Seeded k-means++ initialisation on a sample, then at most `max_iter` Lloyd iterations on at
-/// most [`FIT_SAMPLE_MAX`] sampled rows, then one assignment pass over all rows. Empty clusters
-/// are re-seeded deterministically with the fitted rows farthest from their centroid.
-/// Errors with `Error::Usage` when `x` has no rows, `k == 0` or `k > n`.
+/// most [`FIT_SAMPLE_MAX`] sampled rows ([`fit_centroids`]), then one assignment pass over all
+/// rows. Empty clusters are re-seeded deterministically with the fitted rows farthest from their
+/// centroid. Errors with `Error::Usage` when `x` has no rows, `k == 0` or `k > n`.
 pub fn fit(x: ArrayView2<f32>, k: usize, max_iter: usize, seed: u64) -> Result<KMeans> {
     let n = x.nrows();
+    check_shape(n, k)?;
+    let (rows, mut rng) = draw_fit_sample(n, k, seed);
+    // Fit sample (a copy only when sampling; otherwise the view itself).
+    let sample_owned;
+    let xs: ArrayView2<f32> = match rows {
+        Some(idx) => {
+            sample_owned = x.select(Axis(0), &idx);
+            sample_owned.view()
+        }
+        None => x.view(),
+    };
+    let centroids = fit_on(xs, k, max_iter, &mut rng);
+    let (assignment, _) = assign_best(x, centroids.view());
+    let mut sizes = vec![0usize; k];
+    for &a in &assignment {
+        sizes[a as usize] += 1;
+    }
+    Ok(KMeans {
+        centroids,
+        assignment,
+        sizes,
+    })
+}
+
+/// The rows [`fit`] runs Lloyd on for a pool of `n` rows, sorted; `None` when it uses them all.
+/// A cluster gathers exactly these rows from its shards and passes them to [`fit_centroids`].
+pub fn fit_sample_rows(n: usize, k: usize, seed: u64) -> Option<Vec<usize>> {
+    draw_fit_sample(n, k, seed).0
+}
+
+/// The centroids [`fit`] computes, from the rows [`fit_sample_rows`] names already gathered (in
+/// that order) out of a pool of `n` rows: bit-identical to the single process's, which is what
+/// lets a cluster's partition equal one machine's.
+pub fn fit_centroids(
+    sample: ArrayView2<f32>,
+    n: usize,
+    k: usize,
+    max_iter: usize,
+    seed: u64,
+) -> Result<Array2<f32>> {
+    check_shape(n, k)?;
+    let (rows, mut rng) = draw_fit_sample(n, k, seed);
+    let expected = rows.map_or(n, |r| r.len());
+    if sample.nrows() != expected {
+        return Err(Error::Usage(format!(
+            "k-means: the fit sample of a pool of {n} rows has {expected} rows, got {}",
+            sample.nrows()
+        )));
+    }
+    Ok(fit_on(sample, k, max_iter, &mut rng))
+}
+
+/// Rejects shapes k-means cannot fit: no rows, `k` outside `1..=n`, more rows than `u32` holds.
+fn check_shape(n: usize, k: usize) -> Result<()> {
     if n == 0 {
         return Err(Error::Usage("k-means needs at least one row".into()));
     }
@@ -138,20 +192,25 @@ pub fn fit(x: ArrayView2<f32>, k: usize, max_iter: usize, seed: u64) -> Result<K
             u32::MAX
         )));
     }
+    Ok(())
+}
+
+/// The seeded fit sample (`None`: all rows) and the generator as the fit goes on with it.
+fn draw_fit_sample(n: usize, k: usize, seed: u64) -> (Option<Vec<usize>>, Xoshiro256PlusPlus) {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-
-    // Fit sample (a copy only when sampling; otherwise the view itself).
-    let sample_owned;
     let fit_rows = FIT_SAMPLE_MAX.max(4 * k);
-    let xs: ArrayView2<f32> = if n > fit_rows {
-        let idx = sorted_sample(&mut rng, n, fit_rows);
-        sample_owned = x.select(Axis(0), &idx);
-        sample_owned.view()
-    } else {
-        x.view()
-    };
-    let m = xs.nrows();
+    let rows = (n > fit_rows).then(|| sorted_sample(&mut rng, n, fit_rows));
+    (rows, rng)
+}
 
+/// k-means++ seedings and Lloyd on the fit rows `xs`; keeps the tightest.
+fn fit_on(
+    xs: ArrayView2<f32>,
+    k: usize,
+    max_iter: usize,
+    rng: &mut Xoshiro256PlusPlus,
+) -> Array2<f32> {
+    let m = xs.nrows();
     // Small problems get several seedings and keep the tightest result: one k-means++ start
     // can still merge two nearby clusters and split another, which costs a cold-start batch a
     // class. Large problems (fitted on a sample anyway) get one.
@@ -162,24 +221,14 @@ pub fn fit(x: ArrayView2<f32>, k: usize, max_iter: usize, seed: u64) -> Result<K
     };
     let mut best_fit: Option<(f64, Array2<f32>)> = None;
     for _ in 0..restarts {
-        let centroids = lloyd(xs, kmeans_pp(xs, k, &mut rng), max_iter);
+        let centroids = lloyd(xs, kmeans_pp(xs, k, rng), max_iter);
         let (_, best) = assign_best(xs, centroids.view());
         let inertia: f64 = best.iter().map(|&b| f64::from(1.0 - b)).sum();
         if best_fit.as_ref().is_none_or(|(i, _)| inertia < *i) {
             best_fit = Some((inertia, centroids));
         }
     }
-    let centroids = best_fit.map(|b| b.1).expect("at least one start");
-    let (assignment, _) = assign_best(x, centroids.view());
-    let mut sizes = vec![0usize; k];
-    for &a in &assignment {
-        sizes[a as usize] += 1;
-    }
-    Ok(KMeans {
-        centroids,
-        assignment,
-        sizes,
-    })
+    best_fit.map(|b| b.1).expect("at least one start")
 }
 
 /// Lloyd iterations from `centroids` until few rows move, re-seeding empty clusters.
@@ -450,6 +499,120 @@ fn update_centroids(
     empty
 }
 
+/// Lloyd steps over every row after a sampled fit: what the distributed route's map and
+/// reduce do over shards, so the single process takes them too and both partitions agree.
+pub const REFINE_STEPS: usize = 2;
+
+/// Fixed-point scale of [`CentroidSums`]: a unit row's components become integers, so sums are
+/// exact and add up to the same value in any order or sharding (f64 sums do not).
+const SUM_SCALE: f64 = (1u64 << 32) as f64;
+
+/// Lloyd steps over all rows that follow the fit of a pool of `n` rows into `k` clusters:
+/// [`REFINE_STEPS`] when the fit saw a sample, 0 when it already ran on every row.
+pub fn refine_steps(n: usize, k: usize) -> usize {
+    if n > FIT_SAMPLE_MAX.max(4 * k) {
+        REFINE_STEPS
+    } else {
+        0
+    }
+}
+
+/// One shard's half of a Lloyd step: per centroid, the sum of the rows nearest to it (fixed
+/// point, [`SUM_SCALE`]) and their count. Integer sums make any split of the rows add up to the
+/// whole data's sums bit for bit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CentroidSums {
+    /// `k × d`, row-major: sum of the rows assigned to each centroid, times 2³².
+    pub sums: Vec<i64>,
+    /// Rows assigned to each centroid.
+    pub counts: Vec<u64>,
+}
+
+impl CentroidSums {
+    /// Adds another shard's sums (wrapping, like numpy's int64, so the driver agrees).
+    pub fn add(&mut self, other: &CentroidSums) {
+        for (a, b) in self.sums.iter_mut().zip(&other.sums) {
+            *a = a.wrapping_add(*b);
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+    }
+}
+
+/// The map half of a Lloyd step on the unit rows `x` of one shard: each row goes to its nearest
+/// centroid (largest dot, ties lowest id) and is added to that centroid's sum.
+pub fn centroid_sums(x: ArrayView2<f32>, centroids: ArrayView2<f32>) -> Result<CentroidSums> {
+    let (k, d) = centroids.dim();
+    if x.ncols() != d || k == 0 {
+        return Err(Error::Usage(format!(
+            "centroid sums: rows have dimension {}, centroids {d} (k = {k})",
+            x.ncols()
+        )));
+    }
+    let (assign, _) = assign_best(x, centroids);
+    let (offsets, order) = bucket_by(&assign, k);
+    let per: Vec<Vec<i64>> = (0..k)
+        .into_par_iter()
+        .map(|c| {
+            let mut acc = vec![0i64; d];
+            for &i in &order[offsets[c]..offsets[c + 1]] {
+                for (a, &v) in acc.iter_mut().zip(x.row(i as usize).iter()) {
+                    *a = a.wrapping_add((f64::from(v) * SUM_SCALE).round() as i64);
+                }
+            }
+            acc
+        })
+        .collect();
+    Ok(CentroidSums {
+        sums: per.concat(),
+        counts: (0..k)
+            .map(|c| (offsets[c + 1] - offsets[c]) as u64)
+            .collect(),
+    })
+}
+
+/// The reduce half: new centroids from the summed shards' sums, each the normalised sum; a
+/// centroid nobody chose (or whose sum is zero) keeps its `previous` value.
+pub fn centroids_from_sums(total: &CentroidSums, previous: ArrayView2<f32>) -> Result<Array2<f32>> {
+    let (k, d) = previous.dim();
+    if total.sums.len() != k * d || total.counts.len() != k {
+        return Err(Error::Usage(format!(
+            "centroid sums hold {} values and {} counts, expected {k} × {d}",
+            total.sums.len(),
+            total.counts.len()
+        )));
+    }
+    let mut out = previous.to_owned();
+    for c in 0..k {
+        let acc: Vec<f64> = total.sums[c * d..(c + 1) * d]
+            .iter()
+            .map(|&a| a as f64)
+            .collect();
+        let norm = acc.iter().map(|a| a * a).sum::<f64>().sqrt();
+        if total.counts[c] > 0 && norm > 0.0 && norm.is_finite() {
+            for (dst, a) in out.row_mut(c).iter_mut().zip(&acc) {
+                *dst = (a / norm) as f32;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `steps` Lloyd steps over every row of `x` from `centroids` ([`centroid_sums`] then
+/// [`centroids_from_sums`]): the single-process twin of the distributed refinement.
+pub fn refine_centroids(
+    x: ArrayView2<f32>,
+    mut centroids: Array2<f32>,
+    steps: usize,
+) -> Result<Array2<f32>> {
+    for _ in 0..steps {
+        let sums = centroid_sums(x, centroids.view())?;
+        centroids = centroids_from_sums(&sums, centroids.view())?;
+    }
+    Ok(centroids)
+}
+
 /// Inertia of a clustering of `x`: the sum over rows of `1 − cos` to the assigned centroid.
 ///
 /// Summed in f64 per block of `ROW_BLOCK` rows in parallel, then over the blocks in block
@@ -612,6 +775,24 @@ pub(crate) mod tests {
             .map(|i| f64::from(1.0 - x.row(i).dot(&km.centroids.row(km.assignment[i] as usize))))
             .sum();
         assert!((one - direct).abs() < 1e-6 * direct.max(1.0));
+    }
+
+    #[test]
+    fn centroids_from_the_gathered_sample_are_the_fits_own() {
+        let n = FIT_SAMPLE_MAX + 20_000;
+        let x = clustered(n, 8, 6, 0.5, 4);
+        let rows = fit_sample_rows(n, 6, 9).expect("a pool past the cap is sampled");
+        assert_eq!(rows.len(), FIT_SAMPLE_MAX);
+        assert!(rows.windows(2).all(|w| w[0] < w[1]));
+        let sample = x.select(Axis(0), &rows);
+        let c = fit_centroids(sample.view(), n, 6, 5, 9).unwrap();
+        assert_eq!(c, fit(x.view(), 6, 5, 9).unwrap().centroids);
+        assert_ne!(c, fit(x.view(), 6, 5, 10).unwrap().centroids);
+        assert!(fit_centroids(sample.slice(s![1.., ..]), n, 6, 5, 9).is_err());
+        assert_eq!(refine_steps(n, 6), REFINE_STEPS);
+        // Small pools are fitted on every row: nothing to gather, nothing to refine.
+        assert_eq!(fit_sample_rows(5_000, 6, 9), None);
+        assert_eq!(refine_steps(5_000, 6), 0);
     }
 
     #[test]

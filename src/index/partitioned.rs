@@ -64,7 +64,8 @@ pub(crate) fn partition_from_bytes(b: &[u8], lists: usize, d: usize) -> Option<A
     Array2::from_shape_vec((lists, d), v).ok()
 }
 
-/// Partitioned route: k-means into ≈√n lists; each item searches the members of its `probes`
+/// Partitioned route: k-means into ≈√n lists (fitted on a sample, then refined by Lloyd steps
+/// over every row, [`kmeans::refine_steps`]); each item searches the members of its `probes`
 /// nearest lists exactly, then one neighbour-of-neighbour refinement pass ([`refine_rows`]).
 ///
 /// The k-means partition is seeded, hence the same on a rerun; given a store it is saved right
@@ -92,10 +93,12 @@ pub(crate) fn partitioned(
         Some(c) => c,
         None => {
             let km = kmeans::fit(emb, nlist, PARTITION_ITERS, seed)?;
+            let steps = kmeans::refine_steps(n, nlist);
+            let centroids = kmeans::refine_centroids(emb, km.centroids, steps)?;
             if let Some(s) = store {
-                s.save("partition", &partition_to_bytes(km.centroids.view()));
+                s.save("partition", &partition_to_bytes(centroids.view()));
             }
-            km.centroids
+            centroids
         }
     };
     let chunk = chunk_rows(n);

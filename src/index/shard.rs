@@ -18,78 +18,13 @@ use ndarray::{linalg::general_mat_mul, s, Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::index::kmeans::{assign_best, bucket_by};
+use crate::index::kmeans::bucket_by;
+pub use crate::index::kmeans::{centroid_sums, centroids_from_sums, CentroidSums};
 use crate::index::partitioned::{Lists, REFINE_EXPAND};
 use crate::index::topk::{dot, exact_topk, topk_push};
 
 /// Candidate slack below a pair threshold, covering f32 GEMM rounding (as `round::dedup`).
 const SLACK: f32 = 1e-4;
-
-/// One shard's half of a Lloyd step: per centroid, the f64 sum of the rows nearest to it and
-/// their count. Shards' sums add up (in a fixed shard order) to the whole data's.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CentroidSums {
-    /// `k × d`, row-major: sum of the rows assigned to each centroid.
-    pub sums: Vec<f64>,
-    /// Rows assigned to each centroid.
-    pub counts: Vec<u64>,
-}
-
-/// The map half of a Lloyd step on the unit rows `x` of one shard: each row goes to its nearest
-/// centroid (largest dot, ties lowest id) and is added, in row order, to that centroid's sum.
-pub fn centroid_sums(x: ArrayView2<f32>, centroids: ArrayView2<f32>) -> Result<CentroidSums> {
-    let (k, d) = centroids.dim();
-    if x.ncols() != d || k == 0 {
-        return Err(Error::Usage(format!(
-            "centroid sums: rows have dimension {}, centroids {d} (k = {k})",
-            x.ncols()
-        )));
-    }
-    let (assign, _) = assign_best(x, centroids);
-    let (offsets, order) = bucket_by(&assign, k);
-    let per: Vec<Vec<f64>> = (0..k)
-        .into_par_iter()
-        .map(|c| {
-            let mut acc = vec![0f64; d];
-            for &i in &order[offsets[c]..offsets[c + 1]] {
-                for (a, &v) in acc.iter_mut().zip(x.row(i as usize).iter()) {
-                    *a += f64::from(v);
-                }
-            }
-            acc
-        })
-        .collect();
-    Ok(CentroidSums {
-        sums: per.concat(),
-        counts: (0..k)
-            .map(|c| (offsets[c + 1] - offsets[c]) as u64)
-            .collect(),
-    })
-}
-
-/// The reduce half: new centroids from the summed shards' sums, each the normalised sum; a
-/// centroid nobody chose (or whose sum is zero) keeps its `previous` value.
-pub fn centroids_from_sums(total: &CentroidSums, previous: ArrayView2<f32>) -> Result<Array2<f32>> {
-    let (k, d) = previous.dim();
-    if total.sums.len() != k * d || total.counts.len() != k {
-        return Err(Error::Usage(format!(
-            "centroid sums hold {} values and {} counts, expected {k} × {d}",
-            total.sums.len(),
-            total.counts.len()
-        )));
-    }
-    let mut out = previous.to_owned();
-    for c in 0..k {
-        let acc = &total.sums[c * d..(c + 1) * d];
-        let norm = acc.iter().map(|a| a * a).sum::<f64>().sqrt();
-        if total.counts[c] > 0 && norm > 0.0 && norm.is_finite() {
-            for (dst, a) in out.row_mut(c).iter_mut().zip(acc) {
-                *dst = (a / norm) as f32;
-            }
-        }
-    }
-    Ok(out)
-}
 
 /// One group of lists to search: its own rows (the owners) and the halo rows they probe.
 #[derive(Debug, Clone, Copy)]
@@ -702,24 +637,38 @@ mod tests {
     }
 
     #[test]
-    fn lloyd_over_shards_is_lloyd_over_the_whole() {
+    fn lloyd_over_shards_is_lloyd_over_the_whole_bit_for_bit() {
         let x = clustered(2000, 16, 8, 0.6, 2);
-        let km = kmeans::fit(x.view(), 8, 2, 5).unwrap();
-        let whole = centroid_sums(x.view(), km.centroids.view()).unwrap();
-        let a = centroid_sums(x.slice(ndarray::s![..700, ..]), km.centroids.view()).unwrap();
-        let b = centroid_sums(x.slice(ndarray::s![700.., ..]), km.centroids.view()).unwrap();
-        let summed = CentroidSums {
-            sums: a.sums.iter().zip(&b.sums).map(|(u, v)| u + v).collect(),
-            counts: a.counts.iter().zip(&b.counts).map(|(u, v)| u + v).collect(),
-        };
-        assert_eq!(summed.counts, whole.counts);
-        assert_eq!(summed.counts.iter().sum::<u64>(), 2000);
-        let c1 = centroids_from_sums(&summed, km.centroids.view()).unwrap();
-        let c0 = centroids_from_sums(&whole, km.centroids.view()).unwrap();
-        assert!(c1.iter().zip(c0.iter()).all(|(u, v)| (u - v).abs() < 1e-6));
+        // Centroids fitted on a few rows, so a step over all of them moves them.
+        let km = kmeans::fit(x.slice(ndarray::s![..64, ..]), 8, 1, 5).unwrap();
+        let c = km.centroids.view();
+        let whole = centroid_sums(x.view(), c).unwrap();
+        let part =
+            |r: std::ops::Range<usize>| centroid_sums(x.slice(ndarray::s![r, ..]), c).unwrap();
+        // Any split, added in any order, gives the whole data's sums exactly.
+        let (a, b, d) = (part(0..700), part(700..1313), part(1313..2000));
+        let mut forward = a.clone();
+        forward.add(&b);
+        forward.add(&d);
+        let mut backward = d.clone();
+        backward.add(&b);
+        backward.add(&a);
+        assert_eq!(forward, whole);
+        assert_eq!(backward, whole);
+        assert_eq!(whole.counts.iter().sum::<u64>(), 2000);
+        let c1 = centroids_from_sums(&backward, c).unwrap();
+        assert_eq!(c1, centroids_from_sums(&whole, c).unwrap());
+        assert_ne!(
+            c1, km.centroids,
+            "a step over all rows moves centroids fitted on 64"
+        );
         for r in c1.outer_iter() {
             assert!((r.dot(&r) - 1.0).abs() < 1e-5);
         }
+        assert_eq!(
+            kmeans::refine_centroids(x.view(), km.centroids.clone(), 1).unwrap(),
+            c1
+        );
         assert!(centroids_from_sums(&a, km.centroids.slice(ndarray::s![..3, ..])).is_err());
     }
 

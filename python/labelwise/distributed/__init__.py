@@ -49,14 +49,12 @@ __all__ = ["DistributedPlan", "StageRecord", "plan", "FAULT_ENV"]
 
 #: Rows per shard of the input (whole row groups are packed up to this).
 SHARD_ROWS = 65_536
-#: Rows the k-means fit samples (the single-machine fit's own cap, `kmeans::FIT_SAMPLE_MAX`).
-FIT_SAMPLE = 100_000
 #: Lloyd iterations on the sample (the partitioned route's `PARTITION_ITERS`).
 FIT_ITERS = 10
 #: Saturated rows per block of the exact search among them (a tile holds two blocks).
 SATURATED_BLOCK = 16_384
 #: Version of the stage layout: bump to invalidate every stage output.
-STAGE_VERSION = "labelwise-distributed-v1"
+STAGE_VERSION = "labelwise-distributed-v2"
 
 
 @dataclasses.dataclass
@@ -242,14 +240,14 @@ class _Run:
         t0 = time.perf_counter()
         from . import _tasks
 
-        m = min(n, max(FIT_SAMPLE, 4 * nlist))
+        raw_rows = _labelwise.kmeans_sample_rows(n, nlist, self.seed)
+        idx = np.frombuffer(raw_rows, dtype="<u8").astype(np.int64) if raw_rows is not None else np.arange(n)
+        m = int(idx.size)
         key = _sha("fit", pool_key, nlist, m, FIT_ITERS, self.seed)
         path = self.work / "stages" / f"fit-{key}.npy"
         if path.exists():
             self._record("fit", t0, True, 0)
             return np.load(path)
-        rng = np.random.default_rng(self.seed)
-        idx = np.sort(rng.choice(n, size=m, replace=False))
         task = self._remote(_tasks.sample_rows)
         refs = []
         for s, o in zip(shards, outs):
@@ -258,18 +256,21 @@ class _Run:
                 refs.append(task.remote(o, local))
         sample = np.concatenate(self._get(refs)).astype("<f4")
         d = sample.shape[1]
-        raw = _labelwise.kmeans_fit(sample.tobytes(), d, nlist, FIT_ITERS, self.seed, None)
+        raw = _labelwise.kmeans_fit(sample.tobytes(), d, n, nlist, FIT_ITERS, self.seed, None)
         c = np.frombuffer(raw, dtype="<f4").reshape(nlist, d)
         _tasks.atomic_write(path, lambda f: np.save(open(f, "wb"), c))
         self._record("fit", t0, False, len(refs), bytes_written=sample.nbytes, detail={"sample": m})
         return c
 
-    def lloyd(self, outs: list[Path], pool_key: str, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def lloyd(self, outs: list[Path], pool_key: str, c: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         from . import _tasks
 
         task = self._remote(_tasks.lloyd_map)
         counts = np.zeros(c.shape[0], dtype=np.uint64)
-        for it in range(self.opts["lloyd_iters"]):
+        steps = self.opts["lloyd_iters"]
+        if steps is None:
+            steps = _labelwise.kmeans_refine_steps(n, c.shape[0])
+        for it in range(steps):
             t0 = time.perf_counter()
             key = _sha("lloyd", pool_key, hashlib.sha256(c.tobytes()).hexdigest())
             path = self.work / "stages" / f"lloyd-{key}.npz"
@@ -281,7 +282,7 @@ class _Run:
             parts = self._get([task.remote(o, c, i) for i, o in enumerate(outs)])
             sums = np.zeros_like(parts[0][0])
             counts = np.zeros_like(parts[0][1])
-            for s, k in parts:  # shard order: the reduce is deterministic
+            for s, k in parts:  # integer sums: exact, whatever the order
                 sums += s
                 counts += k
             d = c.shape[1]
@@ -476,7 +477,7 @@ def plan(
     work_dir: str | os.PathLike[str] | None = None,
     shard_rows: int = SHARD_ROWS,
     group_rows: int | None = None,
-    lloyd_iters: int = 2,
+    lloyd_iters: int | None = None,
     saturated_block: int = SATURATED_BLOCK,
     address: str | None = None,
     **flags: Any,
@@ -492,7 +493,8 @@ def plan(
     ``work_dir`` holds the stage outputs (default: ``distributed/`` in the cache); a rerun with
     the same inputs resumes from them. ``shard_rows`` sizes the map tasks, ``group_rows`` the
     search groups (default: the rows over 4 × the cluster's CPUs), ``lloyd_iters`` the Lloyd
-    steps over all the data after the sampled fit, ``saturated_block`` the blocks of the exact
+    steps over all the data after the sampled fit (default: the single machine's, so both
+    partitions are the same bit for bit), ``saturated_block`` the blocks of the exact
     search among saturated rows (a task compares two). Connects with ``ray.init(address)`` unless
     Ray is already initialised.
     """
@@ -516,7 +518,7 @@ def plan(
         raise ValueError("the distributed plan needs at least two items")
     nlist = max(1, min(n, round(math.sqrt(n))))
     c = run.fit(shards, outs, pool_key, n, nlist)
-    c, counts = run.lloyd(outs, pool_key, c)
+    c, counts = run.lloyd(outs, pool_key, c, n)
     lists_dir = run.assign(outs, shards, pool_key, c)
     gdir, groups = run.search(lists_dir, c, counts, n)
     rdir = run.refine(lists_dir, gdir, groups, n)

@@ -27,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", help="stage outputs (default: distributed/ in the cache)")
     p.add_argument("--shard-rows", type=int, default=65_536)
     p.add_argument("--group-rows", type=int)
-    p.add_argument("--lloyd-iters", type=int, default=2)
+    p.add_argument("--lloyd-iters", type=int, default=None,
+                   help="Lloyd steps over all rows after the sampled fit (default: the single machine's)")
     p.add_argument("--saturated-block", type=int, default=16_384)
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or a local one)")
     for name, param in parameters("plan").items():

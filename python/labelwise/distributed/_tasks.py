@@ -109,7 +109,7 @@ def lloyd_map(path: Path, centroids: np.ndarray, index: int) -> tuple[np.ndarray
     sums, counts = _labelwise.centroid_sums(
         m.tobytes(), centroids.astype("<f4").tobytes(), d, threads()
     )
-    return np.frombuffer(sums, dtype="<f8").copy(), np.frombuffer(counts, dtype="<u8").copy()
+    return np.frombuffer(sums, dtype="<i8").copy(), np.frombuffer(counts, dtype="<u8").copy()
 
 
 def assign_batch(batch: pa.Table, paths: list[str], starts: list[int], centroids: np.ndarray, p: int) -> pa.Table:
