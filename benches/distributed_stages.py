@@ -34,8 +34,13 @@ import pathlib
 import time
 from typing import Any
 
+import sys
+
 import numpy as np
 import pyarrow.dataset as pads
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from distributed_bench import RssSampler  # noqa: E402  (the same sampler as the whole-run bench)
 
 
 def halo_of_groups(lists_dir: pathlib.Path, groups: list[list[int]], nlist: int) -> list[dict[str, int]]:
@@ -112,13 +117,15 @@ def main() -> None:
         gdir = work / "sampled-search"
         gdir.mkdir(parents=True, exist_ok=True)
         timed = []
-        for i in sample:  # one at a time: a group can hold ~10 KB per loaded row
+        for i in sample:  # one at a time: a group can hold most of the pool
             out = gdir / f"group-{i:05d}.parquet"
             out.unlink(missing_ok=True)
             t1 = time.perf_counter()
-            st = ray.get(task.remote(i, groups[i], lists_dir, nlist, k, out))
+            with RssSampler() as rss:
+                st = ray.get(task.remote(i, groups[i], lists_dir, nlist, k, out))
             timed.append({"group": i, "seconds": time.perf_counter() - t1, **halos[i],
-                          "rows_loaded_task": st.get("lw_rows_loaded", 0)})
+                          "rows_loaded_task": st.get("lw_rows_loaded", 0),
+                          "worker_peak_rss_mb": rss.summary()["worker_peak_rss_mb"]})
         per_row = sum(t["seconds"] for t in timed) / sum(t["rows_loaded"] for t in timed)
         per_owner = sum(t["seconds"] for t in timed) / sum(t["owners"] for t in timed)
         all_rows = sum(h["rows_loaded"] for h in halos)
@@ -141,6 +148,9 @@ def main() -> None:
         for s in stages:
             print(f"{s['name']:10s} {s['seconds']:8.1f} s  read {s['bytes_read'] / 1e9:7.2f} GB"
                   f"  written {s['bytes_written'] / 1e9:6.2f} GB{'  (estimated)' if s.get('estimated') else ''}")
+        for t in timed:
+            print(f"group {t['group']}: {t['rows_loaded']:,} rows loaded, {t['seconds']:.1f} s, "
+                  f"worker peak {t['worker_peak_rss_mb']:,} MB")
         print(f"groups {len(groups)}; rows loaded per group median {int(np.median([h['rows_loaded'] for h in halos])):,},"
               f" max {max(h['rows_loaded'] for h in halos):,}; sampled {[t['group'] for t in timed]}")
     finally:

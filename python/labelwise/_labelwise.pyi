@@ -44,13 +44,8 @@ def assign_top(
     rows: bytes, centroids: bytes, dim: int, p: int, threads: int | None
 ) -> tuple[bytes, int]: ...
 def search_group(
-    rows: bytes,
-    dim: int,
-    ids: bytes,
-    home: bytes,
-    owner: bytes,
-    probes: bytes,
-    p: int,
+    rows: Any,
+    lists: list[int],
     nlist: int,
     k: int,
     threads: int | None = None,

@@ -189,6 +189,27 @@ def test_a_rerun_after_the_driver_died_resumes_from_the_finished_stages(
     assert filecmp.cmp(tmp_path / "out" / "batch.csv", ref / "batch.csv", shallow=False)
 
 
+def test_the_shuffle_writes_more_lists_than_pyarrows_partition_cap(cluster: str, tmp_path: pathlib.Path) -> None:
+    """Ray Data's ``write_parquet(partition_cols=...)`` stops at 1,024 partitions per block;
+    a pool past ~1,050,000 rows has more lists than that, and the shuffle writes them all."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    from labelwise.distributed._sink import ListsDatasink
+
+    n, lists = 3000, 1500
+    t = pa.table({"row": np.arange(n, dtype=np.int64), "home": (np.arange(n) % lists).astype(np.int32)})
+    with pytest.raises(Exception, match="1024"):
+        ray.data.from_arrow(t).write_parquet(str(tmp_path / "builtin"), partition_cols=["home"])
+    ray.data.from_arrow(t).write_datasink(ListsDatasink(str(tmp_path / "lists"), lists))
+    assert len(list((tmp_path / "lists").glob("home=*"))) == lists
+    back = pads.dataset(tmp_path / "lists", format="parquet", partitioning="hive").to_table()
+    rows = back.column("row").to_pylist()
+    assert sorted(rows) == list(range(n))
+    assert all(h == r % lists for r, h in zip(rows, back.column("home").to_pylist()))
+
+
 def test_bad_input_is_the_cli_message(cluster: str, tmp_path: pathlib.Path) -> None:
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"not parquet")

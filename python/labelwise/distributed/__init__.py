@@ -315,7 +315,9 @@ class _Run:
             fn_kwargs={"paths": [str(o) for o in outs], "starts": [s.start for s in shards],
                        "centroids": c, "p": min(self.probes, c.shape[0])},
         )
-        ds.write_parquet(str(tmp), partition_cols=["home"])
+        from ._sink import ListsDatasink
+
+        ds.write_datasink(ListsDatasink(str(tmp), c.shape[0]))
         (tmp / "_SUCCESS").write_text("ok\n")
         if lists_dir.exists():
             import shutil

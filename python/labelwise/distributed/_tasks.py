@@ -271,26 +271,19 @@ def search_group(
     p = own.column("probes").type.list_size
     probed = np.asarray(own.column("probes").combine_chunks().flatten()).reshape(-1, p)
     halo = sorted(set(np.unique(probed).tolist()) - set(lists))
+    del probed
     halo_t, halo_bytes = read_lists(lists_dir, halo)
-    rows_t = pa.concat_tables([own, halo_t])
+    loaded = own.num_rows + halo_t.num_rows
+    # A reader over the two tables, and no other reference: Rust copies each row once into its
+    # matrix (in global row order) and the Arrow buffers go when it is done with the stream.
+    rows = pa.concat_tables([own, halo_t]).to_reader()
     del own, halo_t
-    order = np.argsort(np.asarray(rows_t.column("row")), kind="stable")
-    rows_t = rows_t.take(pa.array(order))
-    row = np.asarray(rows_t.column("row")).astype(np.uint32)
-    home = np.asarray(rows_t.column("home")).astype(np.uint32)
-    owner = np.isin(home, np.asarray(lists, dtype=np.uint32))
-    d = rows_t.column("embedding").type.list_size
-    probes = np.asarray(rows_t.column("probes").combine_chunks().flatten()).astype("<u4").tobytes()
-    emb = np.asarray(rows_t.column("embedding").combine_chunks().flatten(), dtype="<f4").tobytes()
-    del rows_t
-    r = _labelwise.search_group(
-        emb, d, row.astype("<u4").tobytes(), home.astype("<u4").tobytes(),
-        owner.astype(np.uint8).tobytes(), probes, p, nlist, k, threads(),
-    )
+    r = _labelwise.search_group(rows, [int(l) for l in lists], nlist, k, threads())
+    del rows
     owners = np.frombuffer(r[0], dtype="<u4")
     stats = {
         "lw_owners": int(owners.size),
-        "lw_rows_loaded": int(row.size),
+        "lw_rows_loaded": int(loaded),
         "lw_own_bytes": own_bytes,
         "lw_halo_bytes": halo_bytes,
     }
