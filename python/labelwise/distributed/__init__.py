@@ -307,11 +307,13 @@ class _Run:
         ray.data.DataContext.get_current().enable_progress_bars = False
         tmp = lists_dir.with_name(lists_dir.name + f".tmp{os.getpid()}")
         ds = ray.data.from_items([{"shard": s.index} for s in shards], override_num_blocks=len(shards))
+        args = self._task_args()  # Ray Data retries its own map tasks when a worker dies
         ds = ds.map_batches(
             _tasks.assign_batch,
             batch_size=1,
             batch_format="pyarrow",
-            **self._task_args(),
+            num_cpus=args["num_cpus"],
+            runtime_env=args.get("runtime_env"),
             fn_kwargs={"paths": [str(o) for o in outs], "starts": [s.start for s in shards],
                        "centroids": c, "p": min(self.probes, c.shape[0])},
         )

@@ -5,12 +5,12 @@
 //! (rows 0-based within the file) and write nothing; valid variants must exit 0 and report the
 //! right figures in `inspect --json`.
 
-mod common;
+
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 // ---- helpers ---------------------------------------------------------------------------------

@@ -3,11 +3,11 @@
 //! counts audits and unrecorded labels as evidence and the strategy's picks not, and a history
 //! that does not fit the data stops the run with one line naming the file and row.
 
-mod common;
+
 
 use std::collections::HashMap;
 
-use common::*;
+use crate::common::*;
 
 /// A pool of 600 items in 4 classes, every 5th labeled (all classes).
 fn pool(wd: &Workdir) -> (Synth, String) {

@@ -3,7 +3,7 @@
 //! auto/duplicate/labeled), cold start, dedup against brute force, auto-labels against the truth,
 //! exports, simulate, budget and usage errors.
 
-mod common;
+
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
@@ -12,7 +12,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
-use common::*;
+use crate::common::*;
 
 // ---- helpers ---------------------------------------------------------------------------------
 

@@ -2,11 +2,11 @@
 //! `error:` line naming the flag or the file), 1 for our own failures. A panic inside a
 //! third-party Parquet decoder on bad bytes is the input's fault; a panic in our code is ours.
 
-mod common;
+
 
 use std::process::{Command, Stdio};
 
-use common::{clustered, emb, ids, unit_vectors, write_pool, Workdir};
+use crate::common::{clustered, emb, ids, unit_vectors, write_pool, Workdir};
 use labelwise::error::{catch_panic, PanicOrigin};
 use labelwise::index::graph::GraphParams;
 use labelwise::model::cv::cross_validate;

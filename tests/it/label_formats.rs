@@ -7,12 +7,12 @@
 //! round 2 a plain id,label CSV of the same labels gives. And the errors: one line naming the
 //! file, exit 2, nothing written.
 
-mod common;
+
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// 24 items `item00000`…, 4 clusters, `text` carried; item 0 is labeled `c0`, item 1 `c1`.

@@ -2,12 +2,12 @@
 //! extended from the cached one instead of rebuilt, summary.json says so, and everything
 //! downstream (duplicates first) is what a cold run on the whole pool gives.
 
-mod common;
+
 
 use std::path::Path;
 
 use arrow_array::RecordBatch;
-use common::*;
+use crate::common::*;
 
 /// Writes rows `rows` of `batch` (all columns) as a Parquet file.
 fn write_rows(path: &Path, batch: &RecordBatch, rows: &[usize]) {

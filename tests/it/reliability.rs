@@ -1,12 +1,12 @@
 //! Issue 9 on the real binary: determinism across runs, threads and cache use; a torn or
 //! corrupted cache entry is never trusted; edge-case pools; two runs sharing one cache at once.
 
-mod common;
+
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// summary.json without the fields allowed to differ between equivalent runs.

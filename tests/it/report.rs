@@ -6,14 +6,14 @@
 //! Chromium is the Debian package `chromium`, installed by `.ci/run`. Without it the test fails
 //! when `CI` is set and is skipped (with a note on stderr) otherwise.
 
-mod common;
+
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// The Chromium binary, if installed.
 fn chromium() -> Option<String> {

@@ -2,11 +2,11 @@
 //! changes"), a stage the command did not run has no section, and the CSV files keep their
 //! headers now that one writer (output/csv.rs) writes them all.
 
-mod common;
+
 
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Every stage section summary.json can have, with the commands that run that stage.

@@ -7,7 +7,7 @@
 //! one line and write nothing. The real server is exercised by
 //! `benches/peers/label_studio_import.sh`, outside CI.
 
-mod common;
+
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const LEGACY: &str = "0123456789abcdef0123456789abcdef01234567";
