@@ -3,16 +3,14 @@
 //! auto/duplicate/labeled), cold start, dedup against brute force, auto-labels against the truth,
 //! exports, simulate, budget and usage errors.
 
-
-
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
+use crate::common::*;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
-use crate::common::*;
 
 // ---- helpers ---------------------------------------------------------------------------------
 

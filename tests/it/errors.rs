@@ -2,8 +2,6 @@
 //! `error:` line naming the flag or the file), 1 for our own failures. A panic inside a
 //! third-party Parquet decoder on bad bytes is the input's fault; a panic in our code is ours.
 
-
-
 use std::process::{Command, Stdio};
 
 use crate::common::{clustered, emb, ids, unit_vectors, write_pool, Workdir};
@@ -17,7 +15,7 @@ use labelwise::Error;
 use ndarray::Array2;
 
 /// Asserts one `error:` line on stderr and returns it.
-fn one_error_line(o: &common::Output) -> String {
+fn one_error_line(o: &crate::common::Output) -> String {
     let lines = o.stderr_lines();
     assert_eq!(lines.len(), 1, "one stderr line:\n{o:#?}");
     assert!(lines[0].starts_with("error: "), "{o:#?}");
@@ -93,7 +91,7 @@ fn internal_failure_exits_1_with_one_line() {
         .env_remove("LABELWISE_BACKTRACE")
         .output()
         .unwrap();
-    let o = common::Output {
+    let o = crate::common::Output {
         code: out.status.code().unwrap_or(-1),
         stdout: String::new(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -205,7 +203,7 @@ fn our_own_panic_is_not_blamed_on_the_input() {
             .location
             .as_deref()
             .unwrap()
-            .starts_with("tests/errors.rs:"),
+            .starts_with("tests/it/errors.rs:"),
         "{caught:?}"
     );
 }

@@ -4,14 +4,12 @@
 //! queue them again), unique result ids, and the carried columns in `data`.
 //! `benches/peers/label_studio_import.sh` imports the same files into a real Label Studio.
 
-
-
 use std::collections::{HashMap, HashSet};
 
+use crate::common::*;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float32Type;
 use arrow_array::Array;
-use crate::common::*;
 use serde_json::Value;
 
 /// A planned run over 240 items in 4 classes, every 4th labeled, with a `text` column.

@@ -1,8 +1,6 @@
 //! Inputs found by the fuzzers (fuzz/), each kept as a test: labelwise must answer with one
 //! `error:` line and exit code 2, never a panic.
 
-
-
 use crate::common::{emb, ids, unit_vectors, Workdir};
 
 /// Runs `inspect` on a valid pool with `bytes` as its `--labels` file and returns the one

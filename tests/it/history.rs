@@ -3,8 +3,6 @@
 //! counts audits and unrecorded labels as evidence and the strategy's picks not, and a history
 //! that does not fit the data stops the run with one line naming the file and row.
 
-
-
 use std::collections::HashMap;
 
 use crate::common::*;

@@ -2,12 +2,10 @@
 //! extended from the cached one instead of rebuilt, summary.json says so, and everything
 //! downstream (duplicates first) is what a cold run on the whole pool gives.
 
-
-
 use std::path::Path;
 
-use arrow_array::RecordBatch;
 use crate::common::*;
+use arrow_array::RecordBatch;
 
 /// Writes rows `rows` of `batch` (all columns) as a Parquet file.
 fn write_rows(path: &Path, batch: &RecordBatch, rows: &[usize]) {

@@ -5,8 +5,6 @@
 //! (rows 0-based within the file) and write nothing; valid variants must exit 0 and report the
 //! right figures in `inspect --json`.
 
-
-
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 

@@ -7,8 +7,6 @@
 //! round 2 a plain id,label CSV of the same labels gives. And the errors: one line naming the
 //! file, exit 2, nothing written.
 
-
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

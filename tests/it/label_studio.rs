@@ -7,17 +7,15 @@
 //! one line and write nothing. The real server is exercised by
 //! `benches/peers/label_studio_import.sh`, outside CI.
 
-
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use crate::common::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use crate::common::*;
 use serde_json::{json, Value};
 
 const LEGACY: &str = "0123456789abcdef0123456789abcdef01234567";

@@ -1,8 +1,6 @@
 //! Issue 9 on the real binary: determinism across runs, threads and cache use; a torn or
 //! corrupted cache entry is never trusted; edge-case pools; two runs sharing one cache at once.
 
-
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 

@@ -6,8 +6,6 @@
 //! Chromium is the Debian package `chromium`, installed by `.ci/run`. Without it the test fails
 //! when `CI` is set and is skipped (with a note on stderr) otherwise.
 
-
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -1,11 +1,9 @@
 //! `labelwise rules`: the analysis on a pool small enough to check by hand, and each bad rules
 //! file refused with exit 2, one line naming the file and the rule, and nothing written.
 
-
-
+use crate::common::{emb, i64_col, ids, opt_str_col, read_csv, read_parquet, str_col, Workdir};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int32Type;
-use crate::common::{emb, i64_col, ids, opt_str_col, read_csv, read_parquet, str_col, Workdir};
 
 /// Eight items: sports items near (1, 0), business near (0, 1); six labeled.
 fn pool(wd: &Workdir) -> String {

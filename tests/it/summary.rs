@@ -2,8 +2,6 @@
 //! changes"), a stage the command did not run has no section, and the CSV files keep their
 //! headers now that one writer (output/csv.rs) writes them all.
 
-
-
 use std::collections::BTreeSet;
 
 use crate::common::*;
