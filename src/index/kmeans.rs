@@ -518,8 +518,8 @@ pub fn refine_steps(n: usize, k: usize) -> usize {
 }
 
 /// One shard's half of a Lloyd step: per centroid, the sum of the rows nearest to it (fixed
-/// point, each component × 2³²) and their count. Integer sums make any split of the rows add up to the
-/// whole data's sums bit for bit.
+/// point, each component × 2³²) and their count. Integer sums make any split of the rows add
+/// up to the whole data's sums bit for bit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CentroidSums {
     /// `k × d`, row-major: sum of the rows assigned to each centroid, times 2³².
