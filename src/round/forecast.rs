@@ -238,7 +238,10 @@ pub struct PoolState {
 
 /// Projects batch after batch until what is left for humans fits in one batch (that last,
 /// partial batch is counted): at `L` labels, `(items − L) · (1 − coverage(L))` are left, times
-/// now's duplicate collapse. Measured rounds of `trend` come first in the path.
+/// now's duplicate collapse, and never more than the round before minus its label picks (the
+/// batch's non-audit share): the strategy picks them among the items left for humans, so they
+/// leave that set whatever the coverage does. Measured rounds of `trend` come first in the
+/// path, then at most [`FINISH_PATH_POINTS`] projected ones.
 pub fn finish(state: PoolState, trend: &CoverageTrend, pace: &Pace) -> Finish {
     let batch = pace.batch;
     let (n, l0) = (state.items, state.labeled);
@@ -248,13 +251,17 @@ pub fn finish(state: PoolState, trend: &CoverageTrend, pace: &Pace) -> Finish {
         _ => 1.0,
     };
     let left = |l: f64| left_raw(l) * collapse;
+    let picks = batch * (1.0 - pace.audit_share);
     let cost_of = |items: f64| (pace.hours_and_cost)(items).1;
-    let mut path: Vec<FinishPoint> = measured_path(trend, n, l0, &cost_of);
+    let measured = measured_path(trend, n, l0, &cost_of);
+    let mut projected: Vec<FinishPoint> = Vec::new();
     let mut k = 0usize;
+    let mut before = f64::INFINITY;
     let added = loop {
         let l = l0 + k as f64 * batch;
-        let rest = left(l);
-        path.push(FinishPoint {
+        let rest = left(l).min((before - picks).max(0.0));
+        before = rest;
+        projected.push(FinishPoint {
             round: k as i64,
             items: l,
             cost: cost_of(l),
@@ -264,7 +271,7 @@ pub fn finish(state: PoolState, trend: &CoverageTrend, pace: &Pace) -> Finish {
             let total = k as f64 * batch + rest.min(batch);
             if rest > 0.0 {
                 k += 1;
-                path.push(FinishPoint {
+                projected.push(FinishPoint {
                     round: k as i64,
                     items: l0 + total,
                     cost: cost_of(l0 + total),
@@ -285,8 +292,24 @@ pub fn finish(state: PoolState, trend: &CoverageTrend, pace: &Pace) -> Finish {
         rounds: k,
         low: added * FINISH_RATIO.0,
         high: added * FINISH_RATIO.1,
-        path,
+        path: measured.into_iter().chain(thin(projected)).collect(),
     }
+}
+
+/// Projected points the report's chart gets at most: a million-item pool with batches of 100
+/// projects thousands of rounds, and summary.json carried every one.
+pub const FINISH_PATH_POINTS: usize = 200;
+
+/// Every `step`-th projected point, and always the last: at most [`FINISH_PATH_POINTS`] + 1.
+fn thin(points: Vec<FinishPoint>) -> Vec<FinishPoint> {
+    let step = points.len().div_ceil(FINISH_PATH_POINTS).max(1);
+    let last = points.len().saturating_sub(1);
+    points
+        .into_iter()
+        .enumerate()
+        .filter(|&(i, _)| i % step == 0 || i == last)
+        .map(|(_, p)| p)
+        .collect()
 }
 
 /// The history's rounds as finish points: labels then, their cost, and the share done then.
@@ -422,11 +445,11 @@ mod tests {
             left_for_humans: 5_700.0,
         };
         let f = finish(state, &flat, &pace);
-        // left(L) = 0.6·(10,000 − L) is at most a batch first at L = 9,900 (94 batches, 60
-        // left): 9,460 items in 95 rounds.
-        assert_eq!(f.rounds, 95);
+        // Each round's 70 label picks leave the 5,700 (flat coverage alone would remove 60 as
+        // the unlabeled shrink): 100 left after 80 rounds, then that last batch: 8,100 items.
+        assert_eq!(f.rounds, 81);
         assert!(
-            (f.human_labels + f.verifications - 9_460.0).abs() < 1e-6,
+            (f.human_labels + f.verifications - 8_100.0).abs() < 1e-6,
             "{f:?}"
         );
         assert!((f.verifications / (f.human_labels + f.verifications) - 0.3).abs() < 1e-9);
@@ -437,6 +460,30 @@ mod tests {
         );
         assert_eq!(f.path.last().unwrap().done, 1.0);
         assert!(f.path.windows(2).all(|w| w[0].cost <= w[1].cost));
+
+        // A million items nearly all certified (the 1M synthetic pool: 1,949 left for humans
+        // at coverage 0.998). Coverage that barely moves must not make each batch remove 0.2
+        // items: 1,949 − 27·70 = 59 fit the 28th batch, 2,759 items.
+        let nearly = CoverageTrend::new(&[], (10_091.0, 0.998), None);
+        let state = PoolState {
+            items: 1_000_000.0,
+            labeled: 10_091.0,
+            left_for_humans: 1_949.0,
+        };
+        let f = finish(state, &nearly, &pace);
+        assert_eq!(f.rounds, 28, "{:?}", (f.rounds, f.human_labels));
+        assert!((f.human_labels + f.verifications - 2_759.0).abs() < 1e-6);
+        // No coverage at all: ten thousand rounds, thinned for the chart.
+        let none = CoverageTrend::new(&[], (10_091.0, 0.0), None);
+        let state = PoolState {
+            left_for_humans: 989_909.0,
+            ..state
+        };
+        let f = finish(state, &none, &pace);
+        assert!(f.rounds > 9_000);
+        assert!(f.path.len() <= FINISH_PATH_POINTS + 1, "{}", f.path.len());
+        assert_eq!(f.path.last().unwrap().done, 1.0);
+        assert_eq!(f.path[0].round, 0);
     }
 
     #[test]
