@@ -44,15 +44,18 @@ def cluster() -> Iterator[str]:
     c.shutdown()
 
 
-@pytest.fixture(scope="module")
-def pool(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+def synth_pool(path: pathlib.Path, rows: int, dim: int) -> pathlib.Path:
     """A seeded synthetic pool from examples/synth.rs (5% labeled, 1% near-copies)."""
-    path = tmp_path_factory.mktemp("pool") / "synth.parquet"
-    args = ["--rows", str(ROWS), "--dim", str(DIM), "--out", str(path), "--seed", "3", "--quiet"]
+    args = ["--rows", str(rows), "--dim", str(dim), "--out", str(path), "--seed", "3", "--quiet"]
     synth = os.environ.get("LABELWISE_SYNTH")  # a built examples/synth binary, if at hand
     cmd = [synth] if synth else ["cargo", "run", "--quiet", "--example", "synth", "--"]
     subprocess.run(cmd + args, cwd=REPO, check=True)
     return path
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    return synth_pool(tmp_path_factory.mktemp("pool") / "synth.parquet", ROWS, DIM)
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +109,25 @@ def test_same_graph_quality_and_pairs_as_one_process(
     search = dist.stage("search")
     assert search.detail["groups"] >= 4 and search.detail["halo_bytes"] > 0
     assert dist.stage("assign").detail["shuffle_bytes"] > 0
+
+
+def test_past_the_sample_cap_the_partition_and_every_file_are_one_machines(
+    cluster: str, tmp_path: pathlib.Path
+) -> None:
+    """Above the k-means sample cap both sides fit on a sample and take Lloyd steps over every
+    row: the cluster gathers the library's own sample and sums exactly, so its graph, pairs and
+    files are the single process's bit for bit (with its own numpy sample and f64 sums they
+    were not)."""
+    rows = 110_000
+    path = synth_pool(tmp_path / "big.parquet", rows, 64)
+    steps = labelwise._labelwise.kmeans_refine_steps(rows, round(rows**0.5))
+    assert steps > 0
+    single = labelwise.plan(path, out=tmp_path / "single", index="partitioned", cache=tmp_path / "c1", **FLAGS)
+    dist = distributed.plan(path, out=tmp_path / "dist", cache=tmp_path / "c2", shard_rows=16_384, **FLAGS)
+    assert [s.name for s in dist.stages if s.name.startswith("lloyd")] == [f"lloyd{i + 1}" for i in range(steps)]
+    assert dist.result.summary["graph"]["recall_at_10"] == single.summary["graph"]["recall_at_10"]
+    assert run_files(tmp_path / "dist") == run_files(tmp_path / "single")
+    assert dist.result.pairs.num_rows > 0
 
 
 def test_batch_and_autolabels_are_the_single_machine_ones_given_the_graph(
