@@ -1019,7 +1019,7 @@ fn pair_bytes(pairs: &[shard::GroupPair]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
 /// with `__arrow_c_stream__`, columns `row` int64, `home` int32, `probes` and `embedding`
 /// fixed-size lists of int32 and float32), in any order; the rows whose home is one of `lists`
 /// are the owners. The embeddings go from Arrow into one matrix in global row order, the only
-/// copy: they came through Python as bytes before, three copies and ≈ 10 KB per loaded row.
+/// copy, so a task's memory is about its loaded rows once.
 /// Returns `(owner ids u32, neighbours u32, cosines f32)` as little-endian bytes.
 #[pyfunction]
 #[pyo3(signature = (rows, lists, nlist, k, threads=None))]

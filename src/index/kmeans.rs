@@ -123,19 +123,8 @@ pub fn default_k(n: usize) -> usize {
 /// rows. Empty clusters are re-seeded deterministically with the fitted rows farthest from their
 /// centroid. Errors with `Error::Usage` when `x` has no rows, `k == 0` or `k > n`.
 pub fn fit(x: ArrayView2<f32>, k: usize, max_iter: usize, seed: u64) -> Result<KMeans> {
-    let n = x.nrows();
-    check_shape(n, k)?;
-    let (rows, mut rng) = draw_fit_sample(n, k, seed);
-    // Fit sample (a copy only when sampling; otherwise the view itself).
-    let sample_owned;
-    let xs: ArrayView2<f32> = match rows {
-        Some(idx) => {
-            sample_owned = x.select(Axis(0), &idx);
-            sample_owned.view()
-        }
-        None => x.view(),
-    };
-    let centroids = fit_on(xs, k, max_iter, &mut rng);
+    check_shape(x.nrows(), k)?;
+    let centroids = sample_centroids(x, k, max_iter, seed);
     let (assignment, _) = assign_best(x, centroids.view());
     let mut sizes = vec![0usize; k];
     for &a in &assignment {
@@ -146,6 +135,30 @@ pub fn fit(x: ArrayView2<f32>, k: usize, max_iter: usize, seed: u64) -> Result<K
         assignment,
         sizes,
     })
+}
+
+/// The partition's centroids as the partitioned route and a cluster compute them: [`fit`]'s
+/// centroids, then [`refine_steps`] Lloyd steps over every row. Without `fit`'s assignment
+/// pass, which the route has no use for.
+pub fn fit_refined_centroids(
+    x: ArrayView2<f32>,
+    k: usize,
+    max_iter: usize,
+    seed: u64,
+) -> Result<Array2<f32>> {
+    let n = x.nrows();
+    check_shape(n, k)?;
+    let centroids = sample_centroids(x, k, max_iter, seed);
+    refine_centroids(x, centroids, refine_steps(n, k))
+}
+
+/// [`fit`]'s centroids: the fit on its seeded sample (a copy only when sampling).
+fn sample_centroids(x: ArrayView2<f32>, k: usize, max_iter: usize, seed: u64) -> Array2<f32> {
+    let (rows, mut rng) = draw_fit_sample(x.nrows(), k, seed);
+    match rows {
+        Some(idx) => fit_on(x.select(Axis(0), &idx).view(), k, max_iter, &mut rng),
+        None => fit_on(x, k, max_iter, &mut rng),
+    }
 }
 
 /// The rows [`fit`] runs Lloyd on for a pool of `n` rows, sorted; `None` when it uses them all.
@@ -198,9 +211,18 @@ fn check_shape(n: usize, k: usize) -> Result<()> {
 /// The seeded fit sample (`None`: all rows) and the generator as the fit goes on with it.
 fn draw_fit_sample(n: usize, k: usize, seed: u64) -> (Option<Vec<usize>>, Xoshiro256PlusPlus) {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let fit_rows = FIT_SAMPLE_MAX.max(4 * k);
-    let rows = (n > fit_rows).then(|| sorted_sample(&mut rng, n, fit_rows));
+    let rows = samples(n, k).then(|| sorted_sample(&mut rng, n, fit_rows(k)));
     (rows, rng)
+}
+
+/// Rows the fit runs Lloyd on at most: [`FIT_SAMPLE_MAX`], or 4 per cluster if that is more.
+fn fit_rows(k: usize) -> usize {
+    FIT_SAMPLE_MAX.max(4 * k)
+}
+
+/// Whether the fit of `n` rows into `k` clusters runs on a sample rather than every row.
+fn samples(n: usize, k: usize) -> bool {
+    n > fit_rows(k)
 }
 
 /// k-means++ seedings and Lloyd on the fit rows `xs`; keeps the tightest.
@@ -510,7 +532,7 @@ const SUM_SCALE: f64 = (1u64 << 32) as f64;
 /// Lloyd steps over all rows that follow the fit of a pool of `n` rows into `k` clusters:
 /// [`REFINE_STEPS`] when the fit saw a sample, 0 when it already ran on every row.
 pub fn refine_steps(n: usize, k: usize) -> usize {
-    if n > FIT_SAMPLE_MAX.max(4 * k) {
+    if samples(n, k) {
         REFINE_STEPS
     } else {
         0
@@ -526,18 +548,6 @@ pub struct CentroidSums {
     pub sums: Vec<i64>,
     /// Rows assigned to each centroid.
     pub counts: Vec<u64>,
-}
-
-impl CentroidSums {
-    /// Adds another shard's sums (wrapping, like numpy's int64, so the driver agrees).
-    pub fn add(&mut self, other: &CentroidSums) {
-        for (a, b) in self.sums.iter_mut().zip(&other.sums) {
-            *a = a.wrapping_add(*b);
-        }
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
-        }
-    }
 }
 
 /// The map half of a Lloyd step on the unit rows `x` of one shard: each row goes to its nearest

@@ -65,7 +65,7 @@ pub(crate) fn partition_from_bytes(b: &[u8], lists: usize, d: usize) -> Option<A
 }
 
 /// Partitioned route: k-means into ≈√n lists (fitted on a sample, then refined by Lloyd steps
-/// over every row, [`kmeans::refine_steps`]); each item searches the members of its `probes`
+/// over every row, [`kmeans::fit_refined_centroids`]); each item searches the members of its `probes`
 /// nearest lists exactly, then one neighbour-of-neighbour refinement pass ([`refine_rows`]).
 ///
 /// The k-means partition is seeded, hence the same on a rerun; given a store it is saved right
@@ -92,9 +92,7 @@ pub(crate) fn partitioned(
     let centroids = match loaded {
         Some(c) => c,
         None => {
-            let km = kmeans::fit(emb, nlist, PARTITION_ITERS, seed)?;
-            let steps = kmeans::refine_steps(n, nlist);
-            let centroids = kmeans::refine_centroids(emb, km.centroids, steps)?;
+            let centroids = kmeans::fit_refined_centroids(emb, nlist, PARTITION_ITERS, seed)?;
             if let Some(s) = store {
                 s.save("partition", &partition_to_bytes(centroids.view()));
             }

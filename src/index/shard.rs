@@ -647,12 +647,18 @@ mod tests {
             |r: std::ops::Range<usize>| centroid_sums(x.slice(ndarray::s![r, ..]), c).unwrap();
         // Any split, added in any order, gives the whole data's sums exactly.
         let (a, b, d) = (part(0..700), part(700..1313), part(1313..2000));
-        let mut forward = a.clone();
-        forward.add(&b);
-        forward.add(&d);
-        let mut backward = d.clone();
-        backward.add(&b);
-        backward.add(&a);
+        // Added as the driver adds them (numpy int64: wrapping).
+        let add = |x: &CentroidSums, y: &CentroidSums| CentroidSums {
+            sums: x
+                .sums
+                .iter()
+                .zip(&y.sums)
+                .map(|(u, v)| u.wrapping_add(*v))
+                .collect(),
+            counts: x.counts.iter().zip(&y.counts).map(|(u, v)| u + v).collect(),
+        };
+        let forward = add(&add(&a, &b), &d);
+        let backward = add(&add(&d, &b), &a);
         assert_eq!(forward, whole);
         assert_eq!(backward, whole);
         assert_eq!(whole.counts.iter().sum::<u64>(), 2000);
