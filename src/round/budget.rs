@@ -28,8 +28,12 @@ use serde::Serialize;
 use crate::data::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::round::autolabel::{AutolabelResult, Route};
+use crate::round::calibrate::CalibrationParams;
+use crate::round::certificate_replay::{
+    CertificateReplay, EvidenceRecord, PoolScores, ReplaySetup,
+};
 use crate::round::dedup::Duplicates;
-use crate::round::forecast::{self, Advice, CoverageTrend, Finish, PoolState};
+use crate::round::forecast::{self, Advice, CoverageProjection, CoverageTrend, Finish, PoolState};
 pub use crate::round::power_law::{fit_power_law, PowerLaw};
 
 /// Share of the projected full-pool accuracy that `budget` targets when `--target-accuracy` is
@@ -476,9 +480,9 @@ pub fn projection_table(
     params: &BudgetParams,
     labeled_now: usize,
     accuracy: &Curve,
-    coverage: &CoverageTrend,
+    coverage: CoverageProjection<'_>,
 ) -> Vec<ProjectionRow> {
-    use forecast::{share_interval, ACCURACY_RESIDUALS, COVERAGE_RESIDUALS};
+    use forecast::{share_interval, ACCURACY_RESIDUALS};
     [1usize, 2, 5, 10]
         .iter()
         .map(|&m| {
@@ -490,7 +494,7 @@ pub fn projection_table(
                 .map(|l| projected_accuracy(&l, labeled_now as f64, total as f64));
             let acc_band = acc.map(|a| share_interval(&ACCURACY_RESIDUALS, a, m as f64));
             let cov = coverage.at(total as f64);
-            let (cov_low, cov_high) = share_interval(&COVERAGE_RESIDUALS, cov, m as f64);
+            let (cov_low, cov_high) = coverage.interval(total as f64, m as f64);
             ProjectionRow {
                 added_labels: added,
                 total_labels: total,
@@ -539,8 +543,12 @@ pub struct BudgetOutcome {
     /// Auto-label coverage against labels measured by the learning curve, with its fit (the
     /// fallback of `coverage_trend`).
     pub coverage_curve: Curve,
-    /// Certified coverage the loop measured round after round, and the law projected from it.
+    /// Certified coverage the loop measured round after round, and the law projected from it
+    /// (the projection when there is no replay).
     pub coverage_trend: CoverageTrend,
+    /// The certificate replayed on the evidence the next batches bring: the coverage
+    /// projection, when the round cross-validated a model.
+    pub coverage_replay: Option<CertificateReplay>,
     /// Labels needed for the accuracy target, if one was set.
     pub accuracy_target: Option<Reach>,
     /// Labels needed for the coverage target, if one was set.
@@ -569,6 +577,11 @@ pub struct BudgetInputs<'a> {
     /// (labels, certified coverage) of the earlier rounds `--history` recorded: what the
     /// coverage projection extrapolates. Empty without a history.
     pub measured_coverage: &'a [(f64, f64)],
+    /// Which labeled items the certificate used (`None`: all): the record the coverage
+    /// projection replays.
+    pub evidence: Option<&'a [bool]>,
+    /// The calibration the auto-label stage ran, replayed on more evidence.
+    pub calibration: Option<&'a CalibrationParams>,
 }
 
 /// Counts, hours and cost now, and the learning-curve projection: what the next batches
@@ -586,6 +599,7 @@ pub fn plan(
         autolabel,
         duplicates,
         measured_coverage,
+        ..
     } = inputs;
     let counts = autolabel
         .map(|a| a.summary.counts.clone())
@@ -664,39 +678,110 @@ pub fn plan(
         labeled: labeled as f64,
         left_for_humans: now.left_for_humans as f64,
     };
+    let replay = replay_certificate(data, &inputs, params, &accuracy, coverage_now, seed)?;
     Ok(outcome(
         params,
         now,
-        accuracy,
-        coverage,
-        trend,
+        (accuracy, coverage),
+        (trend, replay),
         state,
         (accuracy_target, coverage_target),
     ))
+}
+
+/// The certificate replayed on the evidence the next batches bring ([`CertificateReplay`]),
+/// when the auto-label stage cross-validated a model; its errors fall as the accuracy
+/// projection says.
+fn replay_certificate(
+    data: &Dataset,
+    inputs: &BudgetInputs<'_>,
+    params: &BudgetParams,
+    accuracy: &Curve,
+    coverage_now: f64,
+    seed: u64,
+) -> Result<Option<CertificateReplay>> {
+    let (Some(a), Some(cal)) = (inputs.autolabel, inputs.calibration) else {
+        return Ok(None);
+    };
+    let Some(chosen) = a.summary.candidates.iter().find(|c| c.chosen) else {
+        return Ok(None);
+    };
+    let mut record = EvidenceRecord::default();
+    for (i, l) in data.labels.iter().enumerate() {
+        let used = inputs.evidence.is_none_or(|e| e[i]);
+        if let (Some(y), Some(p), true) = (l, a.predicted[i], used) {
+            record.predicted.push(p);
+            record.confidence.push(a.confidence[i]);
+            record.correct.push(p == *y);
+        }
+    }
+    let unlabeled = (0..data.len()).filter(|&i| data.labels[i].is_none());
+    let pool = PoolScores::new(
+        data.classes.len(),
+        unlabeled.filter_map(|i| a.predicted[i].map(|p| (p, a.confidence[i]))),
+    );
+    let labels_now = data.labeled_count() as f64;
+    let law = accuracy.fit;
+    let errors_left = move |labels: f64| match law {
+        Some(law) => {
+            let now = 1.0 - projected_accuracy(&law, labels_now, labels_now);
+            let then = 1.0 - projected_accuracy(&law, labels_now, labels);
+            if now > 0.0 {
+                then / now
+            } else {
+                1.0
+            }
+        }
+        None => 1.0,
+    };
+    let params_at_level = CalibrationParams {
+        confidence_level: chosen.confidence_level,
+        ..cal.clone()
+    };
+    let setup = ReplaySetup {
+        params: &params_at_level,
+        n_classes: data.classes.len(),
+        labels_now,
+        items: data.len() as f64,
+        batch: params.batch as f64,
+        evidence_per_label: if inputs.evidence.is_some() {
+            params.audit_share
+        } else {
+            1.0
+        },
+        audit_share: params.audit_share,
+        coverage_now,
+        errors_left: &errors_left,
+        seed,
+    };
+    CertificateReplay::run(&record, &pool, &setup)
 }
 
 /// The projection table, the cost to finish and the advice, from the fitted curves.
 fn outcome(
     params: &BudgetParams,
     now: BudgetNow,
-    accuracy: Curve,
-    coverage: Curve,
-    trend: CoverageTrend,
+    (accuracy, coverage): (Curve, Curve),
+    (trend, replay): (CoverageTrend, Option<CertificateReplay>),
     state: PoolState,
     (accuracy_target, coverage_target): (Option<Reach>, Option<Reach>),
 ) -> BudgetOutcome {
     let labeled = now.labeled;
-    let projection = projection_table(params, labeled, &accuracy, &trend);
+    let cover = match &replay {
+        Some(r) => CoverageProjection::Replay(r),
+        None => CoverageProjection::Trend(&trend),
+    };
+    let projection = projection_table(params, labeled, &accuracy, cover);
     let at = labeled as f64;
     let gain_per_100 = accuracy
         .fit
         .map(|law| projected_accuracy(&law, at, at + 100.0) - projected_accuracy(&law, at, at));
-    let coverage_gain = trend.at(at + 100.0) - trend.at(at);
+    let coverage_gain = cover.at(at + 100.0) - cover.at(at);
     let advice = forecast::advice(
         (params.stop_gain_per_100, params.stop_coverage_gain_per_100),
         gain_per_100,
         coverage_gain,
-        trend.at(at),
+        cover.at(at),
     );
     let hours_and_cost = |items: f64| params.hours_and_cost(items);
     let pace = forecast::Pace {
@@ -704,13 +789,14 @@ fn outcome(
         audit_share: params.audit_share,
         hours_and_cost: &hours_and_cost,
     };
-    let finish = forecast::finish(state, &trend, &pace);
+    let finish = forecast::finish(state, cover, &trend, &pace);
     BudgetOutcome {
         params: params.clone(),
         now,
         accuracy_curve: accuracy,
         coverage_curve: coverage,
         coverage_trend: trend,
+        coverage_replay: replay,
         accuracy_target,
         coverage_target,
         projection,

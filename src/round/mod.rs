@@ -6,6 +6,7 @@
 pub mod autolabel;
 pub mod budget;
 pub mod calibrate;
+pub mod certificate_replay;
 pub mod certify;
 pub mod coverage;
 pub mod dedup;
@@ -23,6 +24,7 @@ use crate::index::kmeans::KMeans;
 use crate::progress::Progress;
 use crate::round::autolabel::{AutolabelParams, AutolabelResult, DupInfo, Route};
 use crate::round::budget::{BudgetOutcome, BudgetParams};
+use crate::round::calibrate::CalibrationParams;
 use crate::round::dedup::{DedupParams, Duplicates};
 use crate::round::rarity::{Rarity, RarityParams};
 use crate::round::select::{SelectInput, SelectParams, Selection};
@@ -351,13 +353,16 @@ impl<'a> Round<'a> {
         &mut self,
         params: &BudgetParams,
         target_coverage: f64,
-        target_precision: f64,
+        calibration: &CalibrationParams,
         seed: u64,
     ) -> Result<()> {
+        let target_precision = calibration.target_precision;
         let inputs = budget::BudgetInputs {
             autolabel: self.autolabel.as_ref(),
             duplicates: self.duplicates.as_ref(),
             measured_coverage: &self.measured_coverage,
+            evidence: self.evidence.as_deref(),
+            calibration: Some(calibration),
         };
         self.budget = Some(budget::plan(
             self.data(),
@@ -431,12 +436,11 @@ impl<'a> Round<'a> {
             stage("select", &mut |r| r.run_select(&params.select))?;
         }
         if stages.budget {
-            let target_precision = params.autolabel.calibration.target_precision;
             stage("budget", &mut |r| {
                 r.run_budget(
                     &params.budget,
                     params.target_coverage,
-                    target_precision,
+                    &params.autolabel.calibration,
                     seed,
                 )
             })?;

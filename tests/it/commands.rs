@@ -1108,11 +1108,30 @@ fn budget_intervals_finish_and_advice(
             .unwrap_or_else(|| panic!("budget.finish.{k}: {finish}"))
     };
     let items = g("human_labels") + g("verifications");
-    // The measured interval (forecast::FINISH_RATIO) scales the central figure.
     assert!(
-        items > 0.0 && 0.0 < g("low") && g("low") < g("high"),
+        items > 0.0 && 0.0 < g("low") && g("low") <= g("high"),
         "{finish}"
     );
+    // The certificate is replayed (the round cross-validated a model): the interval is the
+    // same walk on the replay's high and low coverage, around the central figure.
+    let replay = &b["coverage_replay"];
+    assert!(!replay.is_null(), "budget.coverage_replay: {b}");
+    {
+        assert!(
+            g("low") <= items + 1e-6 && items <= g("high") + 1e-6,
+            "{finish}"
+        );
+        let points = replay["points"].as_array().expect("coverage_replay.points");
+        let first = &points[0];
+        assert_eq!(
+            first["low"], first["high"],
+            "now is today's record: {first}"
+        );
+        for p in points {
+            let v = |k: &str| p[k].as_f64().unwrap();
+            assert!(v("low") <= v("mean") && v("mean") <= v("high"), "{p}");
+        }
+    }
     assert!((g("verifications") / items - 0.3).abs() < 1e-9, "{finish}");
     // Whole batches, the last one partial.
     let rounds = g("rounds");
