@@ -333,7 +333,7 @@ pub fn labels_needed(
         // Smallest count k above the threshold whose bound passes with k·p successes.
         let passes = |k: usize| {
             let s = (p * k as f64).floor() as u64;
-            clopper_pearson_lower(s, k as u64, level) >= target
+            clopper_pearson_reaches(s, k as u64, level, target)
         };
         let mut hi = n_min.max(m);
         while !passes(hi) {

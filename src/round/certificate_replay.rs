@@ -260,7 +260,8 @@ fn share_then(today: f64, unlabeled: f64, added: f64, setup: &ReplaySetup<'_>) -
     let added = added.clamp(0.0, unlabeled);
     let left = unlabeled - added;
     if left <= 0.0 {
-        return today;
+        // Every item labeled: nothing is left to cover.
+        return 1.0;
     }
     let covered = today * (unlabeled - added * setup.audit_share.clamp(0.0, 1.0));
     (covered / left).clamp(0.0, 1.0)

@@ -1,14 +1,15 @@
 //! What the next batches buy, what finishing the pool costs, and whether to stop — each with
 //! an interval whose level was measured, not assumed.
 //!
-//! The central figures come from fitted laws: pool accuracy from the learning curve
-//! (the `budget` module), certified auto-label coverage from the coverage the loop itself
-//! measured round after round (the `--history` figures plus now: the certificate's coverage
-//! grows with its audit evidence, which subsampling the labels now cannot reproduce). The
+//! Pool accuracy comes from the learning curve's law (the `budget` module). Certified
+//! auto-label coverage comes from replaying the certificate on more evidence
+//! ([`crate::round::certificate_replay`]) when the round cross-validated a model, else from the
+//! coverage the loop measured round after round (the `--history` figures plus now). The
 //! intervals are the 10th and 90th percentiles of *realized − projected* that
 //! benches/budget_protocol.sh measured on simulated loops (three datasets, three seeds, after
 //! rounds 3, 5 and 8; BENCHMARKS.md "Budget projection (issue 15)"): a residual model, so the
-//! stated 80% is what the intervals held there.
+//! stated 80% is what the intervals held there; the coverage interval is widened to the
+//! replay's own spread.
 
 use serde::Serialize;
 
