@@ -456,7 +456,7 @@ mod tests {
             params,
             n_classes: 4,
             labels_now: 100.0,
-            items: 10_000.0,
+            items: 10_100.0,
             batch: 100.0,
             evidence_per_label: per_label,
             audit_share: 0.3,
@@ -475,7 +475,7 @@ mod tests {
         let rec = record(100);
         let pool = PoolScores::new(
             4,
-            (0..1000).map(|i| ((i % 4) as u32, 1.0 - i as f32 / 1000.0)),
+            (0..10_000).map(|i| ((i % 4) as u32, 1.0 - i as f32 / 10_000.0)),
         );
         let keep = |_: f64| 1.0;
         let s = setup(&params, &keep, 1.0);
@@ -495,11 +495,10 @@ mod tests {
         let flat = CertificateReplay::run(&rec, &pool, &frozen)
             .unwrap()
             .unwrap();
-        assert!(
-            flat.points.iter().all(|p| p.mean == 0.0),
-            "{:?}",
-            flat.points
-        );
+        // (Once every item is labeled nothing is left to cover: the last point is 1.)
+        let (last, before) = flat.points.split_last().unwrap();
+        assert!(before.iter().all(|p| p.mean == 0.0), "{:?}", flat.points);
+        assert_eq!((last.labels, last.mean), (10_100.0, 1.0));
     }
 
     #[test]
@@ -511,7 +510,7 @@ mod tests {
         let rec = record(400);
         let pool = PoolScores::new(
             4,
-            (0..1000).map(|i| ((i % 4) as u32, 1.0 - i as f32 / 1000.0)),
+            (0..10_000).map(|i| ((i % 4) as u32, 1.0 - i as f32 / 10_000.0)),
         );
         let keep = |_: f64| 1.0;
         let halve = |l: f64| if l > 100.0 { 0.5 } else { 1.0 };
