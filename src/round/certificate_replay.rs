@@ -466,17 +466,27 @@ mod tests {
         }
     }
 
-    #[test]
-    fn more_evidence_certifies_what_too_little_cannot_and_now_is_the_record_itself() {
-        let params = CalibrationParams {
+    /// The calibration with one scope (no per-class thresholds).
+    fn one_scope() -> CalibrationParams {
+        CalibrationParams {
             per_class: false,
             ..CalibrationParams::default()
-        };
-        let rec = record(100);
-        let pool = PoolScores::new(
+        }
+    }
+
+    /// 10,000 unlabeled items over 4 classes, scores evenly in (0, 1].
+    fn pool() -> PoolScores {
+        PoolScores::new(
             4,
             (0..10_000).map(|i| ((i % 4) as u32, 1.0 - i as f32 / 10_000.0)),
-        );
+        )
+    }
+
+    #[test]
+    fn more_evidence_certifies_what_too_little_cannot_and_now_is_the_record_itself() {
+        let params = one_scope();
+        let rec = record(100);
+        let pool = pool();
         let keep = |_: f64| 1.0;
         let s = setup(&params, &keep, 1.0);
         // 100 items: too few above any threshold precise enough to certify now.
@@ -503,15 +513,9 @@ mod tests {
 
     #[test]
     fn fewer_errors_ahead_raise_coverage_and_replays_are_deterministic() {
-        let params = CalibrationParams {
-            per_class: false,
-            ..CalibrationParams::default()
-        };
+        let params = one_scope();
         let rec = record(400);
-        let pool = PoolScores::new(
-            4,
-            (0..10_000).map(|i| ((i % 4) as u32, 1.0 - i as f32 / 10_000.0)),
-        );
+        let pool = pool();
         let keep = |_: f64| 1.0;
         let halve = |l: f64| if l > 100.0 { 0.5 } else { 1.0 };
         let same = CertificateReplay::run(&rec, &pool, &setup(&params, &keep, 0.3)).unwrap();
