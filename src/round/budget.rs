@@ -777,11 +777,15 @@ fn outcome(
         .fit
         .map(|law| projected_accuracy(&law, at, at + 100.0) - projected_accuracy(&law, at, at));
     let coverage_gain = coverage_gain_per_100(cover, at, params.batch as f64);
+    let ahead = replay
+        .as_ref()
+        .map(|_| (5, cover.at(at + 5.0 * params.batch as f64)));
     let advice = forecast::advice(
         (params.stop_gain_per_100, params.stop_coverage_gain_per_100),
         gain_per_100,
         coverage_gain,
         cover.at(at),
+        ahead,
     );
     let hours_and_cost = |items: f64| params.hours_and_cost(items);
     let pace = forecast::Pace {

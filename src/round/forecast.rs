@@ -429,20 +429,29 @@ pub struct Advice {
 /// without an accuracy law (too few labels), and while no coverage is certified
 /// (`coverage_now` 0): a trend of zeros says nothing of when the audits will certify some — on
 /// agnews coverage went from 0 at round 8 to 0.64 at round 13 (benches/budget_protocol.sh).
+/// `coverage_ahead` (batches ahead, coverage the replayed certificate projects then) tells
+/// the user when that may be.
 pub fn advice(
     thresholds: (f64, f64),
     accuracy_gain: Option<f64>,
     coverage_gain: f64,
     coverage_now: f64,
+    coverage_ahead: Option<(usize, f64)>,
 ) -> Advice {
     let (ta, tc) = thresholds;
     let stop = accuracy_gain.is_some_and(|g| g < ta) && coverage_gain < tc && coverage_now > 0.0;
     let text = match accuracy_gain {
         None => "continue: too few labels to project a learning curve yet; label the batch and rerun"
             .to_string(),
-        Some(g) if coverage_now <= 0.0 => format!(
-            "continue: no auto-label coverage is certified yet, so its gain cannot be projected; the next 100 labels are projected to add {g:.4} accuracy"
-        ),
+        Some(g) if coverage_now <= 0.0 => match coverage_ahead {
+            Some((batches, c)) if c > 0.0 => format!(
+                "continue: no auto-label coverage is certified yet; with the evidence {batches} more batches bring, the certificate is projected to cover {:.0}% of the items still unlabeled (budget.csv has the interval); the next 100 labels are projected to add {g:.4} accuracy",
+                c * 100.0
+            ),
+            _ => format!(
+                "continue: no auto-label coverage is certified yet, so its gain cannot be projected; the next 100 labels are projected to add {g:.4} accuracy"
+            ),
+        },
         Some(g) if stop => format!(
             "stop: the next 100 labels are projected to add < {ta:.3} accuracy ({g:.4}) and < {tc:.3} coverage ({coverage_gain:.4})"
         ),
@@ -563,13 +572,16 @@ mod tests {
     #[test]
     fn advice_stops_only_when_both_gains_are_small() {
         let p = (0.002, 0.005);
-        assert!(advice(p, Some(0.0001), 0.0001, 0.5).stop);
-        assert!(!advice(p, Some(0.0001), 0.05, 0.5).stop);
-        assert!(!advice(p, Some(0.05), 0.0, 0.5).stop);
-        assert!(!advice(p, None, 0.0, 0.5).stop);
+        assert!(advice(p, Some(0.0001), 0.0001, 0.5, None).stop);
+        assert!(!advice(p, Some(0.0001), 0.05, 0.5, None).stop);
+        assert!(!advice(p, Some(0.05), 0.0, 0.5, None).stop);
+        assert!(!advice(p, None, 0.0, 0.5, None).stop);
         // Nothing certified yet: a flat trend of zeros is no reason to stop.
-        assert!(!advice(p, Some(0.0001), 0.0, 0.0).stop);
-        assert!(advice(p, Some(0.0001), 0.0001, 0.5)
+        assert!(!advice(p, Some(0.0001), 0.0, 0.0, None).stop);
+        // ... and says what the replay projects when it projects something.
+        let ahead = advice(p, Some(0.0001), 0.0, 0.0, Some((5, 0.31)));
+        assert!(!ahead.stop && ahead.text.contains("5 more batches") && ahead.text.contains("31%"));
+        assert!(advice(p, Some(0.0001), 0.0001, 0.5, None)
             .text
             .starts_with("stop: the next 100 labels"));
     }
