@@ -34,6 +34,7 @@ use crate::round::certificate_replay::{
 };
 use crate::round::dedup::Duplicates;
 use crate::round::forecast::{self, Advice, CoverageProjection, CoverageTrend, Finish, PoolState};
+use crate::round::power_law::nearest_rank;
 pub use crate::round::power_law::{fit_power_law, PowerLaw};
 
 /// Share of the projected full-pool accuracy that `budget` targets when `--target-accuracy` is
@@ -401,7 +402,7 @@ impl Curve {
             return Some((central, central, central));
         }
         boot.sort_by(|a, b| a.total_cmp(b));
-        let q = |p: f64| boot[((boot.len() - 1) as f64 * p).round() as usize];
+        let q = |p: f64| nearest_rank(&boot, p);
         Some((central, q(0.1), q(0.9)))
     }
 }
@@ -776,7 +777,7 @@ fn outcome(
     let gain_per_100 = accuracy
         .fit
         .map(|law| projected_accuracy(&law, at, at + 100.0) - projected_accuracy(&law, at, at));
-    let coverage_gain = coverage_gain_per_100(cover, at, params.batch as f64);
+    let coverage_gain = cover.gain_per_100(at, params.batch as f64);
     let ahead = replay
         .as_ref()
         .map(|_| (5, cover.at(at + 5.0 * params.batch as f64)));
@@ -808,19 +809,6 @@ fn outcome(
         finish,
         advice,
         batch: None,
-    }
-}
-
-/// Certified-coverage gain of the next 100 labels, for the stop advice. From the replay, the
-/// slope between one and five batches ahead: now is today's record itself, every later point a
-/// mean over replicates, some of which lose a certificate now holds by one error, so a slope
-/// from now would read that spread as a loss. From the trend, the next 100 labels' rise.
-fn coverage_gain_per_100(cover: CoverageProjection<'_>, labels: f64, batch: f64) -> f64 {
-    match cover {
-        CoverageProjection::Replay(_) if batch > 0.0 => {
-            (cover.at(labels + 5.0 * batch) - cover.at(labels + batch)) / (4.0 * batch) * 100.0
-        }
-        _ => cover.at(labels + 100.0) - cover.at(labels),
     }
 }
 

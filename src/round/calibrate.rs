@@ -257,8 +257,8 @@ pub fn select_threshold_hedged(
     }
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| confidence[b].total_cmp(&confidence[a]).then(a.cmp(&b)));
-    // The last passing step: (items above, right among them, threshold).
-    let mut best: Option<(usize, usize, f32)> = None;
+    // The last passing step: (items above, right among them, threshold, right in the bound).
+    let mut best: Option<(usize, usize, f32, u64)> = None;
     let mut i = 0usize;
     let mut hits = 0usize;
     while i < n {
@@ -280,18 +280,15 @@ pub fn select_threshold_hedged(
             }
             break;
         }
-        best = Some((i, hits, t));
+        best = Some((i, hits, t, right));
     }
-    best.map(|(i, hits, t)| {
-        let errors = (i - hits).max(min_errors);
-        ThresholdChoice {
-            threshold: t,
-            n_above: i,
-            n_correct: hits,
-            precision: hits as f64 / i as f64,
-            lower_bound: clopper_pearson_lower(i.saturating_sub(errors) as u64, i as u64, level),
-            n_scope: n,
-        }
+    best.map(|(i, hits, t, right)| ThresholdChoice {
+        threshold: t,
+        n_above: i,
+        n_correct: hits,
+        precision: hits as f64 / i as f64,
+        lower_bound: clopper_pearson_lower(right, i as u64, level),
+        n_scope: n,
     })
 }
 

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::round::calibrate::{calibrate, Calibration, CalibrationParams};
+use crate::round::power_law::nearest_rank;
 
 /// Replicates per projected label count, at most.
 pub const REPLICATES: usize = 64;
@@ -179,14 +180,17 @@ impl CertificateReplay {
         let grid = grid(setup, record.len());
         let work: usize = grid.iter().map(|g| record.len() + g.1).sum();
         let reps = (WORK_ITEMS / work.max(1)).clamp(MIN_REPLICATES, REPLICATES);
+        let errors_left: Vec<f64> = grid
+            .iter()
+            .map(|&(labels, _)| (setup.errors_left)(labels).clamp(0.0, 1.0))
+            .collect();
         let tasks: Vec<(usize, usize)> = (0..grid.len())
             .flat_map(|g| (0..reps).map(move |r| (g, r)))
             .collect();
         let covered: Vec<f64> = tasks
             .par_iter()
             .map(|&(g, r)| {
-                let (labels, extra) = grid[g];
-                let left = (setup.errors_left)(labels).clamp(0.0, 1.0);
+                let ((labels, extra), left) = (grid[g], errors_left[g]);
                 let stream = (g * reps + r) as u64 + 1;
                 let cal = calibrate_record(record, &profile, setup, (extra, left), stream)?;
                 let today = (pool.covered(&cal) + offset).clamp(0.0, 1.0);
@@ -210,9 +214,9 @@ impl CertificateReplay {
                 ReplayPoint {
                     labels,
                     evidence: record.len() + extra,
-                    low: quantile(&c, 0.1).min(mean),
+                    low: nearest_rank(&c, 0.1).min(mean),
                     mean,
-                    high: quantile(&c, 0.9).max(mean),
+                    high: nearest_rank(&c, 0.9).max(mean),
                 }
             })
             .collect();
@@ -297,8 +301,8 @@ fn grid(setup: &ReplaySetup<'_>, record: usize) -> Vec<(f64, usize)> {
 /// record shows one error), and local error rates from a few hundred items are mostly noise:
 /// two parameters fitted to all of them are not.
 struct Profile {
-    /// Record positions by ascending score.
-    order: Vec<usize>,
+    /// Predicted classes of the record's items by ascending score.
+    classes: Vec<u32>,
     /// Scores in that order.
     scores: Vec<f32>,
     /// Intercept and slope of the chance of being right, logistic in the score.
@@ -328,7 +332,7 @@ impl Profile {
         points.push((median, 1.0, PRIOR_WEIGHT));
         points.push((median, 0.0, PRIOR_WEIGHT));
         Profile {
-            order,
+            classes: order.iter().map(|&i| record.predicted[i]).collect(),
             scores,
             curve: fit_logistic(&points),
         }
@@ -337,20 +341,25 @@ impl Profile {
     /// The chance of being right at `score`.
     fn right_at(&self, score: f32) -> f64 {
         let (a, b) = self.curve;
-        1.0 / (1.0 + (-(a + b * f64::from(score))).exp())
+        sigmoid(a + b * f64::from(score))
     }
 
-    /// A new item: (record position whose class it takes, score, chance of being right).
-    fn draw(&self, rng: &mut Xoshiro256PlusPlus) -> (usize, f32, f64) {
-        let last = self.order.len() - 1;
+    /// A new item: (the class of the nearest recorded item, score, chance of being right).
+    fn draw(&self, rng: &mut Xoshiro256PlusPlus) -> (u32, f32, f64) {
+        let last = self.classes.len() - 1;
         let u = rng.gen::<f64>() * last as f64;
         let i = (u.floor() as usize).min(last);
         let j = (i + 1).min(last);
         let t = u - i as f64;
         let score = self.scores[i] + (t as f32) * (self.scores[j] - self.scores[i]);
         let nearest = if t < 0.5 { i } else { j };
-        (self.order[nearest], score, self.right_at(score))
+        (self.classes[nearest], score, self.right_at(score))
     }
+}
+
+/// The logistic function.
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
 }
 
 /// Maximum-likelihood logistic curve through weighted (x, y, weight) points, by Newton's
@@ -360,7 +369,7 @@ fn fit_logistic(points: &[(f64, f64, f64)]) -> (f64, f64) {
     for _ in 0..50 {
         let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 0.0, 0.0, 0.0);
         for &(x, y, w) in points {
-            let p = 1.0 / (1.0 + (-(a + b * x)).exp());
+            let p = sigmoid(a + b * x);
             let v = w * p * (1.0 - p);
             ga += w * (y - p);
             gb += w * (y - p) * x;
@@ -409,9 +418,9 @@ fn calibrate_record(
         push(record.predicted[j], record.confidence[j], right);
     }
     for _ in 0..extra {
-        let (like, score, chance) = profile.draw(&mut rng);
+        let (class, score, chance) = profile.draw(&mut rng);
         let right = rng.gen::<f64>() < chance || fixed(&mut rng);
-        push(record.predicted[like], score, right);
+        push(class, score, right);
     }
     calibrate(
         &predicted,
@@ -420,12 +429,6 @@ fn calibrate_record(
         setup.n_classes,
         setup.params,
     )
-}
-
-/// The `q` quantile of sorted values (nearest rank).
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 #[cfg(test)]

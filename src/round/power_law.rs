@@ -1,5 +1,6 @@
 //! The inverse power law `y(n) = a − b·n^(−c)` learning curves follow (Figueroa et al. 2012),
-//! and its least-squares fit: the shape `budget` projects accuracy and coverage with.
+//! and its least-squares fit: the shape `budget` projects accuracy and coverage with; and the
+//! nearest-rank percentile its bootstrap intervals (and the certificate replay's) are read with.
 
 use serde::Serialize;
 
@@ -76,4 +77,11 @@ pub fn fit_power_law(points: &[(f64, f64)]) -> Option<PowerLaw> {
         c += 0.01;
     }
     best.map(|(_, law)| law)
+}
+
+/// The `q` quantile of ascending values (nearest rank): the 10th and 90th percentiles of
+/// bootstrap fits and of replay replicates.
+pub fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
 }
