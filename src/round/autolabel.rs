@@ -22,8 +22,8 @@ use crate::model::{
     SPREAD_MAX_WORK,
 };
 use crate::round::calibrate::{
-    calibrate, clopper_pearson_lower, min_count_for, Calibration, CalibrationParams, Score,
-    ThresholdChoice,
+    calibrate, clopper_pearson_lower, min_count_for, separation, Calibration, CalibrationParams,
+    Score, ThresholdChoice,
 };
 use crate::round::coverage::{CoverageChange, RoundFigures};
 use crate::round::rule_route::{self, RuleRecord, RulesInRound};
@@ -209,6 +209,10 @@ pub struct CandidateSummary {
     /// Estimated cost of predicting one row, relative to the cheapest candidate
     /// ([`ModelSpec::predict_cost`]); breaks ties in favour of the cheaper model.
     pub relative_cost: f64,
+    /// How well its score ranks its right predictions above its wrong ones on the strategy's
+    /// picks (AUROC, [`separation`]), when the model was chosen on those; null otherwise.
+    #[serde(default)]
+    pub separation: Option<f64>,
     /// Whether this candidate labeled the round.
     pub chosen: bool,
 }
@@ -348,6 +352,42 @@ fn dup_route_possible(
     let trials: u64 = labeled_in_group.values().filter(|&&c| c >= 2).sum();
     let level = 1.0 - alpha * ErrorBudget::DUPLICATE_SHARE;
     reaches_unlabeled && trials >= 1 && clopper_pearson_lower(trials - 1, trials, level) >= target
+}
+
+/// [`Round::preselect`]'s choice from each candidate's accuracy and [`separation`] on the
+/// `n` strategy picks: the best separation, then the cheapest, the first listed; without any
+/// separation (every pick right, or every one wrong), the most accurate, the cheapest within
+/// one standard error.
+fn choose_on_picks(
+    accuracy: &[f64],
+    separation: &[Option<f64>],
+    costs: &[f64],
+    n: usize,
+) -> Option<usize> {
+    let cheapest = |ks: &mut dyn Iterator<Item = usize>| {
+        ks.min_by(|&a, &b| costs[a].total_cmp(&costs[b]).then(a.cmp(&b)))
+    };
+    let best_separation = separation
+        .iter()
+        .flatten()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    if best_separation.is_finite() {
+        return cheapest(
+            &mut (0..separation.len()).filter(|&k| separation[k] == Some(best_separation)),
+        );
+    }
+    let best = accuracy.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let se = (best * (1.0 - best) / n.max(1) as f64).sqrt();
+    cheapest(&mut (0..accuracy.len()).filter(|&k| best - accuracy[k] <= se + 1e-12))
+}
+
+/// The model chosen before certifying, and what it was chosen on.
+struct Preselection {
+    /// The chosen candidate; `None` when every candidate is certified.
+    chosen: Option<usize>,
+    /// Per candidate, [`separation`] on the strategy's picks (`None` without a choice).
+    separation: Vec<Option<f64>>,
 }
 
 /// Labels outside the certificate's evidence needed to choose the model on them alone.
@@ -809,7 +849,10 @@ impl Job<'_, '_> {
         // then costs the certificate nothing) and only it is certified, at the models' whole
         // share; otherwise every candidate is certified at an equal share, so the chance that
         // the kept one's threshold misses the target stays within it whichever is kept.
-        let preselected = self.preselect(&oofs, &costs);
+        let Preselection {
+            chosen: preselected,
+            separation,
+        } = self.preselect(&oofs, &costs);
         let tested = if preselected.is_some() { 1 } else { m };
         let cand_params = CalibrationParams {
             confidence_level: 1.0 - budget.models / tested as f64,
@@ -846,6 +889,7 @@ impl Job<'_, '_> {
                 cv_accuracy: accuracy,
                 certified_share: share,
                 relative_cost: costs[k],
+                separation: separation[k],
                 chosen: false,
             });
             runs.push(CandidateRun {
@@ -995,32 +1039,41 @@ impl Job<'_, '_> {
         Ok((twins, oofs))
     }
 
-    /// The candidate chosen on the labels that are not evidence (the strategy's picks): the
-    /// most accurate out of fold there, the cheapest (`costs`) within one standard error of
-    /// it, the first listed among equally cheap ones: a rules twin (listed after the models,
-    /// and certified on two scopes at half its share each) only when it is clearly the more
-    /// accurate. `None` when every label is evidence or fewer than [`PRESELECT_MIN`] are not.
-    fn preselect(&self, oofs: &[OutOfFoldRows], costs: &[f64]) -> Option<usize> {
+    /// The candidate chosen on the labels that are not evidence (the strategy's picks), and
+    /// every candidate's [`separation`] there ([`choose_on_picks`]): the one whose score best
+    /// separates its right predictions from its wrong ones, since that is how far a threshold
+    /// scan can certify it; being more accurate on those hard items is not the same. Nothing is
+    /// chosen when every label is evidence or fewer than [`PRESELECT_MIN`] are not.
+    fn preselect(&self, oofs: &[OutOfFoldRows], costs: &[f64]) -> Preselection {
         let mut is_evidence = vec![false; self.y.len()];
         for &k in self.evidence_at {
             is_evidence[k] = true;
         }
         let others: Vec<usize> = (0..self.y.len()).filter(|&k| !is_evidence[k]).collect();
         if others.len() < PRESELECT_MIN || oofs.len() < 2 {
-            return None;
+            return Preselection {
+                chosen: None,
+                separation: vec![None; oofs.len()],
+            };
         }
-        let accuracy: Vec<f64> = oofs
+        let right: Vec<Vec<bool>> = oofs
             .iter()
-            .map(|(pred, _)| {
-                let right = others.iter().filter(|&&k| pred[k] == self.y[k]).count();
-                right as f64 / others.len() as f64
+            .map(|(pred, _)| others.iter().map(|&k| pred[k] == self.y[k]).collect())
+            .collect();
+        let separation: Vec<Option<f64>> = oofs
+            .iter()
+            .zip(&right)
+            .map(|((_, score), ok)| {
+                let s: Vec<f32> = others.iter().map(|&k| score[k]).collect();
+                separation(&s, ok)
             })
             .collect();
-        let best = accuracy.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let se = (best * (1.0 - best) / others.len() as f64).sqrt();
-        (0..oofs.len())
-            .filter(|&k| best - accuracy[k] <= se + 1e-12)
-            .min_by(|&a, &b| costs[a].total_cmp(&costs[b]).then(a.cmp(&b)))
+        let accuracy: Vec<f64> = right
+            .iter()
+            .map(|ok| ok.iter().filter(|&&r| r).count() as f64 / others.len() as f64)
+            .collect();
+        let chosen = choose_on_picks(&accuracy, &separation, costs, others.len());
+        Preselection { chosen, separation }
     }
 
     /// Out-of-fold probabilities of `spec` on the labeled items.
@@ -1742,6 +1795,27 @@ mod tests {
     }
 
     #[test]
+    fn the_strategy_picks_choose_the_candidate_that_separates_right_from_wrong_best() {
+        let costs = [1.0, 2.0];
+        // The less accurate candidate whose score separates right from wrong better is chosen.
+        let chosen = choose_on_picks(&[0.86, 0.80], &[Some(0.80), Some(0.84)], &costs, 700);
+        assert_eq!(chosen, Some(1));
+        // Equal separation: the cheaper.
+        let chosen = choose_on_picks(&[0.80, 0.86], &[Some(0.84), Some(0.84)], &costs, 700);
+        assert_eq!(chosen, Some(0));
+        // No separation anywhere: the most accurate, the cheapest within one standard error
+        // (√(0.86·0.14/700) ≈ 0.013).
+        assert_eq!(
+            choose_on_picks(&[0.85, 0.86], &[None, None], &costs, 700),
+            Some(0)
+        );
+        assert_eq!(
+            choose_on_picks(&[0.80, 0.86], &[None, None], &costs, 700),
+            Some(1)
+        );
+    }
+
+    #[test]
     fn ties_go_to_the_cheaper_candidate() {
         let cand = |model: &str, acc: f64, share: f64, cost: f64| CandidateSummary {
             model: model.into(),
@@ -1749,6 +1823,7 @@ mod tests {
             cv_accuracy: acc,
             certified_share: share,
             relative_cost: cost,
+            separation: None,
             chosen: false,
         };
         // 600 labels: the dear kNN vote is listed first and slightly more accurate, but both

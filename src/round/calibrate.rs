@@ -179,6 +179,36 @@ pub fn clopper_pearson_reaches(successes: u64, n: u64, confidence: f64, target: 
     tail < alpha
 }
 
+/// How well `score` ranks right predictions above wrong ones: the chance that a right one
+/// scores higher than a wrong one, ties counting half (the area under the ROC curve, by
+/// Mann–Whitney mid-ranks). A threshold scan can only certify as far as the score keeps the
+/// errors below the right predictions, so this is what a candidate's certificate rests on.
+/// `None` when every prediction is right or every one is wrong.
+pub fn separation(score: &[f32], correct: &[bool]) -> Option<f64> {
+    let n = score.len().min(correct.len());
+    let right = correct[..n].iter().filter(|&&c| c).count();
+    let wrong = n - right;
+    if right == 0 || wrong == 0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| score[a].total_cmp(&score[b]));
+    // Sum of the right predictions' ranks (1-based), tied scores sharing their mean rank.
+    let mut rank_sum = 0.0f64;
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j < n && score[order[j]] == score[order[i]] {
+            j += 1;
+        }
+        let mid_rank = (i + 1 + j) as f64 / 2.0;
+        rank_sum += mid_rank * order[i..j].iter().filter(|&&k| correct[k]).count() as f64;
+        i = j;
+    }
+    let (r, w) = (right as f64, wrong as f64);
+    Some((rank_sum - r * (r + 1.0) / 2.0) / (r * w))
+}
+
 /// Smallest number of predictions that, all correct, would certify `target`: below this count
 /// no threshold can be certified at all.
 pub fn min_count_for(target: f64, confidence: f64) -> usize {
@@ -638,6 +668,27 @@ mod tests {
             s += (ln_c + i as f64 * p.ln() + (n - i) as f64 * (1.0 - p).ln()).exp();
         }
         s
+    }
+
+    #[test]
+    fn separation_is_the_share_of_right_wrong_pairs_ranked_right() {
+        // Perfect, reversed and chance rankings.
+        assert_eq!(
+            separation(&[0.9, 0.8, 0.2, 0.1], &[true, true, false, false]),
+            Some(1.0)
+        );
+        assert_eq!(
+            separation(&[0.9, 0.8, 0.2, 0.1], &[false, false, true, true]),
+            Some(0.0)
+        );
+        // One of the four right–wrong pairs out of order: 3/4.
+        assert_eq!(
+            separation(&[0.9, 0.5, 0.6, 0.1], &[true, true, false, false]),
+            Some(0.75)
+        );
+        // A tie between a right and a wrong prediction counts half.
+        assert_eq!(separation(&[0.5, 0.5], &[true, false]), Some(0.5));
+        assert_eq!(separation(&[0.5, 0.4], &[true, true]), None);
     }
 
     #[test]
