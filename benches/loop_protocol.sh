@@ -6,6 +6,8 @@
 # the realized precision of the auto-labels (from simulate's autolabels.csv).
 #
 #   bash benches/loop_protocol.sh ../shared/datasets [WORKDIR]
+#   SEEDS="$(seq 0 29)" ROUNDS=6,7,8,9,10 bash benches/loop_protocol.sh ../shared/datasets
+# (SEEDS: the seeds run, default "0 1"; ROUNDS: the rounds scored, default 10.)
 set -euo pipefail
 DATA=${1:?usage: loop_protocol.sh DATASETS_DIR [WORKDIR]}
 WORK=${2:-/tmp/labelwise-loop}
@@ -15,12 +17,14 @@ BIN=${BIN:-"$ROOT/target/release/labelwise"}
 mkdir -p "$WORK"
 for spec in banking77:100 clinc150:182 agnews:61; do
   ds=${spec%%:*}; batch=${spec##*:}
-  for seed in 0 1; do
+  dirs=()
+  for seed in ${SEEDS:-0 1}; do
     out="$WORK/$ds-s$seed"
     # shellcheck disable=SC2086
     # --holdout 0: the protocol predates the holdout and keeps the pool whole.
     "$BIN" simulate "$DATA/$ds.parquet" --batch "$batch" --rounds 10 --seed "$seed" --holdout 0 ${EXTRA:-} \
       --target-precision 0.95 --out "$out" --cache "$WORK/cache" --quiet
+    dirs+=("$out")
   done
-  python3 "$ROOT/benches/loop_oracle.py" "$DATA/$ds.parquet" "$WORK/$ds-s0" "$WORK/$ds-s1" --rounds 10
+  python3 "$ROOT/benches/loop_oracle.py" "$DATA/$ds.parquet" "${dirs[@]}" --rounds "${ROUNDS:-10}"
 done
