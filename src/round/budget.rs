@@ -778,9 +778,10 @@ fn outcome(
         .fit
         .map(|law| projected_accuracy(&law, at, at + 100.0) - projected_accuracy(&law, at, at));
     let coverage_gain = cover.gain_per_100(at, params.batch as f64);
-    let ahead = replay
-        .as_ref()
-        .map(|_| (5, cover.at(at + 5.0 * params.batch as f64)));
+    let ahead = replay.as_ref().map(|_| {
+        let far = forecast::ADVICE_BATCHES_AHEAD;
+        (far, cover.at(at + (far * params.batch) as f64))
+    });
     let advice = forecast::advice(
         (params.stop_gain_per_100, params.stop_coverage_gain_per_100),
         gain_per_100,

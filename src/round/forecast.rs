@@ -34,6 +34,10 @@ pub struct Residual {
 /// mean residual of 0.009.
 pub const ACCURACY_GAIN_SHARE: f64 = 0.25;
 
+/// How many batches ahead the replay is read for the stop advice: its coverage slope ends
+/// there, and while nothing is certified the advice names the coverage projected then.
+pub const ADVICE_BATCHES_AHEAD: usize = 5;
+
 /// Pool-accuracy residuals (realized holdout accuracy − projected) of the projection with
 /// [`ACCURACY_GAIN_SHARE`], measured by benches/budget_protocol.sh on banking77 and agnews
 /// (seeds 0–2, rounds 3/5/8: 18 cells per horizon); clinc150 is left out as the test of them.
@@ -258,14 +262,16 @@ impl CoverageProjection<'_> {
     }
 
     /// Coverage gain of the next 100 labels from `labels`, for the stop advice. From the
-    /// replay, the slope between one and five batches ahead: now is today's record itself,
-    /// every later point a mean over replicates, some of which lose a certificate now holds by
-    /// one error, so a slope from now would read that spread as a loss. From the trend, the
-    /// next 100 labels' rise.
+    /// replay, the slope between one and [`ADVICE_BATCHES_AHEAD`] batches ahead: now is today's
+    /// record itself, every later point a mean over replicates, some of which lose a certificate
+    /// now holds by one error, so a slope from now would read that spread as a loss. From the
+    /// trend, the next 100 labels' rise.
     pub fn gain_per_100(&self, labels: f64, batch: f64) -> f64 {
         match self {
             CoverageProjection::Replay(_) if batch > 0.0 => {
-                (self.at(labels + 5.0 * batch) - self.at(labels + batch)) / (4.0 * batch) * 100.0
+                let far = ADVICE_BATCHES_AHEAD as f64;
+                (self.at(labels + far * batch) - self.at(labels + batch)) / ((far - 1.0) * batch)
+                    * 100.0
             }
             _ => self.at(labels + 100.0) - self.at(labels),
         }
