@@ -175,8 +175,9 @@ impl DedupArgs {
 /// The model flag's choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModelChoice {
-    /// The better of logistic regression and label spreading + nearest centroid, chosen on the
-    /// labels by the share each certifies (the measured default, README "Auto-labels").
+    /// The better of logistic regression + kNN vote (averaged) and label spreading + nearest
+    /// centroid, chosen on the labels by the share each certifies (the measured default, README
+    /// "Auto-labels").
     Auto,
     /// Label spreading over the neighbour graph + nearest centroid, averaged (transductive: it
     /// uses the unlabeled items' neighbourhoods; the kNN vote stands in beyond its size limit).

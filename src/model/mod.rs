@@ -348,18 +348,19 @@ pub enum ModelSpec {
 }
 
 impl Default for ModelSpec {
-    /// The better of multinomial logistic regression and label spreading + nearest centroid,
-    /// chosen on the labels. Measured (`examples/autolabel_eval.rs`, 10% labels, target 0.95):
-    /// logistic regression ranks fine-grained intents best (banking77, clinc150), while on
-    /// agnews' four broad, noisy classes it certified a third of what a neighbour model did;
-    /// neither is best on all three, and choosing on the labels costs only a split of the error
-    /// rate. Label spreading replaced the kNN vote as the neighbour model (session 3: agnews
-    /// over seeds 0–7 certified 0.28 → 0.40 of the hidden pool on average, no seed at 0; see
-    /// benches/results/autolabel.md). Without a usable graph, or where spreading would cost too
-    /// much, autolabel runs the kNN vote in its place ([`ModelSpec::without_transduction`]).
+    /// The better of logistic regression + kNN vote (averaged) and label spreading + nearest
+    /// centroid, chosen on the labels. A linear model ranks fine-grained intents well and a
+    /// neighbour model broad, noisy classes; averaging the two lowers the confidence where they
+    /// disagree, which is where the linear model's confident errors sit, and neither candidate
+    /// is best on every pool (BENCHMARKS.md, "Auto-labels" and "the model chosen by separation").
+    /// Without a usable graph, or where spreading would cost too much, autolabel runs the kNN
+    /// vote in spreading's place ([`ModelSpec::without_transduction`]).
     fn default() -> Self {
         ModelSpec::Select(vec![
-            ModelSpec::Logistic(Logistic::default()),
+            ModelSpec::Ensemble(vec![
+                ModelSpec::Logistic(Logistic::default()),
+                ModelSpec::Knn(KnnVote::default()),
+            ]),
             ModelSpec::Ensemble(vec![
                 ModelSpec::Spread(LabelSpreading::default()),
                 ModelSpec::Centroid(NearestCentroid::default()),

@@ -1694,6 +1694,7 @@ mod tests {
     use super::*;
     use crate::model::cv::stratified_folds;
     use crate::model::tests::clusters;
+    use crate::model::{KnnVote, Logistic, NearestCentroid};
     use crate::round::rarity::tests::exact_graph;
     use ndarray::Array2;
 
@@ -1733,7 +1734,8 @@ mod tests {
     fn a_knn_vote_standing_in_for_spreading_gets_the_workload_search() {
         use crate::model::{KnnSearch, KnnVote};
         // No graph (or too large to spread over): the default's neighbour candidate is a kNN
-        // vote, and at 1M rows × 10k labels it must be the inverted file, not "decide per call".
+        // vote, and at 1M rows × 10k labels it, and the vote averaged with logistic regression,
+        // must be the inverted file, not "decide per call".
         let spec = round_model(
             &ModelSpec::default(),
             &empty_graph(),
@@ -1754,7 +1756,7 @@ mod tests {
             }
         }
         walk(&spec, &mut searches);
-        assert_eq!(searches, vec![KnnSearch::InvertedFile]);
+        assert_eq!(searches, vec![KnnSearch::InvertedFile; 2]);
         assert!(!spec.is_transductive());
     }
 
@@ -1866,7 +1868,17 @@ mod tests {
     fn candidate_costs_are_relative_to_the_cheapest() {
         let (x, y) = clusters(4, 300, 32, 0.5, 16);
         let labels = labels_where(&y, |i| i % 3 == 0);
-        let r = run_default(&x, &labels, 4).unwrap();
+        let params = AutolabelParams {
+            model: ModelSpec::Select(vec![
+                ModelSpec::Logistic(Logistic::default()),
+                ModelSpec::Ensemble(vec![
+                    ModelSpec::Knn(KnnVote::default()),
+                    ModelSpec::Centroid(NearestCentroid::default()),
+                ]),
+            ]),
+            ..Default::default()
+        };
+        let r = autolabel(x.view(), &labels, 4, &empty_graph(), None, &params).unwrap();
         let c = &r.summary.candidates;
         // Logistic regression (32 × 4 per row) is the cheapest; the kNN vote + centroid
         // compares 400 labeled items per row.
