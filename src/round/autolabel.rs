@@ -1732,7 +1732,7 @@ mod tests {
 
     #[test]
     fn a_knn_vote_standing_in_for_spreading_gets_the_workload_search() {
-        use crate::model::{KnnSearch, KnnVote};
+        use crate::model::KnnSearch;
         // No graph (or too large to spread over): the default's neighbour candidate is a kNN
         // vote, and at 1M rows × 10k labels it, and the vote averaged with logistic regression,
         // must be the inverted file, not "decide per call".
