@@ -176,7 +176,9 @@ impl DedupArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModelChoice {
     /// The better of logistic regression + kNN vote (averaged) and label spreading + nearest
-    /// centroid, chosen on the labels by the share each certifies (the measured default, README
+    /// centroid: with 100 or more labels the strategy picked (`--history`), the one whose
+    /// confidence best separates its right predictions from its wrong ones on those picks;
+    /// otherwise the one that certifies the larger share (the measured default, README
     /// "Auto-labels").
     Auto,
     /// Label spreading over the neighbour graph + nearest centroid, averaged (transductive: it
