@@ -23,6 +23,7 @@
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::data::dataset::Dataset;
@@ -1397,6 +1398,13 @@ struct SizeStep {
     share: Vec<f64>,
 }
 
+/// What one fold's model at one subset size predicted (see [`SizeStep`]).
+struct SubsetFit {
+    held: Vec<(f32, bool)>,
+    pooled: Vec<f32>,
+    share: f64,
+}
+
 /// The cross-validation behind the curve: in each fold, fits the nested growing subsets of the
 /// training part and records their predictions on the held-out fold and on `x_pool`. Subset
 /// sizes are shares of a training part, identical in every fold, so step `s` pools the folds.
@@ -1423,40 +1431,59 @@ fn fit_subset_steps(
         })
         .collect();
     let n_label_classes = n_label_classes as f64;
-    for f in 0..folds {
-        let train: Vec<usize> = (0..n).filter(|&i| fold_of[i] != f).collect();
-        let test: Vec<usize> = (0..n).filter(|&i| fold_of[i] == f).collect();
-        if test.is_empty() || train.len() < 2 {
-            continue;
+    // Every (fold, step) fit is independent: run them in parallel (most subsets are smaller
+    // than one of the model's row blocks, so a fit alone keeps one core busy), then file the
+    // results in fold order, exactly as a sequential loop would.
+    let jobs: Vec<(Vec<usize>, usize, Vec<usize>)> = (0..folds)
+        .filter_map(|f| {
+            let train: Vec<usize> = (0..n).filter(|&i| fold_of[i] != f).collect();
+            let test: Vec<usize> = (0..n).filter(|&i| fold_of[i] == f).collect();
+            (!test.is_empty() && train.len() >= 2).then(|| {
+                let subsets = nested_subsets(&train, min_size, params.steps, seed ^ (f as u64 + 1));
+                (test, subsets)
+            })
+        })
+        .flat_map(|(test, subsets)| {
+            subsets
+                .into_iter()
+                .enumerate()
+                .take(steps.len())
+                .map(move |(k, subset)| (test.clone(), k, subset))
+        })
+        .collect();
+    let fit_one = |(test, k, subset): &(Vec<usize>, usize, Vec<usize>)| -> Result<Option<(usize, SubsetFit)>> {
+        let ys: Vec<u32> = subset.iter().map(|&i| y[i]).collect();
+        let mut distinct = ys.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() < 2 {
+            return Ok(None);
         }
-        let x_test = emb.select(
-            ndarray::Axis(0),
-            &test.iter().map(|&i| labeled[i]).collect::<Vec<_>>(),
-        );
-        let subsets = nested_subsets(&train, min_size, params.steps, seed ^ (f as u64 + 1));
-        for (step, subset) in steps.iter_mut().zip(&subsets) {
-            let ys: Vec<u32> = subset.iter().map(|&i| y[i]).collect();
-            let mut distinct = ys.clone();
-            distinct.sort_unstable();
-            distinct.dedup();
-            if distinct.len() < 2 {
-                continue;
-            }
-            let xs = emb.select(
-                ndarray::Axis(0),
-                &subset.iter().map(|&i| labeled[i]).collect::<Vec<_>>(),
-            );
-            let fitted = model.fit(xs.view(), &ys, set.n_classes)?;
-            let (pred, conf) = crate::model::argmax_rows(&fitted.predict_proba(x_test.view())?);
-            step.held.push(
-                test.iter()
+        let rows = |idx: &[usize]| idx.iter().map(|&i| labeled[i]).collect::<Vec<_>>();
+        let xs = emb.select(ndarray::Axis(0), &rows(subset));
+        let fitted = model.fit(xs.view(), &ys, set.n_classes)?;
+        let x_test = emb.select(ndarray::Axis(0), &rows(test));
+        let (pred, conf) = crate::model::argmax_rows(&fitted.predict_proba(x_test.view())?);
+        Ok(Some((
+            *k,
+            SubsetFit {
+                held: test
+                    .iter()
                     .enumerate()
                     .map(|(r, &t)| (conf[r], pred[r] == y[t]))
                     .collect(),
-            );
-            step.pooled.push(max_proba(&fitted.predict_proba(x_pool)?));
-            step.share.push(distinct.len() as f64 / n_label_classes);
-        }
+                pooled: max_proba(&fitted.predict_proba(x_pool)?),
+                share: distinct.len() as f64 / n_label_classes,
+            },
+        )))
+    };
+    let fits: Vec<Option<(usize, SubsetFit)>> =
+        jobs.par_iter().map(fit_one).collect::<Result<_>>()?;
+    for (k, fit) in fits.into_iter().flatten() {
+        let step = &mut steps[k];
+        step.held.push(fit.held);
+        step.pooled.push(fit.pooled);
+        step.share.push(fit.share);
     }
     Ok(steps)
 }
