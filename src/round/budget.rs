@@ -862,6 +862,22 @@ mod tests {
     }
 
     #[test]
+    fn projection_takes_half_the_laws_rise_from_now() {
+        // README "Budget": the law's value now plus half its rise (the law, fitted on subsets
+        // of the labels, rises faster than the loop that adds to them).
+        let law = PowerLaw {
+            a: 0.95,
+            b: 2.0,
+            c: 0.5,
+        };
+        let (now, later) = (400.0, 900.0);
+        let rise = law.at(later) - law.at(now);
+        assert!((projected_accuracy(&law, now, now) - law.at(now)).abs() < 1e-12);
+        let projected = projected_accuracy(&law, now, later);
+        assert!((projected - (law.at(now) + 0.5 * rise)).abs() < 1e-12);
+    }
+
+    #[test]
     fn unreachable_targets_have_no_label_count() {
         let law = PowerLaw {
             a: 0.8,

@@ -28,11 +28,10 @@ pub struct Residual {
 }
 
 /// Share of the accuracy law's rise from now that the projection takes. Fitted on subsets of
-/// the labels it has, the law's plateau sits at its cap of 1 and its rise is steeper than the
-/// loop's: on banking77 and agnews (benches/budget_protocol.sh, rounds 3/5/8, +1 to +10
-/// batches) the full rise overstated accuracy by 0.042 on average; a quarter of it leaves a
-/// mean residual of 0.009.
-pub const ACCURACY_GAIN_SHARE: f64 = 0.25;
+/// the labels it has, the law rises more steeply than the loop that adds labels to them; half
+/// its rise is what benches/budget_protocol.sh measures the loop to realize, on each dataset
+/// held out from the fit but agnews, whose miss is the level (BENCHMARKS.md, issue 15).
+pub const ACCURACY_GAIN_SHARE: f64 = 0.5;
 
 /// How many batches ahead the replay is read for the stop advice: its coverage slope ends
 /// there, and while nothing is certified the advice names the coverage projected then.
@@ -44,23 +43,23 @@ pub const ADVICE_BATCHES_AHEAD: usize = 5;
 pub const ACCURACY_RESIDUALS: [Residual; 4] = [
     Residual {
         batches: 1.0,
-        q10: -0.048,
-        q90: 0.05,
+        q10: -0.043,
+        q90: 0.013,
     },
     Residual {
         batches: 2.0,
-        q10: -0.047,
-        q90: 0.05,
+        q10: -0.044,
+        q90: 0.017,
     },
     Residual {
         batches: 5.0,
         q10: -0.048,
-        q90: 0.056,
+        q90: 0.016,
     },
     Residual {
         batches: 10.0,
-        q10: -0.044,
-        q90: 0.074,
+        q10: -0.054,
+        q90: 0.022,
     },
 ];
 
