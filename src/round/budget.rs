@@ -1414,11 +1414,53 @@ struct SizeStep {
     share: Vec<f64>,
 }
 
+/// One fit of the learning curve: a fold's held-out items and one of its nested subsets.
+struct SubsetJob {
+    test: Vec<usize>,
+    step: usize,
+    subset: Vec<usize>,
+}
+
 /// What one fold's model at one subset size predicted (see [`SizeStep`]).
 struct SubsetFit {
+    step: usize,
     held: Vec<(f32, bool)>,
     pooled: Vec<f32>,
     share: f64,
+}
+
+/// Fits `job`'s subset (positions in `set.labeled`) and scores the fold's held-out items and
+/// the pool sample; `None` when the subset holds a single class.
+fn fit_subset(
+    set: &LabeledSet,
+    model: &dyn crate::model::Classifier,
+    job: &SubsetJob,
+    x_pool: ndarray::ArrayView2<f32>,
+    n_label_classes: usize,
+) -> Result<Option<SubsetFit>> {
+    let ys: Vec<u32> = job.subset.iter().map(|&i| set.y[i]).collect();
+    let mut distinct = ys.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 2 {
+        return Ok(None);
+    }
+    let rows = |idx: &[usize]| idx.iter().map(|&i| set.labeled[i]).collect::<Vec<_>>();
+    let xs = set.emb.select(ndarray::Axis(0), &rows(&job.subset));
+    let fitted = model.fit(xs.view(), &ys, set.n_classes)?;
+    let x_test = set.emb.select(ndarray::Axis(0), &rows(&job.test));
+    let (pred, conf) = crate::model::argmax_rows(&fitted.predict_proba(x_test.view())?);
+    Ok(Some(SubsetFit {
+        step: job.step,
+        held: job
+            .test
+            .iter()
+            .enumerate()
+            .map(|(r, &t)| (conf[r], pred[r] == set.y[t]))
+            .collect(),
+        pooled: max_proba(&fitted.predict_proba(x_pool)?),
+        share: distinct.len() as f64 / n_label_classes as f64,
+    }))
 }
 
 /// The cross-validation behind the curve: in each fold, fits the nested growing subsets of the
@@ -1432,7 +1474,7 @@ fn fit_subset_steps(
     x_pool: ndarray::ArrayView2<f32>,
 ) -> Result<Vec<SizeStep>> {
     use crate::model::cv::stratified_folds;
-    let (emb, labeled, y, folds, seed) = (set.emb, set.labeled, set.y, params.folds, params.seed);
+    let (labeled, y, folds, seed) = (set.labeled, set.y, params.folds, params.seed);
     let n = labeled.len();
     let fold_of = stratified_folds(y, folds, seed);
     // A wide range (a tenth of the training part up to all of it) constrains the curve's shape.
@@ -1446,11 +1488,10 @@ fn fit_subset_steps(
             ..SizeStep::default()
         })
         .collect();
-    let n_label_classes = n_label_classes as f64;
     // Every (fold, step) fit is independent: run them in parallel (most subsets are smaller
     // than one of the model's row blocks, so a fit alone keeps one core busy), then file the
     // results in fold order, exactly as a sequential loop would.
-    let jobs: Vec<(Vec<usize>, usize, Vec<usize>)> = (0..folds)
+    let jobs: Vec<SubsetJob> = (0..folds)
         .filter_map(|f| {
             let train: Vec<usize> = (0..n).filter(|&i| fold_of[i] != f).collect();
             let test: Vec<usize> = (0..n).filter(|&i| fold_of[i] == f).collect();
@@ -1460,43 +1501,24 @@ fn fit_subset_steps(
             })
         })
         .flat_map(|(test, subsets)| {
+            let steps = steps.len();
             subsets
                 .into_iter()
+                .take(steps)
                 .enumerate()
-                .take(steps.len())
-                .map(move |(k, subset)| (test.clone(), k, subset))
+                .map(move |(step, subset)| SubsetJob {
+                    test: test.clone(),
+                    step,
+                    subset,
+                })
         })
         .collect();
-    let fit_one = |(test, k, subset): &(Vec<usize>, usize, Vec<usize>)| -> Result<Option<(usize, SubsetFit)>> {
-        let ys: Vec<u32> = subset.iter().map(|&i| y[i]).collect();
-        let mut distinct = ys.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        if distinct.len() < 2 {
-            return Ok(None);
-        }
-        let rows = |idx: &[usize]| idx.iter().map(|&i| labeled[i]).collect::<Vec<_>>();
-        let xs = emb.select(ndarray::Axis(0), &rows(subset));
-        let fitted = model.fit(xs.view(), &ys, set.n_classes)?;
-        let x_test = emb.select(ndarray::Axis(0), &rows(test));
-        let (pred, conf) = crate::model::argmax_rows(&fitted.predict_proba(x_test.view())?);
-        Ok(Some((
-            *k,
-            SubsetFit {
-                held: test
-                    .iter()
-                    .enumerate()
-                    .map(|(r, &t)| (conf[r], pred[r] == y[t]))
-                    .collect(),
-                pooled: max_proba(&fitted.predict_proba(x_pool)?),
-                share: distinct.len() as f64 / n_label_classes,
-            },
-        )))
-    };
-    let fits: Vec<Option<(usize, SubsetFit)>> =
-        jobs.par_iter().map(fit_one).collect::<Result<_>>()?;
-    for (k, fit) in fits.into_iter().flatten() {
-        let step = &mut steps[k];
+    let fits: Vec<Option<SubsetFit>> = jobs
+        .par_iter()
+        .map(|job| fit_subset(set, model, job, x_pool, n_label_classes))
+        .collect::<Result<_>>()?;
+    for fit in fits.into_iter().flatten() {
+        let step = &mut steps[fit.step];
         step.held.push(fit.held);
         step.pooled.push(fit.pooled);
         step.share.push(fit.share);
