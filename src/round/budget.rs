@@ -1414,9 +1414,16 @@ struct SizeStep {
     share: Vec<f64>,
 }
 
-/// One fit of the learning curve: a fold's held-out items and one of its nested subsets.
-struct SubsetJob {
+/// A fold's held-out items (positions in `LabeledSet::labeled`) and their embeddings, taken
+/// once and shared by every subset fitted in that fold.
+struct HeldOut {
     test: Vec<usize>,
+    x_test: ndarray::Array2<f32>,
+}
+
+/// One fit of the learning curve: one of a fold's nested subsets.
+struct SubsetJob {
+    fold: usize,
     step: usize,
     subset: Vec<usize>,
 }
@@ -1434,6 +1441,7 @@ struct SubsetFit {
 fn fit_subset(
     set: &LabeledSet,
     model: &dyn crate::model::Classifier,
+    held_out: &HeldOut,
     job: &SubsetJob,
     x_pool: ndarray::ArrayView2<f32>,
     n_label_classes: usize,
@@ -1445,14 +1453,14 @@ fn fit_subset(
     if distinct.len() < 2 {
         return Ok(None);
     }
-    let rows = |idx: &[usize]| idx.iter().map(|&i| set.labeled[i]).collect::<Vec<_>>();
-    let xs = set.emb.select(ndarray::Axis(0), &rows(&job.subset));
+    let rows: Vec<usize> = job.subset.iter().map(|&i| set.labeled[i]).collect();
+    let xs = set.emb.select(ndarray::Axis(0), &rows);
     let fitted = model.fit(xs.view(), &ys, set.n_classes)?;
-    let x_test = set.emb.select(ndarray::Axis(0), &rows(&job.test));
-    let (pred, conf) = crate::model::argmax_rows(&fitted.predict_proba(x_test.view())?);
+    let proba = fitted.predict_proba(held_out.x_test.view())?;
+    let (pred, conf) = crate::model::argmax_rows(&proba);
     Ok(Some(SubsetFit {
         step: job.step,
-        held: job
+        held: held_out
             .test
             .iter()
             .enumerate()
@@ -1491,31 +1499,39 @@ fn fit_subset_steps(
     // Every (fold, step) fit is independent: run them in parallel (most subsets are smaller
     // than one of the model's row blocks, so a fit alone keeps one core busy), then file the
     // results in fold order, exactly as a sequential loop would.
-    let jobs: Vec<SubsetJob> = (0..folds)
-        .filter_map(|f| {
-            let train: Vec<usize> = (0..n).filter(|&i| fold_of[i] != f).collect();
-            let test: Vec<usize> = (0..n).filter(|&i| fold_of[i] == f).collect();
-            (!test.is_empty() && train.len() >= 2).then(|| {
-                let subsets = nested_subsets(&train, min_size, params.steps, seed ^ (f as u64 + 1));
-                (test, subsets)
-            })
-        })
-        .flat_map(|(test, subsets)| {
-            let steps = steps.len();
+    let mut held_out: Vec<HeldOut> = Vec::new();
+    let mut jobs: Vec<SubsetJob> = Vec::new();
+    for f in 0..folds {
+        let train: Vec<usize> = (0..n).filter(|&i| fold_of[i] != f).collect();
+        let test: Vec<usize> = (0..n).filter(|&i| fold_of[i] == f).collect();
+        if test.is_empty() || train.len() < 2 {
+            continue;
+        }
+        let subsets = nested_subsets(&train, min_size, params.steps, seed ^ (f as u64 + 1));
+        let fold = held_out.len();
+        jobs.extend(
             subsets
                 .into_iter()
-                .take(steps)
+                .take(steps.len())
                 .enumerate()
-                .map(move |(step, subset)| SubsetJob {
-                    test: test.clone(),
-                    step,
-                    subset,
-                })
-        })
-        .collect();
+                .map(|(step, subset)| SubsetJob { fold, step, subset }),
+        );
+        let rows: Vec<usize> = test.iter().map(|&i| labeled[i]).collect();
+        let x_test = set.emb.select(ndarray::Axis(0), &rows);
+        held_out.push(HeldOut { test, x_test });
+    }
     let fits: Vec<Option<SubsetFit>> = jobs
         .par_iter()
-        .map(|job| fit_subset(set, model, job, x_pool, n_label_classes))
+        .map(|job| {
+            fit_subset(
+                set,
+                model,
+                &held_out[job.fold],
+                job,
+                x_pool,
+                n_label_classes,
+            )
+        })
         .collect::<Result<_>>()?;
     for fit in fits.into_iter().flatten() {
         let step = &mut steps[fit.step];
