@@ -313,7 +313,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     out.append(f"\nCost to finish within ±30%: {pct(ok)}")
     # Stop advice.
     out.append("")
-    out.append("| run | budget first says stop (round, labels) | stated gain per 100 (accuracy, coverage) | realized per 100 over the next 5 rounds | holds | KappaAverage stops | ClassificationChange stops |")
+    out.append("| run | budget first says stop (round, labels) | stated gain per 100 (accuracy, coverage, coverage's high end) | realized per 100 over the next 5 rounds | holds | KappaAverage stops | ClassificationChange stops |")
     out.append("| --- | --- | --- | --- | --- | --- | --- |")
     holds = []
     for name, sim in sims.items():
@@ -336,8 +336,10 @@ def cmd_report(args: argparse.Namespace) -> None:
         ga = (later["holdout_accuracy"] - now["holdout_accuracy"]) * per
         gc = (later["auto_coverage"] - now["auto_coverage"]) * per
         good = ga < a["accuracy_threshold"] and gc < a["coverage_threshold"]
+        # Absent before session 14's advice (which stops on it too).
+        high = f"{a['coverage_gain_high_per_100']:.4f}" if a.get("coverage_gain_high_per_100") is not None else "–"
         holds.append(good)
-        out.append(f"| {name} | {r} ({int(now['labels'])}) | {a['accuracy_gain_per_100']:.4f}, {a['coverage_gain_per_100']:.4f} | {ga:.4f}, {gc:.4f} | {'yes' if good else 'no'} | {kappa.get('kappa_average')} | {kappa.get('classification_change')} |")
+        out.append(f"| {name} | {r} ({int(now['labels'])}) | {a['accuracy_gain_per_100']:.4f}, {a['coverage_gain_per_100']:.4f}, {high} | {ga:.4f}, {gc:.4f} | {'yes' if good else 'no'} | {kappa.get('kappa_average')} | {kappa.get('classification_change')} |")
     out.append(f"\nStop advice holds: {pct(holds)}")
     secs = [x["seconds"] for name in sims for x in load_results(work / name)]
     out.append(f"\nbudget runs: {len(secs)}, median {np.median(secs):.1f} s, max {max(secs):.1f} s")

@@ -778,7 +778,10 @@ fn outcome(
     let gain_per_100 = accuracy
         .fit
         .map(|law| projected_accuracy(&law, at, at + 100.0) - projected_accuracy(&law, at, at));
-    let coverage_gain = cover.gain_per_100(at, params.batch as f64);
+    let coverage_gain = (
+        cover.gain_per_100(at, params.batch as f64),
+        cover.gain_high_per_100(at, params.batch as f64),
+    );
     let ahead = replay.as_ref().map(|_| {
         let far = forecast::ADVICE_BATCHES_AHEAD;
         (far, cover.at(at + (far * params.batch) as f64))

@@ -1144,6 +1144,17 @@ fn budget_intervals_finish_and_advice(
     let advice = &b["advice"];
     let stop = advice["stop"].as_bool().expect("budget.advice.stop");
     let text = advice["text"].as_str().unwrap();
+    // Stop needs the coverage gain's high end below the threshold, not only its central figure.
+    let high = advice["coverage_gain_high_per_100"]
+        .as_f64()
+        .expect("budget.advice.coverage_gain_high_per_100");
+    assert!(high >= 0.0, "{advice}");
+    if stop {
+        assert!(
+            high < advice["coverage_threshold"].as_f64().unwrap(),
+            "{advice}"
+        );
+    }
     assert!(
         text.starts_with(if stop {
             "stop: the next 100 labels"
