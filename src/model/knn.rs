@@ -173,10 +173,12 @@ impl FittedKnn {
             return Ok(built);
         }
         let km = crate::index::kmeans::fit(self.x.view(), ivf_lists(self.y.len()), 10, 0)?;
-        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); km.centroids.nrows()];
-        for (j, &c) in km.assignment.iter().enumerate() {
-            lists[c as usize].push(j as u32);
-        }
+        let (offsets, order) =
+            crate::index::kmeans::bucket_by(&km.assignment, km.centroids.nrows());
+        let lists: Vec<Vec<u32>> = offsets
+            .windows(2)
+            .map(|w| order[w[0]..w[1]].to_vec())
+            .collect();
         let members = lists
             .iter()
             .map(|l| {
