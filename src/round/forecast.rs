@@ -279,8 +279,7 @@ impl CoverageProjection<'_> {
     /// The high end of the coverage gain of the next 100 labels from `labels`, for the stop
     /// advice: the 80% interval's high end [`ADVICE_BATCHES_AHEAD`] batches on, less now, per
     /// 100 labels. Certified coverage jumps when the certificate first passes a wider region,
-    /// so a small central slope alone was followed by a larger rise in 2 of the 5 runs that
-    /// said stop (benches/budget_protocol.sh, BENCHMARKS.md issue 15).
+    /// so a small central slope promises little about the next batches.
     pub fn gain_high_per_100(&self, labels: f64, batch: f64) -> f64 {
         if batch <= 0.0 {
             return self.gain_per_100(labels, batch);
@@ -460,10 +459,10 @@ pub struct Advice {
 }
 
 /// Stop when 100 more labels are projected to add less than `thresholds.0` accuracy
-/// (`--stop-gain`) and less than `thresholds.1` coverage (`--stop-coverage-gain`), the
-/// coverage gain's central figure and the high end of its interval both (`coverage_gain`:
-/// (central, high)). Continue
-/// without an accuracy law (too few labels), and while no coverage is certified
+/// (`--stop-gain`) and less than `thresholds.1` coverage (`--stop-coverage-gain`), both at the
+/// coverage gain's central figure and at the high end of its interval (`coverage_gain` is
+/// (central, high)). Continue without an accuracy law (too few labels), and while no coverage
+/// is certified
 /// (`coverage_now` 0): a trend of zeros says nothing of when the audits will certify some — on
 /// agnews coverage went from 0 at round 8 to 0.64 at round 13 (benches/budget_protocol.sh).
 /// `coverage_ahead` (batches ahead, coverage the replayed certificate projects then) tells
