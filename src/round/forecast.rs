@@ -462,9 +462,8 @@ pub struct Advice {
 /// (`--stop-gain`) and less than `thresholds.1` coverage (`--stop-coverage-gain`), both at the
 /// coverage gain's central figure and at the high end of its interval (`coverage_gain` is
 /// (central, high)). Continue without an accuracy law (too few labels), and while no coverage
-/// is certified
-/// (`coverage_now` 0): a trend of zeros says nothing of when the audits will certify some — on
-/// agnews coverage went from 0 at round 8 to 0.64 at round 13 (benches/budget_protocol.sh).
+/// is certified (`coverage_now` 0): a trend of zeros says nothing of when the audits will
+/// certify some.
 /// `coverage_ahead` (batches ahead, coverage the replayed certificate projects then) tells
 /// the user when that may be.
 pub fn advice(
