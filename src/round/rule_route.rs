@@ -24,8 +24,9 @@ use crate::rules::analysis::{Analysis, RulesSummary};
 use crate::rules::{RuleInputs, RuleVotes};
 
 /// The rules a round runs with: their names (items' reasons name the rules that fired), their
-/// votes on the pool, evaluated once (they do not depend on labels), and their analysis on the
-/// labels the round has (summary.json `rules`, the report's section).
+/// votes on the pool, evaluated once per round (only a `centroid` condition reads the labels:
+/// the round's labeled centroid), and their analysis on the labels the round has (summary.json
+/// `rules`, the report's section).
 #[derive(Debug, Clone)]
 pub struct RoundRules {
     /// Rule names, indexed like the votes' rules.
