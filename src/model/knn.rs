@@ -90,10 +90,18 @@ pub struct FittedKnn {
 /// The labeled items clustered into lists, for [`FittedKnn::predict_proba_inverted_file`].
 struct InvertedFile {
     centroids: Array2<f32>,
-    /// Labeled indices in each list.
-    lists: Vec<Vec<u32>>,
+    /// List `l`'s labeled indices are `order[offsets[l]..offsets[l + 1]]` (kmeans::bucket_by).
+    offsets: Vec<usize>,
+    order: Vec<u32>,
     /// Members of each list as one contiguous matrix, transposed once for the GEMMs.
     members: Vec<Array2<f32>>,
+}
+
+impl InvertedFile {
+    /// Labeled indices in list `l`, in increasing order.
+    fn list(&self, l: usize) -> &[u32] {
+        &self.order[self.offsets[l]..self.offsets[l + 1]]
+    }
 }
 
 impl KnnVote {
@@ -175,14 +183,10 @@ impl FittedKnn {
         let km = crate::index::kmeans::fit(self.x.view(), ivf_lists(self.y.len()), 10, 0)?;
         let (offsets, order) =
             crate::index::kmeans::bucket_by(&km.assignment, km.centroids.nrows());
-        let lists: Vec<Vec<u32>> = offsets
+        let members = offsets
             .windows(2)
-            .map(|w| order[w[0]..w[1]].to_vec())
-            .collect();
-        let members = lists
-            .iter()
-            .map(|l| {
-                let idx: Vec<usize> = l.iter().map(|&j| j as usize).collect();
+            .map(|w| {
+                let idx: Vec<usize> = order[w[0]..w[1]].iter().map(|&j| j as usize).collect();
                 self.x
                     .select(Axis(0), &idx)
                     .reversed_axes()
@@ -192,7 +196,8 @@ impl FittedKnn {
             .collect();
         let built = InvertedFile {
             centroids: km.centroids,
-            lists,
+            offsets,
+            order,
             members,
         };
         Ok(self.inverted_file.get_or_init(|| built))
@@ -298,11 +303,8 @@ impl FittedKnn {
 
     fn predict_ivf(&self, rows: ArrayView2<f32>) -> Result<Array2<f32>> {
         let labeled = self.y.len();
-        let InvertedFile {
-            centroids,
-            lists,
-            members,
-        } = self.inverted_file()?;
+        let ivf = self.inverted_file()?;
+        let (centroids, members) = (&ivf.centroids, &ivf.members);
         let top = crate::index::kmeans::assign_top(rows, centroids.view(), IVF_PROBES)?;
         let p = top.p;
         let k = self.params.k.min(labeled);
@@ -313,7 +315,7 @@ impl FittedKnn {
             .for_each(|(chunk, mut block)| {
                 let start = chunk * IVF_CHUNK_ROWS;
                 let len = block.nrows();
-                let mut probing: Vec<Vec<usize>> = vec![Vec::new(); lists.len()];
+                let mut probing: Vec<Vec<usize>> = vec![Vec::new(); members.len()];
                 for r in 0..len {
                     for &l in &top.ids[(start + r) * p..(start + r + 1) * p] {
                         probing[l as usize].push(r);
@@ -322,7 +324,8 @@ impl FittedKnn {
                 let mut tops: Vec<Vec<(f32, u32)>> = vec![Vec::with_capacity(k + 1); len];
                 let mut global: Vec<usize> = Vec::new();
                 for (l, local) in probing.iter().enumerate() {
-                    if local.is_empty() || lists[l].is_empty() {
+                    let list = ivf.list(l);
+                    if local.is_empty() || list.is_empty() {
                         continue;
                     }
                     global.clear();
@@ -330,7 +333,7 @@ impl FittedKnn {
                     let scores = rows.select(Axis(0), &global).dot(&members[l]);
                     for (srow, &r) in scores.rows().into_iter().zip(local) {
                         let t = &mut tops[r];
-                        for (&s, &j) in srow.iter().zip(&lists[l]) {
+                        for (&s, &j) in srow.iter().zip(list) {
                             push_top(t, k, s, j);
                         }
                     }
