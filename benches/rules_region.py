@@ -74,14 +74,16 @@ def loop_labels(sim: str, ids: list[str], rounds: int = 10) -> tuple[Bools, Bool
     return np.array([i in picked for i in ids]), np.array([i in pool for i in ids])
 
 
-def default_model(x: Floats, y: Ints, k: int, train: Ints, test: Ints) -> Floats:
-    """The loop's default model's stand-in: logistic regression and a 10-NN vote, averaged."""
+def default_model(x: Floats, y: Ints, k: int, train: Ints, test: Ints, lr_extra: Floats | None = None) -> Floats:
+    """The loop's default model's stand-in: logistic regression and a 10-NN vote, averaged.
+    `lr_extra` (one row per item) is appended to the logistic regression's features only."""
+    z = x if lr_extra is None else np.hstack([x, lr_extra])
     out = np.zeros((len(test), k))
-    for m in (
-        LogisticRegression(C=10, max_iter=2000).fit(x[train], y[train]),
-        KNeighborsClassifier(10, weights="distance", metric="cosine").fit(x[train], y[train]),
+    for m, feats in (
+        (LogisticRegression(C=10, max_iter=3000).fit(z[train], y[train]), z),
+        (KNeighborsClassifier(10, weights="distance", metric="cosine").fit(x[train], y[train]), x),
     ):
-        out[:, m.classes_] += m.predict_proba(x[test]) / 2
+        out[:, m.classes_] += m.predict_proba(feats[test]) / 2
     return out
 
 
@@ -134,10 +136,7 @@ def main() -> None:
         w = fitted_prior_weight(x, y, k, np.where(labeled)[0], fired, rule_class, accuracy)
         precision_at(rule_prior(p, fu, rule_class, accuracy, w), yu, f"model+rules, prior weight {w:.2f}")
         # The rules as features instead of a prior: which rules fired, next to the embedding.
-        z = np.hstack([x, RULE_FEATURE_SCALE * fired])
-        lr = LogisticRegression(C=10, max_iter=3000).fit(z[labeled], y[labeled])
-        knn = KNeighborsClassifier(10, weights="distance", metric="cosine").fit(x[labeled], y[labeled])
-        with_features = (lr.predict_proba(z[~labeled]) + knn.predict_proba(x[~labeled])) / 2
+        with_features = default_model(x, y, k, np.where(labeled)[0], np.where(~labeled)[0], RULE_FEATURE_SCALE * fired)
         precision_at(with_features, yu, "model with the rules as features")
     votes = np.zeros((len(yu), k))
     for r in range(len(rules)):
