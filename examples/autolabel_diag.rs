@@ -148,17 +148,9 @@ fn main() -> Result<(), BoxError> {
                         use labelwise::round::autolabel::{cross_validate_items, predict_items};
                         let g = sg.as_ref();
                         let c = data.n_classes;
-                        let oof = cross_validate_items(
-                            &spec,
-                            data.emb.view(),
-                            g,
-                            &lab,
-                            &yl,
-                            c,
-                            folds,
-                            seed,
-                        )?;
-                        let ph = predict_items(&spec, data.emb.view(), g, &lab, &yl, &hid, c)?;
+                        let oof =
+                            cross_validate_items(&spec, &data.emb, g, &lab, &yl, c, folds, seed)?;
+                        let ph = predict_items(&spec, &data.emb, g, &lab, &yl, &hid, c)?;
                         (oof, ph)
                     } else {
                         let oof =

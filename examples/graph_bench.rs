@@ -231,7 +231,7 @@ fn run_dedup(path: &str) {
                 truth.len()
             );
             for grouping in [Grouping::Connected, Grouping::Star] {
-                let gr = dedup::groups(x.nrows(), &pairs, x, grouping, f64::from(thr));
+                let gr = dedup::groups(x.nrows(), &pairs, &x, grouping, f64::from(thr)).unwrap();
                 let largest = gr.group_size.iter().max().copied().unwrap_or(1);
                 let in_groups = gr.group_size.iter().filter(|&&s| s > 1).count();
                 line += &format!(

@@ -108,7 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     seed,
                     ..SelectParams::default()
                 };
-                let sel = select(emb, &graph, &input, &nodup, None, &p)?;
+                let sel = select(&emb, &graph, &input, &nodup, None, &p)?;
                 tot += distinct(&sel.picked, &ds.labels);
             }
             println!(
@@ -174,7 +174,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     ..def
                 };
                 let t = Instant::now();
-                let sel = select(emb, &graph, &input, &nodup, Some(&rar.rarity), &p)?;
+                let sel = select(&emb, &graph, &input, &nodup, Some(&rar.rarity), &p)?;
                 secs += t.elapsed().as_secs_f64();
                 for &i in &sel.picked {
                     labels[i as usize] = ds.labels[i as usize];

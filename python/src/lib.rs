@@ -501,7 +501,7 @@ fn run_dedup(
     };
     let pool = source.pool(&cmd, progress, &mut timings)?;
     let mut round = Round::new(&pool);
-    round.run_dedup(&params, &mut timings);
+    round.run_dedup(&params, &mut timings)?;
     let Some(dups) = round.duplicates.as_ref() else {
         return Err(labelwise::Error::Internal("dedup found no groups".into()));
     };

@@ -46,6 +46,19 @@ pub struct KMeans {
 }
 
 impl KMeans {
+    /// The clustering that `assignment` (every row's centroid) makes of `centroids`.
+    pub fn from_assignment(centroids: Array2<f32>, assignment: Vec<u32>) -> KMeans {
+        let mut sizes = vec![0usize; centroids.nrows()];
+        for &a in &assignment {
+            sizes[a as usize] += 1;
+        }
+        KMeans {
+            centroids,
+            assignment,
+            sizes,
+        }
+    }
+
     /// A compact little-endian encoding (k, d, n, centroids, assignment) for the cache: the
     /// clustering is label-independent, so later rounds on the same pool reuse it.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -126,15 +139,7 @@ pub fn fit(x: ArrayView2<f32>, k: usize, max_iter: usize, seed: u64) -> Result<K
     check_shape(x.nrows(), k)?;
     let centroids = sample_centroids(x, k, max_iter, seed);
     let (assignment, _) = assign_best(x, centroids.view());
-    let mut sizes = vec![0usize; k];
-    for &a in &assignment {
-        sizes[a as usize] += 1;
-    }
-    Ok(KMeans {
-        centroids,
-        assignment,
-        sizes,
-    })
+    Ok(KMeans::from_assignment(centroids, assignment))
 }
 
 /// The partition's centroids as the partitioned route and a cluster compute them: [`fit`]'s

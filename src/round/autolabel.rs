@@ -18,14 +18,14 @@ use crate::error::{Error, Result};
 use crate::index::graph::NeighborGraph;
 use crate::model::cv::{cross_validate, cross_validate_with, OutOfFold};
 use crate::model::{
-    class_counts, Classifier, FittedClassifier, ModelSpec, SpreadGraph, SPREAD_MAX_CELLS,
-    SPREAD_MAX_WORK,
+    class_counts, Classifier, ModelSpec, SpreadGraph, SPREAD_MAX_CELLS, SPREAD_MAX_WORK,
 };
 use crate::round::calibrate::{
     calibrate, clopper_pearson_lower, min_count_for, separation, Calibration, CalibrationParams,
     Score, ThresholdChoice,
 };
 use crate::round::coverage::{CoverageChange, RoundFigures};
+use crate::round::rows::{PoolRows, RowLookup, PREDICT_CHUNK};
 use crate::round::rule_route::{self, RuleRecord, RulesInRound};
 use crate::rules::RuleVotes;
 use ndarray::{Array2, ArrayView2, Axis};
@@ -393,9 +393,6 @@ struct Preselection {
 /// Labels outside the certificate's evidence needed to choose the model on them alone.
 const PRESELECT_MIN: usize = 100;
 
-/// Rows predicted per chunk: bounds the probability matrix to chunk × classes.
-const PREDICT_CHUNK: usize = 32_768;
-
 /// Labeled near-duplicates checked by direct dot product per item when the graph does not hold
 /// one (bounds the cost of huge duplicate groups).
 const MAX_DUP_DOTS: usize = 64;
@@ -475,7 +472,7 @@ pub fn autolabel_with_evidence(
     params: &AutolabelParams,
 ) -> Result<AutolabelResult> {
     let input = AutolabelInput {
-        emb: emb.view(),
+        rows: &emb,
         labels,
         n_classes,
         graph,
@@ -489,8 +486,8 @@ pub fn autolabel_with_evidence(
 
 /// What one auto-labeling round reads besides its parameters.
 pub struct AutolabelInput<'a> {
-    /// One embedding per item.
-    pub emb: ArrayView2<'a, f32>,
+    /// One embedding per item, read through [`PoolRows`].
+    pub rows: &'a dyn PoolRows,
     /// Human labels (class indices), `None` where unlabeled.
     pub labels: &'a [Option<u32>],
     /// Classes the labels index into.
@@ -513,9 +510,9 @@ pub fn autolabel_round(
     input: &AutolabelInput<'_>,
     params: &AutolabelParams,
 ) -> Result<AutolabelResult> {
-    let (emb, labels, n_classes) = (input.emb, input.labels, input.n_classes);
+    let (rows, labels, n_classes) = (input.rows, input.labels, input.n_classes);
     let (graph, dup, evidence) = (input.graph, input.dup, input.evidence);
-    let n = emb.nrows();
+    let n = rows.n_rows();
     check_inputs(n, labels, n_classes, graph, dup, params)?;
     check_item_counts(input)?;
     let cal_params = &params.calibration;
@@ -530,7 +527,7 @@ pub fn autolabel_round(
     let spread_graph = transductive.then(|| SpreadGraph::new(graph));
     let rule_record = input.rules.map(|v| (v, RuleRecord::of(v, &labeled, &y)));
     let job = Job {
-        emb,
+        rows,
         labels,
         n_classes,
         sg: spread_graph.as_ref(),
@@ -556,7 +553,7 @@ pub fn autolabel_round(
         job.blind_to_audits(chosen_spec, audited, p)?;
     }
     // 3. Duplicate propagation and its leave-one-out precision.
-    let duplicate = job.propagate_duplicates(graph, dup, &budget, &mut items);
+    let duplicate = job.propagate_duplicates(graph, dup, &budget, &mut items)?;
     // 4. Thresholds, transferred from the cross-validated models to the final one; auto-labels
     // a rule voted for are the rules'.
     let rule_scope = job.rule_scope(&certified_run, &items);
@@ -658,7 +655,7 @@ fn split_labels(
 
 /// The evidence flags and the rules' votes cover the pool's items.
 fn check_item_counts(input: &AutolabelInput<'_>) -> Result<()> {
-    let n = input.emb.nrows();
+    let n = input.rows.n_rows();
     if let Some(e) = input.evidence.filter(|e| e.len() != n) {
         let msg = format!("autolabel: {} evidence flags for {n} items", e.len());
         return Err(Error::Internal(msg));
@@ -767,7 +764,7 @@ impl Items {
 
 /// What the round's auto-labeling works on: the data, who is labeled, the parameters.
 struct Job<'a, 'e> {
-    emb: ArrayView2<'e, f32>,
+    rows: &'e dyn PoolRows,
     labels: &'a [Option<u32>],
     n_classes: usize,
     sg: Option<&'a SpreadGraph>,
@@ -841,7 +838,7 @@ impl Job<'_, '_> {
         let (twins, oofs) = self.candidate_oofs(specs, n_folds)?;
         let m = twins.len();
         let cost = |t: &Twin| {
-            let (u, l, d) = (self.unlabeled.len(), y.len(), self.emb.ncols());
+            let (u, l, d) = (self.unlabeled.len(), y.len(), self.rows.n_cols());
             specs[t.spec].predict_cost(u, l, n_classes, d)
         };
         let costs: Vec<f64> = twins.iter().map(cost).collect();
@@ -1082,7 +1079,7 @@ impl Job<'_, '_> {
         if spec.is_transductive() {
             cross_validate_items(
                 spec,
-                self.emb,
+                self.rows,
                 self.sg,
                 self.labeled,
                 self.y,
@@ -1091,7 +1088,7 @@ impl Job<'_, '_> {
                 p.seed,
             )
         } else {
-            let xl = self.emb.select(Axis(0), self.labeled);
+            let xl = self.rows.gather(self.labeled)?;
             cross_validate(
                 spec.build().as_ref(),
                 xl.view(),
@@ -1111,42 +1108,15 @@ impl Job<'_, '_> {
         with_rules: bool,
         items: &mut Items,
     ) -> Result<Option<Array2<f32>>> {
-        let (n, n_classes) = (self.emb.nrows(), self.n_classes);
+        let (n, n_classes) = (self.rows.n_rows(), self.n_classes);
         if self.y.is_empty() || self.unlabeled.is_empty() {
             return Ok(None);
         }
-        // A transductive model predicts every unlabeled item in one go (its size is bounded by
-        // SPREAD_MAX_CELLS); the others are fitted once and predict chunk by chunk.
-        enum Final {
-            Whole(Array2<f32>),
-            Fitted(Box<dyn FittedClassifier>),
-        }
-        let last = if spec.is_transductive() {
-            Final::Whole(predict_items(
-                spec,
-                self.emb,
-                self.sg,
-                self.labeled,
-                self.y,
-                self.unlabeled,
-                n_classes,
-            )?)
-        } else {
-            let xl = self.emb.select(Axis(0), self.labeled);
-            Final::Fitted(spec.build().fit(xl.view(), self.y, n_classes)?)
-        };
         let mut probabilities = self
             .params
             .keep_probabilities
             .then(|| Array2::<f32>::zeros((n, n_classes)));
-        for (ci, chunk) in self.unlabeled.chunks(PREDICT_CHUNK).enumerate() {
-            let mut p = match &last {
-                Final::Whole(w) => {
-                    let s = ci * PREDICT_CHUNK;
-                    w.slice(ndarray::s![s..s + chunk.len(), ..]).to_owned()
-                }
-                Final::Fitted(f) => f.predict_proba(self.emb.select(Axis(0), chunk).view())?,
-            };
+        let mut take = |chunk: &[usize], mut p: Array2<f32>| -> Result<()> {
             if let Some(all) = probabilities.as_mut() {
                 for (k, &i) in chunk.iter().enumerate() {
                     all.row_mut(i).assign(&p.row(k));
@@ -1161,6 +1131,32 @@ impl Job<'_, '_> {
                 items.confidence[i] = cc[k];
                 items.source[i] = Source::Model;
             }
+            Ok(())
+        };
+        // A transductive model predicts every unlabeled item in one go (its size is bounded by
+        // SPREAD_MAX_CELLS); the others are fitted once and predict chunk by chunk.
+        if spec.is_transductive() {
+            let whole = predict_items(
+                spec,
+                self.rows,
+                self.sg,
+                self.labeled,
+                self.y,
+                self.unlabeled,
+                n_classes,
+            )?;
+            for (ci, chunk) in self.unlabeled.chunks(PREDICT_CHUNK).enumerate() {
+                let s = ci * PREDICT_CHUNK;
+                take(
+                    chunk,
+                    whole.slice(ndarray::s![s..s + chunk.len(), ..]).to_owned(),
+                )?;
+            }
+        } else {
+            let xl = self.rows.gather(self.labeled)?;
+            let (y, query) = (self.y, self.unlabeled);
+            self.rows
+                .predict(spec, xl.view(), y, n_classes, query, &mut take)?;
         }
         Ok(probabilities)
     }
@@ -1188,10 +1184,10 @@ impl Job<'_, '_> {
         if train.is_empty() {
             return Ok(());
         }
-        let query: Vec<usize> = (0..self.emb.nrows())
+        let query: Vec<usize> = (0..self.rows.n_rows())
             .filter(|&i| self.labels[i].is_none() || audited[i])
             .collect();
-        let p = predict_items(spec, self.emb, self.sg, &train, &y, &query, self.n_classes)?;
+        let p = predict_items(spec, self.rows, self.sg, &train, &y, &query, self.n_classes)?;
         for (k, &i) in query.iter().enumerate() {
             probabilities.row_mut(i).assign(&p.row(k));
         }
@@ -1201,7 +1197,7 @@ impl Job<'_, '_> {
     /// Per item, whether it is in a rules twin's `rules` scope: a fired rule voted its
     /// prediction (all false unless the kept candidate is a rules twin).
     fn rule_scope(&self, run: &CertifiedRun, items: &Items) -> Vec<bool> {
-        let n = self.emb.nrows();
+        let n = self.rows.n_rows();
         match (run.with_rules, self.rules) {
             (true, Some((votes, _))) => (0..n)
                 .map(|i| items.predicted[i].is_some_and(|c| rule_route::voted_for(votes, i, c)))
@@ -1275,18 +1271,18 @@ impl Job<'_, '_> {
         dup: Option<&DupInfo>,
         budget: &ErrorBudget,
         items: &mut Items,
-    ) -> DuplicateSummary {
-        let n = self.emb.nrows();
+    ) -> Result<DuplicateSummary> {
+        let n = self.rows.n_rows();
         let params = self.params;
         let target = params.calibration.target_precision;
         let (dup_pred, loo_n, loo_correct) = match dup {
             Some(d) => duplicate_candidates(
-                self.emb,
+                self.rows,
                 self.labels,
                 graph,
                 d,
                 params.propagation_threshold,
-            ),
+            )?,
             None => (vec![None; n], 0, 0),
         };
         // The route's own share of the error rate, with the same one-error floor as the models'
@@ -1306,7 +1302,7 @@ impl Job<'_, '_> {
                 }
             }
         }
-        DuplicateSummary {
+        Ok(DuplicateSummary {
             propagation_threshold: params.propagation_threshold,
             enabled,
             loo_n,
@@ -1314,7 +1310,7 @@ impl Job<'_, '_> {
             precision: (loo_n > 0).then(|| loo_correct as f64 / loo_n as f64),
             lower_bound: dup_lb,
             n_propagated,
-        }
+        })
     }
 
     /// Routes to auto the unlabeled items each scope's certified threshold covers (each class
@@ -1499,14 +1495,14 @@ fn not_certified_message(
     )
 }
 
-/// Probabilities for the items `query` (indices into `emb`) of `spec` trained on the items
+/// Probabilities for the items `query` (rows of `rows`) of `spec` trained on the items
 /// `train` with labels `y_train`: inductive members are fitted on those rows and predict the
 /// query rows; label spreading runs over the whole graph with only `train` labeled; ensembles
 /// average their members.
 #[allow(clippy::too_many_arguments)]
 pub fn predict_items(
     spec: &ModelSpec,
-    emb: ArrayView2<f32>,
+    rows: &dyn PoolRows,
     graph: Option<&SpreadGraph>,
     train: &[usize],
     y_train: &[u32],
@@ -1527,7 +1523,7 @@ pub fn predict_items(
             }
             let mut acc = Array2::<f32>::zeros((query.len(), n_classes));
             for m in ms {
-                acc += &predict_items(m, emb, graph, train, y_train, query, n_classes)?;
+                acc += &predict_items(m, rows, graph, train, y_train, query, n_classes)?;
             }
             acc /= ms.len() as f32;
             Ok(acc)
@@ -1536,14 +1532,16 @@ pub fn predict_items(
             "a selection of models cannot be nested in another model".into(),
         )),
         other => {
-            let fitted = other.fit(emb.select(Axis(0), train).view(), y_train, n_classes)?;
+            let xt = rows.gather(train)?;
             let mut out = Array2::<f32>::zeros((query.len(), n_classes));
-            for (ci, chunk) in query.chunks(PREDICT_CHUNK).enumerate() {
-                let p = fitted.predict_proba(emb.select(Axis(0), chunk).view())?;
-                let s = ci * PREDICT_CHUNK;
-                out.slice_mut(ndarray::s![s..s + chunk.len(), ..])
-                    .assign(&p);
-            }
+            let mut at = 0usize;
+            let mut put = |chunk: &[usize], p: Array2<f32>| -> Result<()> {
+                let end = at + chunk.len();
+                out.slice_mut(ndarray::s![at..end, ..]).assign(&p);
+                at = end;
+                Ok(())
+            };
+            rows.predict(other, xt.view(), y_train, n_classes, query, &mut put)?;
             Ok(out)
         }
     }
@@ -1555,7 +1553,7 @@ pub fn predict_items(
 #[allow(clippy::too_many_arguments)]
 pub fn cross_validate_items(
     spec: &ModelSpec,
-    emb: ArrayView2<f32>,
+    rows: &dyn PoolRows,
     graph: Option<&SpreadGraph>,
     labeled: &[usize],
     y: &[u32],
@@ -1569,7 +1567,7 @@ pub fn cross_validate_items(
         let test_items: Vec<usize> = test.iter().map(|&i| labeled[i]).collect();
         predict_items(
             spec,
-            emb,
+            rows,
             graph,
             &train_items,
             &train_y,
@@ -1641,12 +1639,12 @@ fn certified_share(cal: &Calibration, n: usize) -> f64 {
 /// its group other than itself agree, and one of them is within `threshold` cosine), plus the
 /// leave-one-out record of that rule on labeled items: (predictions, trials, correct).
 fn duplicate_candidates(
-    emb: ArrayView2<f32>,
+    rows: &dyn PoolRows,
     labels: &[Option<u32>],
     graph: &NeighborGraph,
     dup: &DupInfo,
     threshold: f32,
-) -> (Vec<Option<u32>>, usize, usize) {
+) -> Result<(Vec<Option<u32>>, usize, usize)> {
     // Labeled members per group, in item order.
     let mut members: HashMap<i64, Vec<usize>> = HashMap::new();
     for (i, &g) in dup.group.iter().enumerate() {
@@ -1655,7 +1653,9 @@ fn duplicate_candidates(
         }
     }
     let use_graph = !graph.is_empty();
-    let pred: Vec<Option<u32>> = (0..emb.nrows())
+    // The class the other labeled members agree on, and whether a graph edge already links the
+    // item to one of them within `threshold`; else its dots with them decide.
+    let decided: Vec<Option<(u32, bool)>> = (0..rows.n_rows())
         .into_par_iter()
         .map(|i| {
             let g = dup.group[i];
@@ -1667,7 +1667,6 @@ fn duplicate_candidates(
             if m.iter().any(|&j| j != i && labels[j] != Some(c)) {
                 return None;
             }
-            let close = |j: usize| j != i && emb.row(i).dot(&emb.row(j)) >= threshold;
             let in_graph = use_graph && {
                 let (nb, cs) = graph.row(i);
                 nb.iter().zip(cs).any(|(&j, &cs)| {
@@ -1675,7 +1674,25 @@ fn duplicate_candidates(
                     cs >= threshold && j != i && dup.group.get(j) == Some(&g) && labels[j].is_some()
                 })
             };
-            (in_graph || m.iter().take(MAX_DUP_DOTS).any(|&j| close(j))).then_some(c)
+            Some((c, in_graph))
+        })
+        .collect();
+    let mates = |i: usize| members[&dup.group[i]].iter().copied().take(MAX_DUP_DOTS);
+    let mut needed: Vec<usize> = Vec::new();
+    for (i, d) in decided.iter().enumerate() {
+        if let Some((_, false)) = d {
+            needed.push(i);
+            needed.extend(mates(i));
+        }
+    }
+    let lookup = RowLookup::new(rows, needed)?;
+    let pred: Vec<Option<u32>> = decided
+        .par_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let (c, in_graph) = (*d)?;
+            let close = |j: usize| j != i && lookup.row(i).dot(&lookup.row(j)) >= threshold;
+            (in_graph || mates(i).any(close)).then_some(c)
         })
         .collect();
     let mut loo_n = 0;
@@ -1686,7 +1703,7 @@ fn duplicate_candidates(
             loo_correct += (*p == t) as usize;
         }
     }
-    (pred, loo_n, loo_correct)
+    Ok((pred, loo_n, loo_correct))
 }
 
 #[cfg(test)]
@@ -1952,15 +1969,14 @@ mod tests {
         };
         let spread = &c[1];
         assert!(spread.is_transductive());
-        let oof =
-            cross_validate_items(spread, x.view(), Some(&sg), &labeled, &yl, 3, 5, 7).unwrap();
+        let oof = cross_validate_items(spread, &x, Some(&sg), &labeled, &yl, 3, 5, 7).unwrap();
         let fold = stratified_folds(&yl, 5, 7);
         let k = 10;
         let others: Vec<usize> = (0..yl.len()).filter(|&j| fold[j] != fold[k]).collect();
         let items: Vec<usize> = others.iter().map(|&j| labeled[j]).collect();
         let ys: Vec<u32> = others.iter().map(|&j| yl[j]).collect();
         let q = [labeled[k]];
-        let own = predict_items(spread, x.view(), Some(&sg), &items, &ys, &q, 3).unwrap();
+        let own = predict_items(spread, &x, Some(&sg), &items, &ys, &q, 3).unwrap();
         assert!(oof
             .proba
             .row(k)
@@ -1971,7 +1987,7 @@ mod tests {
         with_it.push(labeled[k]);
         let mut ys_it = ys.clone();
         ys_it.push((yl[k] + 1) % 3);
-        let leak = predict_items(spread, x.view(), Some(&sg), &with_it, &ys_it, &q, 3).unwrap();
+        let leak = predict_items(spread, &x, Some(&sg), &with_it, &ys_it, &q, 3).unwrap();
         assert_ne!(leak.row(0), own.row(0));
     }
 
@@ -2009,7 +2025,7 @@ mod tests {
         };
         let run = |labels: &[Option<u32>], audited: Option<&[bool]>| {
             let input = AutolabelInput {
-                emb: x.view(),
+                rows: &x,
                 labels,
                 n_classes: 4,
                 graph: &empty_graph(),

@@ -37,6 +37,7 @@ use crate::round::dedup::Duplicates;
 use crate::round::forecast::{self, Advice, CoverageProjection, CoverageTrend, Finish, PoolState};
 use crate::round::power_law::nearest_rank;
 pub use crate::round::power_law::{fit_power_law, PowerLaw};
+use crate::round::rows::PoolRows;
 
 /// Share of the projected full-pool accuracy that `budget` targets when `--target-accuracy` is
 /// absent.
@@ -584,6 +585,8 @@ pub struct BudgetInputs<'a> {
     pub evidence: Option<&'a [bool]>,
     /// The calibration the auto-label stage ran, replayed on more evidence.
     pub calibration: Option<&'a CalibrationParams>,
+    /// Where the pool's rows are read (`None`: the data's own matrix).
+    pub rows: Option<&'a dyn PoolRows>,
 }
 
 /// Counts, hours and cost now, and the learning-curve projection: what the next batches
@@ -637,11 +640,16 @@ pub fn plan(
         .filter_map(|&i| data.labels[i])
         .collect();
     let yardstick = curve_model();
+    // The curve fits many subsets of the labeled rows: gathered once, they are read locally.
+    let rows: &dyn PoolRows = inputs.rows.unwrap_or(&data.embeddings);
+    let xl = rows.gather(&labeled_rows)?;
+    let positions: Vec<usize> = (0..labeled_rows.len()).collect();
     let set = LabeledSet {
-        emb: data.embeddings.view(),
-        labeled: &labeled_rows,
+        emb: xl.view(),
+        labeled: &positions,
         y: &y,
         n_classes: data.classes.len(),
+        pool: rows,
     };
     let points = learning_curve_repeated(
         &set,
@@ -1074,6 +1082,7 @@ mod tests {
             labeled: &labeled,
             y: &y,
             n_classes: k,
+            pool: &emb,
         };
         let repeated = |repeats: usize| {
             let params = CurveParams {
@@ -1297,9 +1306,9 @@ fn max_proba(proba: &ndarray::Array2<f32>) -> Vec<f32> {
 }
 
 /// The labeled items a learning curve learns from: rows of `emb` and their classes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct LabeledSet<'a> {
-    /// Embeddings of the whole pool (labeled and unlabeled rows).
+    /// Embeddings the labeled items are read from.
     pub emb: ndarray::ArrayView2<'a, f32>,
     /// Rows of `emb` that are labeled.
     pub labeled: &'a [usize],
@@ -1307,6 +1316,8 @@ pub struct LabeledSet<'a> {
     pub y: &'a [u32],
     /// Number of classes the model predicts over.
     pub n_classes: usize,
+    /// The pool the unlabeled sample ([`pool_sample`]'s ids) is read from.
+    pub pool: &'a dyn PoolRows,
 }
 
 /// How a learning curve is measured; named fields, so a call site says which number is what.
@@ -1351,6 +1362,7 @@ pub fn learning_curve(
         labeled,
         y,
         n_classes,
+        pool: &emb,
     };
     let params = CurveParams {
         target_precision,
@@ -1382,7 +1394,7 @@ fn curve_once(
     if n < 2 * params.folds || classes.len() < 2 || pool.is_empty() {
         return Ok(CurvePoints::default());
     }
-    let x_pool = set.emb.select(ndarray::Axis(0), pool);
+    let x_pool = set.pool.gather(pool)?;
     let steps = fit_subset_steps(set, model, params, classes.len(), x_pool.view())?;
     let (mut points, last) = points_per_size(&steps, params.target_precision);
     // All labels: the model the user has now, scored with the largest size's thresholds.

@@ -25,6 +25,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::index::graph::NeighborGraph;
+use crate::round::rows::{PoolRows, RowLookup};
 
 /// Candidate slack below the threshold, covering f32 GEMM rounding (|error| ≪ 1e-4 at d=384).
 const SLACK: f32 = 1e-4;
@@ -301,8 +302,11 @@ fn star_cover(adjacency: &Adjacency, involved: &[u32], emit: &mut impl FnMut(&[u
 
 /// Index (into `members`) of the member with the highest mean cosine to the others (ties:
 /// lowest index). Uses `x_i · Σ_j x_j − x_i · x_i`, O(size·d), f64 sums in member order.
-fn representative_of(emb: ArrayView2<f32>, members: &[u32]) -> usize {
-    let d = emb.ncols();
+fn representative_of(emb: &RowLookup<'_>, members: &[u32]) -> usize {
+    let Some(&first) = members.first() else {
+        return 0;
+    };
+    let d = emb.row(first as usize).len();
     let mut sum = vec![0f64; d];
     for &m in members {
         for (s, &v) in sum.iter_mut().zip(emb.row(m as usize).iter()) {
@@ -324,7 +328,8 @@ fn representative_of(emb: ArrayView2<f32>, members: &[u32]) -> usize {
 }
 
 /// Groups the items from their duplicate `pairs` (as returned by [`find_pairs`] at
-/// `threshold`). Pairs naming items ≥ `n` are ignored.
+/// `threshold`). Pairs naming items ≥ `n` are ignored. Reads the rows of the paired items
+/// only (a cluster's pairs are grouped without the whole matrix).
 ///
 /// `Connected`: union-find components. `Star`: within each component the representative takes
 /// every member with cosine ≥ `threshold` to it; the remaining members are split into the
@@ -334,11 +339,30 @@ fn representative_of(emb: ArrayView2<f32>, members: &[u32]) -> usize {
 pub fn groups(
     n: usize,
     pairs: &[DupPair],
-    emb: ArrayView2<f32>,
+    rows: &dyn PoolRows,
+    grouping: Grouping,
+    threshold: f64,
+) -> Result<DupGroups> {
+    let n = n.min(rows.n_rows());
+    let mut involved: Vec<usize> = pairs
+        .iter()
+        .flat_map(|p| [p.a as usize, p.b as usize])
+        .filter(|&i| i < n)
+        .collect();
+    involved.sort_unstable();
+    involved.dedup();
+    let emb = RowLookup::new(rows, involved)?;
+    Ok(groups_in(n, pairs, &emb, grouping, threshold))
+}
+
+/// [`groups`] with the paired items' rows at hand.
+fn groups_in(
+    n: usize,
+    pairs: &[DupPair],
+    emb: &RowLookup<'_>,
     grouping: Grouping,
     threshold: f64,
 ) -> DupGroups {
-    let n = n.min(emb.nrows());
     let pairs: Vec<DupPair> = pairs
         .iter()
         .copied()
@@ -455,13 +479,31 @@ impl Duplicates {
     pub fn find(emb: ArrayView2<f32>, graph: &NeighborGraph, params: &DedupParams) -> Duplicates {
         let args = params;
         let pairs = find_pairs(emb, graph, args.threshold);
-        let groups = groups(emb.nrows(), &pairs, emb, args.grouping, args.threshold);
+        let rows = RowLookup::whole(emb);
+        let groups = groups_in(emb.nrows(), &pairs, &rows, args.grouping, args.threshold);
         Duplicates {
             threshold: args.threshold,
             grouping: args.grouping,
             pairs,
             groups,
         }
+    }
+
+    /// Groups pairs found elsewhere (a cluster's stage, which finds the same pairs as
+    /// [`find_pairs`] given the same graph), reading only the paired items' rows.
+    pub fn from_pairs(
+        pairs: Vec<DupPair>,
+        rows: &dyn PoolRows,
+        params: &DedupParams,
+    ) -> Result<Duplicates> {
+        let n = rows.n_rows();
+        let groups = groups(n, &pairs, rows, params.grouping, params.threshold)?;
+        Ok(Duplicates {
+            threshold: params.threshold,
+            grouping: params.grouping,
+            pairs,
+            groups,
+        })
     }
 
     /// Group id per item, −1 for items without a near-duplicate: the form auto-labeling and
@@ -552,7 +594,7 @@ mod tests {
             .windows(2)
             .all(|w| (w[0].a, w[0].b) < (w[1].a, w[1].b)));
         for grouping in [Grouping::Connected, Grouping::Star] {
-            let gr = groups(x.nrows(), &pairs, x.view(), grouping, 0.95);
+            let gr = groups(x.nrows(), &pairs, &x, grouping, 0.95).unwrap();
             assert_eq!(gr.group[slots[49]], 10);
             assert_eq!(gr.group_size[10], 50);
             assert_eq!(slots.iter().filter(|&&s| gr.representative[s]).count(), 1);
@@ -590,12 +632,12 @@ mod tests {
         .0;
         let pairs = find_pairs(x.view(), &g, t);
         assert_eq!(pairs.len(), steps - 1);
-        let c = groups(steps, &pairs, x.view(), Grouping::Connected, t);
+        let c = groups(steps, &pairs, &x, Grouping::Connected, t).unwrap();
         assert!(c.group.iter().all(|&gid| gid == 0));
         assert_eq!(c.n_groups_with_duplicates, 1);
         assert!(c.representative[4]); // the middle of the chain
         assert_eq!(c.representative.iter().filter(|&&r| r).count(), 1);
-        let st = groups(steps, &pairs, x.view(), Grouping::Star, t);
+        let st = groups(steps, &pairs, &x, Grouping::Star, t).unwrap();
         // {3,4,5} around 4, then {0,1,2} and {6,7,8} around 1 and 7.
         assert_eq!(st.group, vec![0, 0, 0, 3, 3, 3, 6, 6, 6]);
         assert_eq!(st.n_groups_with_duplicates, 3);
@@ -614,7 +656,7 @@ mod tests {
         let pairs = find_pairs(x.view(), &g, 0.98);
         assert_eq!(pairs.len(), 1);
         assert_eq!((pairs[0].a, pairs[0].b), (0, 1));
-        let gr = groups(3, &pairs, x.view(), Grouping::Star, 0.98);
+        let gr = groups(3, &pairs, &x, Grouping::Star, 0.98).unwrap();
         assert_eq!(gr.group, vec![0, 0, 2]);
         assert_eq!(gr.representative, vec![true, false, true]);
         assert_eq!(gr.n_groups_with_duplicates, 1);

@@ -14,12 +14,13 @@ pub mod forecast;
 pub mod pool;
 pub mod power_law;
 pub mod rarity;
+pub mod rows;
 pub mod rule_route;
 pub mod select;
 pub mod timings;
 
 use crate::data::dataset::Dataset;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::index::kmeans::KMeans;
 use crate::progress::Progress;
 use crate::round::autolabel::{AutolabelParams, AutolabelResult, DupInfo, Route};
@@ -124,6 +125,9 @@ pub struct LabelInputs {
     /// (labels, certified coverage) of the earlier recorded rounds, for the budget's coverage
     /// projection (empty without a history).
     pub measured_coverage: Vec<(f64, f64)>,
+    /// Near-duplicates found elsewhere (a cluster's stage): a pool whose matrix is not in this
+    /// process cannot recompute them.
+    pub duplicates: Option<Duplicates>,
 }
 
 /// What a round computed; stages a command did not run stay `None`.
@@ -177,18 +181,24 @@ impl<'a> Round<'a> {
         pool: &'a Pool,
         params: &DedupParams,
         timings: &mut Timings,
-    ) -> Round<'a> {
+    ) -> Result<Round<'a>> {
         let mut round = Round::new(pool);
-        round.run_dedup(params, timings);
-        round
+        round.run_dedup(params, timings)?;
+        Ok(round)
     }
 
-    /// Finds the near-duplicate pairs and groups (timed as `dedup`).
-    pub fn run_dedup(&mut self, params: &DedupParams, timings: &mut Timings) {
+    /// Finds the near-duplicate pairs and groups (timed as `dedup`). They are recomputed from
+    /// the embeddings, so the pool's matrix must be in this process.
+    pub fn run_dedup(&mut self, params: &DedupParams, timings: &mut Timings) -> Result<()> {
         let pool = self.pool;
-        self.duplicates = Some(timings.time("dedup", || {
-            Duplicates::find(pool.data.embeddings.view(), &pool.graph.graph, params)
-        }));
+        let Some(emb) = pool.rows().matrix() else {
+            return Err(Error::Internal(
+                "near-duplicates of a pool whose rows are elsewhere must be given".into(),
+            ));
+        };
+        self.duplicates =
+            Some(timings.time("dedup", || Duplicates::find(emb, &pool.graph.graph, params)));
+        Ok(())
     }
 
     /// The pool.
@@ -203,7 +213,7 @@ impl<'a> Round<'a> {
             group: d.group_or_none(),
         });
         let input = autolabel::AutolabelInput {
-            emb: data.embeddings.view(),
+            rows: self.pool.rows(),
             labels: &data.labels,
             n_classes: data.classes.len(),
             graph: &self.pool.graph.graph,
@@ -230,11 +240,10 @@ impl<'a> Round<'a> {
         params: &RarityParams,
         clusters: &KMeans,
     ) -> Result<()> {
-        let data = &self.pool.data;
         let predicted = self.predicted_for_selection();
         let labels = self.labels_for_selection();
         self.rarity = Some(rarity::score_with_clusters(
-            data.embeddings.view(),
+            self.pool.rows(),
             &self.pool.graph.graph,
             &labels,
             predicted.as_deref(),
@@ -248,9 +257,9 @@ impl<'a> Round<'a> {
     /// before: it depends on the embeddings alone, and is the costly part of scoring at scale
     /// (1,000,000 × 384: a sampled fit plus a 1,000-centroid assignment of every row).
     fn rarity_clusters(&self, params: &RarityParams, seed: u64) -> Result<KMeans> {
-        let emb = self.pool.data.embeddings.view();
+        let rows = self.pool.rows();
         let Some(pool) = &self.pool.graph.pool_cache else {
-            return rarity::fit_clusters(emb, params, seed);
+            return rarity::fit_clusters(rows, params, seed);
         };
         let mut h = blake3::Hasher::new();
         h.update(b"labelwise-rarity-kmeans-v1");
@@ -260,11 +269,11 @@ impl<'a> Round<'a> {
         h.update(&seed.to_le_bytes());
         let key = format!("clusters-{}", h.finalize().to_hex());
         if let Some(km) = pool.cache.get(&key).and_then(|b| KMeans::from_bytes(&b)) {
-            if km.assignment.len() == emb.nrows() && km.centroids.ncols() == emb.ncols() {
+            if km.assignment.len() == rows.n_rows() && km.centroids.ncols() == rows.n_cols() {
                 return Ok(km);
             }
         }
-        let km = rarity::fit_clusters(emb, params, seed)?;
+        let km = rarity::fit_clusters(rows, params, seed)?;
         // A cache that cannot be written costs the next run time, never this run's result.
         let _ = pool.cache.put(&key, &km.to_bytes());
         Ok(km)
@@ -312,7 +321,7 @@ impl<'a> Round<'a> {
             audited: self.audited.as_deref(),
         };
         let selection = select::select(
-            data.embeddings.view(),
+            self.pool.rows(),
             &self.pool.graph.graph,
             &input,
             &dup_group,
@@ -363,6 +372,7 @@ impl<'a> Round<'a> {
             measured_coverage: &self.measured_coverage,
             evidence: self.evidence.as_deref(),
             calibration: Some(calibration),
+            rows: Some(self.pool.rows()),
         };
         self.budget = Some(budget::plan(
             self.data(),
@@ -415,10 +425,13 @@ impl<'a> Round<'a> {
         round.rules = inputs.rules;
         round.measured_coverage = inputs.measured_coverage;
         let seed = params.seed;
-        if stages.dedup {
+        if let (true, Some(given)) = (stages.dedup, inputs.duplicates) {
+            round.duplicates = Some(given);
+        } else if stages.dedup {
             let bar = progress.spinner("dedup");
-            round.run_dedup(&params.dedup, timings);
+            let found = round.run_dedup(&params.dedup, timings);
             bar.finish_and_clear();
+            found?;
         }
         let mut stage = |name: &str, f: &mut dyn FnMut(&mut Round<'a>) -> Result<()>| {
             let bar = progress.spinner(name);

@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::index::cached::{self, CacheChoice, GraphOutcome};
 use crate::index::graph::GraphParams;
 use crate::progress::Progress;
+use crate::round::rows::PoolRows;
 use crate::round::timings::Timings;
 
 /// The loaded pool and its neighbour graph.
@@ -16,6 +17,9 @@ pub struct Pool {
     pub data: Dataset,
     /// The neighbour graph and how it was obtained.
     pub graph: GraphOutcome,
+    /// Where the stages read rows when the matrix is not in this process (a cluster's shards;
+    /// `data.embeddings` is then empty). `None`: from `data.embeddings`.
+    pub remote_rows: Option<Box<dyn PoolRows + Send>>,
 }
 
 impl Pool {
@@ -57,6 +61,18 @@ impl Pool {
         let graph = timings.time("graph", || {
             cached::neighbor_graph(&data, graph, cache, progress)
         })?;
-        Ok(Pool { data, graph })
+        Ok(Pool {
+            data,
+            graph,
+            remote_rows: None,
+        })
+    }
+
+    /// The rows every label-dependent stage reads.
+    pub fn rows(&self) -> &dyn PoolRows {
+        match &self.remote_rows {
+            Some(r) => r.as_ref(),
+            None => &self.data.embeddings,
+        }
     }
 }

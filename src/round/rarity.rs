@@ -30,6 +30,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::index::graph::NeighborGraph;
 use crate::index::kmeans::{self, KMeans};
+use crate::round::rows::{self, PoolRows};
 
 /// Reason bit: the item's kNN distance is in the top `flag_quantile` of the pool and larger
 /// than its neighbours' (sparse, not just in a sparse region).
@@ -244,16 +245,16 @@ pub fn score(
     params: &RarityParams,
     seed: u64,
 ) -> Result<Rarity> {
-    let km = fit_clusters(emb, params, seed)?;
-    score_with_clusters(emb, graph, labels, predicted, params, &km)
+    let km = fit_clusters(&emb, params, seed)?;
+    score_with_clusters(&emb, graph, labels, predicted, params, &km)
 }
 
 /// The k-means rarity uses. It depends on the embeddings, `params.clusters`,
 /// `params.kmeans_iter` and the seed only, never on labels, so callers that score the same pool
 /// round after round (`simulate`) fit it once and pass it to [`score_with_clusters`].
-pub fn fit_clusters(emb: ArrayView2<f32>, params: &RarityParams, seed: u64) -> Result<KMeans> {
+pub fn fit_clusters(rows: &dyn PoolRows, params: &RarityParams, seed: u64) -> Result<KMeans> {
     params.validate()?;
-    let n = emb.nrows();
+    let n = rows.n_rows();
     if n == 0 {
         return Err(Error::Usage("rarity: the pool is empty".into()));
     }
@@ -261,21 +262,21 @@ pub fn fit_clusters(emb: ArrayView2<f32>, params: &RarityParams, seed: u64) -> R
         .clusters
         .unwrap_or_else(|| kmeans::default_k(n))
         .clamp(1, n);
-    kmeans::fit(emb, k, params.kmeans_iter, seed)
+    rows::fit_kmeans(rows, k, params.kmeans_iter, seed)
 }
 
 /// [`score`] with a clustering from [`fit_clusters`] on the same embeddings and parameters
 /// (the result is identical to `score`'s).
 pub fn score_with_clusters(
-    emb: ArrayView2<f32>,
+    rows: &dyn PoolRows,
     graph: &NeighborGraph,
     labels: &[Option<u32>],
     predicted: Option<&[Option<u32>]>,
     params: &RarityParams,
     km: &KMeans,
 ) -> Result<Rarity> {
-    let (comp, km) = components_with_clusters(emb, graph, labels, predicted, params, km)?;
-    let n = emb.nrows();
+    let (comp, km) = components_with_clusters(rows, graph, labels, predicted, params, km)?;
+    let n = rows.n_rows();
     let ranks = active_ranks(&comp);
     let w = active_weights(params, &ranks);
     let rarity = weighted_score(&ranks, &w, n);
@@ -458,13 +459,13 @@ pub fn components(
     params: &RarityParams,
     seed: u64,
 ) -> Result<(Components, Clusters)> {
-    let km = fit_clusters(emb, params, seed)?;
-    components_with_clusters(emb, graph, labels, predicted, params, &km)
+    let km = fit_clusters(&emb, params, seed)?;
+    components_with_clusters(&emb, graph, labels, predicted, params, &km)
 }
 
 /// [`components`] with a clustering from [`fit_clusters`].
 pub fn components_with_clusters(
-    emb: ArrayView2<f32>,
+    rows: &dyn PoolRows,
     graph: &NeighborGraph,
     labels: &[Option<u32>],
     predicted: Option<&[Option<u32>]>,
@@ -472,7 +473,7 @@ pub fn components_with_clusters(
     km: &KMeans,
 ) -> Result<(Components, Clusters)> {
     params.validate()?;
-    let n = emb.nrows();
+    let n = rows.n_rows();
     check_lengths(n, graph, labels, predicted, km)?;
 
     let m = params.neighbors.min(graph.k);
@@ -490,7 +491,7 @@ pub fn components_with_clusters(
         .iter()
         .map(|&c| isolation[c as usize])
         .collect();
-    let centroid = leave_one_out_centroid_distance(emb, km);
+    let centroid = rows.centroid_distance(km)?;
 
     let n_labeled = labels.iter().filter(|l| l.is_some()).count();
     let coverage = (n_labeled > 0).then(|| coverage_deficit(labels, km, n_labeled));
@@ -557,44 +558,6 @@ fn check_lengths(
         )));
     }
     Ok(())
-}
-
-/// The `centroid` component. Leave-one-out: an item's distance to the mean of the *other*
-/// members of its cluster, so a far outlier that k-means gave a cluster of its own is not
-/// scored 0. Members of singleton clusters use the nearest other centroid instead.
-fn leave_one_out_centroid_distance(emb: ArrayView2<f32>, km: &KMeans) -> Vec<f32> {
-    let n = emb.nrows();
-    let k = km.sizes.len();
-    let d = emb.ncols();
-    let mut sums = ndarray::Array2::<f32>::zeros((k, d));
-    for (i, &c) in km.assignment.iter().enumerate() {
-        let mut r = sums.row_mut(c as usize);
-        r += &emb.row(i);
-    }
-    (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let c = km.assignment[i] as usize;
-            let x = emb.row(i);
-            if km.sizes[c] >= 2 {
-                let v = &sums.row(c) - &x;
-                let nrm = v.dot(&v).sqrt();
-                if nrm > 0.0 {
-                    return 1.0 - x.dot(&v) / nrm;
-                }
-                return 0.0;
-            }
-            let best = (0..k)
-                .filter(|&o| o != c && km.sizes[o] > 0)
-                .map(|o| x.dot(&km.centroids.row(o)))
-                .fold(f32::NEG_INFINITY, f32::max);
-            if best.is_finite() {
-                1.0 - best
-            } else {
-                0.0
-            }
-        })
-        .collect()
 }
 
 /// The `coverage` component: how far the item's cluster falls short of the labels its size

@@ -49,6 +49,7 @@ use crate::error::{Error, Result};
 use crate::index::graph::NeighborGraph;
 use crate::index::kmeans;
 use crate::round::rarity::{density, rank01};
+use crate::round::rows::{fit_kmeans, PoolRows, RowLookup};
 
 /// Hybrid's candidate pool is at least this many items (all of them in pools up to this size).
 pub const POOL_MIN: usize = 20_000;
@@ -284,7 +285,7 @@ pub const AUDIT_REASON: &str = "audit";
 /// from [`crate::round::rarity::score`], used by hybrid when given. Errors with `Error::Usage` on bad
 /// parameters, `Error::Internal` on inputs whose lengths do not match the embeddings.
 pub fn select(
-    emb: ArrayView2<f32>,
+    rows: &dyn PoolRows,
     graph: &NeighborGraph,
     input: &SelectInput,
     dup_group: &[i64],
@@ -292,7 +293,7 @@ pub fn select(
     params: &SelectParams,
 ) -> Result<Selection> {
     params.validate()?;
-    let n = emb.nrows();
+    let n = rows.n_rows();
     check_len("labels", input.labels.len(), n)?;
     check_len("eligible flags", input.eligible.len(), n)?;
     if let Some(a) = input.audited {
@@ -323,7 +324,7 @@ pub fn select(
         )));
     }
 
-    let mut ctx = Ctx::new(emb, graph, *input, dup_group, params);
+    let mut ctx = Ctx::new(rows, graph, *input, dup_group, params);
     let n_labeled = input.labels.iter().filter(|l| l.is_some()).count();
     let n_classes_labeled = input.labels.iter().flatten().collect::<HashSet<_>>().len();
     let has_model = input.probs.is_some();
@@ -356,7 +357,7 @@ pub fn select(
             };
             ctx.by_score(&u, label);
         }
-        Strategy::Coreset => ctx.coreset(),
+        Strategy::Coreset => ctx.coreset()?,
         Strategy::Typiclust => ctx.typiclust(0.0)?,
         Strategy::Hybrid if n_labeled + params.batch <= params.coverage_clusters => {
             ctx.typiclust(params.coverage_uncertainty)?
@@ -365,7 +366,7 @@ pub fn select(
             let probs = input
                 .probs
                 .ok_or_else(|| Error::Internal("hybrid without probabilities".into()))?;
-            ctx.hybrid(probs, rarity);
+            ctx.hybrid(probs, rarity)?;
         }
     }
     let promoted = ctx.promote_audited();
@@ -439,7 +440,9 @@ fn round_seed(seed: u64, labels: &[Option<u32>]) -> u64 {
 
 /// Working state shared by the strategies.
 struct Ctx<'a, 'e, 'i> {
-    emb: ArrayView2<'e, f32>,
+    rows: &'e dyn PoolRows,
+    /// Number of items.
+    n: usize,
     graph: &'a NeighborGraph,
     input: SelectInput<'i>,
     dup_group: &'a [i64],
@@ -461,13 +464,13 @@ struct Ctx<'a, 'e, 'i> {
 
 impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
     fn new(
-        emb: ArrayView2<'e, f32>,
+        rows: &'e dyn PoolRows,
         graph: &'a NeighborGraph,
         input: SelectInput<'i>,
         dup_group: &'a [i64],
         params: &'a SelectParams,
     ) -> Ctx<'a, 'e, 'i> {
-        let n = emb.nrows();
+        let n = rows.n_rows();
         let used_groups = input
             .labels
             .iter()
@@ -476,7 +479,8 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
             .map(|(_, &g)| g)
             .collect();
         Ctx {
-            emb,
+            rows,
+            n,
             graph,
             input,
             dup_group,
@@ -522,7 +526,7 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
     /// their members are the duplicate route's, certified on its own record).
     fn audits(&mut self, n: usize) {
         let representative = self.input.representative;
-        let mut frame: Vec<u32> = (0..self.emb.nrows())
+        let mut frame: Vec<u32> = (0..self.n)
             .filter(|&i| {
                 let g = self.dup_group[i];
                 self.input.labels[i].is_none()
@@ -563,7 +567,7 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
     }
 
     fn eligible_ids(&self) -> Vec<u32> {
-        (0..self.emb.nrows() as u32)
+        (0..self.n as u32)
             .filter(|&i| self.input.eligible[i as usize])
             .collect()
     }
@@ -576,7 +580,7 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
     }
 
     fn density(&self) -> Vec<f32> {
-        let n = self.emb.nrows();
+        let n = self.n;
         let m = self.params.density_neighbors.min(self.graph.k);
         density(self.graph, m, n)
     }
@@ -611,13 +615,21 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
         self.rest_order = order;
     }
 
-    fn coreset(&mut self) {
+    fn coreset(&mut self) -> Result<()> {
+        if self.rows.matrix().is_none() {
+            return Err(Error::Usage(
+                "the coreset strategy compares every item with every pick: it needs the pool's \
+                 matrix in one process"
+                    .into(),
+            ));
+        }
+        let emb = RowLookup::new(self.rows, Vec::new())?;
         let cand = self.eligible_ids();
         let labeled: Vec<u32> = labeled_ids(self.input.labels);
         let mut sim = if labeled.is_empty() {
             vec![f32::NEG_INFINITY; cand.len()]
         } else {
-            max_cos(self.emb, &cand, &labeled)
+            max_cos(&emb, &cand, &labeled)
         };
         let dens = self.density();
         while !self.full() {
@@ -641,16 +653,17 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
             let i = cand[j] as usize;
             let dist = if key < -1.5 { 1.0 } else { 1.0 - key };
             self.take(i, dist, "far-from-labeled".into());
-            update_sim(self.emb, &cand, &mut sim, i);
+            update_sim(&emb, &cand, &mut sim, i);
         }
         let dist: Vec<f32> = {
-            let mut d = vec![0f32; self.emb.nrows()];
+            let mut d = vec![0f32; self.n];
             for (j, &i) in cand.iter().enumerate() {
                 d[i as usize] = -sim[j];
             }
             d
         };
         self.rest_order = self.sorted_by(&dist);
+        Ok(())
     }
 
     /// TypiClust: k-means into `labeled + batch` clusters (at most [`TYPICLUST_MAX_CLUSTERS`]);
@@ -659,14 +672,14 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
     /// typicality (1 − lam) and uncertainty (lam) within its cluster. Typicality is computed
     /// only for the clusters picked from.
     fn typiclust(&mut self, lam: f32) -> Result<()> {
-        let n = self.emb.nrows();
+        let n = self.n;
         let labels = self.input.labels;
         let n_labeled = labels.iter().filter(|l| l.is_some()).count();
         let batch = self.params.batch;
         let k = (n_labeled + batch)
             .min(TYPICLUST_MAX_CLUSTERS.max(batch))
             .clamp(1, n);
-        let km = best_kmeans(self.emb, k, self.params)?;
+        let km = best_kmeans(self.rows, k, self.params)?;
         let mut covered = vec![0usize; k];
         let mut members: Vec<Vec<u32>> = vec![Vec::new(); k];
         for (i, (l, &c)) in labels.iter().zip(&km.assignment).enumerate() {
@@ -714,17 +727,18 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
             let Some((c, (uncovered, _))) = best else {
                 break;
             };
-            let list = ranked[c].get_or_insert_with(|| {
-                rank_cluster(
-                    self.emb,
+            if ranked[c].is_none() {
+                ranked[c] = Some(rank_cluster(
+                    self.rows,
                     &members[c],
                     self.input.eligible,
                     km.centroids.row(c),
                     unc.as_deref(),
                     lam,
                     self.params.typical_neighbors,
-                )
-            });
+                )?);
+            }
+            let list = ranked[c].as_deref().unwrap_or_default();
             while next[c] < list.len() && !self.can_pick(list[next[c]].0 as usize) {
                 next[c] += 1;
             }
@@ -750,13 +764,13 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
         Ok(())
     }
 
-    fn hybrid(&mut self, probs: ArrayView2<f32>, rarity: Option<&[f32]>) {
-        let n = self.emb.nrows();
+    fn hybrid(&mut self, probs: ArrayView2<f32>, rarity: Option<&[f32]>) -> Result<()> {
+        let n = self.n;
         let p = self.params;
         let labels = self.input.labels;
         let elig = self.eligible_ids();
         if elig.is_empty() {
-            return;
+            return Ok(());
         }
         // Components, rank-normalised over eligible items.
         let on_elig = |v: &[f32]| -> Vec<f32> {
@@ -810,10 +824,12 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
         let m = order.len().min(POOL_MIN.max(20 * p.batch));
         let cand: Vec<u32> = order[..m].to_vec();
         let labeled = labeled_ids(labels);
+        let gathered: Vec<usize> = cand.iter().chain(&labeled).map(|&i| i as usize).collect();
+        let rows = RowLookup::new(self.rows, gathered)?;
         let mut sim = if labeled.is_empty() {
             vec![0f32; m]
         } else {
-            max_cos(self.emb, &cand, &labeled)
+            max_cos(&rows, &cand, &labeled)
         };
         sim.iter_mut().for_each(|s| *s = s.max(0.0));
         while !self.full() {
@@ -849,9 +865,10 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
                 why.push("best-combined");
             }
             self.take(i, g, why.join(";"));
-            update_sim(self.emb, &cand, &mut sim, i);
+            update_sim(&rows, &cand, &mut sim, i);
         }
         self.rest_order = order;
+        Ok(())
     }
 
     /// Takes the audited items out of the strategy's picks (see [`SelectInput::audited`]).
@@ -877,7 +894,7 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
     }
 
     fn finish(self, used: Strategy) -> Selection {
-        let n = self.emb.nrows();
+        let n = self.n;
         let audited = self.input.audited;
         let is_audited = |i: usize| audited.is_some_and(|a| a[i]);
         let mut priority = vec![None; n];
@@ -925,22 +942,18 @@ fn labeled_ids(labels: &[Option<u32>]) -> Vec<u32> {
 
 /// Max cosine of every candidate row to the target rows: GEMM in candidate blocks, parallel
 /// over blocks (each block writes its own slots).
-fn max_cos(emb: ArrayView2<f32>, cand: &[u32], targets: &[u32]) -> Vec<f32> {
-    let d = emb.ncols();
-    let tidx: Vec<usize> = targets.iter().map(|&i| i as usize).collect();
-    let t = emb.select(Axis(0), &tidx);
+fn max_cos(rows: &RowLookup<'_>, cand: &[u32], targets: &[u32]) -> Vec<f32> {
+    let t = rows.select(targets);
     let mut out = vec![f32::NEG_INFINITY; cand.len()];
     out.par_chunks_mut(BLOCK)
         .zip(cand.par_chunks(BLOCK))
         .for_each(|(o, c)| {
-            let idx: Vec<usize> = c.iter().map(|&i| i as usize).collect();
-            let block = emb.select(Axis(0), &idx);
+            let block = rows.select(c);
             let mut sc = Array2::<f32>::zeros((c.len(), t.nrows()));
             general_mat_mul(1.0, &block, &t.t(), 0.0, &mut sc);
             for (slot, row) in o.iter_mut().zip(sc.outer_iter()) {
                 *slot = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             }
-            let _ = d;
         });
     out
 }
@@ -948,11 +961,11 @@ fn max_cos(emb: ArrayView2<f32>, cand: &[u32], targets: &[u32]) -> Vec<f32> {
 /// The lowest-inertia (sum of `1 − cos` to the assigned centroid) of
 /// `params.typiclust_restarts` k-means fits seeded `seed, seed + 1, …`. With one run (the
 /// default) there is nothing to compare, so no inertia is computed.
-fn best_kmeans(emb: ArrayView2<f32>, k: usize, params: &SelectParams) -> Result<kmeans::KMeans> {
+fn best_kmeans(rows: &dyn PoolRows, k: usize, params: &SelectParams) -> Result<kmeans::KMeans> {
     let runs = params.typiclust_restarts.max(1) as u64;
     let fit = |r: u64| {
-        kmeans::fit(
-            emb,
+        fit_kmeans(
+            rows,
             k,
             25,
             params.seed.wrapping_add(r.wrapping_mul(0x9E37_79B9)),
@@ -965,6 +978,13 @@ fn best_kmeans(emb: ArrayView2<f32>, k: usize, params: &SelectParams) -> Result<
     for r in 0..runs {
         let km = fit(r)?;
         // Order-fixed: the comparison between restarts must not depend on the thread count.
+        let Some(emb) = rows.matrix() else {
+            return Err(Error::Usage(
+                "TypiClust restarts compare inertias over every row: they need the pool's \
+                 matrix in one process"
+                    .into(),
+            ));
+        };
         let inertia = kmeans::inertia(emb, &km);
         if best.as_ref().is_none_or(|(b, _)| inertia < *b) {
             best = Some((inertia, km));
@@ -984,26 +1004,27 @@ const TYPICAL_CAP: usize = 2048;
 /// to half the cluster), rank-normalised within the cluster and blended with uncertainty's rank
 /// when `unc` is given. Ties break by index.
 fn rank_cluster(
-    emb: ArrayView2<f32>,
+    rows: &dyn PoolRows,
     members: &[u32],
     eligible: &[bool],
     centroid: ndarray::ArrayView1<f32>,
     unc: Option<&[f32]>,
     lam: f32,
     neighbors: usize,
-) -> Vec<(u32, f32, bool)> {
+) -> Result<Vec<(u32, f32, bool)>> {
     let mut cand: Vec<u32> = members
         .iter()
         .copied()
         .filter(|&i| eligible[i as usize])
         .collect();
     if cand.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     if cand.len() > TYPICAL_CAP {
+        let all = RowLookup::new(rows, cand.iter().map(|&i| i as usize).collect())?;
         let cos: Vec<f32> = cand
             .par_iter()
-            .map(|&i| emb.row(i as usize).dot(&centroid))
+            .map(|&i| all.row(i as usize).dot(&centroid))
             .collect();
         let mut idx: Vec<usize> = (0..cand.len()).collect();
         idx.sort_unstable_by(|&a, &b| cos[b].total_cmp(&cos[a]).then(a.cmp(&b)));
@@ -1018,13 +1039,15 @@ fn rank_cluster(
         members.to_vec()
     };
     let m = neighbors.min(members.len() / 2).max(1);
-    let r_idx: Vec<usize> = refs.iter().map(|&i| i as usize).collect();
-    let r = emb.select(Axis(0), &r_idx);
+    let lookup = RowLookup::new(
+        rows,
+        refs.iter().chain(&cand).map(|&i| i as usize).collect(),
+    )?;
+    let r = lookup.select(&refs);
     let typ: Vec<f32> = cand
         .par_chunks(BLOCK)
         .flat_map_iter(|block| {
-            let idx: Vec<usize> = block.iter().map(|&i| i as usize).collect();
-            let x = emb.select(Axis(0), &idx);
+            let x = lookup.select(block);
             let mut g = Array2::<f32>::zeros((block.len(), refs.len()));
             general_mat_mul(1.0, &x, &r.t(), 0.0, &mut g);
             block
@@ -1065,11 +1088,11 @@ fn rank_cluster(
         })
         .collect();
     out.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    out
+    Ok(out)
 }
 
 /// `sim[j] = max(sim[j], cos(cand[j], pick))`, parallel over candidates.
-fn update_sim(emb: ArrayView2<f32>, cand: &[u32], sim: &mut [f32], pick: usize) {
+fn update_sim(emb: &RowLookup<'_>, cand: &[u32], sim: &mut [f32], pick: usize) {
     let x = emb.row(pick);
     sim.par_iter_mut().zip(cand.par_iter()).for_each(|(s, &i)| {
         let v = emb.row(i as usize).dot(&x);
@@ -1112,7 +1135,7 @@ mod tests {
             batch: 5,
             ..SelectParams::default()
         };
-        let sel = select(x.view(), &g, &input, &vec![-1; n], None, &p).unwrap();
+        let sel = select(&x, &g, &input, &vec![-1; n], None, &p).unwrap();
         assert_eq!(sel.strategy_used, Strategy::Typiclust);
         let mut found: Vec<usize> = sel.picked.iter().map(|&i| truth[i as usize]).collect();
         found.sort_unstable();
@@ -1172,7 +1195,7 @@ mod tests {
             audit_share: 0.25,
             ..SelectParams::default()
         };
-        let sel = select(x.view(), &g, &input, &vec![-1; n], None, &p).unwrap();
+        let sel = select(&x, &g, &input, &vec![-1; n], None, &p).unwrap();
         assert_eq!((sel.picked.len(), sel.n_audits), (40, 10));
         let frame = labels.iter().filter(|l| l.is_none()).count() - 30;
         for (k, &i) in sel.picked.iter().enumerate() {
@@ -1192,14 +1215,14 @@ mod tests {
                 strategy: Strategy::Margin,
                 ..p.clone()
             };
-            let sel = select(x.view(), &g, &input, &vec![-1; n], None, &p).unwrap();
+            let sel = select(&x, &g, &input, &vec![-1; n], None, &p).unwrap();
             for (k, &i) in sel.picked.iter().enumerate() {
                 hits[i as usize] += (k >= 30) as usize;
             }
         }
         // Margin's picks are the same every seed; the other unlabeled items share 4,000 draws.
         let first = select(
-            x.view(),
+            &x,
             &g,
             &input,
             &vec![-1; n],
@@ -1227,7 +1250,7 @@ mod tests {
             probs: None,
             ..input
         };
-        let sel = select(x.view(), &g, &cold, &vec![-1; n], None, &p).unwrap();
+        let sel = select(&x, &g, &cold, &vec![-1; n], None, &p).unwrap();
         assert_eq!(sel.n_audits, 0);
     }
 
@@ -1259,10 +1282,10 @@ mod tests {
                 strategy: Strategy::Margin,
                 ..SelectParams::default()
             };
-            let sel = select(x.view(), &g, &input, &vec![-1; n], None, &p).unwrap();
+            let sel = select(&x, &g, &input, &vec![-1; n], None, &p).unwrap();
             // The strategy's picks are those of a run that never heard of the audits, the
             // audited ones taken out (promoted); audits never land on an audited item.
-            let unaware = select(x.view(), &g, &blind, &vec![-1; n], None, &p).unwrap();
+            let unaware = select(&x, &g, &blind, &vec![-1; n], None, &p).unwrap();
             let strategy = &unaware.picked[..unaware.picked.len() - unaware.n_audits];
             let kept: Vec<u32> = strategy
                 .iter()
@@ -1320,7 +1343,7 @@ mod tests {
                 probs: Some(probs.view()),
                 audited: None,
             };
-            let sel = select(x.view(), &g, &input, &vec![-1; n], None, &p).unwrap();
+            let sel = select(&x, &g, &input, &vec![-1; n], None, &p).unwrap();
             let audits: Vec<u32> = sel.picked[sel.picked.len() - sel.n_audits..].to_vec();
             (sel.picked, audits)
         };
@@ -1365,7 +1388,7 @@ mod tests {
                 audit_share: 0.0,
                 ..SelectParams::default()
             };
-            let sel = select(x.view(), &g, &input, &dup, None, &p).unwrap();
+            let sel = select(&x, &g, &input, &dup, None, &p).unwrap();
             assert_eq!(sel.picked.len(), 40, "{strategy:?}");
             let mut groups = HashSet::new();
             for &i in &sel.picked {
@@ -1416,7 +1439,7 @@ mod tests {
                             seed: 3,
                             ..SelectParams::default()
                         };
-                        select(x.view(), &g, &input, &vec![-1; n], Some(&rar), &p).unwrap()
+                        select(&x, &g, &input, &vec![-1; n], Some(&rar), &p).unwrap()
                     })
             };
             let a = run(1);
@@ -1444,7 +1467,7 @@ mod tests {
         if let Some(c) = coverage_clusters {
             p.coverage_clusters = c;
         }
-        let sel = select(x.view(), &g, &input, &vec![-1; x.nrows()], None, &p).unwrap();
+        let sel = select(&x, &g, &input, &vec![-1; x.nrows()], None, &p).unwrap();
         assert_eq!(sel.strategy_used, Strategy::Hybrid);
         let mut per_class = [0usize; 3];
         for &i in &sel.picked {
@@ -1488,7 +1511,7 @@ mod tests {
             strategy: Strategy::Typiclust,
             ..SelectParams::default()
         };
-        let sel = select(x.view(), &g, &input, &vec![-1; n], None, &p).unwrap();
+        let sel = select(&x, &g, &input, &vec![-1; n], None, &p).unwrap();
         assert!(sel.picked[0] < 60, "picked {}", sel.picked[0]);
         assert!(sel.reasons[0].contains("typical"));
     }
@@ -1513,8 +1536,8 @@ mod tests {
             coverage_need: 1.0,
             ..SelectParams::default()
         };
-        let a = select(x.view(), &g, &input, &vec![-1; n], None, &p).unwrap();
-        let b = select(x.view(), &g, &input, &vec![-1; n], None, &p).unwrap();
+        let a = select(&x, &g, &input, &vec![-1; n], None, &p).unwrap();
+        let b = select(&x, &g, &input, &vec![-1; n], None, &p).unwrap();
         assert_eq!(a.picked, b.picked);
         assert_eq!(a.picked.len(), 20);
         assert!(a.picked.iter().all(|&i| eligible[i as usize]));
@@ -1553,10 +1576,10 @@ mod tests {
             ..SelectParams::default()
         };
         assert!(matches!(
-            select(x.view(), &g, &input, &vec![-1; n], None, &p),
+            select(&x, &g, &input, &vec![-1; n], None, &p),
             Err(Error::Usage(_))
         ));
         let p = SelectParams::default();
-        assert!(select(x.view(), &g, &input, &vec![-1; n - 1], None, &p).is_err());
+        assert!(select(&x, &g, &input, &vec![-1; n - 1], None, &p).is_err());
     }
 }

@@ -185,6 +185,7 @@ pub fn setup_split(
     let prepared = Pool {
         data: pool_data,
         graph,
+        remote_rows: None,
     };
     let duplicates = timings.time("dedup", || {
         Duplicates::find(
@@ -194,7 +195,7 @@ pub fn setup_split(
         )
     });
     let rarity_clusters = timings.time("rarity clusters", || {
-        rarity::fit_clusters(prepared.data.embeddings.view(), rarity_params, seed)
+        rarity::fit_clusters(&prepared.data.embeddings, rarity_params, seed)
     })?;
     let full_pool = timings.time("full-pool accuracy", || {
         simulate::evaluate(

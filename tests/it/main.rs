@@ -14,6 +14,7 @@ mod incremental;
 mod input;
 mod label_formats;
 mod label_studio;
+mod pool_rows;
 mod reliability;
 mod report;
 mod rules;

@@ -1,0 +1,178 @@
+//! A round whose pool rows live in shards (`ShardedRows`: what a cluster's map tasks do) computes
+//! what a round on the matrix computes, bit for bit, and reads no matrix to do it.
+
+use labelwise::data::dataset::LoadOptions;
+use labelwise::index::cached::CacheChoice;
+use labelwise::index::graph::GraphParams;
+use labelwise::progress::Progress;
+use labelwise::round::dedup::Duplicates;
+use labelwise::round::rows::ShardedRows;
+use labelwise::round::timings::Timings;
+use labelwise::round::{LabelInputs, Pool, Round, RoundParams, Stages};
+use ndarray::Array2;
+
+use crate::common::{clustered, write_pool, Rng, Workdir};
+
+/// A pool of 700 items in 5 classes, 30 of them near-copies of labeled items (so the duplicate
+/// route has work), labeled where `labeled` says.
+fn pool(wd: &Workdir, labeled: impl Fn(usize) -> bool) -> Pool {
+    let mut s = clustered(700, 5, 24, 0.35, 3);
+    let mut rng = Rng(11);
+    for k in 0..30 {
+        let (from, to) = (k * 5, 650 + k);
+        let jitter: Vec<f64> = s.vectors[from]
+            .iter()
+            .map(|x| x + 0.002 * rng.normal())
+            .collect();
+        s.vectors[to] = jitter;
+        s.truth[to] = s.truth[from];
+    }
+    let mask: Vec<bool> = (0..700).map(labeled).collect();
+    let path = write_pool(wd, "pool.parquet", &s, &mask);
+    let mut timings = Timings::default();
+    Pool::load(
+        &[path],
+        &LoadOptions::default(),
+        &GraphParams::default(),
+        &CacheChoice::Off,
+        None,
+        Progress::hidden(),
+        &mut timings,
+    )
+    .unwrap()
+}
+
+/// The same pool with its matrix moved into shards of `shard_rows` rows: `data.embeddings` is
+/// left with no rows, so a stage that still read it would fail.
+fn sharded(pool: &Pool, shard_rows: usize) -> Pool {
+    let mut data = pool.data.clone();
+    let d = data.embeddings.ncols();
+    let x = std::mem::replace(&mut data.embeddings, Array2::zeros((0, d)));
+    Pool {
+        data,
+        graph: pool.graph.clone(),
+        remote_rows: Some(Box::new(ShardedRows::split(x, shard_rows))),
+    }
+}
+
+/// Everything a round computed, printed exactly (f32 and f64 print their shortest exact form).
+fn outcome(round: &Round<'_>) -> Vec<String> {
+    vec![
+        format!("{:?}", round.autolabel),
+        format!("{:?}", round.rarity),
+        format!("{:?}", round.selection),
+        format!("{:?}", round.budget),
+    ]
+}
+
+/// Runs every stage on `pool` (its near-duplicates given when `given`) with `inputs`.
+fn run(pool: &Pool, inputs: LabelInputs) -> Vec<String> {
+    let mut timings = Timings::default();
+    let mut params = RoundParams::default();
+    // As `plan` runs it: the batch ranks by the model's probabilities.
+    params.autolabel.keep_probabilities = true;
+    let round = Round::run_with_evidence(
+        pool,
+        &params,
+        Stages::ALL,
+        inputs,
+        Progress::hidden(),
+        &mut timings,
+    )
+    .unwrap();
+    outcome(&round)
+}
+
+/// The near-duplicates a cluster hands over: the pairs (its stage finds the single process's
+/// pairs given the graph), grouped by reading the paired rows from the shards. The groups are
+/// the matrix route's.
+fn with_duplicates(pool: &Pool, parts: &Pool, inputs: LabelInputs) -> LabelInputs {
+    let params = RoundParams::default().dedup;
+    let found = Duplicates::find(pool.data.embeddings.view(), &pool.graph.graph, &params);
+    let given = Duplicates::from_pairs(found.pairs.clone(), parts.rows(), &params).unwrap();
+    assert_eq!(given.groups, found.groups);
+    assert!(found.groups.n_groups_with_duplicates >= 20);
+    LabelInputs {
+        duplicates: Some(given),
+        ..inputs
+    }
+}
+
+/// Which items of the pool are labeled.
+type IsLabeled = fn(usize) -> bool;
+
+#[test]
+fn sharded_rows_give_the_matrix_rounds_every_result() {
+    // Cold start (TypiClust over the pool), then a labeled pool (models, spreading, the
+    // duplicate route, hybrid's shortlist, the budget's sample), then audits in a history
+    // (the model fitted blind to them, and evidence that is not every label).
+    let cases: [(&str, IsLabeled); 2] = [
+        ("cold start", |i| i < 10),
+        ("labeled", |i| i % 2 == 0 && i < 640),
+    ];
+    for (what, labeled) in cases {
+        let wd = Workdir::new();
+        let whole = pool(&wd, labeled);
+        let inputs = || LabelInputs::default();
+        let expected = run(&whole, inputs());
+        // The routes the comparison is meant to cover did run.
+        let (autolabel, selection) = (&expected[0], &expected[2]);
+        if what == "cold start" {
+            assert!(
+                selection.contains("strategy_used: Typiclust"),
+                "{selection}"
+            );
+        } else {
+            assert!(selection.contains("strategy_used: Hybrid"), "{selection}");
+            assert!(
+                autolabel.contains("route: Auto") || autolabel.contains("Auto,"),
+                "{autolabel}"
+            );
+            assert!(
+                autolabel.contains("Duplicate"),
+                "no duplicate route: {autolabel}"
+            );
+        }
+        for shard_rows in [97, 700] {
+            let parts = sharded(&whole, shard_rows);
+            let got = run(&parts, with_duplicates(&whole, &parts, inputs()));
+            for (e, g) in expected.iter().zip(&got) {
+                assert_eq!(e, g, "{what}, shards of {shard_rows}");
+            }
+        }
+        let n = whole.data.len();
+        let audited: Vec<bool> = (0..n)
+            .map(|i| whole.data.labels[i].is_some() && i % 3 == 0)
+            .collect();
+        let history = || LabelInputs {
+            evidence: Some(audited.clone()),
+            audited: Some(audited.clone()),
+            ..LabelInputs::default()
+        };
+        let expected = run(&whole, history());
+        let parts = sharded(&whole, 97);
+        let got = run(&parts, with_duplicates(&whole, &parts, history()));
+        for (e, g) in expected.iter().zip(&got) {
+            assert_eq!(e, g, "{what} with audits");
+        }
+    }
+}
+
+#[test]
+fn a_pool_without_its_matrix_asks_for_its_duplicates() {
+    let wd = Workdir::new();
+    let whole = pool(&wd, |i| i % 4 == 0);
+    let parts = sharded(&whole, 100);
+    let mut timings = Timings::default();
+    let err = Round::run_with_evidence(
+        &parts,
+        &RoundParams::default(),
+        Stages::ALL,
+        LabelInputs::default(),
+        Progress::hidden(),
+        &mut timings,
+    )
+    .err()
+    .expect("no duplicates to read");
+    assert!(err.to_string().contains("must be given"), "{err}");
+}
