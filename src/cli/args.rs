@@ -90,6 +90,7 @@ impl InputArgs {
             label_control: self.label_control.clone(),
             carry_extra,
             memory_check: None,
+            read_embeddings: true,
         }
     }
 }

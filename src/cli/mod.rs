@@ -135,7 +135,6 @@ pub fn run_recorded<'p>(
             .as_ref()
             .map(History::measured_coverage)
             .unwrap_or_default(),
-        duplicates: None,
     };
     let mut round = Round::run_with_evidence(pool, params, cmd.stages, inputs, progress, timings)?;
     let previous = history.as_ref().and_then(|h| h.rounds.last());

@@ -115,7 +115,7 @@ fn report_data(round: &Round) -> ReportData {
     let mut r = ReportData {
         inputs: data.files.iter().map(|f| f.display().to_string()).collect(),
         items: data.len(),
-        dimension: data.dim(),
+        dimension: round.pool.rows().n_cols(),
         label_merge: data.label_merge.clone(),
         rules: round.rules.as_ref().map(|r| r.analysis.clone()),
         ..ReportData::default()

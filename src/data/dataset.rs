@@ -47,6 +47,9 @@ pub struct LoadOptions {
     pub carry_extra: bool,
     /// Refuse (exit 2) before allocating the matrix when the run would not fit; see `memory`.
     pub memory_check: Option<MemoryCheck>,
+    /// Read the embeddings. Off for a driver whose rows are read elsewhere (a cluster's
+    /// shards): the column is still required, and the dataset's matrix has no columns.
+    pub read_embeddings: bool,
 }
 
 /// The limit a run must fit in, checked as soon as rows × dimension are known.
@@ -68,6 +71,7 @@ impl Default for LoadOptions {
             label_control: None,
             carry_extra: true,
             memory_check: None,
+            read_embeddings: true,
         }
     }
 }
@@ -491,7 +495,11 @@ impl<'o> PoolBuilder<'o> {
         let builder = open_parquet(file)?;
         let schema = builder.schema().clone();
         let keep: Vec<usize> = (0..schema.fields().len())
-            .filter(|&i| self.opts.carry_extra || self.is_core_column(schema.field(i).name()))
+            .filter(|&i| {
+                let name = schema.field(i).name();
+                (self.opts.carry_extra || self.is_core_column(name))
+                    && (self.opts.read_embeddings || *name != self.opts.embedding_col)
+            })
             .collect();
         let mask = ProjectionMask::roots(builder.parquet_schema(), keep);
         let reader = builder
@@ -529,7 +537,9 @@ impl<'o> PoolBuilder<'o> {
             return Ok(0);
         }
         self.push_ids(batch, file, file_row, files)?;
-        self.push_embeddings(batch, file, file_row)?;
+        if self.opts.read_embeddings {
+            self.push_embeddings(batch, file, file_row)?;
+        }
         self.push_labels(batch, file, file_row)?;
         if self.opts.carry_extra {
             self.push_carried(batch);

@@ -182,16 +182,29 @@ pub fn recall_at_10(emb: ArrayView2<f32>, graph: &NeighborGraph, sample: usize, 
     if kk == 0 || sample == 0 || graph.len() != n {
         return 1.0;
     }
+    let idx = recall_sample(n, sample, seed);
+    let emb = emb.as_standard_layout();
+    let qv = emb.select(Axis(0), &idx);
+    let self_ids: Vec<u32> = idx.iter().map(|&i| i as u32).collect();
+    let m = idx.len();
+    let mut nb = vec![0u32; m * kk];
+    let mut cs = vec![0f32; m * kk];
+    exact_topk(emb.view(), qv.view(), &self_ids, kk, &mut nb, &mut cs, None);
+    recall_hits(graph, &idx, &nb, kk)
+}
+
+/// The items recall is measured on: `sample` of `n` (all if fewer), seeded, ascending.
+pub fn recall_sample(n: usize, sample: usize, seed: u64) -> Vec<usize> {
     let m = sample.min(n);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut idx = rand::seq::index::sample(&mut rng, n, m).into_vec();
     idx.sort_unstable();
-    let emb = emb.as_standard_layout();
-    let qv = emb.select(Axis(0), &idx);
-    let self_ids: Vec<u32> = idx.iter().map(|&i| i as u32).collect();
-    let mut nb = vec![0u32; m * kk];
-    let mut cs = vec![0f32; m * kk];
-    exact_topk(emb.view(), qv.view(), &self_ids, kk, &mut nb, &mut cs, None);
+    idx
+}
+
+/// Share of the exact top-`kk` lists `nb` (one per item of `idx`) found among the graph's first
+/// `kk` neighbours of that item.
+pub fn recall_hits(graph: &NeighborGraph, idx: &[usize], nb: &[u32], kk: usize) -> f64 {
     let mut hits = 0usize;
     for (u, &i) in idx.iter().enumerate() {
         let (g, _) = graph.row(i);
@@ -201,5 +214,5 @@ pub fn recall_at_10(emb: ArrayView2<f32>, graph: &NeighborGraph, sample: usize, 
             .filter(|j| g.contains(j))
             .count();
     }
-    hits as f64 / (m * kk) as f64
+    hits as f64 / (idx.len() * kk) as f64
 }

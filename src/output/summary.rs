@@ -200,7 +200,7 @@ impl<'a> Summary<'a> {
         Summary {
             pool: Some(PoolSummary {
                 items: data.len(),
-                dimension: data.dim(),
+                dimension: pool.rows().n_cols(),
                 labeled: data.labeled_count(),
                 classes: data.classes.len(),
             }),

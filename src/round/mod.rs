@@ -125,9 +125,6 @@ pub struct LabelInputs {
     /// (labels, certified coverage) of the earlier recorded rounds, for the budget's coverage
     /// projection (empty without a history).
     pub measured_coverage: Vec<(f64, f64)>,
-    /// Near-duplicates found elsewhere (a cluster's stage): a pool whose matrix is not in this
-    /// process cannot recompute them.
-    pub duplicates: Option<Duplicates>,
 }
 
 /// What a round computed; stages a command did not run stay `None`.
@@ -425,8 +422,8 @@ impl<'a> Round<'a> {
         round.rules = inputs.rules;
         round.measured_coverage = inputs.measured_coverage;
         let seed = params.seed;
-        if let (true, Some(given)) = (stages.dedup, inputs.duplicates) {
-            round.duplicates = Some(given);
+        if let (true, Some(given)) = (stages.dedup, &pool.duplicates) {
+            round.duplicates = Some(given.clone());
         } else if stages.dedup {
             let bar = progress.spinner("dedup");
             let found = round.run_dedup(&params.dedup, timings);

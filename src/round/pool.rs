@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::index::cached::{self, CacheChoice, GraphOutcome};
 use crate::index::graph::GraphParams;
 use crate::progress::Progress;
+use crate::round::dedup::Duplicates;
 use crate::round::rows::PoolRows;
 use crate::round::timings::Timings;
 
@@ -20,6 +21,9 @@ pub struct Pool {
     /// Where the stages read rows when the matrix is not in this process (a cluster's shards;
     /// `data.embeddings` is then empty). `None`: from `data.embeddings`.
     pub remote_rows: Option<Box<dyn PoolRows + Send>>,
+    /// Near-duplicates found where the rows are (a cluster's stage; `None`: the round finds
+    /// them): a pool whose matrix is not in this process cannot recompute them.
+    pub duplicates: Option<Duplicates>,
 }
 
 impl Pool {
@@ -65,6 +69,7 @@ impl Pool {
             data,
             graph,
             remote_rows: None,
+            duplicates: None,
         })
     }
 

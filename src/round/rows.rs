@@ -10,7 +10,9 @@ use ndarray::{Array2, ArrayBase, ArrayView1, ArrayView2, Axis, Data, Ix2};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::index::graph::{self, NeighborGraph};
 use crate::index::kmeans::{self, KMeans};
+use crate::index::topk::{exact_topk, topk_push};
 use crate::model::{Classifier, ModelSpec};
 
 /// Rows per prediction call: bounds the probabilities in flight to 32,768 × classes.
@@ -50,6 +52,16 @@ pub trait PoolRows: Sync {
     /// Rarity's `centroid` component under the clustering `km` of these rows: one pass that
     /// sums each cluster's members in row order, then one that reads them back per row.
     fn centroid_distance(&self, km: &KMeans) -> Result<Vec<f32>>;
+
+    /// Each query's `k` nearest rows by exact search (higher cosine, then lower row first),
+    /// skipping row `self_ids[q]` for query `q` (`u32::MAX`: none); `queries.nrows() × k`
+    /// entries. A cluster searches each shard and merges by the same order.
+    fn exact_top_k(
+        &self,
+        queries: ArrayView2<f32>,
+        self_ids: &[u32],
+        k: usize,
+    ) -> Result<(Vec<u32>, Vec<f32>)>;
 
     /// The whole matrix, when it is in this process; routes without a row-wise form (greedy
     /// core-set, cosine rules, recomputing the duplicate pairs) need it.
@@ -99,6 +111,18 @@ impl<S: Data<Elem = f32> + Sync> PoolRows for ArrayBase<S, Ix2> {
         let x = self.view();
         let sums = cluster_sums(x, &km.assignment, km.sizes.len(), None);
         Ok(centroid_distance_of(x, &km.assignment, km, &sums))
+    }
+
+    fn exact_top_k(
+        &self,
+        queries: ArrayView2<f32>,
+        self_ids: &[u32],
+        k: usize,
+    ) -> Result<(Vec<u32>, Vec<f32>)> {
+        let mut nb = vec![0u32; queries.nrows() * k];
+        let mut cs = vec![0f32; queries.nrows() * k];
+        exact_topk(self.view(), queries, self_ids, k, &mut nb, &mut cs, None);
+        Ok((nb, cs))
     }
 
     fn matrix(&self) -> Option<ArrayView2<'_, f32>> {
@@ -398,7 +422,78 @@ impl PoolRows for ShardedRows {
         Ok(out)
     }
 
+    fn exact_top_k(
+        &self,
+        queries: ArrayView2<f32>,
+        self_ids: &[u32],
+        k: usize,
+    ) -> Result<(Vec<u32>, Vec<f32>)> {
+        let m = queries.nrows();
+        let mut nb = vec![u32::MAX; m * k];
+        let mut cs = vec![f32::NEG_INFINITY; m * k];
+        for (s, shard) in self.shards.iter().enumerate() {
+            let (start, rows) = (self.starts[s], shard.nrows());
+            let local: Vec<u32> = self_ids
+                .iter()
+                .map(|&i| match (i as usize).checked_sub(start) {
+                    Some(r) if r < rows && i != u32::MAX => r as u32,
+                    _ => u32::MAX,
+                })
+                .collect();
+            let (snb, scs) = shard.exact_top_k(queries, &local, k)?;
+            merge_top_k(&mut nb, &mut cs, &snb, &scs, k, start);
+        }
+        Ok((nb, cs))
+    }
+
     fn matrix(&self) -> Option<ArrayView2<'_, f32>> {
         None
     }
+}
+
+/// Adds one shard's top-k lists (rows local to the shard, first row `start`) to the running
+/// lists, in the exact search's order.
+pub fn merge_top_k(
+    nb: &mut [u32],
+    cs: &mut [f32],
+    snb: &[u32],
+    scs: &[f32],
+    k: usize,
+    start: usize,
+) {
+    if k == 0 {
+        return;
+    }
+    for ((ids, scores), (sid, ssc)) in nb
+        .chunks_mut(k)
+        .zip(cs.chunks_mut(k))
+        .zip(snb.chunks(k).zip(scs.chunks(k)))
+    {
+        for (&j, &v) in sid.iter().zip(ssc) {
+            if j != u32::MAX {
+                topk_push(ids, scores, j + start as u32, v);
+            }
+        }
+    }
+}
+
+/// Recall@10 of `graph` against exact search over `rows`, on [`graph::recall_sample`]'s
+/// items: what [`crate::index::recall_at_10`] measures, with the rows read through
+/// [`PoolRows`].
+pub fn recall_at_10(
+    rows: &dyn PoolRows,
+    graph: &NeighborGraph,
+    sample: usize,
+    seed: u64,
+) -> Result<f64> {
+    let n = rows.n_rows();
+    let kk = graph.k.min(10).min(n.saturating_sub(1));
+    if kk == 0 || sample == 0 || graph.len() != n {
+        return Ok(1.0);
+    }
+    let idx = graph::recall_sample(n, sample, seed);
+    let qv = rows.gather(&idx)?;
+    let self_ids: Vec<u32> = idx.iter().map(|&i| i as u32).collect();
+    let (nb, _) = rows.exact_top_k(qv.view(), &self_ids, kk)?;
+    Ok(graph::recall_hits(graph, &idx, &nb, kk))
 }

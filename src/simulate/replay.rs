@@ -186,6 +186,7 @@ pub fn setup_split(
         data: pool_data,
         graph,
         remote_rows: None,
+        duplicates: None,
     };
     let duplicates = timings.time("dedup", || {
         Duplicates::find(

@@ -6,7 +6,7 @@ use labelwise::index::cached::CacheChoice;
 use labelwise::index::graph::GraphParams;
 use labelwise::progress::Progress;
 use labelwise::round::dedup::Duplicates;
-use labelwise::round::rows::ShardedRows;
+use labelwise::round::rows::{self, PoolRows, ShardedRows};
 use labelwise::round::timings::Timings;
 use labelwise::round::{LabelInputs, Pool, Round, RoundParams, Stages};
 use ndarray::Array2;
@@ -43,15 +43,25 @@ fn pool(wd: &Workdir, labeled: impl Fn(usize) -> bool) -> Pool {
 }
 
 /// The same pool with its matrix moved into shards of `shard_rows` rows: `data.embeddings` is
-/// left with no rows, so a stage that still read it would fail.
+/// left with no rows, so a stage that still read it would fail. The near-duplicates come as a
+/// cluster hands them over: its pairs (its stage finds the single process's pairs given the
+/// graph), grouped by reading the paired rows from the shards; the groups are the matrix
+/// route's.
 fn sharded(pool: &Pool, shard_rows: usize) -> Pool {
     let mut data = pool.data.clone();
     let d = data.embeddings.ncols();
     let x = std::mem::replace(&mut data.embeddings, Array2::zeros((0, d)));
+    let rows = ShardedRows::split(x, shard_rows);
+    let params = RoundParams::default().dedup;
+    let found = Duplicates::find(pool.data.embeddings.view(), &pool.graph.graph, &params);
+    let given = Duplicates::from_pairs(found.pairs.clone(), &rows, &params).unwrap();
+    assert_eq!(given.groups, found.groups);
+    assert!(found.groups.n_groups_with_duplicates >= 20);
     Pool {
         data,
         graph: pool.graph.clone(),
-        remote_rows: Some(Box::new(ShardedRows::split(x, shard_rows))),
+        remote_rows: Some(Box::new(rows)),
+        duplicates: Some(given),
     }
 }
 
@@ -81,21 +91,6 @@ fn run(pool: &Pool, inputs: LabelInputs) -> Vec<String> {
     )
     .unwrap();
     outcome(&round)
-}
-
-/// The near-duplicates a cluster hands over: the pairs (its stage finds the single process's
-/// pairs given the graph), grouped by reading the paired rows from the shards. The groups are
-/// the matrix route's.
-fn with_duplicates(pool: &Pool, parts: &Pool, inputs: LabelInputs) -> LabelInputs {
-    let params = RoundParams::default().dedup;
-    let found = Duplicates::find(pool.data.embeddings.view(), &pool.graph.graph, &params);
-    let given = Duplicates::from_pairs(found.pairs.clone(), parts.rows(), &params).unwrap();
-    assert_eq!(given.groups, found.groups);
-    assert!(found.groups.n_groups_with_duplicates >= 20);
-    LabelInputs {
-        duplicates: Some(given),
-        ..inputs
-    }
 }
 
 /// Which items of the pool are labeled.
@@ -135,7 +130,7 @@ fn sharded_rows_give_the_matrix_rounds_every_result() {
         }
         for shard_rows in [97, 700] {
             let parts = sharded(&whole, shard_rows);
-            let got = run(&parts, with_duplicates(&whole, &parts, inputs()));
+            let got = run(&parts, inputs());
             for (e, g) in expected.iter().zip(&got) {
                 assert_eq!(e, g, "{what}, shards of {shard_rows}");
             }
@@ -151,7 +146,7 @@ fn sharded_rows_give_the_matrix_rounds_every_result() {
         };
         let expected = run(&whole, history());
         let parts = sharded(&whole, 97);
-        let got = run(&parts, with_duplicates(&whole, &parts, history()));
+        let got = run(&parts, history());
         for (e, g) in expected.iter().zip(&got) {
             assert_eq!(e, g, "{what} with audits");
         }
@@ -162,7 +157,8 @@ fn sharded_rows_give_the_matrix_rounds_every_result() {
 fn a_pool_without_its_matrix_asks_for_its_duplicates() {
     let wd = Workdir::new();
     let whole = pool(&wd, |i| i % 4 == 0);
-    let parts = sharded(&whole, 100);
+    let mut parts = sharded(&whole, 100);
+    parts.duplicates = None;
     let mut timings = Timings::default();
     let err = Round::run_with_evidence(
         &parts,
@@ -175,4 +171,54 @@ fn a_pool_without_its_matrix_asks_for_its_duplicates() {
     .err()
     .expect("no duplicates to read");
     assert!(err.to_string().contains("must be given"), "{err}");
+}
+
+#[test]
+fn sharded_exact_search_and_recall_are_the_matrix_ones() {
+    let wd = Workdir::new();
+    let whole = pool(&wd, |i| i % 4 == 0);
+    let x = whole.data.embeddings.view();
+    let parts = ShardedRows::split(x.to_owned(), 97);
+    let ids: Vec<usize> = (0..700).step_by(7).collect();
+    let queries = x.select(ndarray::Axis(0), &ids);
+    let self_ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
+    for k in [1, 10, 16] {
+        assert_eq!(
+            parts.exact_top_k(queries.view(), &self_ids, k).unwrap(),
+            x.exact_top_k(queries.view(), &self_ids, k).unwrap(),
+            "k = {k}"
+        );
+    }
+    // A graph that misses some neighbours: every item's 3rd to 5th neighbours replaced.
+    let mut graph = whole.graph.graph.clone();
+    let k = graph.k;
+    for (i, row) in graph.neighbors.chunks_mut(k).enumerate() {
+        for (s, j) in row.iter_mut().enumerate().skip(2).take(3) {
+            *j = ((i + 31 * s) % 700) as u32;
+        }
+    }
+    let single = labelwise::index::recall_at_10(x, &graph, 200, 5);
+    assert!(single < 0.9, "{single}");
+    assert_eq!(rows::recall_at_10(&parts, &graph, 200, 5).unwrap(), single);
+    assert_eq!(rows::recall_at_10(&x, &graph, 200, 5).unwrap(), single);
+}
+
+#[test]
+fn a_driver_loads_ids_labels_and_columns_without_the_embeddings() {
+    let wd = Workdir::new();
+    let s = clustered(300, 3, 16, 0.3, 2);
+    let labeled: Vec<bool> = (0..300).map(|i| i % 5 == 0).collect();
+    let path = write_pool(&wd, "pool.parquet", &s, &labeled);
+    let full = labelwise::data::dataset::load(&[path.clone()], &LoadOptions::default()).unwrap();
+    let opts = LoadOptions {
+        read_embeddings: false,
+        ..LoadOptions::default()
+    };
+    let light = labelwise::data::dataset::load(&[path], &opts).unwrap();
+    assert_eq!(light.ids, full.ids);
+    assert_eq!(light.labels, full.labels);
+    assert_eq!(light.classes, full.classes);
+    assert_eq!(light.carried.len(), full.carried.len());
+    assert_eq!(light.carried[0].field.name(), "true_label");
+    assert_eq!(light.embeddings.dim(), (300, 0));
 }
