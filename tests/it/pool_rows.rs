@@ -209,7 +209,8 @@ fn a_driver_loads_ids_labels_and_columns_without_the_embeddings() {
     let s = clustered(300, 3, 16, 0.3, 2);
     let labeled: Vec<bool> = (0..300).map(|i| i % 5 == 0).collect();
     let path = write_pool(&wd, "pool.parquet", &s, &labeled);
-    let full = labelwise::data::dataset::load(&[path.clone()], &LoadOptions::default()).unwrap();
+    let full = labelwise::data::dataset::load(std::slice::from_ref(&path), &LoadOptions::default())
+        .unwrap();
     let opts = LoadOptions {
         read_embeddings: false,
         ..LoadOptions::default()
