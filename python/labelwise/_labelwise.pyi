@@ -74,3 +74,30 @@ def tile_pairs(
 def cache_graph(
     argv: list[str], neighbors: bytes, cosines: bytes, k: int
 ) -> tuple[str, float, int]: ...
+def plan_rows(
+    argv: list[str],
+    provider: Any,
+    n: int,
+    dim: int,
+    neighbors: bytes,
+    cosines: bytes,
+    k: int,
+    pair_a: bytes,
+    pair_b: bytes,
+    pair_cos: bytes,
+    write_out: bool = ...,
+    progress: Any = ...,
+    threads: int | None = ...,
+    tables: list[str] = ...,
+) -> tuple[dict[str, Any], str]: ...
+def rows_predict(
+    spec_json: str, train: bytes, y: bytes, n_classes: int, rows: bytes, dim: int, threads: int | None
+) -> bytes: ...
+def rows_nearest_centroids(rows: bytes, centroids: bytes, dim: int, threads: int | None) -> bytes: ...
+def rows_cluster_sums(rows: bytes, assignment: bytes, k: int, start: bytes | None, dim: int) -> bytes: ...
+def rows_centroid_distance(
+    rows: bytes, assignment: bytes, centroids: bytes, sizes: bytes, sums: bytes, dim: int
+) -> bytes: ...
+def rows_top_k(
+    rows: bytes, queries: bytes, self_ids: bytes, k: int, dim: int, threads: int | None
+) -> tuple[bytes, bytes]: ...

@@ -7,6 +7,8 @@
 //! (`data::dataset::load_batches`), the round runs through `cli::run_recorded` (the CLI's round,
 //! `--history` included), and files are written by the same `output` writers the CLI uses. The GIL is released while Rust works.
 
+mod rows;
+
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -23,6 +25,7 @@ use labelwise::index::{kmeans, shard};
 use labelwise::output::summary::Summary;
 use labelwise::output::{round_files, OutDir};
 use labelwise::progress::Progress;
+use labelwise::round::dedup::DupPair;
 use labelwise::round::timings::Timings;
 use labelwise::round::{Pool, Round, RoundParams};
 use labelwise::rules::{GivenRule, VoteSource};
@@ -444,8 +447,41 @@ fn run_round<C: RoundCmd>(
     cmd.rules.given = given.map(|g| g as &dyn VoteSource);
     let mut timings = Timings::default();
     let pool = source.pool(&cmd, progress, &mut timings)?;
+    let run = RoundRun {
+        cmd: &cmd,
+        params: &params,
+        write_out,
+        tables,
+        progress,
+    };
+    round_outcome(args, &run, &pool, &mut timings)
+}
+
+/// What [`round_outcome`] runs: the command, its parameters, and what it hands back.
+struct RoundRun<'c> {
+    cmd: &'c RoundCommand<'c>,
+    params: &'c RoundParams,
+    write_out: bool,
+    tables: &'c [&'static str],
+    progress: Progress,
+}
+
+/// The round on a loaded `pool`, its tables, and the CLI's files when `write_out`.
+fn round_outcome<C: RoundCmd>(
+    args: &C,
+    run: &RoundRun<'_>,
+    pool: &Pool,
+    timings: &mut Timings,
+) -> labelwise::Result<Outcome> {
+    let RoundRun {
+        cmd,
+        params,
+        write_out,
+        tables,
+        progress,
+    } = *run;
     // `history=DIR` works as `--history`: evidence from it, the batch recorded last.
-    let (round, history) = cli::run_recorded(&cmd, &pool, &params, progress, &mut timings)?;
+    let (round, history) = cli::run_recorded(cmd, pool, params, progress, timings)?;
     let mut out = Outcome::default();
     for &t in tables {
         let batch = match t {
@@ -467,15 +503,15 @@ fn run_round<C: RoundCmd>(
         cli::write_round(
             cmd.name,
             &round,
-            &params,
+            params,
             &cmd.run.out,
             progress,
-            &mut timings,
+            timings,
             |r, o| args.write(r, o),
         )?;
     }
-    out.summary = summary_json(&Summary::of_round(cmd.name, &round, &params, &timings))?;
-    cli::record_round(&cmd, history.as_ref(), &round)?;
+    out.summary = summary_json(&Summary::of_round(cmd.name, &round, params, timings))?;
+    cli::record_round(cmd, history.as_ref(), &round)?;
     Ok(out)
 }
 
@@ -709,16 +745,26 @@ fn run(
     rule_functions: Vec<(String, Py<PyAny>)>,
 ) -> PyResult<(Py<PyDict>, String)> {
     let source = Source::from_py(data, source_name)?;
-    let wanted: Vec<&'static str> = ["items", "pairs", "autolabels", "batch", "budget"]
-        .into_iter()
-        .filter(|t| tables.iter().any(|w| w == t))
-        .collect();
+    let wanted = wanted_tables(&tables);
     let py_rules = PyRules::new(rule_functions);
     let given = py_rules.as_ref();
     let outcome = run_command(
         py, command, &argv, &source, given, write_out, progress, threads, &wanted,
     )
     .map_err(|e| PyRules::take_err(given, e))?;
+    outcome_to_py(py, outcome)
+}
+
+/// The tables wanted of the five a round writes, in their fixed order.
+fn wanted_tables(tables: &[String]) -> Vec<&'static str> {
+    ["items", "pairs", "autolabels", "batch", "budget"]
+        .into_iter()
+        .filter(|t| tables.iter().any(|w| w == t))
+        .collect()
+}
+
+/// An outcome as Python sees it: pyarrow tables by name, and summary.json's text.
+fn outcome_to_py(py: Python<'_>, outcome: Outcome) -> PyResult<(Py<PyDict>, String)> {
     let dict = PyDict::new(py);
     for (name, batch) in outcome.tables {
         let schema = batch.schema();
@@ -727,6 +773,78 @@ fn run(
         dict.set_item(name, table.into_pyarrow(py)?)?;
     }
     Ok((dict.unbind(), outcome.summary))
+}
+
+/// `plan_rows(argv, provider, n, dim, neighbors, cosines, k, pair_a, pair_b, pair_cos, ...)`:
+/// `plan` on a driver that never holds the pool's matrix. The rows stay on the cluster and are
+/// reached through `provider` (map tasks over its shards, see `rows::ClusterRows`); the graph
+/// (u32 / f32 bytes, n × k) and the near-duplicate pairs (u32, u32, f64 bytes) are the
+/// cluster's. Returns what `run("plan", ...)` returns.
+#[pyfunction]
+#[pyo3(signature = (argv, provider, n, dim, neighbors, cosines, k, pair_a, pair_b, pair_cos, write_out=true, progress=None, threads=None, tables=Vec::new()))]
+#[allow(clippy::too_many_arguments)]
+fn plan_rows(
+    py: Python<'_>,
+    argv: Vec<String>,
+    provider: Py<PyAny>,
+    n: usize,
+    dim: usize,
+    neighbors: Vec<u8>,
+    cosines: Vec<u8>,
+    k: usize,
+    pair_a: Vec<u8>,
+    pair_b: Vec<u8>,
+    pair_cos: Vec<u8>,
+    write_out: bool,
+    progress: Option<Py<PyAny>>,
+    threads: Option<usize>,
+    tables: Vec<String>,
+) -> PyResult<(Py<PyDict>, String)> {
+    let args: cli::plan::Cmd = parse("plan", &argv)?;
+    let neighbors = u32s(&neighbors, "plan_rows neighbors")?;
+    let cosines = f32s(&cosines, "plan_rows cosines")?;
+    if neighbors.len() != n * k || cosines.len() != n * k {
+        return Err(InputError::new_err("plan_rows: the graph is not n × k"));
+    }
+    let graph = labelwise::index::NeighborGraph {
+        k,
+        neighbors,
+        cosines,
+    };
+    let (a, b) = (
+        u32s(&pair_a, "plan_rows pairs")?,
+        u32s(&pair_b, "plan_rows pairs")?,
+    );
+    let cos: Vec<f64> = pair_cos
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect();
+    if a.len() != b.len() || a.len() != cos.len() {
+        return Err(InputError::new_err("plan_rows: pairs of unequal lengths"));
+    }
+    let pairs: Vec<DupPair> = a
+        .into_iter()
+        .zip(b)
+        .zip(cos)
+        .map(|((a, b), cosine)| DupPair { a, b, cosine })
+        .collect();
+    let wanted = wanted_tables(&tables);
+    let outcome = detached(py, threads, progress, |p| {
+        let params = args.params()?;
+        let cmd = cli::plan::Cmd::command(&args);
+        let mut timings = Timings::default();
+        let rows = rows::cluster_rows(provider, n, dim);
+        let pool = rows::cluster_pool(&cmd, &params.dedup, rows, graph, pairs, &mut timings)?;
+        let run = RoundRun {
+            cmd: &cmd,
+            params: &params,
+            write_out,
+            tables: &wanted,
+            progress: p,
+        };
+        round_outcome(&args, &run, &pool, &mut timings)
+    })?;
+    outcome_to_py(py, outcome)
 }
 
 /// Parses `argv` for `command` and runs it without the GIL (see [`run`]).
@@ -1316,6 +1434,16 @@ fn _labelwise(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parameters, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(export, m)?)?;
+    m.add_function(wrap_pyfunction!(plan_rows, m)?)?;
+    for f in [
+        wrap_pyfunction!(rows::rows_predict, m)?,
+        wrap_pyfunction!(rows::rows_nearest_centroids, m)?,
+        wrap_pyfunction!(rows::rows_cluster_sums, m)?,
+        wrap_pyfunction!(rows::rows_centroid_distance, m)?,
+        wrap_pyfunction!(rows::rows_top_k, m)?,
+    ] {
+        m.add_function(f)?;
+    }
     for f in [
         wrap_pyfunction!(expand_paths, m)?,
         wrap_pyfunction!(normalized_embeddings, m)?,

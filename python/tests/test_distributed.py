@@ -162,6 +162,27 @@ def run_files(d: pathlib.Path) -> dict[str, bytes]:
     }
 
 
+def test_the_label_half_as_map_tasks_writes_the_drivers_files(
+    cluster: str, dist: distributed.DistributedPlan, pool: pathlib.Path, tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``label_half="map"``: the driver loads no embeddings and every read of them is Ray tasks
+    over the shards (one of them killed mid-prediction and retried); every file equals the
+    driver route's, and recall@10 measured through the shards is the driver's."""
+    marker = tmp_path / "killed"
+    monkeypatch.setenv(distributed.FAULT_ENV, f"predict:1:{marker}")
+    cache = dist.work_dir.parent
+    r = distributed.plan(pool, out=tmp_path / "out", cache=cache, shard_rows=8192, label_half="map", **FLAGS)
+    assert marker.exists(), "the worker was killed"
+    assert all(s.resumed for s in r.stages if s.name not in ("merge", "plan")), "graph stages resumed"
+    calls = r.stage("plan").detail["calls"]
+    assert {"gather", "predict", "nearest_centroids", "centroid_distance", "exact_top_k"} <= set(calls), calls
+    ref = cache.parent / "out"
+    assert run_files(tmp_path / "out") == run_files(ref)
+    assert r.result.summary["graph"]["recall_at_10"] == dist.result.summary["graph"]["recall_at_10"]
+    assert strip_run_facts(r.result.summary) == strip_run_facts(dist.result.summary)
+
+
 def test_a_worker_killed_mid_search_is_retried_and_changes_nothing(
     cluster: str, dist: distributed.DistributedPlan, pool: pathlib.Path, tmp_path: pathlib.Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -421,7 +421,9 @@ class _Run:
                              "pairs": sum(s["lw_pairs"] for s in stats)})
         return files
 
-    def merge(self, rdir: Path, tiles: list[Path], ngroups: int, n: int) -> tuple[Any, float]:
+    def merge(
+        self, rdir: Path, tiles: list[Path], ngroups: int, n: int, to_cache: bool = True
+    ) -> tuple[Any, float | None, np.ndarray, np.ndarray]:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -444,12 +446,35 @@ class _Run:
             raise RuntimeError("distributed graph: some rows were not searched by any group")
         pairs += [pq.read_table(f) for f in tiles]
         pairs_t = _unique_pairs(pa.concat_tables(pairs))
+        if not to_cache:
+            self._record("merge", t0, False, 1, bytes_read=read, detail={"pairs": pairs_t.num_rows})
+            return pairs_t, None, nb, cs
         argv = self.plan_argv()
         key, recall, items = _labelwise.cache_graph(argv, nb.tobytes(), cs.tobytes(), k)
         if items != n:
             raise RuntimeError(f"the driver loaded {items} items, the cluster {n}")
         self._record("merge", t0, False, 1, bytes_read=read, detail={"cache_key": key, "pairs": pairs_t.num_rows})
-        return pairs_t, recall
+        return pairs_t, recall, nb, cs
+
+    def plan_on_rows(
+        self, out: Any, outs: list[Path], shards: list[Shard], n: int, d: int, nb: np.ndarray, cs: np.ndarray, pairs: Any
+    ) -> Result:
+        """``plan`` on the driver with the rows left on the cluster (``label_half="map"``)."""
+        from .. import _TABLES
+
+        t0 = time.perf_counter()
+        rows = _ClusterRows(self, outs, [s.start for s in shards], n, d)
+        argv = _argv("plan", self.paths, self.plan_flags())
+        argv += ["--out", os.fspath(out) if out is not None else "<no output>"]
+        a = np.asarray(pairs.column("a"), dtype="<u4")
+        b = np.asarray(pairs.column("b"), dtype="<u4")
+        c = np.asarray(pairs.column("cosine"), dtype="<f8")
+        tables, summary = _labelwise.plan_rows(
+            argv, rows, n, d, nb.tobytes(), cs.tobytes(), nb.shape[1], a.tobytes(), b.tobytes(), c.tobytes(),
+            write_out=out is not None, tables=list(_TABLES["plan"]),
+        )
+        self._record("plan", t0, False, sum(rows.calls.values()), detail={"label_half": "map", "calls": rows.calls})
+        return Result(summary=json.loads(summary), **tables)
 
     def plan_argv(self) -> list[str]:
         return _argv("plan", self.paths, self.plan_flags()) + ["--out", "<no output>"]
@@ -460,6 +485,97 @@ class _Run:
         f["cache"] = str(self.opts["cache"])
         f.pop("no_cache", None)
         return f
+
+
+class _ClusterRows:
+    """The pool's rows as the driver's round reads them with ``label_half="map"``
+    (``labelwise.round.rows.PoolRows``): a gather by id, a prediction pass with the training set
+    broadcast, a nearest-centroid pass, rarity's centroid distance and an exact top-k, each as
+    Ray tasks over the normalised shards. Ids and answers are little-endian bytes."""
+
+    def __init__(self, run: _Run, outs: list[Path], starts: list[int], n: int, d: int):
+        from . import _tasks
+
+        self.run, self.paths, self.n, self.d = run, [str(o) for o in outs], n, d
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.tasks = _tasks
+        self.calls: dict[str, int] = {}
+
+    def _count(self, what: str) -> None:
+        self.calls[what] = self.calls.get(what, 0) + 1
+
+    def _by_shard(self, ids: np.ndarray) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+        """(order sorting ``ids``, [(shard, local rows in that order)]) for the shards hit."""
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        bounds = np.searchsorted(sorted_ids, self.starts[1:], side="left")
+        parts = [(s, chunk - self.starts[s]) for s, chunk in enumerate(np.split(sorted_ids, bounds)) if chunk.size]
+        return order, parts
+
+    def _gathered(self, ids: np.ndarray, task: Any, width: int, dtype: str, *args: Any) -> np.ndarray:
+        """Runs ``task`` on each shard's rows among ``ids`` and puts the answers back in the
+        order of ``ids``."""
+        out = np.empty((ids.size, width), dtype=dtype)
+        if ids.size == 0:
+            return out
+        order, parts = self._by_shard(ids)
+        remote = self.run._remote(task)
+        refs = [remote.remote(*([s] if task is self.tasks.shard_predict else []), Path(self.paths[s]), local, *args)
+                for s, local in parts]
+        answers = self.run._get(refs)
+        at = 0
+        for (_, local), a in zip(parts, answers):
+            rows = np.frombuffer(a, dtype=dtype).reshape(local.size, width) if isinstance(a, bytes) else a
+            out[order[at:at + local.size]] = rows
+            at += local.size
+        return out
+
+    def gather(self, ids: bytes) -> bytes:
+        self._count("gather")
+        idx = np.frombuffer(ids, dtype="<u8").astype(np.int64)
+        return self._gathered(idx, self.tasks.shard_rows, self.d, "<f4").tobytes()
+
+    def predict(self, spec: str, train: bytes, y: bytes, n_classes: int, query: bytes) -> bytes:
+        self._count("predict")
+        idx = np.frombuffer(query, dtype="<u8").astype(np.int64)
+        ray = self.run.ray
+        args = (spec, ray.put(train), ray.put(y), n_classes)
+        return self._gathered(idx, self.tasks.shard_predict, n_classes, "<f4", *args).tobytes()
+
+    def nearest_centroids(self, centroids: bytes, k: int) -> bytes:
+        self._count("nearest_centroids")
+        remote = self.run._remote(self.tasks.shard_nearest)
+        c = self.run.ray.put(centroids)
+        return b"".join(self.run._get([remote.remote(Path(p), c, self.d) for p in self.paths]))
+
+    def centroid_distance(self, centroids: bytes, assignment: bytes, sizes: bytes) -> bytes:
+        self._count("centroid_distance")
+        a = np.frombuffer(assignment, dtype="<u4")
+        k = len(sizes) // 8
+        ends = list(self.starts[1:]) + [self.n]
+        parts = [a[s:e].tobytes() for s, e in zip(self.starts, ends)]
+        # The sums pass from shard to shard in row order (one machine's f32 additions).
+        sums_task = self.run._remote(self.tasks.shard_sums)
+        sums = None
+        for p, part in zip(self.paths, parts):
+            sums = sums_task.remote(Path(p), part, k, sums)
+        dist = self.run._remote(self.tasks.shard_distance)
+        c = self.run.ray.put(centroids)
+        refs = [dist.remote(Path(p), part, c, sizes, sums) for p, part in zip(self.paths, parts)]
+        return b"".join(self.run._get(refs))
+
+    def exact_top_k(self, queries: bytes, self_ids: bytes, k: int) -> list[tuple[int, bytes, bytes]]:
+        self._count("exact_top_k")
+        me = np.frombuffer(self_ids, dtype="<u4").astype(np.int64)
+        ends = list(self.starts[1:]) + [self.n]
+        q = self.run.ray.put(queries)
+        remote = self.run._remote(self.tasks.shard_top_k)
+        refs, starts = [], []
+        for p, s, e in zip(self.paths, self.starts, ends):
+            local = np.where((me >= s) & (me < e), me - s, np.iinfo(np.uint32).max).astype("<u4")
+            refs.append(remote.remote(Path(p), q, local.tobytes(), k))
+            starts.append(int(s))
+        return [(s, nb, cs) for s, (nb, cs) in zip(starts, self.run._get(refs))]
 
 
 def _unique_pairs(t: Any) -> Any:
@@ -484,6 +600,7 @@ def plan(
     lloyd_iters: int | None = None,
     saturated_block: int = SATURATED_BLOCK,
     address: str | None = None,
+    label_half: str = "driver",
     **flags: Any,
 ) -> DistributedPlan:
     """``labelwise plan`` with its label-independent stages on the Ray cluster.
@@ -501,9 +618,18 @@ def plan(
     partitions are the same bit for bit), ``saturated_block`` the blocks of the exact
     search among saturated rows (a task compares two). Connects with ``ray.init(address)`` unless
     Ray is already initialised.
+
+    ``label_half`` says where the label-dependent half reads the rows: ``"driver"`` loads the
+    pool on the driver and runs the single-machine ``plan`` there; ``"map"`` keeps the rows on
+    the cluster — the driver loads ids, labels and the other columns only, and every read of
+    the embeddings (the labeled rows, a prediction pass with the model's training set
+    broadcast, the rarity clusters, a shortlist) is Ray tasks over the normalised shards. The
+    output files are the same either way.
     """
     import ray
 
+    if label_half not in ("driver", "map"):
+        raise ValueError(f"label_half must be 'driver' or 'map', got {label_half!r}")
     path_list = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]
     if flags.get("no_cache"):
         raise ValueError("the distributed plan hands its graph to the driver through the cache: drop no_cache")
@@ -527,7 +653,12 @@ def plan(
     gdir, groups = run.search(lists_dir, c, counts, n)
     rdir = run.refine(lists_dir, gdir, groups, n)
     tiles = run.saturated(outs, shards, rdir, len(groups))
-    pairs, recall = run.merge(rdir, tiles, len(groups), n)
+    if label_half == "map":
+        pairs, _, nb, cs = run.merge(rdir, tiles, len(groups), n, to_cache=False)
+        result = run.plan_on_rows(out, outs, shards, n, d, nb, cs, pairs)
+        recall = float(result.summary["graph"]["recall_at_10"])
+        return DistributedPlan(result=result, stages=run.stages, pairs=pairs, work_dir=work, graph_recall_at_10=recall)
+    pairs, recall, _, _ = run.merge(rdir, tiles, len(groups), n)
     t0 = time.perf_counter()
     result = _plan(path_list, out, **run.plan_flags())
     run._record("plan", t0, False, 1, detail={"graph_cache_hit": result.summary["graph"]["cache_hit"]})

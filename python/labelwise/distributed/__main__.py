@@ -3,7 +3,8 @@
 The label-independent stages on the Ray cluster (``--address``, or ``RAY_ADDRESS``, or a local
 one), then the single-machine ``plan`` on the driver. Every flag of ``labelwise plan`` is
 accepted (``--k 16 --threshold 0.9 ...``), plus this module's own (``--work-dir``,
-``--shard-rows``, ``--group-rows``, ``--lloyd-iters``, ``--saturated-block``, ``--address``). Prints one JSON line per
+``--shard-rows``, ``--group-rows``, ``--lloyd-iters``, ``--saturated-block``, ``--address``,
+``--label-half``). Prints one JSON line per
 stage, then the plan's summary path. Bad input exits with code 2 and the CLI's message.
 """
 
@@ -31,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="Lloyd steps over all rows after the sampled fit (default: the single machine's)")
     p.add_argument("--saturated-block", type=int, default=16_384)
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or a local one)")
+    p.add_argument("--label-half", choices=("driver", "map"), default="driver",
+                   help="where auto-labels, the batch and the budget read the rows: the pool loaded on the "
+                        "driver, or map tasks over the cluster's shards (the driver never holds the matrix)")
     for name, param in parameters("plan").items():
         if param.positional:
             continue
@@ -49,14 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     args = vars(_parser().parse_args(argv))
     args.pop("command")
     own = {k: args.pop(k) for k in ("data", "work_dir", "shard_rows", "group_rows", "lloyd_iters", "saturated_block",
-                                   "address")}
+                                   "address", "label_half")}
     flags: dict[str, Any] = {k: v for k, v in args.items() if v is not None}
     out = flags.pop("out", None)
     try:
         r = plan(own["data"], out, work_dir=own["work_dir"], shard_rows=own["shard_rows"],
                  group_rows=own["group_rows"], lloyd_iters=own["lloyd_iters"],
                  saturated_block=own["saturated_block"], address=own["address"],
-                 **flags)
+                 label_half=own["label_half"], **flags)
     except (InputError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -340,3 +340,49 @@ def saturated_tile(
         write_pairs(out, a, b, c)
     rows = first.size + (0 if np.array_equal(first, second) else second.size)
     return {"lw_rows_read": int(rows), "lw_pairs": pq.read_metadata(out).num_rows}
+
+
+# The label-dependent half's map tasks (``label_half="map"``): each reads one normalised shard
+# and runs the library's per-row code on it (``labelwise.round.rows``), so the driver never holds
+# the matrix and the answers are one machine's bit for bit.
+
+
+def shard_rows(path: Path, local: np.ndarray) -> np.ndarray:
+    """The rows ``local`` (increasing) of one normalised shard, memory-mapped."""
+    m = np.load(path, mmap_mode="r", allow_pickle=False)
+    return np.ascontiguousarray(m[local.astype(np.int64)], dtype="<f4")
+
+
+def shard_predict(
+    index: int, path: Path, local: np.ndarray, spec: str, train: bytes, y: bytes, n_classes: int
+) -> bytes:
+    """Class probabilities of the rows ``local`` under the model ``spec`` fits on ``train``
+    (every task fits the same model: fitting is deterministic)."""
+    maybe_fail("predict", index)
+    x = shard_rows(path, local)
+    return bytes(_labelwise.rows_predict(spec, train, y, n_classes, x.tobytes(), x.shape[1], threads()))
+
+
+def shard_nearest(path: Path, centroids: bytes, d: int) -> bytes:
+    """Every row's nearest centroid (u32 bytes)."""
+    m = load_matrix(path)
+    return bytes(_labelwise.rows_nearest_centroids(m.tobytes(), centroids, d, threads()))
+
+
+def shard_sums(path: Path, assignment: bytes, k: int, start: bytes | None) -> bytes:
+    """The cluster sums carried in from the shards before, plus this shard's rows in order."""
+    m = load_matrix(path)
+    return bytes(_labelwise.rows_cluster_sums(m.tobytes(), assignment, k, start, m.shape[1]))
+
+
+def shard_distance(path: Path, assignment: bytes, centroids: bytes, sizes: bytes, sums: bytes) -> bytes:
+    """Rarity's centroid component of this shard's rows, from the whole pool's sums."""
+    m = load_matrix(path)
+    return bytes(_labelwise.rows_centroid_distance(m.tobytes(), assignment, centroids, sizes, sums, m.shape[1]))
+
+
+def shard_top_k(path: Path, queries: bytes, self_local: bytes, k: int) -> tuple[bytes, bytes]:
+    """Each query's ``k`` nearest rows of this shard (local indices)."""
+    m = load_matrix(path)
+    nb, cs = _labelwise.rows_top_k(m.tobytes(), queries, self_local, k, m.shape[1], threads())
+    return bytes(nb), bytes(cs)

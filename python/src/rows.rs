@@ -1,0 +1,368 @@
+//! The label-dependent half of a distributed `plan` without the pool's matrix on the driver:
+//! [`ClusterRows`] answers the round's [`PoolRows`] calls through a Python object whose methods
+//! run map tasks over the cluster's shards, and the `rows_*` kernels are what those tasks run on
+//! one shard (the library's own per-row code, so the answers are one machine's bit for bit).
+
+use labelwise::cli;
+use labelwise::data::dataset;
+use labelwise::index::cached::{GraphOutcome, RECALL_SAMPLE};
+use labelwise::index::kmeans::KMeans;
+use labelwise::index::{IndexKind, NeighborGraph};
+use labelwise::model::ModelSpec;
+use labelwise::round::dedup::{DupPair, Duplicates};
+use labelwise::round::rows::{self, PoolRows, PredictSink, PREDICT_CHUNK};
+use labelwise::round::timings::Timings;
+use labelwise::round::Pool;
+use ndarray::{Array2, ArrayView2};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::{detached, f32_bytes, f32s, matrix, u32_bytes, u32s, InputError};
+
+/// Little-endian bytes of row indices (u64), the form the provider receives ids in.
+fn id_bytes(ids: &[usize]) -> Vec<u8> {
+    ids.iter().flat_map(|&i| (i as u64).to_le_bytes()).collect()
+}
+
+/// u64 values from little-endian bytes.
+fn u64s(bytes: &[u8], what: &str) -> PyResult<Vec<u64>> {
+    if !bytes.len().is_multiple_of(8) {
+        return Err(InputError::new_err(format!("{what}: not whole u64 values")));
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect())
+}
+
+/// A Python failure inside the round, as the library's error (its message kept whole).
+fn lib_err(e: PyErr) -> labelwise::Error {
+    labelwise::Error::Internal(format!("the cluster's rows: {e}"))
+}
+
+/// The pool's rows on a cluster, reached through `provider`'s methods (see
+/// `labelwise.distributed._ClusterRows`); every argument and answer is little-endian bytes.
+pub struct ClusterRows {
+    provider: Py<PyAny>,
+    n: usize,
+    d: usize,
+}
+
+impl ClusterRows {
+    /// Calls `provider.method(*args)` with the GIL and returns the bytes it answered.
+    fn call<'py, A>(&self, py: Python<'py>, method: &str, args: A) -> PyResult<Vec<u8>>
+    where
+        A: pyo3::call::PyCallArgs<'py>,
+    {
+        let out = self.provider.bind(py).call_method1(method, args)?;
+        Ok(out.cast::<PyBytes>()?.as_bytes().to_vec())
+    }
+}
+
+impl PoolRows for ClusterRows {
+    fn n_rows(&self) -> usize {
+        self.n
+    }
+
+    fn n_cols(&self) -> usize {
+        self.d
+    }
+
+    fn gather(&self, ids: &[usize]) -> labelwise::Result<Array2<f32>> {
+        Python::attach(|py| self.call(py, "gather", (PyBytes::new(py, &id_bytes(ids)),)))
+            .map_err(lib_err)
+            .and_then(|b| {
+                let v = f32s(&b, "gather").map_err(lib_err)?;
+                Array2::from_shape_vec((ids.len(), self.d), v)
+                    .map_err(|e| labelwise::Error::Internal(format!("gather: {e}")))
+            })
+    }
+
+    fn predict(
+        &self,
+        spec: &ModelSpec,
+        train: ArrayView2<f32>,
+        y: &[u32],
+        n_classes: usize,
+        query: &[usize],
+        sink: &mut PredictSink<'_>,
+    ) -> labelwise::Result<()> {
+        let spec_json = serde_json::to_string(spec)
+            .map_err(|e| labelwise::Error::Internal(format!("model spec: {e}")))?;
+        let p = Python::attach(|py| {
+            let args = (
+                spec_json.as_str(),
+                PyBytes::new(py, &f32_bytes(train.iter().copied())),
+                PyBytes::new(py, &u32_bytes(y)),
+                n_classes,
+                PyBytes::new(py, &id_bytes(query)),
+            );
+            let bytes = self.call(py, "predict", args)?;
+            let v = f32s(&bytes, "predict")?;
+            Array2::from_shape_vec((query.len(), n_classes), v)
+                .map_err(|e| InputError::new_err(format!("predict: answered the wrong shape: {e}")))
+        })
+        .map_err(lib_err)?;
+        for (ci, chunk) in query.chunks(PREDICT_CHUNK).enumerate() {
+            let s = ci * PREDICT_CHUNK;
+            sink(
+                chunk,
+                p.slice(ndarray::s![s..s + chunk.len(), ..]).to_owned(),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn nearest_centroids(&self, centroids: ArrayView2<f32>) -> labelwise::Result<Vec<u32>> {
+        Python::attach(|py| {
+            let c = PyBytes::new(py, &f32_bytes(centroids.iter().copied()));
+            let bytes = self.call(py, "nearest_centroids", (c, centroids.nrows()))?;
+            u32s(&bytes, "nearest_centroids")
+        })
+        .map_err(lib_err)
+    }
+
+    fn centroid_distance(&self, km: &KMeans) -> labelwise::Result<Vec<f32>> {
+        Python::attach(|py| {
+            let sizes: Vec<u8> = km
+                .sizes
+                .iter()
+                .flat_map(|&s| (s as u64).to_le_bytes())
+                .collect();
+            let args = (
+                PyBytes::new(py, &f32_bytes(km.centroids.iter().copied())),
+                PyBytes::new(py, &u32_bytes(&km.assignment)),
+                PyBytes::new(py, &sizes),
+            );
+            let bytes = self.call(py, "centroid_distance", args)?;
+            f32s(&bytes, "centroid_distance")
+        })
+        .map_err(lib_err)
+    }
+
+    fn exact_top_k(
+        &self,
+        queries: ArrayView2<f32>,
+        self_ids: &[u32],
+        k: usize,
+    ) -> labelwise::Result<(Vec<u32>, Vec<f32>)> {
+        let m = queries.nrows();
+        let mut nb = vec![u32::MAX; m * k];
+        let mut cs = vec![f32::NEG_INFINITY; m * k];
+        let parts: Vec<(usize, Vec<u8>, Vec<u8>)> = Python::attach(|py| {
+            let args = (
+                PyBytes::new(py, &f32_bytes(queries.iter().copied())),
+                PyBytes::new(py, &u32_bytes(self_ids)),
+                k,
+            );
+            self.provider
+                .bind(py)
+                .call_method1("exact_top_k", args)?
+                .extract::<Vec<(usize, Vec<u8>, Vec<u8>)>>()
+        })
+        .map_err(lib_err)?;
+        for (start, snb, scs) in parts {
+            let snb = u32s(&snb, "exact_top_k").map_err(lib_err)?;
+            let scs = f32s(&scs, "exact_top_k").map_err(lib_err)?;
+            if snb.len() != m * k || scs.len() != m * k {
+                return Err(labelwise::Error::Internal(
+                    "exact_top_k: a shard answered the wrong shape".into(),
+                ));
+            }
+            rows::merge_top_k(&mut nb, &mut cs, &snb, &scs, k, start);
+        }
+        Ok((nb, cs))
+    }
+
+    fn matrix(&self) -> Option<ArrayView2<'_, f32>> {
+        None
+    }
+}
+
+/// `rows_predict(spec_json, train, y, n_classes, rows, dim, threads)`: one shard's class
+/// probabilities (f32 bytes, rows × n_classes) under the model `spec` fits on `train`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn rows_predict(
+    py: Python<'_>,
+    spec_json: &str,
+    train: Vec<u8>,
+    y: Vec<u8>,
+    n_classes: usize,
+    rows: Vec<u8>,
+    dim: usize,
+    threads: Option<usize>,
+) -> PyResult<Vec<u8>> {
+    let spec: ModelSpec = serde_json::from_str(spec_json)
+        .map_err(|e| InputError::new_err(format!("rows_predict: model spec: {e}")))?;
+    let xt = matrix(&train, dim, "rows_predict train")?;
+    let y = u32s(&y, "rows_predict labels")?;
+    let x = matrix(&rows, dim, "rows_predict rows")?;
+    detached(py, threads, None, |_| {
+        let query: Vec<usize> = (0..x.nrows()).collect();
+        let mut out = Vec::with_capacity(x.nrows() * n_classes * 4);
+        x.predict(&spec, xt.view(), &y, n_classes, &query, &mut |_, p| {
+            out.extend(f32_bytes(p.iter().copied()));
+            Ok(())
+        })?;
+        Ok(out)
+    })
+}
+
+/// `rows_nearest_centroids(rows, centroids, dim, threads)`: one shard's nearest centroid per
+/// row (u32 bytes).
+#[pyfunction]
+pub fn rows_nearest_centroids(
+    py: Python<'_>,
+    rows: Vec<u8>,
+    centroids: Vec<u8>,
+    dim: usize,
+    threads: Option<usize>,
+) -> PyResult<Vec<u8>> {
+    let x = matrix(&rows, dim, "rows_nearest_centroids rows")?;
+    let c = matrix(&centroids, dim, "rows_nearest_centroids centroids")?;
+    detached(py, threads, None, |_| {
+        Ok(u32_bytes(&x.nearest_centroids(c.view())?))
+    })
+}
+
+/// `rows_cluster_sums(rows, assignment, k, start, dim)`: `start` (the sums of the shards
+/// before, f32 bytes k × dim; None for the first) plus this shard's rows, added in row order.
+#[pyfunction]
+pub fn rows_cluster_sums(
+    rows: Vec<u8>,
+    assignment: Vec<u8>,
+    k: usize,
+    start: Option<Vec<u8>>,
+    dim: usize,
+) -> PyResult<Vec<u8>> {
+    let x = matrix(&rows, dim, "rows_cluster_sums rows")?;
+    let a = u32s(&assignment, "rows_cluster_sums assignment")?;
+    if a.len() != x.nrows() || a.iter().any(|&c| c as usize >= k) {
+        return Err(InputError::new_err(
+            "rows_cluster_sums: assignment does not fit the rows",
+        ));
+    }
+    let start = start
+        .map(|b| matrix(&b, dim, "rows_cluster_sums start"))
+        .transpose()?;
+    let sums = rows::cluster_sums(x.view(), &a, k, start);
+    Ok(f32_bytes(sums.iter().copied()))
+}
+
+/// `rows_centroid_distance(rows, assignment, centroids, sizes, sums, dim)`: rarity's centroid
+/// component of one shard's rows, from the whole pool's cluster sums (f32 bytes).
+#[pyfunction]
+pub fn rows_centroid_distance(
+    rows: Vec<u8>,
+    assignment: Vec<u8>,
+    centroids: Vec<u8>,
+    sizes: Vec<u8>,
+    sums: Vec<u8>,
+    dim: usize,
+) -> PyResult<Vec<u8>> {
+    let x = matrix(&rows, dim, "rows_centroid_distance rows")?;
+    let a = u32s(&assignment, "rows_centroid_distance assignment")?;
+    let centroids = matrix(&centroids, dim, "rows_centroid_distance centroids")?;
+    let sizes: Vec<usize> = u64s(&sizes, "rows_centroid_distance sizes")?
+        .into_iter()
+        .map(|s| s as usize)
+        .collect();
+    let sums = matrix(&sums, dim, "rows_centroid_distance sums")?;
+    let k = centroids.nrows();
+    if a.len() != x.nrows()
+        || sizes.len() != k
+        || sums.nrows() != k
+        || a.iter().any(|&c| c as usize >= k)
+    {
+        return Err(InputError::new_err(
+            "rows_centroid_distance: shapes do not match",
+        ));
+    }
+    let km = KMeans {
+        centroids,
+        assignment: Vec::new(),
+        sizes,
+    };
+    Ok(f32_bytes(
+        rows::centroid_distance_of(x.view(), &a, &km, &sums).into_iter(),
+    ))
+}
+
+/// `rows_top_k(rows, queries, self_ids, k, dim, threads)`: each query's `k` nearest rows of one
+/// shard (row indices local to it; `self_ids` local too, `u32::MAX` for none) as
+/// `(u32 bytes, f32 bytes)`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn rows_top_k(
+    py: Python<'_>,
+    rows: Vec<u8>,
+    queries: Vec<u8>,
+    self_ids: Vec<u8>,
+    k: usize,
+    dim: usize,
+    threads: Option<usize>,
+) -> PyResult<(Vec<u8>, Vec<u8>)> {
+    let x = matrix(&rows, dim, "rows_top_k rows")?;
+    let q = matrix(&queries, dim, "rows_top_k queries")?;
+    let ids = u32s(&self_ids, "rows_top_k self ids")?;
+    if ids.len() != q.nrows() {
+        return Err(InputError::new_err("rows_top_k: one self id per query"));
+    }
+    detached(py, threads, None, |_| {
+        let (nb, cs) = x.exact_top_k(q.view(), &ids, k)?;
+        Ok((u32_bytes(&nb), f32_bytes(cs.into_iter())))
+    })
+}
+
+/// The driver's pool when the rows stay on the cluster: ids, labels and carried columns loaded
+/// without the embeddings, the cluster's graph (recall@10 measured through the rows, as one
+/// machine measures it), and the near-duplicate groups of the cluster's pairs.
+pub fn cluster_pool(
+    cmd: &cli::RoundCommand<'_>,
+    dedup: &labelwise::round::dedup::DedupParams,
+    rows: ClusterRows,
+    graph: NeighborGraph,
+    pairs: Vec<DupPair>,
+    timings: &mut Timings,
+) -> labelwise::Result<Pool> {
+    let mut opts = cmd.input.load_options(cmd.carry_extra);
+    opts.read_embeddings = false;
+    let data = timings.time("load", || dataset::load(&cmd.input.data, &opts))?;
+    if data.len() != rows.n {
+        return Err(labelwise::Error::Internal(format!(
+            "the driver loaded {} items, the cluster {}",
+            data.len(),
+            rows.n
+        )));
+    }
+    let seed = cmd.graph.params(cmd.run.seed)?.seed;
+    let recall = timings.time("graph", || {
+        rows::recall_at_10(&rows, &graph, RECALL_SAMPLE, seed)
+    })?;
+    let graph = GraphOutcome {
+        graph,
+        route: IndexKind::Partitioned,
+        recall_at_10: recall,
+        cache_hit: false,
+        cache_note: None,
+        incremental: None,
+        pool_cache: None,
+    };
+    let mut pool = Pool {
+        data,
+        graph,
+        remote_rows: Some(Box::new(rows)),
+        duplicates: None,
+    };
+    let found = timings.time("dedup", || {
+        Duplicates::from_pairs(pairs, pool.rows(), dedup)
+    })?;
+    pool.duplicates = Some(found);
+    Ok(pool)
+}
+
+/// Builds [`ClusterRows`] for `provider` over `n` rows of `d` dimensions.
+pub fn cluster_rows(provider: Py<PyAny>, n: usize, d: usize) -> ClusterRows {
+    ClusterRows { provider, n, d }
+}
