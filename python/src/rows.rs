@@ -326,6 +326,14 @@ pub fn cluster_pool(
     pairs: Vec<DupPair>,
     timings: &mut Timings,
 ) -> labelwise::Result<Pool> {
+    if cmd.rules.any() {
+        // Rules' cosine conditions compare every row with their targets in one process.
+        return Err(labelwise::Error::Usage(
+            "rules are not supported with label_half='map': run the label-dependent half on \
+             the driver (label_half='driver')"
+                .into(),
+        ));
+    }
     let mut opts = cmd.input.load_options(cmd.carry_extra);
     opts.read_embeddings = false;
     let data = timings.time("load", || dataset::load(&cmd.input.data, &opts))?;

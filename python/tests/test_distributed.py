@@ -183,6 +183,19 @@ def test_the_label_half_as_map_tasks_writes_the_drivers_files(
     assert strip_run_facts(r.result.summary) == strip_run_facts(dist.result.summary)
 
 
+def test_the_map_route_refuses_rules(
+    cluster: str, dist: distributed.DistributedPlan, pool: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """Rules' cosine conditions compare every row in one process: the map route says so
+    instead of running without them."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text('text_column = "id"\n\n[[rule]]\nname = "sevens"\nlabel = "c0"\nkeywords = ["7"]\n')
+    with pytest.raises(labelwise.InputError, match="label_half='map'"):
+        distributed.plan(pool, out=tmp_path / "out", cache=dist.work_dir.parent, shard_rows=8192,
+                         label_half="map", rules=str(rules), **FLAGS)
+    assert not (tmp_path / "out").exists(), "nothing written"
+
+
 def test_a_worker_killed_mid_search_is_retried_and_changes_nothing(
     cluster: str, dist: distributed.DistributedPlan, pool: pathlib.Path, tmp_path: pathlib.Path,
     monkeypatch: pytest.MonkeyPatch,

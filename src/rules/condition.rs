@@ -274,7 +274,16 @@ fn check_scalar(column: &str, t: &DataType, v: &Scalar) -> Result<(), String> {
     }
 }
 
+/// Cosine conditions read every row: refused for a pool whose embeddings are elsewhere.
+fn need_embeddings(data: &Dataset) -> Result<(), String> {
+    if data.dim() == 0 {
+        return Err("cosine conditions need the pool's embeddings in this process".into());
+    }
+    Ok(())
+}
+
 fn similar_to(ids: &[String], min: f32, ctx: &mut CompileCtx<'_>) -> Result<Condition, String> {
+    need_embeddings(ctx.data)?;
     let d = ctx.data.dim();
     let mut targets = Array2::<f32>::zeros((ids.len(), d));
     for (i, id) in ids.iter().enumerate() {
@@ -287,6 +296,7 @@ fn similar_to(ids: &[String], min: f32, ctx: &mut CompileCtx<'_>) -> Result<Cond
 }
 
 fn centroid(class: &str, min: f32, data: &Dataset) -> Result<Condition, String> {
+    need_embeddings(data)?;
     let no_items = || format!("class '{class}' has no labeled items, so its centroid is undefined");
     let c = data
         .classes

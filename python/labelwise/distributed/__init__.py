@@ -20,7 +20,9 @@ kernels (the wheel runs on every worker):
 8. **merge**: the driver assembles the graph and stores it in the single-machine cache under
    the key ``plan --index partitioned`` looks up, then runs ``labelwise.plan`` on the driver:
    duplicates, auto-labels, rarity, the batch and the budget are the single-machine code on
-   that graph, and the output files are the single-machine ones.
+   that graph, and the output files are the single-machine ones. With ``label_half="map"`` the
+   driver loads no embeddings instead: the round reads rows through :class:`_ClusterRows`
+   (Ray tasks over the normalised shards) and writes the same files.
 
 Every stage's output is named by a hash of its inputs (shard contents, centroids, parameters),
 under ``work_dir``: a rerun after the driver died resumes from the finished stages (and the
