@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
     ap.add_argument("--threshold", type=float, default=0.90)
+    ap.add_argument("--halves", default="driver,map,driver,map", help="the runs, in order")
     args = ap.parse_args()
 
     import ray
@@ -49,7 +50,7 @@ def main() -> None:
     ray.init(address=c.address, log_to_driver=False)
     cache = scratch / "cache"
     try:
-        for half in ("driver", "map", "driver", "map"):
+        for half in args.halves.split(","):
             out = scratch / f"out-{half}"
             if out.exists():
                 shutil.rmtree(out)

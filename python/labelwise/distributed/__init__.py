@@ -515,15 +515,14 @@ class _ClusterRows:
         return order, parts
 
     def _gathered(self, ids: np.ndarray, task: Any, width: int, dtype: str, *args: Any) -> np.ndarray:
-        """Runs ``task`` on each shard's rows among ``ids`` and puts the answers back in the
-        order of ``ids``."""
+        """Runs ``task(shard, path, local rows, *args)`` on each shard holding some of ``ids`` and
+        puts the answers back in the order of ``ids``."""
         out = np.empty((ids.size, width), dtype=dtype)
         if ids.size == 0:
             return out
         order, parts = self._by_shard(ids)
         remote = self.run._remote(task)
-        refs = [remote.remote(*([s] if task is self.tasks.shard_predict else []), Path(self.paths[s]), local, *args)
-                for s, local in parts]
+        refs = [remote.remote(s, Path(self.paths[s]), local, *args) for s, local in parts]
         answers = self.run._get(refs)
         at = 0
         for (_, local), a in zip(parts, answers):

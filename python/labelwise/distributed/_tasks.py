@@ -347,8 +347,9 @@ def saturated_tile(
 # the matrix and the answers are one machine's bit for bit.
 
 
-def shard_rows(path: Path, local: np.ndarray) -> np.ndarray:
-    """The rows ``local`` (increasing) of one normalised shard, memory-mapped."""
+def shard_rows(index: int, path: Path, local: np.ndarray) -> np.ndarray:
+    """The rows ``local`` (increasing) of shard ``index``, memory-mapped."""
+    maybe_fail("gather", index)
     m = np.load(path, mmap_mode="r", allow_pickle=False)
     return np.ascontiguousarray(m[local.astype(np.int64)], dtype="<f4")
 
@@ -359,7 +360,7 @@ def shard_predict(
     """Class probabilities of the rows ``local`` under the model ``spec`` fits on ``train``
     (every task fits the same model: fitting is deterministic)."""
     maybe_fail("predict", index)
-    x = shard_rows(path, local)
+    x = shard_rows(index, path, local)
     return bytes(_labelwise.rows_predict(spec, train, y, n_classes, x.tobytes(), x.shape[1], threads()))
 
 
