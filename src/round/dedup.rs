@@ -66,8 +66,6 @@ pub struct DupGroups {
     pub representative: Vec<bool>,
     /// Size of each item's group (1 for singletons).
     pub group_size: Vec<u32>,
-    /// Cosine of each item to its group's representative (1.0 for representatives).
-    pub cosine_to_representative: Vec<f32>,
     /// Number of groups with at least two members.
     pub n_groups_with_duplicates: usize,
 }
@@ -328,8 +326,8 @@ fn representative_of(emb: &RowLookup<'_>, members: &[u32]) -> usize {
 }
 
 /// Groups the items from their duplicate `pairs` (as returned by [`find_pairs`] at
-/// `threshold`). Pairs naming items ≥ `n` are ignored. Reads the rows of the paired items
-/// only (a cluster's pairs are grouped without the whole matrix).
+/// `threshold`). Pairs naming items ≥ `n` are ignored. `Connected` reads the rows of the paired
+/// items, `Star` none (a cluster's pairs are grouped without the whole matrix).
 ///
 /// `Connected`: union-find components. `Star`: within each component the representative takes
 /// every member with cosine ≥ `threshold` to it; the remaining members are split into the
@@ -344,11 +342,16 @@ pub fn groups(
     threshold: f64,
 ) -> Result<DupGroups> {
     let n = n.min(rows.n_rows());
-    let mut involved: Vec<usize> = pairs
-        .iter()
-        .flat_map(|p| [p.a as usize, p.b as usize])
-        .filter(|&i| i < n)
-        .collect();
+    // Only a component's representative reads rows (its members' mean cosine); a star's hub is
+    // chosen from the pairs alone.
+    let mut involved: Vec<usize> = match grouping {
+        Grouping::Connected => pairs
+            .iter()
+            .flat_map(|p| [p.a as usize, p.b as usize])
+            .filter(|&i| i < n)
+            .collect(),
+        Grouping::Star => Vec::new(),
+    };
     involved.sort_unstable();
     involved.dedup();
     let emb = RowLookup::new(rows, involved)?;
@@ -372,7 +375,6 @@ fn groups_in(
         group: (0..n as i64).collect(),
         representative: vec![true; n],
         group_size: vec![1; n],
-        cosine_to_representative: vec![1.0; n],
         n_groups_with_duplicates: 0,
     };
     let finish = |members: &[u32], rep: u32, out: &mut DupGroups| {
@@ -382,11 +384,6 @@ fn groups_in(
             out.group[mi] = gid;
             out.representative[mi] = m == rep;
             out.group_size[mi] = members.len() as u32;
-            out.cosine_to_representative[mi] = if m == rep {
-                1.0
-            } else {
-                dot64(emb.row(mi), emb.row(rep as usize)) as f32
-            };
         }
         out.n_groups_with_duplicates += 1;
     };
@@ -641,9 +638,16 @@ mod tests {
         // {3,4,5} around 4, then {0,1,2} and {6,7,8} around 1 and 7.
         assert_eq!(st.group, vec![0, 0, 0, 3, 3, 3, 6, 6, 6]);
         assert_eq!(st.n_groups_with_duplicates, 3);
+        let paired = |a: usize, b: usize| {
+            pairs
+                .iter()
+                .any(|p| (p.a as usize, p.b as usize) == (a.min(b), a.max(b)) && p.cosine >= t)
+        };
         for i in 0..steps {
             assert_eq!(st.representative[i], [1, 4, 7].contains(&i));
-            assert!(f64::from(st.cosine_to_representative[i]) >= t - 1e-6);
+            // Every member is a near-duplicate of its star's hub.
+            let hub = [1, 4, 7][i / 3];
+            assert!(i == hub || paired(i, hub), "{i} not paired with {hub}");
         }
     }
 
