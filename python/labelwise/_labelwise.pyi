@@ -85,6 +85,7 @@ def plan_rows(
     pair_a: bytes,
     pair_b: bytes,
     pair_cos: bytes,
+    pool_key: str | None = ...,
     write_out: bool = ...,
     progress: Any = ...,
     threads: int | None = ...,

@@ -779,9 +779,10 @@ fn outcome_to_py(py: Python<'_>, outcome: Outcome) -> PyResult<(Py<PyDict>, Stri
 /// `plan` on a driver that never holds the pool's matrix. The rows stay on the cluster and are
 /// reached through `provider` (map tasks over its shards, see `rows::ClusterRows`); the graph
 /// (u32 / f32 bytes, n × k) and the near-duplicate pairs (u32, u32, f64 bytes) are the
-/// cluster's. Returns what `run("plan", ...)` returns.
+/// cluster's; `pool_key` (its shards' content hash) names the pool's cached rarity clusters.
+/// Returns what `run("plan", ...)` returns.
 #[pyfunction]
-#[pyo3(signature = (argv, provider, n, dim, neighbors, cosines, k, pair_a, pair_b, pair_cos, write_out=true, progress=None, threads=None, tables=Vec::new()))]
+#[pyo3(signature = (argv, provider, n, dim, neighbors, cosines, k, pair_a, pair_b, pair_cos, pool_key=None, write_out=true, progress=None, threads=None, tables=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn plan_rows(
     py: Python<'_>,
@@ -795,6 +796,7 @@ fn plan_rows(
     pair_a: Vec<u8>,
     pair_b: Vec<u8>,
     pair_cos: Vec<u8>,
+    pool_key: Option<String>,
     write_out: bool,
     progress: Option<Py<PyAny>>,
     threads: Option<usize>,
@@ -834,7 +836,12 @@ fn plan_rows(
         let cmd = cli::plan::Cmd::command(&args);
         let mut timings = Timings::default();
         let rows = rows::cluster_rows(provider, n, dim);
-        let pool = rows::cluster_pool(&cmd, &params.dedup, rows, graph, pairs, &mut timings)?;
+        let cluster = rows::ClusterGraph {
+            graph,
+            pairs,
+            pool_key,
+        };
+        let pool = rows::cluster_pool(&cmd, &params.dedup, rows, cluster, &mut timings)?;
         let run = RoundRun {
             cmd: &cmd,
             params: &params,

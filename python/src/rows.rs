@@ -5,7 +5,7 @@
 
 use labelwise::cli;
 use labelwise::data::dataset;
-use labelwise::index::cached::{GraphOutcome, RECALL_SAMPLE};
+use labelwise::index::cached::{CacheChoice, GraphOutcome, PoolCache, RECALL_SAMPLE};
 use labelwise::index::kmeans::KMeans;
 use labelwise::index::{IndexKind, NeighborGraph};
 use labelwise::model::ModelSpec;
@@ -315,6 +315,18 @@ pub fn rows_top_k(
     })
 }
 
+/// What the cluster hands the driver's round: its graph, its near-duplicate pairs, and the
+/// content key of its normalised shards.
+pub struct ClusterGraph {
+    /// The neighbour graph (n × k).
+    pub graph: NeighborGraph,
+    /// Every pair ≥ the threshold, each once.
+    pub pairs: Vec<DupPair>,
+    /// The shards' content hash: names the pool's cached label-independent results (rarity's
+    /// clusters) in the cache, as the embeddings' hash does on one machine.
+    pub pool_key: Option<String>,
+}
+
 /// The driver's pool when the rows stay on the cluster: ids, labels and carried columns loaded
 /// without the embeddings, the cluster's graph (recall@10 measured through the rows, as one
 /// machine measures it), and the near-duplicate groups of the cluster's pairs.
@@ -322,10 +334,14 @@ pub fn cluster_pool(
     cmd: &cli::RoundCommand<'_>,
     dedup: &labelwise::round::dedup::DedupParams,
     rows: ClusterRows,
-    graph: NeighborGraph,
-    pairs: Vec<DupPair>,
+    cluster: ClusterGraph,
     timings: &mut Timings,
 ) -> labelwise::Result<Pool> {
+    let ClusterGraph {
+        graph,
+        pairs,
+        pool_key,
+    } = cluster;
     if cmd.rules.any() {
         // Rules' cosine conditions compare every row with their targets in one process.
         return Err(labelwise::Error::Usage(
@@ -355,7 +371,7 @@ pub fn cluster_pool(
         cache_hit: false,
         cache_note: None,
         incremental: None,
-        pool_cache: None,
+        pool_cache: pool_key.and_then(|key| pool_cache(cmd, &key)),
     };
     let mut pool = Pool {
         data,
@@ -368,6 +384,25 @@ pub fn cluster_pool(
     })?;
     pool.duplicates = Some(found);
     Ok(pool)
+}
+
+/// The cache the pool's label-independent results go to, keyed by the cluster's content key;
+/// `None` without a cache or when it cannot be opened (a cache saves the next run time, it
+/// never changes this one's result).
+fn pool_cache(cmd: &cli::RoundCommand<'_>, key: &str) -> Option<PoolCache> {
+    let choice = CacheChoice::from_flags(
+        cmd.run.cache.as_deref(),
+        cmd.run.no_cache,
+        cmd.input.data.first()?,
+    );
+    let CacheChoice::Dir(dir) = choice else {
+        return None;
+    };
+    let cache = labelwise::store::cache::Cache::open(&dir).ok()?;
+    Some(PoolCache {
+        cache,
+        pool_key: format!("distributed-{key}"),
+    })
 }
 
 /// Builds [`ClusterRows`] for `provider` over `n` rows of `d` dimensions.

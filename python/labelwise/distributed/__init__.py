@@ -459,7 +459,8 @@ class _Run:
         return pairs_t, recall, nb, cs
 
     def plan_on_rows(
-        self, out: Any, outs: list[Path], shards: list[Shard], n: int, d: int, nb: np.ndarray, cs: np.ndarray, pairs: Any
+        self, out: Any, outs: list[Path], shards: list[Shard], pool_key: str, n: int, d: int,
+        nb: np.ndarray, cs: np.ndarray, pairs: Any,
     ) -> Result:
         """``plan`` on the driver with the rows left on the cluster (``label_half="map"``)."""
         from .. import _TABLES
@@ -473,7 +474,7 @@ class _Run:
         c = np.asarray(pairs.column("cosine"), dtype="<f8")
         tables, summary = _labelwise.plan_rows(
             argv, rows, n, d, nb.tobytes(), cs.tobytes(), nb.shape[1], a.tobytes(), b.tobytes(), c.tobytes(),
-            write_out=out is not None, tables=list(_TABLES["plan"]),
+            pool_key=pool_key, write_out=out is not None, tables=list(_TABLES["plan"]),
         )
         self._record("plan", t0, False, sum(rows.calls.values()), detail={"label_half": "map", "calls": rows.calls})
         return Result(summary=json.loads(summary), **tables)
@@ -656,7 +657,7 @@ def plan(
     tiles = run.saturated(outs, shards, rdir, len(groups))
     if label_half == "map":
         pairs, _, nb, cs = run.merge(rdir, tiles, len(groups), n, to_cache=False)
-        result = run.plan_on_rows(out, outs, shards, n, d, nb, cs, pairs)
+        result = run.plan_on_rows(out, outs, shards, pool_key, n, d, nb, cs, pairs)
         recall = float(result.summary["graph"]["recall_at_10"])
         return DistributedPlan(result=result, stages=run.stages, pairs=pairs, work_dir=work, graph_recall_at_10=recall)
     pairs, recall, _, _ = run.merge(rdir, tiles, len(groups), n)
