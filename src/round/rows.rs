@@ -64,7 +64,7 @@ pub trait PoolRows: Sync {
     ) -> Result<(Vec<u32>, Vec<f32>)>;
 
     /// The whole matrix, when it is in this process; routes without a row-wise form (greedy
-    /// core-set, cosine rules, recomputing the duplicate pairs) need it.
+    /// core-set, TypiClust restarts, recomputing the duplicate pairs) need it.
     fn matrix(&self) -> Option<ArrayView2<'_, f32>>;
 }
 
