@@ -10,7 +10,7 @@ use labelwise::index::kmeans::KMeans;
 use labelwise::index::{IndexKind, NeighborGraph};
 use labelwise::model::ModelSpec;
 use labelwise::round::dedup::{DupPair, Duplicates};
-use labelwise::round::rows::{self, PoolRows, PredictSink, PREDICT_CHUNK};
+use labelwise::round::rows::{self, PoolRows, PredictSink};
 use labelwise::round::timings::Timings;
 use labelwise::round::Pool;
 use ndarray::{Array2, ArrayView2};
@@ -103,14 +103,7 @@ impl PoolRows for ClusterRows {
                 .map_err(|e| InputError::new_err(format!("predict: answered the wrong shape: {e}")))
         })
         .map_err(lib_err)?;
-        for (ci, chunk) in query.chunks(PREDICT_CHUNK).enumerate() {
-            let s = ci * PREDICT_CHUNK;
-            sink(
-                chunk,
-                p.slice(ndarray::s![s..s + chunk.len(), ..]).to_owned(),
-            )?;
-        }
-        Ok(())
+        rows::sink_in_chunks(query, &p, sink)
     }
 
     fn nearest_centroids(&self, centroids: ArrayView2<f32>) -> labelwise::Result<Vec<u32>> {

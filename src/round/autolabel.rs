@@ -25,7 +25,7 @@ use crate::round::calibrate::{
     Score, ThresholdChoice,
 };
 use crate::round::coverage::{CoverageChange, RoundFigures};
-use crate::round::rows::{PoolRows, RowLookup, PREDICT_CHUNK};
+use crate::round::rows::{self, PoolRows, RowLookup};
 use crate::round::rule_route::{self, RuleRecord, RulesInRound};
 use crate::rules::RuleVotes;
 use ndarray::{Array2, ArrayView2, Axis};
@@ -1145,13 +1145,7 @@ impl Job<'_, '_> {
                 self.unlabeled,
                 n_classes,
             )?;
-            for (ci, chunk) in self.unlabeled.chunks(PREDICT_CHUNK).enumerate() {
-                let s = ci * PREDICT_CHUNK;
-                take(
-                    chunk,
-                    whole.slice(ndarray::s![s..s + chunk.len(), ..]).to_owned(),
-                )?;
-            }
+            rows::sink_in_chunks(self.unlabeled, &whole, &mut take)?;
         } else {
             let xl = self.rows.gather(self.labeled)?;
             let (y, query) = (self.y, self.unlabeled);

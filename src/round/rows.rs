@@ -165,6 +165,24 @@ pub fn predict_rows(
     Ok(())
 }
 
+/// Hands the probabilities `whole` of all the rows `query` to `sink` in [`PREDICT_CHUNK`]-row
+/// chunks, in query order: how an answer computed in one piece (label spreading, a cluster's
+/// gathered shards) reaches a caller that consumes chunks.
+pub fn sink_in_chunks(
+    query: &[usize],
+    whole: &Array2<f32>,
+    sink: &mut PredictSink<'_>,
+) -> Result<()> {
+    for (ci, chunk) in query.chunks(PREDICT_CHUNK).enumerate() {
+        let s = ci * PREDICT_CHUNK;
+        sink(
+            chunk,
+            whole.slice(ndarray::s![s..s + chunk.len(), ..]).to_owned(),
+        )?;
+    }
+    Ok(())
+}
+
 /// Per-cluster sums of the rows `x` (f32, added in row order) into `start`, or into zeros:
 /// a cluster adds its shards in row order, carrying the sums, and gets the same bits.
 pub fn cluster_sums(
@@ -387,14 +405,7 @@ impl PoolRows for ShardedRows {
             let rows_of = |c: &[usize]| Ok(shard.select(Axis(0), c));
             predict_rows(spec, train, y, n_classes, &local, rows_of, &mut put)?;
         }
-        for (ci, chunk) in query.chunks(PREDICT_CHUNK).enumerate() {
-            let s = ci * PREDICT_CHUNK;
-            sink(
-                chunk,
-                whole.slice(ndarray::s![s..s + chunk.len(), ..]).to_owned(),
-            )?;
-        }
-        Ok(())
+        sink_in_chunks(query, &whole, sink)
     }
 
     fn nearest_centroids(&self, centroids: ArrayView2<f32>) -> Result<Vec<u32>> {
