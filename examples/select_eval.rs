@@ -19,6 +19,7 @@ use labelwise::data::dataset::{load, LoadOptions};
 use labelwise::index::{build, GraphParams, IndexKind};
 use labelwise::round::rarity::{score, RarityParams};
 use labelwise::round::select::{select, SelectInput, SelectParams, Strategy};
+use labelwise::round::uncertainty::ItemUncertainty;
 use ndarray::{Array2, ArrayView2};
 
 fn distinct(picked: &[u32], truth: &[Option<u32>]) -> usize {
@@ -90,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             labels: &none,
             eligible: &all,
             representative: None,
-            probs: None,
+            uncertainty: None,
             audited: None,
         };
         for strat in [
@@ -142,17 +143,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut accs = Vec::new();
             let mut secs = 0.0;
             for round in 0..5 {
-                let probs = labels
-                    .iter()
-                    .any(|l| l.is_some())
-                    .then(|| centroid_probs(emb, &labels, c));
+                let model = labels.iter().any(|l| l.is_some()).then(|| {
+                    ItemUncertainty::from_probabilities(centroid_probs(emb, &labels, c).view())
+                });
                 let eligible: Vec<bool> =
                     (0..n).map(|i| !is_test[i] && labels[i].is_none()).collect();
                 let input = SelectInput {
                     labels: &labels,
                     eligible: &eligible,
                     representative: None,
-                    probs: probs.as_ref().map(|p| p.view()),
+                    uncertainty: model.as_ref(),
                     audited: None,
                 };
                 let env = |k: &str, d: f32| -> f32 {

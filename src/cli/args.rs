@@ -268,7 +268,7 @@ impl AutolabelArgs {
             n_folds: self.folds,
             seed,
             propagation_threshold: p,
-            keep_probabilities: true,
+            keep_uncertainty: true,
             ..AutolabelParams::default()
         })
     }

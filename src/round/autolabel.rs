@@ -27,6 +27,7 @@ use crate::round::calibrate::{
 use crate::round::coverage::{CoverageChange, RoundFigures};
 use crate::round::rows::{self, PoolRows, RowLookup};
 use crate::round::rule_route::{self, RuleRecord, RulesInRound};
+use crate::round::uncertainty::ItemUncertainty;
 use crate::rules::RuleVotes;
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -112,9 +113,9 @@ pub struct AutolabelParams {
     /// Only propagate duplicate labels when the duplicate route's own leave-one-out precision
     /// bound meets the target (otherwise such items go through the model like any other).
     pub certify_duplicates: bool,
-    /// Keep the final model's class probabilities for the unlabeled items (for batch
-    /// selection's uncertainty), so no caller has to fit and predict the model a second time.
-    pub keep_probabilities: bool,
+    /// Keep the final model's class and uncertainty for the unlabeled items (for batch
+    /// selection), so no caller has to fit and predict the model a second time.
+    pub keep_uncertainty: bool,
     /// The score thresholds apply to (reported as `confidence`).
     pub score: Score,
 }
@@ -129,7 +130,7 @@ impl Default for AutolabelParams {
             propagation_threshold: 0.98,
             certify_duplicates: true,
             transfer: ThresholdTransfer::Rank,
-            keep_probabilities: false,
+            keep_uncertainty: false,
             score: Score::Margin,
         }
     }
@@ -276,9 +277,9 @@ pub struct AutolabelSummary {
 /// Per-item outcome plus the summary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AutolabelResult {
-    /// With `keep_probabilities`: n × classes probabilities of the final model for unlabeled
-    /// items (labeled rows are zero).
-    pub probabilities: Option<Array2<f32>>,
+    /// With `keep_uncertainty`: the final model's class and uncertainty for unlabeled items
+    /// (labeled items read as an all-zero probability row).
+    pub uncertainty: Option<ItemUncertainty>,
     /// Predicted class per item (see `source` for where it comes from).
     pub predicted: Vec<Option<u32>>,
     /// Probability of `predicted` (1.0 for duplicate propagation).
@@ -498,7 +499,7 @@ pub struct AutolabelInput<'a> {
     pub dup: Option<&'a DupInfo>,
     /// Labeled items the certificate may use (`None`: all; see [`autolabel_with_evidence`]).
     pub evidence: Option<&'a [bool]>,
-    /// Audited items (`None`: none): the probabilities kept for selection come from the model
+    /// Audited items (`None`: none): the uncertainty kept for selection comes from the model
     /// fitted without them, so an audit never steers the picks that follow it.
     pub audited: Option<&'a [bool]>,
     /// The users' rules' votes, for the rules route ([`crate::round::rule_route`]).
@@ -547,10 +548,10 @@ pub fn autolabel_round(
     }
     // 2. Final model on all labels, predicting unlabeled items chunk by chunk.
     let chosen_spec = &specs[certified_run.spec];
-    let mut probabilities =
+    let mut uncertainty =
         job.predict_unlabeled(chosen_spec, certified_run.with_rules, &mut items)?;
-    if let (Some(p), Some(audited)) = (probabilities.as_mut(), input.audited) {
-        job.blind_to_audits(chosen_spec, audited, p)?;
+    if let (Some(u), Some(audited)) = (uncertainty.as_mut(), input.audited) {
+        job.blind_to_audits(chosen_spec, audited, u)?;
     }
     // 3. Duplicate propagation and its leave-one-out precision.
     let duplicate = job.propagate_duplicates(graph, dup, &budget, &mut items)?;
@@ -611,7 +612,7 @@ pub fn autolabel_round(
         message,
     };
     Ok(AutolabelResult {
-        probabilities,
+        uncertainty,
         predicted: items.predicted,
         confidence: items.confidence,
         route: items.route,
@@ -1101,26 +1102,24 @@ impl Job<'_, '_> {
     }
 
     /// The chosen model fitted on all labels predicts every unlabeled item (chunk by chunk,
-    /// bounding memory); returns the probabilities when the caller keeps them.
+    /// bounding memory); returns their uncertainty when the caller keeps it.
     fn predict_unlabeled(
         &self,
         spec: &ModelSpec,
         with_rules: bool,
         items: &mut Items,
-    ) -> Result<Option<Array2<f32>>> {
+    ) -> Result<Option<ItemUncertainty>> {
         let (n, n_classes) = (self.rows.n_rows(), self.n_classes);
         if self.y.is_empty() || self.unlabeled.is_empty() {
             return Ok(None);
         }
-        let mut probabilities = self
+        let mut uncertainty = self
             .params
-            .keep_probabilities
-            .then(|| Array2::<f32>::zeros((n, n_classes)));
+            .keep_uncertainty
+            .then(|| ItemUncertainty::new(n, n_classes));
         let mut take = |chunk: &[usize], mut p: Array2<f32>| -> Result<()> {
-            if let Some(all) = probabilities.as_mut() {
-                for (k, &i) in chunk.iter().enumerate() {
-                    all.row_mut(i).assign(&p.row(k));
-                }
+            if let Some(u) = uncertainty.as_mut() {
+                u.set_rows(chunk, p.view());
             }
             if let (true, Some((votes, record))) = (with_rules, self.rules) {
                 rule_route::combine_rows(&mut p, chunk, votes, record, None);
@@ -1152,10 +1151,10 @@ impl Job<'_, '_> {
             self.rows
                 .predict(spec, xl.view(), y, n_classes, query, &mut take)?;
         }
-        Ok(probabilities)
+        Ok(uncertainty)
     }
 
-    /// Replaces the kept probabilities with those of `spec` fitted on the labels that are not
+    /// Replaces the kept uncertainty with that of `spec` fitted on the labels that are not
     /// audits, on the unlabeled and the audited items. The certificate's out-of-fold record on
     /// an audit is exchangeable with the unlabeled pool only if the audit did not steer which
     /// items were labeled around it; picks ranked by a model that learned from it do.
@@ -1163,7 +1162,7 @@ impl Job<'_, '_> {
         &self,
         spec: &ModelSpec,
         audited: &[bool],
-        probabilities: &mut Array2<f32>,
+        uncertainty: &mut ItemUncertainty,
     ) -> Result<()> {
         if !self.labeled.iter().any(|&i| audited[i]) {
             return Ok(());
@@ -1182,9 +1181,7 @@ impl Job<'_, '_> {
             .filter(|&i| self.labels[i].is_none() || audited[i])
             .collect();
         let p = predict_items(spec, self.rows, self.sg, &train, &y, &query, self.n_classes)?;
-        for (k, &i) in query.iter().enumerate() {
-            probabilities.row_mut(i).assign(&p.row(k));
-        }
+        uncertainty.set_rows(&query, p.view());
         Ok(())
     }
 
@@ -1903,7 +1900,7 @@ mod tests {
         let labels = labels_where(&y, |i| i % 3 == 0);
         let g = exact_graph(x.view(), 10);
         let params = AutolabelParams {
-            keep_probabilities: true,
+            keep_uncertainty: true,
             ..Default::default()
         };
         let r = autolabel(x.view(), &labels, 4, &g, None, &params).unwrap();
@@ -1923,10 +1920,10 @@ mod tests {
             .filter(|&&i| r.predicted[i] == Some(y[i]))
             .count();
         assert!(!auto.is_empty() && right as f64 / auto.len() as f64 >= 0.95);
-        // Probabilities of the chosen model are kept for every unlabeled item.
-        let p = r.probabilities.as_ref().unwrap();
+        // The chosen model's class is kept for every unlabeled item.
+        let kept = r.uncertainty.as_ref().unwrap();
         for i in (0..y.len()).filter(|&i| labels[i].is_none()) {
-            assert!((p.row(i).sum() - 1.0).abs() < 1e-3);
+            assert_eq!(Some(kept.class()[i]), r.predicted[i]);
         }
         // The same run is deterministic across thread counts.
         let again = rayon::ThreadPoolBuilder::new()
@@ -2000,9 +1997,9 @@ mod tests {
     }
 
     #[test]
-    fn audit_labels_never_reach_the_probabilities_selection_ranks_by() {
+    fn audit_labels_never_reach_the_uncertainty_selection_ranks_by() {
         // The batch after an audit must be the batch without it: flipping every audited label
-        // leaves the kept probabilities of the unlabeled items as they were (the auto-labels
+        // leaves the kept uncertainty of the unlabeled items as it was (the auto-labels
         // may change: audits are the certificate's evidence).
         let (x, y) = clusters(4, 200, 16, 0.8, 21);
         let labels = labels_where(&y, |i| i % 5 == 0);
@@ -2014,7 +2011,7 @@ mod tests {
             .collect();
         let params = AutolabelParams {
             model: ModelSpec::Centroid(Default::default()),
-            keep_probabilities: true,
+            keep_uncertainty: true,
             ..AutolabelParams::default()
         };
         let run = |labels: &[Option<u32>], audited: Option<&[bool]>| {
@@ -2030,19 +2027,32 @@ mod tests {
             };
             autolabel_round(&input, &params)
                 .unwrap()
-                .probabilities
+                .uncertainty
                 .unwrap()
         };
+        let of = |u: &ItemUncertainty, items: &[usize]| -> Vec<(u32, f32, f32)> {
+            let (margin, entropy) = (u.scores(false), u.scores(true));
+            items
+                .iter()
+                .map(|&i| (u.class()[i], margin[i], entropy[i]))
+                .collect()
+        };
         let unlabeled: Vec<usize> = (0..y.len()).filter(|&i| labels[i].is_none()).collect();
-        let rows = |p: &Array2<f32>| p.select(Axis(0), &unlabeled);
         let blind = run(&labels, Some(&audited));
-        assert_eq!(rows(&blind), rows(&run(&flipped, Some(&audited))));
+        let flipped_blind = run(&flipped, Some(&audited));
+        assert_eq!(of(&blind, &unlabeled), of(&flipped_blind, &unlabeled));
         // Without the flags the audits train the ranking model, and the flip shows.
-        assert_ne!(rows(&run(&labels, None)), rows(&run(&flipped, None)));
-        // Audited items get the blind model's probabilities too (they are ranked as unlabeled).
-        assert!((0..y.len())
-            .filter(|&i| audited[i])
-            .all(|i| (blind.row(i).sum() - 1.0).abs() < 1e-4));
+        let (seen, seen_flipped) = (run(&labels, None), run(&flipped, None));
+        assert_ne!(of(&seen, &unlabeled), of(&seen_flipped, &unlabeled));
+        // Audited items are ranked as unlabeled: what a round that never had their labels
+        // predicts for them.
+        let audits: Vec<usize> = (0..y.len()).filter(|&i| audited[i]).collect();
+        let without: Vec<Option<u32>> = labels
+            .iter()
+            .zip(&audited)
+            .map(|(&l, &a)| if a { None } else { l })
+            .collect();
+        assert_eq!(of(&blind, &audits), of(&run(&without, None), &audits));
     }
 
     #[test]

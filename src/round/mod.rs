@@ -18,6 +18,7 @@ pub mod rows;
 pub mod rule_route;
 pub mod select;
 pub mod timings;
+pub mod uncertainty;
 
 use crate::data::dataset::Dataset;
 use crate::error::{Error, Result};
@@ -299,10 +300,7 @@ impl<'a> Round<'a> {
                 *e &= rep;
             }
         }
-        let probs = self
-            .autolabel
-            .as_ref()
-            .and_then(|a| a.probabilities.as_ref());
+        let uncertainty = self.autolabel.as_ref().and_then(|a| a.uncertainty.as_ref());
         let dup_group: Vec<i64> = match &self.duplicates {
             Some(d) => d.group_or_none(),
             None => vec![-1; n],
@@ -314,7 +312,7 @@ impl<'a> Round<'a> {
                 .duplicates
                 .as_ref()
                 .map(|d| d.groups.representative.as_slice()),
-            probs: probs.as_ref().map(|p| p.view()),
+            uncertainty,
             audited: self.audited.as_deref(),
         };
         let selection = select::select(
@@ -345,9 +343,9 @@ impl<'a> Round<'a> {
     /// The predicted classes rarity sees ([`blind_predictions`]).
     fn predicted_for_selection(&self) -> Option<std::borrow::Cow<'_, [Option<u32>]>> {
         let a = self.autolabel.as_ref()?;
-        Some(match (&self.audited, &a.probabilities) {
-            (Some(audited), Some(p)) => {
-                std::borrow::Cow::Owned(blind_predictions(&a.predicted, audited, p.view()))
+        Some(match (&self.audited, &a.uncertainty) {
+            (Some(audited), Some(u)) => {
+                std::borrow::Cow::Owned(blind_predictions(&a.predicted, audited, u.class()))
             }
             _ => std::borrow::Cow::Borrowed(a.predicted.as_slice()),
         })
@@ -459,20 +457,19 @@ impl<'a> Round<'a> {
     }
 }
 
-/// `predicted`, with each audited item given the class it would have had unaudited: the argmax
-/// (first on ties) of its row of `probabilities`, which come from the model fitted without the
-/// audits. Without it an audited item has no prediction, so rarity would never find its class
+/// `predicted`, with each audited item given the class it would have had unaudited:
+/// `blind_class`, the class of the model fitted without the audits. Without it an audited item has no prediction, so rarity would never find its class
 /// rare, and the strategy would not rank it as it ranks the unaudited items like it.
 pub fn blind_predictions(
     predicted: &[Option<u32>],
     audited: &[bool],
-    probabilities: ndarray::ArrayView2<f32>,
+    blind_class: &[u32],
 ) -> Vec<Option<u32>> {
-    let rows: Vec<usize> = (0..audited.len()).filter(|&i| audited[i]).collect();
-    let (classes, _) = crate::model::argmax_rows(&probabilities.select(ndarray::Axis(0), &rows));
     let mut out = predicted.to_vec();
-    for (&i, c) in rows.iter().zip(classes) {
-        out[i] = Some(c);
+    for (i, o) in out.iter_mut().enumerate() {
+        if audited[i] {
+            *o = Some(blind_class[i]);
+        }
     }
     out
 }
@@ -501,7 +498,8 @@ mod tests {
             [0.4, 0.4, 0.2],
             [0.9, 0.05, 0.05],
         ];
-        let blind = blind_predictions(&predicted, &audited, probabilities.view());
+        let blind_class = uncertainty::ItemUncertainty::from_probabilities(probabilities.view());
+        let blind = blind_predictions(&predicted, &audited, blind_class.class());
         // Item 1: its blind class; item 2: a tie goes to the first class; 0 and 3 unchanged.
         assert_eq!(blind, [Some(2), Some(1), Some(0), Some(0)]);
     }

@@ -38,7 +38,7 @@
 
 use std::collections::HashSet;
 
-use ndarray::{linalg::general_mat_mul, Array2, ArrayView2, Axis};
+use ndarray::{linalg::general_mat_mul, Array2};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -50,6 +50,7 @@ use crate::index::graph::NeighborGraph;
 use crate::index::kmeans;
 use crate::round::rarity::{density, rank01};
 use crate::round::rows::{fit_kmeans, PoolRows, RowLookup};
+use crate::round::uncertainty::ItemUncertainty;
 
 /// Hybrid's candidate pool is at least this many items (all of them in pools up to this size).
 pub const POOL_MIN: usize = 20_000;
@@ -236,8 +237,8 @@ pub struct SelectInput<'a> {
     /// Which item stands for its near-duplicate group (`None`: every item stands for itself).
     /// An audit draws a whole group through its representative, like every other pick.
     pub representative: Option<&'a [bool]>,
-    /// n × classes probabilities of the current ensemble, when a model exists.
-    pub probs: Option<ArrayView2<'a, f32>>,
+    /// The current model's class and uncertainty per item, when a model exists.
+    pub uncertainty: Option<&'a ItemUncertainty>,
     /// Items audited in earlier rounds (`None`: none). `labels` shows them unlabeled and the
     /// caller makes them eligible, so the strategy ranks as if they had never been audited; a
     /// pick of one is *promoted* ([`Selection::promoted`]) instead of sent to a human (its label
@@ -303,12 +304,10 @@ pub fn select(
     if let Some(r) = rarity {
         check_len("rarity scores", r.len(), n)?;
     }
-    if let Some(p) = input.probs {
-        check_len("probability rows", p.nrows(), n)?;
-        if p.ncols() == 0 {
-            return Err(Error::Internal(
-                "select: probabilities have no classes".into(),
-            ));
+    if let Some(u) = input.uncertainty {
+        check_len("uncertainty scores", u.len(), n)?;
+        if u.n_classes() == 0 {
+            return Err(Error::Internal("select: the model has no classes".into()));
         }
     }
     if graph.len() != n && graph.k != 0 {
@@ -327,7 +326,7 @@ pub fn select(
     let mut ctx = Ctx::new(rows, graph, *input, dup_group, params);
     let n_labeled = input.labels.iter().filter(|l| l.is_some()).count();
     let n_classes_labeled = input.labels.iter().flatten().collect::<HashSet<_>>().len();
-    let has_model = input.probs.is_some();
+    let has_model = input.uncertainty.is_some();
     let cold = !has_model || n_labeled < params.cold_start_labels.max(1) || n_classes_labeled < 2;
 
     // Audits only once a model exists: before that nothing can be auto-labeled, and the cold
@@ -346,16 +345,16 @@ pub fn select(
     match used {
         Strategy::Random => ctx.random(),
         Strategy::Margin | Strategy::Entropy => {
-            let probs = input.probs.ok_or_else(|| {
-                Error::Internal("uncertainty strategy without probabilities".into())
-            })?;
-            let u = uncertainty(probs, used == Strategy::Entropy);
+            let model = input
+                .uncertainty
+                .ok_or_else(|| Error::Internal("uncertainty strategy without a model".into()))?;
+            let u = model.scores(used == Strategy::Entropy);
             let label = if used == Strategy::Margin {
                 "uncertain (margin)"
             } else {
                 "uncertain (entropy)"
             };
-            ctx.by_score(&u, label);
+            ctx.by_score(u, label);
         }
         Strategy::Coreset => ctx.coreset()?,
         Strategy::Typiclust => ctx.typiclust(0.0)?,
@@ -363,10 +362,10 @@ pub fn select(
             ctx.typiclust(params.coverage_uncertainty)?
         }
         Strategy::Hybrid => {
-            let probs = input
-                .probs
-                .ok_or_else(|| Error::Internal("hybrid without probabilities".into()))?;
-            ctx.hybrid(probs, rarity)?;
+            let model = input
+                .uncertainty
+                .ok_or_else(|| Error::Internal("hybrid without a model".into()))?;
+            ctx.hybrid(model, rarity)?;
         }
     }
     let promoted = ctx.promote_audited();
@@ -383,36 +382,6 @@ fn check_len(what: &str, got: usize, n: usize) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Uncertainty per item in [0, 1]: 1 − (top1 − top2), or entropy / ln(classes).
-pub fn uncertainty(probs: ArrayView2<f32>, entropy: bool) -> Vec<f32> {
-    let c = probs.ncols();
-    probs
-        .axis_iter(Axis(0))
-        .into_par_iter()
-        .map(|row| {
-            if entropy {
-                if c < 2 {
-                    return 0.0;
-                }
-                let h: f32 = row.iter().filter(|&&p| p > 0.0).map(|&p| -p * p.ln()).sum();
-                (h / (c as f32).ln()).clamp(0.0, 1.0)
-            } else {
-                let (mut a, mut b) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
-                for &p in row.iter() {
-                    if p > a {
-                        b = a;
-                        a = p;
-                    } else if p > b {
-                        b = p;
-                    }
-                }
-                let b = if b.is_finite() { b } else { 0.0 };
-                (1.0 - (a - b)).clamp(0.0, 1.0)
-            }
-        })
-        .collect()
 }
 
 /// Mixed into the seed for audit draws, so they are not the random strategy's order.
@@ -688,8 +657,8 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
             }
             members[c as usize].push(i as u32);
         }
-        let unc = match self.input.probs {
-            Some(p) if lam > 0.0 => Some(uncertainty(p, false)),
+        let unc = match self.input.uncertainty {
+            Some(u) if lam > 0.0 => Some(u.scores(false)),
             _ => None,
         };
         let weight: Vec<f64> = match &unc {
@@ -733,7 +702,7 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
                     &members[c],
                     self.input.eligible,
                     km.centroids.row(c),
-                    unc.as_deref(),
+                    unc,
                     lam,
                     self.params.typical_neighbors,
                 )?);
@@ -764,7 +733,7 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
         Ok(())
     }
 
-    fn hybrid(&mut self, probs: ArrayView2<f32>, rarity: Option<&[f32]>) -> Result<()> {
+    fn hybrid(&mut self, model: &ItemUncertainty, rarity: Option<&[f32]>) -> Result<()> {
         let n = self.n;
         let p = self.params;
         let labels = self.input.labels;
@@ -782,10 +751,10 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
             }
             full
         };
-        let u = on_elig(&uncertainty(probs, false));
+        let u = on_elig(model.scores(false));
         let d = on_elig(&self.density());
         let counts = {
-            let mut c = vec![0usize; probs.ncols()];
+            let mut c = vec![0usize; model.n_classes()];
             for &l in labels.iter().flatten() {
                 if let Some(x) = c.get_mut(l as usize) {
                     *x += 1;
@@ -793,18 +762,10 @@ impl<'a, 'e, 'i> Ctx<'a, 'e, 'i> {
             }
             c
         };
-        let need: Vec<f32> = probs
-            .axis_iter(Axis(0))
-            .into_par_iter()
-            .map(|row| {
-                let mut best = 0usize;
-                for (j, &v) in row.iter().enumerate() {
-                    if v > row[best] {
-                        best = j;
-                    }
-                }
-                1.0 / (1.0 + counts[best] as f32)
-            })
+        let need: Vec<f32> = model
+            .class()
+            .iter()
+            .map(|&c| 1.0 / (1.0 + counts[c as usize] as f32))
             .collect();
         let cls = on_elig(&need);
         let rar = rarity.map(on_elig);
@@ -1128,7 +1089,7 @@ mod tests {
             labels: &vec![None; n],
             eligible: &vec![true; n],
             representative: None,
-            probs: None,
+            uncertainty: None,
             audited: None,
         };
         let p = SelectParams {
@@ -1142,14 +1103,24 @@ mod tests {
         assert_eq!(found, vec![0, 1, 2, 3, 4]);
     }
 
-    fn warm_setup() -> (Array2<f32>, NeighborGraph, Vec<Option<u32>>, Array2<f32>) {
+    fn warm_setup() -> (
+        Array2<f32>,
+        NeighborGraph,
+        Vec<Option<u32>>,
+        ItemUncertainty,
+    ) {
         warm_setup_sized(80)
     }
 
     /// Three blobs of `per_class` items, the first 10 of each labeled, with fake probabilities.
     fn warm_setup_sized(
         per_class: usize,
-    ) -> (Array2<f32>, NeighborGraph, Vec<Option<u32>>, Array2<f32>) {
+    ) -> (
+        Array2<f32>,
+        NeighborGraph,
+        Vec<Option<u32>>,
+        ItemUncertainty,
+    ) {
         let d = 8;
         let x = blobs(
             &[unit(d, 0), unit(d, 1), unit(d, 2)],
@@ -1174,7 +1145,12 @@ mod tests {
                 probs[[i, c]] = e[c] / s;
             }
         }
-        (x, g, labels, probs)
+        (
+            x,
+            g,
+            labels,
+            ItemUncertainty::from_probabilities(probs.view()),
+        )
     }
 
     #[test]
@@ -1187,7 +1163,7 @@ mod tests {
             labels: &labels,
             eligible: &eligible,
             representative: None,
-            probs: Some(probs.view()),
+            uncertainty: Some(&probs),
             audited: None,
         };
         let p = SelectParams {
@@ -1247,7 +1223,7 @@ mod tests {
         );
         // No audits without a model.
         let cold = SelectInput {
-            probs: None,
+            uncertainty: None,
             ..input
         };
         let sel = select(&x, &g, &cold, &vec![-1; n], None, &p).unwrap();
@@ -1266,7 +1242,7 @@ mod tests {
             labels: &labels,
             eligible: &eligible,
             representative: None,
-            probs: Some(probs.view()),
+            uncertainty: Some(&probs),
             audited: Some(&audited),
         };
         let blind = SelectInput {
@@ -1340,7 +1316,7 @@ mod tests {
                 labels,
                 eligible: &eligible,
                 representative: None,
-                probs: Some(probs.view()),
+                uncertainty: Some(&probs),
                 audited: None,
             };
             let sel = select(&x, &g, &input, &vec![-1; n], None, &p).unwrap();
@@ -1371,7 +1347,7 @@ mod tests {
             labels: &labels,
             eligible: &eligible,
             representative: None,
-            probs: Some(probs.view()),
+            uncertainty: Some(&probs),
             audited: None,
         };
         for strategy in [
@@ -1430,7 +1406,7 @@ mod tests {
                             labels: &labels,
                             eligible: &eligible,
                             representative: None,
-                            probs: Some(probs.view()),
+                            uncertainty: Some(&probs),
                             audited: None,
                         };
                         let p = SelectParams {
@@ -1457,7 +1433,7 @@ mod tests {
             labels: &labels,
             eligible: &eligible,
             representative: None,
-            probs: Some(probs.view()),
+            uncertainty: Some(&probs),
             audited: None,
         };
         let mut p = SelectParams {
@@ -1496,14 +1472,14 @@ mod tests {
         let d = 8;
         let core = blobs(&[unit(d, 0)], &[60], 0.05, 1);
         let shell = blobs(&[unit(d, 0)], &[60], 0.6, 2);
-        let x = ndarray::concatenate(Axis(0), &[core.view(), shell.view()]).unwrap();
+        let x = ndarray::concatenate(ndarray::Axis(0), &[core.view(), shell.view()]).unwrap();
         let n = x.nrows();
         let g = exact_graph(x.view(), 10);
         let input = SelectInput {
             labels: &vec![None; n],
             eligible: &vec![true; n],
             representative: None,
-            probs: None,
+            uncertainty: None,
             audited: None,
         };
         let p = SelectParams {
@@ -1527,7 +1503,7 @@ mod tests {
             labels: &labels,
             eligible: &eligible,
             representative: None,
-            probs: Some(probs.view()),
+            uncertainty: Some(&probs),
             audited: None,
         };
         let p = SelectParams {
@@ -1568,7 +1544,7 @@ mod tests {
             labels: &labels,
             eligible: &vec![true; n],
             representative: None,
-            probs: None,
+            uncertainty: None,
             audited: None,
         };
         let p = SelectParams {

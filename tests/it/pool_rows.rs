@@ -80,7 +80,7 @@ fn run(pool: &Pool, inputs: LabelInputs) -> Vec<String> {
     let mut timings = Timings::default();
     let mut params = RoundParams::default();
     // As `plan` runs it: the batch ranks by the model's probabilities.
-    params.autolabel.keep_probabilities = true;
+    params.autolabel.keep_uncertainty = true;
     let round = Round::run_with_evidence(
         pool,
         &params,
