@@ -71,17 +71,20 @@ def tile_pairs(
     threshold: float,
     threads: int | None = None,
 ) -> tuple[bytes, bytes, bytes]: ...
-def cache_graph(
-    argv: list[str], neighbors: bytes, cosines: bytes, k: int
-) -> tuple[str, float, int]: ...
+class PoolGraph:
+    """An n × k neighbour graph filled group by group; ``cache_graph`` or ``plan_rows`` takes it."""
+
+    def __init__(self, n: int, k: int) -> None: ...
+    def put(self, rows: bytes, neighbors: bytes, cosines: bytes) -> None: ...
+    def missing(self) -> int: ...
+
+def cache_graph(argv: list[str], graph: PoolGraph) -> tuple[str, float, int]: ...
 def plan_rows(
     argv: list[str],
     provider: Any,
     n: int,
     dim: int,
-    neighbors: bytes,
-    cosines: bytes,
-    k: int,
+    graph: PoolGraph,
     pair_a: bytes,
     pair_b: bytes,
     pair_cos: bytes,

@@ -7,6 +7,7 @@
 //! (`data::dataset::load_batches`), the round runs through `cli::run_recorded` (the CLI's round,
 //! `--history` included), and files are written by the same `output` writers the CLI uses. The GIL is released while Rust works.
 
+mod graph;
 mod rows;
 
 use std::cell::RefCell;
@@ -482,6 +483,19 @@ fn round_outcome<C: RoundCmd>(
     } = *run;
     // `history=DIR` works as `--history`: evidence from it, the batch recorded last.
     let (round, history) = cli::run_recorded(cmd, pool, params, progress, timings)?;
+    if write_out {
+        cli::write_round(
+            cmd.name,
+            &round,
+            params,
+            &cmd.run.out,
+            progress,
+            timings,
+            |r, o| args.write(r, o),
+        )?;
+    }
+    // The files first, then the tables handed back: the writer's copy of each table is gone
+    // before the returned one is built (at most one items table, the largest, at a time).
     let mut out = Outcome::default();
     for &t in tables {
         let batch = match t {
@@ -498,17 +512,6 @@ fn round_outcome<C: RoundCmd>(
         if let Some(b) = batch {
             out.tables.push((t, b));
         }
-    }
-    if write_out {
-        cli::write_round(
-            cmd.name,
-            &round,
-            params,
-            &cmd.run.out,
-            progress,
-            timings,
-            |r, o| args.write(r, o),
-        )?;
     }
     out.summary = summary_json(&Summary::of_round(cmd.name, &round, params, timings))?;
     cli::record_round(cmd, history.as_ref(), &round)?;
@@ -775,14 +778,14 @@ fn outcome_to_py(py: Python<'_>, outcome: Outcome) -> PyResult<(Py<PyDict>, Stri
     Ok((dict.unbind(), outcome.summary))
 }
 
-/// `plan_rows(argv, provider, n, dim, neighbors, cosines, k, pair_a, pair_b, pair_cos, ...)`:
-/// `plan` on a driver that never holds the pool's matrix. The rows stay on the cluster and are
-/// reached through `provider` (map tasks over its shards, see `rows::ClusterRows`); the graph
-/// (u32 / f32 bytes, n × k) and the near-duplicate pairs (u32, u32, f64 bytes) are the
-/// cluster's; `pool_key` (its shards' content hash) names the pool's cached rarity clusters.
+/// `plan_rows(argv, provider, n, dim, graph, pair_a, pair_b, pair_cos, ...)`: `plan` on a
+/// driver that never holds the pool's matrix. The rows stay on the cluster and are reached
+/// through `provider` (map tasks over its shards, see `rows::ClusterRows`); the graph (a
+/// [`graph::PoolGraph`], which the round takes) and the near-duplicate pairs (u32, u32, f64
+/// bytes) are the cluster's; `pool_key` (its shards' content hash) names the pool's cached rarity clusters.
 /// Returns what `run("plan", ...)` returns.
 #[pyfunction]
-#[pyo3(signature = (argv, provider, n, dim, neighbors, cosines, k, pair_a, pair_b, pair_cos, pool_key=None, write_out=true, progress=None, threads=None, tables=Vec::new()))]
+#[pyo3(signature = (argv, provider, n, dim, graph, pair_a, pair_b, pair_cos, pool_key=None, write_out=true, progress=None, threads=None, tables=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn plan_rows(
     py: Python<'_>,
@@ -790,12 +793,10 @@ fn plan_rows(
     provider: Py<PyAny>,
     n: usize,
     dim: usize,
-    neighbors: Vec<u8>,
-    cosines: Vec<u8>,
-    k: usize,
-    pair_a: Vec<u8>,
-    pair_b: Vec<u8>,
-    pair_cos: Vec<u8>,
+    mut graph: PyRefMut<'_, graph::PoolGraph>,
+    pair_a: &[u8],
+    pair_b: &[u8],
+    pair_cos: &[u8],
     pool_key: Option<String>,
     write_out: bool,
     progress: Option<Py<PyAny>>,
@@ -803,19 +804,13 @@ fn plan_rows(
     tables: Vec<String>,
 ) -> PyResult<(Py<PyDict>, String)> {
     let args: cli::plan::Cmd = parse("plan", &argv)?;
-    let neighbors = u32s(&neighbors, "plan_rows neighbors")?;
-    let cosines = f32s(&cosines, "plan_rows cosines")?;
-    if neighbors.len() != n * k || cosines.len() != n * k {
+    let graph = graph.take()?;
+    if graph.len() != n {
         return Err(InputError::new_err("plan_rows: the graph is not n × k"));
     }
-    let graph = labelwise::index::NeighborGraph {
-        k,
-        neighbors,
-        cosines,
-    };
     let (a, b) = (
-        u32s(&pair_a, "plan_rows pairs")?,
-        u32s(&pair_b, "plan_rows pairs")?,
+        u32s(pair_a, "plan_rows pairs")?,
+        u32s(pair_b, "plan_rows pairs")?,
     );
     let cos: Vec<f64> = pair_cos
         .chunks_exact(8)
@@ -1386,24 +1381,18 @@ fn tile_pairs(
     })
 }
 
-/// `cache_graph(argv, neighbors, cosines, k, route)`: loads the pool `plan`'s flags `argv`
-/// name (as the CLI does) and stores the graph built elsewhere in its cache, under the key a
+/// `cache_graph(argv, graph)`: loads the pool `plan`'s flags `argv` name (as the CLI does) and
+/// stores `graph` (a [`graph::PoolGraph`] it takes) in its cache, under the key a
 /// `plan` with these flags looks up (`index::cached::store_graph`). Returns `(key, recall@10,
 /// items)`.
 #[pyfunction]
 fn cache_graph(
     py: Python<'_>,
     argv: Vec<String>,
-    neighbors: Vec<u8>,
-    cosines: Vec<u8>,
-    k: usize,
+    mut graph: PyRefMut<'_, graph::PoolGraph>,
 ) -> PyResult<(String, f64, usize)> {
     let args: cli::plan::Cmd = parse("plan", &argv)?;
-    let neighbors = u32s(&neighbors, "cache_graph neighbors")?;
-    let cosines: Vec<f32> = cosines
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    let graph = graph.take()?;
     detached(py, None, None, |_| {
         let cmd = cli::plan::Cmd::command(&args);
         let params = cmd.graph.params(cmd.run.seed)?;
@@ -1421,11 +1410,6 @@ fn cache_graph(
             ));
         };
         let cache = labelwise::store::cache::Cache::open(&dir)?;
-        let graph = labelwise::index::NeighborGraph {
-            k,
-            neighbors,
-            cosines,
-        };
         let route = labelwise::index::IndexKind::Partitioned;
         let (key, recall) =
             cached::store_graph(&cache, data.embeddings.view(), &params, graph, route)?;
@@ -1442,6 +1426,7 @@ fn _labelwise(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(export, m)?)?;
     m.add_function(wrap_pyfunction!(plan_rows, m)?)?;
+    m.add_class::<graph::PoolGraph>()?;
     for f in [
         wrap_pyfunction!(rows::rows_predict, m)?,
         wrap_pyfunction!(rows::rows_nearest_centroids, m)?,

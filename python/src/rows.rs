@@ -49,13 +49,48 @@ pub struct ClusterRows {
 }
 
 impl ClusterRows {
-    /// Calls `provider.method(*args)` with the GIL and returns the bytes it answered.
-    fn call<'py, A>(&self, py: Python<'py>, method: &str, args: A) -> PyResult<Vec<u8>>
+    /// Calls `provider.method(*args)` with the GIL and returns the bytes object it answered
+    /// (read in place, not copied: an answer can be n × classes floats).
+    fn call<'py, A>(&self, py: Python<'py>, method: &str, args: A) -> PyResult<Bound<'py, PyBytes>>
     where
         A: pyo3::call::PyCallArgs<'py>,
     {
         let out = self.provider.bind(py).call_method1(method, args)?;
-        Ok(out.cast::<PyBytes>()?.as_bytes().to_vec())
+        Ok(out.cast_into::<PyBytes>()?)
+    }
+
+    /// Hands `answer`'s probabilities (f32 bytes, query × n_classes) to `sink` in
+    /// [`rows::PREDICT_CHUNK`]-row chunks, each converted as it is handed over, so the driver
+    /// holds the answer once. The GIL is taken per chunk, not across the sink's work.
+    fn sink_answer(
+        answer: Py<PyBytes>,
+        query: &[usize],
+        n_classes: usize,
+        sink: &mut PredictSink<'_>,
+    ) -> labelwise::Result<()> {
+        let row = n_classes * 4;
+        let len = Python::attach(|py| answer.bind(py).as_bytes().len());
+        if len != query.len() * row {
+            return Err(labelwise::Error::Internal(format!(
+                "predict: answered {len} bytes for {} rows of {n_classes} classes",
+                query.len()
+            )));
+        }
+        for (ci, chunk) in query.chunks(rows::PREDICT_CHUNK).enumerate() {
+            let at = ci * rows::PREDICT_CHUNK * row;
+            let v = Python::attach(|py| {
+                f32s(
+                    &answer.bind(py).as_bytes()[at..at + chunk.len() * row],
+                    "predict",
+                )
+            })
+            .map_err(lib_err)?;
+            let p = Array2::from_shape_vec((chunk.len(), n_classes), v)
+                .map_err(|e| labelwise::Error::Internal(format!("predict: {e}")))?;
+            sink(chunk, p)?;
+        }
+        Python::attach(|_| drop(answer));
+        Ok(())
     }
 }
 
@@ -69,13 +104,13 @@ impl PoolRows for ClusterRows {
     }
 
     fn gather(&self, ids: &[usize]) -> labelwise::Result<Array2<f32>> {
-        Python::attach(|py| self.call(py, "gather", (PyBytes::new(py, &id_bytes(ids)),)))
-            .map_err(lib_err)
-            .and_then(|b| {
-                let v = f32s(&b, "gather").map_err(lib_err)?;
-                Array2::from_shape_vec((ids.len(), self.d), v)
-                    .map_err(|e| labelwise::Error::Internal(format!("gather: {e}")))
-            })
+        let v = Python::attach(|py| {
+            let b = self.call(py, "gather", (PyBytes::new(py, &id_bytes(ids)),))?;
+            f32s(b.as_bytes(), "gather")
+        })
+        .map_err(lib_err)?;
+        Array2::from_shape_vec((ids.len(), self.d), v)
+            .map_err(|e| labelwise::Error::Internal(format!("gather: {e}")))
     }
 
     fn predict(
@@ -89,7 +124,7 @@ impl PoolRows for ClusterRows {
     ) -> labelwise::Result<()> {
         let spec_json = serde_json::to_string(spec)
             .map_err(|e| labelwise::Error::Internal(format!("model spec: {e}")))?;
-        let p = Python::attach(|py| {
+        let answer = Python::attach(|py| {
             let args = (
                 spec_json.as_str(),
                 PyBytes::new(py, &f32_bytes(train.iter().copied())),
@@ -97,20 +132,17 @@ impl PoolRows for ClusterRows {
                 n_classes,
                 PyBytes::new(py, &id_bytes(query)),
             );
-            let bytes = self.call(py, "predict", args)?;
-            let v = f32s(&bytes, "predict")?;
-            Array2::from_shape_vec((query.len(), n_classes), v)
-                .map_err(|e| InputError::new_err(format!("predict: answered the wrong shape: {e}")))
+            self.call(py, "predict", args).map(Bound::unbind)
         })
         .map_err(lib_err)?;
-        rows::sink_in_chunks(query, &p, sink)
+        Self::sink_answer(answer, query, n_classes, sink)
     }
 
     fn nearest_centroids(&self, centroids: ArrayView2<f32>) -> labelwise::Result<Vec<u32>> {
         Python::attach(|py| {
             let c = PyBytes::new(py, &f32_bytes(centroids.iter().copied()));
             let bytes = self.call(py, "nearest_centroids", (c, centroids.nrows()))?;
-            u32s(&bytes, "nearest_centroids")
+            u32s(bytes.as_bytes(), "nearest_centroids")
         })
         .map_err(lib_err)
     }
@@ -128,7 +160,7 @@ impl PoolRows for ClusterRows {
                 PyBytes::new(py, &sizes),
             );
             let bytes = self.call(py, "centroid_distance", args)?;
-            f32s(&bytes, "centroid_distance")
+            f32s(bytes.as_bytes(), "centroid_distance")
         })
         .map_err(lib_err)
     }

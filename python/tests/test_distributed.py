@@ -293,3 +293,31 @@ def test_bad_input_is_the_cli_message(cluster: str, tmp_path: pathlib.Path) -> N
     )
     assert helped.returncode == 0 and "--target-precision" in helped.stdout
     del pa
+
+
+def test_the_pool_graph_is_filled_once_checked_and_handed_over_once(tmp_path: pathlib.Path) -> None:
+    import numpy as np
+
+    from labelwise import _labelwise
+
+    g = _labelwise.PoolGraph(4, 2)
+    assert g.missing() == 4
+    rows = np.array([2, 0], dtype="<u4")
+    nb = np.array([[0, 1], [2, 3]], dtype="<u4")
+    cs = np.array([[0.9, 0.5], [0.8, 0.1]], dtype="<f4")
+    g.put(rows.tobytes(), nb.tobytes(), cs.tobytes())
+    assert g.missing() == 2  # rows 1 and 3 were in no group
+    with pytest.raises(labelwise.InputError, match="row 7 of a pool of 4"):
+        g.put(np.array([7], dtype="<u4").tobytes(), nb[:1].tobytes(), cs[:1].tobytes())
+    with pytest.raises(labelwise.InputError, match="1 rows need 2 neighbours"):
+        g.put(np.array([1], dtype="<u4").tobytes(), nb.tobytes(), cs.tobytes())
+    g.put(np.array([1, 3], dtype="<u4").tobytes(), nb.tobytes(), cs.tobytes())
+    assert g.missing() == 0
+    with pytest.raises(labelwise.InputError, match="not whole u32 values"):
+        g.put(b"abc", b"", b"")
+    # The round takes the graph: a second hand-over is refused, even after the first failed.
+    argv = [str(tmp_path / "absent.parquet"), "--out", "<no output>", "--cache", str(tmp_path / "c")]
+    with pytest.raises(labelwise.InputError, match="absent.parquet"):
+        _labelwise.cache_graph(argv, g)
+    with pytest.raises(labelwise.InputError, match="already handed over"):
+        _labelwise.cache_graph(argv, g)

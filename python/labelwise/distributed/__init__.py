@@ -425,14 +425,16 @@ class _Run:
 
     def merge(
         self, rdir: Path, tiles: list[Path], ngroups: int, n: int, to_cache: bool = True
-    ) -> tuple[Any, float | None, np.ndarray, np.ndarray]:
+    ) -> tuple[Any, float | None, _labelwise.PoolGraph | None]:
+        """The groups' graphs and pairs, merged: ``(pairs, recall, graph)``. The graph is
+        assembled in one ``PoolGraph`` (the driver holds it once) and, with ``to_cache``, handed
+        to the cache (``graph`` is then ``None``)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         t0 = time.perf_counter()
         k = min(self.k, n - 1)
-        nb = np.full((n, k), np.iinfo(np.uint32).max, dtype="<u4")
-        cs = np.zeros((n, k), dtype="<f4")
+        graph = _labelwise.PoolGraph(n, k)
         pairs = []
         read = 0
         from . import _tasks
@@ -441,26 +443,26 @@ class _Run:
             f = rdir / f"group-{i:05d}.parquet"
             read += f.stat().st_size
             rows, gnb, gcs = _tasks.read_graph(f, k)
-            nb[rows] = gnb
-            cs[rows] = gcs
+            graph.put(rows.astype("<u4").tobytes(), np.ascontiguousarray(gnb, dtype="<u4").tobytes(),
+                      np.ascontiguousarray(gcs, dtype="<f4").tobytes())
             pairs.append(pq.read_table(rdir / f"group-{i:05d}.pairs.parquet"))
-        if (nb == np.iinfo(np.uint32).max).any():
+        if graph.missing():
             raise RuntimeError("distributed graph: some rows were not searched by any group")
         pairs += [pq.read_table(f) for f in tiles]
         pairs_t = _unique_pairs(pa.concat_tables(pairs))
         if not to_cache:
             self._record("merge", t0, False, 1, bytes_read=read, detail={"pairs": pairs_t.num_rows})
-            return pairs_t, None, nb, cs
+            return pairs_t, None, graph
         argv = self.plan_argv()
-        key, recall, items = _labelwise.cache_graph(argv, nb.tobytes(), cs.tobytes(), k)
+        key, recall, items = _labelwise.cache_graph(argv, graph)
         if items != n:
             raise RuntimeError(f"the driver loaded {items} items, the cluster {n}")
         self._record("merge", t0, False, 1, bytes_read=read, detail={"cache_key": key, "pairs": pairs_t.num_rows})
-        return pairs_t, recall, nb, cs
+        return pairs_t, recall, None
 
     def plan_on_rows(
         self, out: Any, outs: list[Path], shards: list[Shard], pool_key: str, n: int, d: int,
-        nb: np.ndarray, cs: np.ndarray, pairs: Any,
+        graph: _labelwise.PoolGraph, pairs: Any,
     ) -> Result:
         """``plan`` on the driver with the rows left on the cluster (``label_half="map"``)."""
         from .. import _TABLES
@@ -473,7 +475,7 @@ class _Run:
         b = np.asarray(pairs.column("b"), dtype="<u4")
         c = np.asarray(pairs.column("cosine"), dtype="<f8")
         tables, summary = _labelwise.plan_rows(
-            argv, rows, n, d, nb.tobytes(), cs.tobytes(), nb.shape[1], a.tobytes(), b.tobytes(), c.tobytes(),
+            argv, rows, n, d, graph, a.tobytes(), b.tobytes(), c.tobytes(),
             pool_key=pool_key, write_out=out is not None, tables=list(_TABLES["plan"]),
         )
         self._record("plan", t0, False, sum(rows.calls.values()), detail={"label_half": "map", "calls": rows.calls})
@@ -656,11 +658,12 @@ def plan(
     rdir = run.refine(lists_dir, gdir, groups, n)
     tiles = run.saturated(outs, shards, rdir, len(groups))
     if label_half == "map":
-        pairs, _, nb, cs = run.merge(rdir, tiles, len(groups), n, to_cache=False)
-        result = run.plan_on_rows(out, outs, shards, pool_key, n, d, nb, cs, pairs)
+        pairs, _, graph = run.merge(rdir, tiles, len(groups), n, to_cache=False)
+        assert graph is not None
+        result = run.plan_on_rows(out, outs, shards, pool_key, n, d, graph, pairs)
         recall = float(result.summary["graph"]["recall_at_10"])
         return DistributedPlan(result=result, stages=run.stages, pairs=pairs, work_dir=work, graph_recall_at_10=recall)
-    pairs, recall, _, _ = run.merge(rdir, tiles, len(groups), n)
+    pairs, recall, _ = run.merge(rdir, tiles, len(groups), n)
     t0 = time.perf_counter()
     result = _plan(path_list, out, **run.plan_flags())
     run._record("plan", t0, False, 1, detail={"graph_cache_hit": result.summary["graph"]["cache_hit"]})
