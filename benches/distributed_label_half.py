@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import pathlib
+import resource
 import shutil
 import sys
 import tempfile
@@ -58,16 +59,19 @@ def main() -> None:
             with RssSampler() as s:
                 r = distributed.plan(args.pool, out=out, cache=cache, label_half=half, **flags)
             plan_stage = r.stage("plan")
+            # ru_maxrss: the driver's peak so far in this process (the first run's is its own).
             rec = {"label_half": half, "seconds": round(time.perf_counter() - t0, 1), **s.summary(),
+                   "driver_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
                    "plan_seconds": round(plan_stage.seconds, 1), "plan_detail": plan_stage.detail,
                    "graph_stages_resumed": all(x.resumed for x in r.stages if x.name not in ("merge", "plan")),
                    "recall_at_10": r.graph_recall_at_10, "timings": r.result.summary.get("timings"),
                    "load_average_end": os.getloadavg()}
             report.setdefault("runs", []).append(rec)
             print(json.dumps(rec, default=str), flush=True)
-        same = files(scratch / "out-driver") == files(scratch / "out-map")
-        report["files_identical"] = same
-        print(json.dumps({"files_identical": same}), flush=True)
+        if (scratch / "out-driver").is_dir() and (scratch / "out-map").is_dir():
+            same = files(scratch / "out-driver") == files(scratch / "out-map")
+            report["files_identical"] = same
+            print(json.dumps({"files_identical": same}), flush=True)
     finally:
         ray.shutdown()
         c.shutdown()
