@@ -8,7 +8,7 @@ use labelwise::data::dataset;
 use labelwise::index::cached::{CacheChoice, GraphOutcome, PoolCache, RECALL_SAMPLE};
 use labelwise::index::kmeans::KMeans;
 use labelwise::index::{IndexKind, NeighborGraph};
-use labelwise::model::ModelSpec;
+use labelwise::model::{Classifier, FittedClassifier, ModelSpec};
 use labelwise::round::dedup::{DupPair, Duplicates};
 use labelwise::round::rows::{self, PoolRows, PredictSink};
 use labelwise::round::timings::Timings;
@@ -16,6 +16,7 @@ use labelwise::round::Pool;
 use ndarray::{Array2, ArrayView2};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use std::sync::{Arc, Mutex};
 
 use crate::{detached, f32_bytes, f32s, matrix, u32_bytes, u32s, InputError};
 
@@ -220,18 +221,61 @@ pub fn rows_predict(
 ) -> PyResult<Vec<u8>> {
     let spec: ModelSpec = serde_json::from_str(spec_json)
         .map_err(|e| InputError::new_err(format!("rows_predict: model spec: {e}")))?;
-    let xt = matrix(&train, dim, "rows_predict train")?;
-    let y = u32s(&y, "rows_predict labels")?;
+    if spec.is_transductive() {
+        return Err(InputError::new_err(format!(
+            "rows_predict: {} predicts over the graph, not row by row",
+            spec.name()
+        )));
+    }
     let x = matrix(&rows, dim, "rows_predict rows")?;
     detached(py, threads, None, |_| {
-        let query: Vec<usize> = (0..x.nrows()).collect();
+        let fitted = fitted_for(&spec, spec_json, (&train, &y), n_classes, dim)?;
         let mut out = Vec::with_capacity(x.nrows() * n_classes * 4);
-        x.predict(&spec, xt.view(), &y, n_classes, &query, &mut |_, p| {
+        for start in (0..x.nrows()).step_by(rows::PREDICT_CHUNK) {
+            let end = (start + rows::PREDICT_CHUNK).min(x.nrows());
+            let p = fitted.predict_proba(x.slice(ndarray::s![start..end, ..]))?;
             out.extend(f32_bytes(p.iter().copied()));
-            Ok(())
-        })?;
+        }
         Ok(out)
     })
+}
+
+/// The model this worker process fitted last, keyed by everything its fit reads. A prediction
+/// pass sends each shard's task the same training set, and a worker runs several of those
+/// tasks: it fits once instead of once per shard (fitting is deterministic, so the answers
+/// are the ones a refit gives). One model is kept, the last.
+static LAST_FIT: Mutex<Option<(blake3::Hash, Arc<dyn FittedClassifier>)>> = Mutex::new(None);
+
+/// `spec` fitted on the training rows and labels `(train, y)` (f32 rows × dim, u32 bytes),
+/// from [`LAST_FIT`] when that is the same fit.
+fn fitted_for(
+    spec: &ModelSpec,
+    spec_json: &str,
+    (train, y): (&[u8], &[u8]),
+    n_classes: usize,
+    dim: usize,
+) -> labelwise::Result<Arc<dyn FittedClassifier>> {
+    let mut h = blake3::Hasher::new();
+    for part in [spec_json.as_bytes(), &(n_classes as u64).to_le_bytes()] {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    for part in [&(dim as u64).to_le_bytes()[..], train, y] {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    let key = h.finalize();
+    let mut last = LAST_FIT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((k, fitted)) = last.as_ref() {
+        if *k == key {
+            return Ok(Arc::clone(fitted));
+        }
+    }
+    let xt = matrix(train, dim, "rows_predict train").map_err(lib_err)?;
+    let y = u32s(y, "rows_predict labels").map_err(lib_err)?;
+    let fitted: Arc<dyn FittedClassifier> = Arc::from(spec.fit(xt.view(), &y, n_classes)?);
+    *last = Some((key, Arc::clone(&fitted)));
+    Ok(fitted)
 }
 
 /// `rows_nearest_centroids(rows, centroids, dim, threads)`: one shard's nearest centroid per
