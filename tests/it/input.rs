@@ -93,10 +93,11 @@ fn listing_of(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// A finished `plan` run on a small valid pool, made once per test binary: the previous run a
-/// failing `plan` or `dedup` must leave untouched.
-fn previous_run() -> PathBuf {
-    static RUN: std::sync::OnceLock<Workdir> = std::sync::OnceLock::new();
+/// The files of a finished `plan` run on a small valid pool, made once per test binary: the
+/// previous run a failing `plan` or `dedup` must leave untouched. Kept in memory, so the
+/// folder it ran in is removed like every other test's (a static is never dropped).
+fn previous_run() -> &'static [(String, Vec<u8>)] {
+    static RUN: std::sync::OnceLock<Vec<(String, Vec<u8>)>> = std::sync::OnceLock::new();
     RUN.get_or_init(|| {
         let wd = Workdir::new();
         let s = clustered(60, 3, 8, 0.3, 7);
@@ -106,10 +107,8 @@ fn previous_run() -> PathBuf {
             &wd,
             &["plan", data.to_str().unwrap(), "--out", "out", "--no-cache"],
         );
-        wd
+        dir_files(&wd.root().join("out"))
     })
-    .root()
-    .join("out")
 }
 
 /// Every file and folder under `dir` (relative path, bytes; `None` for folders), sorted.
@@ -145,7 +144,7 @@ fn fault_as(wd: &Workdir, data: &[&Path], extra: &[&str], uid: Option<u32>) -> O
 
     let out = wd.root().join("previous-run");
     std::fs::create_dir_all(&out).unwrap();
-    for (name, bytes) in dir_files(&previous_run()) {
+    for (name, bytes) in previous_run() {
         std::fs::write(out.join(name), bytes).unwrap();
     }
     let before_out = snapshot(&out);
