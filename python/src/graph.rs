@@ -39,7 +39,9 @@ impl PoolGraph {
         let g = self.graph_mut()?;
         let k = g.k;
         let rows = crate::u32s(rows, "PoolGraph.put rows")?;
-        if neighbors.len() != rows.len() * k * 4 || cosines.len() != rows.len() * k * 4 {
+        let neighbors = crate::u32s(neighbors, "PoolGraph.put neighbors")?;
+        let cosines = crate::f32s(cosines, "PoolGraph.put cosines")?;
+        if neighbors.len() != rows.len() * k || cosines.len() != rows.len() * k {
             return Err(InputError::new_err(format!(
                 "PoolGraph.put: {} rows need {} neighbours and cosines",
                 rows.len(),
@@ -53,12 +55,9 @@ impl PoolGraph {
                     "PoolGraph.put: row {row} of a pool of {n}"
                 )));
             }
-            let (at, from) = (row * k, j * k * 4);
-            for m in 0..k {
-                let b = from + m * 4;
-                g.neighbors[at + m] = u32::from_le_bytes(word(&neighbors[b..b + 4]));
-                g.cosines[at + m] = f32::from_le_bytes(word(&cosines[b..b + 4]));
-            }
+            let (to, from) = (row * k..(row + 1) * k, j * k..(j + 1) * k);
+            g.neighbors[to.clone()].copy_from_slice(&neighbors[from.clone()]);
+            g.cosines[to].copy_from_slice(&cosines[from]);
         }
         Ok(())
     }
@@ -86,8 +85,4 @@ impl PoolGraph {
 
 fn taken() -> PyErr {
     InputError::new_err("PoolGraph: the graph was already handed over")
-}
-
-fn word(b: &[u8]) -> [u8; 4] {
-    [b[0], b[1], b[2], b[3]]
 }

@@ -8,7 +8,7 @@ use labelwise::data::dataset;
 use labelwise::index::cached::{CacheChoice, GraphOutcome, PoolCache, RECALL_SAMPLE};
 use labelwise::index::kmeans::KMeans;
 use labelwise::index::{IndexKind, NeighborGraph};
-use labelwise::model::{Classifier, FittedClassifier, ModelSpec};
+use labelwise::model::{FittedClassifier, ModelSpec};
 use labelwise::round::dedup::{DupPair, Duplicates};
 use labelwise::round::rows::{self, PoolRows, PredictSink};
 use labelwise::round::timings::Timings;
@@ -221,21 +221,16 @@ pub fn rows_predict(
 ) -> PyResult<Vec<u8>> {
     let spec: ModelSpec = serde_json::from_str(spec_json)
         .map_err(|e| InputError::new_err(format!("rows_predict: model spec: {e}")))?;
-    if spec.is_transductive() {
-        return Err(InputError::new_err(format!(
-            "rows_predict: {} predicts over the graph, not row by row",
-            spec.name()
-        )));
-    }
     let x = matrix(&rows, dim, "rows_predict rows")?;
     detached(py, threads, None, |_| {
         let fitted = fitted_for(&spec, spec_json, (&train, &y), n_classes, dim)?;
+        let query: Vec<usize> = (0..x.nrows()).collect();
         let mut out = Vec::with_capacity(x.nrows() * n_classes * 4);
-        for start in (0..x.nrows()).step_by(rows::PREDICT_CHUNK) {
-            let end = (start + rows::PREDICT_CHUNK).min(x.nrows());
-            let p = fitted.predict_proba(x.slice(ndarray::s![start..end, ..]))?;
+        let rows_of = |c: &[usize]| Ok(x.select(ndarray::Axis(0), c));
+        rows::predict_fitted(fitted.as_ref(), &query, rows_of, &mut |_, p| {
             out.extend(f32_bytes(p.iter().copied()));
-        }
+            Ok(())
+        })?;
         Ok(out)
     })
 }
@@ -256,11 +251,8 @@ fn fitted_for(
     dim: usize,
 ) -> labelwise::Result<Arc<dyn FittedClassifier>> {
     let mut h = blake3::Hasher::new();
-    for part in [spec_json.as_bytes(), &(n_classes as u64).to_le_bytes()] {
-        h.update(&(part.len() as u64).to_le_bytes());
-        h.update(part);
-    }
-    for part in [&(dim as u64).to_le_bytes()[..], train, y] {
+    let (classes, width) = ((n_classes as u64).to_le_bytes(), (dim as u64).to_le_bytes());
+    for part in [spec_json.as_bytes(), &classes, &width, train, y] {
         h.update(&(part.len() as u64).to_le_bytes());
         h.update(part);
     }
@@ -273,7 +265,8 @@ fn fitted_for(
     }
     let xt = matrix(train, dim, "rows_predict train").map_err(lib_err)?;
     let y = u32s(y, "rows_predict labels").map_err(lib_err)?;
-    let fitted: Arc<dyn FittedClassifier> = Arc::from(spec.fit(xt.view(), &y, n_classes)?);
+    let fitted: Arc<dyn FittedClassifier> =
+        Arc::from(rows::fit_row_model(spec, xt.view(), &y, n_classes)?);
     *last = Some((key, Arc::clone(&fitted)));
     Ok(fitted)
 }

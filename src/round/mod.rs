@@ -458,8 +458,9 @@ impl<'a> Round<'a> {
 }
 
 /// `predicted`, with each audited item given the class it would have had unaudited:
-/// `blind_class`, the class of the model fitted without the audits. Without it an audited item has no prediction, so rarity would never find its class
-/// rare, and the strategy would not rank it as it ranks the unaudited items like it.
+/// `blind_class`, the class of the model fitted without the audits. Without it an audited item
+/// has no prediction, so rarity would never find its class rare, and the strategy would not rank
+/// it as it ranks the unaudited items like it.
 pub fn blind_predictions(
     predicted: &[Option<u32>],
     audited: &[bool],

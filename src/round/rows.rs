@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::index::graph::{self, NeighborGraph};
 use crate::index::kmeans::{self, KMeans};
 use crate::index::topk::{exact_topk, topk_push};
-use crate::model::{Classifier, ModelSpec};
+use crate::model::{Classifier, FittedClassifier, ModelSpec};
 
 /// Rows per prediction call: bounds the probabilities in flight to 32,768 × classes.
 pub const PREDICT_CHUNK: usize = 32_768;
@@ -140,24 +140,47 @@ fn check_ids(ids: &[usize], n: usize) -> Result<()> {
     }
 }
 
-/// [`PoolRows::predict`] over rows fetched chunk by chunk with `rows_of`: one fit, then
-/// [`PREDICT_CHUNK`]-row calls. Shared by every implementation, so they fit and predict alike.
+/// [`PoolRows::predict`] over rows fetched chunk by chunk with `rows_of`: one fit
+/// ([`fit_row_model`]), then [`predict_fitted`]. Shared by every implementation, so they fit and
+/// predict alike.
 pub fn predict_rows(
     spec: &ModelSpec,
     train: ArrayView2<f32>,
     y: &[u32],
     n_classes: usize,
     query: &[usize],
-    mut rows_of: impl FnMut(&[usize]) -> Result<Array2<f32>>,
+    rows_of: impl FnMut(&[usize]) -> Result<Array2<f32>>,
     sink: &mut PredictSink<'_>,
 ) -> Result<()> {
+    let fitted = fit_row_model(spec, train, y, n_classes)?;
+    predict_fitted(fitted.as_ref(), query, rows_of, sink)
+}
+
+/// `spec` fitted on the training rows for a row-by-row prediction; a transductive model, which
+/// predicts over the graph instead, is refused.
+pub fn fit_row_model(
+    spec: &ModelSpec,
+    train: ArrayView2<f32>,
+    y: &[u32],
+    n_classes: usize,
+) -> Result<Box<dyn FittedClassifier>> {
     if spec.is_transductive() {
         return Err(Error::Internal(format!(
             "{} is transductive: it predicts over the graph, not row by row",
             spec.name()
         )));
     }
-    let fitted = spec.fit(train, y, n_classes)?;
+    spec.fit(train, y, n_classes)
+}
+
+/// A fitted model's probabilities for the rows `query`, fetched and handed to `sink`
+/// [`PREDICT_CHUNK`] rows at a time.
+pub fn predict_fitted(
+    fitted: &dyn FittedClassifier,
+    query: &[usize],
+    mut rows_of: impl FnMut(&[usize]) -> Result<Array2<f32>>,
+    sink: &mut PredictSink<'_>,
+) -> Result<()> {
     for chunk in query.chunks(PREDICT_CHUNK) {
         let x = rows_of(chunk)?;
         sink(chunk, fitted.predict_proba(x.view())?)?;
@@ -166,8 +189,8 @@ pub fn predict_rows(
 }
 
 /// Hands the probabilities `whole` of all the rows `query` to `sink` in [`PREDICT_CHUNK`]-row
-/// chunks, in query order: how an answer computed in one piece (label spreading, a cluster's
-/// gathered shards) reaches a caller that consumes chunks.
+/// chunks, in query order: how an answer computed in one piece (label spreading) reaches a
+/// caller that consumes chunks.
 pub fn sink_in_chunks(
     query: &[usize],
     whole: &Array2<f32>,
