@@ -26,6 +26,7 @@ for meaningful times.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -35,6 +36,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import psutil
@@ -104,9 +106,28 @@ def _csv(path: pathlib.Path) -> Any:
     return pcsv.read_csv(path)
 
 
-def _write(path: str, report: dict[str, Any]) -> None:
+def write_report(path: str, report: dict[str, Any]) -> None:
+    """The report as indented JSON at ``path`` (parent folders created)."""
     pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(path).write_text(json.dumps(report, indent=1, default=str) + "\n")
+
+
+@contextlib.contextmanager
+def local_cluster() -> Iterator[str]:
+    """A local Ray cluster of two 1-CPU nodes, connected to; stopped when the block ends.
+    Yields its address."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    c.add_node(num_cpus=1)
+    c.wait_for_nodes()
+    ray.init(address=c.address, log_to_driver=False)
+    try:
+        yield c.address
+    finally:
+        ray.shutdown()
+        c.shutdown()
 
 
 def main() -> None:
@@ -127,9 +148,6 @@ def main() -> None:
     args = ap.parse_args()
     sizing = {k: v for k, v in (("group_rows", args.group_rows), ("shard_rows", args.shard_rows),
                                 ("saturated_block", args.saturated_block)) if v is not None}
-
-    import ray
-    from ray.cluster_utils import Cluster
 
     import labelwise
     from labelwise import distributed
@@ -163,17 +181,13 @@ def main() -> None:
                             "graph": single.summary["graph"], "timings": single.summary.get("timings")}
         print(json.dumps(report["single"]), flush=True)
     if args.single_only:
-        _write(args.out, report)
+        write_report(args.out, report)
         return
 
     t_c = time.perf_counter()
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    c.add_node(num_cpus=1)
-    c.wait_for_nodes()
-    ray.init(address=c.address, log_to_driver=False)
-    report["cluster_start_seconds"] = round(time.perf_counter() - t_c, 1)
-    runs = [("distributed", None)] + ([("worker_killed", "search:1")] if args.kill else [])
-    try:
+    with local_cluster():
+        report["cluster_start_seconds"] = round(time.perf_counter() - t_c, 1)
+        runs = [("distributed", None)] + ([("worker_killed", "search:1")] if args.kill else [])
         for name, fault in runs:
             d = scratch / name
             if d.exists():
@@ -216,13 +230,10 @@ def main() -> None:
             print(json.dumps({k: v for k, v in rec.items() if k != "stages"}), flush=True)
             for x in rec["stages"]:
                 print("  ", json.dumps(x), flush=True)
-    finally:
-        ray.shutdown()
-        c.shutdown()
     if single is not None and "distributed" in report:
         report["overhead_ratio"] = round(report["distributed"]["seconds"] / report["single"]["seconds"], 2)
     report["sizing"] = sizing
-    _write(args.out, report)
+    write_report(args.out, report)
     if not args.work:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from distributed_bench import RssSampler, files  # noqa: E402
+from distributed_bench import RssSampler, files, local_cluster, write_report  # noqa: E402
 
 
 def main() -> None:
@@ -35,9 +35,6 @@ def main() -> None:
     ap.add_argument("--halves", default="driver,map,driver,map", help="the runs, in order")
     args = ap.parse_args()
 
-    import ray
-    from ray.cluster_utils import Cluster
-
     from labelwise import distributed
 
     scratch = pathlib.Path(args.work or tempfile.mkdtemp(prefix="lw-half-"))
@@ -45,12 +42,8 @@ def main() -> None:
     flags = {"threshold": args.threshold, "seed": 0}
     report: dict[str, Any] = {"pool": args.pool, "flags": flags, "machine": "2 shared cores, 23 GB",
                               "load_average_start": os.getloadavg()}
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    c.add_node(num_cpus=1)
-    c.wait_for_nodes()
-    ray.init(address=c.address, log_to_driver=False)
     cache = scratch / "cache"
-    try:
+    with local_cluster():
         for half in args.halves.split(","):
             out = scratch / f"out-{half}"
             if out.exists():
@@ -72,11 +65,7 @@ def main() -> None:
             same = files(scratch / "out-driver") == files(scratch / "out-map")
             report["files_identical"] = same
             print(json.dumps({"files_identical": same}), flush=True)
-    finally:
-        ray.shutdown()
-        c.shutdown()
-    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    pathlib.Path(args.out).write_text(json.dumps(report, indent=1, default=str) + "\n")
+    write_report(args.out, report)
     if not args.work:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow.dataset as pads
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from distributed_bench import RssSampler  # noqa: E402  (the same sampler as the whole-run bench)
+from distributed_bench import RssSampler, local_cluster  # noqa: E402  (the whole-run bench's)
 
 
 def halo_of_groups(lists_dir: pathlib.Path, groups: list[list[int]], nlist: int) -> list[dict[str, int]]:
@@ -78,17 +78,12 @@ def main() -> None:
     args = ap.parse_args()
 
     import ray
-    from ray.cluster_utils import Cluster
 
     from labelwise import distributed
     from labelwise.distributed import _chain, _groups, _tasks
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False)
-    load_start = os.getloadavg()
-    try:
+    with local_cluster():
+        load_start = os.getloadavg()
         work = pathlib.Path(args.work)
         opts = {"shard_rows": distributed.SHARD_ROWS, "group_rows": args.group_rows, "lloyd_iters": None,
                 "saturated_block": distributed.SATURATED_BLOCK, "workers": 2, "cache": work / "cache"}
@@ -153,9 +148,6 @@ def main() -> None:
                   f"worker peak {t['worker_peak_rss_mb']:,} MB")
         print(f"groups {len(groups)}; rows loaded per group median {int(np.median([h['rows_loaded'] for h in halos])):,},"
               f" max {max(h['rows_loaded'] for h in halos):,}; sampled {[t['group'] for t in timed]}")
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
 
 
 if __name__ == "__main__":
