@@ -44,10 +44,13 @@ import pyarrow.parquet as pq
 
 
 class RssSampler:
-    """Peak RSS per process of the Ray workers (``ray::`` processes) and of this driver."""
+    """Peak RSS per process of the Ray workers (``ray::`` processes) and of this driver, and
+    when the driver's peak came (seconds from the start: the stage timings place it)."""
 
     def __init__(self) -> None:
         self.peak: dict[int, tuple[str, int]] = {}
+        self.start = time.perf_counter()
+        self.driver_peak_at = 0.0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
@@ -65,7 +68,9 @@ class RssSampler:
                 name = "driver" if p.info["pid"] == me else cmd.split()[0]
                 old = self.peak.get(p.info["pid"], ("", 0))
                 if rss > old[1]:
-                    self.peak[p.info["pid"]] = (name if rss > old[1] else old[0], rss)
+                    self.peak[p.info["pid"]] = (name, rss)
+                    if name == "driver":
+                        self.driver_peak_at = time.perf_counter() - self.start
             time.sleep(0.2)
 
     def __enter__(self) -> RssSampler:
@@ -82,6 +87,7 @@ class RssSampler:
             "driver_peak_rss_mb": round(max((v[1] for v in self.peak.values() if v[0] == "driver"), default=0) / 2**20),
             "worker_peak_rss_mb": round(max((v[1] for v in workers.values()), default=0) / 2**20),
             "worker_processes": len(workers),
+            "driver_peak_at_s": round(self.driver_peak_at, 1),
         }
 
 
@@ -95,9 +101,19 @@ def pairs_by_ids(t: Any, ids: list[str] | None, at: float) -> set[tuple[str, str
     return {(x, y) for x, y, c in zip(a, b, cos) if c >= at}
 
 
-def files(d: pathlib.Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(d.iterdir())
-            if p.is_file() and p.name not in ("summary.json", "report.html")}
+def files(d: pathlib.Path) -> dict[str, Any]:
+    """A run folder's outputs to compare: each file's bytes (summary.json and report.html hold
+    timings: left out), and items.parquet, a file or the map route's folder of parts, as its
+    table."""
+    import pyarrow.parquet as pq
+
+    out: dict[str, Any] = {}
+    for p in sorted(d.iterdir()):
+        if p.name == "items.parquet":
+            out[p.name] = pq.read_table(p)
+        elif p.is_file() and p.name not in ("summary.json", "report.html"):
+            out[p.name] = p.read_bytes()
+    return out
 
 
 def _csv(path: pathlib.Path) -> Any:

@@ -57,6 +57,7 @@ def main() -> None:
                    "driver_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
                    "plan_seconds": round(plan_stage.seconds, 1), "plan_detail": plan_stage.detail,
                    "graph_stages_resumed": all(x.resumed for x in r.stages if x.name not in ("merge", "plan")),
+                   "stages": [[x.name, round(x.seconds, 1)] for x in r.stages],
                    "recall_at_10": r.graph_recall_at_10, "timings": r.result.summary.get("timings"),
                    "load_average_end": os.getloadavg()}
             report.setdefault("runs", []).append(rec)

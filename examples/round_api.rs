@@ -102,7 +102,7 @@ fn main() -> Result<()> {
         out.write_parquet("items.parquet", &round_files::items_table(&round)?)?;
         round_files::write_duplicates(&round, &out)?;
         round_files::write_autolabels(&round, &out, &[])?;
-        round_files::write_batch(&round, &out)?;
+        round_files::write_batch(&round, &out, &round_files::picked_carried(&round)?)?;
         round_files::write_budget(&round, &out)?;
         println!("wrote {}", dir.display());
     }

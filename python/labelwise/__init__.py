@@ -98,7 +98,9 @@ class Result:
 
     Attributes:
         summary: summary.json's contents (one shape for every command; see the README).
-        items: items.parquet: one row per item, the stages' columns, the carried columns.
+        items: items.parquet: one row per item, the stages' columns, the carried columns
+            (None from ``labelwise.distributed``'s map route, which writes it as a folder of
+            parts on the cluster: read the folder).
         pairs: duplicate_pairs.parquet: ``id_a``, ``id_b``, ``cosine``.
         autolabels: autolabels.parquet: ``id``, ``label``, ``confidence``, ``source``
             (simulate: autolabels.csv, every round's, with ``round``).

@@ -8,6 +8,7 @@
 //! `--history` included), and files are written by the same `output` writers the CLI uses. The GIL is released while Rust works.
 
 mod graph;
+mod items;
 mod rows;
 
 use std::cell::RefCell;
@@ -238,6 +239,18 @@ impl Source {
         })
     }
 
+    /// The Arrow stream validated and loaded with `opts` (no progress, no memory check).
+    fn load(&self, opts: &dataset::LoadOptions) -> labelwise::Result<dataset::Dataset> {
+        match self {
+            Source::Arrow {
+                name,
+                schema,
+                batches,
+            } => dataset::load_batches(name, schema, batches, opts),
+            Source::Paths => Err(labelwise::Error::Internal("no Arrow stream".into())),
+        }
+    }
+
     /// The pool, loaded the way the CLI would (memory check, then the graph from the cache or
     /// built). Arrow data is cached only with `--cache DIR`: it has no folder to sit beside.
     fn pool(
@@ -454,6 +467,7 @@ fn run_round<C: RoundCmd>(
         write_out,
         tables,
         progress,
+        cluster: None,
     };
     round_outcome(args, &run, &pool, &mut timings)
 }
@@ -465,6 +479,16 @@ struct RoundRun<'c> {
     write_out: bool,
     tables: &'c [&'static str],
     progress: Progress,
+    /// `plan` on the map route: items.parquet in parts and the picks' carried columns come
+    /// from the cluster (the driver loaded no carried column).
+    cluster: Option<ClusterPlan<'c>>,
+}
+
+/// `plan`'s writer on the map route, with the cluster that writes items.parquet.
+#[derive(Clone, Copy)]
+struct ClusterPlan<'c> {
+    args: &'c cli::plan::Cmd,
+    output: &'c items::ClusterOutput,
 }
 
 /// The round on a loaded `pool`, its tables, and the CLI's files when `write_out`.
@@ -480,9 +504,15 @@ fn round_outcome<C: RoundCmd>(
         write_out,
         tables,
         progress,
+        cluster,
     } = *run;
     // `history=DIR` works as `--history`: evidence from it, the batch recorded last.
     let (round, history) = cli::run_recorded(cmd, pool, params, progress, timings)?;
+    let picked = match cluster {
+        // Map tasks over the shards holding the picks: timed, as the write it is part of.
+        Some(c) => timings.time("carried", || c.output.picked_carried(&round))?,
+        None => round_files::picked_carried(&round)?,
+    };
     if write_out {
         cli::write_round(
             cmd.name,
@@ -491,7 +521,13 @@ fn round_outcome<C: RoundCmd>(
             &cmd.run.out,
             progress,
             timings,
-            |r, o| args.write(r, o),
+            |r, o| match cluster {
+                Some(c) => {
+                    c.output.write_items(r, o)?;
+                    c.args.write_but_items(r, o, &picked)
+                }
+                None => args.write(r, o),
+            },
         )?;
     }
     // The files first, then the tables handed back: the writer's copy of each table is gone
@@ -499,13 +535,15 @@ fn round_outcome<C: RoundCmd>(
     let mut out = Outcome::default();
     for &t in tables {
         let batch = match t {
+            // On the map route items.parquet is the folder of parts the cluster wrote.
+            "items" if cluster.is_some() => None,
             "items" => Some(round_files::items_table(&round)?),
             "pairs" => match &round.duplicates {
                 Some(d) => Some(round_files::pairs_table(d, round.data())?),
                 None => None,
             },
             "autolabels" => round_files::autolabels_table(&round)?,
-            "batch" => round_files::batch_table(&round)?,
+            "batch" => round_files::batch_table(&round, &picked)?,
             "budget" => round_files::budget_table(&round)?,
             _ => None,
         };
@@ -826,6 +864,7 @@ fn plan_rows(
         .map(|((a, b), cosine)| DupPair { a, b, cosine })
         .collect();
     let wanted = wanted_tables(&tables);
+    let output = items::ClusterOutput::new(provider.clone_ref(py));
     let outcome = detached(py, threads, progress, |p| {
         let params = args.params()?;
         let cmd = cli::plan::Cmd::command(&args);
@@ -843,6 +882,10 @@ fn plan_rows(
             write_out,
             tables: &wanted,
             progress: p,
+            cluster: Some(ClusterPlan {
+                args: &args,
+                output: &output,
+            }),
         };
         round_outcome(&args, &run, &pool, &mut timings)
     })?;
@@ -945,14 +988,7 @@ fn normalized_embeddings(
     id_col: &str,
     embedding_col: &str,
 ) -> PyResult<(Vec<u8>, usize, usize)> {
-    let Source::Arrow {
-        name,
-        schema,
-        batches,
-    } = Source::from_py(Some(data), source_name)?
-    else {
-        return Err(PyRuntimeError::new_err("no Arrow stream"));
-    };
+    let source = Source::from_py(Some(data), source_name)?;
     let opts = dataset::LoadOptions {
         id_col: id_col.to_string(),
         embedding_col: embedding_col.to_string(),
@@ -961,7 +997,7 @@ fn normalized_embeddings(
         ..dataset::LoadOptions::default()
     };
     detached(py, Some(1), None, |_| {
-        let data = dataset::load_batches(&name, &schema, &batches, &opts)?;
+        let data = source.load(&opts)?;
         let (n, d) = data.embeddings.dim();
         Ok((f32_bytes(data.embeddings.iter().copied()), n, d))
     })
@@ -1433,6 +1469,8 @@ fn _labelwise(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(rows::rows_cluster_sums, m)?,
         wrap_pyfunction!(rows::rows_centroid_distance, m)?,
         wrap_pyfunction!(rows::rows_top_k, m)?,
+        wrap_pyfunction!(items::items_part, m)?,
+        wrap_pyfunction!(items::carried_rows, m)?,
     ] {
         m.add_function(f)?;
     }

@@ -15,7 +15,7 @@ use labelwise::round::timings::Timings;
 use labelwise::round::Pool;
 use ndarray::{Array2, ArrayView2};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyByteArray, PyBytes};
 use std::sync::{Arc, Mutex};
 
 use crate::{detached, f32_bytes, f32s, matrix, u32_bytes, u32s, InputError};
@@ -36,6 +36,27 @@ fn u64s(bytes: &[u8], what: &str) -> PyResult<Vec<u64>> {
         .collect())
 }
 
+/// Runs `read` on an answer's bytes in place (an answer can be n × classes floats): `bytes`, or
+/// a `bytearray`, which the provider fills through a numpy view so that it never makes a
+/// `tobytes()` copy of the whole answer.
+fn read_answer<T>(
+    answer: &Bound<'_, PyAny>,
+    what: &str,
+    read: impl FnOnce(&[u8]) -> PyResult<T>,
+) -> PyResult<T> {
+    if let Ok(b) = answer.cast::<PyBytes>() {
+        return read(b.as_bytes());
+    }
+    let array = answer.cast::<PyByteArray>().map_err(|_| {
+        InputError::new_err(format!(
+            "{what}: the provider answered neither bytes nor bytearray"
+        ))
+    })?;
+    // SAFETY: the GIL is held for the whole read and `read` runs no Python code, so nothing
+    // can resize or write the bytearray while the slice lives.
+    read(unsafe { array.as_bytes() })
+}
+
 /// A Python failure inside the round, as the library's error (its message kept whole).
 fn lib_err(e: PyErr) -> labelwise::Error {
     labelwise::Error::Internal(format!("the cluster's rows: {e}"))
@@ -50,27 +71,27 @@ pub struct ClusterRows {
 }
 
 impl ClusterRows {
-    /// Calls `provider.method(*args)` with the GIL and returns the bytes object it answered
-    /// (read in place, not copied: an answer can be n × classes floats).
-    fn call<'py, A>(&self, py: Python<'py>, method: &str, args: A) -> PyResult<Bound<'py, PyBytes>>
+    /// Calls `provider.method(*args)` with the GIL and returns what it answered: `bytes`, or
+    /// a `bytearray` the provider filled through a numpy view (see [`read_answer`]).
+    fn call<'py, A>(&self, py: Python<'py>, method: &str, args: A) -> PyResult<Bound<'py, PyAny>>
     where
         A: pyo3::call::PyCallArgs<'py>,
     {
-        let out = self.provider.bind(py).call_method1(method, args)?;
-        Ok(out.cast_into::<PyBytes>()?)
+        self.provider.bind(py).call_method1(method, args)
     }
 
     /// Hands `answer`'s probabilities (f32 bytes, query × n_classes) to `sink` in
     /// [`rows::PREDICT_CHUNK`]-row chunks, each converted as it is handed over, so the driver
     /// holds the answer once. The GIL is taken per chunk, not across the sink's work.
     fn sink_answer(
-        answer: Py<PyBytes>,
+        answer: Py<PyAny>,
         query: &[usize],
         n_classes: usize,
         sink: &mut PredictSink<'_>,
     ) -> labelwise::Result<()> {
         let row = n_classes * 4;
-        let len = Python::attach(|py| answer.bind(py).as_bytes().len());
+        let len = Python::attach(|py| read_answer(answer.bind(py), "predict", |b| Ok(b.len())))
+            .map_err(lib_err)?;
         if len != query.len() * row {
             return Err(labelwise::Error::Internal(format!(
                 "predict: answered {len} bytes for {} rows of {n_classes} classes",
@@ -80,10 +101,9 @@ impl ClusterRows {
         for (ci, chunk) in query.chunks(rows::PREDICT_CHUNK).enumerate() {
             let at = ci * rows::PREDICT_CHUNK * row;
             let v = Python::attach(|py| {
-                f32s(
-                    &answer.bind(py).as_bytes()[at..at + chunk.len() * row],
-                    "predict",
-                )
+                read_answer(answer.bind(py), "predict", |b| {
+                    f32s(&b[at..at + chunk.len() * row], "predict")
+                })
             })
             .map_err(lib_err)?;
             let p = Array2::from_shape_vec((chunk.len(), n_classes), v)
@@ -107,7 +127,7 @@ impl PoolRows for ClusterRows {
     fn gather(&self, ids: &[usize]) -> labelwise::Result<Array2<f32>> {
         let v = Python::attach(|py| {
             let b = self.call(py, "gather", (PyBytes::new(py, &id_bytes(ids)),))?;
-            f32s(b.as_bytes(), "gather")
+            read_answer(&b, "gather", |bytes| f32s(bytes, "gather"))
         })
         .map_err(lib_err)?;
         Array2::from_shape_vec((ids.len(), self.d), v)
@@ -142,8 +162,10 @@ impl PoolRows for ClusterRows {
     fn nearest_centroids(&self, centroids: ArrayView2<f32>) -> labelwise::Result<Vec<u32>> {
         Python::attach(|py| {
             let c = PyBytes::new(py, &f32_bytes(centroids.iter().copied()));
-            let bytes = self.call(py, "nearest_centroids", (c, centroids.nrows()))?;
-            u32s(bytes.as_bytes(), "nearest_centroids")
+            let answer = self.call(py, "nearest_centroids", (c, centroids.nrows()))?;
+            read_answer(&answer, "nearest_centroids", |b| {
+                u32s(b, "nearest_centroids")
+            })
         })
         .map_err(lib_err)
     }
@@ -160,8 +182,10 @@ impl PoolRows for ClusterRows {
                 PyBytes::new(py, &u32_bytes(&km.assignment)),
                 PyBytes::new(py, &sizes),
             );
-            let bytes = self.call(py, "centroid_distance", args)?;
-            f32s(bytes.as_bytes(), "centroid_distance")
+            let answer = self.call(py, "centroid_distance", args)?;
+            read_answer(&answer, "centroid_distance", |b| {
+                f32s(b, "centroid_distance")
+            })
         })
         .map_err(lib_err)
     }
@@ -412,7 +436,8 @@ pub fn cluster_pool(
                 .into(),
         ));
     }
-    let mut opts = cmd.input.load_options(cmd.carry_extra);
+    // Neither the matrix nor the carried columns: the map tasks join those into items.parquet.
+    let mut opts = cmd.input.load_options(false);
     opts.read_embeddings = false;
     let data = timings.time("load", || dataset::load(&cmd.input.data, &opts))?;
     if data.len() != rows.n {

@@ -166,21 +166,52 @@ def test_the_label_half_as_map_tasks_writes_the_drivers_files(
     cluster: str, dist: distributed.DistributedPlan, pool: pathlib.Path, tmp_path: pathlib.Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """``label_half="map"``: the driver loads no embeddings and every read of them is Ray tasks
-    over the shards (one of them killed mid-prediction and retried); every file equals the
-    driver route's, and recall@10 measured through the shards is the driver's."""
+    """``label_half="map"``: the driver loads no embeddings and no carried column; every read
+    of the embeddings is Ray tasks over the shards (one of them killed mid-prediction and
+    retried, one killed writing its part of items.parquet); items.parquet is a folder of parts
+    that reads as the driver route's table, every other file equals the driver route's byte for
+    byte (batch.csv's carried text gathered from the shards), and recall@10 measured through
+    the shards is the driver's."""
     marker = tmp_path / "killed"
     monkeypatch.setenv(distributed.FAULT_ENV, f"predict:1:{marker}")
     cache = dist.work_dir.parent
-    r = distributed.plan(pool, out=tmp_path / "out", cache=cache, shard_rows=8192, label_half="map", **FLAGS)
+    out = tmp_path / "out"
+    (out / "items.parquet").mkdir(parents=True)  # an earlier map run's parts are replaced
+    (out / "items.parquet" / "part-00099.parquet").write_bytes(b"stale")
+    r = distributed.plan(pool, out=out, cache=cache, shard_rows=8192, label_half="map", **FLAGS)
     assert marker.exists(), "the worker was killed"
     assert all(s.resumed for s in r.stages if s.name not in ("merge", "plan")), "graph stages resumed"
     calls = r.stage("plan").detail["calls"]
-    assert {"gather", "predict", "nearest_centroids", "centroid_distance", "exact_top_k"} <= set(calls), calls
+    want = {"gather", "predict", "nearest_centroids", "centroid_distance", "exact_top_k", "items", "carried_rows"}
+    assert want <= set(calls), calls
     ref = cache.parent / "out"
-    assert run_files(tmp_path / "out") == run_files(ref)
+    assert run_files(out) == {k: v for k, v in run_files(ref).items() if k != "items.parquet"}
+    parts = sorted(p.name for p in (out / "items.parquet").iterdir())
+    assert parts == [f"part-{i:05d}.parquet" for i in range(calls["items"])] and len(parts) == 4
+    assert r.result.items is None
+    assert pq.read_table(out / "items.parquet").equals(pq.read_table(ref / "items.parquet"))
+    assert "text" in pq.read_schema(out / "items.parquet" / "part-00000.parquet").names
+    assert r.result.batch.equals(dist.result.batch)
     assert r.result.summary["graph"]["recall_at_10"] == dist.result.summary["graph"]["recall_at_10"]
     assert strip_run_facts(r.result.summary) == strip_run_facts(dist.result.summary)
+    # Labeling tools' files read the folder as they read the file.
+    tasks = labelwise.export(out, "label-studio", output=str(tmp_path / "map.json"))
+    assert tasks.read_bytes() == labelwise.export(ref, "label-studio", output=str(tmp_path / "ref.json")).read_bytes()
+
+
+def test_a_worker_killed_writing_its_items_part_is_retried(
+    cluster: str, dist: distributed.DistributedPlan, pool: pathlib.Path, tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    marker = tmp_path / "killed"
+    monkeypatch.setenv(distributed.FAULT_ENV, f"items:2:{marker}")
+    cache = dist.work_dir.parent
+    distributed.plan(pool, out=tmp_path / "out", cache=cache, shard_rows=8192, label_half="map", **FLAGS)
+    assert marker.exists(), "the worker was killed"
+    ref = cache.parent / "out"
+    assert pq.read_table(tmp_path / "out" / "items.parquet").equals(pq.read_table(ref / "items.parquet"))
+    with pytest.raises(ValueError, match="give out="):
+        distributed.plan(pool, cache=cache, shard_rows=8192, label_half="map", **FLAGS)
 
 
 def test_the_map_route_refuses_rules(

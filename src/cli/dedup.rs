@@ -34,7 +34,7 @@ pub struct Cmd {
 /// items.parquet of `dedup`: `id`, `dup_group`, `dup_representative`.
 pub fn items_table(dups: &Duplicates, data: &Dataset) -> Result<RecordBatch> {
     let mut items = ItemsTable::new(data);
-    round_files::add_duplicate_columns(dups, &mut items);
+    round_files::add_duplicate_columns(dups, &mut items, 0..data.len());
     items.finish()
 }
 

@@ -7,6 +7,7 @@ use crate::cli::{
     AutolabelArgs, BudgetArgs, DedupArgs, GraphArgs, HistoryArgs, InputArgs, RarityArgs,
     RoundCommand, RoundRulesArgs, RunArgs, SelectArgs,
 };
+use crate::data::dataset::CarriedRows;
 use crate::error::Result;
 use crate::output::report::{
     self, AutolabelView, BatchRow, BudgetView, DuplicatesView, FinishView, ReportData,
@@ -88,13 +89,20 @@ impl Cmd {
     /// Writes `plan`'s files for `round` into `out` (all but summary.json).
     pub fn write(&self, round: &Round, out: &OutDir) -> Result<()> {
         out.write_parquet("items.parquet", &round_files::items_table(round)?)?;
+        self.write_but_items(round, out, &round_files::picked_carried(round)?)
+    }
+
+    /// Every file [`Cmd::write`] writes but items.parquet, the picks' carried columns given
+    /// (`picked`, in rank order): a driver that never loaded the carried columns reads them
+    /// where the pool is, and writes items.parquet in parts there.
+    pub fn write_but_items(&self, round: &Round, out: &OutDir, picked: &CarriedRows) -> Result<()> {
         round_files::write_duplicates(round, out)?;
         round_files::write_autolabels(round, out, &self.autolabel.formats)?;
-        round_files::write_batch(round, out)?;
+        round_files::write_batch(round, out, picked)?;
         round_files::write_budget(round, out)?;
         out.write_with("report.html", |w| {
             use std::io::Write;
-            w.write_all(report::render(&report_data(round)).as_bytes())
+            w.write_all(report::render(&report_data(round, picked)).as_bytes())
                 .map_err(|e| crate::Error::io("report.html", e))
         })?;
         Ok(())
@@ -109,8 +117,8 @@ pub fn run(args: &Cmd, progress: Progress) -> Result<()> {
     })
 }
 
-/// The page's data, from the round's results.
-fn report_data(round: &Round) -> ReportData {
+/// The page's data, from the round's results (`picked`: the picks' carried columns).
+fn report_data(round: &Round, picked: &CarriedRows) -> ReportData {
     let data = round.data();
     let mut r = ReportData {
         inputs: data.files.iter().map(|f| f.display().to_string()).collect(),
@@ -142,11 +150,11 @@ fn report_data(round: &Round) -> ReportData {
             note: s.message.clone(),
         });
     }
-    let preview_col = data
-        .carried
+    let preview_col = picked
+        .fields
         .iter()
-        .position(|c| c.field.name() == "text")
-        .or_else(|| (!data.carried.is_empty()).then_some(0));
+        .position(|f| f.name() == "text")
+        .or_else(|| (!picked.fields.is_empty()).then_some(0));
     if let Some(sel) = &round.selection {
         r.batch = sel
             .picked
@@ -158,7 +166,7 @@ fn report_data(round: &Round) -> ReportData {
                 score: sel.score[rank],
                 reasons: sel.reasons[rank].clone(),
                 preview: preview_col
-                    .map(|c| data.carried_text(c, i as usize).chars().take(120).collect())
+                    .map(|c| picked.text(c, rank).chars().take(120).collect())
                     .unwrap_or_default(),
             })
             .collect();

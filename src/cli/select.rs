@@ -82,7 +82,7 @@ impl Cmd {
     /// Writes `select`'s files for `round` into `out` (all but summary.json).
     pub fn write(&self, round: &Round, out: &OutDir) -> Result<()> {
         out.write_parquet("items.parquet", &round_files::items_table(round)?)?;
-        round_files::write_batch(round, out)
+        round_files::write_batch(round, out, &round_files::picked_carried(round)?)
     }
 }
 

@@ -48,7 +48,8 @@ pub struct LoadOptions {
     /// Refuse (exit 2) before allocating the matrix when the run would not fit; see `memory`.
     pub memory_check: Option<MemoryCheck>,
     /// Read the embeddings. Off for a driver whose rows are read elsewhere (a cluster's
-    /// shards): the column is still required, and the dataset's matrix has no columns.
+    /// shards): the dataset's matrix then has no columns, and the column may be absent (a map
+    /// task reads a shard's other columns only); when present its type is still checked.
     pub read_embeddings: bool,
 }
 
@@ -94,6 +95,31 @@ pub struct CarriedColumn {
     pub field: Arc<Field>,
     /// One array per record batch; chunk boundaries are `Dataset::chunk_starts`.
     pub chunks: Vec<ArrayRef>,
+}
+
+/// Some rows' carried columns, row `r` of every array being the same item. A driver that never
+/// loaded the carried columns gets them this way from where the pool is (the wheel's map route).
+#[derive(Debug, Clone, Default)]
+pub struct CarriedRows {
+    /// The columns' fields, as the loader read them.
+    pub fields: Vec<Arc<Field>>,
+    /// One array per field, all of the same length.
+    pub columns: Vec<ArrayRef>,
+}
+
+impl CarriedRows {
+    /// Column `col` at `row` as plain text (empty for null), as [`Dataset::carried_text`].
+    pub fn text(&self, col: usize, row: usize) -> String {
+        cell_text(self.columns[col].as_ref(), row)
+    }
+
+    /// The columns of `batch` (e.g. a gathered Arrow table) taken as carried rows.
+    pub fn from_batch(batch: &RecordBatch) -> CarriedRows {
+        CarriedRows {
+            fields: batch.schema().fields().iter().cloned().collect(),
+            columns: batch.columns().to_vec(),
+        }
+    }
 }
 
 /// The validated pool: everything later stages need, in memory once.
@@ -161,11 +187,27 @@ impl Dataset {
 
     /// The carried value at `row` of column `col` as plain text (empty for null), for CSV.
     pub fn carried_text(&self, col: usize, row: usize) -> String {
-        match self.carried_json(col, row) {
-            serde_json::Value::Null => String::new(),
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        }
+        let (chunk, offset) = self.locate(row);
+        cell_text(self.carried[col].chunks[chunk].as_ref(), offset)
+    }
+
+    /// The carried columns of `rows` (any order, repeats allowed), one array per column: what
+    /// batch.csv and the report show of the picked items, without concatenating whole columns.
+    pub fn carried_rows(&self, rows: &[u32]) -> Result<CarriedRows> {
+        let at: Vec<(usize, usize)> = rows.iter().map(|&r| self.locate(r as usize)).collect();
+        let columns = self
+            .carried
+            .iter()
+            .map(|col| {
+                let chunks: Vec<&dyn Array> = col.chunks.iter().map(|c| c.as_ref()).collect();
+                arrow_select::interleave::interleave(&chunks, &at)
+                    .map_err(Error::internal("carried rows"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(CarriedRows {
+            fields: self.carried.iter().map(|c| c.field.clone()).collect(),
+            columns,
+        })
     }
 
     fn locate(&self, row: usize) -> (usize, usize) {
@@ -775,18 +817,21 @@ fn resolve_label_col(schema: &Schema, opts: &LoadOptions) -> Option<String> {
 }
 
 /// Checks column presence and types from the footer, before decoding any data.
+/// `name`'s field, or the error naming the file, the column and the columns there are.
+fn required_field<'s>(file: &Path, schema: &'s Schema, name: &str) -> Result<&'s Field> {
+    schema.field_with_name(name).map_err(|_| {
+        let have: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        Error::input(
+            file,
+            Some(name),
+            None,
+            format!("missing column (columns are: {})", have.join(", ")),
+        )
+    })
+}
+
 fn check_schema(file: &Path, schema: &Schema, opts: &LoadOptions) -> Result<()> {
-    let need = |name: &str| {
-        schema.field_with_name(name).map_err(|_| {
-            let have: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            Error::input(
-                file,
-                Some(name),
-                None,
-                format!("missing column (columns are: {})", have.join(", ")),
-            )
-        })
-    };
+    let need = |name: &str| required_field(file, schema, name);
     let id = need(&opts.id_col)?;
     if !id_type_ok(id.data_type()) {
         return Err(Error::input(
@@ -798,6 +843,10 @@ fn check_schema(file: &Path, schema: &Schema, opts: &LoadOptions) -> Result<()> 
                 id.data_type()
             ),
         ));
+    }
+    // A reader that skips the matrix may be handed rows without it (a cluster's map task).
+    if !opts.read_embeddings && schema.field_with_name(&opts.embedding_col).is_err() {
+        return check_label_column(file, schema, opts);
     }
     let emb = need(&opts.embedding_col)?;
     let inner = match emb.data_type() {
@@ -820,8 +869,13 @@ fn check_schema(file: &Path, schema: &Schema, opts: &LoadOptions) -> Result<()> 
             ),
         ));
     }
+    check_label_column(file, schema, opts)
+}
+
+/// The label column (`--label-col`, else `label` when present) must hold labels.
+fn check_label_column(file: &Path, schema: &Schema, opts: &LoadOptions) -> Result<()> {
     if let Some(name) = &opts.label_col {
-        let label = need(name)?;
+        let label = required_field(file, schema, name)?;
         if !label_type_ok(label.data_type()) {
             return Err(Error::input(
                 file,
@@ -1161,6 +1215,15 @@ fn cell_supported(t: &DataType) -> bool {
         | DataType::Float64 => true,
         DataType::Dictionary(_, v) => cell_supported(v),
         other => id_type_ok(other),
+    }
+}
+
+/// One cell as plain text (empty for null), for CSV.
+fn cell_text(arr: &dyn Array, i: usize) -> String {
+    match cell_json(arr, i) {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
     }
 }
 

@@ -114,8 +114,9 @@ impl Item {
     }
 }
 
+/// The run's items: items.parquet, a file or (a distributed run's) a folder of parts.
 fn read_items(path: &Path) -> Result<(Vec<String>, Vec<Item>)> {
-    let file = File::open(path).map_err(|e| {
+    let meta = std::fs::metadata(path).map_err(|e| {
         Error::input(
             path,
             None,
@@ -123,21 +124,37 @@ fn read_items(path: &Path) -> Result<(Vec<String>, Vec<Item>)> {
             format!("{e} (run plan, autolabel or select first)"),
         )
     })?;
+    let files = if meta.is_dir() {
+        crate::data::dataset::expand_paths(&[path.to_path_buf()])?
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut names = Vec::new();
+    let mut items = Vec::new();
+    for file in &files {
+        read_items_file(file, &mut names, &mut items)?;
+    }
+    Ok((names, items))
+}
+
+/// Appends one items file's rows to `items`; `names` are the first file's columns, which every
+/// part must have.
+fn read_items_file(path: &Path, names: &mut Vec<String>, items: &mut Vec<Item>) -> Result<()> {
+    let file = File::open(path).map_err(|e| Error::input(path, None, None, e.to_string()))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
         .map_err(|e| Error::input(path, None, None, format!("not a readable items file: {e}")))?;
-    let mut names = Vec::new();
-    let mut items = Vec::new();
     for batch in reader {
         let batch: RecordBatch = batch
             .map_err(|e| Error::input(path, None, None, format!("unreadable items file: {e}")))?;
+        let schema_names: Vec<String> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         if names.is_empty() {
-            names = batch
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect();
+            *names = schema_names;
             for need in ["id", "route"] {
                 if !names.iter().any(|n| n == need) {
                     return Err(Error::input(
@@ -148,6 +165,13 @@ fn read_items(path: &Path) -> Result<(Vec<String>, Vec<Item>)> {
                     ));
                 }
             }
+        } else if *names != schema_names {
+            return Err(Error::input(
+                path,
+                None,
+                None,
+                "its columns differ from the first part's (items.parquet's parts are one table)",
+            ));
         }
         for row in 0..batch.num_rows() {
             let mut cols = Map::new();
@@ -158,7 +182,7 @@ fn read_items(path: &Path) -> Result<(Vec<String>, Vec<Item>)> {
             items.push(Item { cols });
         }
     }
-    Ok((names, items))
+    Ok(())
 }
 
 /// The run's items in `dir` that `params` exports, in task order: the batch first in priority

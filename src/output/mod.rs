@@ -10,6 +10,7 @@ pub mod summary;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use serde::Serialize;
 
 use crate::data::dataset::Dataset;
 use crate::error::{Error, Result};
-use crate::store::atomic::{remove_stale_temps, write_atomic};
+use crate::store::atomic::{remove_stale_temps, temp_dir_in, write_atomic};
 
 /// Every file a labelwise command writes into `--out` (SPEC.md), `summary.json` first: the
 /// names a new run clears before writing its own.
@@ -68,16 +69,28 @@ impl OutDir {
         std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
         remove_stale_temps(path, None);
         for name in RUN_OUTPUTS {
-            let file = path.join(name);
-            match std::fs::remove_file(&file) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(&file, e)),
-            }
+            remove_output(&path.join(name))?;
         }
         Ok(OutDir {
             path: path.to_path_buf(),
         })
+    }
+
+    /// Writes `name` as a folder of Parquet parts (a sharded table, read whole by pyarrow,
+    /// polars, Spark and `labelwise export`): `fill` writes the parts into a staging folder
+    /// beside it, which is renamed into place once every part is there.
+    pub fn write_parts(
+        &self,
+        name: &str,
+        fill: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<PathBuf> {
+        let staging = temp_dir_in(&self.path)?;
+        fill(staging.path())?;
+        let target = self.path.join(name);
+        remove_output(&target)?;
+        let staged = staging.keep();
+        std::fs::rename(&staged, &target).map_err(|e| Error::io(&target, e))?;
+        Ok(target)
     }
 
     /// The folder itself.
@@ -121,21 +134,44 @@ impl OutDir {
 
     /// Writes one record batch as a zstd-compressed Parquet file.
     pub fn write_parquet(&self, name: &str, batch: &RecordBatch) -> Result<PathBuf> {
-        self.write_with(name, |w| {
-            let props = WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::default()))
-                .set_created_by(format!("labelwise {}", env!("CARGO_PKG_VERSION")))
-                .build();
-            let mut writer = ArrowWriter::try_new(&mut *w, batch.schema(), Some(props))
-                .map_err(Error::internal(&format!("writing {name}")))?;
-            writer
-                .write(batch)
-                .map_err(Error::internal(&format!("writing {name}")))?;
-            writer
-                .close()
-                .map_err(Error::internal(&format!("writing {name}")))?;
-            Ok(())
-        })
+        write_parquet_file(&self.path.join(name), batch)?;
+        Ok(self.path.join(name))
+    }
+}
+
+/// Writes one record batch as a zstd-compressed Parquet file at `path`, atomically: every
+/// Parquet output (and each part of a sharded one) is written this way.
+pub fn write_parquet_file(path: &Path, batch: &RecordBatch) -> Result<()> {
+    let name = path.display().to_string();
+    write_atomic(path, |w| -> Result<()> {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_created_by(format!("labelwise {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        let mut writer = ArrowWriter::try_new(&mut *w, batch.schema(), Some(props))
+            .map_err(Error::internal(&format!("writing {name}")))?;
+        writer
+            .write(batch)
+            .map_err(Error::internal(&format!("writing {name}")))?;
+        writer
+            .close()
+            .map_err(Error::internal(&format!("writing {name}")))?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Removes an earlier run's output, a file or a folder of parts; absent is fine.
+fn remove_output(path: &Path) -> Result<()> {
+    let gone = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) => Err(e),
+    };
+    match gone {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
     }
 }
 
@@ -160,17 +196,13 @@ pub struct ItemsTable {
 impl ItemsTable {
     /// Starts the table with the `id` column, typed like the input ids (Int64 or Utf8).
     pub fn new(data: &Dataset) -> ItemsTable {
+        ItemsTable::for_rows(data, 0..data.len())
+    }
+
+    /// [`ItemsTable::new`] for the items `rows` only: one part of a sharded items.parquet.
+    pub fn for_rows(data: &Dataset, rows: Range<usize>) -> ItemsTable {
         let mut t = ItemsTable::default();
-        let ids: ArrayRef = if data.ids_are_integers {
-            Arc::new(Int64Array::from_iter_values(
-                data.ids
-                    .iter()
-                    .map(|s| s.parse::<i64>().unwrap_or_default()),
-            ))
-        } else {
-            Arc::new(StringArray::from_iter_values(data.ids.iter()))
-        };
-        t.push("id", ids, false);
+        t.push("id", id_array(data, rows), false);
         t
     }
 

@@ -2,6 +2,7 @@
 //! JSON Lines), batch.csv and budget.csv, each from what the round computed; a stage that did
 //! not run writes nothing.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::{
@@ -11,7 +12,7 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema};
 use serde_json::{json, Value};
 
-use crate::data::dataset::Dataset;
+use crate::data::dataset::{CarriedRows, Dataset};
 use crate::error::{Error, Result};
 use crate::output::{id_array, ItemsTable, OutDir};
 use crate::round::autolabel::{Route, Source};
@@ -29,16 +30,16 @@ pub enum AutolabelFormat {
     Jsonl,
 }
 
-/// Adds `dup_group` and `dup_representative` to items.parquet.
-pub fn add_duplicate_columns(d: &Duplicates, items: &mut ItemsTable) {
+/// Adds `dup_group` and `dup_representative` of the items `rows` to items.parquet.
+pub fn add_duplicate_columns(d: &Duplicates, items: &mut ItemsTable, rows: Range<usize>) {
     items.push(
         "dup_group",
-        Arc::new(Int64Array::from(d.groups.group.clone())),
+        Arc::new(Int64Array::from(d.groups.group[rows.clone()].to_vec())),
         false,
     );
     items.push(
         "dup_representative",
-        Arc::new(BooleanArray::from(d.groups.representative.clone())),
+        Arc::new(BooleanArray::from(d.groups.representative[rows].to_vec())),
         false,
     );
 }
@@ -155,24 +156,25 @@ pub fn write_budget(round: &Round, out: &OutDir) -> Result<()> {
     Ok(())
 }
 
-/// Per-item reasons: the batch's own reasons for picked items, rarity reasons otherwise.
-fn reasons(round: &Round) -> Vec<String> {
-    let n = round.data().len();
+/// Reasons of the items `rows`: the batch's own reasons for picked items, rarity reasons
+/// otherwise.
+fn reasons(round: &Round, rows: Range<usize>) -> Vec<String> {
     let mut reasons: Vec<String> = match &round.rarity {
-        Some(r) => r
-            .reasons
+        Some(r) => r.reasons[rows.clone()]
             .iter()
             .map(|&f| rarity::reason_names(f).join(";"))
             .collect(),
-        None => vec![String::new(); n],
+        None => vec![String::new(); rows.len()],
     };
     if let Some(sel) = &round.selection {
         for (rank, &i) in sel.picked.iter().enumerate() {
-            reasons[i as usize] = sel.reasons[rank].clone();
+            if rows.contains(&(i as usize)) {
+                reasons[i as usize - rows.start] = sel.reasons[rank].clone();
+            }
         }
     }
     if let Some(rules) = &round.rules {
-        for (i, r) in reasons.iter_mut().enumerate() {
+        for (i, r) in rows.clone().zip(reasons.iter_mut()) {
             for k in rules.votes.fired_on(i) {
                 if !r.is_empty() {
                     r.push(';');
@@ -185,11 +187,19 @@ fn reasons(round: &Round) -> Vec<String> {
     reasons
 }
 
+/// The carried columns of the batch's picks, in rank order (none when selection did not run).
+pub fn picked_carried(round: &Round) -> Result<CarriedRows> {
+    match &round.selection {
+        Some(sel) => round.data().carried_rows(&sel.picked),
+        None => Ok(CarriedRows::default()),
+    }
+}
+
 /// The batch as a table: `rank` (Int64, 1 = label first), `id` (typed like the input ids),
-/// `score` (Float32), `reasons`, `propensity` (Float64), then the carried columns with their
-/// own types; `None` when
-/// selection did not run. batch.csv holds the same rows.
-pub fn batch_table(round: &Round) -> Result<Option<RecordBatch>> {
+/// `score` (Float32), `reasons`, `propensity` (Float64), then the picks' carried columns
+/// (`carried`, in rank order: [`picked_carried`]) with their own types; `None` when selection
+/// did not run. batch.csv holds the same rows.
+pub fn batch_table(round: &Round, carried: &CarriedRows) -> Result<Option<RecordBatch>> {
     let Some(sel) = &round.selection else {
         return Ok(None);
     };
@@ -210,13 +220,9 @@ pub fn batch_table(round: &Round) -> Result<Option<RecordBatch>> {
         Arc::new(StringArray::from_iter_values(sel.reasons.iter())),
         Arc::new(Float64Array::from(sel.propensity.clone())),
     ];
-    let take = UInt32Array::from_iter_values(sel.picked.iter().copied());
-    for (c, col) in data.carried.iter().enumerate() {
-        let whole = concat_chunks(data, c)?;
-        let picked = arrow_select::take::take(whole.as_ref(), &take, None)
-            .map_err(Error::internal("batch table"))?;
-        fields.push(col.field.as_ref().clone().with_nullable(true));
-        columns.push(picked);
+    for (field, column) in carried.fields.iter().zip(&carried.columns) {
+        fields.push(field.as_ref().clone().with_nullable(true));
+        columns.push(column.clone());
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
         .map(Some)
@@ -224,8 +230,8 @@ pub fn batch_table(round: &Round) -> Result<Option<RecordBatch>> {
 }
 
 /// batch.csv: rank, id, score, reasons, propensity (the chance the pick was drawn: 1 for the
-/// strategy's picks, below 1 for audits), then the carried columns.
-pub fn write_batch(round: &Round, out: &OutDir) -> Result<()> {
+/// strategy's picks, below 1 for audits), then the picks' carried columns ([`picked_carried`]).
+pub fn write_batch(round: &Round, out: &OutDir, carried: &CarriedRows) -> Result<()> {
     let Some(sel) = &round.selection else {
         return Ok(());
     };
@@ -237,7 +243,7 @@ pub fn write_batch(round: &Round, out: &OutDir) -> Result<()> {
         "reasons".into(),
         "propensity".into(),
     ];
-    header.extend(data.carried.iter().map(|c| c.field.name().clone()));
+    header.extend(carried.fields.iter().map(|f| f.name().clone()));
     let rows = sel.picked.iter().enumerate().map(|(rank, &i)| {
         let i = i as usize;
         let mut row = vec![
@@ -247,7 +253,7 @@ pub fn write_batch(round: &Round, out: &OutDir) -> Result<()> {
             sel.reasons[rank].clone(),
             format!("{}", sel.propensity[rank]),
         ];
-        row.extend((0..data.carried.len()).map(|c| data.carried_text(c, i)));
+        row.extend((0..carried.columns.len()).map(|c| carried.text(c, rank)));
         row
     });
     out.write_csv("batch.csv", &header, rows)?;
@@ -256,8 +262,17 @@ pub fn write_batch(round: &Round, out: &OutDir) -> Result<()> {
 
 /// items.parquet: id, the given label, every stage's columns, then the carried columns.
 pub fn items_table(round: &Round) -> Result<RecordBatch> {
+    with_carried(
+        items_own_columns(round, 0..round.data().len())?,
+        round.data(),
+    )
+}
+
+/// items.parquet's rows `rows` without the carried columns: one part of a sharded items.parquet,
+/// whose carried columns are joined where the pool's shard is ([`with_carried`]).
+pub fn items_own_columns(round: &Round, rows: Range<usize>) -> Result<RecordBatch> {
     let data = round.data();
-    let mut items = ItemsTable::new(data);
+    let mut items = ItemsTable::for_rows(data, rows.clone());
     let class_names = |v: &[Option<u32>]| -> ArrayRef {
         Arc::new(StringArray::from(
             v.iter()
@@ -265,21 +280,25 @@ pub fn items_table(round: &Round) -> Result<RecordBatch> {
                 .collect::<Vec<_>>(),
         ))
     };
-    items.push("label", class_names(&data.labels), true);
+    items.push("label", class_names(&data.labels[rows.clone()]), true);
     if let Some(d) = &round.duplicates {
-        add_duplicate_columns(d, &mut items);
+        add_duplicate_columns(d, &mut items, rows.clone());
     }
     if let Some(a) = &round.autolabel {
-        items.push("predicted_label", class_names(&a.predicted), true);
+        items.push(
+            "predicted_label",
+            class_names(&a.predicted[rows.clone()]),
+            true,
+        );
         items.push(
             "confidence",
-            Arc::new(Float32Array::from(a.confidence.clone())),
+            Arc::new(Float32Array::from(a.confidence[rows.clone()].to_vec())),
             false,
         );
         items.push(
             "route",
             Arc::new(StringArray::from_iter_values(
-                a.route.iter().map(|r| route_name(*r)),
+                a.route[rows.clone()].iter().map(|r| route_name(*r)),
             )),
             false,
         );
@@ -287,23 +306,20 @@ pub fn items_table(round: &Round) -> Result<RecordBatch> {
     if let Some(r) = &round.rarity {
         items.push(
             "rarity",
-            Arc::new(Float32Array::from(r.rarity.clone())),
+            Arc::new(Float32Array::from(r.rarity[rows.clone()].to_vec())),
             false,
         );
         items.push(
             "cluster",
-            Arc::new(UInt32Array::from(r.cluster.clone())),
+            Arc::new(UInt32Array::from(r.cluster[rows.clone()].to_vec())),
             false,
         );
     }
     if let Some(sel) = &round.selection {
         items.push(
             "priority",
-            Arc::new(Int64Array::from(
-                sel.priority
-                    .iter()
-                    .map(|p| p.map(i64::from))
-                    .collect::<Vec<_>>(),
+            Arc::new(Int64Array::from_iter(
+                sel.priority[rows.clone()].iter().map(|p| p.map(i64::from)),
             )),
             true,
         );
@@ -311,18 +327,35 @@ pub fn items_table(round: &Round) -> Result<RecordBatch> {
     if round.rarity.is_some() || round.selection.is_some() || round.rules.is_some() {
         items.push(
             "reasons",
-            Arc::new(StringArray::from_iter_values(reasons(round))),
+            Arc::new(StringArray::from_iter_values(reasons(round, rows))),
             false,
         );
     }
-    let own: Vec<String> = items.names();
+    items.finish()
+}
+
+/// `own` (items.parquet's own columns of some rows) followed by `data`'s carried columns of
+/// the same rows, a carried column whose name labelwise writes itself left out.
+pub fn with_carried(own: RecordBatch, data: &Dataset) -> Result<RecordBatch> {
+    if own.num_rows() != data.len() {
+        return Err(Error::Internal(format!(
+            "items: {} rows of own columns against {} carried",
+            own.num_rows(),
+            data.len()
+        )));
+    }
+    let schema = own.schema();
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut columns = own.columns().to_vec();
     for (c, col) in data.carried.iter().enumerate() {
-        if own.contains(col.field.name()) {
+        if schema.field_with_name(col.field.name()).is_ok() {
             continue;
         }
-        items.push_field(col.field.as_ref().clone(), concat_chunks(data, c)?);
+        fields.push(col.field.as_ref().clone());
+        columns.push(concat_chunks(data, c)?);
     }
-    items.finish()
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(Error::internal("items table"))
 }
 
 /// The auto-labels as a table: `id` (typed like the input ids), `label`, `confidence`,

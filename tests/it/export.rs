@@ -268,3 +268,54 @@ fn audits_are_exported_as_pre_annotated_verifications() {
         .count();
     assert_eq!(open_audits, 6);
 }
+
+#[test]
+fn a_folder_of_items_parts_exports_as_the_single_file() {
+    // The distributed map route writes items.parquet as a folder of parts: export reads it as
+    // one table, and a part whose columns differ from the first part's is refused.
+    let wd = Workdir::new();
+    planned_run(&wd);
+    let items = read_parquet(&wd.path("run/items.parquet"));
+    let parts = wd.path("parts/items.parquet");
+    std::fs::create_dir_all(&parts).unwrap();
+    for (i, (from, to)) in [(0, 100), (100, 101), (101, 240)].into_iter().enumerate() {
+        let part = items.slice(from, to - from);
+        let schema = part.schema();
+        let columns = schema
+            .fields()
+            .iter()
+            .zip(part.columns())
+            .map(|(f, c)| (f.name().as_str(), c.clone()))
+            .collect();
+        write_parquet(&parts.join(format!("part-{i:05}.parquet")), columns);
+    }
+    for dir in ["run", "parts"] {
+        let out = format!("{dir}.json");
+        ok(
+            &wd,
+            &["export", dir, "--format", "label-studio", "-o", &out],
+        );
+    }
+    assert_eq!(
+        std::fs::read(wd.path("run.json")).unwrap(),
+        std::fs::read(wd.path("parts.json")).unwrap()
+    );
+    let narrow = items.project(&[0, 1, 2]).unwrap();
+    let schema = narrow.schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(narrow.columns())
+        .map(|(f, c)| (f.name().as_str(), c.clone()))
+        .collect();
+    write_parquet(&parts.join("part-00003.parquet"), columns);
+    let out = wd.run(["export", "parts", "--format", "csv", "-o", "bad.csv"]);
+    assert_eq!(out.code, 2, "{out:#?}");
+    let err = out.stderr_lines().join("\n");
+    assert!(
+        err.contains("part-00003.parquet") && err.contains("first part"),
+        "{err}"
+    );
+    assert_eq!(out.stderr_lines().len(), 1, "{err}");
+    assert!(!wd.path("bad.csv").exists());
+}

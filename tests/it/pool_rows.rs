@@ -223,3 +223,60 @@ fn a_driver_loads_ids_labels_and_columns_without_the_embeddings() {
     assert_eq!(light.carried[0].field.name(), "true_label");
     assert_eq!(light.embeddings.dim(), (300, 0));
 }
+
+#[test]
+fn items_in_parts_joined_with_each_shards_carried_columns_are_the_items_table() {
+    // The map route's items.parquet: the driver (no carried column loaded) builds each part's
+    // own columns, and the task beside each shard joins the carried columns it loads from the
+    // shard's input rows alone. Read together, the parts are the single process's table.
+    use labelwise::data::dataset;
+    use labelwise::output::round_files;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let wd = Workdir::new();
+    let whole = pool(&wd, |i| i % 2 == 0 && i < 640);
+    let mut timings = Timings::default();
+    let mut params = RoundParams::default();
+    params.autolabel.keep_uncertainty = true;
+    let round = Round::run_with_evidence(
+        &whole,
+        &params,
+        Stages::ALL,
+        LabelInputs::default(),
+        Progress::hidden(),
+        &mut timings,
+    )
+    .unwrap();
+    let expected = round_files::items_table(&round).unwrap();
+    assert!(expected.schema().field_with_name("true_label").is_ok());
+    let path = wd.path("pool.parquet");
+    let file = std::fs::File::open(&path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let schema = reader.schema().clone();
+    let input: Vec<_> = reader.build().unwrap().map(Result::unwrap).collect();
+    // A task reads its shard without the embeddings (the normalise stage read those).
+    let input = arrow_select::concat::concat_batches(&schema, &input).unwrap();
+    let keep: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| schema.field(i).name() != "embedding")
+        .collect();
+    let input = input.project(&keep).unwrap();
+    let schema = input.schema();
+    let opts = LoadOptions {
+        read_embeddings: false,
+        ..LoadOptions::default()
+    };
+    let mut parts = Vec::new();
+    for (from, to) in [(0, 97), (97, 400), (400, 700)] {
+        let own = round_files::items_own_columns(&round, from..to).unwrap();
+        assert!(own.schema().field_with_name("true_label").is_err());
+        let rows = input.slice(from, to - from);
+        let shard = dataset::load_batches(&path, &schema, &[rows], &opts).unwrap();
+        parts.push(round_files::with_carried(own, &shard).unwrap());
+    }
+    let joined = arrow_select::concat::concat_batches(&expected.schema(), &parts).unwrap();
+    assert_eq!(joined, expected);
+    // A part and a shard of different lengths are not joined.
+    let own = round_files::items_own_columns(&round, 0..10).unwrap();
+    let shard = dataset::load_batches(&path, &schema, &[input.slice(0, 11)], &opts).unwrap();
+    assert!(round_files::with_carried(own, &shard).is_err());
+}

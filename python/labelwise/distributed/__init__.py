@@ -461,22 +461,24 @@ class _Run:
         return pairs_t, recall, None
 
     def plan_on_rows(
-        self, out: Any, outs: list[Path], shards: list[Shard], pool_key: str, n: int, d: int,
+        self, out: str | os.PathLike[str], outs: list[Path], shards: list[Shard], pool_key: str, n: int, d: int,
         graph: _labelwise.PoolGraph, pairs: Any,
     ) -> Result:
         """``plan`` on the driver with the rows left on the cluster (``label_half="map"``)."""
         from .. import _TABLES
 
         t0 = time.perf_counter()
-        rows = _ClusterRows(self, outs, [s.start for s in shards], n, d)
+        rows = _ClusterRows(self, outs, shards, n, d)
         argv = _argv("plan", self.paths, self.plan_flags())
-        argv += ["--out", os.fspath(out) if out is not None else "<no output>"]
+        argv += ["--out", os.fspath(out)]
         a = np.asarray(pairs.column("a"), dtype="<u4")
         b = np.asarray(pairs.column("b"), dtype="<u4")
         c = np.asarray(pairs.column("cosine"), dtype="<f8")
+        # items.parquet is the folder of parts the map tasks wrote: not handed back whole.
+        wanted = [t for t in _TABLES["plan"] if t != "items"]
         tables, summary = _labelwise.plan_rows(
             argv, rows, n, d, graph, a.tobytes(), b.tobytes(), c.tobytes(),
-            pool_key=pool_key, write_out=out is not None, tables=list(_TABLES["plan"]),
+            pool_key=pool_key, write_out=True, tables=wanted,
         )
         self._record("plan", t0, False, sum(rows.calls.values()), detail={"label_half": "map", "calls": rows.calls})
         return Result(summary=json.loads(summary), **tables)
@@ -498,13 +500,15 @@ class _ClusterRows:
     broadcast, a nearest-centroid pass, rarity's centroid distance and an exact top-k, each as
     Ray tasks over the normalised shards. Ids and answers are little-endian bytes."""
 
-    def __init__(self, run: _Run, outs: list[Path], starts: list[int], n: int, d: int):
+    def __init__(self, run: _Run, outs: list[Path], shards: list[Shard], n: int, d: int):
         from . import _tasks
 
         self.run, self.paths, self.n, self.d = run, [str(o) for o in outs], n, d
-        self.starts = np.asarray(starts, dtype=np.int64)
+        self.shards = shards
+        self.starts = np.asarray([s.start for s in shards], dtype=np.int64)
         self.tasks = _tasks
         self.calls: dict[str, int] = {}
+        self.items_refs: list[Any] = []
 
     def _count(self, what: str) -> None:
         self.calls[what] = self.calls.get(what, 0) + 1
@@ -517,12 +521,14 @@ class _ClusterRows:
         parts = [(s, chunk - self.starts[s]) for s, chunk in enumerate(np.split(sorted_ids, bounds)) if chunk.size]
         return order, parts
 
-    def _gathered(self, ids: np.ndarray, task: Any, width: int, dtype: str, *args: Any) -> np.ndarray:
+    def _gathered(self, ids: np.ndarray, task: Any, width: int, dtype: str, *args: Any) -> bytearray:
         """Runs ``task(shard, path, local rows, *args)`` on each shard holding some of ``ids`` and
-        puts the answers back in the order of ``ids``."""
-        out = np.empty((ids.size, width), dtype=dtype)
+        puts the answers back in the order of ``ids``, in a bytearray the wheel reads in place
+        (filled through a numpy view: no ``tobytes()`` copy of the whole answer)."""
+        buf = bytearray(ids.size * width * np.dtype(dtype).itemsize)
+        out = np.frombuffer(buf, dtype=dtype).reshape(ids.size, width)
         if ids.size == 0:
-            return out
+            return buf
         order, parts = self._by_shard(ids)
         remote = self.run._remote(task)
         refs = [remote.remote(s, Path(self.paths[s]), local, *args) for s, local in parts]
@@ -532,19 +538,19 @@ class _ClusterRows:
             rows = np.frombuffer(a, dtype=dtype).reshape(local.size, width) if isinstance(a, bytes) else a
             out[order[at:at + local.size]] = rows
             at += local.size
-        return out
+        return buf
 
-    def gather(self, ids: bytes) -> bytes:
+    def gather(self, ids: bytes) -> bytearray:
         self._count("gather")
         idx = np.frombuffer(ids, dtype="<u8").astype(np.int64)
-        return self._gathered(idx, self.tasks.shard_rows, self.d, "<f4").tobytes()
+        return self._gathered(idx, self.tasks.shard_rows, self.d, "<f4")
 
-    def predict(self, spec: str, train: bytes, y: bytes, n_classes: int, query: bytes) -> bytes:
+    def predict(self, spec: str, train: bytes, y: bytes, n_classes: int, query: bytes) -> bytearray:
         self._count("predict")
         idx = np.frombuffer(query, dtype="<u8").astype(np.int64)
         ray = self.run.ray
         args = (spec, ray.put(train), ray.put(y), n_classes)
-        return self._gathered(idx, self.tasks.shard_predict, n_classes, "<f4", *args).tobytes()
+        return self._gathered(idx, self.tasks.shard_predict, n_classes, "<f4", *args)
 
     def nearest_centroids(self, centroids: bytes, k: int) -> bytes:
         self._count("nearest_centroids")
@@ -567,6 +573,45 @@ class _ClusterRows:
         c = self.run.ray.put(centroids)
         refs = [dist.remote(Path(p), part, c, sizes, sums) for p, part in zip(self.paths, parts)]
         return b"".join(self.run._get(refs))
+
+    def part_starts(self) -> list[int]:
+        """First row of each part of items.parquet: one part per input shard."""
+        return [int(s) for s in self.starts]
+
+    def write_items_part(self, folder: str, index: int, own: Any) -> None:
+        """Starts the task writing part ``index`` of items.parquet into ``folder``: the driver's
+        columns ``own`` (a record batch) joined with the shard's carried columns."""
+        self._count("items")
+        remote = self.run._remote(self.tasks.shard_items)
+        out = Path(folder) / f"part-{index:05d}.parquet"
+        argv = self.run.plan_argv()
+        self.items_refs.append(remote.remote(self.shards[index], argv, self.run.emb_col, own, out))
+
+    def items_written(self) -> None:
+        """Waits for every part started by :meth:`write_items_part`."""
+        refs, self.items_refs = self.items_refs, []
+        self.run._get(refs)
+
+    def carried_rows(self, ids: bytes) -> Any:
+        """The carried columns of the rows ``ids`` (u64 bytes), in that order, as one record
+        batch read by tasks from the input shards holding them."""
+        import pyarrow as pa
+
+        self._count("carried_rows")
+        idx = np.frombuffer(ids, dtype="<u8").astype(np.int64)
+        order, parts = self._by_shard(idx)
+        if not parts:  # no rows: the schema, from an empty read of the first shard
+            parts = [(0, np.zeros(0, dtype=np.int64))]
+        remote = self.run._remote(self.tasks.shard_carried)
+        argv = self.run.plan_argv()
+        emb = self.run.emb_col
+        answers = self.run._get([remote.remote(self.shards[s], argv, emb, local) for s, local in parts])
+        table = pa.Table.from_batches(answers)
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(order.size)
+        table = table.take(pa.array(inverse)).combine_chunks()
+        batches = table.to_batches()
+        return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
 
     def exact_top_k(self, queries: bytes, self_ids: bytes, k: int) -> list[tuple[int, bytes, bytes]]:
         self._count("exact_top_k")
@@ -628,12 +673,18 @@ def plan(
     the cluster — the driver loads ids, labels and the other columns only, and every read of
     the embeddings (the labeled rows, a prediction pass with the model's training set
     broadcast, the rarity clusters, a shortlist) is Ray tasks over the normalised shards. The
-    output files are the same either way.
+    carried columns stay on the cluster too: ``items.parquet`` is then a folder of parts, one
+    per input shard, each written by a task that joins the driver's columns for its rows with
+    the shard's carried columns (``result.items`` is ``None``: read the folder), and the
+    batch's carried columns are gathered from the shards. Every other file is the same either
+    way, and the parts read together are the driver route's items table.
     """
     import ray
 
     if label_half not in ("driver", "map"):
         raise ValueError(f"label_half must be 'driver' or 'map', got {label_half!r}")
+    if label_half == "map" and out is None:
+        raise ValueError("label_half='map' has the cluster write items.parquet's parts into out: give out=")
     path_list = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]
     if flags.get("no_cache"):
         raise ValueError("the distributed plan hands its graph to the driver through the cache: drop no_cache")

@@ -87,8 +87,7 @@ def normalise_shard(shard: Shard, id_col: str, embedding_col: str, out: Path) ->
     if not out.exists():
         f = pq.ParquetFile(shard.path)
         table = f.read_row_groups(list(shard.row_groups), columns=[id_col, embedding_col])
-        name = f"{shard.path} (row groups {shard.row_groups[0]}..{shard.row_groups[-1]})"
-        raw, n, d = _labelwise.normalized_embeddings(table, name, id_col, embedding_col)
+        raw, n, d = _labelwise.normalized_embeddings(table, source_name(shard), id_col, embedding_col)
         m = np.frombuffer(raw, dtype="<f4").reshape(n, d)
         atomic_write(out, lambda p: np.save(open(p, "wb"), m, allow_pickle=False))
     m = load_matrix(out)
@@ -387,3 +386,31 @@ def shard_top_k(path: Path, queries: bytes, self_local: bytes, k: int) -> tuple[
     m = load_matrix(path)
     nb, cs = _labelwise.rows_top_k(m.tobytes(), queries, self_local, k, m.shape[1], threads())
     return bytes(nb), bytes(cs)
+
+
+def shard_source(shard: Shard, embedding_col: str) -> pa.Table:
+    """The input rows of one shard as the user wrote them, every column but the embeddings
+    (the normalise stage read those)."""
+    f = pq.ParquetFile(shard.path)
+    columns = [c for c in f.schema_arrow.names if c != embedding_col]
+    return f.read_row_groups(list(shard.row_groups), columns=columns)
+
+
+def source_name(shard: Shard) -> str:
+    """How messages name a shard of the input."""
+    return f"{shard.path} (row groups {shard.row_groups[0]}..{shard.row_groups[-1]})"
+
+
+def shard_items(shard: Shard, argv: list[str], embedding_col: str, own: pa.RecordBatch, out: Path) -> int:
+    """One part of items.parquet: the driver's columns for this shard's rows joined with the
+    shard's carried columns (read here, so they never reach the driver), written atomically."""
+    maybe_fail("items", shard.index)
+    table = shard_source(shard, embedding_col)
+    return int(_labelwise.items_part(argv, table.to_reader(), source_name(shard), own, out))
+
+
+def shard_carried(shard: Shard, argv: list[str], embedding_col: str, local: np.ndarray) -> pa.RecordBatch:
+    """The carried columns of this shard's rows ``local`` (in that order)."""
+    table = shard_source(shard, embedding_col)
+    rows = local.astype("<u4").tobytes()
+    return _labelwise.carried_rows(argv, table.to_reader(), source_name(shard), rows)
