@@ -280,14 +280,7 @@ fn a_folder_of_items_parts_exports_as_the_single_file() {
     std::fs::create_dir_all(&parts).unwrap();
     for (i, (from, to)) in [(0, 100), (100, 101), (101, 240)].into_iter().enumerate() {
         let part = items.slice(from, to - from);
-        let schema = part.schema();
-        let columns = schema
-            .fields()
-            .iter()
-            .zip(part.columns())
-            .map(|(f, c)| (f.name().as_str(), c.clone()))
-            .collect();
-        write_parquet(&parts.join(format!("part-{i:05}.parquet")), columns);
+        write_batch(&parts.join(format!("part-{i:05}.parquet")), &part);
     }
     for dir in ["run", "parts"] {
         let out = format!("{dir}.json");
@@ -301,14 +294,7 @@ fn a_folder_of_items_parts_exports_as_the_single_file() {
         std::fs::read(wd.path("parts.json")).unwrap()
     );
     let narrow = items.project(&[0, 1, 2]).unwrap();
-    let schema = narrow.schema();
-    let columns = schema
-        .fields()
-        .iter()
-        .zip(narrow.columns())
-        .map(|(f, c)| (f.name().as_str(), c.clone()))
-        .collect();
-    write_parquet(&parts.join("part-00003.parquet"), columns);
+    write_batch(&parts.join("part-00003.parquet"), &narrow);
     let out = wd.run(["export", "parts", "--format", "csv", "-o", "bad.csv"]);
     assert_eq!(out.code, 2, "{out:#?}");
     let err = out.stderr_lines().join("\n");
@@ -318,4 +304,16 @@ fn a_folder_of_items_parts_exports_as_the_single_file() {
     );
     assert_eq!(out.stderr_lines().len(), 1, "{err}");
     assert!(!wd.path("bad.csv").exists());
+}
+
+/// Writes `batch` as a Parquet file at `path`.
+fn write_batch(path: &std::path::Path, batch: &arrow_array::RecordBatch) {
+    let schema = batch.schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, c)| (f.name().as_str(), c.clone()))
+        .collect();
+    write_parquet(path, columns);
 }

@@ -524,7 +524,9 @@ class _ClusterRows:
     def _gathered(self, ids: np.ndarray, task: Any, width: int, dtype: str, *args: Any) -> bytearray:
         """Runs ``task(shard, path, local rows, *args)`` on each shard holding some of ``ids`` and
         puts the answers back in the order of ``ids``, in a bytearray the wheel reads in place
-        (filled through a numpy view: no ``tobytes()`` copy of the whole answer)."""
+        (filled through a numpy view: no ``tobytes()`` copy of the whole answer). Answers are
+        fetched and copied one shard at a time, so the driver holds one shard's answer beside
+        the whole, not all of them."""
         buf = bytearray(ids.size * width * np.dtype(dtype).itemsize)
         out = np.frombuffer(buf, dtype=dtype).reshape(ids.size, width)
         if ids.size == 0:
@@ -532,12 +534,13 @@ class _ClusterRows:
         order, parts = self._by_shard(ids)
         remote = self.run._remote(task)
         refs = [remote.remote(s, Path(self.paths[s]), local, *args) for s, local in parts]
-        answers = self.run._get(refs)
         at = 0
-        for (_, local), a in zip(parts, answers):
+        for (_, local), ref in zip(parts, refs):
+            a = self.run._get(ref)
             rows = np.frombuffer(a, dtype=dtype).reshape(local.size, width) if isinstance(a, bytes) else a
             out[order[at:at + local.size]] = rows
             at += local.size
+            del a, rows
         return buf
 
     def gather(self, ids: bytes) -> bytearray:

@@ -23,7 +23,8 @@ from .. import _labelwise
 
 #: Test hook: ``<stage>:<index>:<marker file>`` makes the task of that stage and index kill its
 #: own worker process (SIGKILL) the first time it runs, as a crashed node would; the marker
-#: file records that it happened, so Ray's retry then runs normally.
+#: file records that it happened, so Ray's retry then runs normally. Several such faults are
+#: separated by ``;``.
 FAULT_ENV = "LABELWISE_DISTRIBUTED_FAULT"
 
 
@@ -40,11 +41,14 @@ class Shard:
 
 def maybe_fail(stage: str, index: int) -> None:
     """Kills this worker process when the fault hook names this task (tests only)."""
-    spec = os.environ.get(FAULT_ENV, "")
-    parts = spec.split(":", 2)
-    if len(parts) != 3 or parts[0] != stage or parts[1] != str(index):
-        return
-    marker = Path(parts[2])
+    for spec in os.environ.get(FAULT_ENV, "").split(";"):
+        parts = spec.split(":", 2)
+        if len(parts) == 3 and parts[0] == stage and parts[1] == str(index):
+            kill_once(stage, index, Path(parts[2]))
+
+
+def kill_once(stage: str, index: int, marker: Path) -> None:
+    """SIGKILLs this worker unless ``marker`` exists, which it creates first."""
     try:
         fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
