@@ -673,10 +673,10 @@ def plan(
 
     ``label_half`` says where the label-dependent half reads the rows: ``"driver"`` loads the
     pool on the driver and runs the single-machine ``plan`` there; ``"map"`` keeps the rows on
-    the cluster — the driver loads ids, labels and the other columns only, and every read of
-    the embeddings (the labeled rows, a prediction pass with the model's training set
-    broadcast, the rarity clusters, a shortlist) is Ray tasks over the normalised shards. The
-    carried columns stay on the cluster too: ``items.parquet`` is then a folder of parts, one
+    the cluster — the driver loads the ids and labels only, and every read of the embeddings
+    (the labeled rows, a prediction pass with the model's training set broadcast, the
+    rarity clusters, a shortlist) is Ray tasks over the normalised shards. The carried
+    columns stay on the cluster too: ``items.parquet`` is then a folder of parts, one
     per input shard, each written by a task that joins the driver's columns for its rows with
     the shard's carried columns (``result.items`` is ``None``: read the folder), and the
     batch's carried columns are gathered from the shards. Every other file is the same either
