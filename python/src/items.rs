@@ -188,10 +188,7 @@ pub fn carried_rows(
                 shard.len()
             )));
         }
-        shard.carried_rows(&rows)
+        shard.carried_rows(&rows)?.into_batch()
     })?;
-    let schema = arrow_schema::Schema::new(picked.fields);
-    RecordBatch::try_new(schema.into(), picked.columns)
-        .map(PyArrowType)
-        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))
+    Ok(PyArrowType(picked))
 }

@@ -508,10 +508,11 @@ fn round_outcome<C: RoundCmd>(
     } = *run;
     // `history=DIR` works as `--history`: evidence from it, the batch recorded last.
     let (round, history) = cli::run_recorded(cmd, pool, params, progress, timings)?;
+    // On the map route, the picks' carried columns come from map tasks over the shards holding
+    // them (timed, as the write they are part of); one machine reads them where it needs them.
     let picked = match cluster {
-        // Map tasks over the shards holding the picks: timed, as the write it is part of.
-        Some(c) => timings.time("carried", || c.output.picked_carried(&round))?,
-        None => round_files::picked_carried(&round)?,
+        Some(c) => Some(timings.time("carried", || c.output.picked_carried(&round))?),
+        None => None,
     };
     if write_out {
         cli::write_round(
@@ -521,12 +522,12 @@ fn round_outcome<C: RoundCmd>(
             &cmd.run.out,
             progress,
             timings,
-            |r, o| match cluster {
-                Some(c) => {
+            |r, o| match (cluster, &picked) {
+                (Some(c), Some(picked)) => {
                     c.output.write_items(r, o)?;
-                    c.args.write_but_items(r, o, &picked)
+                    c.args.write_but_items(r, o, picked)
                 }
-                None => args.write(r, o),
+                _ => args.write(r, o),
             },
         )?;
     }
@@ -543,7 +544,10 @@ fn round_outcome<C: RoundCmd>(
                 None => None,
             },
             "autolabels" => round_files::autolabels_table(&round)?,
-            "batch" => round_files::batch_table(&round, &picked)?,
+            "batch" => match &picked {
+                Some(p) => round_files::batch_table(&round, p)?,
+                None => round_files::batch_table(&round, &round_files::picked_carried(&round)?)?,
+            },
             "budget" => round_files::budget_table(&round)?,
             _ => None,
         };

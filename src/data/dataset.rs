@@ -120,6 +120,12 @@ impl CarriedRows {
             columns: batch.columns().to_vec(),
         }
     }
+
+    /// The columns as one record batch (what a map task hands back to the driver).
+    pub fn into_batch(self) -> Result<RecordBatch> {
+        RecordBatch::try_new(Arc::new(Schema::new(self.fields)), self.columns)
+            .map_err(Error::internal("carried rows"))
+    }
 }
 
 /// The validated pool: everything later stages need, in memory once.
@@ -816,7 +822,6 @@ fn resolve_label_col(schema: &Schema, opts: &LoadOptions) -> Option<String> {
     }
 }
 
-/// Checks column presence and types from the footer, before decoding any data.
 /// `name`'s field, or the error naming the file, the column and the columns there are.
 fn required_field<'s>(file: &Path, schema: &'s Schema, name: &str) -> Result<&'s Field> {
     schema.field_with_name(name).map_err(|_| {
@@ -830,6 +835,7 @@ fn required_field<'s>(file: &Path, schema: &'s Schema, name: &str) -> Result<&'s
     })
 }
 
+/// Checks column presence and types from the footer, before decoding any data.
 fn check_schema(file: &Path, schema: &Schema, opts: &LoadOptions) -> Result<()> {
     let need = |name: &str| required_field(file, schema, name);
     let id = need(&opts.id_col)?;

@@ -134,14 +134,13 @@ impl OutDir {
 
     /// Writes one record batch as a zstd-compressed Parquet file.
     pub fn write_parquet(&self, name: &str, batch: &RecordBatch) -> Result<PathBuf> {
-        write_parquet_file(&self.path.join(name), batch)?;
-        Ok(self.path.join(name))
+        write_parquet_file(&self.path.join(name), batch)
     }
 }
 
 /// Writes one record batch as a zstd-compressed Parquet file at `path`, atomically: every
 /// Parquet output (and each part of a sharded one) is written this way.
-pub fn write_parquet_file(path: &Path, batch: &RecordBatch) -> Result<()> {
+pub fn write_parquet_file(path: &Path, batch: &RecordBatch) -> Result<PathBuf> {
     let name = path.display().to_string();
     write_atomic(path, |w| -> Result<()> {
         let props = WriterProperties::builder()
@@ -157,8 +156,7 @@ pub fn write_parquet_file(path: &Path, batch: &RecordBatch) -> Result<()> {
             .close()
             .map_err(Error::internal(&format!("writing {name}")))?;
         Ok(())
-    })?;
-    Ok(())
+    })
 }
 
 /// Removes an earlier run's output, a file or a folder of parts; absent is fine.
