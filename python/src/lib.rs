@@ -15,8 +15,10 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use arrow_array::cast::AsArray;
 use arrow_array::ffi_stream::RecordBatchStreamReader;
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, RecordBatchReader, StringArray};
+use arrow_array::types::{Float64Type, UInt32Type};
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, RecordBatchReader, StringArray};
 use arrow_pyarrow::{IntoPyArrow, PyArrowType, Table};
 use arrow_schema::{Field, Schema, SchemaRef};
 use clap::{Args, FromArgMatches};
@@ -39,6 +41,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 /// The CLI's allocator, so the package runs as fast as the binary (see the main Cargo.toml).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -539,6 +542,8 @@ fn round_outcome<C: RoundCmd>(
             // On the map route items.parquet is the folder of parts the cluster wrote.
             "items" if cluster.is_some() => None,
             "items" => Some(round_files::items_table(&round)?),
+            // The map route hands back no table as large as the pool: read the files.
+            "pairs" | "autolabels" if cluster.is_some() => None,
             "pairs" => match &round.duplicates {
                 Some(d) => Some(round_files::pairs_table(d, round.data())?),
                 None => None,
@@ -820,14 +825,16 @@ fn outcome_to_py(py: Python<'_>, outcome: Outcome) -> PyResult<(Py<PyDict>, Stri
     Ok((dict.unbind(), outcome.summary))
 }
 
-/// `plan_rows(argv, provider, n, dim, graph, pair_a, pair_b, pair_cos, ...)`: `plan` on a
-/// driver that never holds the pool's matrix. The rows stay on the cluster and are reached
-/// through `provider` (map tasks over its shards, see `rows::ClusterRows`); the graph (a
-/// [`graph::PoolGraph`], which the round takes) and the near-duplicate pairs (u32, u32, f64
-/// bytes) are the cluster's; `pool_key` (its shards' content hash) names the pool's cached rarity clusters.
-/// Returns what `run("plan", ...)` returns.
+/// `plan_rows(argv, provider, n, dim, graph, pairs, ...)`: `plan` on a driver that never
+/// holds the pool's matrix. The rows stay on the cluster and are reached through `provider`
+/// (map tasks over its shards, see `rows::ClusterRows`); the graph (a [`graph::PoolGraph`],
+/// which the round takes) and the near-duplicate pairs (record batches with `a`, `b` uint32
+/// and `cosine` float64, read in place through the Arrow C interface) are the cluster's;
+/// `pool_key` (its shards' content hash) names the pool's cached rarity clusters. Returns what
+/// `run("plan", ...)` returns, without the tables as large as the pool (`items`, `pairs`,
+/// `autolabels`: read their files).
 #[pyfunction]
-#[pyo3(signature = (argv, provider, n, dim, graph, pair_a, pair_b, pair_cos, pool_key=None, write_out=true, progress=None, threads=None, tables=Vec::new()))]
+#[pyo3(signature = (argv, provider, n, dim, graph, pairs, pool_key=None, write_out=true, progress=None, threads=None, tables=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn plan_rows(
     py: Python<'_>,
@@ -836,9 +843,7 @@ fn plan_rows(
     n: usize,
     dim: usize,
     mut graph: PyRefMut<'_, graph::PoolGraph>,
-    pair_a: &[u8],
-    pair_b: &[u8],
-    pair_cos: &[u8],
+    pairs: Vec<PyArrowType<RecordBatch>>,
     pool_key: Option<String>,
     write_out: bool,
     progress: Option<Py<PyAny>>,
@@ -850,23 +855,7 @@ fn plan_rows(
     if graph.len() != n {
         return Err(InputError::new_err("plan_rows: the graph is not n × k"));
     }
-    let (a, b) = (
-        u32s(pair_a, "plan_rows pairs")?,
-        u32s(pair_b, "plan_rows pairs")?,
-    );
-    let cos: Vec<f64> = pair_cos
-        .chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-        .collect();
-    if a.len() != b.len() || a.len() != cos.len() {
-        return Err(InputError::new_err("plan_rows: pairs of unequal lengths"));
-    }
-    let pairs: Vec<DupPair> = a
-        .into_iter()
-        .zip(b)
-        .zip(cos)
-        .map(|((a, b), cosine)| DupPair { a, b, cosine })
-        .collect();
+    let pairs = dup_pairs(pairs.into_iter().map(|b| b.0))?;
     let wanted = wanted_tables(&tables);
     let output = items::ClusterOutput::new(provider.clone_ref(py));
     let outcome = detached(py, threads, progress, |p| {
@@ -894,6 +883,40 @@ fn plan_rows(
         round_outcome(&args, &run, &pool, &mut timings)
     })?;
     outcome_to_py(py, outcome)
+}
+
+/// The cluster's near-duplicate pairs from record batches with `a`, `b` (uint32) and `cosine`
+/// (float64) columns, copied once, into the round's own type.
+fn dup_pairs(batches: impl Iterator<Item = RecordBatch>) -> PyResult<Vec<DupPair>> {
+    let mut pairs = Vec::new();
+    for batch in batches {
+        let column = |name: &str| {
+            batch.column_by_name(name).ok_or_else(|| {
+                InputError::new_err(format!("plan_rows: the pairs have no `{name}` column"))
+            })
+        };
+        let wrong = |name: &str| InputError::new_err(format!("plan_rows: pairs `{name}` type"));
+        let (a, b, cos) = (column("a")?, column("b")?, column("cosine")?);
+        let a = a
+            .as_primitive_opt::<UInt32Type>()
+            .ok_or_else(|| wrong("a"))?;
+        let b = b
+            .as_primitive_opt::<UInt32Type>()
+            .ok_or_else(|| wrong("b"))?;
+        let cos = cos
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(|| wrong("cosine"))?;
+        if a.null_count() + b.null_count() + cos.null_count() > 0 {
+            return Err(InputError::new_err("plan_rows: the pairs have nulls"));
+        }
+        pairs.reserve(batch.num_rows());
+        pairs.extend(
+            (a.values().iter().zip(b.values().iter()))
+                .zip(cos.values().iter())
+                .map(|((&a, &b), &cosine)| DupPair { a, b, cosine }),
+        );
+    }
+    Ok(pairs)
 }
 
 /// Parses `argv` for `command` and runs it without the GIL (see [`run`]).

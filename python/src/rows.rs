@@ -14,6 +14,7 @@ use labelwise::round::rows::{self, PoolRows, PredictSink};
 use labelwise::round::timings::Timings;
 use labelwise::round::Pool;
 use ndarray::{Array2, ArrayView2};
+use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 use std::sync::{Arc, Mutex};
@@ -78,6 +79,15 @@ impl ClusterRows {
         A: pyo3::call::PyCallArgs<'py>,
     {
         self.provider.bind(py).call_method1(method, args)
+    }
+
+    /// The next `(rows, answer)` of the provider's iterator `parts` (`None` when it is done).
+    fn next_part(parts: &Py<PyAny>) -> PyResult<Option<(usize, Py<PyAny>)>> {
+        Python::attach(|py| match parts.bind(py).call_method0("__next__") {
+            Ok(part) => Ok(Some(part.extract::<(usize, Py<PyAny>)>()?)),
+            Err(e) if e.is_instance_of::<PyStopIteration>(py) => Ok(None),
+            Err(e) => Err(e),
+        })
     }
 
     /// Hands `answer`'s probabilities (f32 bytes, query × n_classes) to `sink` in
@@ -145,6 +155,14 @@ impl PoolRows for ClusterRows {
     ) -> labelwise::Result<()> {
         let spec_json = serde_json::to_string(spec)
             .map_err(|e| labelwise::Error::Internal(format!("model spec: {e}")))?;
+        // Ascending rows (every caller's): each shard's answer is the next run of the query,
+        // handed on as it arrives, so the driver holds one shard's answer, not query × classes.
+        let ascending = query.windows(2).all(|w| w[0] < w[1]);
+        let method = if ascending {
+            "predict_parts"
+        } else {
+            "predict"
+        };
         let answer = Python::attach(|py| {
             let args = (
                 spec_json.as_str(),
@@ -153,10 +171,30 @@ impl PoolRows for ClusterRows {
                 n_classes,
                 PyBytes::new(py, &id_bytes(query)),
             );
-            self.call(py, "predict", args).map(Bound::unbind)
+            self.call(py, method, args).map(Bound::unbind)
         })
         .map_err(lib_err)?;
-        Self::sink_answer(answer, query, n_classes, sink)
+        if !ascending {
+            return Self::sink_answer(answer, query, n_classes, sink);
+        }
+        let mut at = 0;
+        while let Some((rows, part)) = Self::next_part(&answer).map_err(lib_err)? {
+            let Some(run) = query.get(at..at + rows) else {
+                return Err(labelwise::Error::Internal(format!(
+                    "predict: the shards answered more than the {} rows asked",
+                    query.len()
+                )));
+            };
+            Self::sink_answer(part, run, n_classes, sink)?;
+            at += rows;
+        }
+        if at != query.len() {
+            return Err(labelwise::Error::Internal(format!(
+                "predict: the shards answered {at} of {} rows",
+                query.len()
+            )));
+        }
+        Ok(())
     }
 
     fn nearest_centroids(&self, centroids: ArrayView2<f32>) -> labelwise::Result<Vec<u32>> {

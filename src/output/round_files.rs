@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 
 use crate::data::dataset::{CarriedRows, Dataset};
 use crate::error::{Error, Result};
-use crate::output::{id_array, ItemsTable, OutDir};
-use crate::round::autolabel::{Route, Source};
+use crate::output::{chunk_ranges, id_array, ItemsTable, OutDir};
+use crate::round::autolabel::{AutolabelResult, Route, Source};
 use crate::round::dedup::Duplicates;
 use crate::round::{rarity, route_name, Round};
 
@@ -47,8 +47,14 @@ pub fn add_duplicate_columns(d: &Duplicates, items: &mut ItemsTable, rows: Range
 /// The near-duplicate pairs as a table: `id_a`, `id_b` (typed like the input ids), `cosine`;
 /// each pair once, `id_a` first in input order.
 pub fn pairs_table(d: &Duplicates, data: &Dataset) -> Result<RecordBatch> {
-    let ids_a = id_array(data, d.pairs.iter().map(|p| p.a as usize));
-    let ids_b = id_array(data, d.pairs.iter().map(|p| p.b as usize));
+    pairs_rows(d, data, 0..d.pairs.len())
+}
+
+/// [`pairs_table`]'s rows `range` (the file is written a chunk at a time).
+fn pairs_rows(d: &Duplicates, data: &Dataset, range: Range<usize>) -> Result<RecordBatch> {
+    let pairs = &d.pairs[range];
+    let ids_a = id_array(data, pairs.iter().map(|p| p.a as usize));
+    let ids_b = id_array(data, pairs.iter().map(|p| p.b as usize));
     let id_type: DataType = ids_a.data_type().clone();
     let schema = Schema::new(vec![
         Field::new("id_a", id_type.clone(), false),
@@ -56,15 +62,18 @@ pub fn pairs_table(d: &Duplicates, data: &Dataset) -> Result<RecordBatch> {
         Field::new("cosine", DataType::Float64, false),
     ]);
     let cos = Arc::new(Float64Array::from_iter_values(
-        d.pairs.iter().map(|p| p.cosine),
+        pairs.iter().map(|p| p.cosine),
     ));
     RecordBatch::try_new(Arc::new(schema), vec![ids_a, ids_b, cos])
         .map_err(Error::internal("pairs table"))
 }
 
-/// Writes duplicate_pairs.parquet ([`pairs_table`]).
+/// Writes duplicate_pairs.parquet ([`pairs_table`]) a chunk at a time: a pool of 10⁸ items
+/// can have more pairs than items, and their ids are not held as one table.
 pub fn write_pairs(d: &Duplicates, data: &Dataset, out: &OutDir) -> Result<()> {
-    out.write_parquet("duplicate_pairs.parquet", &pairs_table(d, data)?)?;
+    let schema = pairs_rows(d, data, 0..0)?.schema();
+    let chunks = chunk_ranges(d.pairs.len()).map(|r| pairs_rows(d, data, r));
+    out.write_parquet_chunks("duplicate_pairs.parquet", schema, chunks)?;
     Ok(())
 }
 
@@ -362,11 +371,14 @@ pub fn with_carried(own: RecordBatch, data: &Dataset) -> Result<RecordBatch> {
 /// `source` (`model` or `duplicate`), one row per item routed auto or duplicate, in input
 /// order; `None` when auto-labeling did not run.
 pub fn autolabels_table(round: &Round) -> Result<Option<RecordBatch>> {
-    let Some(a) = &round.autolabel else {
-        return Ok(None);
-    };
-    let data = round.data();
-    let rows = autolabel_rows(round);
+    match &round.autolabel {
+        Some(a) => autolabels_of(round.data(), a, &autolabel_rows(round)).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// [`autolabels_table`]'s rows for the items `rows`.
+fn autolabels_of(data: &Dataset, a: &AutolabelResult, rows: &[usize]) -> Result<RecordBatch> {
     let label = |i: usize| data.classes[a.predicted[i].unwrap_or(0) as usize].as_str();
     let ids = id_array(data, rows.iter().copied());
     let schema = Schema::new(vec![
@@ -390,7 +402,6 @@ pub fn autolabels_table(round: &Round) -> Result<Option<RecordBatch>> {
             )),
         ],
     )
-    .map(Some)
     .map_err(Error::internal("autolabels table"))
 }
 
@@ -416,14 +427,17 @@ fn source_name(source: Source) -> &'static str {
 /// autolabels.parquet ([`autolabels_table`]) (+ csv/jsonl): the items labeled by the model or
 /// by a duplicate.
 pub fn write_autolabels(round: &Round, out: &OutDir, formats: &[AutolabelFormat]) -> Result<()> {
-    let (Some(a), Some(batch)) = (&round.autolabel, autolabels_table(round)?) else {
+    let Some(a) = &round.autolabel else {
         return Ok(());
     };
     let data = round.data();
     let rows = autolabel_rows(round);
     let label = |i: usize| data.classes[a.predicted[i].unwrap_or(0) as usize].as_str();
     let source = |i: usize| source_name(a.source[i]);
-    out.write_parquet("autolabels.parquet", &batch)?;
+    // A chunk at a time: on a pool of 10⁸ items most of them can be auto-labeled.
+    let schema = autolabels_of(data, a, &[])?.schema();
+    let chunks = chunk_ranges(rows.len()).map(|r| autolabels_of(data, a, &rows[r]));
+    out.write_parquet_chunks("autolabels.parquet", schema, chunks)?;
     if formats.contains(&AutolabelFormat::Csv) {
         out.write_csv(
             "autolabels.csv",

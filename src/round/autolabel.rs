@@ -1180,9 +1180,19 @@ impl Job<'_, '_> {
         let query: Vec<usize> = (0..self.rows.n_rows())
             .filter(|&i| self.labels[i].is_none() || audited[i])
             .collect();
-        let p = predict_items(spec, self.rows, self.sg, &train, &y, &query, self.n_classes)?;
-        uncertainty.set_rows(&query, p.view());
-        Ok(())
+        if spec.is_transductive() {
+            let p = predict_items(spec, self.rows, self.sg, &train, &y, &query, self.n_classes)?;
+            uncertainty.set_rows(&query, p.view());
+            return Ok(());
+        }
+        // Chunk by chunk: the query is most of the pool, its probabilities n × classes.
+        let xt = self.rows.gather(&train)?;
+        let mut keep = |chunk: &[usize], p: Array2<f32>| -> Result<()> {
+            uncertainty.set_rows(chunk, p.view());
+            Ok(())
+        };
+        self.rows
+            .predict(spec, xt.view(), &y, self.n_classes, &query, &mut keep)
     }
 
     /// Per item, whether it is in a rules twin's `rules` scope: a fired rule voted its

@@ -516,11 +516,12 @@ impl Duplicates {
 
     /// Figures for summary.json and the report.
     pub fn summary(&self) -> DuplicatesSummary {
-        let mut sizes = std::collections::HashMap::<i64, usize>::new();
-        for &g in &self.groups.group {
-            *sizes.entry(g).or_default() += 1;
-        }
-        let multi: Vec<usize> = sizes.values().copied().filter(|&s| s > 1).collect();
+        // A group's id is its smallest member, so each group is counted once, at that member.
+        let g = &self.groups;
+        let multi: Vec<usize> = (0..g.group.len())
+            .filter(|&i| g.group[i] == i as i64 && g.group_size[i] > 1)
+            .map(|i| g.group_size[i] as usize)
+            .collect();
         DuplicatesSummary {
             threshold: self.threshold,
             grouping: format!("{:?}", self.grouping).to_lowercase(),
@@ -643,6 +644,18 @@ mod tests {
                 .iter()
                 .any(|p| (p.a as usize, p.b as usize) == (a.min(b), a.max(b)) && p.cosine >= t)
         };
+        let d = Duplicates {
+            threshold: t,
+            grouping: Grouping::Star,
+            pairs: pairs.clone(),
+            groups: st.clone(),
+        };
+        let s = d.summary();
+        assert_eq!(
+            (s.groups_with_duplicates, s.items_in_groups, s.labels_saved),
+            (3, 9, 6)
+        );
+        assert_eq!((s.pairs, s.largest_group), (steps - 1, 3));
         for i in 0..steps {
             assert_eq!(st.representative[i], [1, 4, 7].contains(&i));
             // Every member is a near-duplicate of its star's hub.
@@ -664,6 +677,15 @@ mod tests {
         assert_eq!(gr.group, vec![0, 0, 2]);
         assert_eq!(gr.representative, vec![true, false, true]);
         assert_eq!(gr.n_groups_with_duplicates, 1);
+        let d = Duplicates {
+            threshold: 0.98,
+            grouping: Grouping::Star,
+            pairs: pairs.clone(),
+            groups: gr,
+        };
+        let s = d.summary();
+        assert_eq!((s.groups_with_duplicates, s.items_in_groups), (1, 2));
+        assert_eq!((s.labels_saved, s.largest_group), (1, 2));
         assert!(find_pairs(x.slice(s![0..1, ..]), &g, 0.9).is_empty());
     }
 }

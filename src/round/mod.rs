@@ -20,6 +20,8 @@ pub mod select;
 pub mod timings;
 pub mod uncertainty;
 
+use std::borrow::Cow;
+
 use crate::data::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::index::kmeans::KMeans;
@@ -132,8 +134,9 @@ pub struct LabelInputs {
 pub struct Round<'a> {
     /// The loaded data and neighbour graph the round works on.
     pub pool: &'a Pool,
-    /// Duplicates stage result, if it ran.
-    pub duplicates: Option<Duplicates>,
+    /// Duplicates stage result, if it ran; borrowed when the pool came with them (a cluster's
+    /// pairs, a simulation's setup), so a large pool's pairs are not held twice.
+    pub duplicates: Option<Cow<'a, Duplicates>>,
     /// Auto-label stage result, if it ran.
     pub autolabel: Option<AutolabelResult>,
     /// Rarity stage result, if it ran.
@@ -195,7 +198,9 @@ impl<'a> Round<'a> {
             ));
         };
         self.duplicates =
-            Some(timings.time("dedup", || Duplicates::find(emb, &pool.graph.graph, params)));
+            Some(Cow::Owned(timings.time("dedup", || {
+                Duplicates::find(emb, &pool.graph.graph, params)
+            })));
         Ok(())
     }
 
@@ -363,7 +368,7 @@ impl<'a> Round<'a> {
         let target_precision = calibration.target_precision;
         let inputs = budget::BudgetInputs {
             autolabel: self.autolabel.as_ref(),
-            duplicates: self.duplicates.as_ref(),
+            duplicates: self.duplicates.as_deref(),
             measured_coverage: &self.measured_coverage,
             evidence: self.evidence.as_deref(),
             calibration: Some(calibration),
@@ -421,7 +426,7 @@ impl<'a> Round<'a> {
         round.measured_coverage = inputs.measured_coverage;
         let seed = params.seed;
         if let (true, Some(given)) = (stages.dedup, &pool.duplicates) {
-            round.duplicates = Some(given.clone());
+            round.duplicates = Some(Cow::Borrowed(given));
         } else if stages.dedup {
             let bar = progress.spinner("dedup");
             let found = round.run_dedup(&params.dedup, timings);

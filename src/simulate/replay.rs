@@ -2,6 +2,7 @@
 //! label-independent work done once ([`setup`]), then rounds that reveal the picked items'
 //! labels ([`replay`]) with the same stages `plan` runs.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -285,7 +286,7 @@ pub fn replay(
             .filter(|&i| setup.prepared.data.labels[i].is_some())
             .collect();
         let mut round = Round::new(&setup.prepared);
-        round.duplicates = Some(setup.duplicates.clone());
+        round.duplicates = Some(Cow::Borrowed(&setup.duplicates));
         round.evidence = Some(evidence.clone());
         // The simulation's only evidence is audits (it knows how every label was obtained).
         round.audited = Some(evidence.clone());

@@ -37,7 +37,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -471,14 +471,11 @@ class _Run:
         rows = _ClusterRows(self, outs, shards, n, d)
         argv = _argv("plan", self.paths, self.plan_flags())
         argv += ["--out", os.fspath(out)]
-        a = np.asarray(pairs.column("a"), dtype="<u4")
-        b = np.asarray(pairs.column("b"), dtype="<u4")
-        c = np.asarray(pairs.column("cosine"), dtype="<f8")
-        # items.parquet is the folder of parts the map tasks wrote: not handed back whole.
-        wanted = [t for t in _TABLES["plan"] if t != "items"]
+        # The pairs are read in place (Arrow's C interface); the tables as large as the pool
+        # (items, pairs, auto-labels) are not handed back: read their files.
         tables, summary = _labelwise.plan_rows(
-            argv, rows, n, d, graph, a.tobytes(), b.tobytes(), c.tobytes(),
-            pool_key=pool_key, write_out=True, tables=wanted,
+            argv, rows, n, d, graph, pairs.to_batches(),
+            pool_key=pool_key, write_out=True, tables=list(_TABLES["plan"]),
         )
         self._record("plan", t0, False, sum(rows.calls.values()), detail={"label_half": "map", "calls": rows.calls})
         return Result(summary=json.loads(summary), **tables)
@@ -554,6 +551,26 @@ class _ClusterRows:
         ray = self.run.ray
         args = (spec, ray.put(train), ray.put(y), n_classes)
         return self._gathered(idx, self.tasks.shard_predict, n_classes, "<f4", *args)
+
+    def predict_parts(
+        self, spec: str, train: bytes, y: bytes, n_classes: int, query: bytes
+    ) -> Iterator[tuple[int, bytes]]:
+        """``predict`` for ascending rows ``query``, answered a shard at a time: ``(rows,
+        probabilities)`` for each shard holding some, in shard order, which is the query's. The
+        tasks all start at once; the driver holds one shard's answer, not query × classes."""
+        self._count("predict")
+        idx = np.frombuffer(query, dtype="<u8").astype(np.int64)
+        ray = self.run.ray
+        args = (spec, ray.put(train), ray.put(y), n_classes)
+        _, parts = self._by_shard(idx)
+        remote = self.run._remote(self.tasks.shard_predict)
+        refs = [remote.remote(s, Path(self.paths[s]), local, *args) for s, local in parts]
+
+        def answers() -> Iterator[tuple[int, bytes]]:
+            for (_, local), ref in zip(parts, refs):
+                yield local.size, self.run._get(ref)
+
+        return answers()
 
     def nearest_centroids(self, centroids: bytes, k: int) -> bytes:
         self._count("nearest_centroids")
@@ -678,8 +695,9 @@ def plan(
     rarity clusters, a shortlist) is Ray tasks over the normalised shards. The carried
     columns stay on the cluster too: ``items.parquet`` is then a folder of parts, one
     per input shard, each written by a task that joins the driver's columns for its rows with
-    the shard's carried columns (``result.items`` is ``None``: read the folder), and the
-    batch's carried columns are gathered from the shards. Every other file is the same either
+    the shard's carried columns, and the batch's carried columns are gathered from the
+    shards. ``result.items``, ``result.pairs`` and ``result.autolabels`` are then ``None``
+    (tables as large as the pool are not handed back to the driver: read the files). Every other file is the same either
     way, and the parts read together are the driver route's items table.
     """
     import ray
