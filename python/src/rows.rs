@@ -21,6 +21,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::{detached, f32_bytes, f32s, matrix, u32_bytes, u32s, InputError};
 
+/// Bytes of rows a gather asks the provider for at a time (see `ClusterRows::gather`).
+const GATHER_BLOCK_BYTES: usize = 16 << 20;
+
 /// Little-endian bytes of row indices (u64), the form the provider receives ids in.
 fn id_bytes(ids: &[usize]) -> Vec<u8> {
     ids.iter().flat_map(|&i| (i as u64).to_le_bytes()).collect()
@@ -135,13 +138,33 @@ impl PoolRows for ClusterRows {
     }
 
     fn gather(&self, ids: &[usize]) -> labelwise::Result<Array2<f32>> {
-        let v = Python::attach(|py| {
-            let b = self.call(py, "gather", (PyBytes::new(py, &id_bytes(ids)),))?;
-            read_answer(&b, "gather", |bytes| f32s(bytes, "gather"))
-        })
-        .map_err(lib_err)?;
-        Array2::from_shape_vec((ids.len(), self.d), v)
-            .map_err(|e| labelwise::Error::Internal(format!("gather: {e}")))
+        // A call per block of rows: the provider's answer and its copy into the matrix are
+        // both alive while it is read, so a block bounds the second copy (the rows of 10⁵
+        // paired near-duplicates are hundreds of MB).
+        let block = (GATHER_BLOCK_BYTES / (self.d * 4).max(1)).max(1);
+        let mut out = Array2::<f32>::zeros((ids.len(), self.d));
+        for (bi, chunk) in ids.chunks(block).enumerate() {
+            let mut rows = out.slice_mut(ndarray::s![bi * block..bi * block + chunk.len(), ..]);
+            Python::attach(|py| {
+                let b = self.call(py, "gather", (PyBytes::new(py, &id_bytes(chunk)),))?;
+                read_answer(&b, "gather", |bytes| {
+                    if bytes.len() != rows.len() * 4 {
+                        return Err(InputError::new_err(format!(
+                            "gather: answered {} bytes for {} rows of {}",
+                            bytes.len(),
+                            chunk.len(),
+                            self.d
+                        )));
+                    }
+                    for (x, c) in rows.iter_mut().zip(bytes.chunks_exact(4)) {
+                        *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    }
+                    Ok(())
+                })
+            })
+            .map_err(lib_err)?;
+        }
+        Ok(out)
     }
 
     fn predict(
