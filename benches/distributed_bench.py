@@ -43,6 +43,18 @@ import psutil
 import pyarrow.parquet as pq
 
 
+def rss_parts() -> dict[str, int]:
+    """This process's resident memory by kind (MB), from Linux's /proc: ``anon`` (the heap),
+    ``file`` (mapped libraries) and ``shmem`` (shared memory it touched: Ray's object store
+    objects it read); empty elsewhere."""
+    try:
+        lines = pathlib.Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return {}
+    kinds = {"RssAnon:": "anon", "RssFile:": "file", "RssShmem:": "shmem"}
+    return {kinds[f[0]]: int(f[1]) // 1024 for f in (line.split() for line in lines) if f and f[0] in kinds}
+
+
 class RssSampler:
     """Peak RSS per process of the Ray workers (``ray::`` processes) and of this driver, and
     when the driver's peak came (seconds from the start: the stage timings place it)."""
@@ -51,6 +63,7 @@ class RssSampler:
         self.peak: dict[int, tuple[str, int]] = {}
         self.start = time.perf_counter()
         self.driver_peak_at = 0.0
+        self.driver_peak_parts: dict[str, int] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
@@ -71,6 +84,7 @@ class RssSampler:
                     self.peak[p.info["pid"]] = (name, rss)
                     if name == "driver":
                         self.driver_peak_at = time.perf_counter() - self.start
+                        self.driver_peak_parts = rss_parts()
             time.sleep(0.2)
 
     def __enter__(self) -> RssSampler:
@@ -88,6 +102,7 @@ class RssSampler:
             "worker_peak_rss_mb": round(max((v[1] for v in workers.values()), default=0) / 2**20),
             "worker_processes": len(workers),
             "driver_peak_at_s": round(self.driver_peak_at, 1),
+            "driver_peak_parts_mb": self.driver_peak_parts,
         }
 
 
