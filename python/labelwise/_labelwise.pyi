@@ -85,7 +85,7 @@ def plan_rows(
     n: int,
     dim: int,
     graph: PoolGraph,
-    pairs: list[Any],
+    pairs: list[Any],  # record batches a, b, cosine; emptied once read
     pool_key: str | None = ...,
     write_out: bool = ...,
     progress: Any = ...,

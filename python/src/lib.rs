@@ -19,7 +19,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::ffi_stream::RecordBatchStreamReader;
 use arrow_array::types::{Float64Type, UInt32Type};
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, RecordBatchReader, StringArray};
-use arrow_pyarrow::{IntoPyArrow, PyArrowType, Table};
+use arrow_pyarrow::{FromPyArrow, IntoPyArrow, PyArrowType, Table};
 use arrow_schema::{Field, Schema, SchemaRef};
 use clap::{Args, FromArgMatches};
 use labelwise::cli::{self, RoundCommand};
@@ -38,7 +38,7 @@ use ndarray::Array2;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 
 /// The CLI's allocator, so the package runs as fast as the binary (see the main Cargo.toml).
 #[cfg(feature = "mimalloc")]
@@ -828,8 +828,9 @@ fn outcome_to_py(py: Python<'_>, outcome: Outcome) -> PyResult<(Py<PyDict>, Stri
 /// `plan_rows(argv, provider, n, dim, graph, pairs, ...)`: `plan` on a driver that never
 /// holds the pool's matrix. The rows stay on the cluster and are reached through `provider`
 /// (map tasks over its shards, see `rows::ClusterRows`); the graph (a [`graph::PoolGraph`],
-/// which the round takes) and the near-duplicate pairs (record batches with `a`, `b` uint32
-/// and `cosine` float64, read in place through the Arrow C interface) are the cluster's;
+/// which the round takes) and the near-duplicate pairs (a list of record batches with `a`, `b`
+/// uint32 and `cosine` float64, read in place through the Arrow C interface and emptied) are
+/// the cluster's;
 /// `pool_key` (its shards' content hash) names the pool's cached rarity clusters. Returns what
 /// `run("plan", ...)` returns, without the tables as large as the pool (`items`, `pairs`,
 /// `autolabels`: read their files).
@@ -843,7 +844,7 @@ fn plan_rows(
     n: usize,
     dim: usize,
     mut graph: PyRefMut<'_, graph::PoolGraph>,
-    pairs: Vec<PyArrowType<RecordBatch>>,
+    pairs: Bound<'_, PyList>,
     pool_key: Option<String>,
     write_out: bool,
     progress: Option<Py<PyAny>>,
@@ -855,7 +856,13 @@ fn plan_rows(
     if graph.len() != n {
         return Err(InputError::new_err("plan_rows: the graph is not n × k"));
     }
-    let pairs = dup_pairs(pairs.into_iter().map(|b| b.0))?;
+    let batches = pairs
+        .iter()
+        .map(|b| RecordBatch::from_pyarrow_bound(&b))
+        .collect::<PyResult<Vec<_>>>()?;
+    // The caller keeps no other reference: emptying the list lets each batch go once copied.
+    pairs.call_method0("clear")?;
+    let pairs = dup_pairs(batches.into_iter())?;
     let wanted = wanted_tables(&tables);
     let output = items::ClusterOutput::new(provider.clone_ref(py));
     let outcome = detached(py, threads, progress, |p| {

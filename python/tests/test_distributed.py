@@ -189,6 +189,7 @@ def test_the_label_half_as_map_tasks_writes_the_drivers_files(
     parts = sorted(p.name for p in (out / "items.parquet").iterdir())
     assert parts == [f"part-{i:05d}.parquet" for i in range(calls["items"])] and len(parts) == 4
     assert r.result.items is None and r.result.pairs is None and r.result.autolabels is None
+    assert r.pairs is None, "the map route's driver keeps no copy of the pairs beside the round's"
     assert pq.read_table(out / "items.parquet").equals(pq.read_table(ref / "items.parquet"))
     assert "text" in pq.read_schema(out / "items.parquet" / "part-00000.parquet").names
     assert r.result.batch.equals(dist.result.batch)

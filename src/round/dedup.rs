@@ -20,6 +20,7 @@
 
 use ndarray::{linalg::general_mat_mul, s, Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 use serde::Serialize;
 
@@ -366,11 +367,13 @@ fn groups_in(
     grouping: Grouping,
     threshold: f64,
 ) -> DupGroups {
-    let pairs: Vec<DupPair> = pairs
-        .iter()
-        .copied()
-        .filter(|p| (p.a as usize) < n && (p.b as usize) < n && p.a != p.b)
-        .collect();
+    // Copied only when some pair must be dropped: a cluster's pool hands over millions.
+    let valid = |p: &DupPair| (p.a as usize) < n && (p.b as usize) < n && p.a != p.b;
+    let pairs: Cow<'_, [DupPair]> = if pairs.iter().all(valid) {
+        Cow::Borrowed(pairs)
+    } else {
+        Cow::Owned(pairs.iter().copied().filter(valid).collect())
+    };
     let mut out = DupGroups {
         group: (0..n as i64).collect(),
         representative: vec![true; n],
@@ -390,9 +393,14 @@ fn groups_in(
     let _ = threshold;
     let adjacency = Adjacency::new(n, &pairs);
     let mut mark = vec![false; n];
-    let mut involved: Vec<u32> = pairs.iter().flat_map(|p| [p.a, p.b]).collect();
-    involved.sort_unstable();
-    involved.dedup();
+    // The paired items, ascending: marked in one pass (not two entries per pair, sorted).
+    let mut paired = vec![false; n];
+    for p in pairs.iter() {
+        paired[p.a as usize] = true;
+        paired[p.b as usize] = true;
+    }
+    let involved: Vec<u32> = (0..n as u32).filter(|&i| paired[i as usize]).collect();
+    drop(paired);
     if grouping == Grouping::Star {
         star_cover(&adjacency, &involved, &mut |star: &[u32], rep: u32| {
             finish(star, rep, &mut out)

@@ -75,7 +75,9 @@ class StageRecord:
 @dataclasses.dataclass
 class DistributedPlan:
     """What :func:`plan` did: the single-machine plan's result on the distributed graph, the
-    stages, the near-duplicate pairs the cluster found, and where the stage outputs live."""
+    stages, the near-duplicate pairs the cluster found (row indices ``a``, ``b`` and
+    ``cosine``; ``None`` with ``label_half="map"``, whose driver hands them to the round and
+    keeps no copy: read duplicate_pairs.parquet), and where the stage outputs live."""
 
     result: Result
     stages: list[StageRecord]
@@ -462,7 +464,7 @@ class _Run:
 
     def plan_on_rows(
         self, out: str | os.PathLike[str], outs: list[Path], shards: list[Shard], pool_key: str, n: int, d: int,
-        graph: _labelwise.PoolGraph, pairs: Any,
+        graph: _labelwise.PoolGraph, pairs: list[Any],
     ) -> Result:
         """``plan`` on the driver with the rows left on the cluster (``label_half="map"``)."""
         from .. import _TABLES
@@ -471,10 +473,11 @@ class _Run:
         rows = _ClusterRows(self, outs, shards, n, d)
         argv = _argv("plan", self.paths, self.plan_flags())
         argv += ["--out", os.fspath(out)]
-        # The pairs are read in place (Arrow's C interface); the tables as large as the pool
-        # (items, pairs, auto-labels) are not handed back: read their files.
+        # ``pairs`` (record batches) are read in place through Arrow's C interface and the
+        # list is emptied once the round has its copy; the tables as large as the pool (items,
+        # pairs, auto-labels) are not handed back: read their files.
         tables, summary = _labelwise.plan_rows(
-            argv, rows, n, d, graph, pairs.to_batches(),
+            argv, rows, n, d, graph, pairs,
             pool_key=pool_key, write_out=True, tables=list(_TABLES["plan"]),
         )
         self._record("plan", t0, False, sum(rows.calls.values()), detail={"label_half": "map", "calls": rows.calls})
@@ -732,9 +735,11 @@ def plan(
     if label_half == "map":
         pairs, _, graph = run.merge(rdir, tiles, len(groups), n, to_cache=False)
         assert graph is not None
-        result = run.plan_on_rows(out, outs, shards, pool_key, n, d, graph, pairs)
+        batches = pairs.to_batches()
+        del pairs  # the round's copy is the only one the driver keeps
+        result = run.plan_on_rows(out, outs, shards, pool_key, n, d, graph, batches)
         recall = float(result.summary["graph"]["recall_at_10"])
-        return DistributedPlan(result=result, stages=run.stages, pairs=pairs, work_dir=work, graph_recall_at_10=recall)
+        return DistributedPlan(result=result, stages=run.stages, pairs=None, work_dir=work, graph_recall_at_10=recall)
     pairs, recall, _ = run.merge(rdir, tiles, len(groups), n)
     t0 = time.perf_counter()
     result = _plan(path_list, out, **run.plan_flags())
