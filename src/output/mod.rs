@@ -137,14 +137,14 @@ impl OutDir {
         write_parquet_file(&self.path.join(name), batch)
     }
 
-    /// Writes a Parquet file built chunk by chunk (see [`write_parquet_chunks`]).
-    pub fn write_parquet_chunks(
+    /// Writes a Parquet file of `n` rows built a chunk at a time (see [`write_parquet_rows`]).
+    pub fn write_parquet_rows(
         &self,
         name: &str,
-        schema: SchemaRef,
-        chunks: impl IntoIterator<Item = Result<RecordBatch>>,
+        n: usize,
+        rows: impl Fn(Range<usize>) -> Result<RecordBatch>,
     ) -> Result<PathBuf> {
-        write_parquet_chunks(&self.path.join(name), schema, chunks)
+        write_parquet_rows(&self.path.join(name), n, rows)
     }
 }
 
@@ -154,23 +154,33 @@ pub fn write_parquet_file(path: &Path, batch: &RecordBatch) -> Result<PathBuf> {
     write_parquet_chunks(path, batch.schema(), std::iter::once(Ok(batch.clone())))
 }
 
-/// Rows per chunk of a Parquet output built chunk by chunk ([`write_parquet_chunks`]): a
+/// Rows per chunk of a Parquet output built chunk by chunk ([`write_parquet_rows`]): a
 /// multiple of the writer's 1,024-row mini-batches and a divisor of its 1,048,576-row row
 /// groups, so the file is byte for byte the one a single batch would give.
-pub const PARQUET_CHUNK_ROWS: usize = 65_536;
+const PARQUET_CHUNK_ROWS: usize = 65_536;
 
 /// Ranges of `PARQUET_CHUNK_ROWS` covering `0..n`; one empty range when `n` is 0, so an
 /// empty output is still written with its schema.
-pub fn chunk_ranges(n: usize) -> impl Iterator<Item = Range<usize>> {
+fn chunk_ranges(n: usize) -> impl Iterator<Item = Range<usize>> {
     (0..n.max(1))
         .step_by(PARQUET_CHUNK_ROWS)
         .map(move |start| start.min(n)..(start + PARQUET_CHUNK_ROWS).min(n))
 }
 
-/// [`write_parquet_file`] for a table built chunk by chunk (`chunks`, each with `schema`): a
-/// file of tens of millions of rows (the duplicate pairs, the auto-labels) is never one table
-/// in memory.
-pub fn write_parquet_chunks(
+/// [`write_parquet_file`] for a table of `n` rows that `rows` builds a range at a time (the
+/// empty range gives the schema): a file of tens of millions of rows (the duplicate pairs, the
+/// auto-labels) is never one table in memory, and its bytes are the one-batch file's.
+pub fn write_parquet_rows(
+    path: &Path,
+    n: usize,
+    rows: impl Fn(Range<usize>) -> Result<RecordBatch>,
+) -> Result<PathBuf> {
+    let schema = rows(0..0)?.schema();
+    write_parquet_chunks(path, schema, chunk_ranges(n).map(rows))
+}
+
+/// Writes `chunks` (each with `schema`) as one zstd-compressed Parquet file, atomically.
+fn write_parquet_chunks(
     path: &Path,
     schema: SchemaRef,
     chunks: impl IntoIterator<Item = Result<RecordBatch>>,
@@ -303,12 +313,11 @@ mod tests {
             Field::new("id", DataType::Utf8, false),
             Field::new("x", DataType::Int64, false),
         ]));
-        let whole = RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(x)]).unwrap();
+        let whole = RecordBatch::try_new(schema, vec![Arc::new(ids), Arc::new(x)]).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let one = write_parquet_file(&dir.path().join("one.parquet"), &whole).unwrap();
-        let chunks = chunk_ranges(n).map(|r| Ok(whole.slice(r.start, r.len())));
-        let parts =
-            write_parquet_chunks(&dir.path().join("parts.parquet"), schema, chunks).unwrap();
+        let rows = |r: Range<usize>| Ok(whole.slice(r.start, r.len()));
+        let parts = write_parquet_rows(&dir.path().join("parts.parquet"), n, rows).unwrap();
         assert_eq!(std::fs::read(one).unwrap(), std::fs::read(parts).unwrap());
     }
 

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::data::dataset::{CarriedRows, Dataset};
 use crate::error::{Error, Result};
-use crate::output::{chunk_ranges, id_array, ItemsTable, OutDir};
+use crate::output::{id_array, ItemsTable, OutDir};
 use crate::round::autolabel::{AutolabelResult, Route, Source};
 use crate::round::dedup::Duplicates;
 use crate::round::{rarity, route_name, Round};
@@ -71,9 +71,9 @@ fn pairs_rows(d: &Duplicates, data: &Dataset, range: Range<usize>) -> Result<Rec
 /// Writes duplicate_pairs.parquet ([`pairs_table`]) a chunk at a time: a pool of 10⁸ items
 /// can have more pairs than items, and their ids are not held as one table.
 pub fn write_pairs(d: &Duplicates, data: &Dataset, out: &OutDir) -> Result<()> {
-    let schema = pairs_rows(d, data, 0..0)?.schema();
-    let chunks = chunk_ranges(d.pairs.len()).map(|r| pairs_rows(d, data, r));
-    out.write_parquet_chunks("duplicate_pairs.parquet", schema, chunks)?;
+    out.write_parquet_rows("duplicate_pairs.parquet", d.pairs.len(), |r| {
+        pairs_rows(d, data, r)
+    })?;
     Ok(())
 }
 
@@ -435,9 +435,9 @@ pub fn write_autolabels(round: &Round, out: &OutDir, formats: &[AutolabelFormat]
     let label = |i: usize| data.classes[a.predicted[i].unwrap_or(0) as usize].as_str();
     let source = |i: usize| source_name(a.source[i]);
     // A chunk at a time: on a pool of 10⁸ items most of them can be auto-labeled.
-    let schema = autolabels_of(data, a, &[])?.schema();
-    let chunks = chunk_ranges(rows.len()).map(|r| autolabels_of(data, a, &rows[r]));
-    out.write_parquet_chunks("autolabels.parquet", schema, chunks)?;
+    out.write_parquet_rows("autolabels.parquet", rows.len(), |r| {
+        autolabels_of(data, a, &rows[r])
+    })?;
     if formats.contains(&AutolabelFormat::Csv) {
         out.write_csv(
             "autolabels.csv",

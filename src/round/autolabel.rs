@@ -25,7 +25,7 @@ use crate::round::calibrate::{
     Score, ThresholdChoice,
 };
 use crate::round::coverage::{CoverageChange, RoundFigures};
-use crate::round::rows::{self, PoolRows, RowLookup};
+use crate::round::rows::{self, PoolRows, PredictSink, RowLookup};
 use crate::round::rule_route::{self, RuleRecord, RulesInRound};
 use crate::round::uncertainty::ItemUncertainty;
 use crate::rules::RuleVotes;
@@ -1132,26 +1132,29 @@ impl Job<'_, '_> {
             }
             Ok(())
         };
-        // A transductive model predicts every unlabeled item in one go (its size is bounded by
-        // SPREAD_MAX_CELLS); the others are fitted once and predict chunk by chunk.
-        if spec.is_transductive() {
-            let whole = predict_items(
-                spec,
-                self.rows,
-                self.sg,
-                self.labeled,
-                self.y,
-                self.unlabeled,
-                n_classes,
-            )?;
-            rows::sink_in_chunks(self.unlabeled, &whole, &mut take)?;
-        } else {
-            let xl = self.rows.gather(self.labeled)?;
-            let (y, query) = (self.y, self.unlabeled);
-            self.rows
-                .predict(spec, xl.view(), y, n_classes, query, &mut take)?;
-        }
+        self.predict_chunks(spec, self.labeled, self.y, self.unlabeled, &mut take)?;
         Ok(uncertainty)
+    }
+
+    /// `spec` fitted on the items `train` (classes `y`) predicts the items `query`, handed to
+    /// `sink` chunk by chunk in query order. A transductive model predicts them in one go (its
+    /// size is bounded by SPREAD_MAX_CELLS); the others are fitted once and predict chunk by
+    /// chunk, so query × classes probabilities are never held at once.
+    fn predict_chunks(
+        &self,
+        spec: &ModelSpec,
+        train: &[usize],
+        y: &[u32],
+        query: &[usize],
+        sink: &mut PredictSink<'_>,
+    ) -> Result<()> {
+        if spec.is_transductive() {
+            let whole = predict_items(spec, self.rows, self.sg, train, y, query, self.n_classes)?;
+            return rows::sink_in_chunks(query, &whole, sink);
+        }
+        let xt = self.rows.gather(train)?;
+        self.rows
+            .predict(spec, xt.view(), y, self.n_classes, query, sink)
     }
 
     /// Replaces the kept uncertainty with that of `spec` fitted on the labels that are not
@@ -1180,19 +1183,11 @@ impl Job<'_, '_> {
         let query: Vec<usize> = (0..self.rows.n_rows())
             .filter(|&i| self.labels[i].is_none() || audited[i])
             .collect();
-        if spec.is_transductive() {
-            let p = predict_items(spec, self.rows, self.sg, &train, &y, &query, self.n_classes)?;
-            uncertainty.set_rows(&query, p.view());
-            return Ok(());
-        }
-        // Chunk by chunk: the query is most of the pool, its probabilities n × classes.
-        let xt = self.rows.gather(&train)?;
         let mut keep = |chunk: &[usize], p: Array2<f32>| -> Result<()> {
             uncertainty.set_rows(chunk, p.view());
             Ok(())
         };
-        self.rows
-            .predict(spec, xt.view(), &y, self.n_classes, &query, &mut keep)
+        self.predict_chunks(spec, &train, &y, &query, &mut keep)
     }
 
     /// Per item, whether it is in a rules twin's `rules` scope: a fired rule voted its

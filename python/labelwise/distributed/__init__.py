@@ -521,25 +521,34 @@ class _ClusterRows:
         parts = [(s, chunk - self.starts[s]) for s, chunk in enumerate(np.split(sorted_ids, bounds)) if chunk.size]
         return order, parts
 
+    def _answers(self, ids: np.ndarray, task: Any, *args: Any) -> tuple[np.ndarray, Iterator[tuple[int, Any]]]:
+        """Starts ``task(shard, path, local rows, *args)`` on every shard holding some of
+        ``ids`` and returns (order sorting ``ids``, each shard's ``(rows, answer)`` in shard
+        order, fetched only as the iterator reaches it: one answer on the driver at a time)."""
+        order, parts = self._by_shard(ids)
+        remote = self.run._remote(task)
+        refs = [remote.remote(s, Path(self.paths[s]), local, *args) for s, local in parts]
+
+        def fetched() -> Iterator[tuple[int, Any]]:
+            for (_, local), ref in zip(parts, refs):
+                yield local.size, self.run._get(ref)
+
+        return order, fetched()
+
     def _gathered(self, ids: np.ndarray, task: Any, width: int, dtype: str, *args: Any) -> bytearray:
-        """Runs ``task(shard, path, local rows, *args)`` on each shard holding some of ``ids`` and
-        puts the answers back in the order of ``ids``, in a bytearray the wheel reads in place
-        (filled through a numpy view: no ``tobytes()`` copy of the whole answer). Answers are
-        fetched and copied one shard at a time, so the driver holds one shard's answer beside
-        the whole, not all of them."""
+        """The shards' answers to ``task`` (see ``_answers``) put back in the order of ``ids``,
+        in a bytearray the wheel reads in place (filled through a numpy view: no ``tobytes()``
+        copy of the whole answer)."""
         buf = bytearray(ids.size * width * np.dtype(dtype).itemsize)
         out = np.frombuffer(buf, dtype=dtype).reshape(ids.size, width)
         if ids.size == 0:
             return buf
-        order, parts = self._by_shard(ids)
-        remote = self.run._remote(task)
-        refs = [remote.remote(s, Path(self.paths[s]), local, *args) for s, local in parts]
+        order, answers = self._answers(ids, task, *args)
         at = 0
-        for (_, local), ref in zip(parts, refs):
-            a = self.run._get(ref)
-            rows = np.frombuffer(a, dtype=dtype).reshape(local.size, width) if isinstance(a, bytes) else a
-            out[order[at:at + local.size]] = rows
-            at += local.size
+        for size, a in answers:
+            rows = np.frombuffer(a, dtype=dtype).reshape(size, width) if isinstance(a, bytes) else a
+            out[order[at:at + size]] = rows
+            at += size
             del a, rows
         return buf
 
@@ -548,32 +557,26 @@ class _ClusterRows:
         idx = np.frombuffer(ids, dtype="<u8").astype(np.int64)
         return self._gathered(idx, self.tasks.shard_rows, self.d, "<f4")
 
-    def predict(self, spec: str, train: bytes, y: bytes, n_classes: int, query: bytes) -> bytearray:
+    def _prediction(
+        self, spec: str, train: bytes, y: bytes, n_classes: int, query: bytes
+    ) -> tuple[np.ndarray, tuple[Any, ...]]:
+        """The query rows and ``shard_predict``'s arguments, the training set put once."""
         self._count("predict")
-        idx = np.frombuffer(query, dtype="<u8").astype(np.int64)
         ray = self.run.ray
-        args = (spec, ray.put(train), ray.put(y), n_classes)
+        return np.frombuffer(query, dtype="<u8").astype(np.int64), (spec, ray.put(train), ray.put(y), n_classes)
+
+    def predict(self, spec: str, train: bytes, y: bytes, n_classes: int, query: bytes) -> bytearray:
+        idx, args = self._prediction(spec, train, y, n_classes, query)
         return self._gathered(idx, self.tasks.shard_predict, n_classes, "<f4", *args)
 
     def predict_parts(
         self, spec: str, train: bytes, y: bytes, n_classes: int, query: bytes
-    ) -> Iterator[tuple[int, bytes]]:
+    ) -> Iterator[tuple[int, Any]]:
         """``predict`` for ascending rows ``query``, answered a shard at a time: ``(rows,
         probabilities)`` for each shard holding some, in shard order, which is the query's. The
         tasks all start at once; the driver holds one shard's answer, not query × classes."""
-        self._count("predict")
-        idx = np.frombuffer(query, dtype="<u8").astype(np.int64)
-        ray = self.run.ray
-        args = (spec, ray.put(train), ray.put(y), n_classes)
-        _, parts = self._by_shard(idx)
-        remote = self.run._remote(self.tasks.shard_predict)
-        refs = [remote.remote(s, Path(self.paths[s]), local, *args) for s, local in parts]
-
-        def answers() -> Iterator[tuple[int, bytes]]:
-            for (_, local), ref in zip(parts, refs):
-                yield local.size, self.run._get(ref)
-
-        return answers()
+        idx, args = self._prediction(spec, train, y, n_classes, query)
+        return self._answers(idx, self.tasks.shard_predict, *args)[1]
 
     def nearest_centroids(self, centroids: bytes, k: int) -> bytes:
         self._count("nearest_centroids")
