@@ -398,7 +398,10 @@ def _run(
     ids: Any = None,
     progress: ProgressArg = False,
     threads: int | None = None,
+    name: str | None = None,
 ) -> Result:
+    """Runs ``command`` on ``data``; ``name`` names an Arrow stream in messages (default: its
+    type, ``<pyarrow.Table>``)."""
     labels = flags.get("labels")
     if labels is not None and not isinstance(labels, (str, os.PathLike)):
         # Per-row labels for a numpy matrix; a path is the CLI's --labels FILE.
@@ -408,7 +411,9 @@ def _run(
     rules_path, functions = _rule_inputs(flags.get("rules"))
     if "rules" in flags:
         flags = {**flags, "rules": rules_path}
-    positionals, stream, name = _source(data, ids, labels)
+    positionals, stream, type_name = _source(data, ids, labels)
+    if stream is None or name is None:
+        name = type_name
     if labels is not None and name != "<numpy.ndarray>":
         raise TypeError(
             "per-row labels= go with a numpy embedding matrix; otherwise labels= is a labels file path"

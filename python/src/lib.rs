@@ -254,6 +254,19 @@ impl Source {
         }
     }
 
+    /// The pool loaded with `opts` from the stream, or from `paths` (the command's `DATA`) when
+    /// there is none.
+    fn load_or_read(
+        &self,
+        paths: &[PathBuf],
+        opts: &dataset::LoadOptions,
+    ) -> labelwise::Result<dataset::Dataset> {
+        match self {
+            Source::Paths => dataset::load(paths, opts),
+            Source::Arrow { .. } => self.load(opts),
+        }
+    }
+
     /// The pool, loaded the way the CLI would (memory check, then the graph from the cache or
     /// built). Arrow data is cached only with `--cache DIR`: it has no folder to sit beside.
     fn pool(
@@ -831,11 +844,13 @@ fn outcome_to_py(py: Python<'_>, outcome: Outcome) -> PyResult<(Py<PyDict>, Stri
 /// which the round takes) and the near-duplicate pairs (a list of record batches with `a`, `b`
 /// uint32 and `cosine` float64, read in place through the Arrow C interface and emptied) are
 /// the cluster's;
-/// `pool_key` (its shards' content hash) names the pool's cached rarity clusters. Returns what
+/// `pool_key` (its shards' content hash) names the pool's cached rarity clusters. The ids and
+/// labels are read from `argv`'s paths, or from `data` (an Arrow stream of those columns,
+/// named `source_name` in messages) when the files are not local. Returns what
 /// `run("plan", ...)` returns, without the tables as large as the pool (`items`, `pairs`,
 /// `autolabels`: read their files).
 #[pyfunction]
-#[pyo3(signature = (argv, provider, n, dim, graph, pairs, pool_key=None, write_out=true, progress=None, threads=None, tables=Vec::new()))]
+#[pyo3(signature = (argv, provider, n, dim, graph, pairs, pool_key=None, write_out=true, progress=None, threads=None, tables=Vec::new(), data=None, source_name="<table>"))]
 #[allow(clippy::too_many_arguments)]
 fn plan_rows(
     py: Python<'_>,
@@ -850,8 +865,11 @@ fn plan_rows(
     progress: Option<Py<PyAny>>,
     threads: Option<usize>,
     tables: Vec<String>,
+    data: Option<PyArrowType<RecordBatchStreamReader>>,
+    source_name: &str,
 ) -> PyResult<(Py<PyDict>, String)> {
     let args: cli::plan::Cmd = parse("plan", &argv)?;
+    let source = Source::from_py(data, source_name)?;
     let graph = graph.take()?;
     if graph.len() != n {
         return Err(InputError::new_err("plan_rows: the graph is not n × k"));
@@ -875,7 +893,8 @@ fn plan_rows(
             pairs,
             pool_key,
         };
-        let pool = rows::cluster_pool(&cmd, &params.dedup, rows, cluster, &mut timings)?;
+        let load = |opts: &dataset::LoadOptions| source.load_or_read(&cmd.input.data, opts);
+        let pool = rows::cluster_pool(&cmd, &params.dedup, rows, cluster, &load, &mut timings)?;
         let run = RoundRun {
             cmd: &cmd,
             params: &params,
@@ -1451,23 +1470,27 @@ fn tile_pairs(
     })
 }
 
-/// `cache_graph(argv, graph)`: loads the pool `plan`'s flags `argv` name (as the CLI does) and
-/// stores `graph` (a [`graph::PoolGraph`] it takes) in its cache, under the key a
-/// `plan` with these flags looks up (`index::cached::store_graph`). Returns `(key, recall@10,
-/// items)`.
+/// `cache_graph(argv, graph)`: loads the pool `plan`'s flags `argv` name (as the CLI does, or
+/// from `data`, an Arrow stream named `source_name`, when the files are not local) and stores
+/// `graph` (a [`graph::PoolGraph`] it takes) in its cache, under the key a `plan` with these
+/// flags looks up (`index::cached::store_graph`). Returns `(key, recall@10, items)`.
 #[pyfunction]
+#[pyo3(signature = (argv, graph, data=None, source_name="<table>"))]
 fn cache_graph(
     py: Python<'_>,
     argv: Vec<String>,
     mut graph: PyRefMut<'_, graph::PoolGraph>,
+    data: Option<PyArrowType<RecordBatchStreamReader>>,
+    source_name: &str,
 ) -> PyResult<(String, f64, usize)> {
     let args: cli::plan::Cmd = parse("plan", &argv)?;
+    let source = Source::from_py(data, source_name)?;
     let graph = graph.take()?;
     detached(py, None, None, |_| {
         let cmd = cli::plan::Cmd::command(&args);
         let params = cmd.graph.params(cmd.run.seed)?;
         let opts = cmd.input.load_options(false);
-        let data = dataset::load(&cmd.input.data, &opts)?;
+        let data = source.load_or_read(&cmd.input.data, &opts)?;
         let choice = CacheChoice::from_flags(
             cmd.run.cache.as_deref(),
             cmd.run.no_cache,

@@ -474,14 +474,15 @@ pub struct ClusterGraph {
     pub pool_key: Option<String>,
 }
 
-/// The driver's pool when the rows stay on the cluster: ids, labels and carried columns loaded
-/// without the embeddings, the cluster's graph (recall@10 measured through the rows, as one
+/// The driver's pool when the rows stay on the cluster: ids and labels loaded by `load` (from
+/// the files or a stream of those columns) without the embeddings, the cluster's graph (recall@10 measured through the rows, as one
 /// machine measures it), and the near-duplicate groups of the cluster's pairs.
 pub fn cluster_pool(
     cmd: &cli::RoundCommand<'_>,
     dedup: &labelwise::round::dedup::DedupParams,
     rows: ClusterRows,
     cluster: ClusterGraph,
+    load: &dyn Fn(&dataset::LoadOptions) -> labelwise::Result<dataset::Dataset>,
     timings: &mut Timings,
 ) -> labelwise::Result<Pool> {
     let ClusterGraph {
@@ -500,7 +501,7 @@ pub fn cluster_pool(
     // Neither the matrix nor the carried columns: the map tasks join those into items.parquet.
     let mut opts = cmd.input.load_options(false);
     opts.read_embeddings = false;
-    let data = timings.time("load", || dataset::load(&cmd.input.data, &opts))?;
+    let data = timings.time("load", || load(&opts))?;
     if data.len() != rows.n {
         return Err(labelwise::Error::Internal(format!(
             "the driver loaded {} items, the cluster {}",

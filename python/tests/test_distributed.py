@@ -119,7 +119,7 @@ def test_past_the_sample_cap_the_partition_and_every_file_are_one_machines(
     files are the single process's bit for bit (with its own numpy sample and f64 sums they
     were not)."""
     rows = 110_000
-    path = synth_pool(tmp_path / "big.parquet", rows, 64)
+    path = synth_pool(tmp_path / "big.parquet", rows, 32)
     steps = labelwise._labelwise.kmeans_refine_steps(rows, round(rows**0.5))
     assert steps > 0
     single = labelwise.plan(path, out=tmp_path / "single", index="partitioned", cache=tmp_path / "c1", **FLAGS)
@@ -200,6 +200,60 @@ def test_the_label_half_as_map_tasks_writes_the_drivers_files(
     assert tasks.read_bytes() == labelwise.export(ref, "label-studio", output=str(tmp_path / "ref.json")).read_bytes()
     with pytest.raises(ValueError, match="give out="):
         distributed.plan(pool, cache=cache, shard_rows=8192, label_half="map", **FLAGS)
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
+    """An S3 endpoint on loopback (moto's server): yields a pyarrow ``S3FileSystem`` on it, which
+    the tasks receive pickled with their shards, and the endpoint's URI query."""
+    import socket
+
+    moto_server = pytest.importorskip("moto.server")
+    from pyarrow import fs
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    # The driver's credentials when a URI names the endpoint (the tasks get the filesystem's).
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    endpoint = f"endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1"
+    yield fs.S3FileSystem(access_key="test", secret_key="test", endpoint_override=f"127.0.0.1:{port}",
+                          scheme="http", region="us-east-1", allow_bucket_creation=True), endpoint
+    server.stop()
+
+
+def test_a_pool_in_object_storage_is_read_where_it_is(
+    cluster: str, dist: distributed.DistributedPlan, pool: pathlib.Path, tmp_path: pathlib.Path,
+    s3: tuple[Any, str],
+) -> None:
+    """The pool in an S3 bucket: each task reads its shard and the driver the columns it loads
+    through pyarrow's filesystem, and every file is the local pool's, on both routes. A folder
+    is walked as the CLI walks one (names starting with ``_`` or ``.`` skipped); a missing
+    object is the CLI's one-line error, with nothing written."""
+    fs, endpoint = s3
+    fs.create_dir("pools")
+    for name, data in (("part-0.parquet", pool.read_bytes()), ("_SUCCESS", b""), (".part-0.parquet.crc", b"x")):
+        with fs.open_output_stream(f"pools/synth/{name}") as f:
+            f.write(data)
+    cache = dist.work_dir.parent  # the local run's stages: the same rows give the same stage keys
+    ref = cache.parent / "out"
+    driver = distributed.plan("pools/synth", out=tmp_path / "driver", cache=cache, shard_rows=8192,
+                              filesystem=fs, **FLAGS)
+    normalise = driver.stage("normalise")
+    assert not normalise.resumed and normalise.bytes_read == pool.stat().st_size, "the shards came from S3"
+    assert all(s.resumed for s in driver.stages if s.name not in ("normalise", "merge", "plan"))
+    assert run_files(tmp_path / "driver") == run_files(ref)
+    mapped = distributed.plan("pools/synth", out=tmp_path / "map", cache=cache, shard_rows=8192,
+                              filesystem=fs, label_half="map", **FLAGS)
+    assert mapped.stage("normalise").resumed
+    assert run_files(tmp_path / "map") == {k: v for k, v in run_files(ref).items() if k != "items.parquet"}
+    assert pq.read_table(tmp_path / "map" / "items.parquet").equals(pq.read_table(ref / "items.parquet"))
+    with pytest.raises(labelwise.InputError, match=r"^s3://pools/nope: cannot read: not found$"):
+        distributed.plan(f"s3://pools/nope?{endpoint}", out=tmp_path / "bad", cache=cache, **FLAGS)
+    assert not (tmp_path / "bad").exists()
 
 
 def test_the_map_route_refuses_rules(

@@ -44,7 +44,8 @@ from typing import Any
 import numpy as np
 
 from .. import InputError, Result, _argv, _labelwise, parameters
-from .. import plan as _plan
+from .. import _run as _run_command
+from . import _inputs
 from ._tasks import FAULT_ENV, Shard
 
 __all__ = ["DistributedPlan", "StageRecord", "plan", "FAULT_ENV"]
@@ -98,44 +99,43 @@ def _sha(*parts: Any) -> str:
     return h.hexdigest()[:32]
 
 
-def _cache_dir(paths: list[str], cache: Any) -> Path:
-    """The cache the single-machine run would use (``CacheChoice::from_flags``)."""
+def _cache_dir(inputs: _inputs.Inputs, paths: list[str], cache: Any) -> Path:
+    """The cache the single-machine run would use (``CacheChoice::from_flags``); for files in
+    object storage, ``.labelwise-cache`` in the working directory."""
     if cache is not None:
         return Path(cache)
+    if inputs.remote:
+        return Path(".labelwise-cache")
     first = Path(paths[0])
     base = first if first.is_dir() else (first.parent if str(first.parent) else Path("."))
     return base / ".labelwise-cache"
 
 
-def _shards(files: list[str], shard_rows: int) -> list[Shard]:
+def _shards(inputs: _inputs.Inputs, shard_rows: int) -> list[Shard]:
     """Whole row groups of each file packed into shards of about ``shard_rows`` rows."""
-    import pyarrow.parquet as pq
-
     shards: list[Shard] = []
     start = 0
-    for path in files:
-        try:
-            md = pq.ParquetFile(path).metadata
-        except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
-            raise InputError(f"{path}: not a Parquet file, or truncated ({e})") from None
+    fs, scheme = inputs.filesystem, inputs.scheme
+    for path in inputs.files:
+        md = inputs.open(path).metadata
         groups: list[int] = []
         rows = 0
         for g in range(md.num_row_groups):
             groups.append(g)
             rows += md.row_group(g).num_rows
             if rows >= shard_rows:
-                shards.append(Shard(len(shards), path, tuple(groups), start, rows))
+                shards.append(Shard(len(shards), path, tuple(groups), start, rows, fs, scheme))
                 start += rows
                 groups, rows = [], 0
         if groups:
-            shards.append(Shard(len(shards), path, tuple(groups), start, rows))
+            shards.append(Shard(len(shards), path, tuple(groups), start, rows, fs, scheme))
             start += rows
     return shards
 
 
-def _source_key(s: Shard, id_col: str, emb_col: str) -> str:
-    st = os.stat(s.path)
-    return _sha("source", os.path.abspath(s.path), st.st_size, st.st_mtime_ns, s.row_groups, id_col, emb_col)
+def _source_key(inputs: _inputs.Inputs, s: Shard, id_col: str, emb_col: str) -> str:
+    size, mtime = inputs.stat(s.path)
+    return _sha("source", inputs.identity(s.path), size, mtime, s.row_groups, id_col, emb_col)
 
 
 def _chain(centroids: np.ndarray) -> list[int]:
@@ -170,11 +170,14 @@ def _groups(order: list[int], sizes: np.ndarray, group_rows: int) -> list[list[i
 class _Run:
     """The driver of one distributed plan: stages in order, each resumable."""
 
-    def __init__(self, paths: list[str], flags: dict[str, Any], work: Path, opts: dict[str, Any]):
+    def __init__(
+        self, paths: list[str], inputs: _inputs.Inputs, flags: dict[str, Any], work: Path, opts: dict[str, Any]
+    ):
         import ray
 
         self.ray = ray
         self.paths = paths
+        self.inputs = inputs
         self.flags = flags
         self.work = work
         self.opts = opts
@@ -226,16 +229,17 @@ class _Run:
         t0 = time.perf_counter()
         from . import _tasks
 
-        files = [str(p) for p in _labelwise.expand_paths(self.paths)]
-        shards = _shards(files, self.opts["shard_rows"])
-        outs = [self.work / "normalised" / f"{_source_key(s, self.id_col, self.emb_col)}.npy" for s in shards]
+        shards = _shards(self.inputs, self.opts["shard_rows"])
+        outs = [
+            self.work / "normalised" / f"{_source_key(self.inputs, s, self.id_col, self.emb_col)}.npy" for s in shards
+        ]
         resumed = all(o.exists() for o in outs)
         task = self._remote(_tasks.normalise_shard)
         metas = self._get([task.remote(s, self.id_col, self.emb_col, o) for s, o in zip(shards, outs)])
         pool_key = _sha(STAGE_VERSION, [m["sha"] for m in metas])
         n = sum(m["rows"] for m in metas)
         d = metas[0]["dim"]
-        src = sum(os.stat(s.path).st_size for s in {s.path: s for s in shards}.values())
+        src = sum(self.inputs.stat(f)[0] for f in self.inputs.files)
         self._record("normalise", t0, resumed, len(shards), bytes_read=src,
                      bytes_written=sum(m["bytes"] for m in metas), detail={"rows": n, "dim": d})
         return shards, outs, pool_key, n, d
@@ -456,7 +460,7 @@ class _Run:
             self._record("merge", t0, False, 1, bytes_read=read, detail={"pairs": pairs_t.num_rows})
             return pairs_t, None, graph
         argv = self.plan_argv()
-        key, recall, items = _labelwise.cache_graph(argv, graph)
+        key, recall, items = _labelwise.cache_graph(argv, graph, **self.pool_stream(None))
         if items != n:
             raise RuntimeError(f"the driver loaded {items} items, the cluster {n}")
         self._record("merge", t0, False, 1, bytes_read=read, detail={"cache_key": key, "pairs": pairs_t.num_rows})
@@ -476,12 +480,31 @@ class _Run:
         # ``pairs`` (record batches) are read in place through Arrow's C interface and the
         # list is emptied once the round has its copy; the tables as large as the pool (items,
         # pairs, auto-labels) are not handed back: read their files.
+        label_col = self.flags.get("label_col") or "label"
         tables, summary = _labelwise.plan_rows(
             argv, rows, n, d, graph, pairs,
             pool_key=pool_key, write_out=True, tables=list(_TABLES["plan"]),
+            **self.pool_stream([self.id_col, label_col]),
         )
         self._record("plan", t0, False, sum(rows.calls.values()), detail={"label_half": "map", "calls": rows.calls})
         return Result(summary=json.loads(summary), **tables)
+
+    def plan_on_driver(self, out: str | os.PathLike[str] | None) -> Result:
+        """The single-machine ``plan`` on the driver, which finds the cluster's graph in the cache."""
+        t0 = time.perf_counter()
+        stream = self.pool_stream(None)
+        data = stream["data"] if stream else self.paths
+        result = _run_command("plan", data, out, self.plan_flags(), name=stream.get("source_name"))
+        self._record("plan", t0, False, 1, detail={"graph_cache_hit": result.summary["graph"]["cache_hit"]})
+        return result
+
+    def pool_stream(self, columns: list[str] | None) -> dict[str, Any]:
+        """The wheel's ``data=`` and ``source_name=`` for a driver's read of the pool: none for
+        local files (the wheel reads the paths as the CLI does); for files elsewhere, a stream of
+        ``columns`` (all when ``None``) read through the filesystem."""
+        if not self.inputs.remote:
+            return {}
+        return {"data": self.inputs.stream(columns), "source_name": " ".join(self.paths)}
 
     def plan_argv(self) -> list[str]:
         return _argv("plan", self.paths, self.plan_flags()) + ["--out", "<no output>"]
@@ -676,18 +699,25 @@ def plan(
     saturated_block: int = SATURATED_BLOCK,
     address: str | None = None,
     label_half: str = "driver",
+    filesystem: Any = None,
     **flags: Any,
 ) -> DistributedPlan:
     """``labelwise plan`` with its label-independent stages on the Ray cluster.
 
-    ``paths`` are Parquet files or folders (read as the CLI reads them); keyword arguments are
+    ``paths`` are Parquet files or folders (read as the CLI reads them): local paths, URIs of
+    any filesystem pyarrow reads (``s3://bucket/pool/``, ``gs://…``, ``hdfs://…``; credentials as
+    pyarrow finds them), or paths inside ``filesystem`` (a ``pyarrow.fs.FileSystem``, which the
+    tasks receive with their shards). Files that are not local are read where they are: by each
+    task for its shard, and by the driver for the columns it loads. Keyword arguments are
     ``plan``'s flags (``k``, ``probes``, ``threshold``, ``seed``, ``target_precision``...).
     The graph is stored in the cache (``cache=`` or ``.labelwise-cache`` beside the first
-    input) under the key of ``plan --index partitioned`` with the same flags; the driver then
-    runs the single-machine ``plan`` on it, which writes the usual files to ``out``.
+    input; in the working directory for files that are not local) under the key of ``plan
+    --index partitioned`` with the same flags; the driver then runs the single-machine ``plan``
+    on it, which writes the usual files to ``out``.
 
-    ``work_dir`` holds the stage outputs (default: ``distributed/`` in the cache); a rerun with
-    the same inputs resumes from them. ``shard_rows`` sizes the map tasks, ``group_rows`` the
+    ``work_dir`` holds the stage outputs (default: ``distributed/`` in the cache), and must be a
+    path every node sees (a shared mount, or one machine's disk for a local cluster); a rerun
+    with the same inputs resumes from them. ``shard_rows`` sizes the map tasks, ``group_rows`` the
     search groups (default: the rows over 4 × the cluster's CPUs), ``lloyd_iters`` the Lloyd
     steps over all the data after the sampled fit (default: the single machine's, so both
     partitions are the same bit for bit), ``saturated_block`` the blocks of the exact
@@ -717,14 +747,15 @@ def plan(
         raise ValueError("the distributed plan hands its graph to the driver through the cache: drop no_cache")
     if flags.get("index") not in (None, "partitioned"):
         raise ValueError("the distributed graph is the partitioned route's: index must be 'partitioned'")
-    cache = _cache_dir(path_list, flags.get("cache"))
+    inputs = _inputs.resolve(path_list, filesystem)
+    cache = _cache_dir(inputs, path_list, flags.get("cache"))
     work = Path(work_dir) if work_dir is not None else cache / "distributed"
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=False)
     workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
     opts = {"shard_rows": shard_rows, "group_rows": group_rows, "lloyd_iters": lloyd_iters,
             "saturated_block": saturated_block, "workers": workers, "cache": cache}
-    run = _Run(path_list, {k: v for k, v in flags.items() if k not in ("index", "cache")}, work, opts)
+    run = _Run(path_list, inputs, {k: v for k, v in flags.items() if k not in ("index", "cache")}, work, opts)
     shards, outs, pool_key, n, d = run.normalise()
     if n < 2:
         raise ValueError("the distributed plan needs at least two items")
@@ -740,11 +771,11 @@ def plan(
         assert graph is not None
         batches = pairs.to_batches()
         del pairs  # the round's copy is the only one the driver keeps
+        assert out is not None  # refused above
         result = run.plan_on_rows(out, outs, shards, pool_key, n, d, graph, batches)
-        recall = float(result.summary["graph"]["recall_at_10"])
-        return DistributedPlan(result=result, stages=run.stages, pairs=None, work_dir=work, graph_recall_at_10=recall)
+        measured = float(result.summary["graph"]["recall_at_10"])
+        return DistributedPlan(result=result, stages=run.stages, pairs=None, work_dir=work, graph_recall_at_10=measured)
     pairs, recall, _ = run.merge(rdir, tiles, len(groups), n)
-    t0 = time.perf_counter()
-    result = _plan(path_list, out, **run.plan_flags())
-    run._record("plan", t0, False, 1, detail={"graph_cache_hit": result.summary["graph"]["cache_hit"]})
+    assert recall is not None  # the cache's store measured it
+    result = run.plan_on_driver(out)
     return DistributedPlan(result=result, stages=run.stages, pairs=pairs, work_dir=work, graph_recall_at_10=recall)

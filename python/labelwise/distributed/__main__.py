@@ -24,7 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m labelwise.distributed")
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("plan", help="labelwise plan with the graph built on Ray")
-    p.add_argument("data", nargs="+", help="Parquet files or folders")
+    p.add_argument("data", nargs="+",
+                   help="Parquet files or folders: local paths or URIs pyarrow reads (s3://bucket/pool/)")
     p.add_argument("--work-dir", help="stage outputs (default: distributed/ in the cache)")
     p.add_argument("--shard-rows", type=int, default=65_536)
     p.add_argument("--group-rows", type=int)
@@ -66,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for s in r.stages:
         print(json.dumps(dataclasses.asdict(s), default=str))
-    print(json.dumps({"graph_recall_at_10": r.graph_recall_at_10, "pairs": r.pairs.num_rows,
-                      "work_dir": str(r.work_dir)}))
+    # The map route's driver keeps no copy of the pairs: their count is the summary's.
+    pairs = r.pairs.num_rows if r.pairs is not None else r.result.summary["duplicates"]["pairs"]
+    print(json.dumps({"graph_recall_at_10": r.graph_recall_at_10, "pairs": pairs, "work_dir": str(r.work_dir)}))
     return 0
 
 

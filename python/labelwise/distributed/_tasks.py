@@ -37,6 +37,23 @@ class Shard:
     row_groups: tuple[int, ...]
     start: int
     rows: int
+    #: The ``pyarrow.fs.FileSystem`` holding ``path`` (``None``: a local path), and its scheme.
+    filesystem: Any = None
+    scheme: str = ""
+
+    def _source(self) -> Any:
+        from ._inputs import Inputs
+
+        return Inputs(self.filesystem, [], self.scheme)
+
+    def open(self) -> pq.ParquetFile:
+        """The input file this shard slices, read where it lives (a local disk, object storage)."""
+        return self._source().open(self.path)
+
+    @property
+    def name(self) -> str:
+        """The file as messages name it (its URI when it is not local)."""
+        return str(self._source().name(self.path))
 
 
 def maybe_fail(stage: str, index: int) -> None:
@@ -89,8 +106,7 @@ def normalise_shard(shard: Shard, id_col: str, embedding_col: str, out: Path) ->
     the loader does (in Rust), and saves the f32 matrix. Returns its content hash and bytes."""
     maybe_fail("normalise", shard.index)
     if not out.exists():
-        f = pq.ParquetFile(shard.path)
-        table = f.read_row_groups(list(shard.row_groups), columns=[id_col, embedding_col])
+        table = shard.open().read_row_groups(list(shard.row_groups), columns=[id_col, embedding_col])
         raw, n, d = _labelwise.normalized_embeddings(table, source_name(shard), id_col, embedding_col)
         m = np.frombuffer(raw, dtype="<f4").reshape(n, d)
         atomic_write(out, lambda p: np.save(open(p, "wb"), m, allow_pickle=False))
@@ -395,14 +411,14 @@ def shard_top_k(path: Path, queries: bytes, self_local: bytes, k: int) -> tuple[
 def shard_source(shard: Shard, embedding_col: str) -> pa.Table:
     """The input rows of one shard as the user wrote them, every column but the embeddings
     (the normalise stage read those)."""
-    f = pq.ParquetFile(shard.path)
+    f = shard.open()
     columns = [c for c in f.schema_arrow.names if c != embedding_col]
     return f.read_row_groups(list(shard.row_groups), columns=columns)
 
 
 def source_name(shard: Shard) -> str:
     """How messages name a shard of the input."""
-    return f"{shard.path} (row groups {shard.row_groups[0]}..{shard.row_groups[-1]})"
+    return f"{shard.name} (row groups {shard.row_groups[0]}..{shard.row_groups[-1]})"
 
 
 def shard_items(shard: Shard, argv: list[str], embedding_col: str, own: pa.RecordBatch, out: Path) -> int:
