@@ -1,0 +1,114 @@
+"""``labelwise.distributed.plan`` on a pool in object storage against the same pool on local disk.
+
+Starts an S3 endpoint on loopback (moto's server, a subprocess) and a local Ray cluster of two
+1-CPU nodes (as ``distributed_bench.py``), uploads the pool, builds the graph stages once from
+the local file, then runs the stages that read the input — ``normalise`` (each task reads its
+shard's row groups) and ``plan`` (on the map route the driver reads the id and label columns,
+and the items-part tasks the carried columns) — alternately from local disk and from S3, with
+the normalised shards removed before each run so both read their input again (every later
+stage resumes: the same rows give the same stage keys). Records those stages' times, the
+driver's peak RSS, and whether the output files equal the first local run's::
+
+    python benches/distributed_object_store.py --pool synth200k.parquet --out report.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from distributed_bench import RssSampler, files, local_cluster, write_report  # noqa: E402
+
+
+@contextmanager
+def s3_endpoint() -> Iterator[Any]:
+    """moto's S3 server on a free loopback port, as a subprocess; yields a pyarrow filesystem."""
+    from pyarrow import fs
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        s3 = fs.S3FileSystem(access_key="bench", secret_key="bench", endpoint_override=f"127.0.0.1:{port}",
+                             scheme="http", region="us-east-1", allow_bucket_creation=True)
+        for _ in range(100):
+            try:
+                s3.create_dir("pools")
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield s3
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pool", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
+    ap.add_argument("--threshold", type=float, default=0.90)
+    ap.add_argument("--runs", default="local,s3,local,s3", help="the measured runs, in order")
+    args = ap.parse_args()
+
+    from pyarrow import fs as pafs
+
+    from labelwise import distributed
+
+    scratch = pathlib.Path(args.work or tempfile.mkdtemp(prefix="lw-s3-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    flags = {"threshold": args.threshold, "seed": 0}
+    pool = pathlib.Path(args.pool)
+    report: dict[str, Any] = {"pool": str(pool), "pool_bytes": pool.stat().st_size, "flags": flags,
+                              "machine": "2 shared cores, 23 GB", "load_average_start": os.getloadavg()}
+    cache = scratch / "cache"
+    with s3_endpoint() as s3, local_cluster():
+        t0 = time.perf_counter()
+        pafs.copy_files(str(pool), f"pools/bench/{pool.name}", source_filesystem=pafs.LocalFileSystem(),
+                        destination_filesystem=s3)
+        report["upload_seconds"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
+        distributed.plan(pool, out=scratch / "out-graph", cache=cache, label_half="map", **flags)
+        report["graph_build_seconds"] = round(time.perf_counter() - t0, 1)
+        reference = files(scratch / "out-graph")
+        for i, where in enumerate(args.runs.split(",")):
+            shutil.rmtree(cache / "distributed" / "normalised", ignore_errors=True)
+            out = scratch / f"out-{i}-{where}"
+            source = {"paths": str(pool)} if where == "local" else {"paths": "pools/bench", "filesystem": s3}
+            t0 = time.perf_counter()
+            with RssSampler() as sampler:
+                r = distributed.plan(source.pop("paths"), out=out, cache=cache, label_half="map", **source, **flags)
+            rec = {"input": where, "seconds": round(time.perf_counter() - t0, 1), **sampler.summary(),
+                   "normalise_seconds": round(r.stage("normalise").seconds, 1),
+                   "normalise_bytes_read": r.stage("normalise").bytes_read,
+                   "plan_seconds": round(r.stage("plan").seconds, 1),
+                   "plan_load_seconds": next((round(t["seconds"], 1) for t in r.result.summary.get("timings", [])
+                                              if t["stage"] == "load"), None),
+                   "graph_stages_resumed": all(x.resumed for x in r.stages if x.name not in ("normalise", "merge", "plan")),
+                   "files_identical": files(out) == reference, "load_average_end": os.getloadavg()}
+            report.setdefault("runs", []).append(rec)
+            print(json.dumps(rec, default=str), flush=True)
+    write_report(args.out, report)
+    if not args.work:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
