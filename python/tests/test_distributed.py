@@ -374,6 +374,40 @@ def test_bad_input_is_the_cli_message(cluster: str, tmp_path: pathlib.Path) -> N
     del pa
 
 
+def test_the_picks_carried_columns_are_read_from_their_row_groups_only(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard of five row groups with picks in three: only those three are read, and the
+    rows are the ones a read of the whole shard gives, in the order asked."""
+    import numpy as np
+    import pyarrow as pa
+
+    from labelwise.distributed import _tasks
+
+    n = 1000
+    emb = np.random.default_rng(0).normal(size=(n, 8)).astype(np.float32)
+    t = labelwise.table(emb, ids=[f"i{i}" for i in range(n)]).append_column("text", pa.array([f"t{i}" for i in range(n)]))
+    path = tmp_path / "pool.parquet"
+    pq.write_table(t, path, row_group_size=100)
+    shard = _tasks.Shard(0, str(path), (2, 3, 4, 5, 6), 200, 500)  # the pool's rows 200..699
+    argv = labelwise._argv("plan", [str(path)], {}) + ["--out", "<no output>"]
+    local = np.array([417, 3, 250, 251, 499, 3])
+    read: list[list[int]] = []
+    whole_read = pq.ParquetFile.read_row_groups
+
+    def recorded(self: pq.ParquetFile, groups: list[int], **kw: Any) -> pa.Table:
+        read.append(list(groups))
+        return whole_read(self, groups, **kw)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_groups", recorded)
+    picked = _tasks.shard_carried(shard, argv, "embedding", local)
+    assert read == [[2, 4, 6]]
+    assert picked.column("text").to_pylist() == [f"t{200 + r}" for r in local]
+    whole = _tasks.shard_source(shard, "embedding")
+    assert picked.equals(labelwise._labelwise.carried_rows(argv, whole.to_reader(), "whole", local.astype("<u4").tobytes()))
+    assert _tasks.shard_carried(shard, argv, "embedding", local[:0]).num_rows == 0
+
+
 def test_the_pool_graph_is_filled_once_checked_and_handed_over_once(tmp_path: pathlib.Path) -> None:
     import numpy as np
 

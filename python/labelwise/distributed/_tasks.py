@@ -430,7 +430,23 @@ def shard_items(shard: Shard, argv: list[str], embedding_col: str, own: pa.Recor
 
 
 def shard_carried(shard: Shard, argv: list[str], embedding_col: str, local: np.ndarray) -> pa.RecordBatch:
-    """The carried columns of this shard's rows ``local`` (in that order)."""
-    table = shard_source(shard, embedding_col)
-    rows = local.astype("<u4").tobytes()
-    return _labelwise.carried_rows(argv, table.to_reader(), source_name(shard), rows)
+    """The carried columns of this shard's rows ``local`` (in that order), read from the row
+    groups holding them only: a batch's picks touch a few row groups of each shard, and from
+    object storage every row group skipped is a ranged read saved."""
+    f = shard.open()
+    sizes = np.array([f.metadata.row_group(g).num_rows for g in shard.row_groups], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    local = local.astype(np.int64)
+    if local.size and not 0 <= local.min() <= local.max() < starts[-1]:
+        raise RuntimeError(f"carried rows {local.min()}..{local.max()} of a shard of {starts[-1]}")
+    group = np.searchsorted(starts, local, side="right") - 1  # position in shard.row_groups
+    # No rows: the first row group still gives the columns' schema (the loader refuses none).
+    needed = np.unique(group) if local.size else np.zeros(1, dtype=np.int64)
+    # Where each needed row group starts once the others are left out.
+    kept_start = np.zeros(sizes.size, dtype=np.int64)
+    kept_start[needed] = np.cumsum(sizes[needed]) - sizes[needed]
+    rows = kept_start[group] + (local - starts[group])
+    columns = [c for c in f.schema_arrow.names if c != embedding_col]
+    table = f.read_row_groups([shard.row_groups[i] for i in needed], columns=columns)
+    name = f"{shard.name} (row groups {', '.join(str(shard.row_groups[i]) for i in needed)})"
+    return _labelwise.carried_rows(argv, table.to_reader(), name, rows.astype("<u4").tobytes())
