@@ -227,7 +227,7 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
 
 def test_a_pool_in_object_storage_is_read_where_it_is(
     cluster: str, dist: distributed.DistributedPlan, pool: pathlib.Path, tmp_path: pathlib.Path,
-    s3: tuple[Any, str],
+    s3: tuple[Any, str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The pool in an S3 bucket: each task reads its shard and the driver the columns it loads
     through pyarrow's filesystem, and every file is the local pool's, on both routes. A folder
@@ -240,17 +240,23 @@ def test_a_pool_in_object_storage_is_read_where_it_is(
             f.write(data)
     cache = dist.work_dir.parent  # the local run's stages: the same rows give the same stage keys
     ref = cache.parent / "out"
+    streams: list[Any] = []
+    stream = distributed._inputs.Inputs.stream
+    monkeypatch.setattr(distributed._inputs.Inputs, "stream",
+                        lambda self, columns: streams.append(columns) or stream(self, columns))
     driver = distributed.plan("pools/synth", out=tmp_path / "driver", cache=cache, shard_rows=8192,
                               filesystem=fs, **FLAGS)
     normalise = driver.stage("normalise")
     assert not normalise.resumed and normalise.bytes_read == pool.stat().st_size, "the shards came from S3"
     assert all(s.resumed for s in driver.stages if s.name not in ("normalise", "merge", "plan"))
     assert run_files(tmp_path / "driver") == run_files(ref)
+    assert streams == [None], "the driver route fetched the pool once, for the graph's store and the plan"
     mapped = distributed.plan("pools/synth", out=tmp_path / "map", cache=cache, shard_rows=8192,
                               filesystem=fs, label_half="map", **FLAGS)
     assert mapped.stage("normalise").resumed
     assert run_files(tmp_path / "map") == {k: v for k, v in run_files(ref).items() if k != "items.parquet"}
     assert pq.read_table(tmp_path / "map" / "items.parquet").equals(pq.read_table(ref / "items.parquet"))
+    assert streams[1:] == [["id", "label"]], "the map route's driver read the ids and labels only"
     with pytest.raises(labelwise.InputError, match=r"^s3://pools/nope: cannot read: not found$"):
         distributed.plan(f"s3://pools/nope?{endpoint}", out=tmp_path / "bad", cache=cache, **FLAGS)
     assert not (tmp_path / "bad").exists()

@@ -178,6 +178,8 @@ class _Run:
         self.ray = ray
         self.paths = paths
         self.inputs = inputs
+        #: The pool's table on the driver route when its files are not local (read once).
+        self.pool: Any = None
         self.flags = flags
         self.work = work
         self.opts = opts
@@ -495,16 +497,22 @@ class _Run:
         stream = self.pool_stream(None)
         data = stream["data"] if stream else self.paths
         result = _run_command("plan", data, out, self.plan_flags(), name=stream.get("source_name"))
+        self.pool = None
         self._record("plan", t0, False, 1, detail={"graph_cache_hit": result.summary["graph"]["cache_hit"]})
         return result
 
     def pool_stream(self, columns: list[str] | None) -> dict[str, Any]:
         """The wheel's ``data=`` and ``source_name=`` for a driver's read of the pool: none for
         local files (the wheel reads the paths as the CLI does); for files elsewhere, a stream of
-        ``columns`` (all when ``None``) read through the filesystem."""
+        ``columns`` read through the filesystem, or with ``None`` the whole pool, fetched once
+        for the graph's store and the plan (both load it; the wheel shares its buffers)."""
         if not self.inputs.remote:
             return {}
-        return {"data": self.inputs.stream(columns), "source_name": " ".join(self.paths)}
+        if columns is not None:
+            return {"data": self.inputs.stream(columns), "source_name": " ".join(self.paths)}
+        if self.pool is None:
+            self.pool = self.inputs.stream(None).read_all()
+        return {"data": self.pool, "source_name": " ".join(self.paths)}
 
     def plan_argv(self) -> list[str]:
         return _argv("plan", self.paths, self.plan_flags()) + ["--out", "<no output>"]
