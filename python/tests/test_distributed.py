@@ -351,11 +351,20 @@ def test_the_shuffle_writes_more_lists_than_pyarrows_partition_cap(cluster: str,
     assert all(h == r % lists for r, h in zip(rows, back.column("home").to_pylist()))
 
 
-def test_bad_input_is_the_cli_message(cluster: str, tmp_path: pathlib.Path) -> None:
+def test_bad_input_is_the_cli_message(cluster: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"not parquet")
     with pytest.raises(labelwise.InputError, match="bad.parquet: not a Parquet file"):
         distributed.plan(bad, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    # A store that cannot be reached is named by the URI as written, in one line.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(labelwise.InputError, match=r"^s3://pools/x: cannot read: .*\n?$"):
+        distributed.plan("s3://pools/x?endpoint_override=127.0.0.1:1&scheme=http&region=us-east-1", out=tmp_path / "out")
+    with pytest.raises(labelwise.InputError, match=r"^bogus://x: cannot read: "):
+        distributed.plan("bogus://x", out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
     # A shard the loader refuses (a zero vector) fails in its task with the loader's message.
     import numpy as np

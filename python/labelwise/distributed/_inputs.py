@@ -92,6 +92,7 @@ def resolve(paths: Sequence[str], filesystem: Any = None) -> Inputs:
     if filesystem is None and not any("://" in p for p in paths):
         return Inputs(None, [str(p) for p in _labelwise.expand_paths(list(paths))])
     fs, inside = filesystem, list(paths)
+    scheme = getattr(fs, "type_name", "") or "fs"
     if fs is None:
         from pyarrow import fs as pafs
 
@@ -104,7 +105,8 @@ def resolve(paths: Sequence[str], filesystem: Any = None) -> Inputs:
         fs, inside = resolved[0][0], [r[1] for r in resolved]
         if any(type(r[0]) is not type(fs) for r in resolved):
             raise InputError(f"{paths[0]}: every input must be on the same filesystem")
-    inputs = Inputs(fs, [], getattr(fs, "type_name", "") or "fs")
+        scheme = paths[0].split("://", 1)[0]  # as the user wrote it (gs://, not pyarrow's gcs)
+    inputs = Inputs(fs, [], scheme)
     for p in inside:
         inputs.files.extend(_expand(inputs, p))
     if not inputs.files:
@@ -117,13 +119,17 @@ def _expand(inputs: Inputs, path: str) -> list[str]:
     from pyarrow import fs as pafs
 
     fs = inputs.filesystem
-    info = fs.get_file_info(path)
+    try:
+        info = fs.get_file_info(path)
+        listing = [] if info.type != pafs.FileType.Directory else fs.get_file_info(pafs.FileSelector(path, recursive=True))
+    except OSError as e:  # the store unreachable, access denied...
+        raise InputError(f"{inputs.name(path)}: cannot read: {e}") from None
     if info.type == pafs.FileType.NotFound:
         raise InputError(f"{inputs.name(path)}: cannot read: not found")
     if info.type != pafs.FileType.Directory:
         return [path]
     found = []
-    for entry in fs.get_file_info(pafs.FileSelector(path, recursive=True)):
+    for entry in listing:
         rel = entry.path[len(path.rstrip("/")) + 1:] if entry.path.startswith(path.rstrip("/") + "/") else entry.base_name
         hidden = any(part.startswith((".", "_")) for part in rel.split("/"))
         if entry.type == pafs.FileType.File and not hidden and entry.base_name.endswith((".parquet", ".pq")):
