@@ -475,8 +475,9 @@ pub struct ClusterGraph {
 }
 
 /// The driver's pool when the rows stay on the cluster: ids and labels loaded by `load` (from
-/// the files or a stream of those columns) without the embeddings, the cluster's graph (recall@10 measured through the rows, as one
-/// machine measures it), and the near-duplicate groups of the cluster's pairs.
+/// the files or a stream of those columns) without the embeddings, the cluster's graph
+/// (recall@10 measured through the rows, as one machine measures it), and the near-duplicate
+/// groups of the cluster's pairs.
 pub fn cluster_pool(
     cmd: &cli::RoundCommand<'_>,
     dedup: &labelwise::round::dedup::DedupParams,
