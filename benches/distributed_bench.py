@@ -161,12 +161,26 @@ def local_cluster() -> Iterator[str]:
         c.shutdown()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def run_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The flags every distributed benchmark takes: the pool, the report's path, a scratch
+    folder and the pair threshold."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pool", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
     ap.add_argument("--threshold", type=float, default=0.90)
+    return ap
+
+
+def scratch_dir(work: str | None, prefix: str) -> pathlib.Path:
+    """``work``, created if missing, or a new temporary folder."""
+    scratch = pathlib.Path(work or tempfile.mkdtemp(prefix=prefix))
+    scratch.mkdir(parents=True, exist_ok=True)
+    return scratch
+
+
+def main() -> None:
+    ap = run_parser(__doc__)
     ap.add_argument("--kill", action="store_true", help="also run with a worker killed mid-search")
     ap.add_argument("--skip-single", action="store_true")
     ap.add_argument("--single-only", action="store_true", help="run the single process only")
@@ -183,8 +197,7 @@ def main() -> None:
     import labelwise
     from labelwise import distributed
 
-    scratch = pathlib.Path(args.work or tempfile.mkdtemp(prefix="lw-dist-"))
-    scratch.mkdir(parents=True, exist_ok=True)
+    scratch = scratch_dir(args.work, "lw-dist-")
     pool = pathlib.Path(args.pool)
     flags = {"threshold": args.threshold, "seed": 0}
     report: dict[str, Any] = {"pool": str(pool), "rows": pq.read_metadata(pool).num_rows,

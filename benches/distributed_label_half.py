@@ -11,34 +11,27 @@ driver loads no embeddings and reads rows through Ray tasks). Records each run's
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pathlib
 import resource
 import shutil
 import sys
-import tempfile
 import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from distributed_bench import RssSampler, files, local_cluster, write_report  # noqa: E402
+from distributed_bench import RssSampler, files, local_cluster, run_parser, scratch_dir, write_report  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--pool", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
-    ap.add_argument("--threshold", type=float, default=0.90)
+    ap = run_parser(__doc__)
     ap.add_argument("--halves", default="driver,map,driver,map", help="the runs, in order")
     args = ap.parse_args()
 
     from labelwise import distributed
 
-    scratch = pathlib.Path(args.work or tempfile.mkdtemp(prefix="lw-half-"))
-    scratch.mkdir(parents=True, exist_ok=True)
+    scratch = scratch_dir(args.work, "lw-half-")
     flags = {"threshold": args.threshold, "seed": 0}
     report: dict[str, Any] = {"pool": args.pool, "flags": flags, "machine": "2 shared cores, 23 GB",
                               "load_average_start": os.getloadavg()}

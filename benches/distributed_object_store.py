@@ -14,7 +14,6 @@ driver's peak RSS, and whether the output files equal the first local run's::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pathlib
@@ -22,14 +21,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from distributed_bench import RssSampler, files, local_cluster, write_report  # noqa: E402
+from distributed_bench import RssSampler, files, local_cluster, run_parser, scratch_dir, write_report  # noqa: E402
 
 
 @contextmanager
@@ -60,11 +58,7 @@ def s3_endpoint() -> Iterator[Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--pool", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
-    ap.add_argument("--threshold", type=float, default=0.90)
+    ap = run_parser(__doc__)
     ap.add_argument("--runs", default="local,s3,local,s3", help="the measured runs, in order")
     args = ap.parse_args()
 
@@ -72,8 +66,7 @@ def main() -> None:
 
     from labelwise import distributed
 
-    scratch = pathlib.Path(args.work or tempfile.mkdtemp(prefix="lw-s3-"))
-    scratch.mkdir(parents=True, exist_ok=True)
+    scratch = scratch_dir(args.work, "lw-s3-")
     flags = {"threshold": args.threshold, "seed": 0}
     pool = pathlib.Path(args.pool)
     report: dict[str, Any] = {"pool": str(pool), "pool_bytes": pool.stat().st_size, "flags": flags,
