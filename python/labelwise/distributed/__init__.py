@@ -133,9 +133,10 @@ def _shards(inputs: _inputs.Inputs, shard_rows: int) -> list[Shard]:
     return shards
 
 
-def _source_key(inputs: _inputs.Inputs, s: Shard, id_col: str, emb_col: str) -> str:
-    size, mtime = inputs.stat(s.path)
-    return _sha("source", inputs.identity(s.path), size, mtime, s.row_groups, id_col, emb_col)
+def _source_key(inputs: _inputs.Inputs, s: Shard, stat: tuple[int, int], id_col: str, emb_col: str) -> str:
+    """The key of shard ``s``'s normalised rows: its file (``stat``: size and mtime), row
+    groups and columns."""
+    return _sha("source", inputs.identity(s.path), *stat, s.row_groups, id_col, emb_col)
 
 
 def _chain(centroids: np.ndarray) -> list[int]:
@@ -232,16 +233,17 @@ class _Run:
         from . import _tasks
 
         shards = _shards(self.inputs, self.opts["shard_rows"])
-        outs = [
-            self.work / "normalised" / f"{_source_key(self.inputs, s, self.id_col, self.emb_col)}.npy" for s in shards
-        ]
+        # Once per file (a HEAD request on object storage), not once per shard.
+        stats = {f: self.inputs.stat(f) for f in self.inputs.files}
+        keys = [_source_key(self.inputs, s, stats[s.path], self.id_col, self.emb_col) for s in shards]
+        outs = [self.work / "normalised" / f"{key}.npy" for key in keys]
         resumed = all(o.exists() for o in outs)
         task = self._remote(_tasks.normalise_shard)
         metas = self._get([task.remote(s, self.id_col, self.emb_col, o) for s, o in zip(shards, outs)])
         pool_key = _sha(STAGE_VERSION, [m["sha"] for m in metas])
         n = sum(m["rows"] for m in metas)
         d = metas[0]["dim"]
-        src = sum(self.inputs.stat(f)[0] for f in self.inputs.files)
+        src = sum(size for size, _ in stats.values())
         self._record("normalise", t0, resumed, len(shards), bytes_read=src,
                      bytes_written=sum(m["bytes"] for m in metas), detail={"rows": n, "dim": d})
         return shards, outs, pool_key, n, d

@@ -38,16 +38,11 @@ class Inputs:
 
     def name(self, path: str) -> str:
         """How messages and outputs name ``path``: its URI for a remote file."""
-        return f"{self.scheme}://{path}" if self.scheme else path
+        return uri(self.scheme, path)
 
     def open(self, path: str) -> pq.ParquetFile:
-        """One of the files as a ``ParquetFile``; a file that is not Parquet is the CLI's error."""
-        try:
-            if self.filesystem is None:
-                return pq.ParquetFile(path)
-            return pq.ParquetFile(self.filesystem.open_input_file(path))
-        except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
-            raise InputError(f"{self.name(path)}: not a Parquet file, or truncated ({e})") from None
+        """One of the files as a ``ParquetFile`` (see :func:`open_parquet`)."""
+        return open_parquet(self.filesystem, path, self.name(path))
 
     def stat(self, path: str) -> tuple[int, int]:
         """(size, modification time in ns; 0 where the filesystem keeps none) of ``path``."""
@@ -83,6 +78,22 @@ class Inputs:
                 yield from f.iter_batches(columns=names)
 
         return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def uri(scheme: str, path: str) -> str:
+    """``path`` as messages name it: with its scheme when it is not local."""
+    return f"{scheme}://{path}" if scheme else path
+
+
+def open_parquet(filesystem: Any, path: str, name: str) -> pq.ParquetFile:
+    """``path`` (local when ``filesystem`` is ``None``) as a ``ParquetFile``; a file that is not
+    Parquet is the CLI's error, naming the file ``name``."""
+    try:
+        if filesystem is None:
+            return pq.ParquetFile(path)
+        return pq.ParquetFile(filesystem.open_input_file(path))
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        raise InputError(f"{name}: not a Parquet file, or truncated ({e})") from None
 
 
 def resolve(paths: Sequence[str], filesystem: Any = None) -> Inputs:

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import _labelwise
+from . import _inputs
 
 #: Test hook: ``<stage>:<index>:<marker file>`` makes the task of that stage and index kill its
 #: own worker process (SIGKILL) the first time it runs, as a crashed node would; the marker
@@ -41,19 +42,14 @@ class Shard:
     filesystem: Any = None
     scheme: str = ""
 
-    def _source(self) -> Any:
-        from ._inputs import Inputs
-
-        return Inputs(self.filesystem, [], self.scheme)
-
     def open(self) -> pq.ParquetFile:
         """The input file this shard slices, read where it lives (a local disk, object storage)."""
-        return self._source().open(self.path)
+        return _inputs.open_parquet(self.filesystem, self.path, self.name)
 
     @property
     def name(self) -> str:
         """The file as messages name it (its URI when it is not local)."""
-        return str(self._source().name(self.path))
+        return _inputs.uri(self.scheme, self.path)
 
 
 def maybe_fail(stage: str, index: int) -> None:
