@@ -338,13 +338,19 @@ def test_the_shuffle_writes_more_lists_than_pyarrows_partition_cap(cluster: str,
     import pyarrow.dataset as pads
 
     from labelwise.distributed._sink import ListsDatasink
+    from labelwise.distributed._store import open_store
 
     n, lists = 3000, 1500
     t = pa.table({"row": np.arange(n, dtype=np.int64), "home": (np.arange(n) % lists).astype(np.int32)})
     with pytest.raises(Exception, match="1024"):
         ray.data.from_arrow(t).write_parquet(str(tmp_path / "builtin"), partition_cols=["home"])
-    ray.data.from_arrow(t).write_datasink(ListsDatasink(str(tmp_path / "lists"), lists))
+    sink = ListsDatasink(open_store(str(tmp_path)), str(tmp_path / "lists"), lists)
+    ray.data.from_arrow(t).write_datasink(sink)
     assert len(list((tmp_path / "lists").glob("home=*"))) == lists
+    # The manifest the driver records is every file written, with its list and rows.
+    assert sorted({home for home, _, _, _ in sink.written}) == list(range(lists))
+    assert sum(rows for _, _, rows, _ in sink.written) == n
+    assert {p for _, p, _, _ in sink.written} == {str(f) for f in (tmp_path / "lists").rglob("*.parquet")}
     back = pads.dataset(tmp_path / "lists", format="parquet", partitioning="hive").to_table()
     rows = back.column("row").to_pylist()
     assert sorted(rows) == list(range(n))

@@ -25,7 +25,7 @@ kernels (the wheel runs on every worker):
    (Ray tasks over the normalised shards) and writes the same files.
 
 Every stage's output is named by a hash of its inputs (shard contents, centroids, parameters),
-under ``work_dir``: a rerun after the driver died resumes from the finished stages (and the
+under ``work_dir`` (a shared folder, or object storage: ``_store``): a rerun after the driver died resumes from the finished stages (and the
 finished groups of an unfinished search), and a retried task rewrites the same bytes.
 """
 
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import math
 import os
@@ -46,7 +47,8 @@ import numpy as np
 from .. import InputError, Result, _argv, _labelwise, parameters
 from .. import _run as _run_command
 from . import _inputs
-from ._tasks import FAULT_ENV, Shard
+from ._store import Matrix, Store, open_store
+from ._tasks import FAULT_ENV, Lists, Shard
 
 __all__ = ["DistributedPlan", "StageRecord", "plan", "FAULT_ENV"]
 
@@ -57,7 +59,7 @@ FIT_ITERS = 10
 #: Saturated rows per block of the exact search among them (a tile holds two blocks).
 SATURATED_BLOCK = 16_384
 #: Version of the stage layout: bump to invalidate every stage output.
-STAGE_VERSION = "labelwise-distributed-v2"
+STAGE_VERSION = "labelwise-distributed-v3"
 
 
 @dataclasses.dataclass
@@ -83,7 +85,8 @@ class DistributedPlan:
     result: Result
     stages: list[StageRecord]
     pairs: Any
-    work_dir: Path
+    #: The stage outputs: a local folder, or their URI in object storage.
+    work_dir: Path | str
     graph_recall_at_10: float
 
     def stage(self, name: str) -> StageRecord:
@@ -172,7 +175,7 @@ class _Run:
     """The driver of one distributed plan: stages in order, each resumable."""
 
     def __init__(
-        self, paths: list[str], inputs: _inputs.Inputs, flags: dict[str, Any], work: Path, opts: dict[str, Any]
+        self, paths: list[str], inputs: _inputs.Inputs, flags: dict[str, Any], store: Store, opts: dict[str, Any]
     ):
         import ray
 
@@ -182,7 +185,7 @@ class _Run:
         #: The pool's table on the driver route when its files are not local (read once).
         self.pool: Any = None
         self.flags = flags
-        self.work = work
+        self.store = store
         self.opts = opts
         self.stages: list[StageRecord] = []
         defaults = parameters("plan")
@@ -228,7 +231,7 @@ class _Run:
     def _remote(self, fn: Any) -> Any:
         return self.ray.remote(**self._task_args())(fn)
 
-    def normalise(self) -> tuple[list[Shard], list[Path], str, int, int]:
+    def normalise(self) -> tuple[list[Shard], list[Matrix], str, int, int]:
         t0 = time.perf_counter()
         from . import _tasks
 
@@ -236,7 +239,7 @@ class _Run:
         # Once per file (a HEAD request on object storage), not once per shard.
         stats = {f: self.inputs.stat(f) for f in self.inputs.files}
         keys = [_source_key(self.inputs, s, stats[s.path], self.id_col, self.emb_col) for s in shards]
-        outs = [self.work / "normalised" / f"{key}.npy" for key in keys]
+        outs = [Matrix(self.store, self.store.path("normalised", f"{key}.npy")) for key in keys]
         resumed = all(o.exists() for o in outs)
         task = self._remote(_tasks.normalise_shard)
         metas = self._get([task.remote(s, self.id_col, self.emb_col, o) for s, o in zip(shards, outs)])
@@ -248,7 +251,7 @@ class _Run:
                      bytes_written=sum(m["bytes"] for m in metas), detail={"rows": n, "dim": d})
         return shards, outs, pool_key, n, d
 
-    def fit(self, shards: list[Shard], outs: list[Path], pool_key: str, n: int, nlist: int) -> np.ndarray:
+    def fit(self, shards: list[Shard], outs: list[Matrix], pool_key: str, n: int, nlist: int) -> np.ndarray:
         t0 = time.perf_counter()
         from . import _tasks
 
@@ -256,10 +259,10 @@ class _Run:
         idx = np.frombuffer(raw_rows, dtype="<u8").astype(np.int64) if raw_rows is not None else np.arange(n)
         m = int(idx.size)
         key = _sha("fit", pool_key, nlist, m, FIT_ITERS, self.seed)
-        path = self.work / "stages" / f"fit-{key}.npy"
-        if path.exists():
+        path = self.store.path("stages", f"fit-{key}.npy")
+        if self.store.exists(path):
             self._record("fit", t0, True, 0)
-            return np.load(path)
+            return np.array(self.store.load_npy(path))
         task = self._remote(_tasks.sample_rows)
         refs = []
         for s, o in zip(shards, outs):
@@ -270,11 +273,11 @@ class _Run:
         d = sample.shape[1]
         raw = _labelwise.kmeans_fit(sample.tobytes(), d, n, nlist, FIT_ITERS, self.seed, None)
         c = np.frombuffer(raw, dtype="<f4").reshape(nlist, d)
-        _tasks.atomic_write(path, lambda f: np.save(open(f, "wb"), c))
+        self.store.save_npy(path, c)
         self._record("fit", t0, False, len(refs), bytes_written=sample.nbytes, detail={"sample": m})
         return c
 
-    def lloyd(self, outs: list[Path], pool_key: str, c: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def lloyd(self, outs: list[Matrix], pool_key: str, c: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         from . import _tasks
 
         task = self._remote(_tasks.lloyd_map)
@@ -285,9 +288,9 @@ class _Run:
         for it in range(steps):
             t0 = time.perf_counter()
             key = _sha("lloyd", pool_key, hashlib.sha256(c.tobytes()).hexdigest())
-            path = self.work / "stages" / f"lloyd-{key}.npz"
-            if path.exists():
-                z = np.load(path)
+            path = self.store.path("stages", f"lloyd-{key}.npz")
+            if self.store.exists(path):
+                z = np.load(io.BytesIO(self.store.read_bytes(path)))
                 c, counts = z["centroids"], z["counts"]
                 self._record(f"lloyd{it + 1}", t0, True, 0)
                 continue
@@ -300,24 +303,35 @@ class _Run:
             d = c.shape[1]
             raw = _labelwise.centroids_from_sums(sums.tobytes(), counts.tobytes(), c.astype("<f4").tobytes(), d)
             c = np.frombuffer(raw, dtype="<f4").reshape(c.shape).copy()
-            _tasks.atomic_write(path, lambda f: np.savez(open(f, "wb"), centroids=c, counts=counts))
+            z_bytes = io.BytesIO()
+            np.savez(z_bytes, centroids=c, counts=counts)
+            self.store.write_bytes(path, z_bytes.getvalue())
             moved = sum(p[0].nbytes + p[1].nbytes for p in parts)
-            self._record(f"lloyd{it + 1}", t0, False, len(outs), bytes_read=sum(o.stat().st_size for o in outs),
+            self._record(f"lloyd{it + 1}", t0, False, len(outs), bytes_read=sum(o.nbytes() for o in outs),
                          detail={"reduce_bytes": moved})
         return c, counts
 
-    def assign(self, outs: list[Path], shards: list[Shard], pool_key: str, c: np.ndarray) -> Path:
+    def assign(self, outs: list[Matrix], shards: list[Shard], pool_key: str, c: np.ndarray) -> Lists:
+        """Every row's home and probed lists, written partitioned by home list (the shuffle).
+        The write goes to a fresh attempt folder; ``_SUCCESS``, written last, names it and
+        holds the manifest of its files, so a rerun after the driver died mid-write starts a
+        new attempt and no reader sees a half-written one (object storage has no folder
+        rename to publish it)."""
         t0 = time.perf_counter()
         from . import _tasks
 
         key = _sha("assign", pool_key, hashlib.sha256(c.tobytes()).hexdigest(), self.probes)
-        lists_dir = self.work / "stages" / f"lists-{key}"
-        if (lists_dir / "_SUCCESS").exists():
+        store = self.store
+        name = f"lists-{key}"
+        lists_dir = store.path("stages", name)
+        success = f"{lists_dir}/_SUCCESS"
+        if store.exists(success):
+            manifest = json.loads(store.read_bytes(success))
             self._record("assign", t0, True, 0)
-            return lists_dir
+            return _lists(store, name, lists_dir, manifest["files"])
         ray = self.ray
         ray.data.DataContext.get_current().enable_progress_bars = False
-        tmp = lists_dir.with_name(lists_dir.name + f".tmp{os.getpid()}")
+        attempt = f"attempt-{os.getpid()}-{time.time_ns()}"
         ds = ray.data.from_items([{"shard": s.index} for s in shards], override_num_blocks=len(shards))
         args = self._task_args()  # Ray Data retries its own map tasks when a worker dies
         ds = ds.map_batches(
@@ -326,121 +340,121 @@ class _Run:
             batch_format="pyarrow",
             num_cpus=args["num_cpus"],
             runtime_env=args.get("runtime_env"),
-            fn_kwargs={"paths": [str(o) for o in outs], "starts": [s.start for s in shards],
+            fn_kwargs={"matrices": outs, "starts": [s.start for s in shards],
                        "centroids": c, "p": min(self.probes, c.shape[0])},
         )
         from ._sink import ListsDatasink
 
-        ds.write_datasink(ListsDatasink(str(tmp), c.shape[0]))
-        (tmp / "_SUCCESS").write_text("ok\n")
-        if lists_dir.exists():
-            import shutil
+        sink = ListsDatasink(store, f"{lists_dir}/{attempt}", c.shape[0])
+        ds.write_datasink(sink)
+        files = [[home, path[len(lists_dir) + 1:], rows, size] for home, path, rows, size in sink.written]
+        store.write_bytes(success, json.dumps({"attempt": attempt, "files": files}).encode())
+        for stale in store.folders(lists_dir):  # attempts of drivers that died mid-write
+            if not stale.endswith("/" + attempt):
+                store.remove_folder(stale)
+        lists = _lists(store, name, lists_dir, files)
+        self._record("assign", t0, False, len(shards), bytes_read=sum(o.nbytes() for o in outs),
+                     bytes_written=lists.nbytes(), detail={"shuffle_bytes": lists.nbytes()})
+        return lists
 
-            shutil.rmtree(lists_dir)
-        os.replace(tmp, lists_dir)
-        written = sum(f.stat().st_size for f in lists_dir.rglob("*.parquet"))
-        self._record("assign", t0, False, len(shards), bytes_read=sum(o.stat().st_size for o in outs),
-                     bytes_written=written, detail={"shuffle_bytes": written})
-        return lists_dir
-
-    def search(self, lists_dir: Path, c: np.ndarray, counts: np.ndarray, n: int) -> tuple[Path, list[list[int]]]:
+    def search(self, lists: Lists, c: np.ndarray, n: int) -> tuple[list[str], list[list[int]]]:
         t0 = time.perf_counter()
         from . import _tasks
 
         nlist = c.shape[0]
-        sizes = np.zeros(nlist, dtype=np.int64)
-        for d in lists_dir.glob("home=*"):
-            import pyarrow.parquet as pq
-
-            sizes[int(d.name.split("=")[1])] = sum(pq.read_metadata(f).num_rows for f in d.glob("*.parquet"))
+        sizes = lists.sizes(nlist)
         group_rows = self.opts["group_rows"] or max(1, math.ceil(n / (4 * self.opts["workers"])))
         groups = _groups(_chain(c), sizes, group_rows)
         k = min(self.k, n - 1)
-        key = _sha("search", lists_dir.name, k, groups)
-        gdir = self.work / "stages" / f"graph-{key}"
-        outs = [gdir / f"group-{i:05d}.parquet" for i in range(len(groups))]
-        done = sum(o.exists() for o in outs)
+        key = _sha("search", lists.name, k, groups)
+        gdir = self.store.path("stages", f"graph-{key}")
+        outs = [f"{gdir}/group-{i:05d}.parquet" for i in range(len(groups))]
+        done = sum(self.store.exists(o) for o in outs)
         task = self._remote(_tasks.search_group)
+        lists_ref = self.ray.put(lists)
         stats = self._get([
-            task.remote(i, g, lists_dir, nlist, k, o) for i, (g, o) in enumerate(zip(groups, outs))
+            task.remote(i, g, lists_ref, nlist, k, o) for i, (g, o) in enumerate(zip(groups, outs))
         ])
         halo = sum(s.get("lw_halo_bytes", 0) for s in stats)
         own = sum(s.get("lw_own_bytes", 0) for s in stats)
         self._record("search", t0, done == len(groups), len(groups), bytes_read=own + halo,
-                     bytes_written=sum(o.stat().st_size for o in outs),
+                     bytes_written=sum(self.store.size(o) for o in outs),
                      detail={"groups": len(groups), "groups_resumed": done, "halo_bytes": halo,
                              "own_bytes": own, "rows_loaded": sum(s.get("lw_rows_loaded", 0) for s in stats),
                              "group_rows": group_rows})
-        return gdir, groups
+        return outs, groups
 
-    def refine(self, lists_dir: Path, gdir: Path, groups: list[list[int]], n: int) -> Path:
+    def refine(self, lists: Lists, searched: list[str], groups: list[list[int]], n: int) -> list[str]:
         t0 = time.perf_counter()
         from . import _tasks
 
         k = min(self.k, n - 1)
-        rdir = self.work / "stages" / f"refined-{_sha('refine', gdir.name, self.threshold)}"
-        outs = [rdir / f"group-{i:05d}.parquet" for i in range(len(groups))]
-        done = sum(o.exists() for o in outs)
+        store = self.store
+        rdir = store.path("stages", f"refined-{_sha('refine', _base(_parent(searched[0])), self.threshold)}")
+        outs = [f"{rdir}/group-{i:05d}.parquet" for i in range(len(groups))]
+        done = sum(store.exists(o) for o in outs)
         nlist = sum(len(g) for g in groups)
         home = np.zeros(n, dtype=np.uint32)
         group_of_list = np.zeros(nlist, dtype=np.uint32)
         for gi, g in enumerate(groups):
-            for l in g:
-                group_of_list[l] = gi
-                home[_tasks.list_rows(lists_dir, l)] = l
+            group_of_list[g] = gi
+            t = store.read_table(searched[gi], ["row", "home"])  # the search recorded each row's list
+            home[np.asarray(t.column("row"))] = np.asarray(t.column("home"))
         home_ref = self.ray.put(home)
         task = self._remote(_tasks.refine_group)
+        lists_ref = self.ray.put(lists)
         stats = self._get([
-            task.remote(i, home_ref, group_of_list, lists_dir, gdir, k, self.threshold, o) for i, o in enumerate(outs)
+            task.remote(i, home_ref, group_of_list, lists_ref, searched, k, self.threshold, o)
+            for i, o in enumerate(outs)
         ])
         halo = sum(s.get("lw_halo_bytes", 0) for s in stats)
         graph = sum(s.get("lw_graph_bytes", 0) for s in stats)
         self._record("refine", t0, done == len(groups), len(groups), bytes_read=halo + graph,
-                     bytes_written=sum(o.stat().st_size for o in outs),
+                     bytes_written=sum(store.size(o) for o in outs),
                      detail={"groups_resumed": done, "halo_bytes": halo, "graph_bytes": graph,
                              "broadcast_bytes": home.nbytes,
                              "candidates": sum(s.get("lw_candidates", 0) for s in stats),
                              "edge_pairs": sum(s.get("lw_pairs", 0) for s in stats),
                              "saturated": sum(s.get("lw_saturated", 0) for s in stats)})
-        return rdir
+        return outs
 
-    def saturated(self, outs: list[Path], shards: list[Shard], rdir: Path, ngroups: int) -> list[Path]:
+    def saturated(self, outs: list[Matrix], shards: list[Shard], refined: list[str]) -> list[str]:
         """The exact search among the saturated rows, in tiles of two blocks (upper triangle)."""
         t0 = time.perf_counter()
         from . import _tasks
 
+        store = self.store
         sat = np.sort(np.concatenate(
-            [np.load(rdir / f"group-{i:05d}.saturated.npy") for i in range(ngroups)] + [np.zeros(0, "<u4")]
+            [store.load_npy(_tasks.sibling(r, ".saturated.npy")) for r in refined] + [np.zeros(0, "<u4")]
         ))
         size = self.opts["saturated_block"]
         blocks = [sat[i:i + size] for i in range(0, sat.size, size)]
         tiles = [(i, j) for i in range(len(blocks)) for j in range(i, len(blocks))]
-        sdir = self.work / "stages" / f"saturated-{_sha('saturated', rdir.name, size)}"
-        files = [sdir / f"tile-{i:05d}-{j:05d}.parquet" for i, j in tiles]
-        done = sum(f.exists() for f in files)
+        sdir = store.path("stages", f"saturated-{_sha('saturated', _base(_parent(refined[0])), size)}")
+        files = [f"{sdir}/tile-{i:05d}-{j:05d}.parquet" for i, j in tiles]
+        done = sum(store.exists(f) for f in files)
         task = self._remote(_tasks.saturated_tile)
         refs = [self.ray.put(b) for b in blocks]
-        paths, starts = [str(o) for o in outs], [s.start for s in shards]
+        starts = [s.start for s in shards]
         stats = self._get([
-            task.remote(t, refs[i], refs[j], paths, starts, self.threshold, f)
+            task.remote(t, refs[i], refs[j], outs, starts, self.threshold, f)
             for t, ((i, j), f) in enumerate(zip(tiles, files))
         ])
-        d = int(np.load(outs[0], mmap_mode="r").shape[1])
+        d = int(outs[0].shape()[1])
         self._record("saturated", t0, done == len(tiles), len(tiles),
                      bytes_read=sum(s["lw_rows_read"] for s in stats) * d * 4,
-                     bytes_written=sum(f.stat().st_size for f in files),
+                     bytes_written=sum(store.size(f) for f in files),
                      detail={"saturated": int(sat.size), "blocks": len(blocks), "tiles_resumed": done,
                              "pairs": sum(s["lw_pairs"] for s in stats)})
         return files
 
     def merge(
-        self, rdir: Path, tiles: list[Path], ngroups: int, n: int, to_cache: bool = True
+        self, refined: list[str], tiles: list[str], n: int, to_cache: bool = True
     ) -> tuple[Any, float | None, _labelwise.PoolGraph | None]:
         """The groups' graphs and pairs, merged: ``(pairs, recall, graph)``. The graph is
         assembled in one ``PoolGraph`` (the driver holds it once) and, with ``to_cache``, handed
         to the cache (``graph`` is then ``None``)."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         t0 = time.perf_counter()
         k = min(self.k, n - 1)
@@ -449,16 +463,16 @@ class _Run:
         read = 0
         from . import _tasks
 
-        for i in range(ngroups):
-            f = rdir / f"group-{i:05d}.parquet"
-            read += f.stat().st_size
-            rows, gnb, gcs = _tasks.read_graph(f, k)
+        store = self.store
+        for f in refined:
+            read += store.size(f)
+            rows, gnb, gcs = _tasks.read_graph(store, f, k)
             graph.put(rows.astype("<u4").tobytes(), np.ascontiguousarray(gnb, dtype="<u4").tobytes(),
                       np.ascontiguousarray(gcs, dtype="<f4").tobytes())
-            pairs.append(pq.read_table(rdir / f"group-{i:05d}.pairs.parquet"))
+            pairs.append(store.read_table(_tasks.sibling(f, ".pairs.parquet")))
         if graph.missing():
             raise RuntimeError("distributed graph: some rows were not searched by any group")
-        pairs += [pq.read_table(f) for f in tiles]
+        pairs += [store.read_table(f) for f in tiles]
         pairs_t = _unique_pairs(pa.concat_tables(pairs))
         if not to_cache:
             self._record("merge", t0, False, 1, bytes_read=read, detail={"pairs": pairs_t.num_rows})
@@ -471,7 +485,7 @@ class _Run:
         return pairs_t, recall, None
 
     def plan_on_rows(
-        self, out: str | os.PathLike[str], outs: list[Path], shards: list[Shard], pool_key: str, n: int, d: int,
+        self, out: str | os.PathLike[str], outs: list[Matrix], shards: list[Shard], pool_key: str, n: int, d: int,
         graph: _labelwise.PoolGraph, pairs: list[Any],
     ) -> Result:
         """``plan`` on the driver with the rows left on the cluster (``label_half="map"``)."""
@@ -533,15 +547,16 @@ class _ClusterRows:
     broadcast, a nearest-centroid pass, rarity's centroid distance and an exact top-k, each as
     Ray tasks over the normalised shards. Ids and answers are little-endian bytes."""
 
-    def __init__(self, run: _Run, outs: list[Path], shards: list[Shard], n: int, d: int):
+    def __init__(self, run: _Run, outs: list[Matrix], shards: list[Shard], n: int, d: int):
         from . import _tasks
 
-        self.run, self.paths, self.n, self.d = run, [str(o) for o in outs], n, d
+        self.run, self.matrices, self.n, self.d = run, outs, n, d
         self.shards = shards
         self.starts = np.asarray([s.start for s in shards], dtype=np.int64)
         self.tasks = _tasks
         self.calls: dict[str, int] = {}
-        self.items_refs: list[Any] = []
+        #: Parts of items.parquet being written: (task, its file in the store, where it goes).
+        self.items_parts: list[tuple[Any, str, str]] = []
 
     def _count(self, what: str) -> None:
         self.calls[what] = self.calls.get(what, 0) + 1
@@ -555,12 +570,12 @@ class _ClusterRows:
         return order, parts
 
     def _answers(self, ids: np.ndarray, task: Any, *args: Any) -> tuple[np.ndarray, Iterator[tuple[int, Any]]]:
-        """Starts ``task(shard, path, local rows, *args)`` on every shard holding some of
+        """Starts ``task(shard, matrix, local rows, *args)`` on every shard holding some of
         ``ids`` and returns (order sorting ``ids``, each shard's ``(rows, answer)`` in shard
         order, fetched only as the iterator reaches it: one answer on the driver at a time)."""
         order, parts = self._by_shard(ids)
         remote = self.run._remote(task)
-        refs = [remote.remote(s, Path(self.paths[s]), local, *args) for s, local in parts]
+        refs = [remote.remote(s, self.matrices[s], local, *args) for s, local in parts]
 
         def fetched() -> Iterator[tuple[int, Any]]:
             for (_, local), ref in zip(parts, refs):
@@ -615,7 +630,7 @@ class _ClusterRows:
         self._count("nearest_centroids")
         remote = self.run._remote(self.tasks.shard_nearest)
         c = self.run.ray.put(centroids)
-        return b"".join(self.run._get([remote.remote(Path(p), c, self.d) for p in self.paths]))
+        return b"".join(self.run._get([remote.remote(m, c, self.d) for m in self.matrices]))
 
     def centroid_distance(self, centroids: bytes, assignment: bytes, sizes: bytes) -> bytes:
         self._count("centroid_distance")
@@ -626,11 +641,11 @@ class _ClusterRows:
         # The sums pass from shard to shard in row order (one machine's f32 additions).
         sums_task = self.run._remote(self.tasks.shard_sums)
         sums = None
-        for p, part in zip(self.paths, parts):
-            sums = sums_task.remote(Path(p), part, k, sums)
+        for m, part in zip(self.matrices, parts):
+            sums = sums_task.remote(m, part, k, sums)
         dist = self.run._remote(self.tasks.shard_distance)
         c = self.run.ray.put(centroids)
-        refs = [dist.remote(Path(p), part, c, sizes, sums) for p, part in zip(self.paths, parts)]
+        refs = [dist.remote(m, part, c, sizes, sums) for m, part in zip(self.matrices, parts)]
         return b"".join(self.run._get(refs))
 
     def part_starts(self) -> list[int]:
@@ -638,18 +653,28 @@ class _ClusterRows:
         return [int(s) for s in self.starts]
 
     def write_items_part(self, folder: str, index: int, own: Any) -> None:
-        """Starts the task writing part ``index`` of items.parquet into ``folder``: the driver's
-        columns ``own`` (a record batch) joined with the shard's carried columns."""
+        """Starts the task writing part ``index`` of items.parquet for the driver's ``folder``:
+        the driver's columns ``own`` (a record batch) joined with the shard's carried columns.
+        The task writes it into the stage store (the folder every node reaches), and
+        :meth:`items_written` moves it to ``folder``, so ``out`` needs to be on the driver only."""
         self._count("items")
+        store = self.run.store
+        if not self.items_parts:
+            self.items_dir = store.path(f"items-{os.getpid()}-{time.time_ns()}")
         remote = self.run._remote(self.tasks.shard_items)
-        out = Path(folder) / f"part-{index:05d}.parquet"
+        name = f"part-{index:05d}.parquet"
         argv = self.run.plan_argv()
-        self.items_refs.append(remote.remote(self.shards[index], argv, self.run.emb_col, own, out))
+        ref = remote.remote(self.shards[index], argv, self.run.emb_col, own, store, f"{self.items_dir}/{name}")
+        self.items_parts.append((ref, f"{self.items_dir}/{name}", os.path.join(folder, name)))
 
     def items_written(self) -> None:
-        """Waits for every part started by :meth:`write_items_part`."""
-        refs, self.items_refs = self.items_refs, []
-        self.run._get(refs)
+        """Waits for every part started by :meth:`write_items_part` and moves it into place."""
+        parts, self.items_parts = self.items_parts, []
+        self.run._get([ref for ref, _, _ in parts])
+        for _, stored, local in parts:
+            self.run.store.move_out(stored, local)
+        if parts:
+            self.run.store.remove_folder(self.items_dir)
 
     def carried_rows(self, ids: bytes) -> Any:
         """The carried columns of the rows ``ids`` (u64 bytes), in that order, as one record
@@ -679,11 +704,28 @@ class _ClusterRows:
         q = self.run.ray.put(queries)
         remote = self.run._remote(self.tasks.shard_top_k)
         refs, starts = [], []
-        for p, s, e in zip(self.paths, self.starts, ends):
+        for m, s, e in zip(self.matrices, self.starts, ends):
             local = np.where((me >= s) & (me < e), me - s, np.iinfo(np.uint32).max).astype("<u4")
-            refs.append(remote.remote(Path(p), q, local.tobytes(), k))
+            refs.append(remote.remote(m, q, local.tobytes(), k))
             starts.append(int(s))
         return [(s, nb, cs) for s, (nb, cs) in zip(starts, self.run._get(refs))]
+
+
+def _lists(store: Store, name: str, folder: str, files: list[list[Any]]) -> Lists:
+    """The shuffle's manifest (``[home, path under folder, rows, bytes]`` per file) as
+    :class:`Lists`, each list's files in path order."""
+    by_list: dict[int, list[tuple[str, int, int]]] = {}
+    for home, rel, rows, size in sorted(files, key=lambda f: (f[0], f[1])):
+        by_list.setdefault(int(home), []).append((f"{folder}/{rel}", int(rows), int(size)))
+    return Lists(store, name, by_list)
+
+
+def _parent(path: str) -> str:
+    return path.rsplit("/", 1)[0]
+
+
+def _base(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
 
 
 def _unique_pairs(t: Any) -> Any:
@@ -725,9 +767,11 @@ def plan(
     --index partitioned`` with the same flags; the driver then runs the single-machine ``plan``
     on it, which writes the usual files to ``out``.
 
-    ``work_dir`` holds the stage outputs (default: ``distributed/`` in the cache), and must be a
-    path every node sees (a shared mount, or one machine's disk for a local cluster); a rerun
-    with the same inputs resumes from them. ``shard_rows`` sizes the map tasks, ``group_rows`` the
+    ``work_dir`` holds the stage outputs (default: ``distributed/`` in the cache), and must be
+    a folder every node reaches: a shared mount (one machine's disk for a local cluster), or a
+    URI of any filesystem pyarrow writes (``s3://bucket/labelwise-work``; with ``filesystem=``,
+    a URI of its scheme is a folder inside it, with its credentials). A rerun with the same
+    inputs resumes from them. ``out`` is written by the driver only, on either route. ``shard_rows`` sizes the map tasks, ``group_rows`` the
     search groups (default: the rows over 4 × the cluster's CPUs), ``lloyd_iters`` the Lloyd
     steps over all the data after the sampled fit (default: the single machine's, so both
     partitions are the same bit for bit), ``saturated_block`` the blocks of the exact
@@ -759,25 +803,26 @@ def plan(
         raise ValueError("the distributed graph is the partitioned route's: index must be 'partitioned'")
     inputs = _inputs.resolve(path_list, filesystem)
     cache = _cache_dir(inputs, path_list, flags.get("cache"))
-    work = Path(work_dir) if work_dir is not None else cache / "distributed"
+    store = open_store(os.fspath(work_dir) if work_dir is not None else str(cache / "distributed"), filesystem)
+    work: Path | str = Path(store.root) if store.local else store.name(store.root)
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=False)
     workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
     opts = {"shard_rows": shard_rows, "group_rows": group_rows, "lloyd_iters": lloyd_iters,
             "saturated_block": saturated_block, "workers": workers, "cache": cache}
-    run = _Run(path_list, inputs, {k: v for k, v in flags.items() if k not in ("index", "cache")}, work, opts)
+    run = _Run(path_list, inputs, {k: v for k, v in flags.items() if k not in ("index", "cache")}, store, opts)
     shards, outs, pool_key, n, d = run.normalise()
     if n < 2:
         raise ValueError("the distributed plan needs at least two items")
     nlist = max(1, min(n, round(math.sqrt(n))))
     c = run.fit(shards, outs, pool_key, n, nlist)
-    c, counts = run.lloyd(outs, pool_key, c, n)
-    lists_dir = run.assign(outs, shards, pool_key, c)
-    gdir, groups = run.search(lists_dir, c, counts, n)
-    rdir = run.refine(lists_dir, gdir, groups, n)
-    tiles = run.saturated(outs, shards, rdir, len(groups))
+    c, _ = run.lloyd(outs, pool_key, c, n)
+    lists = run.assign(outs, shards, pool_key, c)
+    searched, groups = run.search(lists, c, n)
+    refined = run.refine(lists, searched, groups, n)
+    tiles = run.saturated(outs, shards, refined)
     if label_half == "map":
-        pairs, _, graph = run.merge(rdir, tiles, len(groups), n, to_cache=False)
+        pairs, _, graph = run.merge(refined, tiles, n, to_cache=False)
         assert graph is not None
         batches = pairs.to_batches()
         del pairs  # the round's copy is the only one the driver keeps
@@ -785,7 +830,7 @@ def plan(
         result = run.plan_on_rows(out, outs, shards, pool_key, n, d, graph, batches)
         measured = float(result.summary["graph"]["recall_at_10"])
         return DistributedPlan(result=result, stages=run.stages, pairs=None, work_dir=work, graph_recall_at_10=measured)
-    pairs, recall, _ = run.merge(rdir, tiles, len(groups), n)
+    pairs, recall, _ = run.merge(refined, tiles, n)
     assert recall is not None  # the cache's store measured it
     result = run.plan_on_driver(out)
     return DistributedPlan(result=result, stages=run.stages, pairs=pairs, work_dir=work, graph_recall_at_10=recall)
