@@ -14,6 +14,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from pyarrow import fs as pafs
 
 ray = pytest.importorskip("ray")
 
@@ -262,6 +263,56 @@ def test_a_pool_in_object_storage_is_read_where_it_is(
     assert not (tmp_path / "bad").exists()
 
 
+def test_stage_outputs_in_object_storage_need_no_shared_disk(
+    cluster: str, tmp_path: pathlib.Path, s3: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``work_dir`` in an S3 bucket: every stage output (the normalised shards, the shuffle, the
+    graphs, items.parquet's parts on their way to ``out``) is written to and read from the
+    bucket, a worker killed mid-search is retried, a rerun resumes every stage from the bucket,
+    and the files are the local run's. The matrices' row reads from the bucket are ranged."""
+    import numpy as np
+
+    from labelwise.distributed._store import open_store
+
+    fs, _ = s3
+    fs.create_dir("work")
+    fs.create_dir("pools")
+    store = open_store("s3://work/lw", fs)
+    m = np.arange(2_000 * 8, dtype="<f4").reshape(2_000, 8)
+    store.save_npy(store.path("probe.npy"), m)
+    rows = np.array([1_999, 3, 4, 900, 5, 0])  # unsorted, with a run and far-apart rows
+    assert np.array_equal(store.npy_rows(store.path("probe.npy"), rows), m[rows])
+    assert np.array_equal(store.load_npy(store.path("probe.npy")), m)
+
+    # A pool of its own, small: moto answers a request in milliseconds, and the shuffle is
+    # a file per (write task, list).
+    small = synth_pool(tmp_path / "small.parquet", 8_000, 32)
+    with fs.open_output_stream("pools/small/part-0.parquet") as f:  # no shared disk at all
+        f.write(small.read_bytes())
+    flags = {**FLAGS, "shard_rows": 4096}
+    ref = tmp_path / "ref"
+    distributed.plan(small, out=ref, cache=tmp_path / "ref-cache", **flags)
+    marker = tmp_path / "killed"
+    monkeypatch.setenv(distributed.FAULT_ENV, f"search:1:{marker}")
+    cache = tmp_path / "cache"  # the driver's own: the graph's cache entry, nothing of the stages
+    first = distributed.plan("pools/small", out=tmp_path / "map", cache=cache, work_dir="s3://work/lw", filesystem=fs,
+                             label_half="map", **flags)
+    assert marker.exists(), "the worker was killed"
+    assert first.work_dir == "s3://work/lw"
+    assert not any(s.resumed for s in first.stages), "computed afresh, in the bucket"
+    assert not (cache / "distributed").exists(), "no stage output on the driver's disk"
+    stages = {i.base_name for i in fs.get_file_info(pafs.FileSelector("work/lw/stages"))}
+    assert {s.split("-", 1)[0] for s in stages} >= {"fit", "lists", "graph", "refined", "saturated"}, stages
+    assert sorted(i.base_name for i in fs.get_file_info(pafs.FileSelector("work/lw"))) == ["normalised", "probe.npy", "stages"]
+    assert run_files(tmp_path / "map") == {k: v for k, v in run_files(ref).items() if k != "items.parquet"}
+    assert pq.read_table(tmp_path / "map" / "items.parquet").equals(pq.read_table(ref / "items.parquet"))
+    monkeypatch.delenv(distributed.FAULT_ENV)
+    again = distributed.plan("pools/small", out=tmp_path / "driver", cache=cache, work_dir="s3://work/lw",
+                             filesystem=fs, **flags)
+    assert all(s.resumed for s in again.stages if s.name not in ("merge", "plan")), "resumed from the bucket"
+    assert run_files(tmp_path / "driver") == run_files(ref)
+
+
 def test_the_map_route_refuses_rules(
     cluster: str, dist: distributed.DistributedPlan, pool: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
@@ -371,6 +422,12 @@ def test_bad_input_is_the_cli_message(cluster: str, tmp_path: pathlib.Path, monk
         distributed.plan("s3://pools/x?endpoint_override=127.0.0.1:1&scheme=http&region=us-east-1", out=tmp_path / "out")
     with pytest.raises(labelwise.InputError, match=r"^bogus://x: cannot read: "):
         distributed.plan("bogus://x", out=tmp_path / "out")
+    # So is a work folder that cannot be reached, before any task runs.
+    with pytest.raises(labelwise.InputError, match=r"^s3://work/w: cannot write stage outputs there: .*\n?$"):
+        distributed.plan(bad, out=tmp_path / "out",
+                         work_dir="s3://work/w?endpoint_override=127.0.0.1:1&scheme=http&region=us-east-1")
+    with pytest.raises(labelwise.InputError, match=r"^bogus://w: cannot write stage outputs there: "):
+        distributed.plan(bad, out=tmp_path / "out", work_dir="bogus://w")
     assert not (tmp_path / "out").exists()
     # A shard the loader refuses (a zero vector) fails in its task with the loader's message.
     import numpy as np

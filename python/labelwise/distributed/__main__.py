@@ -26,7 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="labelwise plan with the graph built on Ray")
     p.add_argument("data", nargs="+",
                    help="Parquet files or folders: local paths or URIs pyarrow reads (s3://bucket/pool/)")
-    p.add_argument("--work-dir", help="stage outputs (default: distributed/ in the cache)")
+    p.add_argument("--work-dir", help="stage outputs, a folder every node reaches: a shared path or a URI "
+                                      "(s3://bucket/lw-work); default: distributed/ in the cache")
     p.add_argument("--shard-rows", type=int, default=65_536)
     p.add_argument("--group-rows", type=int)
     p.add_argument("--lloyd-iters", type=int, default=None,

@@ -12,6 +12,7 @@ stage output.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from collections.abc import Callable
@@ -31,6 +32,10 @@ ATOMIC_UPLOADS = ("s3", "gcs")
 #: Ranged reads of a matrix in object storage merge across gaps up to this many bytes: one
 #: request for nearby rows, where each request costs far more than the bytes between them.
 COALESCE_GAP = 1 << 20
+#: Parquet files in object storage up to this size are read in one request.
+WHOLE_READ = 64 << 20
+#: Bytes read for a ``.npy`` header (numpy pads it to a multiple of 64; ours are < 200).
+NPY_HEAD = 4096
 
 
 @dataclass(frozen=True)
@@ -89,10 +94,15 @@ class Store:
             return bytes(f.read())
 
     def parquet(self, path: str) -> pq.ParquetFile:
-        """One of the store's Parquet files, read where it is."""
+        """One of the store's Parquet files, read where it is. From object storage a file up to
+        :data:`WHOLE_READ` bytes is fetched in one request after its size (rather than the
+        footer, then each column)."""
         if self.local:
             return pq.ParquetFile(path, memory_map=True)
-        return pq.ParquetFile(self.filesystem.open_input_file(path))
+        f = self.filesystem.open_input_file(path)
+        if f.size() <= WHOLE_READ:
+            return pq.ParquetFile(pa.BufferReader(f.read_at(f.size(), 0)))
+        return pq.ParquetFile(f)
 
     def read_table(self, path: str, columns: list[str] | None = None) -> pa.Table:
         return self.parquet(path).read(columns=columns)
@@ -105,14 +115,15 @@ class Store:
         """(open file, shape, dtype, offset of the data) of a ``.npy`` file: a memory map for a
         local one, ranged reads for one in object storage."""
         f = pa.memory_map(path) if self.local else self.filesystem.open_input_file(path)
-        version = np.lib.format.read_magic(f)
+        head = io.BytesIO(bytes(f.read_at(min(f.size(), NPY_HEAD), 0)))  # one request, not four
+        version = np.lib.format.read_magic(head)
         if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(head)
         else:
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(head)
         if fortran:
             raise RuntimeError(f"{self.name(path)}: a Fortran-ordered matrix")
-        return f, shape, dtype, int(f.tell())
+        return f, shape, dtype, int(head.tell())
 
     def load_npy(self, path: str) -> np.ndarray:
         """A whole ``.npy`` file (read-only; memory-mapped when local)."""
@@ -206,12 +217,14 @@ def open_store(work_dir: str, filesystem: Any = None) -> Store:
     if "://" not in work_dir:
         return Store(pafs.LocalFileSystem(), os.path.abspath(work_dir))
     scheme, inside = work_dir.split("://", 1)
-    if filesystem is not None and _TYPE_NAMES.get(scheme, scheme) == getattr(filesystem, "type_name", None):
-        return Store(filesystem, inside.split("?", 1)[0].rstrip("/"), scheme)
     try:
-        fs, inside = pafs.FileSystem.from_uri(work_dir)
+        if filesystem is not None and _TYPE_NAMES.get(scheme, scheme) == getattr(filesystem, "type_name", None):
+            fs, inside = filesystem, inside.split("?", 1)[0]
+        else:
+            fs, inside = pafs.FileSystem.from_uri(work_dir)
+        if fs.type_name == "local":
+            return Store(fs, os.path.abspath(inside))
+        fs.get_file_info(inside)  # an unreachable store fails here, before any task runs
     except (pa.ArrowInvalid, OSError) as e:
-        raise InputError(f"{work_dir}: cannot write stage outputs there: {e}") from None
-    if fs.type_name == "local":
-        return Store(fs, os.path.abspath(inside))
+        raise InputError(f"{work_dir.split('?', 1)[0]}: cannot write stage outputs there: {e}") from None
     return Store(fs, inside.rstrip("/"), scheme)
