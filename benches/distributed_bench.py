@@ -261,6 +261,7 @@ def main() -> None:
                     a, b = pairs_by_ids(r.pairs, ids, t), pairs_by_ids(single.pairs, None, t)
                     rec[f"pairs_{t}"] = {"distributed": len(a), "single": len(b), "same_set": a == b,
                                          "only_distributed": len(a - b), "only_single": len(b - a)}
+                assert r.result.batch is not None  # the driver route hands its tables back
                 bd = set(r.result.batch.column("id").to_pylist())
                 bs = set(single.batch.column("id").to_pylist())
                 rec["batch_overlap_with_single_graph"] = round(len(bd & bs) / max(1, len(bs)), 4)

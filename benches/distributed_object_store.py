@@ -10,6 +10,11 @@ stage resumes: the same rows give the same stage keys). Records those stages' ti
 driver's peak RSS, and whether the output files equal the first local run's::
 
     python benches/distributed_object_store.py --pool synth200k.parquet --out report.json
+
+With ``--runs local-fresh,s3-fresh`` it runs the whole plan afresh instead, once with the pool
+and the stage outputs on local disk and once with both in S3 (``work_dir="s3://work/<run>"``:
+no shared disk), and records every stage's time and bytes, and the requests the S3 run made by
+method (from moto's request log).
 """
 
 from __future__ import annotations
@@ -38,9 +43,9 @@ def s3_endpoint() -> Iterator[Any]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    log = open(S3_LOG, "w")  # moto logs one line per request
     server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log,
     )
     try:
         s3 = fs.S3FileSystem(access_key="bench", secret_key="bench", endpoint_override=f"127.0.0.1:{port}",
@@ -55,6 +60,43 @@ def s3_endpoint() -> Iterator[Any]:
     finally:
         server.terminate()
         server.wait()
+        log.close()
+
+
+#: moto's request log (its werkzeug lines: ``"GET /bucket/key HTTP/1.1" 206``).
+S3_LOG = pathlib.Path(os.environ.get("TMPDIR", "/tmp")) / "labelwise-bench-moto.log"
+
+
+def requests_since(offset: int) -> dict[str, int]:
+    """Requests in moto's log after byte ``offset``, by method."""
+    counts: dict[str, int] = {}
+    with open(S3_LOG, "rb") as f:
+        f.seek(offset)
+        for line in f:
+            parts = line.split(b'"')
+            if len(parts) > 1 and parts[1].split(b" ")[0].isalpha():
+                method = parts[1].split(b" ")[0].decode()
+                counts[method] = counts.get(method, 0) + 1
+    return counts
+
+
+def fresh_run(distributed: Any, pool: pathlib.Path, where: str, scratch: pathlib.Path, s3: Any, i: int,
+              flags: dict[str, Any]) -> dict[str, Any]:
+    """The whole plan afresh: pool and stage outputs both local, or both in S3."""
+    import dataclasses
+
+    out, cache = scratch / f"out-{i}-{where}", scratch / f"cache-{i}"
+    if where == "local-fresh":
+        paths, extra = str(pool), {"work_dir": str(scratch / f"work-{i}")}
+    else:
+        paths, extra = "pools/bench", {"filesystem": s3, "work_dir": f"s3://work/run-{i}"}
+    offset = S3_LOG.stat().st_size
+    t0 = time.perf_counter()
+    with RssSampler() as sampler:
+        r = distributed.plan(paths, out=out, cache=cache, label_half="map", **extra, **flags)
+    return {"run": where, "seconds": round(time.perf_counter() - t0, 1), **sampler.summary(),
+            "stages": [dataclasses.asdict(x) for x in r.stages], "s3_requests": requests_since(offset),
+            "load_average_end": os.getloadavg()}
 
 
 def main() -> None:
@@ -81,7 +123,14 @@ def main() -> None:
         distributed.plan(pool, out=scratch / "out-graph", cache=cache, label_half="map", **flags)
         report["graph_build_seconds"] = round(time.perf_counter() - t0, 1)
         reference = files(scratch / "out-graph")
+        s3.create_dir("work")
         for i, where in enumerate(args.runs.split(",")):
+            if where.endswith("-fresh"):
+                rec = fresh_run(distributed, pool, where, scratch, s3, i, flags)
+                rec["files_identical"] = files(scratch / f"out-{i}-{where}") == reference
+                report.setdefault("runs", []).append(rec)
+                print(json.dumps(rec, default=str), flush=True)
+                continue
             shutil.rmtree(cache / "distributed" / "normalised", ignore_errors=True)
             out = scratch / f"out-{i}-{where}"
             source = {"paths": str(pool)} if where == "local" else {"paths": "pools/bench", "filesystem": s3}

@@ -37,16 +37,15 @@ from typing import Any
 import sys
 
 import numpy as np
-import pyarrow.dataset as pads
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from distributed_bench import RssSampler, local_cluster  # noqa: E402  (the whole-run bench's)
 
 
-def halo_of_groups(lists_dir: pathlib.Path, groups: list[list[int]], nlist: int) -> list[dict[str, int]]:
+def halo_of_groups(lists: Any, groups: list[list[int]], nlist: int) -> list[dict[str, int]]:
     """Rows and Parquet bytes each group's search task loads: its lists and every list its rows
-    probe (what ``_tasks.search_group`` reads)."""
-    t = pads.dataset(lists_dir, format="parquet", partitioning="hive").to_table(columns=["home", "probes"])
+    probe (what ``_tasks.search_group`` reads; ``lists``: the shuffle's ``_tasks.Lists``)."""
+    t, _ = lists.read(range(nlist), ("probes",))
     home = np.asarray(t.column("home")).astype(np.int64)
     p = t.column("probes").type.list_size
     probes = np.asarray(t.column("probes").combine_chunks().flatten()).reshape(-1, p).astype(np.int64)
@@ -55,8 +54,8 @@ def halo_of_groups(lists_dir: pathlib.Path, groups: list[list[int]], nlist: int)
     probed[np.arange(nlist), np.arange(nlist)] = True
     sizes = np.bincount(home, minlength=nlist)
     nbytes = np.zeros(nlist, dtype=np.int64)
-    for d in lists_dir.glob("home=*"):
-        nbytes[int(d.name.split("=")[1])] = sum(f.stat().st_size for f in d.glob("*.parquet"))
+    for l, fs in lists.files.items():
+        nbytes[l] = sum(size for _, _, size in fs)
     out = []
     for g in groups:
         need = probed[g].any(axis=0)
@@ -80,28 +79,25 @@ def main() -> None:
     import ray
 
     from labelwise import distributed
-    from labelwise.distributed import _chain, _groups, _tasks
+    from labelwise.distributed import _chain, _groups, _inputs, _tasks
+    from labelwise.distributed._store import open_store
 
     with local_cluster():
         load_start = os.getloadavg()
         work = pathlib.Path(args.work)
         opts = {"shard_rows": distributed.SHARD_ROWS, "group_rows": args.group_rows, "lloyd_iters": None,
                 "saturated_block": distributed.SATURATED_BLOCK, "workers": 2, "cache": work / "cache"}
-        run = distributed._Run([args.pool], {"threshold": args.threshold, "seed": 0}, work, opts)
+        run = distributed._Run([args.pool], _inputs.resolve([args.pool]), {"threshold": args.threshold, "seed": 0},
+                               open_store(str(work)), opts)
         shards, outs, pool_key, n, d = run.normalise()
         nlist = max(1, min(n, round(math.sqrt(n))))
         c = run.fit(shards, outs, pool_key, n, nlist)
         c, _ = run.lloyd(outs, pool_key, c, n)
-        lists_dir = run.assign(outs, shards, pool_key, c)
+        lists = run.assign(outs, shards, pool_key, c)
 
         t0 = time.perf_counter()
-        sizes = np.zeros(nlist, dtype=np.int64)
-        import pyarrow.parquet as pq
-
-        for g_dir in lists_dir.glob("home=*"):
-            sizes[int(g_dir.name.split("=")[1])] = sum(pq.read_metadata(f).num_rows for f in g_dir.glob("*.parquet"))
-        groups = _groups(_chain(c), sizes, args.group_rows)
-        halos = halo_of_groups(lists_dir, groups, nlist)
+        groups = _groups(_chain(c), lists.sizes(nlist), args.group_rows)
+        halos = halo_of_groups(lists, groups, nlist)
         count_s = time.perf_counter() - t0
 
         fits = [i for i, h in enumerate(halos) if h["rows_loaded"] <= args.max_rows_loaded]
@@ -117,7 +113,7 @@ def main() -> None:
             out.unlink(missing_ok=True)
             t1 = time.perf_counter()
             with RssSampler() as rss:
-                st = ray.get(task.remote(i, groups[i], lists_dir, nlist, k, out))
+                st = ray.get(task.remote(i, groups[i], lists, nlist, k, str(out)))
             timed.append({"group": i, "seconds": time.perf_counter() - t1, **halos[i],
                           "rows_loaded_task": st.get("lw_rows_loaded", 0),
                           "worker_peak_rss_mb": rss.summary()["worker_peak_rss_mb"]})

@@ -25,8 +25,9 @@ kernels (the wheel runs on every worker):
    (Ray tasks over the normalised shards) and writes the same files.
 
 Every stage's output is named by a hash of its inputs (shard contents, centroids, parameters),
-under ``work_dir`` (a shared folder, or object storage: ``_store``): a rerun after the driver died resumes from the finished stages (and the
-finished groups of an unfinished search), and a retried task rewrites the same bytes.
+under ``work_dir`` (a shared folder, or object storage: ``_store``): a rerun after the driver
+died resumes from the finished stages (and the finished groups of an unfinished search), and a
+retried task rewrites the same bytes.
 """
 
 from __future__ import annotations
