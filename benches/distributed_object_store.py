@@ -11,10 +11,11 @@ driver's peak RSS, and whether the output files equal the first local run's::
 
     python benches/distributed_object_store.py --pool synth200k.parquet --out report.json
 
-With ``--runs local-fresh,s3-fresh`` it runs the whole plan afresh instead, once with the pool
-and the stage outputs on local disk and once with both in S3 (``work_dir="s3://work/<run>"``:
-no shared disk), and records every stage's time and bytes, and the requests the S3 run made by
-method (from moto's request log).
+With ``--runs local-fresh,s3-fresh,s3-fresh-files`` it runs the whole plan afresh instead, with
+the pool and the stage outputs on local disk, then both in S3 (``work_dir="s3://work/<run>"``:
+no shared disk), then in S3 with the shuffle written as on a shared disk (a file per write task
+and list, not hash-shuffled into one per list), and records every stage's time and bytes, and
+the requests each S3 run made by method (from moto's request log).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import shutil
 import socket
 import subprocess
@@ -73,7 +75,7 @@ def requests_since(offset: int) -> dict[str, int]:
     with open(S3_LOG, "rb") as f:
         f.seek(offset)
         for line in f:
-            parts = line.split(b'"')
+            parts = re.sub(rb"\x1b\[[0-9;]*m", b"", line).split(b'"')  # werkzeug colours some lines
             if len(parts) > 1 and parts[1].split(b" ")[0].isalpha():
                 method = parts[1].split(b" ")[0].decode()
                 counts[method] = counts.get(method, 0) + 1
@@ -90,6 +92,8 @@ def fresh_run(distributed: Any, pool: pathlib.Path, where: str, scratch: pathlib
         paths, extra = str(pool), {"work_dir": str(scratch / f"work-{i}")}
     else:
         paths, extra = "pools/bench", {"filesystem": s3, "work_dir": f"s3://work/run-{i}"}
+    # s3-fresh-files: the shuffle written straight from the map, as on a shared disk.
+    distributed.LIST_FILES_IN_OBJECT_STORAGE = where != "s3-fresh-files"
     offset = S3_LOG.stat().st_size
     t0 = time.perf_counter()
     with RssSampler() as sampler:

@@ -7,7 +7,8 @@ both: a local folder is pyarrow's ``LocalFileSystem``, its matrices memory-mappe
 Writes are atomic either way: on object storage a whole-object upload appears only once it is
 complete (a task killed mid-write leaves nothing), elsewhere a temporary name is moved into
 place. So a file that exists is whole, and the content-addressed names make it a finished
-stage output.
+stage output. (The shuffle's files are the exception: Ray Data writes them, and only those the
+manifest in its ``_SUCCESS`` lists are read.)
 """
 
 from __future__ import annotations
