@@ -5,6 +5,7 @@ stages. Skipped when Ray is not installed (``pip install "ray[data]"``)."""
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import pathlib
 import subprocess
@@ -303,6 +304,11 @@ def test_stage_outputs_in_object_storage_need_no_shared_disk(
     assert not (cache / "distributed").exists(), "no stage output on the driver's disk"
     stages = {i.base_name for i in fs.get_file_info(pafs.FileSelector("work/lw/stages"))}
     assert {s.split("-", 1)[0] for s in stages} >= {"fit", "lists", "graph", "refined", "saturated"}, stages
+    # The shuffle in a bucket is one object per list (hash-shuffled first), listed in _SUCCESS.
+    (lists_dir,) = [s for s in stages if s.startswith("lists-")]
+    with fs.open_input_file(f"work/lw/stages/{lists_dir}/_SUCCESS") as f:
+        homes = [entry[0] for entry in json.loads(f.read())["files"]]
+    assert len(homes) == len(set(homes)) == round(8_000**0.5), "one object per list"
     assert sorted(i.base_name for i in fs.get_file_info(pafs.FileSelector("work/lw"))) == ["normalised", "probe.npy", "stages"]
     assert run_files(tmp_path / "map") == {k: v for k, v in run_files(ref).items() if k != "items.parquet"}
     assert pq.read_table(tmp_path / "map" / "items.parquet").equals(pq.read_table(ref / "items.parquet"))
@@ -365,7 +371,6 @@ def test_a_rerun_after_the_driver_died_resumes_from_the_finished_stages(
     # their count from the summary.
     rerun = cli_plan(cluster, pool, tmp_path, None, "--label-half", "map")
     assert rerun.returncode == 0, rerun.stderr
-    import json
 
     lines = [json.loads(line) for line in rerun.stdout.splitlines()]
     stages = {s["name"]: s for s in lines if "name" in s}
