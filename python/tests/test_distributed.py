@@ -386,6 +386,16 @@ def test_a_rerun_after_the_driver_died_resumes_from_the_finished_stages(
     assert filecmp.cmp(tmp_path / "out" / "batch.csv", ref / "batch.csv", shallow=False)
 
 
+def test_one_group_for_the_whole_pool_has_no_halo(cluster: str, tmp_path: pathlib.Path) -> None:
+    """A search group that holds every list (``group_rows`` past the pool) probes nothing
+    outside itself, and the round is still the single process's on the same partition."""
+    pool = synth_pool(tmp_path / "tiny.parquet", 2_000, 16)
+    r = distributed.plan(pool, out=tmp_path / "dist", cache=tmp_path / "dist-cache", group_rows=10**9, **FLAGS)
+    assert r.stage("search").detail["groups"] == 1 and r.stage("search").detail["halo_bytes"] == 0
+    one = labelwise.plan(pool, out=tmp_path / "one", index="partitioned", cache=tmp_path / "one-cache", **FLAGS)
+    assert run_files(tmp_path / "dist") == run_files(tmp_path / "one")
+
+
 def test_the_shuffle_writes_more_lists_than_pyarrows_partition_cap(cluster: str, tmp_path: pathlib.Path) -> None:
     """Ray Data's ``write_parquet(partition_cols=...)`` stops at 1,024 partitions per block;
     a pool past ~1,050,000 rows has more lists than that, and the shuffle writes them all."""

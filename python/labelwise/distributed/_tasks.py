@@ -117,7 +117,6 @@ class Lists:
         return pa.concat_tables(parts), nbytes
 
 
-
 def normalise_shard(shard: Shard, id_col: str, embedding_col: str, out: Matrix) -> dict[str, Any]:
     """Stage 0: reads one shard's ids and embeddings, validates and normalises them exactly as
     the loader does (in Rust), and saves the f32 matrix. Returns its content hash and bytes."""
@@ -296,7 +295,8 @@ def search_group(
     own_rows = np.asarray(own.column("row"))
     by_row = np.argsort(own_rows, kind="stable")
     own_rows, own_home = own_rows[by_row], np.asarray(own.column("home"))[by_row]
-    halo_t, halo_bytes = lists.read(halo)
+    # No halo when the group holds every list its rows probe (one group for the whole pool).
+    halo_t, halo_bytes = lists.read(halo) if halo else (own.slice(0, 0), 0)
     loaded = own.num_rows + halo_t.num_rows
     # A reader over the two tables, and no other reference: Rust copies each row once into its
     # matrix (in global row order) and the Arrow buffers go when it is done with the stream.
