@@ -392,7 +392,7 @@ def test_one_group_for_the_whole_pool_has_no_halo(cluster: str, tmp_path: pathli
     pool = synth_pool(tmp_path / "tiny.parquet", 2_000, 16)
     r = distributed.plan(pool, out=tmp_path / "dist", cache=tmp_path / "dist-cache", group_rows=10**9, **FLAGS)
     assert r.stage("search").detail["groups"] == 1 and r.stage("search").detail["halo_bytes"] == 0
-    one = labelwise.plan(pool, out=tmp_path / "one", index="partitioned", cache=tmp_path / "one-cache", **FLAGS)
+    labelwise.plan(pool, out=tmp_path / "one", index="partitioned", cache=tmp_path / "one-cache", **FLAGS)
     assert run_files(tmp_path / "dist") == run_files(tmp_path / "one")
 
 
