@@ -334,7 +334,7 @@ class _Run:
         if store.exists(success):
             manifest = json.loads(store.read_bytes(success))
             self._record("assign", t0, True, 0)
-            return _lists(store, name, lists_dir, manifest["files"])
+            return Lists.from_manifest(store, name, lists_dir, manifest["files"])
         ray = self.ray
         ray.data.DataContext.get_current().enable_progress_bars = False
         attempt = f"attempt-{os.getpid()}-{time.time_ns()}"
@@ -362,7 +362,7 @@ class _Run:
         for stale in store.folders(lists_dir):  # attempts of drivers that died mid-write
             if not stale.endswith("/" + attempt):
                 store.remove_folder(stale)
-        lists = _lists(store, name, lists_dir, files)
+        lists = Lists.from_manifest(store, name, lists_dir, files)
         self._record("assign", t0, False, len(shards), bytes_read=sum(o.nbytes() for o in outs),
                      bytes_written=lists.nbytes(), detail={"shuffle_bytes": lists.nbytes()})
         return lists
@@ -428,7 +428,7 @@ class _Run:
                              "saturated": sum(s.get("lw_saturated", 0) for s in stats)})
         return outs
 
-    def saturated(self, outs: list[Matrix], shards: list[Shard], refined: list[str]) -> list[str]:
+    def saturated(self, outs: list[Matrix], shards: list[Shard], refined: list[str], d: int) -> list[str]:
         """The exact search among the saturated rows, in tiles of two blocks (upper triangle)."""
         t0 = time.perf_counter()
         from . import _tasks
@@ -450,7 +450,6 @@ class _Run:
             task.remote(t, refs[i], refs[j], outs, starts, self.threshold, f)
             for t, ((i, j), f) in enumerate(zip(tiles, files))
         ])
-        d = int(outs[0].shape()[1])
         self._record("saturated", t0, done == len(tiles), len(tiles),
                      bytes_read=sum(s["lw_rows_read"] for s in stats) * d * 4,
                      bytes_written=sum(store.size(f) for f in files),
@@ -565,8 +564,10 @@ class _ClusterRows:
         self.starts = np.asarray([s.start for s in shards], dtype=np.int64)
         self.tasks = _tasks
         self.calls: dict[str, int] = {}
-        #: Parts of items.parquet being written: (task, its file in the store, where it goes).
+        #: Parts of items.parquet being written: (task, its file in the store, where it goes),
+        #: into a folder of the store named once per write.
         self.items_parts: list[tuple[Any, str, str]] = []
+        self.items_dir = ""
 
     def _count(self, what: str) -> None:
         self.calls[what] = self.calls.get(what, 0) + 1
@@ -721,15 +722,6 @@ class _ClusterRows:
         return [(s, nb, cs) for s, (nb, cs) in zip(starts, self.run._get(refs))]
 
 
-def _lists(store: Store, name: str, folder: str, files: list[list[Any]]) -> Lists:
-    """The shuffle's manifest (``[home, path under folder, rows, bytes]`` per file) as
-    :class:`Lists`, each list's files in path order."""
-    by_list: dict[int, list[tuple[str, int, int]]] = {}
-    for home, rel, rows, size in sorted(files, key=lambda f: (f[0], f[1])):
-        by_list.setdefault(int(home), []).append((f"{folder}/{rel}", int(rows), int(size)))
-    return Lists(store, name, by_list)
-
-
 def _parent(path: str) -> str:
     return path.rsplit("/", 1)[0]
 
@@ -830,7 +822,7 @@ def plan(
     lists = run.assign(outs, shards, pool_key, c)
     searched, groups = run.search(lists, c, n)
     refined = run.refine(lists, searched, groups, n)
-    tiles = run.saturated(outs, shards, refined)
+    tiles = run.saturated(outs, shards, refined, d)
     if label_half == "map":
         pairs, _, graph = run.merge(refined, tiles, n, to_cache=False)
         assert graph is not None

@@ -132,9 +132,6 @@ class Store:
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         return np.frombuffer(f.read_at(nbytes, offset), dtype=dtype).reshape(shape)
 
-    def npy_shape(self, path: str) -> tuple[int, ...]:
-        return self._open_npy(path)[1]
-
     def npy_rows(self, path: str, rows: np.ndarray) -> np.ndarray:
         """The rows ``rows`` (increasing) of a 2-d ``.npy`` file, reading only those: from
         object storage, one ranged read per run of rows closer than :data:`COALESCE_GAP`."""
@@ -202,9 +199,6 @@ class Matrix:
     def rows(self, local: np.ndarray) -> np.ndarray:
         """The rows ``local`` only."""
         return self.store.npy_rows(self.path, local)
-
-    def shape(self) -> tuple[int, ...]:
-        return self.store.npy_shape(self.path)
 
 
 #: The schemes users write for pyarrow's filesystems whose ``type_name`` differs.

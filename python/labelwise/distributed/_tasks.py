@@ -95,6 +95,15 @@ class Lists:
     name: str
     files: dict[int, list[tuple[str, int, int]]]
 
+    @staticmethod
+    def from_manifest(store: Store, name: str, folder: str, manifest: list[list[Any]]) -> Lists:
+        """The manifest ``_SUCCESS`` carries (``[home, path under folder, rows, bytes]`` per
+        file), each list's files in path order."""
+        files: dict[int, list[tuple[str, int, int]]] = {}
+        for home, rel, rows, size in sorted(manifest, key=lambda f: (f[0], f[1])):
+            files.setdefault(int(home), []).append((f"{folder}/{rel}", int(rows), int(size)))
+        return Lists(store, name, files)
+
     def sizes(self, nlist: int) -> np.ndarray:
         """Rows in each of the ``nlist`` lists."""
         sizes = np.zeros(nlist, dtype=np.int64)
@@ -121,13 +130,15 @@ def normalise_shard(shard: Shard, id_col: str, embedding_col: str, out: Matrix) 
     """Stage 0: reads one shard's ids and embeddings, validates and normalises them exactly as
     the loader does (in Rust), and saves the f32 matrix. Returns its content hash and bytes."""
     maybe_fail("normalise", shard.index)
-    if not out.exists():
+    if out.exists():  # a finished output: read back to hash it
+        m, size = out.load(), out.nbytes()
+    else:  # hashed as written, not read back (a whole download from object storage)
         table = shard.open().read_row_groups(list(shard.row_groups), columns=[id_col, embedding_col])
         raw, n, d = _labelwise.normalized_embeddings(table, source_name(shard), id_col, embedding_col)
-        out.store.save_npy(out.path, np.frombuffer(raw, dtype="<f4").reshape(n, d))
-    m = out.load()
+        m = np.frombuffer(raw, dtype="<f4").reshape(n, d)
+        size = out.store.save_npy(out.path, m)
     digest = hashlib.sha256(np.ascontiguousarray(m).data).hexdigest()
-    return {"rows": m.shape[0], "dim": m.shape[1], "sha": digest, "bytes": out.nbytes()}
+    return {"rows": m.shape[0], "dim": m.shape[1], "sha": digest, "bytes": size}
 
 
 def sample_rows(matrix: Matrix, local: np.ndarray) -> np.ndarray:
